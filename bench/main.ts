@@ -1,0 +1,16 @@
+/**
+ * `npm run bench -- <name> [options]`: runs one benchmark and prints a
+ * Markdown table for BENCHMARKS.md (also written to `.bench-out/`).
+ */
+import { runMergeBench } from "./merge-bench.ts";
+
+const [name, ...rest] = process.argv.slice(2);
+const benches: Record<string, (args: string[]) => Promise<void>> = {
+  merge: runMergeBench,
+};
+const run = name === undefined ? undefined : benches[name];
+if (run === undefined) {
+  console.error(`usage: npm run bench -- <${Object.keys(benches).join("|")}> [options]`);
+  process.exit(2);
+}
+await run(rest);

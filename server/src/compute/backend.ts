@@ -1,0 +1,112 @@
+/**
+ * TensorFlow.js backend selection, done once per thread at start-up:
+ * `tensorflow` (tfjs-node-gpu, then tfjs-node, when installed and loadable)
+ * → `wasm` (SIMD, one thread) → `cpu`. The merge core only uses
+ * `@tensorflow/tfjs-core` ops and never loads a backend itself.
+ */
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import * as tf from "@tensorflow/tfjs-core";
+
+/** Backends in order of preference. */
+export type BackendName = "tensorflow" | "wasm" | "cpu";
+
+/** Which backend runs, and why the better ones did not. */
+export interface BackendInfo {
+  readonly name: BackendName;
+  /** npm package that provides it. */
+  readonly provider: string;
+  /** Reasons the preferred backends were skipped, for the start-up log. */
+  readonly skipped: readonly string[];
+}
+
+const require = createRequire(import.meta.url);
+let selected: Promise<BackendInfo> | undefined;
+
+async function tryNative(pkg: string): Promise<string | null> {
+  try {
+    await import(pkg);
+    if (await tf.setBackend("tensorflow")) return null;
+    return `${pkg}: setBackend("tensorflow") failed`;
+  } catch (err) {
+    const msg = err instanceof Error ? err.message.split("\n")[0] : String(err);
+    return `${pkg}: ${msg}`;
+  }
+}
+
+async function tryWasm(): Promise<string | null> {
+  try {
+    const wasm = await import("@tensorflow/tfjs-backend-wasm");
+    // In Node the .wasm binaries are read from the package's dist folder.
+    const distDir = dirname(require.resolve("@tensorflow/tfjs-backend-wasm"));
+    wasm.setWasmPaths(`${join(distDir)}/`);
+    if (await tf.setBackend("wasm")) return null;
+    return "@tensorflow/tfjs-backend-wasm: setBackend failed";
+  } catch (err) {
+    return `@tensorflow/tfjs-backend-wasm: ${err instanceof Error ? err.message : String(err)}`;
+  }
+}
+
+/**
+ * Selects and initialises the best available backend for this thread.
+ * `TRIBUTARY_BACKEND=wasm|cpu|tensorflow` forces one (start-up fails if it
+ * cannot load). Idempotent: later calls return the first result.
+ *
+ * @example
+ * const info = await selectBackend();
+ * log.info(`tensor backend: ${info.name} (${info.provider})`);
+ */
+export function selectBackend(forced = process.env.TRIBUTARY_BACKEND): Promise<BackendInfo> {
+  selected ??= select(forced as BackendName | undefined);
+  return selected;
+}
+
+async function select(forced: BackendName | undefined): Promise<BackendInfo> {
+  const skipped: string[] = [];
+  const want = (b: BackendName) => forced === undefined || forced === b;
+  if (forced !== undefined && !["tensorflow", "wasm", "cpu"].includes(forced)) {
+    throw new Error(`TRIBUTARY_BACKEND=${forced} is not one of tensorflow, wasm, cpu`);
+  }
+  if (want("tensorflow")) {
+    for (const pkg of ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"]) {
+      const why = await tryNative(pkg);
+      if (why === null) return done({ name: "tensorflow", provider: pkg, skipped });
+      skipped.push(why);
+    }
+  }
+  if (want("wasm")) {
+    const why = await tryWasm();
+    if (why === null) return done({ name: "wasm", provider: "@tensorflow/tfjs-backend-wasm", skipped });
+    skipped.push(why);
+  }
+  if (want("cpu")) {
+    await import("@tensorflow/tfjs-backend-cpu");
+    if (await tf.setBackend("cpu"))
+      return done({ name: "cpu", provider: "@tensorflow/tfjs-backend-cpu", skipped });
+    skipped.push("@tensorflow/tfjs-backend-cpu: setBackend failed");
+  }
+  throw new Error(`no TensorFlow.js backend could be loaded: ${skipped.join("; ")}`);
+}
+
+/**
+ * Switches this thread to backend `name` if it can be loaded (for tests that
+ * run one numeric suite on every backend). Returns false when it cannot.
+ */
+export async function useBackend(name: BackendName): Promise<boolean> {
+  if (name === "tensorflow") {
+    for (const pkg of ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"]) {
+      if ((await tryNative(pkg)) === null) return true;
+    }
+    return false;
+  }
+  if (name === "wasm") return (await tryWasm()) === null && (await tf.ready(), true);
+  await import("@tensorflow/tfjs-backend-cpu");
+  const ok = await tf.setBackend("cpu");
+  await tf.ready();
+  return ok;
+}
+
+async function done(info: BackendInfo): Promise<BackendInfo> {
+  await tf.ready();
+  return info;
+}

@@ -1,0 +1,150 @@
+/**
+ * A pool of worker threads that merge modules in parallel (wasm tfjs has no
+ * threads of its own in Node, so this is how both cores get used). With
+ * `threads: 0` the work runs in the calling thread, same code path.
+ */
+import { availableParallelism } from "node:os";
+import { Worker } from "node:worker_threads";
+import { mergeDenseTensor, mergeModule } from "../merge/engine.ts";
+import type { MergeOptions } from "../merge/options.ts";
+import type { DenseGroup, DenseMergeResult, ModuleGroup, ModuleMergeResult } from "../merge/types.ts";
+import { type BackendInfo, selectBackend } from "./backend.ts";
+import { deserializeError, type WorkerReply, type WorkerRequest } from "./worker-protocol.ts";
+
+/** Options of `createMergePool`. */
+export interface MergePoolOptions {
+  /** Worker threads; 0 runs in-process. Default: the machine's parallelism. */
+  readonly threads?: number;
+  /** Force a backend (`TRIBUTARY_BACKEND` otherwise). */
+  readonly backend?: string;
+}
+
+/** Timing of one merged module. */
+export interface TimedResult<T> {
+  readonly result: T;
+  readonly ms: number;
+}
+
+/** Merges modules on worker threads. */
+export interface MergePool {
+  /** Backend each worker runs (all the same). */
+  readonly backend: BackendInfo;
+  readonly threads: number;
+  mergeModule(group: ModuleGroup, opts: MergeOptions): Promise<TimedResult<ModuleMergeResult>>;
+  mergeDense(group: DenseGroup, opts: MergeOptions): Promise<TimedResult<DenseMergeResult>>;
+  close(): Promise<void>;
+}
+
+interface Pending {
+  readonly req: WorkerRequest;
+  resolve(reply: WorkerReply): void;
+  reject(err: Error): void;
+}
+
+/**
+ * Starts the pool and waits until every worker has its backend.
+ *
+ * @example
+ * const pool = await createMergePool();
+ * const { result } = await pool.mergeModule(group, resolveOptions({ method: "from" }));
+ * await pool.close();
+ */
+export async function createMergePool(opts: MergePoolOptions = {}): Promise<MergePool> {
+  const threads = opts.threads ?? availableParallelism();
+  if (threads === 0) return inProcessPool(await selectBackend(opts.backend));
+  const workerUrl = new URL("./merge-worker.ts", import.meta.url);
+  const tsx = import.meta.resolve("tsx");
+  const queue: Pending[] = [];
+  const idle: Worker[] = [];
+  const busy = new Map<Worker, Pending>();
+  let nextId = 1;
+  let closed = false;
+
+  const pump = () => {
+    while (idle.length > 0 && queue.length > 0) {
+      const w = idle.pop()!;
+      const job = queue.shift()!;
+      busy.set(w, job);
+      w.postMessage(job.req);
+    }
+  };
+  const workers = Array.from({ length: threads }, () => {
+    const w = new Worker(workerUrl, {
+      execArgv: ["--import", tsx],
+      workerData: { backend: opts.backend },
+    });
+    w.on("message", (reply: WorkerReply) => {
+      const job = busy.get(w);
+      busy.delete(w);
+      idle.push(w);
+      job?.resolve(reply);
+      pump();
+    });
+    w.on("error", (err) => {
+      const job = busy.get(w);
+      busy.delete(w);
+      job?.reject(err);
+    });
+    w.on("exit", (code) => {
+      const job = busy.get(w);
+      if (job !== undefined) job.reject(new Error(`merge worker exited with code ${code}`));
+      if (!closed) {
+        for (const q of queue.splice(0)) q.reject(new Error(`merge worker exited with code ${code}`));
+      }
+    });
+    idle.push(w);
+    return w;
+  });
+
+  const submit = (req: WorkerRequest): Promise<WorkerReply> =>
+    new Promise((resolve, reject) => {
+      if (closed) {
+        reject(new Error("merge pool is closed"));
+        return;
+      }
+      queue.push({ req, resolve, reject });
+      pump();
+    });
+  const unwrap = <K extends "module" | "dense" | "init">(reply: WorkerReply, kind: K) => {
+    if (!reply.ok) throw deserializeError(reply.error);
+    if (reply.kind !== kind) throw new Error(`merge worker answered ${reply.kind} to ${kind}`);
+    return reply as Extract<WorkerReply, { kind: K }>;
+  };
+
+  const inits = await Promise.all(workers.map(() => submit({ id: nextId++, kind: "init" })));
+  const backend = unwrap(inits[0], "init").backend;
+  return {
+    backend,
+    threads,
+    async mergeModule(group, o) {
+      const r = unwrap(await submit({ id: nextId++, kind: "module", group, opts: o }), "module");
+      return { result: r.result, ms: r.ms };
+    },
+    async mergeDense(group, o) {
+      const r = unwrap(await submit({ id: nextId++, kind: "dense", group, opts: o }), "dense");
+      return { result: r.result, ms: r.ms };
+    },
+    async close() {
+      closed = true;
+      await Promise.all(workers.map((w) => w.terminate()));
+    },
+  };
+}
+
+function inProcessPool(backend: BackendInfo): MergePool {
+  return {
+    backend,
+    threads: 0,
+    async mergeModule(group, o) {
+      const t0 = performance.now();
+      const result = mergeModule(group, o);
+      return { result, ms: performance.now() - t0 };
+    },
+    async mergeDense(group, o) {
+      const t0 = performance.now();
+      const result = mergeDenseTensor(group, o);
+      return { result, ms: performance.now() - t0 };
+    },
+    async close() {},
+  };
+}

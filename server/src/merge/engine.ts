@@ -1,0 +1,110 @@
+/**
+ * Entry points of the pure merge engine: one LoRA module, or one dense
+ * tensor, at a time. Validates the module (ops validate, kernels compute),
+ * then dispatches to the method.
+ */
+import { MergeInputError } from "./errors.ts";
+import { clientNorm2 } from "./grams.ts";
+import { frobeniusWeights, normalise, sampleWeights } from "./methods/common.ts";
+import { mergeDare } from "./methods/dare.ts";
+import { mergeFedavg } from "./methods/fedavg.ts";
+import { mergeFedavgFactors } from "./methods/fedavg-factors.ts";
+import { mergeFr } from "./methods/fr.ts";
+import { mergeFrom } from "./methods/from.ts";
+import { mergeLore } from "./methods/lore.ts";
+import { mergeTaskArithmetic } from "./methods/task-arithmetic.ts";
+import { mergeTies } from "./methods/ties.ts";
+import type { MergeOptions, MethodName } from "./options.ts";
+import type { DenseGroup, DenseMergeResult, ModuleGroup, ModuleMergeResult } from "./types.ts";
+
+const IMPLEMENTATIONS: Record<MethodName, (g: ModuleGroup, o: MergeOptions) => ModuleMergeResult> = {
+  from: mergeFrom,
+  lore: mergeLore,
+  fr: mergeFr,
+  fedavg: mergeFedavg,
+  "fedavg-factors": mergeFedavgFactors,
+  "task-arithmetic": mergeTaskArithmetic,
+  ties: mergeTies,
+  dare: mergeDare,
+};
+
+/** Checks a module's shapes before any math: every client's factors match `dIn`, `dOut` and its rank. */
+export function validateModule(group: ModuleGroup, opts: MergeOptions): void {
+  if (group.clients.length === 0) throw new MergeInputError(`${group.name}: no clients to merge`, group.name);
+  if (opts.samples !== undefined && opts.samples.length !== group.clients.length) {
+    throw new MergeInputError(
+      `${group.name}: ${opts.samples.length} sample counts for ${group.clients.length} clients`,
+      group.name,
+    );
+  }
+  group.clients.forEach((c, i) => {
+    if (!Number.isInteger(c.rank) || c.rank < 1) {
+      throw new MergeInputError(`${group.name}: client ${i} has rank ${c.rank}`, group.name, i);
+    }
+    if (c.a.length !== c.rank * group.dIn) {
+      throw new MergeInputError(
+        `${group.name}: client ${i} lora_A has ${c.a.length} values, expected ${c.rank}×${group.dIn}`,
+        group.name,
+        i,
+      );
+    }
+    if (c.b.length !== group.dOut * c.rank) {
+      throw new MergeInputError(
+        `${group.name}: client ${i} lora_B has ${c.b.length} values, expected ${group.dOut}×${c.rank}`,
+        group.name,
+        i,
+      );
+    }
+    if (!Number.isFinite(c.scaling)) {
+      throw new MergeInputError(`${group.name}: client ${i} has scaling ${c.scaling}`, group.name, i);
+    }
+  });
+}
+
+/**
+ * Merges one LoRA module of every client with the chosen method.
+ *
+ * @example
+ * const opts = resolveOptions({ method: "from", rank: 16 });
+ * const { merged, report } = mergeModule(group, opts); // merged.b · merged.a ≈ α Σ ŵ_i Θ_i
+ */
+export function mergeModule(group: ModuleGroup, opts: MergeOptions): ModuleMergeResult {
+  validateModule(group, opts);
+  return IMPLEMENTATIONS[opts.method](group, opts);
+}
+
+/**
+ * Merges a dense (non-LoRA) tensor, e.g. a `modules_to_save` weight: these
+ * are full weights, not deltas, so they are averaged with the method's
+ * client weights (FedAvg: sample counts; FroM: the tensors' own
+ * `‖t_i‖^k`; others: equal).
+ */
+export function mergeDenseTensor(group: DenseGroup, opts: MergeOptions): DenseMergeResult {
+  const n = group.clients.length;
+  const size = group.shape.reduce((a, b) => a * b, 1);
+  group.clients.forEach((t, i) => {
+    if (t.length !== size) {
+      throw new MergeInputError(
+        `${group.name}: client ${i} has ${t.length} values, expected shape [${group.shape.join(", ")}]`,
+        group.name,
+        i,
+      );
+    }
+  });
+  let w: number[];
+  if (opts.method === "fedavg" || opts.method === "fedavg-factors")
+    w = sampleWeights(n, opts.samples, group.name);
+  else if (opts.method === "from") {
+    const norms2 = group.clients.map((t) => t.reduce((s, x) => s + x * x, 0));
+    w = normalise(frobeniusWeights(norms2, opts.k));
+  } else w = new Array(n).fill(1 / n);
+  const data = new Float32Array(size);
+  const acc = new Float64Array(size);
+  group.clients.forEach((t, i) => {
+    for (let j = 0; j < size; j++) acc[j] += w[i] * t[j];
+  });
+  data.set(acc);
+  return { name: group.name, shape: group.shape, data, weights: w };
+}
+
+export { clientNorm2 };

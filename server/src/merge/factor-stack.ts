@@ -1,0 +1,111 @@
+/**
+ * Stacked LoRA factors of one module: `P = [b_1 | … | b_m]` (`dOut × R`) and
+ * `Q = [a_1; …; a_m]` (`R × dIn`) over "terms" `(b_t, a_t)` whose products
+ * sum to the clients' task vectors. Usually one term per client
+ * (`b = s_i B_i`, `a = A_i`); FR-Merging's filtered updates are two terms per
+ * client. Coefficients are applied later, per column, so one stack (and one
+ * pair of Gram matrices) serves every weighting.
+ */
+import type { F32Mat } from "./kernels/device-matmul.ts";
+import { f32 } from "./kernels/device-matmul.ts";
+import type { ModuleGroup } from "./types.ts";
+
+/** One rank-`rank` term `b · a` belonging to client `client`. */
+export interface FactorTerm {
+  readonly client: number;
+  readonly rank: number;
+  /** `dOut × rank`, scaling already applied. */
+  readonly b: Float32Array;
+  /** `rank × dIn`. */
+  readonly a: Float32Array;
+}
+
+/** The stacked factors, in both layouts the products need. */
+export interface FactorStack {
+  readonly name: string;
+  readonly dIn: number;
+  readonly dOut: number;
+  /** Total stacked rank `R = Σ rank_t`. */
+  readonly width: number;
+  readonly clients: number;
+  /** Client owning each stacked column of `P` / row of `Q`. */
+  readonly owner: Int32Array;
+  /** `P`, `dOut × R`. */
+  readonly p: F32Mat;
+  /** `Pᵀ`, `R × dOut`. */
+  readonly pT: F32Mat;
+  /** `Q`, `R × dIn`. */
+  readonly q: F32Mat;
+  /** `Qᵀ`, `dIn × R`. */
+  readonly qT: F32Mat;
+}
+
+/** The standard terms of a module: `(s_i B_i, A_i)` per client. */
+export function clientTerms(group: ModuleGroup): FactorTerm[] {
+  return group.clients.map((c, i) => {
+    const b = new Float32Array(c.b.length);
+    for (let j = 0; j < b.length; j++) b[j] = c.b[j] * c.scaling;
+    return { client: i, rank: c.rank, b, a: c.a };
+  });
+}
+
+/** Stacks terms into `P`, `Pᵀ`, `Q`, `Qᵀ` (copies; inputs are untouched). */
+export function stackTerms(
+  name: string,
+  dOut: number,
+  dIn: number,
+  clients: number,
+  terms: readonly FactorTerm[],
+): FactorStack {
+  const width = terms.reduce((s, t) => s + t.rank, 0);
+  const owner = new Int32Array(width);
+  const p = new Float32Array(dOut * width);
+  const pT = new Float32Array(width * dOut);
+  const q = new Float32Array(width * dIn);
+  const qT = new Float32Array(dIn * width);
+  let off = 0;
+  for (const t of terms) {
+    if (t.b.length !== dOut * t.rank || t.a.length !== t.rank * dIn) {
+      throw new RangeError(`${name}: term of client ${t.client} has the wrong size for rank ${t.rank}`);
+    }
+    for (let j = 0; j < t.rank; j++) owner[off + j] = t.client;
+    for (let row = 0; row < dOut; row++) {
+      for (let j = 0; j < t.rank; j++) {
+        const v = t.b[row * t.rank + j];
+        p[row * width + off + j] = v;
+        pT[(off + j) * dOut + row] = v;
+      }
+    }
+    q.set(t.a, off * dIn);
+    for (let j = 0; j < t.rank; j++) {
+      const src = j * dIn;
+      const col = off + j;
+      for (let c = 0; c < dIn; c++) qT[c * width + col] = t.a[src + c];
+    }
+    off += t.rank;
+  }
+  return {
+    name,
+    dIn,
+    dOut,
+    width,
+    clients,
+    owner,
+    p: f32(dOut, width, p),
+    pT: f32(width, dOut, pT),
+    q: f32(width, dIn, q),
+    qT: f32(dIn, width, qT),
+  };
+}
+
+/** Stacks a module's clients with one term each. */
+export function stackModule(group: ModuleGroup): FactorStack {
+  return stackTerms(group.name, group.dOut, group.dIn, group.clients.length, clientTerms(group));
+}
+
+/** Expands per-client coefficients to one per stacked column. */
+export function columnCoefficients(stack: FactorStack, coeffs: ArrayLike<number>): Float64Array {
+  const out = new Float64Array(stack.width);
+  for (let j = 0; j < stack.width; j++) out[j] = coeffs[stack.owner[j]];
+  return out;
+}

@@ -1,0 +1,106 @@
+/**
+ * Gram matrices of stacked factors and every Frobenius quantity derived from
+ * them, so that no `dOut × dIn` matrix is ever formed:
+ * `⟨Θ_i, Θ_j⟩ = Σ_{a∈i, b∈j} (PᵀP)[a][b] · (QQᵀ)[a][b]`.
+ */
+import type { FactorStack } from "./factor-stack.ts";
+import { gemm } from "./kernels/device-matmul.ts";
+import { fromFloat32, type Mat } from "./linalg/index.ts";
+import type { ClientLora } from "./types.ts";
+
+/** `G_p = PᵀP` and `G_q = QQᵀ` in float64 (`R × R`, products on tfjs). */
+export interface StackGrams {
+  readonly gp: Mat;
+  readonly gq: Mat;
+}
+
+/** Computes both Gram matrices of a stack: `G_p = PᵀP`, `G_q = QQᵀ`. */
+export function stackGrams(stack: FactorStack): StackGrams {
+  const gp = gemm(stack.pT, stack.p);
+  const gq = gemm(stack.q, stack.qT);
+  return {
+    gp: symmetrise(fromFloat32(gp.rows, gp.cols, gp.data)),
+    gq: symmetrise(fromFloat32(gq.rows, gq.cols, gq.data)),
+  };
+}
+
+function symmetrise(m: Mat): Mat {
+  const n = m.rows;
+  const d = m.data;
+  for (let i = 0; i < n; i++) {
+    for (let j = i + 1; j < n; j++) {
+      const v = 0.5 * (d[i * n + j] + d[j * n + i]);
+      d[i * n + j] = v;
+      d[j * n + i] = v;
+    }
+  }
+  return m;
+}
+
+/**
+ * Inner products between the stack's clients:
+ * `K[i][j] = ⟨Θ_i, Θ_j⟩_F = tr(Θ_iᵀ Θ_j)` where `Θ_i` sums client i's terms.
+ */
+export function clientInnerProducts(stack: FactorStack, grams: StackGrams): Mat {
+  const n = stack.clients;
+  const R = stack.width;
+  const out = new Float64Array(n * n);
+  const gp = grams.gp.data;
+  const gq = grams.gq.data;
+  for (let a = 0; a < R; a++) {
+    const ia = stack.owner[a];
+    for (let b = 0; b < R; b++) {
+      out[ia * n + stack.owner[b]] += gp[a * R + b] * gq[a * R + b];
+    }
+  }
+  return { rows: n, cols: n, data: out };
+}
+
+/** `‖Σ_j c_j (b_j a_j)‖²_F` over stacked columns with per-column coefficients `c`: `cᵀ (G_p ∘ G_q) c`. */
+export function combinationNorm2(grams: StackGrams, colCoef: Float64Array): number {
+  const R = colCoef.length;
+  const gp = grams.gp.data;
+  const gq = grams.gq.data;
+  let s = 0;
+  for (let a = 0; a < R; a++) {
+    const ca = colCoef[a];
+    if (ca === 0) continue;
+    let row = 0;
+    for (let b = 0; b < R; b++) row += gp[a * R + b] * gq[a * R + b] * colCoef[b];
+    s += ca * row;
+  }
+  return s;
+}
+
+/**
+ * `‖Θ_i‖²_F = s_i² tr((BᵀB)(AAᵀ))` for one client, in float64 on the CPU from
+ * its two `r × r` Gram matrices: `O((dIn + dOut) r²)`.
+ */
+export function clientNorm2(c: ClientLora, dOut: number, dIn: number): number {
+  const r = c.rank;
+  const btb = new Float64Array(r * r);
+  const aat = new Float64Array(r * r);
+  for (let row = 0; row < dOut; row++) {
+    const o = row * r;
+    for (let i = 0; i < r; i++) {
+      const v = c.b[o + i];
+      if (v === 0) continue;
+      for (let j = i; j < r; j++) btb[i * r + j] += v * c.b[o + j];
+    }
+  }
+  for (let i = 0; i < r; i++) {
+    for (let j = i; j < r; j++) {
+      let s = 0;
+      const oi = i * dIn;
+      const oj = j * dIn;
+      for (let k = 0; k < dIn; k++) s += c.a[oi + k] * c.a[oj + k];
+      aat[i * r + j] = s;
+    }
+  }
+  let tr = 0;
+  for (let i = 0; i < r; i++) {
+    tr += btb[i * r + i] * aat[i * r + i];
+    for (let j = i + 1; j < r; j++) tr += 2 * btb[i * r + j] * aat[i * r + j];
+  }
+  return c.scaling * c.scaling * tr;
+}

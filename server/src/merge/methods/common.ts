@@ -1,0 +1,93 @@
+/** Pieces shared by the merge methods: weights, output rank, linear combinations. */
+import type { FactorStack } from "../factor-stack.ts";
+import { columnCoefficients } from "../factor-stack.ts";
+import { combinationNorm2, stackGrams } from "../grams.ts";
+import type { MergeOptions } from "../options.ts";
+import { concatenate, truncateStack } from "../solvers/truncated-svd.ts";
+import type { MergedLora, ModuleGroup, ModuleMergeResult } from "../types.ts";
+
+/** Output rank of a module: the requested one, else the largest input rank. */
+export function outputRank(group: ModuleGroup, opts: MergeOptions): number {
+  if (typeof opts.rank === "number") return Math.min(opts.rank, group.dOut, group.dIn);
+  return Math.max(1, ...group.clients.map((c) => c.rank));
+}
+
+/** `w / Σ w`, or uniform when every weight is 0. */
+export function normalise(w: readonly number[]): number[] {
+  const total = w.reduce((a, b) => a + b, 0);
+  if (!(total > 0)) return w.map(() => 1 / w.length);
+  return w.map((x) => x / total);
+}
+
+/** FroM's weights `‖Θ_i‖_F^k`, with a zero update weighted 0 whatever `k` is. */
+export function frobeniusWeights(norms2: readonly number[], k: number): number[] {
+  // Scaled by the largest norm (in logs) so that large k cannot overflow;
+  // the weights are normalised afterwards, so the scale does not matter.
+  const logs = norms2.map((n2) => (n2 > 0 ? Math.log(n2) : Number.NEGATIVE_INFINITY));
+  const top = Math.max(...logs);
+  return logs.map((l) => (l === Number.NEGATIVE_INFINITY ? 0 : Math.exp((k / 2) * (l - top))));
+}
+
+/** FedAvg's coefficients `n_i / Σ n_j` (equal when no counts are given). */
+export function sampleWeights(
+  clients: number,
+  samples: readonly number[] | undefined,
+  module: string,
+): number[] {
+  if (samples === undefined) return new Array(clients).fill(1 / clients);
+  if (samples.length !== clients) {
+    throw new RangeError(`${module}: ${samples.length} sample counts for ${clients} clients`);
+  }
+  return normalise([...samples]);
+}
+
+/** Multiplies a merged module's task vector by `scale` (folded into `B`). */
+export function scaled(m: MergedLora, scale: number): MergedLora {
+  if (scale === 1) return m;
+  const b = new Float32Array(m.b.length);
+  for (let i = 0; i < b.length; i++) b[i] = m.b[i] * scale;
+  return { ...m, b };
+}
+
+/**
+ * Merges `M = Σ c_i Θ_i` (terms of `stack`) at the module's output rank, or
+ * exactly by concatenation for `rank: "full"`, then multiplies by `scale`.
+ * When `objectiveWeights` (normalised, summing to 1) and `Σ w_i ‖Θ_i‖²` are
+ * given, reports `Σ w_i ‖BA − Θ_i‖² = ‖BA − M‖² + Σ w_i ‖Θ_i‖² − ‖M‖²`.
+ */
+export function linearMerge(
+  group: ModuleGroup,
+  stack: FactorStack,
+  coeffs: readonly number[],
+  opts: MergeOptions,
+  weightsReport: number[],
+  weightedNorm2?: number,
+): ModuleMergeResult {
+  if (opts.rank === "full") {
+    const grams = stackGrams(stack);
+    const norm2 = combinationNorm2(grams, columnCoefficients(stack, coeffs));
+    return {
+      name: group.name,
+      merged: scaled(concatenate(stack, coeffs), opts.scale),
+      report: {
+        weights: weightsReport,
+        objective: weightedNorm2 === undefined ? null : weightedNorm2 - norm2,
+        residual: 0,
+        iterations: 0,
+        solver: "concat",
+      },
+    };
+  }
+  const t = truncateStack(stack, coeffs, outputRank(group, opts), { seed: opts.seed, ...opts.truncation });
+  return {
+    name: group.name,
+    merged: scaled(t.merged, opts.scale),
+    report: {
+      weights: weightsReport,
+      objective: weightedNorm2 === undefined ? null : t.residual + weightedNorm2 - t.norm2,
+      residual: t.residual,
+      iterations: t.iterations,
+      solver: t.solver,
+    },
+  };
+}

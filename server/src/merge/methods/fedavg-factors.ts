@@ -1,0 +1,55 @@
+/**
+ * FedAvg on factors, as most FL frameworks do: `B̄ = Σ c_i s_i B_i`,
+ * `Ā = Σ c_i A_i`, result `B̄ Ā`. Inexact (`mean(B)·mean(A) ≠ mean(BA)`);
+ * the report's residual is `‖B̄Ā − Σ c_i Θ_i‖²`, the error against exact
+ * FedAvg, computed from Gram matrices.
+ */
+import { MergeInputError } from "../errors.ts";
+import { clientTerms, columnCoefficients, stackTerms } from "../factor-stack.ts";
+import { combinationNorm2, stackGrams } from "../grams.ts";
+import type { MergeOptions } from "../options.ts";
+import type { ModuleGroup, ModuleMergeResult } from "../types.ts";
+import { sampleWeights, scaled } from "./common.ts";
+
+/** Merges one module by averaging A's and B's separately (needs equal ranks). */
+export function mergeFedavgFactors(group: ModuleGroup, opts: MergeOptions): ModuleMergeResult {
+  const r = group.clients[0].rank;
+  group.clients.forEach((c, i) => {
+    if (c.rank !== r) {
+      throw new MergeInputError(
+        `fedavg-factors needs equal ranks: client ${i} has rank ${c.rank} on ${group.name}, expected ${r}`,
+        group.name,
+        i,
+      );
+    }
+  });
+  if (typeof opts.rank === "number" && opts.rank !== r) {
+    throw new MergeInputError(
+      `fedavg-factors keeps the clients' rank ${r}; --rank ${opts.rank} is not possible`,
+      group.name,
+    );
+  }
+  const c = sampleWeights(group.clients.length, opts.samples, group.name);
+  const b = new Float32Array(group.dOut * r);
+  const a = new Float32Array(r * group.dIn);
+  group.clients.forEach((cl, i) => {
+    const cb = c[i] * cl.scaling;
+    for (let j = 0; j < b.length; j++) b[j] += cb * cl.b[j];
+    for (let j = 0; j < a.length; j++) a[j] += c[i] * cl.a[j];
+  });
+  const n = group.clients.length;
+  const terms = [...clientTerms(group), { client: n, rank: r, b, a }];
+  const stack = stackTerms(group.name, group.dOut, group.dIn, n + 1, terms);
+  const residual = combinationNorm2(stackGrams(stack), columnCoefficients(stack, [...c.map((x) => -x), 1]));
+  return {
+    name: group.name,
+    merged: scaled({ a, b, rank: r }, opts.scale),
+    report: {
+      weights: c,
+      objective: null,
+      residual: Math.max(0, residual),
+      iterations: 0,
+      solver: "factors",
+    },
+  };
+}

@@ -1,0 +1,58 @@
+/**
+ * FR-Merging (FREE-Merging's frequency-domain part): high-pass filter each
+ * task vector in the 2-D Fourier domain (see `frequency-bands.ts` for the
+ * exact filter), then combine with `mean`, `sum` or FroM weights, scaled.
+ * Factored: client `i` becomes two terms, `(s_i B_i, A_i)` and
+ * `(−Π_r s_i B_i, A_i Π_c)`.
+ */
+import { clientTerms, type FactorTerm, stackTerms } from "../factor-stack.ts";
+import { lowBandBasis } from "../frequency-bands.ts";
+import { clientNorm2 } from "../grams.ts";
+import { type F32Mat, f32, gemm, transposeF32 } from "../kernels/device-matmul.ts";
+import type { MergeOptions } from "../options.ts";
+import type { ModuleGroup, ModuleMergeResult } from "../types.ts";
+import { frobeniusWeights, linearMerge, normalise } from "./common.ts";
+
+/** Merges one module with FR-Merging. */
+export function mergeFr(group: ModuleGroup, opts: MergeOptions): ModuleMergeResult {
+  const { dOut, dIn } = group;
+  const n = group.clients.length;
+  const rowBand = lowBandBasis(dOut, opts.cutoff);
+  const colBand = lowBandBasis(dIn, opts.cutoff);
+  const base = clientTerms(group);
+  const terms: FactorTerm[] = [];
+  const norms2: number[] = [];
+  for (const t of base) {
+    terms.push(t);
+    let n2 = clientNorm2({ a: t.a, b: t.b, rank: t.rank, scaling: 1 }, dOut, dIn);
+    if (rowBand !== null && colBand !== null) {
+      const low = {
+        b: project(rowBand, f32(dOut, t.rank, t.b)),
+        a: projectRows(colBand, f32(t.rank, dIn, t.a)),
+      };
+      const neg = new Float32Array(low.b.length);
+      for (let j = 0; j < neg.length; j++) neg[j] = -low.b[j];
+      terms.push({ client: t.client, rank: t.rank, b: neg, a: low.a });
+      // ‖Θ − Π_r Θ Π_c‖² = ‖Θ‖² − ‖Π_r Θ Π_c‖² (an orthogonal projection of matrix space)
+      n2 -= clientNorm2({ a: low.a, b: low.b, rank: t.rank, scaling: 1 }, dOut, dIn);
+    }
+    norms2.push(Math.max(0, n2));
+  }
+  const stack = stackTerms(group.name, dOut, dIn, n, terms);
+  if (opts.combine === "sum") {
+    return linearMerge(group, stack, new Array(n).fill(1), opts, new Array(n).fill(1));
+  }
+  const w = opts.combine === "from" ? normalise(frobeniusWeights(norms2, opts.k)) : new Array(n).fill(1 / n);
+  const weightedNorm2 = w.reduce((s, x, i) => s + x * norms2[i], 0);
+  return linearMerge(group, stack, w, opts, w, weightedNorm2);
+}
+
+/** `Π X = E (Eᵀ X)` for `X` (`m × r`). */
+function project(e: F32Mat, x: F32Mat): Float32Array {
+  return gemm(e, gemm(transposeF32(e), x)).data;
+}
+
+/** `X Π = (X E) Eᵀ` for `X` (`r × m`). */
+function projectRows(e: F32Mat, x: F32Mat): Float32Array {
+  return gemm(gemm(x, e), transposeF32(e)).data;
+}

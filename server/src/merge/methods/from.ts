@@ -1,0 +1,41 @@
+/**
+ * FroM (papers/FroM.txt): Frobenius-norm-weighted merging.
+ * Weights `ŵ_i = ‖Θ_i‖_F^k / Σ_j ‖Θ_j‖_F^k` per module (Eq. 5); the rank-`r`
+ * result minimises Eq. 6, `Σ ŵ_i ‖BA − Θ_i‖²`, whose global optimum is the
+ * truncated SVD of `M = Σ ŵ_i Θ_i` (`solver: "exact"`), or is approached by
+ * the paper's Algorithm 1 (`solver: "als"`). The result is scaled by α.
+ */
+import { stackModule } from "../factor-stack.ts";
+import { clientNorm2 } from "../grams.ts";
+import type { MergeOptions } from "../options.ts";
+import { alsStack } from "../solvers/als.ts";
+import type { ModuleGroup, ModuleMergeResult } from "../types.ts";
+import { frobeniusWeights, linearMerge, normalise, outputRank, scaled } from "./common.ts";
+
+/** FroM weights of a module's clients: normalised `‖Θ_i‖_F^k` and the squared norms. */
+export function fromModuleWeights(group: ModuleGroup, k: number): { weights: number[]; norms2: number[] } {
+  const norms2 = group.clients.map((c) => clientNorm2(c, group.dOut, group.dIn));
+  return { weights: normalise(frobeniusWeights(norms2, k)), norms2 };
+}
+
+/** Merges one module with FroM. */
+export function mergeFrom(group: ModuleGroup, opts: MergeOptions): ModuleMergeResult {
+  const { weights, norms2 } = fromModuleWeights(group, opts.k);
+  const weightedNorm2 = weights.reduce((s, w, i) => s + w * norms2[i], 0);
+  const stack = stackModule(group);
+  if (opts.solver === "exact" || opts.rank === "full") {
+    return linearMerge(group, stack, weights, opts, weights, weightedNorm2);
+  }
+  const als = alsStack(stack, weights, weightedNorm2, {
+    rank: outputRank(group, opts),
+    sigma: opts.sigma,
+    iters: opts.iters,
+    tol: opts.tol,
+    seed: opts.seed,
+  });
+  return {
+    name: group.name,
+    merged: scaled(als.merged, opts.scale),
+    report: { weights, objective: als.loss, residual: null, iterations: als.iterations, solver: "als" },
+  };
+}

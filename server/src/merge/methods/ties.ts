@@ -1,0 +1,68 @@
+/**
+ * TIES-Merging (Yadav et al.): per client keep the top `density` fraction of
+ * entries by magnitude (trim), elect each entry's sign as the sign of the
+ * trimmed sum, average the entries that agree with it (disjoint mean), times
+ * λ; then the best rank-`r` approximation of that dense matrix. Elementwise,
+ * so it densifies (in row blocks).
+ */
+import { f32 } from "../kernels/device-matmul.ts";
+import { kthLargestAbs } from "../kernels/select.ts";
+import type { MergeOptions } from "../options.ts";
+import { truncateDense } from "../solvers/truncated-svd.ts";
+import type { ModuleGroup, ModuleMergeResult } from "../types.ts";
+import { outputRank, scaled } from "./common.ts";
+import { blockRows, taskVector, taskVectorRows } from "./elementwise.ts";
+
+/** Merges one module with TIES (λ = `scale`). */
+export function mergeTies(group: ModuleGroup, opts: MergeOptions): ModuleMergeResult {
+  const { dOut, dIn } = group;
+  const total = dOut * dIn;
+  const keep = Math.round(opts.density * total);
+  // τ_i: the keep-th largest |Θ_i|; entries with |x| ≥ τ_i (and x ≠ 0) survive.
+  const tau = group.clients.map((c) =>
+    keep === 0 ? Number.POSITIVE_INFINITY : kthLargestAbs(taskVector(c, dOut, dIn), keep),
+  );
+  const merged = new Float32Array(total);
+  const step = blockRows(group);
+  for (let r0 = 0; r0 < dOut; r0 += step) {
+    const r1 = Math.min(dOut, r0 + step);
+    const blocks = group.clients.map((c, i) => {
+      const x = taskVectorRows(c, dIn, r0, r1);
+      for (let j = 0; j < x.length; j++) if (Math.abs(x[j]) < tau[i]) x[j] = 0;
+      return x;
+    });
+    const size = (r1 - r0) * dIn;
+    for (let j = 0; j < size; j++) {
+      let sum = 0;
+      for (const x of blocks) sum += x[j];
+      const sign = Math.sign(sum);
+      if (sign === 0) continue;
+      let acc = 0;
+      let count = 0;
+      for (const x of blocks) {
+        if (x[j] !== 0 && Math.sign(x[j]) === sign) {
+          acc += x[j];
+          count++;
+        }
+      }
+      if (count > 0) merged[r0 * dIn + j] = acc / count;
+    }
+  }
+  const t = truncateDense(
+    f32(dOut, dIn, merged),
+    outputRank(group, opts),
+    { seed: opts.seed, ...opts.truncation },
+    group.name,
+  );
+  return {
+    name: group.name,
+    merged: scaled(t.merged, opts.scale),
+    report: {
+      weights: group.clients.map(() => 1 / group.clients.length),
+      objective: null,
+      residual: t.residual,
+      iterations: t.iterations,
+      solver: "dense",
+    },
+  };
+}

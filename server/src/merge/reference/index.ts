@@ -1,0 +1,14 @@
+/**
+ * Dense float64 reference implementations of every merge method, written
+ * straight from the papers' equations, for testing the factored engine.
+ */
+export * from "./als-dense.ts";
+export * from "./dare-dense.ts";
+export * from "./fedavg-dense.ts";
+export * from "./fedavg-factors-dense.ts";
+export * from "./fr-dense.ts";
+export * from "./from-dense.ts";
+export * from "./lore-dense.ts";
+export * from "./task-arithmetic-dense.ts";
+export * from "./task-vectors.ts";
+export * from "./ties-dense.ts";

@@ -1,0 +1,143 @@
+/**
+ * Block subspace iteration with Rayleigh–Ritz for the top eigenpairs of a
+ * self-adjoint operator `T` in an inner product `⟨x, y⟩_W = xᵀ W y`, used to
+ * get the top singular values of `M` without forming it (`T ~ MᵀM`). The
+ * heavy products are the caller's (on tfjs); the `l × l` Ritz problems are
+ * solved here in float64.
+ */
+import type { F32Mat } from "../kernels/device-matmul.ts";
+import { f32 } from "../kernels/device-matmul.ts";
+import { genSymEig, type Mat } from "../linalg/index.ts";
+
+/** What one step returns for the current block `Y` (`n × l`). */
+export interface RitzStep {
+  /** `W Y` (`n × l`), kept for building the final factors. */
+  readonly wy: F32Mat;
+  /** `T Y` (`n × l`): the next block before re-orthogonalisation. */
+  readonly ty: F32Mat;
+  /** `Yᵀ W Y` (`l × l`). */
+  readonly s: Mat;
+  /** `Yᵀ W T Y` (`l × l`). */
+  readonly h: Mat;
+}
+
+/** Options of the iteration. */
+export interface RitzOptions {
+  /** Number of wanted eigenpairs. */
+  readonly rank: number;
+  /** Converged when every wanted Ritz value moves by at most `tol · λ_1` between iterations. */
+  readonly tol: number;
+  readonly maxIter: number;
+  /** Relative cut for the `S` eigenvalues treated as zero (rank deficiency). */
+  readonly rcond: number;
+}
+
+/** The converged Ritz pairs. */
+export interface RitzResult {
+  /** Ritz values, descending, at most `rank` of them, all positive. */
+  readonly values: Float64Array;
+  /** Final block `Y` (`n × l`). */
+  readonly y: F32Mat;
+  /** `W Y` of the final block. */
+  readonly wy: F32Mat;
+  /** Ritz coefficients (`l × k`): Ritz vectors are `Y · coef`, `W`-orthonormal. */
+  readonly coef: Mat;
+  readonly iterations: number;
+}
+
+/**
+ * Runs the iteration from `y0` until the wanted Ritz values settle.
+ * Dense meaning: the top `rank` eigenpairs of `T` restricted to
+ * `range(W)`, i.e. `T v = λ v` with `vᵀ W v = 1`.
+ */
+export function ritzIterate(step: (y: F32Mat) => RitzStep, y0: F32Mat, opts: RitzOptions): RitzResult {
+  let y = y0;
+  let prev: Float64Array | null = null;
+  for (let it = 1; ; it++) {
+    const st = step(y);
+    const eig = genSymEig(st.h, st.s, opts.rcond);
+    const positive = countPositive(eig.values, opts.rcond);
+    const k = Math.min(opts.rank, positive);
+    const values = eig.values.slice(0, k);
+    // Fewer directions than the block: after at least one application of T
+    // the block spans all of range(T), so the Ritz pairs are exact.
+    const rankDeficient = it > 1 && (eig.vectors.cols < y.cols || positive < eig.vectors.cols);
+    let settled = false;
+    if (prev !== null && k > 0) {
+      const scale = values[0];
+      settled = true;
+      for (let j = 0; j < k; j++) {
+        if (Math.abs(values[j] - (prev[j] ?? 0)) > opts.tol * scale) settled = false;
+      }
+    }
+    if (k === 0 || settled || rankDeficient || it >= opts.maxIter) {
+      return { values, y, wy: st.wy, coef: eig.vectors, iterations: it };
+    }
+    prev = values;
+    y = nextBlock(st.ty, eig.vectors, eig.values, positive);
+  }
+}
+
+function countPositive(values: Float64Array, rcond: number): number {
+  const cut = (values[0] ?? 0) * rcond;
+  let k = 0;
+  while (k < values.length && values[k] > cut && values[k] > 0) k++;
+  return k;
+}
+
+/** `Y' = (T Y) · W_k · diag(1/λ_k)`: the Ritz vectors advanced one step, kept at unit scale. */
+function nextBlock(ty: F32Mat, coef: Mat, values: Float64Array, k: number): F32Mat {
+  const n = ty.rows;
+  const l = ty.cols;
+  const out = new Float32Array(n * k);
+  const c = coef.data;
+  const cc = coef.cols;
+  const row = new Float64Array(k);
+  for (let i = 0; i < n; i++) {
+    row.fill(0);
+    for (let p = 0; p < l; p++) {
+      const v = ty.data[i * l + p];
+      if (v === 0) continue;
+      for (let j = 0; j < k; j++) row[j] += v * c[p * cc + j];
+    }
+    for (let j = 0; j < k; j++) out[i * k + j] = row[j] / values[j];
+  }
+  return f32(n, k, out);
+}
+
+/** `Xᵀ Y` in float64 for two `n × l` float32 blocks. */
+export function crossGram(x: F32Mat, y: F32Mat): Mat {
+  const n = x.rows;
+  const lx = x.cols;
+  const ly = y.cols;
+  const out = new Float64Array(lx * ly);
+  for (let i = 0; i < n; i++) {
+    const xo = i * lx;
+    const yo = i * ly;
+    for (let a = 0; a < lx; a++) {
+      const v = x.data[xo + a];
+      if (v === 0) continue;
+      const ao = a * ly;
+      for (let b = 0; b < ly; b++) out[ao + b] += v * y.data[yo + b];
+    }
+  }
+  return { rows: lx, cols: ly, data: out };
+}
+
+/** `X · C` for a float32 block `X` (`n × l`) and a float64 `C` (`l × k`), as float64. */
+export function blockTimes(x: F32Mat, c: Mat): Mat {
+  const n = x.rows;
+  const l = x.cols;
+  const k = c.cols;
+  const out = new Float64Array(n * k);
+  for (let i = 0; i < n; i++) {
+    for (let p = 0; p < l; p++) {
+      const v = x.data[i * l + p];
+      if (v === 0) continue;
+      const co = p * k;
+      const oo = i * k;
+      for (let j = 0; j < k; j++) out[oo + j] += v * c.data[co + j];
+    }
+  }
+  return { rows: n, cols: k, data: out };
+}

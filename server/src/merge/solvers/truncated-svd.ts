@@ -1,0 +1,426 @@
+/**
+ * Best rank-`r` approximation (Eckart–Young) of a combination of LoRA terms,
+ * `M = P · diag(c) · Q`, never forming `M` unless the cost model says the
+ * dense route is cheaper. Three routes, one result:
+ *
+ * - `core`: orthonormal bases of `range(P)`, `range(Qᵀ)` from the `R × R`
+ *   Grams (float64 eigen-decompositions), then an SVD of the small core
+ *   `U_pᵀ M U_q`. Exact; `O((dIn + dOut) R² + R³)`. Chosen for small `R`.
+ * - `subspace`: subspace iteration with Rayleigh–Ritz on `T = G_p G_q` in
+ *   the `G_q` inner product (`MᵀM` seen through `Qᵀ`), `R × R` products on
+ *   tfjs, converged to a tolerance on the top-`r` singular values.
+ * - `dense`: `M = P Q` on tfjs, then the same iteration on `MᵀM`.
+ *   Chosen when `R` nears `min(dIn, dOut)`; elementwise methods start here.
+ *
+ * Output factors are balanced: `B = U_r Σ_r^{1/2}`, `A = Σ_r^{1/2} V_rᵀ`,
+ * padded with zero rows/columns up to the requested rank.
+ */
+import { columnCoefficients, type FactorStack } from "../factor-stack.ts";
+import { combinationNorm2, type StackGrams, stackGrams } from "../grams.ts";
+import { type F32Mat, f32, gemm, resident, transposeF32 } from "../kernels/device-matmul.ts";
+import { type Mat, matmul, svd, symEig } from "../linalg/index.ts";
+import { normalAt, streamKey } from "../random.ts";
+import type { MergedLora } from "../types.ts";
+import { blockTimes, crossGram, ritzIterate } from "./ritz-iteration.ts";
+
+/** Route selection; `auto` uses the cost model. */
+export type TruncationRoute = "auto" | "core" | "subspace" | "dense";
+
+/** Tuning of the rank-`r` solver. */
+export interface TruncationOptions {
+  readonly route?: TruncationRoute;
+  /** Convergence tolerance of the iterative routes (relative to `σ_1²`). */
+  readonly tol?: number;
+  readonly maxIter?: number;
+  /** Seed of the iterative routes' start block. */
+  readonly seed?: number;
+  /** Largest `R` for which `core` is chosen automatically. */
+  readonly coreMaxWidth?: number;
+}
+
+/** A rank-`r` approximation and how it was obtained. */
+export interface Truncation {
+  readonly merged: MergedLora;
+  /** Squared singular values kept, descending. */
+  readonly sigma2: Float64Array;
+  /** `‖M‖²_F`. */
+  readonly norm2: number;
+  /** `‖M − BA‖²_F`. */
+  readonly residual: number;
+  readonly iterations: number;
+  readonly solver: string;
+}
+
+const DEFAULTS = { tol: 1e-6, maxIter: 500, seed: 0x5eed, coreMaxWidth: 160 } as const;
+/** Eigenvalues of float32-computed Grams below this fraction of the largest are noise. */
+const GRAM_RCOND = 1e-9;
+const ASSUMED_ITERATIONS = 30;
+
+function blockWidth(rank: number, limit: number): number {
+  return Math.max(1, Math.min(limit, 2 * rank + 8));
+}
+
+/** Chooses a route by estimated flops (see the module comment). */
+export function chooseRoute(
+  dOut: number,
+  dIn: number,
+  width: number,
+  rank: number,
+  opts: TruncationOptions,
+): "core" | "subspace" | "dense" {
+  if (opts.route !== undefined && opts.route !== "auto") return opts.route;
+  const coreMax = opts.coreMaxWidth ?? DEFAULTS.coreMaxWidth;
+  const l = blockWidth(rank, width);
+  const gramCost = 2 * width * width * (dIn + dOut) + ASSUMED_ITERATIONS * 4 * width * width * l;
+  const denseCost =
+    2 * dOut * width * dIn + ASSUMED_ITERATIONS * 4 * dOut * dIn * blockWidth(rank, Math.min(dIn, dOut));
+  if (denseCost < gramCost) return "dense";
+  return width <= coreMax ? "core" : "subspace";
+}
+
+/**
+ * Rank-`rank` truncated SVD of `M = Σ_j c_j b_j a_j` (per-client
+ * coefficients `coeffs`). Dense meaning: `B A = U_r Σ_r V_rᵀ` of `M`.
+ */
+export function truncateStack(
+  stack: FactorStack,
+  coeffs: ArrayLike<number>,
+  rank: number,
+  opts: TruncationOptions = {},
+  grams?: StackGrams,
+): Truncation {
+  const colCoef = columnCoefficients(stack, coeffs);
+  const target = Math.min(rank, stack.dOut, stack.dIn);
+  const route = chooseRoute(stack.dOut, stack.dIn, stack.width, target, opts);
+  if (route === "dense" || stack.width === 0) {
+    return truncateDense(denseCombination(stack, colCoef), target, opts);
+  }
+  const g = grams ?? stackGrams(stack);
+  return route === "core"
+    ? coreRoute(stack, g, colCoef, target)
+    : subspaceRoute(stack, g, colCoef, target, opts);
+}
+
+/**
+ * The exact full-rank result as an adapter: `B = P · diag(c)`, `A = Q`
+ * (concatenation, rank `R`). Dense meaning: `B A = Σ_i c_i Θ_i`.
+ */
+export function concatenate(stack: FactorStack, coeffs: ArrayLike<number>): MergedLora {
+  const colCoef = columnCoefficients(stack, coeffs);
+  const R = stack.width;
+  const b = new Float32Array(stack.dOut * R);
+  for (let i = 0; i < stack.dOut; i++) {
+    for (let j = 0; j < R; j++) b[i * R + j] = stack.p.data[i * R + j] * colCoef[j];
+  }
+  return { a: Float32Array.from(stack.q.data), b, rank: R };
+}
+
+/** `M = P · diag(c) · Q` densely on tfjs (`dOut × dIn`). */
+export function denseCombination(stack: FactorStack, colCoef: Float64Array): F32Mat {
+  const R = stack.width;
+  const pw = new Float32Array(stack.dOut * R);
+  for (let i = 0; i < stack.dOut; i++) {
+    for (let j = 0; j < R; j++) pw[i * R + j] = stack.p.data[i * R + j] * colCoef[j];
+  }
+  return gemm(f32(stack.dOut, R, pw), stack.q);
+}
+
+function coreBasis(g: Mat): { vecs: Mat; inv: Float64Array; sqrt: Float64Array; k: number } {
+  const eig = symEig(g);
+  const max = eig.values[0] ?? 0;
+  let k = 0;
+  while (k < eig.values.length && eig.values[k] > max * GRAM_RCOND && eig.values[k] > 0) k++;
+  const inv = new Float64Array(k);
+  const sqrt = new Float64Array(k);
+  for (let j = 0; j < k; j++) {
+    sqrt[j] = Math.sqrt(eig.values[j]);
+    inv[j] = 1 / sqrt[j];
+  }
+  return { vecs: eig.vectors, inv, sqrt, k };
+}
+
+function weightedGram(gp: Mat, colCoef: Float64Array): Mat {
+  const R = gp.rows;
+  const out = new Float64Array(R * R);
+  for (let a = 0; a < R; a++) {
+    for (let b = 0; b < R; b++) out[a * R + b] = colCoef[a] * gp.data[a * R + b] * colCoef[b];
+  }
+  return { rows: R, cols: R, data: out };
+}
+
+/**
+ * Orthonormal frame of a stack: `U_p = P E_p Λ_p^{-1/2}` spans `range(P D)`,
+ * `U_q = Qᵀ E_q Λ_q^{-1/2}` spans `range(Qᵀ)`, from the `R × R` Grams. Any
+ * combination `Σ_j x_j b_j a_j` of the stack's terms equals `U_p C U_qᵀ` for
+ * a small core `C`, and SVD/SVT of `C` are those of the dense matrix.
+ */
+export interface CoreFrame {
+  /** `kp` and `kq`: dimensions of the core. */
+  readonly kp: number;
+  readonly kq: number;
+  /** `Xp = U_pᵀ P D = Λ_p^{-1/2} E_pᵀ G_pw` (`kp × R`). */
+  readonly xp: Mat;
+  /** `Xq = Q U_q = G_q E_q Λ_q^{-1/2}` (`R × kq`). */
+  readonly xq: Mat;
+  /** Maps a core SVD back to factors: `B = U_p U_k Σ_k^{1/2}`, `A = Σ_k^{1/2} V_kᵀ U_qᵀ`. */
+  toFactors(u: Mat, s: Float64Array, v: Mat, k: number, target: number): MergedLora;
+}
+
+/** Builds the frame of `stack` under per-column coefficients `colCoef`. */
+export function coreFrame(stack: FactorStack, g: StackGrams, colCoef: Float64Array): CoreFrame {
+  const R = stack.width;
+  const gpw = weightedGram(g.gp, colCoef);
+  const bp = coreBasis(gpw);
+  const bq = coreBasis(g.gq);
+  const gpE = mulCols(gpw, bp.vecs, bp.k); // Gpw Ep (R × kp)
+  const gqE = mulCols(g.gq, bq.vecs, bq.k); // Gq Eq (R × kq)
+  const xp = new Float64Array(bp.k * R);
+  for (let a = 0; a < R; a++)
+    for (let i = 0; i < bp.k; i++) xp[i * R + a] = gpE.data[a * bp.k + i] * bp.inv[i];
+  const xq = new Float64Array(R * bq.k);
+  for (let a = 0; a < R; a++)
+    for (let j = 0; j < bq.k; j++) xq[a * bq.k + j] = gqE.data[a * bq.k + j] * bq.inv[j];
+  return {
+    kp: bp.k,
+    kq: bq.k,
+    xp: { rows: bp.k, cols: R, data: xp },
+    xq: { rows: R, cols: bq.k, data: xq },
+    toFactors(u, s, v, k, target) {
+      // B = P0 · (D Ep Λp^{-1/2} U_k Σ^{1/2});  A = (Σ^{1/2} V_kᵀ Λq^{-1/2} Eqᵀ) · Q.
+      const left = new Float64Array(R * k);
+      const right = new Float64Array(k * R);
+      for (let j = 0; j < k; j++) {
+        const sh = Math.sqrt(s[j]);
+        for (let a = 0; a < R; a++) {
+          let sl = 0;
+          for (let i = 0; i < bp.k; i++)
+            sl += bp.vecs.data[a * bp.vecs.cols + i] * bp.inv[i] * u.data[i * u.cols + j];
+          left[a * k + j] = colCoef[a] * sl * sh;
+          let sr = 0;
+          for (let i = 0; i < bq.k; i++)
+            sr += v.data[i * v.cols + j] * bq.inv[i] * bq.vecs.data[a * bq.vecs.cols + i];
+          right[j * R + a] = sr * sh;
+        }
+      }
+      return mapThroughStack(stack, left, right, k, target);
+    },
+  };
+}
+
+/** The core of the whole combination: `K = Xp Xq` (`kp × kq`). */
+export function frameCore(frame: CoreFrame): Mat {
+  return matmul(frame.xp, frame.xq);
+}
+
+function coreRoute(stack: FactorStack, g: StackGrams, colCoef: Float64Array, target: number): Truncation {
+  const frame = coreFrame(stack, g, colCoef);
+  const dec = svd(frameCore(frame));
+  const all2 = Array.from(dec.s, (s) => s * s);
+  const norm2 = all2.reduce((x, y) => x + y, 0);
+  const k = Math.min(target, dec.s.length, countPositive(dec.s));
+  const residual = Math.max(
+    0,
+    all2.slice(k).reduce((x, y) => x + y, 0),
+  );
+  return {
+    merged: frame.toFactors(dec.u, dec.s, dec.v, k, target),
+    sigma2: Float64Array.from(all2.slice(0, k)),
+    norm2,
+    residual,
+    iterations: 0,
+    solver: "core",
+  };
+}
+
+function countPositive(s: Float64Array): number {
+  const cut = (s[0] ?? 0) * 1e-7;
+  let k = 0;
+  while (k < s.length && s[k] > cut) k++;
+  return k;
+}
+
+/** First `k` columns of `g · v` (`R × k`). */
+function mulCols(g: Mat, v: Mat, k: number): Mat {
+  const R = g.rows;
+  const out = new Float64Array(R * k);
+  for (let a = 0; a < R; a++) {
+    for (let b = 0; b < R; b++) {
+      const x = g.data[a * R + b];
+      if (x === 0) continue;
+      for (let j = 0; j < k; j++) out[a * k + j] += x * v.data[b * v.cols + j];
+    }
+  }
+  return { rows: R, cols: k, data: out };
+}
+
+function startBlock(n: number, l: number, seed: number, name: string): F32Mat {
+  const key = streamKey(seed, name, "subspace-start");
+  const data = new Float32Array(n * l);
+  for (let i = 0; i < data.length; i++) data[i] = normalAt(key, i);
+  return f32(n, l, data);
+}
+
+function subspaceRoute(
+  stack: FactorStack,
+  g: StackGrams,
+  colCoef: Float64Array,
+  target: number,
+  opts: TruncationOptions,
+): Truncation {
+  const R = stack.width;
+  const gpw = resident(toF32(weightedGram(g.gp, colCoef)));
+  const gq = resident(toF32(g.gq));
+  try {
+    const l = blockWidth(target, R);
+    const result = ritzIterate(
+      (y) => {
+        const wy = gq.times(y);
+        const ty = gpw.times(wy);
+        return { wy, ty, s: crossGram(y, wy), h: crossGram(wy, ty) };
+      },
+      startBlock(R, l, opts.seed ?? DEFAULTS.seed, stack.name),
+      {
+        rank: target,
+        tol: opts.tol ?? DEFAULTS.tol,
+        maxIter: opts.maxIter ?? DEFAULTS.maxIter,
+        rcond: 1e-10,
+      },
+    );
+    const k = result.values.length;
+    const coefK = firstCols(result.coef, k);
+    // B = P0 · (D · Gq Y W_r Σ^{-1/2});  A = (Σ^{1/2} W_rᵀ Yᵀ) · Q.
+    const wyW = blockTimes(result.wy, coefK);
+    const yW = blockTimes(result.y, coefK);
+    const left = new Float64Array(R * k);
+    const right = new Float64Array(k * R);
+    for (let j = 0; j < k; j++) {
+      const s = Math.sqrt(Math.sqrt(result.values[j]));
+      for (let a = 0; a < R; a++) {
+        left[a * k + j] = (colCoef[a] * wyW.data[a * k + j]) / s;
+        right[j * R + a] = yW.data[a * k + j] * s;
+      }
+    }
+    const norm2 = combinationNorm2(g, colCoef);
+    const kept = result.values.reduce((x, y) => x + y, 0);
+    return {
+      merged: mapThroughStack(stack, left, right, k, target),
+      sigma2: result.values,
+      norm2,
+      residual: Math.max(0, norm2 - kept),
+      iterations: result.iterations,
+      solver: "subspace",
+    };
+  } finally {
+    gpw.dispose();
+    gq.dispose();
+  }
+}
+
+function firstCols(m: Mat, k: number): Mat {
+  const out = new Float64Array(m.rows * k);
+  for (let i = 0; i < m.rows; i++) for (let j = 0; j < k; j++) out[i * k + j] = m.data[i * m.cols + j];
+  return { rows: m.rows, cols: k, data: out };
+}
+
+function toF32(m: Mat): F32Mat {
+  return f32(m.rows, m.cols, Float32Array.from(m.data));
+}
+
+/** Maps small coefficient matrices back through the stack: `B = P0 · left`, `A = right · Q`. */
+function mapThroughStack(
+  stack: FactorStack,
+  left: Float64Array,
+  right: Float64Array,
+  k: number,
+  target: number,
+): MergedLora {
+  const R = stack.width;
+  const b = k > 0 ? gemm(stack.p, f32(R, k, Float32Array.from(left))) : f32(stack.dOut, 0);
+  const a = k > 0 ? gemm(f32(k, R, Float32Array.from(right)), stack.q) : f32(0, stack.dIn);
+  return padRank(b.data, a.data, stack.dOut, stack.dIn, k, target);
+}
+
+/** Pads a rank-`k` factor pair with zeros to rank `target` (exact: the product is unchanged). */
+export function padRank(
+  b: Float32Array,
+  a: Float32Array,
+  dOut: number,
+  dIn: number,
+  k: number,
+  target: number,
+): MergedLora {
+  if (k === target) return { b, a, rank: k };
+  const bp = new Float32Array(dOut * target);
+  for (let i = 0; i < dOut; i++) for (let j = 0; j < k; j++) bp[i * target + j] = b[i * k + j];
+  const ap = new Float32Array(target * dIn);
+  ap.set(a.subarray(0, k * dIn));
+  return { b: bp, a: ap, rank: target };
+}
+
+/**
+ * Rank-`rank` truncated SVD of a dense `dOut × dIn` matrix by subspace
+ * iteration on `MᵀM` (products on tfjs). Dense meaning: `B A = U_r Σ_r V_rᵀ`.
+ */
+export function truncateDense(
+  m: F32Mat,
+  rank: number,
+  opts: TruncationOptions = {},
+  name = "dense",
+): Truncation {
+  const { rows: dOut, cols: dIn } = m;
+  const target = Math.min(rank, dOut, dIn);
+  let norm2 = 0;
+  for (let i = 0; i < m.data.length; i++) norm2 += m.data[i] * m.data[i];
+  if (target === 0 || norm2 === 0) {
+    return {
+      merged: padRank(new Float32Array(0), new Float32Array(0), dOut, dIn, 0, target),
+      sigma2: new Float64Array(0),
+      norm2,
+      residual: norm2,
+      iterations: 0,
+      solver: "dense",
+    };
+  }
+  const mm = resident(m);
+  const mt = resident(transposeF32(m));
+  try {
+    const l = blockWidth(target, Math.min(dIn, dOut));
+    const result = ritzIterate(
+      (y) => {
+        const my = mm.times(y);
+        const ty = mt.times(my);
+        return { wy: my, ty, s: crossGram(y, y), h: crossGram(my, my) };
+      },
+      startBlock(dIn, l, opts.seed ?? DEFAULTS.seed, name),
+      {
+        rank: target,
+        tol: opts.tol ?? DEFAULTS.tol,
+        maxIter: opts.maxIter ?? DEFAULTS.maxIter,
+        rcond: 1e-10,
+      },
+    );
+    const k = result.values.length;
+    const coefK = firstCols(result.coef, k);
+    const mv = blockTimes(result.wy, coefK); // M V_r = U_r Σ_r   (dOut × k)
+    const v = blockTimes(result.y, coefK); // V_r               (dIn × k)
+    const b = new Float32Array(dOut * k);
+    const a = new Float32Array(k * dIn);
+    for (let j = 0; j < k; j++) {
+      const s = Math.sqrt(Math.sqrt(result.values[j]));
+      for (let i = 0; i < dOut; i++) b[i * k + j] = mv.data[i * k + j] / s;
+      for (let c = 0; c < dIn; c++) a[j * dIn + c] = v.data[c * k + j] * s;
+    }
+    const kept = result.values.reduce((x, y) => x + y, 0);
+    return {
+      merged: padRank(b, a, dOut, dIn, k, target),
+      sigma2: result.values,
+      norm2,
+      residual: Math.max(0, norm2 - kept),
+      iterations: result.iterations,
+      solver: "dense",
+    };
+  } finally {
+    mm.dispose();
+    mt.dispose();
+  }
+}

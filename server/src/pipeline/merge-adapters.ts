@@ -1,0 +1,159 @@
+/**
+ * Merging whole adapters: checks that the inputs can be merged together,
+ * groups them module by module and runs every module through the merge pool,
+ * a few at a time so memory stays bounded by the modules in flight.
+ */
+import type { MergePool } from "../compute/merge-pool.ts";
+import { MergeInputError } from "../merge/errors.ts";
+import type { MergeOptions } from "../merge/options.ts";
+import type { DenseMergeResult, ModuleGroup, ModuleMergeResult } from "../merge/types.ts";
+
+/** One LoRA module of an input adapter (structurally a PEFT `LoraModule`). */
+export interface InputModule {
+  readonly a: Float32Array;
+  readonly b: Float32Array;
+  readonly rank: number;
+  readonly dIn: number;
+  readonly dOut: number;
+  readonly scaling: number;
+}
+
+/** One input adapter, already decoded. */
+export interface AdapterInput {
+  /** Where it came from (a directory, a client id), for error messages. */
+  readonly label: string;
+  readonly baseModel?: string;
+  readonly modules: ReadonlyMap<string, InputModule>;
+  readonly dense: ReadonlyMap<string, { readonly shape: readonly number[]; readonly data: Float32Array }>;
+}
+
+/** A merged module with its timing. */
+export interface MergedModuleEntry {
+  readonly result: ModuleMergeResult;
+  readonly ms: number;
+}
+
+/** Everything a merge produced. */
+export interface MergeOutcome {
+  readonly modules: Map<string, MergedModuleEntry>;
+  readonly dense: Map<string, DenseMergeResult>;
+  readonly ms: number;
+}
+
+/** Natural order of module names (`layers.2` before `layers.10`). */
+export function compareModuleNames(a: string, b: string): number {
+  return a.localeCompare(b, "en", { numeric: true });
+}
+
+/**
+ * Throws `MergeInputError` naming the adapter and module when inputs disagree
+ * on base model, module set, module shapes or dense tensor shapes.
+ */
+export function checkCompatible(inputs: readonly AdapterInput[]): void {
+  if (inputs.length === 0) throw new MergeInputError("no adapters to merge");
+  const first = inputs[0];
+  inputs.forEach((inp, i) => {
+    if (i === 0) return;
+    if (first.baseModel !== undefined && inp.baseModel !== undefined && first.baseModel !== inp.baseModel) {
+      throw new MergeInputError(
+        `${inp.label}: base model "${inp.baseModel}" differs from "${first.baseModel}" of ${first.label}`,
+        undefined,
+        i,
+      );
+    }
+    for (const name of first.modules.keys()) {
+      if (!inp.modules.has(name))
+        throw new MergeInputError(
+          `${inp.label}: missing module ${name} (present in ${first.label})`,
+          name,
+          i,
+        );
+    }
+    for (const [name, m] of inp.modules) {
+      const ref = first.modules.get(name);
+      if (ref === undefined)
+        throw new MergeInputError(`${inp.label}: module ${name} is not in ${first.label}`, name, i);
+      if (ref.dIn !== m.dIn || ref.dOut !== m.dOut) {
+        throw new MergeInputError(
+          `${inp.label}: module ${name} maps ${m.dIn}→${m.dOut}, expected ${ref.dIn}→${ref.dOut} as in ${first.label}`,
+          name,
+          i,
+        );
+      }
+    }
+    for (const [name, t] of first.dense) {
+      const other = inp.dense.get(name);
+      if (other === undefined)
+        throw new MergeInputError(
+          `${inp.label}: missing tensor ${name} (present in ${first.label})`,
+          name,
+          i,
+        );
+      if (other.shape.join(",") !== t.shape.join(",")) {
+        throw new MergeInputError(
+          `${inp.label}: tensor ${name} has shape [${other.shape.join(", ")}], expected [${t.shape.join(", ")}] as in ${first.label}`,
+          name,
+          i,
+        );
+      }
+    }
+    for (const name of inp.dense.keys()) {
+      if (!first.dense.has(name))
+        throw new MergeInputError(`${inp.label}: tensor ${name} is not in ${first.label}`, name, i);
+    }
+  });
+}
+
+/** The module group of `name` across all inputs (no copies). */
+export function groupModule(inputs: readonly AdapterInput[], name: string): ModuleGroup {
+  const first = inputs[0].modules.get(name)!;
+  return {
+    name,
+    dIn: first.dIn,
+    dOut: first.dOut,
+    clients: inputs.map((inp) => {
+      const m = inp.modules.get(name)!;
+      return { a: m.a, b: m.b, rank: m.rank, scaling: m.scaling };
+    }),
+  };
+}
+
+/**
+ * Merges every module and dense tensor of compatible adapters.
+ *
+ * @example
+ * const outcome = await mergeAdapters(inputs, resolveOptions({ method: "from", rank: 16 }), pool);
+ */
+export async function mergeAdapters(
+  inputs: readonly AdapterInput[],
+  opts: MergeOptions,
+  pool: MergePool,
+  onModule?: (name: string, entry: MergedModuleEntry, done: number, total: number) => void,
+): Promise<MergeOutcome> {
+  checkCompatible(inputs);
+  const t0 = performance.now();
+  const names = [...inputs[0].modules.keys()].sort(compareModuleNames);
+  const modules = new Map<string, MergedModuleEntry>();
+  let next = 0;
+  let done = 0;
+  const inFlight = Math.max(1, pool.threads);
+  const worker = async () => {
+    while (next < names.length) {
+      const name = names[next++];
+      const entry = await pool.mergeModule(groupModule(inputs, name), opts);
+      modules.set(name, entry);
+      done++;
+      onModule?.(name, entry, done, names.length);
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, worker));
+  const dense = new Map<string, DenseMergeResult>();
+  for (const name of [...inputs[0].dense.keys()].sort(compareModuleNames)) {
+    const first = inputs[0].dense.get(name)!;
+    const group = { name, shape: first.shape, clients: inputs.map((inp) => inp.dense.get(name)!.data) };
+    dense.set(name, (await pool.mergeDense(group, opts)).result);
+  }
+  // Keep the output in module order regardless of completion order.
+  const ordered = new Map(names.map((n) => [n, modules.get(n)!]));
+  return { modules: ordered, dense, ms: performance.now() - t0 };
+}
