@@ -99,7 +99,11 @@ export async function useBackend(name: BackendName): Promise<boolean> {
     }
     return false;
   }
-  if (name === "wasm") return (await tryWasm()) === null && (await tf.ready(), true);
+  if (name === "wasm") {
+    if ((await tryWasm()) !== null) return false;
+    await tf.ready();
+    return true;
+  }
   await import("@tensorflow/tfjs-backend-cpu");
   const ok = await tf.setBackend("cpu");
   await tf.ready();

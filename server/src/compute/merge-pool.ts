@@ -52,8 +52,7 @@ interface Pending {
 export async function createMergePool(opts: MergePoolOptions = {}): Promise<MergePool> {
   const threads = opts.threads ?? availableParallelism();
   if (threads === 0) return inProcessPool(await selectBackend(opts.backend));
-  const workerUrl = new URL("./merge-worker.ts", import.meta.url);
-  const tsx = import.meta.resolve("tsx");
+  const workerUrl = new URL("./merge-worker-entry.mjs", import.meta.url);
   const queue: Pending[] = [];
   const idle: Worker[] = [];
   const busy = new Map<Worker, Pending>();
@@ -69,10 +68,7 @@ export async function createMergePool(opts: MergePoolOptions = {}): Promise<Merg
     }
   };
   const workers = Array.from({ length: threads }, () => {
-    const w = new Worker(workerUrl, {
-      execArgv: ["--import", tsx],
-      workerData: { backend: opts.backend },
-    });
+    const w = new Worker(workerUrl, { workerData: { backend: opts.backend } });
     w.on("message", (reply: WorkerReply) => {
       const job = busy.get(w);
       busy.delete(w);

@@ -69,18 +69,20 @@ export function stackTerms(
       throw new RangeError(`${name}: term of client ${t.client} has the wrong size for rank ${t.rank}`);
     }
     for (let j = 0; j < t.rank; j++) owner[off + j] = t.client;
+    // Loops ordered for contiguous writes; the strided side has only `rank` streams.
     for (let row = 0; row < dOut; row++) {
-      for (let j = 0; j < t.rank; j++) {
-        const v = t.b[row * t.rank + j];
-        p[row * width + off + j] = v;
-        pT[(off + j) * dOut + row] = v;
-      }
+      const src = row * t.rank;
+      const dst = row * width + off;
+      for (let j = 0; j < t.rank; j++) p[dst + j] = t.b[src + j];
+    }
+    for (let j = 0; j < t.rank; j++) {
+      const dst = (off + j) * dOut;
+      for (let row = 0; row < dOut; row++) pT[dst + row] = t.b[row * t.rank + j];
     }
     q.set(t.a, off * dIn);
-    for (let j = 0; j < t.rank; j++) {
-      const src = j * dIn;
-      const col = off + j;
-      for (let c = 0; c < dIn; c++) qT[c * width + col] = t.a[src + c];
+    for (let c = 0; c < dIn; c++) {
+      const dst = c * width + off;
+      for (let j = 0; j < t.rank; j++) qT[dst + j] = t.a[j * dIn + c];
     }
     off += t.rank;
   }

@@ -104,3 +104,22 @@ export function clientNorm2(c: ClientLora, dOut: number, dIn: number): number {
   }
   return c.scaling * c.scaling * tr;
 }
+
+/** `‖Θ_i‖²_F` of every client from the Grams' diagonal blocks (free once the Grams exist). */
+export function clientNorms2FromGrams(stack: FactorStack, grams: StackGrams): number[] {
+  const out = new Array<number>(stack.clients).fill(0);
+  const R = stack.width;
+  const gp = grams.gp.data;
+  const gq = grams.gq.data;
+  let start = 0;
+  while (start < R) {
+    const owner = stack.owner[start];
+    let end = start;
+    while (end < R && stack.owner[end] === owner) end++;
+    let s = 0;
+    for (let a = start; a < end; a++) for (let b = start; b < end; b++) s += gp[a * R + b] * gq[a * R + b];
+    out[owner] += s;
+    start = end;
+  }
+  return out;
+}

@@ -18,7 +18,7 @@ export function kthLargestAbs(x: Float32Array, k: number): number {
     const a = v[lo];
     const b = v[mid];
     const c = v[hi];
-    const pivot = a < b ? (b < c ? b : a < c ? c : a) : a < c ? a : b < c ? c : b;
+    const pivot = Math.max(Math.min(a, b), Math.min(Math.max(a, b), c)); // median of three
     let i = lo;
     let j = hi;
     while (i <= j) {

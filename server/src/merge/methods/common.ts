@@ -1,9 +1,15 @@
 /** Pieces shared by the merge methods: weights, output rank, linear combinations. */
 import type { FactorStack } from "../factor-stack.ts";
 import { columnCoefficients } from "../factor-stack.ts";
-import { combinationNorm2, stackGrams } from "../grams.ts";
+import {
+  clientNorm2,
+  clientNorms2FromGrams,
+  combinationNorm2,
+  type StackGrams,
+  stackGrams,
+} from "../grams.ts";
 import type { MergeOptions } from "../options.ts";
-import { concatenate, truncateStack } from "../solvers/truncated-svd.ts";
+import { chooseRoute, concatenate, truncateStack } from "../solvers/truncated-svd.ts";
 import type { MergedLora, ModuleGroup, ModuleMergeResult } from "../types.ts";
 
 /** Output rank of a module: the requested one, else the largest input rank. */
@@ -62,9 +68,10 @@ export function linearMerge(
   opts: MergeOptions,
   weightsReport: number[],
   weightedNorm2?: number,
+  precomputed?: StackGrams,
 ): ModuleMergeResult {
   if (opts.rank === "full") {
-    const grams = stackGrams(stack);
+    const grams = precomputed ?? stackGrams(stack);
     const norm2 = combinationNorm2(grams, columnCoefficients(stack, coeffs));
     return {
       name: group.name,
@@ -78,7 +85,13 @@ export function linearMerge(
       },
     };
   }
-  const t = truncateStack(stack, coeffs, outputRank(group, opts), { seed: opts.seed, ...opts.truncation });
+  const t = truncateStack(
+    stack,
+    coeffs,
+    outputRank(group, opts),
+    { seed: opts.seed, ...opts.truncation },
+    precomputed,
+  );
   return {
     name: group.name,
     merged: scaled(t.merged, opts.scale),
@@ -90,4 +103,25 @@ export function linearMerge(
       solver: t.solver,
     },
   };
+}
+
+/**
+ * The stack's Gram matrices when the chosen solver route will need them
+ * (then per-client norms come free from their diagonal blocks), else
+ * `undefined` and norms from each client's own `r × r` Grams.
+ */
+export function gramsAndNorms(
+  group: ModuleGroup,
+  stack: FactorStack,
+  opts: MergeOptions,
+): { grams: StackGrams | undefined; norms2: number[] } {
+  const needs =
+    opts.rank === "full" ||
+    (opts.method !== "from" || opts.solver === "exact"
+      ? chooseRoute(group.dOut, group.dIn, stack.width, outputRank(group, opts), opts.truncation) !== "dense"
+      : false);
+  if (!needs)
+    return { grams: undefined, norms2: group.clients.map((c) => clientNorm2(c, group.dOut, group.dIn)) };
+  const grams = stackGrams(stack);
+  return { grams, norms2: clientNorms2FromGrams(stack, grams) };
 }

@@ -4,17 +4,15 @@
  * objective is the sample-weighted `Σ c_i ‖BA − Θ_i‖²`.
  */
 import { stackModule } from "../factor-stack.ts";
-import { clientNorm2 } from "../grams.ts";
 import type { MergeOptions } from "../options.ts";
 import type { ModuleGroup, ModuleMergeResult } from "../types.ts";
-import { linearMerge, sampleWeights } from "./common.ts";
+import { gramsAndNorms, linearMerge, sampleWeights } from "./common.ts";
 
 /** Merges one module with exact FedAvg. */
 export function mergeFedavg(group: ModuleGroup, opts: MergeOptions): ModuleMergeResult {
   const c = sampleWeights(group.clients.length, opts.samples, group.name);
-  const weightedNorm2 = group.clients.reduce(
-    (s, cl, i) => s + c[i] * clientNorm2(cl, group.dOut, group.dIn),
-    0,
-  );
-  return linearMerge(group, stackModule(group), c, opts, c, weightedNorm2);
+  const stack = stackModule(group);
+  const { grams, norms2 } = gramsAndNorms(group, stack, opts);
+  const weightedNorm2 = norms2.reduce((s, n2, i) => s + c[i] * n2, 0);
+  return linearMerge(group, stack, c, opts, c, weightedNorm2, grams);
 }

@@ -10,7 +10,7 @@ import { clientNorm2 } from "../grams.ts";
 import type { MergeOptions } from "../options.ts";
 import { alsStack } from "../solvers/als.ts";
 import type { ModuleGroup, ModuleMergeResult } from "../types.ts";
-import { frobeniusWeights, linearMerge, normalise, outputRank, scaled } from "./common.ts";
+import { frobeniusWeights, gramsAndNorms, linearMerge, normalise, outputRank, scaled } from "./common.ts";
 
 /** FroM weights of a module's clients: normalised `‖Θ_i‖_F^k` and the squared norms. */
 export function fromModuleWeights(group: ModuleGroup, k: number): { weights: number[]; norms2: number[] } {
@@ -20,11 +20,12 @@ export function fromModuleWeights(group: ModuleGroup, k: number): { weights: num
 
 /** Merges one module with FroM. */
 export function mergeFrom(group: ModuleGroup, opts: MergeOptions): ModuleMergeResult {
-  const { weights, norms2 } = fromModuleWeights(group, opts.k);
-  const weightedNorm2 = weights.reduce((s, w, i) => s + w * norms2[i], 0);
   const stack = stackModule(group);
+  const { grams, norms2 } = gramsAndNorms(group, stack, opts);
+  const weights = normalise(frobeniusWeights(norms2, opts.k));
+  const weightedNorm2 = weights.reduce((s, w, i) => s + w * norms2[i], 0);
   if (opts.solver === "exact" || opts.rank === "full") {
-    return linearMerge(group, stack, weights, opts, weights, weightedNorm2);
+    return linearMerge(group, stack, weights, opts, weights, weightedNorm2, grams);
   }
   const als = alsStack(stack, weights, weightedNorm2, {
     rank: outputRank(group, opts),

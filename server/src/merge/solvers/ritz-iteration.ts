@@ -6,7 +6,7 @@
  * solved here in float64.
  */
 import type { F32Mat } from "../kernels/device-matmul.ts";
-import { f32 } from "../kernels/device-matmul.ts";
+import { f32, gemm, transposeF32 } from "../kernels/device-matmul.ts";
 import { genSymEig, type Mat } from "../linalg/index.ts";
 
 /** What one step returns for the current block `Y` (`n × l`). */
@@ -30,6 +30,13 @@ export interface RitzOptions {
   readonly maxIter: number;
   /** Relative cut for the `S` eigenvalues treated as zero (rank deficiency). */
   readonly rcond: number;
+  /**
+   * `‖M‖²_F` when known: then the iteration also stops once the captured
+   * energy `Σ_{j≤rank} λ_j` moves by at most `tol` times the remaining
+   * residual `‖M‖² − Σ λ_j` (the objective itself is then accurate to about
+   * `tol` relative, which is what callers report).
+   */
+  readonly norm2?: number;
 }
 
 /** The converged Ritz pairs. */
@@ -69,6 +76,11 @@ export function ritzIterate(step: (y: F32Mat) => RitzStep, y0: F32Mat, opts: Rit
       for (let j = 0; j < k; j++) {
         if (Math.abs(values[j] - (prev[j] ?? 0)) > opts.tol * scale) settled = false;
       }
+      if (!settled && opts.norm2 !== undefined) {
+        const energy = sum(values);
+        const residual = Math.max(0, opts.norm2 - energy);
+        settled = Math.abs(energy - sum(prev)) <= opts.tol * residual;
+      }
     }
     if (k === 0 || settled || rankDeficient || it >= opts.maxIter) {
       return { values, y, wy: st.wy, coef: eig.vectors, iterations: it };
@@ -76,6 +88,12 @@ export function ritzIterate(step: (y: F32Mat) => RitzStep, y0: F32Mat, opts: Rit
     prev = values;
     y = nextBlock(st.ty, eig.vectors, eig.values, positive);
   }
+}
+
+function sum(v: Float64Array): number {
+  let s = 0;
+  for (let i = 0; i < v.length; i++) s += v[i];
+  return s;
 }
 
 function countPositive(values: Float64Array, rcond: number): number {
@@ -87,41 +105,17 @@ function countPositive(values: Float64Array, rcond: number): number {
 
 /** `Y' = (T Y) · W_k · diag(1/λ_k)`: the Ritz vectors advanced one step, kept at unit scale. */
 function nextBlock(ty: F32Mat, coef: Mat, values: Float64Array, k: number): F32Mat {
-  const n = ty.rows;
-  const l = ty.cols;
-  const out = new Float32Array(n * k);
-  const c = coef.data;
-  const cc = coef.cols;
-  const row = new Float64Array(k);
-  for (let i = 0; i < n; i++) {
-    row.fill(0);
-    for (let p = 0; p < l; p++) {
-      const v = ty.data[i * l + p];
-      if (v === 0) continue;
-      for (let j = 0; j < k; j++) row[j] += v * c[p * cc + j];
-    }
-    for (let j = 0; j < k; j++) out[i * k + j] = row[j] / values[j];
-  }
-  return f32(n, k, out);
+  const l = coef.rows;
+  const c = new Float32Array(l * k);
+  for (let p = 0; p < l; p++)
+    for (let j = 0; j < k; j++) c[p * k + j] = coef.data[p * coef.cols + j] / values[j];
+  return gemm(ty, f32(l, k, c));
 }
 
-/** `Xᵀ Y` in float64 for two `n × l` float32 blocks. */
+/** `Xᵀ Y` for two `n × l` float32 blocks (product on tfjs, result widened to float64). */
 export function crossGram(x: F32Mat, y: F32Mat): Mat {
-  const n = x.rows;
-  const lx = x.cols;
-  const ly = y.cols;
-  const out = new Float64Array(lx * ly);
-  for (let i = 0; i < n; i++) {
-    const xo = i * lx;
-    const yo = i * ly;
-    for (let a = 0; a < lx; a++) {
-      const v = x.data[xo + a];
-      if (v === 0) continue;
-      const ao = a * ly;
-      for (let b = 0; b < ly; b++) out[ao + b] += v * y.data[yo + b];
-    }
-  }
-  return { rows: lx, cols: ly, data: out };
+  const g = gemm(transposeF32(x), y);
+  return { rows: g.rows, cols: g.cols, data: Float64Array.from(g.data) };
 }
 
 /** `X · C` for a float32 block `X` (`n × l`) and a float64 `C` (`l × k`), as float64. */

@@ -270,6 +270,7 @@ function subspaceRoute(
   const R = stack.width;
   const gpw = resident(toF32(weightedGram(g.gp, colCoef)));
   const gq = resident(toF32(g.gq));
+  const norm2 = combinationNorm2(g, colCoef);
   try {
     const l = blockWidth(target, R);
     const result = ritzIterate(
@@ -284,6 +285,7 @@ function subspaceRoute(
         tol: opts.tol ?? DEFAULTS.tol,
         maxIter: opts.maxIter ?? DEFAULTS.maxIter,
         rcond: 1e-10,
+        norm2,
       },
     );
     const k = result.values.length;
@@ -300,7 +302,6 @@ function subspaceRoute(
         right[j * R + a] = yW.data[a * k + j] * s;
       }
     }
-    const norm2 = combinationNorm2(g, colCoef);
     const kept = result.values.reduce((x, y) => x + y, 0);
     return {
       merged: mapThroughStack(stack, left, right, k, target),
@@ -397,6 +398,7 @@ export function truncateDense(
         tol: opts.tol ?? DEFAULTS.tol,
         maxIter: opts.maxIter ?? DEFAULTS.maxIter,
         rcond: 1e-10,
+        norm2,
       },
     );
     const k = result.values.length;
