@@ -136,7 +136,7 @@ export async function mergeAdapters(
   const modules = new Map<string, MergedModuleEntry>();
   let next = 0;
   let done = 0;
-  const inFlight = Math.max(1, pool.threads);
+  const inFlight = Math.max(1, pool.threads) + 1; // keep every worker fed
   const worker = async () => {
     while (next < names.length) {
       const name = names[next++];

@@ -63,6 +63,12 @@ export interface ResidentMatrix {
   readonly cols: number;
   /** `left · x`. */
   times(x: F32Mat): F32Mat;
+  /**
+   * `P = left · x` together with one small Gram, `xᵀP` (square `left` only)
+   * or `PᵀP`, in one backend round trip (the iteration loops call this many
+   * times).
+   */
+  timesWithGram(x: F32Mat, gram: "xtp" | "ptp"): { product: F32Mat; gram: F32Mat };
   dispose(): void;
 }
 
@@ -78,6 +84,23 @@ export function resident(m: F32Mat): ResidentMatrix {
       const data = Float32Array.from(out.dataSync() as Float32Array);
       out.dispose();
       return f32(m.rows, x.cols, data);
+    },
+    timesWithGram(x: F32Mat, gram: "xtp" | "ptp") {
+      if (x.rows !== m.cols) throw new RangeError(`resident: ${m.rows}×${m.cols} · ${x.rows}×${x.cols}`);
+      if (gram === "xtp" && m.rows !== m.cols)
+        throw new RangeError(`resident: xᵀP needs a square matrix, not ${m.rows}×${m.cols}`);
+      const [p, g] = tf.tidy(() => {
+        const tx = tf.tensor2d(x.data, [x.rows, x.cols]);
+        const prod = tf.matMul(t, tx);
+        const left = gram === "xtp" ? tf.transpose(tx) : tf.transpose(prod);
+        return [prod, tf.matMul(left, prod)];
+      });
+      const read = (u: tf.Tensor, rows: number, cols: number) => {
+        const d = Float32Array.from(u.dataSync() as Float32Array);
+        u.dispose();
+        return f32(rows, cols, d);
+      };
+      return { product: read(p, m.rows, x.cols), gram: read(g, x.cols, x.cols) };
     },
     dispose() {
       t.dispose();

@@ -57,7 +57,7 @@ const GRAM_RCOND = 1e-9;
 const ASSUMED_ITERATIONS = 30;
 
 function blockWidth(rank: number, limit: number): number {
-  return Math.max(1, Math.min(limit, 2 * rank + 8));
+  return Math.max(1, Math.min(limit, rank + 8));
 }
 
 /** Chooses a route by estimated flops (see the module comment). */
@@ -275,9 +275,9 @@ function subspaceRoute(
     const l = blockWidth(target, R);
     const result = ritzIterate(
       (y) => {
-        const wy = gq.times(y);
-        const ty = gpw.times(wy);
-        return { wy, ty, s: crossGram(y, wy), h: crossGram(wy, ty) };
+        const first = gq.timesWithGram(y, "xtp"); // Gq Y, Yᵀ Gq Y
+        const second = gpw.timesWithGram(first.product, "xtp"); // T Gq Y, Yᵀ Gq T Gq Y
+        return { wy: first.product, ty: second.product, s: widen(first.gram), h: widen(second.gram) };
       },
       startBlock(R, l, opts.seed ?? DEFAULTS.seed, stack.name),
       {
@@ -321,6 +321,10 @@ function firstCols(m: Mat, k: number): Mat {
   const out = new Float64Array(m.rows * k);
   for (let i = 0; i < m.rows; i++) for (let j = 0; j < k; j++) out[i * k + j] = m.data[i * m.cols + j];
   return { rows: m.rows, cols: k, data: out };
+}
+
+function widen(m: F32Mat): Mat {
+  return { rows: m.rows, cols: m.cols, data: Float64Array.from(m.data) };
 }
 
 function toF32(m: Mat): F32Mat {
@@ -388,9 +392,9 @@ export function truncateDense(
     const l = blockWidth(target, Math.min(dIn, dOut));
     const result = ritzIterate(
       (y) => {
-        const my = mm.times(y);
-        const ty = mt.times(my);
-        return { wy: my, ty, s: crossGram(y, y), h: crossGram(my, my) };
+        const first = mm.timesWithGram(y, "ptp"); // M Y, (M Y)ᵀ (M Y)
+        const ty = mt.times(first.product);
+        return { wy: first.product, ty, s: crossGram(y, y), h: widen(first.gram) };
       },
       startBlock(dIn, l, opts.seed ?? DEFAULTS.seed, name),
       {
