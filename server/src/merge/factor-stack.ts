@@ -14,8 +14,10 @@ import type { ModuleGroup } from "./types.ts";
 export interface FactorTerm {
   readonly client: number;
   readonly rank: number;
-  /** `dOut × rank`, scaling already applied. */
+  /** `dOut × rank`; the term's task vector is `scale · b · a`. */
   readonly b: Float32Array;
+  /** Multiplier applied to `b` while stacking (default 1). */
+  readonly scale?: number;
   /** `rank × dIn`. */
   readonly a: Float32Array;
 }
@@ -69,15 +71,16 @@ export function stackTerms(
       throw new RangeError(`${name}: term of client ${t.client} has the wrong size for rank ${t.rank}`);
     }
     for (let j = 0; j < t.rank; j++) owner[off + j] = t.client;
+    const sc = t.scale ?? 1;
     // Loops ordered for contiguous writes; the strided side has only `rank` streams.
     for (let row = 0; row < dOut; row++) {
       const src = row * t.rank;
       const dst = row * width + off;
-      for (let j = 0; j < t.rank; j++) p[dst + j] = t.b[src + j];
+      for (let j = 0; j < t.rank; j++) p[dst + j] = sc * t.b[src + j];
     }
     for (let j = 0; j < t.rank; j++) {
       const dst = (off + j) * dOut;
-      for (let row = 0; row < dOut; row++) pT[dst + row] = t.b[row * t.rank + j];
+      for (let row = 0; row < dOut; row++) pT[dst + row] = p[row * width + off + j];
     }
     q.set(t.a, off * dIn);
     for (let c = 0; c < dIn; c++) {
@@ -102,7 +105,8 @@ export function stackTerms(
 
 /** Stacks a module's clients with one term each. */
 export function stackModule(group: ModuleGroup): FactorStack {
-  return stackTerms(group.name, group.dOut, group.dIn, group.clients.length, clientTerms(group));
+  const terms = group.clients.map((c, i) => ({ client: i, rank: c.rank, b: c.b, a: c.a, scale: c.scaling }));
+  return stackTerms(group.name, group.dOut, group.dIn, group.clients.length, terms);
 }
 
 /** Expands per-client coefficients to one per stacked column. */
