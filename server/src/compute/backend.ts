@@ -29,6 +29,8 @@ async function tryNative(pkg: string): Promise<string | null> {
     if (await tf.setBackend("tensorflow")) return null;
     return `${pkg}: setBackend("tensorflow") failed`;
   } catch (err) {
+    if (err instanceof Error && "code" in err && err.code === "ERR_MODULE_NOT_FOUND")
+      return `${pkg} not installed`;
     const msg = err instanceof Error ? err.message.split("\n")[0] : String(err);
     return `${pkg}: ${msg}`;
   }

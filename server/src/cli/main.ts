@@ -1,0 +1,70 @@
+/**
+ * The `tributary` command: dispatches to subcommands and maps typed errors to
+ * exit codes once: 2 for usage mistakes (bad flags, unknown method), 1 for
+ * inputs that cannot be used (unreadable or malformed adapters, NaN/Inf,
+ * mismatched inputs) and for unexpected failures.
+ */
+import { MergeInputError, MergeOptionsError } from "../merge/errors.ts";
+import { AdapterFormatError } from "../peft/errors.ts";
+import { UsageError } from "./args.ts";
+import { MERGE_USAGE, runMerge } from "./merge-command.ts";
+
+/** Where the CLI writes; tests pass their own. */
+export interface CliIo {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+const processIo: CliIo = {
+  out: (line) => process.stdout.write(`${line}\n`),
+  err: (line) => process.stderr.write(`${line}\n`),
+};
+
+const USAGE = `Usage: tributary <command> [options]
+
+Commands:
+  merge    merge PEFT LoRA adapter directories into a new adapter (offline)
+  help     show this help, or a command's: tributary help merge
+
+Run "tributary <command> --help" for a command's options.`;
+
+/**
+ * Runs the CLI with `argv` (without `node` and the script) and returns the
+ * exit code.
+ *
+ * @example
+ * process.exitCode = await main(["merge", "--method", "from", "--out", "merged", "a", "b"]);
+ */
+export async function main(argv: readonly string[], io: CliIo = processIo): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case undefined:
+      case "help":
+      case "--help":
+      case "-h":
+        io.out(rest[0] === "merge" ? MERGE_USAGE : USAGE);
+        return 0;
+      case "merge":
+        return await runMerge(rest, io);
+      default:
+        throw new UsageError(`unknown command "${command}"`);
+    }
+  } catch (err) {
+    return reportError(err, command, io);
+  }
+}
+
+function reportError(err: unknown, command: string | undefined, io: CliIo): number {
+  if (err instanceof UsageError || err instanceof MergeOptionsError) {
+    io.err(`tributary: ${err.message}`);
+    io.err(command === "merge" ? MERGE_USAGE : USAGE);
+    return 2;
+  }
+  if (err instanceof AdapterFormatError || err instanceof MergeInputError) {
+    io.err(`tributary: ${err.message}`);
+    return 1;
+  }
+  io.err(`tributary: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  return 1;
+}

@@ -1,0 +1,217 @@
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { promisify } from "node:util";
+import { selectBackend } from "../compute/backend.ts";
+import { mergeModule } from "../merge/engine.ts";
+import { resolveOptions } from "../merge/options.ts";
+import { parseSafetensors, readAdapter } from "../peft/index.ts";
+import { llamaQV, writeSyntheticAdapter } from "../peft/synthetic-adapter.ts";
+import { denseProduct, relativeError } from "../peft/test-fixtures.ts";
+import { groupModule } from "../pipeline/merge-adapters.ts";
+import { type CliIo, main } from "./main.ts";
+import type { MergeReport } from "./merge-report.ts";
+
+const run = promisify(execFile);
+const modules = llamaQV(2, 64);
+
+function capture(): CliIo & { stdout: string[]; stderr: string[] } {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  return { stdout, stderr, out: (l) => stdout.push(l), err: (l) => stderr.push(l) };
+}
+
+describe("tributary merge", () => {
+  let root: string;
+  let inputs: string[];
+
+  before(async () => {
+    await selectBackend();
+    root = await mkdtemp(join(tmpdir(), "tributary-cli-"));
+    inputs = [join(root, "c1"), join(root, "c2"), join(root, "c3")];
+    await writeSyntheticAdapter(inputs[0], { modules, rank: 4, seed: 1, dtype: "F32" });
+    await writeSyntheticAdapter(inputs[1], { modules, rank: 8, seed: 2, dtype: "BF16", bScale: 0.03 });
+    await writeSyntheticAdapter(inputs[2], { modules, rank: 8, seed: 3, useRslora: true, alpha: 4 });
+  });
+  after(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it("writes a PEFT adapter equal to the direct merge, a summary and a JSON report", async () => {
+    const out = join(root, "merged-from");
+    const report = join(root, "report.json");
+    const io = capture();
+    const code = await main(
+      [
+        "merge",
+        "--method",
+        "from",
+        "--rank",
+        "6",
+        "--threads",
+        "0",
+        "--quiet",
+        "--report",
+        report,
+        "--out",
+        out,
+        ...inputs,
+      ],
+      io,
+    );
+    assert.equal(code, 0, io.stderr.join("\n"));
+    const adapters = await Promise.all(inputs.map(readAdapter));
+    const merged = await readAdapter(out);
+    const opts = resolveOptions({ method: "from", rank: 6 });
+    for (const m of modules) {
+      const direct = mergeModule(groupModule(adapters, m.name), opts).merged;
+      const written = merged.modules.get(m.name)!;
+      assert.equal(written.rank, 6);
+      const expected = denseProduct(direct.b, direct.a, direct.rank);
+      const got = denseProduct(written.b, written.a, written.rank, written.scaling);
+      assert.ok(relativeError(got, expected) < 1e-5, `${m.name}: written adapter differs from the merge`);
+    }
+    const json = JSON.parse(await readFile(report, "utf8")) as MergeReport;
+    assert.deepEqual(Object.keys(json.modules).sort(), modules.map((m) => m.name).sort());
+    for (const entry of Object.values(json.modules)) {
+      assert.equal(entry.weights.length, 3);
+      assert.ok(Math.abs(entry.weights.reduce((s, w) => s + w, 0) - 1) < 1e-9);
+      assert.equal(typeof entry.objective, "number");
+      assert.ok(Number.isInteger(entry.iterations));
+    }
+    assert.match(io.stdout[0], /^module\s+rank\s+solver\s+iters\s+objective\s+time\s+weights/);
+    for (const m of modules)
+      assert.ok(
+        io.stdout.some((l) => l.startsWith(m.name)),
+        `summary lacks ${m.name}`,
+      );
+    assert.match(io.stderr[0], /^tensor backend: (wasm|cpu|tensorflow)/);
+  });
+
+  it("writes the requested dtype and FedAvg weights from --weights", async () => {
+    const out = join(root, "merged-fedavg");
+    const report = join(root, "fedavg.json");
+    const io = capture();
+    const code = await main(
+      [
+        "merge",
+        "--method",
+        "fedavg",
+        "--dtype",
+        "bf16",
+        "--weights",
+        "100,300,0",
+        "--threads",
+        "0",
+        "--quiet",
+        "--report",
+        report,
+        "--out",
+        out,
+        ...inputs,
+      ],
+      io,
+    );
+    assert.equal(code, 0, io.stderr.join("\n"));
+    const file = parseSafetensors(await readFile(join(out, "adapter_model.safetensors")), "merged");
+    for (const t of file.tensors.values()) assert.equal(t.dtype, "BF16");
+    const json = JSON.parse(await readFile(report, "utf8")) as MergeReport;
+    for (const entry of Object.values(json.modules)) assert.deepEqual(entry.weights, [0.25, 0.75, 0]);
+  });
+
+  it("exits 2 with the usage on an unknown method or a bad flag", async () => {
+    for (const args of [
+      ["merge", "--method", "average", "--out", join(root, "x"), inputs[0]],
+      ["merge", "--method", "from", "--rank", "two", "--out", join(root, "x"), inputs[0]],
+      ["merge", "--method", "from", inputs[0]],
+      ["merge", "--method", "fedavg", "--weights", "1,2", "--out", join(root, "x"), ...inputs],
+      ["merge", "--method", "from", "--bogus", "--out", join(root, "x"), inputs[0]],
+    ]) {
+      const io = capture();
+      assert.equal(await main(args, io), 2, args.join(" "));
+      assert.match(io.stderr.join("\n"), /Usage: tributary merge/);
+    }
+    const io = capture();
+    await main(["merge", "--method", "average", "--out", join(root, "x"), inputs[0]], io);
+    assert.match(io.stderr[0], /unknown merge method "average" \(expected one of from, lore, fr/);
+  });
+
+  it("exits 1 naming the file and tensor for unusable inputs", async () => {
+    const missing = capture();
+    assert.equal(
+      await main(["merge", "--method", "from", "--out", join(root, "y"), join(root, "nope")], missing),
+      1,
+    );
+    assert.match(missing.stderr[0], /nope: adapter directory not found/);
+
+    // A NaN written into client 2's first q_proj lora_B value.
+    const bad = join(root, "nan");
+    await writeSyntheticAdapter(bad, { modules, rank: 4, seed: 9 });
+    const path = join(bad, "adapter_model.safetensors");
+    const bytes = new Uint8Array(await readFile(path));
+    const parsed = parseSafetensors(bytes, path);
+    const name = "base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight";
+    const tensor = parsed.tensors.get(name)!;
+    new DataView(tensor.bytes.buffer, tensor.bytes.byteOffset).setFloat32(0, Number.NaN, true);
+    await writeFile(path, bytes);
+    const nan = capture();
+    assert.equal(await main(["merge", "--method", "from", "--out", join(root, "y"), inputs[0], bad], nan), 1);
+    assert.match(
+      nan.stderr[0],
+      new RegExp(`nan/adapter_model.safetensors.*${name.replaceAll(".", "\\.")}.*NaN`),
+    );
+
+    // Different shapes: hidden 32 instead of 64.
+    const other = join(root, "small");
+    await writeSyntheticAdapter(other, { modules: llamaQV(2, 32), rank: 4, seed: 5 });
+    const shapes = capture();
+    assert.equal(
+      await main(["merge", "--method", "from", "--out", join(root, "y"), inputs[0], other], shapes),
+      1,
+    );
+    assert.match(
+      shapes.stderr[0],
+      /small: module model\.layers\.0\.self_attn\.q_proj maps 32→32, expected 64→64/,
+    );
+
+    const base = join(root, "base");
+    await writeSyntheticAdapter(base, { modules, rank: 4, seed: 6, baseModel: "other/model" });
+    const mismatch = capture();
+    assert.equal(
+      await main(["merge", "--method", "from", "--out", join(root, "y"), inputs[0], base], mismatch),
+      1,
+    );
+    assert.match(mismatch.stderr[0], /base model "other\/model" differs from "synthetic\/tiny-llama"/);
+  });
+
+  it("runs as `npx tributary` from the repository root", async () => {
+    const repo = new URL("../../../", import.meta.url).pathname;
+    const out = join(root, "merged-npx");
+    const { stdout } = await run(
+      "npx",
+      [
+        "--no-install",
+        "tributary",
+        "merge",
+        "--method",
+        "ties",
+        "--rank",
+        "4",
+        "--threads",
+        "1",
+        "--out",
+        out,
+        ...inputs,
+      ],
+      { cwd: repo },
+    );
+    assert.match(stdout, /wrote .*merged-npx/);
+    const merged = await readAdapter(out);
+    assert.equal(merged.modules.size, modules.length);
+    const help = await run("npx", ["--no-install", "tributary", "--help"], { cwd: repo });
+    assert.match(help.stdout, /Commands:\n\s+merge/);
+  });
+});

@@ -1,0 +1,213 @@
+/**
+ * `tributary merge`: merges PEFT LoRA adapter directories into a new PEFT
+ * adapter, module by module on the merge pool, prints a per-module summary
+ * and optionally writes it as a JSON report.
+ */
+import { writeFile } from "node:fs/promises";
+import { parseArgs } from "node:util";
+import { createMergePool } from "../compute/merge-pool.ts";
+import { METHODS, type MergeOptions, resolveOptions } from "../merge/options.ts";
+import {
+  type AdapterOutput,
+  type OutputModule,
+  type PeftAdapter,
+  readAdapter,
+  writeAdapter,
+} from "../peft/index.ts";
+import { checkCompatible, type MergeOutcome, mergeAdapters } from "../pipeline/merge-adapters.ts";
+import { choiceOption, integerOption, numberListOption, numberOption, UsageError } from "./args.ts";
+import type { CliIo } from "./main.ts";
+import { buildReport, formatSummary } from "./merge-report.ts";
+
+/** Help text of `tributary merge`. */
+export const MERGE_USAGE = `Usage: tributary merge --method <method> --out DIR [options] ADAPTER_DIR...
+
+Merges PEFT LoRA adapters (adapter_config.json + adapter_model.safetensors)
+into a new PEFT adapter in DIR.
+
+Methods: ${METHODS.join(", ")}
+
+Common options:
+  --out DIR          output adapter directory (created; files replaced atomically)
+  --rank N|full      output rank per module (default: the largest input rank;
+                     "full" = exact concatenation, rank Σr)
+  --scale X          multiplier of the merged task vector (FroM α, λ of task
+                     arithmetic, TIES, DARE, LoRE; default 1). Alias: --lambda
+  --dtype f32|f16|bf16   output dtype (default: the inputs')
+  --weights N,N,...  per-adapter sample counts (FedAvg weights)
+  --report FILE      also write the per-module summary as JSON
+  --threads N        worker threads (default: one per core; 0 = in-process)
+  --seed N           seed of every random choice (default 0)
+  --quiet            no per-module progress on stderr
+
+FroM (from):   --k X (0.9)  --solver exact|als  --sigma X (1)  --iters N (100)  --tol X (1e-6)
+LoRE (lore):   --mu X (0.01)  --iters N (50)  --rank-cap F (fraction of min(d_out, d_in))
+FR (fr):       --cutoff F (0.1)  --combine mean|sum|from
+TIES (ties):   --density F (0.2)
+DARE (dare):   --drop P (0.5)  --combine mean|sum
+
+Exit codes: 0 merged, 1 unusable input (named in the message), 2 usage error.`;
+
+interface MergeArgs {
+  readonly options: MergeOptions;
+  readonly out: string;
+  readonly inputs: string[];
+  readonly dtype: AdapterOutput["dtype"] | undefined;
+  readonly report: string | undefined;
+  readonly threads: number | undefined;
+  readonly quiet: boolean;
+}
+
+function parseMergeArgs(argv: readonly string[]): MergeArgs | "help" {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+  const v = parsed.values;
+  if (v.help === true) return "help";
+  if (v.method === undefined) throw new UsageError("--method is required");
+  if (v.out === undefined) throw new UsageError("--out DIR is required");
+  if (parsed.positionals.length === 0) throw new UsageError("no adapter directories given");
+  if (v.scale !== undefined && v.lambda !== undefined)
+    throw new UsageError("give --scale or --lambda, not both");
+  const rank = v.rank === "full" ? "full" : integerOption("rank", v.rank);
+  const samples = numberListOption("weights", v.weights);
+  if (samples !== undefined && samples.length !== parsed.positionals.length) {
+    throw new UsageError(
+      `--weights has ${samples.length} entries for ${parsed.positionals.length} adapters (one sample count per adapter)`,
+    );
+  }
+  const options = resolveOptions({
+    method: v.method,
+    rank,
+    scale: numberOption("scale", v.scale) ?? numberOption("lambda", v.lambda),
+    k: numberOption("k", v.k),
+    solver: choiceOption("solver", v.solver, ["exact", "als"] as const),
+    sigma: numberOption("sigma", v.sigma),
+    iters: integerOption("iters", v.iters),
+    tol: numberOption("tol", v.tol),
+    seed: integerOption("seed", v.seed),
+    mu: numberOption("mu", v.mu),
+    rankCap: numberOption("rank-cap", v["rank-cap"]),
+    cutoff: numberOption("cutoff", v.cutoff),
+    combine: choiceOption("combine", v.combine, ["mean", "sum", "from"] as const),
+    density: numberOption("density", v.density),
+    drop: numberOption("drop", v.drop),
+    samples,
+  });
+  const dtype = choiceOption("dtype", v.dtype, ["f32", "f16", "bf16"] as const);
+  const threads = integerOption("threads", v.threads);
+  if (threads !== undefined && threads < 0) throw new UsageError(`--threads must be ≥ 0, got ${threads}`);
+  return {
+    options,
+    out: v.out,
+    inputs: parsed.positionals,
+    dtype: dtype === undefined ? undefined : (dtype.toUpperCase() as AdapterOutput["dtype"]),
+    report: v.report,
+    threads,
+    quiet: v.quiet === true,
+  };
+}
+
+function parse(argv: readonly string[]) {
+  const text = { type: "string" } as const;
+  return parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    strict: true,
+    options: {
+      method: text,
+      out: text,
+      rank: text,
+      scale: text,
+      lambda: text,
+      k: text,
+      solver: text,
+      sigma: text,
+      iters: text,
+      tol: text,
+      seed: text,
+      mu: text,
+      "rank-cap": text,
+      cutoff: text,
+      combine: text,
+      density: text,
+      drop: text,
+      weights: text,
+      dtype: text,
+      report: text,
+      threads: text,
+      quiet: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+}
+
+/** The merged adapter to write: every module in the first input's layout. */
+export function mergedOutput(
+  inputs: readonly PeftAdapter[],
+  outcome: MergeOutcome,
+  dtype: AdapterOutput["dtype"],
+  metadata: Record<string, string>,
+): AdapterOutput {
+  const first = inputs[0];
+  const modules = new Map<string, OutputModule>();
+  for (const [name, entry] of outcome.modules) {
+    const m = entry.result.merged;
+    modules.set(name, { a: m.a, b: m.b, rank: m.rank, layout: first.modules.get(name)!.layout });
+  }
+  const dense = new Map([...outcome.dense].map(([name, d]) => [name, { shape: d.shape, data: d.data }]));
+  return { template: first.config, modules, dense, dtype, metadata };
+}
+
+/**
+ * Runs `tributary merge` with `argv` (after the subcommand); returns the exit code.
+ * Typed errors propagate to `main`, which maps them to exit codes.
+ */
+export async function runMerge(argv: readonly string[], io: CliIo): Promise<number> {
+  const args = parseMergeArgs(argv);
+  if (args === "help") {
+    io.out(MERGE_USAGE);
+    return 0;
+  }
+  const t0 = performance.now();
+  const inputs: PeftAdapter[] = [];
+  for (const dir of args.inputs) inputs.push(await readAdapter(dir));
+  const readMs = performance.now() - t0;
+  checkCompatible(inputs); // fail before starting any worker
+  const pool = await createMergePool({ threads: args.threads });
+  try {
+    const skipped = pool.backend.skipped.length > 0 ? ` (skipped: ${pool.backend.skipped.join("; ")})` : "";
+    io.err(
+      `tensor backend: ${pool.backend.name} via ${pool.backend.provider}, ${pool.threads || 1} thread(s)${skipped}`,
+    );
+    io.err(`merging ${inputs.length} adapters with ${args.options.method} (read in ${fmtMs(readMs)})`);
+    const outcome = await mergeAdapters(inputs, args.options, pool, (name, entry, done, total) => {
+      if (!args.quiet) io.err(`  [${done}/${total}] ${name} ${fmtMs(entry.ms)}`);
+    });
+    const dtype = args.dtype ?? inputs[0].dtype;
+    const output = mergedOutput(inputs, outcome, dtype, {
+      tributary_method: args.options.method,
+      tributary_inputs: String(inputs.length),
+    });
+    const { bytes } = await writeAdapter(args.out, output);
+    const report = buildReport(inputs, outcome, args.options, pool.backend.name);
+    for (const line of formatSummary(report)) io.out(line);
+    io.out(
+      `wrote ${args.out} (${(bytes / 2 ** 20).toFixed(1)} MiB, ${dtype}) in ${fmtMs(performance.now() - t0)}; merge ${fmtMs(outcome.ms)}`,
+    );
+    if (args.report !== undefined) {
+      await writeFile(args.report, `${JSON.stringify(report, null, 2)}\n`);
+      io.err(`report: ${args.report}`);
+    }
+    return 0;
+  } finally {
+    await pool.close();
+  }
+}
+
+function fmtMs(ms: number): string {
+  return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(0)} ms`;
+}

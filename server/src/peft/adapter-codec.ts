@@ -1,0 +1,313 @@
+/**
+ * PEFT LoRA adapters to and from bytes: `decodeAdapter` validates an
+ * `adapter_config.json` + `adapter_model.safetensors` pair at the boundary
+ * (pairing, shapes, ranks against the config, dtypes, NaN/Inf) and returns
+ * F32 factors; `encodeAdapter` writes merged factors back so that PEFT's
+ * `scaling · B_stored · A` is exactly the merged task vector `b · a`.
+ */
+import {
+  type AdapterConfig,
+  adapterConfigFromObject,
+  parseAdapterConfig,
+  patternRegExp,
+  rankFor,
+  scalingFor,
+} from "./adapter-config.ts";
+import type {
+  AdapterOutput,
+  DenseTensor,
+  LoraLayout,
+  LoraModule,
+  OutputModule,
+  PeftAdapter,
+} from "./adapter-types.ts";
+import { firstUnrepresentable, isTensorDType, type TensorDType } from "./dtype.ts";
+import { AdapterFormatError } from "./errors.ts";
+import { type LoraKey, loraKey, parseLoraKey } from "./lora-keys.ts";
+import {
+  decodeTensorF32,
+  formatShape,
+  parseSafetensors,
+  type SafetensorsEntry,
+  type SafetensorsTensor,
+  serializeSafetensors,
+} from "./safetensors.ts";
+
+/** File names inside a PEFT adapter directory. */
+export const CONFIG_FILE = "adapter_config.json";
+/** File names inside a PEFT adapter directory. */
+export const WEIGHTS_FILE = "adapter_model.safetensors";
+
+/** Natural order of names (`layers.2` before `layers.10`). */
+function naturalOrder(a: string, b: string): number {
+  return a.localeCompare(b, "en", { numeric: true });
+}
+
+function numel(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+interface Pair {
+  key: Omit<LoraKey, "factor">;
+  a?: string;
+  b?: string;
+}
+
+/**
+ * Decodes and validates a PEFT LoRA adapter. `label` (a directory or client
+ * id) prefixes the file names in every `AdapterFormatError`.
+ *
+ * @example
+ * const adapter = decodeAdapter(configText, weightBytes, "client-7");
+ * const m = adapter.modules.get("model.layers.0.self_attn.q_proj")!; // Θ = m.scaling · m.b · m.a
+ */
+export function decodeAdapter(configText: string, safetensorsBytes: Uint8Array, label: string): PeftAdapter {
+  const file = `${label}/${WEIGHTS_FILE}`;
+  const config = parseAdapterConfig(configText, `${label}/${CONFIG_FILE}`);
+  const { metadata, tensors } = parseSafetensors(safetensorsBytes, file);
+  const fail = (msg: string, tensor?: string): never => {
+    throw new AdapterFormatError(`${file}: ${msg}`, file, tensor);
+  };
+  const { pairs, denseNames } = pairFactors(tensors.keys(), fail);
+  if (pairs.size === 0) {
+    fail(`no LoRA tensors (expected names like "base_model.model.<module>.lora_A.weight")`);
+  }
+  const modules = new Map<string, LoraModule>();
+  const dtypes = new Set<string>();
+  for (const m of [...pairs.keys()].sort(naturalOrder)) {
+    const pair = pairs.get(m)!;
+    if (pair.a === undefined || pair.b === undefined) {
+      const present = (pair.a ?? pair.b)!;
+      const missing = loraKey(pair.key, pair.a === undefined ? "A" : "B");
+      fail(`tensor "${present}" has no matching "${missing}"`, present);
+    }
+    const aName = pair.a!;
+    const bName = pair.b!;
+    const a = tensors.get(aName)!;
+    const b = tensors.get(bName)!;
+    const layout = layoutOf(pair.key, aName, a, bName, b, fail);
+    const rank = a.shape[0];
+    const expected = rankFor(config, m);
+    if (rank !== expected) {
+      fail(
+        `tensor "${aName}" has rank ${rank}, but ${CONFIG_FILE} gives module ${m} rank ${expected} (r / rank_pattern)`,
+        aName,
+      );
+    }
+    dtypes.add(a.dtype).add(b.dtype);
+    modules.set(m, {
+      a: finiteF32(a, file, aName),
+      b: finiteF32(b, file, bName),
+      rank,
+      dIn: numel(layout.aShape),
+      dOut: layout.bShape[0],
+      scaling: scalingFor(config, m, rank),
+      layout,
+    });
+  }
+  const dense = new Map<string, DenseTensor>();
+  for (const name of denseNames.sort(naturalOrder)) {
+    const t = tensors.get(name)!;
+    dense.set(name, { shape: t.shape, data: finiteF32(t, file, name) });
+  }
+  const [only] = dtypes;
+  const dtype: TensorDType = dtypes.size === 1 && isTensorDType(only) ? only : "F32";
+  return {
+    label,
+    ...(config.baseModel !== undefined ? { baseModel: config.baseModel } : {}),
+    config,
+    modules,
+    dense,
+    dtype,
+    metadata,
+  };
+}
+
+/** Groups LoRA tensor names by module; every other name is dense. */
+function pairFactors(
+  names: Iterable<string>,
+  fail: (msg: string, tensor?: string) => never,
+): { pairs: Map<string, Pair>; denseNames: string[] } {
+  const pairs = new Map<string, Pair>();
+  const denseNames: string[] = [];
+  for (const name of names) {
+    const key = parseLoraKey(name);
+    if (key === undefined) {
+      denseNames.push(name);
+      continue;
+    }
+    const { factor, ...where } = key;
+    const pair = pairs.get(key.module) ?? { key: where };
+    const other = pair.a ?? pair.b;
+    if (other !== undefined && loraKey(pair.key, factor) !== name) {
+      fail(`tensor "${name}" and tensor "${other}" are LoRA factors of the same module ${key.module}`, name);
+    }
+    if (factor === "A") pair.a = name;
+    else pair.b = name;
+    pairs.set(key.module, pair);
+  }
+  return { pairs, denseNames };
+}
+
+/** Checks the shapes of a module's factors and how they are laid out. */
+function layoutOf(
+  key: Omit<LoraKey, "factor">,
+  aName: string,
+  a: SafetensorsTensor,
+  bName: string,
+  b: SafetensorsTensor,
+  fail: (msg: string, tensor?: string) => never,
+): LoraLayout {
+  const conv = !key.embedding && a.shape.length > 2;
+  const kind = key.embedding ? "embedding" : conv ? "conv" : "linear";
+  const expectA =
+    kind === "conv" ? "[r, in, ...kernel]" : kind === "embedding" ? "[r, num_embeddings]" : "[r, in]";
+  if (conv ? a.shape.length < 3 : a.shape.length !== 2) {
+    fail(`tensor "${aName}" has shape ${formatShape(a.shape)}, expected ${expectA}`, aName);
+  }
+  const bOk =
+    b.shape.length === a.shape.length &&
+    (conv ? b.shape.slice(2).every((d) => d === 1) : b.shape.length === 2);
+  if (!bOk) {
+    const expectB = conv ? `[out, r${", 1".repeat(a.shape.length - 2)}]` : "[out, r]";
+    fail(
+      `tensor "${bName}" has shape ${formatShape(b.shape)}, expected ${expectB} to match "${aName}"`,
+      bName,
+    );
+  }
+  if (a.shape[0] !== b.shape[1]) {
+    fail(
+      `rank mismatch: tensor "${aName}" has rank ${a.shape[0]}, tensor "${bName}" has rank ${b.shape[1]}`,
+      bName,
+    );
+  }
+  return {
+    kind,
+    aShape: a.shape.slice(1),
+    bShape: [b.shape[0], ...b.shape.slice(2)],
+    prefix: key.prefix,
+    adapterName: key.adapterName,
+  };
+}
+
+/** Decodes a tensor to F32 and rejects NaN/Inf, naming the first bad index. */
+function finiteF32(t: SafetensorsTensor, file: string, name: string): Float32Array {
+  const data = decodeTensorF32(t, file, name);
+  const bad = firstUnrepresentable(data);
+  if (bad >= 0) {
+    throw new AdapterFormatError(
+      `${file}: tensor "${name}" has non-finite value ${data[bad]} at index ${bad}`,
+      file,
+      name,
+    );
+  }
+  return data;
+}
+
+/**
+ * Encodes a merged adapter. Each module's task vector is `b · a`; the config
+ * keeps every template field but sets `r` to the most common rank and
+ * `rank_pattern` entries for the others, and B is stored divided by the
+ * written config's scaling so that PEFT's `scaling · B_stored · A = b · a`.
+ *
+ * @example
+ * const { configText, safetensors } = encodeAdapter({ template: first.config, modules, dense, dtype: "BF16" });
+ */
+export function encodeAdapter(out: AdapterOutput): { configText: string; safetensors: Uint8Array } {
+  const names = [...out.modules.keys()].sort(naturalOrder);
+  if (names.length === 0) {
+    throw new AdapterFormatError(`${WEIGHTS_FILE}: no LoRA modules to write`, WEIGHTS_FILE);
+  }
+  const modules = names.map((m) => ({ name: m, ...padRank(m, out.modules.get(m)!) }));
+  const { raw, config } = writtenConfig(out.template, modules);
+  const entries: SafetensorsEntry[] = [];
+  const add = (name: string, shape: readonly number[], data: Float32Array): void => {
+    const bad = firstUnrepresentable(data, out.dtype);
+    if (bad >= 0) {
+      throw new AdapterFormatError(
+        `${WEIGHTS_FILE}: tensor "${name}" value ${data[bad]} at index ${bad} is not representable as ${out.dtype}`,
+        WEIGHTS_FILE,
+        name,
+      );
+    }
+    entries.push({ name, dtype: out.dtype, shape, data });
+  };
+  for (const { name, a, b, rank, layout } of modules) {
+    if (rankFor(config, name) !== rank) {
+      throw new AdapterFormatError(
+        `${CONFIG_FILE}: rank_pattern cannot give module ${name} rank ${rank} (another key matches it)`,
+        CONFIG_FILE,
+      );
+    }
+    // PEFT computes s · B_stored · A; store B / s so that equals b · a.
+    const s = scalingFor(config, name, rank);
+    const bStored = new Float32Array(b.length);
+    for (let i = 0; i < b.length; i++) bStored[i] = b[i] / s;
+    const key = {
+      module: name,
+      prefix: layout.prefix,
+      adapterName: layout.adapterName,
+      embedding: layout.kind === "embedding",
+    };
+    add(loraKey(key, "A"), [rank, ...layout.aShape], a);
+    add(loraKey(key, "B"), [layout.bShape[0], rank, ...layout.bShape.slice(1)], bStored);
+  }
+  for (const [name, t] of out.dense) add(name, t.shape, t.data);
+  entries.sort((x, y) => naturalOrder(x.name, y.name));
+  const safetensors = serializeSafetensors(entries, { ...out.metadata, format: "pt" }, WEIGHTS_FILE);
+  return { configText: `${JSON.stringify(raw, null, 2)}\n`, safetensors };
+}
+
+/** Validates a module's factor sizes; a rank-0 module becomes rank 1 with zero factors (same task vector). */
+function padRank(name: string, m: OutputModule): OutputModule {
+  const dIn = numel(m.layout.aShape);
+  const dOut = numel(m.layout.bShape);
+  if (
+    !Number.isSafeInteger(m.rank) ||
+    m.rank < 0 ||
+    m.a.length !== m.rank * dIn ||
+    m.b.length !== dOut * m.rank
+  ) {
+    throw new AdapterFormatError(
+      `${WEIGHTS_FILE}: module ${name} has rank ${m.rank} with ${m.a.length} values in a and ${m.b.length} in b, expected ${m.rank}×${dIn} and ${dOut}×${m.rank}`,
+      WEIGHTS_FILE,
+      name,
+    );
+  }
+  if (m.rank > 0) return m;
+  return { a: new Float32Array(dIn), b: new Float32Array(dOut), rank: 1, layout: m.layout };
+}
+
+/**
+ * The template's raw config with `r` set to the most common rank (ties: the
+ * template's `r`, else the smallest) and a `rank_pattern` that gives every
+ * module its rank: template keys are kept only where every module they match
+ * has their rank, and modules still wrong get an entry under their full name,
+ * placed first and longest first so a name wins over any name it ends with.
+ */
+function writtenConfig(template: AdapterConfig, modules: readonly { name: string; rank: number }[]) {
+  const counts = new Map<number, number>();
+  for (const { rank } of modules) counts.set(rank, (counts.get(rank) ?? 0) + 1);
+  const isTemplate = (rank: number): number => (rank === template.r ? 1 : 0);
+  const [[r]] = [...counts].sort(
+    ([ra, na], [rb, nb]) => nb - na || isTemplate(rb) - isTemplate(ra) || ra - rb,
+  );
+  const kept = Object.entries(template.rankPattern).filter(([key, value]) => {
+    const re = patternRegExp(key);
+    return modules.every((m) => m.rank === value || !re.test(m.name));
+  });
+  const explicit = new Map<string, number>();
+  for (;;) {
+    // Null prototype: module names are plain keys.
+    const rankPattern: Record<string, number> = Object.create(null);
+    const byLength = [...explicit].sort(([x], [y]) => y.length - x.length);
+    for (const [key, value] of [...byLength, ...kept]) rankPattern[key] = value;
+    const raw = { ...template.raw, r, rank_pattern: rankPattern };
+    const probe = adapterConfigFromObject(raw, CONFIG_FILE);
+    const wrong = modules.filter((m) => !explicit.has(m.name) && rankFor(probe, m.name) !== m.rank);
+    if (wrong.length === 0) return { raw, config: probe };
+    for (const m of wrong) explicit.set(m.name, m.rank);
+  }
+}

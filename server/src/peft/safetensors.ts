@@ -1,0 +1,267 @@
+/**
+ * The safetensors container (https://github.com/huggingface/safetensors):
+ * an 8-byte little-endian u64 header length `N`, `N` bytes of UTF-8 JSON, then
+ * the data buffer. The header maps each tensor name to
+ * `{dtype, shape, data_offsets: [begin, end]}` (offsets relative to the data
+ * buffer) plus an optional `__metadata__` string→string map. Parsing checks
+ * everything the spec requires, including that the tensors tile the data
+ * buffer exactly, and returns views into the input without copying.
+ */
+import { decodeFloats, encodeFloats, isTensorDType, type TensorDType } from "./dtype.ts";
+import { AdapterFormatError } from "./errors.ts";
+
+/** Largest header accepted, as in the reference implementation. */
+export const MAX_HEADER_BYTES = 100_000_000;
+
+/** Bytes per element of every dtype the safetensors spec defines. */
+export const SAFETENSORS_DTYPE_BYTES: Readonly<Record<string, number>> = {
+  BOOL: 1,
+  U8: 1,
+  I8: 1,
+  F8_E4M3: 1,
+  F8_E5M2: 1,
+  I16: 2,
+  U16: 2,
+  F16: 2,
+  BF16: 2,
+  I32: 4,
+  U32: 4,
+  F32: 4,
+  I64: 8,
+  U64: 8,
+  F64: 8,
+};
+
+/** One tensor of a parsed file; `bytes` is a view into the file, not a copy. */
+export interface SafetensorsTensor {
+  readonly dtype: string;
+  readonly shape: number[];
+  readonly bytes: Uint8Array;
+}
+
+/** A parsed safetensors file. */
+export interface SafetensorsFile {
+  readonly metadata: Record<string, string>;
+  /** Tensors in header order. */
+  readonly tensors: Map<string, SafetensorsTensor>;
+}
+
+/** One tensor to write. */
+export interface SafetensorsEntry {
+  readonly name: string;
+  readonly dtype: TensorDType;
+  readonly shape: readonly number[];
+  readonly data: Float32Array;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function numel(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+/** `[2, 3]`-style rendering of a shape for messages. */
+export function formatShape(shape: readonly number[]): string {
+  return `[${shape.join(", ")}]`;
+}
+
+type Fail = (msg: string, tensor?: string, cause?: unknown) => never;
+
+interface Located {
+  readonly name: string;
+  readonly begin: number;
+  readonly end: number;
+}
+
+/**
+ * Parses and validates a safetensors file. Throws `AdapterFormatError` naming
+ * `file` (and the tensor) for anything the spec does not allow.
+ *
+ * @example
+ * const { metadata, tensors } = parseSafetensors(await readFile(path), path);
+ */
+export function parseSafetensors(bytes: Uint8Array, file: string): SafetensorsFile {
+  const fail: Fail = (msg, tensor, cause) => {
+    throw new AdapterFormatError(
+      `${file}: ${msg}`,
+      file,
+      tensor,
+      cause === undefined ? undefined : { cause },
+    );
+  };
+  if (bytes.length < 8) fail(`file is ${bytes.length} bytes, shorter than the 8-byte header length`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const headerLen = view.getBigUint64(0, true);
+  if (headerLen > BigInt(MAX_HEADER_BYTES)) {
+    fail(`header length ${headerLen} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
+  }
+  const n = Number(headerLen);
+  if (8 + n > bytes.length) {
+    fail(`header length ${n} runs past the end of the ${bytes.length}-byte file (truncated)`);
+  }
+  let header: unknown;
+  try {
+    header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, 8 + n)));
+  } catch (err) {
+    fail(
+      `header is not valid UTF-8 JSON (${err instanceof Error ? err.message : String(err)})`,
+      undefined,
+      err,
+    );
+  }
+  if (!isRecord(header)) return fail("header is not a JSON object");
+  const dataStart = 8 + n;
+  const dataLen = bytes.length - dataStart;
+  const metadata = parseMetadata(header.__metadata__, fail);
+  const tensors = new Map<string, SafetensorsTensor>();
+  const located: Located[] = [];
+  for (const [name, info] of Object.entries(header)) {
+    if (name === "__metadata__") continue;
+    const where = `tensor "${name}"`;
+    if (!isRecord(info)) fail(`${where} is not an object with dtype, shape and data_offsets`, name);
+    const { dtype, shape, data_offsets: offsets } = info;
+    if (typeof dtype !== "string" || SAFETENSORS_DTYPE_BYTES[dtype] === undefined) {
+      fail(`${where} has unknown dtype ${JSON.stringify(dtype)}`, name);
+    }
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+      fail(`${where} has shape ${JSON.stringify(shape)}, expected an array of non-negative integers`, name);
+    }
+    if (
+      !Array.isArray(offsets) ||
+      offsets.length !== 2 ||
+      !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) ||
+      offsets[0] > offsets[1]
+    ) {
+      fail(
+        `${where} has data_offsets ${JSON.stringify(offsets)}, expected [begin, end] integers with 0 ≤ begin ≤ end`,
+        name,
+      );
+    }
+    const [begin, end] = offsets as [number, number];
+    if (end > dataLen) {
+      fail(
+        `${where} has data_offsets [${begin}, ${end}] out of range: the data buffer is ${dataLen} bytes (truncated)`,
+        name,
+      );
+    }
+    const dims = shape as number[];
+    const expected = numel(dims) * SAFETENSORS_DTYPE_BYTES[dtype];
+    if (expected !== end - begin) {
+      fail(`${where} has ${end - begin} bytes, expected ${expected} for ${dtype} ${formatShape(dims)}`, name);
+    }
+    tensors.set(name, {
+      dtype,
+      shape: dims,
+      bytes: bytes.subarray(dataStart + begin, dataStart + end),
+    });
+    located.push({ name, begin, end });
+  }
+  checkCoverage(located, dataLen, fail);
+  return { metadata, tensors };
+}
+
+/** The optional `__metadata__` map; `null` reads as absent. */
+function parseMetadata(raw: unknown, fail: Fail): Record<string, string> {
+  if (raw === undefined || raw === null) return {};
+  if (!isRecord(raw)) return fail("__metadata__ is not an object of strings");
+  for (const [k, v] of Object.entries(raw)) {
+    if (typeof v !== "string")
+      fail(`__metadata__ value of "${k}" is ${JSON.stringify(v)}, expected a string`);
+  }
+  return Object.fromEntries(Object.entries(raw)) as Record<string, string>;
+}
+
+/** The spec requires the tensors to tile the data buffer: no overlap, no gap, no trailing bytes. */
+function checkCoverage(located: Located[], dataLen: number, fail: Fail): void {
+  located.sort((x, y) => x.begin - y.begin || x.end - y.end);
+  let cursor = 0;
+  let previous: Located | undefined;
+  for (const t of located) {
+    if (t.begin < cursor) {
+      fail(
+        `tensor "${t.name}" [${t.begin}, ${t.end}] overlaps tensor "${previous?.name}" [${previous?.begin}, ${previous?.end}]`,
+        t.name,
+      );
+    }
+    if (t.begin > cursor) {
+      fail(`gap of ${t.begin - cursor} bytes before tensor "${t.name}" at data offset ${cursor}`, t.name);
+    }
+    cursor = t.end;
+    previous = t;
+  }
+  if (cursor !== dataLen) {
+    fail(`${dataLen - cursor} trailing bytes after the last tensor (data buffer is ${dataLen} bytes)`);
+  }
+}
+
+/**
+ * Writes tensors contiguously in the given order after a header padded with
+ * spaces to a multiple of 8 bytes. Throws `AdapterFormatError` naming `file`
+ * for a duplicate or reserved name or data that does not match its shape.
+ *
+ * @example
+ * const bytes = serializeSafetensors([{ name: "w", dtype: "F16", shape: [2], data }], { format: "pt" });
+ */
+export function serializeSafetensors(
+  entries: readonly SafetensorsEntry[],
+  metadata?: Readonly<Record<string, string>>,
+  file = "adapter_model.safetensors",
+): Uint8Array {
+  // Null prototype: a tensor named "__proto__" must become a plain key.
+  const header: Record<string, unknown> = Object.create(null);
+  if (metadata !== undefined && Object.keys(metadata).length > 0) header.__metadata__ = { ...metadata };
+  const chunks: Uint8Array[] = [];
+  let offset = 0;
+  for (const e of entries) {
+    if (e.name === "__metadata__" || Object.hasOwn(header, e.name)) {
+      throw new AdapterFormatError(`${file}: duplicate or reserved tensor name "${e.name}"`, file, e.name);
+    }
+    if (numel(e.shape) !== e.data.length || !e.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+      throw new AdapterFormatError(
+        `${file}: tensor "${e.name}" has ${e.data.length} values, expected shape ${formatShape(e.shape)}`,
+        file,
+        e.name,
+      );
+    }
+    const chunk = encodeFloats(e.data, e.dtype);
+    header[e.name] = { dtype: e.dtype, shape: [...e.shape], data_offsets: [offset, offset + chunk.length] };
+    chunks.push(chunk);
+    offset += chunk.length;
+  }
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const headerLen = Math.ceil(json.length / 8) * 8;
+  const out = new Uint8Array(8 + headerLen + offset);
+  new DataView(out.buffer).setBigUint64(0, BigInt(headerLen), true);
+  out.set(json, 8);
+  out.fill(0x20, 8 + json.length, 8 + headerLen);
+  let at = 8 + headerLen;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
+/**
+ * A tensor's values as a new `Float32Array`: F32, F16 and BF16 are decoded,
+ * F64 is narrowed; any other dtype throws `AdapterFormatError`.
+ */
+export function decodeTensorF32(tensor: SafetensorsTensor, file: string, name: string): Float32Array {
+  if (isTensorDType(tensor.dtype)) return decodeFloats(tensor.bytes, tensor.dtype);
+  if (tensor.dtype === "F64") {
+    const n = tensor.bytes.length / 8;
+    const out = new Float32Array(n);
+    const view = new DataView(tensor.bytes.buffer, tensor.bytes.byteOffset, tensor.bytes.byteLength);
+    for (let i = 0; i < n; i++) out[i] = view.getFloat64(8 * i, true);
+    return out;
+  }
+  throw new AdapterFormatError(
+    `${file}: unsupported dtype ${tensor.dtype} for tensor "${name}" (expected F32, F16 or BF16)`,
+    file,
+    name,
+  );
+}
