@@ -72,6 +72,7 @@ if (spec.dense === true) {
       ms: performance.now() - t,
       solver: "dense-als",
     });
+    mergeMs += performance.now() - t;
   }
 } else {
   const pool = await createMergePool({ threads: spec.threads });

@@ -7,7 +7,7 @@ import { readdirSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 
 const root = new URL("..", import.meta.url).pathname;
-const roots = ["server", "client-sdk", "test"];
+const roots = ["proto", "server", "client-sdk", "test"];
 const skip = new Set(["node_modules", "gen", ".git", "data"]);
 
 /** @param {string} dir @returns {string[]} */
