@@ -13,20 +13,13 @@ import {
   rankFor,
   scalingFor,
 } from "./adapter-config.ts";
-import type {
-  AdapterOutput,
-  DenseTensor,
-  LoraLayout,
-  LoraModule,
-  OutputModule,
-  PeftAdapter,
-} from "./adapter-types.ts";
-import { firstUnrepresentable, isTensorDType, type TensorDType } from "./dtype.ts";
+import { naturalOrder, planAdapter } from "./adapter-plan.ts";
+import type { AdapterOutput, DenseTensor, LoraModule, OutputModule, PeftAdapter } from "./adapter-types.ts";
+import { firstUnrepresentable } from "./dtype.ts";
 import { AdapterFormatError } from "./errors.ts";
-import { type LoraKey, loraKey, parseLoraKey } from "./lora-keys.ts";
+import { loraKey } from "./lora-keys.ts";
 import {
   decodeTensorF32,
-  formatShape,
   parseSafetensors,
   type SafetensorsEntry,
   type SafetensorsTensor,
@@ -38,21 +31,10 @@ export const CONFIG_FILE = "adapter_config.json";
 /** File names inside a PEFT adapter directory. */
 export const WEIGHTS_FILE = "adapter_model.safetensors";
 
-/** Natural order of names (`layers.2` before `layers.10`). */
-function naturalOrder(a: string, b: string): number {
-  return a.localeCompare(b, "en", { numeric: true });
-}
-
 function numel(shape: readonly number[]): number {
   let n = 1;
   for (const d of shape) n *= d;
   return n;
-}
-
-interface Pair {
-  key: Omit<LoraKey, "factor">;
-  a?: string;
-  b?: string;
 }
 
 /**
@@ -67,133 +49,37 @@ export function decodeAdapter(configText: string, safetensorsBytes: Uint8Array, 
   const file = `${label}/${WEIGHTS_FILE}`;
   const config = parseAdapterConfig(configText, `${label}/${CONFIG_FILE}`);
   const { metadata, tensors } = parseSafetensors(safetensorsBytes, file);
-  const fail = (msg: string, tensor?: string): never => {
-    throw new AdapterFormatError(`${file}: ${msg}`, file, tensor);
-  };
-  const { pairs, denseNames } = pairFactors(tensors.keys(), fail);
-  if (pairs.size === 0) {
-    fail(`no LoRA tensors (expected names like "base_model.model.<module>.lora_A.weight")`);
-  }
+  const plan = planAdapter(config, tensors, file);
   const modules = new Map<string, LoraModule>();
-  const dtypes = new Set<string>();
-  for (const m of [...pairs.keys()].sort(naturalOrder)) {
-    const pair = pairs.get(m)!;
-    if (pair.a === undefined || pair.b === undefined) {
-      const present = (pair.a ?? pair.b)!;
-      const missing = loraKey(pair.key, pair.a === undefined ? "A" : "B");
-      fail(`tensor "${present}" has no matching "${missing}"`, present);
-    }
-    const aName = pair.a!;
-    const bName = pair.b!;
-    const a = tensors.get(aName)!;
-    const b = tensors.get(bName)!;
-    const layout = layoutOf(pair.key, aName, a, bName, b, fail);
-    const rank = a.shape[0];
-    const expected = rankFor(config, m);
-    if (rank !== expected) {
-      fail(
-        `tensor "${aName}" has rank ${rank}, but ${CONFIG_FILE} gives module ${m} rank ${expected} (r / rank_pattern)`,
-        aName,
-      );
-    }
-    dtypes.add(a.dtype).add(b.dtype);
+  for (const [m, p] of plan.modules) {
     modules.set(m, {
-      a: finiteF32(a, file, aName),
-      b: finiteF32(b, file, bName),
-      rank,
-      dIn: numel(layout.aShape),
-      dOut: layout.bShape[0],
-      scaling: scalingFor(config, m, rank),
-      layout,
+      a: finiteF32(tensors.get(p.aName)!, file, p.aName),
+      b: finiteF32(tensors.get(p.bName)!, file, p.bName),
+      rank: p.rank,
+      dIn: p.dIn,
+      dOut: p.dOut,
+      scaling: p.scaling,
+      layout: p.layout,
     });
   }
   const dense = new Map<string, DenseTensor>();
-  for (const name of denseNames.sort(naturalOrder)) {
+  for (const name of plan.dense.keys()) {
     const t = tensors.get(name)!;
     dense.set(name, { shape: t.shape, data: finiteF32(t, file, name) });
   }
-  const [only] = dtypes;
-  const dtype: TensorDType = dtypes.size === 1 && isTensorDType(only) ? only : "F32";
   return {
     label,
     ...(config.baseModel !== undefined ? { baseModel: config.baseModel } : {}),
     config,
     modules,
     dense,
-    dtype,
+    dtype: plan.dtype,
     metadata,
   };
 }
 
-/** Groups LoRA tensor names by module; every other name is dense. */
-function pairFactors(
-  names: Iterable<string>,
-  fail: (msg: string, tensor?: string) => never,
-): { pairs: Map<string, Pair>; denseNames: string[] } {
-  const pairs = new Map<string, Pair>();
-  const denseNames: string[] = [];
-  for (const name of names) {
-    const key = parseLoraKey(name);
-    if (key === undefined) {
-      denseNames.push(name);
-      continue;
-    }
-    const { factor, ...where } = key;
-    const pair = pairs.get(key.module) ?? { key: where };
-    const other = pair.a ?? pair.b;
-    if (other !== undefined && loraKey(pair.key, factor) !== name) {
-      fail(`tensor "${name}" and tensor "${other}" are LoRA factors of the same module ${key.module}`, name);
-    }
-    if (factor === "A") pair.a = name;
-    else pair.b = name;
-    pairs.set(key.module, pair);
-  }
-  return { pairs, denseNames };
-}
-
-/** Checks the shapes of a module's factors and how they are laid out. */
-function layoutOf(
-  key: Omit<LoraKey, "factor">,
-  aName: string,
-  a: SafetensorsTensor,
-  bName: string,
-  b: SafetensorsTensor,
-  fail: (msg: string, tensor?: string) => never,
-): LoraLayout {
-  const conv = !key.embedding && a.shape.length > 2;
-  const kind = key.embedding ? "embedding" : conv ? "conv" : "linear";
-  const expectA =
-    kind === "conv" ? "[r, in, ...kernel]" : kind === "embedding" ? "[r, num_embeddings]" : "[r, in]";
-  if (conv ? a.shape.length < 3 : a.shape.length !== 2) {
-    fail(`tensor "${aName}" has shape ${formatShape(a.shape)}, expected ${expectA}`, aName);
-  }
-  const bOk =
-    b.shape.length === a.shape.length &&
-    (conv ? b.shape.slice(2).every((d) => d === 1) : b.shape.length === 2);
-  if (!bOk) {
-    const expectB = conv ? `[out, r${", 1".repeat(a.shape.length - 2)}]` : "[out, r]";
-    fail(
-      `tensor "${bName}" has shape ${formatShape(b.shape)}, expected ${expectB} to match "${aName}"`,
-      bName,
-    );
-  }
-  if (a.shape[0] !== b.shape[1]) {
-    fail(
-      `rank mismatch: tensor "${aName}" has rank ${a.shape[0]}, tensor "${bName}" has rank ${b.shape[1]}`,
-      bName,
-    );
-  }
-  return {
-    kind,
-    aShape: a.shape.slice(1),
-    bShape: [b.shape[0], ...b.shape.slice(2)],
-    prefix: key.prefix,
-    adapterName: key.adapterName,
-  };
-}
-
 /** Decodes a tensor to F32 and rejects NaN/Inf, naming the first bad index. */
-function finiteF32(t: SafetensorsTensor, file: string, name: string): Float32Array {
+export function finiteF32(t: SafetensorsTensor, file: string, name: string): Float32Array {
   const data = decodeTensorF32(t, file, name);
   const bad = firstUnrepresentable(data);
   if (bad >= 0) {

@@ -20,6 +20,7 @@ export {
   scalingFor,
 } from "./adapter-config.ts";
 export { readAdapter, writeAdapter } from "./adapter-dir.ts";
+export { type AdapterPlan, type ModulePlan, planAdapter, type TensorInfo } from "./adapter-plan.ts";
 export type {
   AdapterOutput,
   DenseTensor,
@@ -40,6 +41,7 @@ export {
   type TensorDType,
 } from "./dtype.ts";
 export { AdapterFormatError } from "./errors.ts";
+export { type LazyAdapter, lazyAdapter, type TensorReader } from "./lazy-adapter.ts";
 export { type LoraKey, loraKey, PEFT_PREFIX, parseLoraKey } from "./lora-keys.ts";
 export {
   decodeTensorF32,

@@ -6,7 +6,8 @@
 import type { MergePool } from "../compute/merge-pool.ts";
 import { MergeInputError } from "../merge/errors.ts";
 import type { MergeOptions } from "../merge/options.ts";
-import type { DenseMergeResult, ModuleGroup, ModuleMergeResult } from "../merge/types.ts";
+import type { DenseGroup, DenseMergeResult, ModuleGroup, ModuleMergeResult } from "../merge/types.ts";
+import type { LazyAdapter } from "../peft/lazy-adapter.ts";
 
 /** One LoRA module of an input adapter (structurally a PEFT `LoraModule`). */
 export interface InputModule {
@@ -45,11 +46,19 @@ export function compareModuleNames(a: string, b: string): number {
   return a.localeCompare(b, "en", { numeric: true });
 }
 
+/** What the compatibility check looks at: names and shapes, no tensor data. */
+export interface AdapterShape {
+  readonly label: string;
+  readonly baseModel?: string;
+  readonly modules: ReadonlyMap<string, { readonly dIn: number; readonly dOut: number }>;
+  readonly dense: ReadonlyMap<string, { readonly shape: readonly number[] }>;
+}
+
 /**
  * Throws `MergeInputError` naming the adapter and module when inputs disagree
  * on base model, module set, module shapes or dense tensor shapes.
  */
-export function checkCompatible(inputs: readonly AdapterInput[]): void {
+export function checkCompatible(inputs: readonly AdapterShape[]): void {
   if (inputs.length === 0) throw new MergeInputError("no adapters to merge");
   const first = inputs[0];
   inputs.forEach((inp, i) => {
@@ -118,8 +127,55 @@ export function groupModule(inputs: readonly AdapterInput[], name: string): Modu
   };
 }
 
+/** Loads every input's part of one module or dense tensor (from memory or from storage). */
+export interface GroupSource {
+  readonly modules: readonly string[];
+  readonly dense: readonly string[];
+  loadModule(name: string): Promise<ModuleGroup> | ModuleGroup;
+  loadDense(name: string): Promise<DenseGroup> | DenseGroup;
+}
+
+/** Called after each merged module (progress, telemetry). */
+export type ModuleCallback = (name: string, entry: MergedModuleEntry, done: number, total: number) => void;
+
 /**
- * Merges every module and dense tensor of compatible adapters.
+ * Merges module after module from `source`, keeping at most `threads + 1`
+ * modules in flight so memory is bounded by a few modules' worth of inputs,
+ * whatever the number of modules.
+ */
+export async function mergeGroups(
+  source: GroupSource,
+  opts: MergeOptions,
+  pool: MergePool,
+  onModule?: ModuleCallback,
+): Promise<MergeOutcome> {
+  const t0 = performance.now();
+  const names = [...source.modules].sort(compareModuleNames);
+  const modules = new Map<string, MergedModuleEntry>();
+  let next = 0;
+  let done = 0;
+  const inFlight = Math.max(1, pool.threads) + 1; // keep every worker fed
+  const lane = async () => {
+    while (next < names.length) {
+      const name = names[next++];
+      const entry = await pool.mergeModule(await source.loadModule(name), opts);
+      modules.set(name, entry);
+      done++;
+      onModule?.(name, entry, done, names.length);
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, lane));
+  const dense = new Map<string, DenseMergeResult>();
+  for (const name of [...source.dense].sort(compareModuleNames)) {
+    dense.set(name, (await pool.mergeDense(await source.loadDense(name), opts)).result);
+  }
+  // Keep the output in module order regardless of completion order.
+  const ordered = new Map(names.map((n) => [n, modules.get(n)!]));
+  return { modules: ordered, dense, ms: performance.now() - t0 };
+}
+
+/**
+ * Merges every module and dense tensor of compatible in-memory adapters.
  *
  * @example
  * const outcome = await mergeAdapters(inputs, resolveOptions({ method: "from", rank: 16 }), pool);
@@ -128,32 +184,59 @@ export async function mergeAdapters(
   inputs: readonly AdapterInput[],
   opts: MergeOptions,
   pool: MergePool,
-  onModule?: (name: string, entry: MergedModuleEntry, done: number, total: number) => void,
+  onModule?: ModuleCallback,
 ): Promise<MergeOutcome> {
   checkCompatible(inputs);
-  const t0 = performance.now();
-  const names = [...inputs[0].modules.keys()].sort(compareModuleNames);
-  const modules = new Map<string, MergedModuleEntry>();
-  let next = 0;
-  let done = 0;
-  const inFlight = Math.max(1, pool.threads) + 1; // keep every worker fed
-  const worker = async () => {
-    while (next < names.length) {
-      const name = names[next++];
-      const entry = await pool.mergeModule(groupModule(inputs, name), opts);
-      modules.set(name, entry);
-      done++;
-      onModule?.(name, entry, done, names.length);
-    }
-  };
-  await Promise.all(Array.from({ length: inFlight }, worker));
-  const dense = new Map<string, DenseMergeResult>();
-  for (const name of [...inputs[0].dense.keys()].sort(compareModuleNames)) {
-    const first = inputs[0].dense.get(name)!;
-    const group = { name, shape: first.shape, clients: inputs.map((inp) => inp.dense.get(name)!.data) };
-    dense.set(name, (await pool.mergeDense(group, opts)).result);
-  }
-  // Keep the output in module order regardless of completion order.
-  const ordered = new Map(names.map((n) => [n, modules.get(n)!]));
-  return { modules: ordered, dense, ms: performance.now() - t0 };
+  return mergeGroups(
+    {
+      modules: [...inputs[0].modules.keys()],
+      dense: [...inputs[0].dense.keys()],
+      loadModule: (name) => groupModule(inputs, name),
+      loadDense: (name) => ({
+        name,
+        shape: inputs[0].dense.get(name)!.shape,
+        clients: inputs.map((inp) => inp.dense.get(name)!.data),
+      }),
+    },
+    opts,
+    pool,
+    onModule,
+  );
+}
+
+/**
+ * Merges adapters read one module at a time (e.g. stored updates): only the
+ * modules in flight are ever in memory.
+ */
+export async function mergeLazyAdapters(
+  inputs: readonly LazyAdapter[],
+  opts: MergeOptions,
+  pool: MergePool,
+  onModule?: ModuleCallback,
+): Promise<MergeOutcome> {
+  checkCompatible(inputs);
+  const first = inputs[0];
+  return mergeGroups(
+    {
+      modules: [...first.modules.keys()],
+      dense: [...first.dense.keys()],
+      async loadModule(name) {
+        const parts = await Promise.all(inputs.map((inp) => inp.loadModule(name)));
+        const { dIn, dOut } = parts[0];
+        return {
+          name,
+          dIn,
+          dOut,
+          clients: parts.map((m) => ({ a: m.a, b: m.b, rank: m.rank, scaling: m.scaling })),
+        };
+      },
+      async loadDense(name) {
+        const parts = await Promise.all(inputs.map((inp) => inp.loadDense(name)));
+        return { name, shape: parts[0].shape, clients: parts.map((p) => p.data) };
+      },
+    },
+    opts,
+    pool,
+    onModule,
+  );
 }
