@@ -6,9 +6,9 @@
  * `(−Π_r s_i B_i, A_i Π_c)`.
  */
 import { clientTerms, type FactorTerm, stackTerms } from "../factor-stack.ts";
-import { lowBandBasis } from "../frequency-bands.ts";
+import { type LowBand, lowBand } from "../frequency-bands.ts";
 import { clientNorm2 } from "../grams.ts";
-import { type F32Mat, f32, gemm, transposeF32 } from "../kernels/device-matmul.ts";
+import { type F32Mat, f32, gemm } from "../kernels/device-matmul.ts";
 import type { MergeOptions } from "../options.ts";
 import type { ModuleGroup, ModuleMergeResult } from "../types.ts";
 import { frobeniusWeights, linearMerge, normalise } from "./common.ts";
@@ -17,8 +17,8 @@ import { frobeniusWeights, linearMerge, normalise } from "./common.ts";
 export function mergeFr(group: ModuleGroup, opts: MergeOptions): ModuleMergeResult {
   const { dOut, dIn } = group;
   const n = group.clients.length;
-  const rowBand = lowBandBasis(dOut, opts.cutoff);
-  const colBand = lowBandBasis(dIn, opts.cutoff);
+  const rowBand = lowBand(dOut, opts.cutoff);
+  const colBand = lowBand(dIn, opts.cutoff);
   const base = clientTerms(group);
   const terms: FactorTerm[] = [];
   const norms2: number[] = [];
@@ -48,11 +48,11 @@ export function mergeFr(group: ModuleGroup, opts: MergeOptions): ModuleMergeResu
 }
 
 /** `Π X = E (Eᵀ X)` for `X` (`m × r`). */
-function project(e: F32Mat, x: F32Mat): Float32Array {
-  return gemm(e, gemm(transposeF32(e), x)).data;
+function project(band: LowBand, x: F32Mat): Float32Array {
+  return gemm(band.e, gemm(band.eT, x)).data;
 }
 
 /** `X Π = (X E) Eᵀ` for `X` (`r × m`). */
-function projectRows(e: F32Mat, x: F32Mat): Float32Array {
-  return gemm(gemm(x, e), transposeF32(e)).data;
+function projectRows(band: LowBand, x: F32Mat): Float32Array {
+  return gemm(gemm(x, band.e), band.eT).data;
 }
