@@ -1,0 +1,146 @@
+/**
+ * The round-result announcement published on NATS, where its adapter lives
+ * in the object store, and the checks both ends apply to it.
+ *
+ * Layout: the adapter of a round is stored as two objects of the bucket,
+ * `<federationId>/round-<n>/<contentHash>/adapter_model.safetensors` and
+ * `<federationId>/round-<n>/<contentHash>/adapter_config.json` (the PEFT
+ * file names, so a client can write them to a directory as they are). The
+ * announcement (`RoundResult` + `bucket` + `objects`) is a JSON message on
+ * `<subjectPrefix>.<federationId>` in the `TRIBUTARY_ROUNDS` stream.
+ */
+import { createHash } from "node:crypto";
+import type { RoundResult } from "../../coordinator/model.ts";
+import { METHODS } from "../../merge/options.ts";
+import { AnnouncementFormatError, PublishContentError } from "./errors.ts";
+
+/** Default object store bucket of merged adapters. */
+export const DEFAULT_BUCKET = "tributary-adapters";
+/** Default subject prefix; announcements go to `<prefix>.<federationId>`. */
+export const DEFAULT_SUBJECT_PREFIX = "tributary.rounds";
+/** Default JetStream stream capturing `<prefix>.>`. */
+export const DEFAULT_STREAM = "TRIBUTARY_ROUNDS";
+/** File names of the two objects of an adapter (PEFT's names). */
+export const ADAPTER_FILES = {
+  safetensors: "adapter_model.safetensors",
+  config: "adapter_config.json",
+} as const;
+
+/** Object names of one adapter in the bucket. */
+export interface AdapterObjects {
+  readonly safetensors: string;
+  readonly config: string;
+}
+
+/** What is published for a round: the result, plus where its adapter is stored. */
+export interface RoundAnnouncement extends RoundResult {
+  /** Object store bucket holding the adapter. */
+  readonly bucket: string;
+  readonly objects: AdapterObjects;
+}
+
+/** A round's merged adapter: PEFT `adapter_config.json` text and safetensors bytes. */
+export interface ResultAdapter {
+  readonly configJson: string;
+  readonly safetensors: Uint8Array;
+}
+
+const TOKEN = /^[^\s.*>]+$/;
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/** Hex sha256 of `bytes`. */
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+/** The digest string the object store records for `bytes` (`SHA-256=` + padded base64url). */
+export function objectStoreDigest(bytes: Uint8Array): string {
+  const b64 = createHash("sha256").update(bytes).digest("base64");
+  return `SHA-256=${b64.replaceAll("+", "-").replaceAll("/", "_")}`;
+}
+
+/**
+ * Checks that a federation id can be a subject token (no `.`, `*`, `>` or whitespace).
+ *
+ * @throws {PublishContentError} otherwise.
+ */
+export function checkSubjectToken(federationId: string): void {
+  if (!TOKEN.test(federationId)) {
+    throw new PublishContentError(`federation id "${federationId}" cannot be a NATS subject token`);
+  }
+}
+
+/** `<subjectPrefix>.<federationId>`. */
+export function announcementSubject(subjectPrefix: string, federationId: string): string {
+  checkSubjectToken(federationId);
+  return `${subjectPrefix}.${federationId}`;
+}
+
+/** Object names of a result's adapter. */
+export function adapterObjects(result: RoundResult): AdapterObjects {
+  const prefix = `${result.federationId}/round-${result.round}/${result.contentHash}`;
+  return {
+    safetensors: `${prefix}/${ADAPTER_FILES.safetensors}`,
+    config: `${prefix}/${ADAPTER_FILES.config}`,
+  };
+}
+
+/** The announcement of `result` stored in `bucket` (only the `RoundResult` fields are copied). */
+export function toAnnouncement(result: RoundResult, bucket: string): RoundAnnouncement {
+  const { federationId, round, contentHash, size, method, clients, weights, mergedAt } = result;
+  return {
+    federationId,
+    round,
+    contentHash,
+    size,
+    method,
+    clients,
+    weights,
+    mergedAt,
+    bucket,
+    objects: adapterObjects(result),
+  };
+}
+
+type Json = Record<string, unknown>;
+
+function field<T>(doc: Json, key: string, ok: (v: unknown) => v is T, what: string): T {
+  const value = doc[key];
+  if (!ok(value)) throw new AnnouncementFormatError(`announcement: "${key}" must be ${what}`);
+  return value;
+}
+
+const isString = (v: unknown): v is string => typeof v === "string" && v.length > 0;
+const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+const isNumber = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
+const isHash = (v: unknown): v is string => typeof v === "string" && HEX64.test(v);
+const isMethod = (v: unknown): v is RoundResult["method"] =>
+  typeof v === "string" && (METHODS as readonly string[]).includes(v);
+const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every(isString);
+const isNumbers = (v: unknown): v is number[] => Array.isArray(v) && v.every(isNumber);
+const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/**
+ * Validates a decoded announcement message.
+ *
+ * @throws {AnnouncementFormatError} naming the first bad field.
+ */
+export function parseAnnouncement(doc: unknown): RoundAnnouncement {
+  if (!isObject(doc)) throw new AnnouncementFormatError("announcement: not a JSON object");
+  const objects = field(doc, "objects", isObject, "an object");
+  return {
+    federationId: field(doc, "federationId", isString, "a non-empty string"),
+    round: field(doc, "round", isCount, "a non-negative integer"),
+    contentHash: field(doc, "contentHash", isHash, "a hex sha256"),
+    size: field(doc, "size", isCount, "a non-negative integer"),
+    method: field(doc, "method", isMethod, `one of ${METHODS.join(", ")}`),
+    clients: field(doc, "clients", isStrings, "an array of strings"),
+    weights: field(doc, "weights", isNumbers, "an array of numbers"),
+    mergedAt: field(doc, "mergedAt", isNumber, "a number"),
+    bucket: field(doc, "bucket", isString, "a non-empty string"),
+    objects: {
+      safetensors: field(objects, "safetensors", isString, "a non-empty string"),
+      config: field(objects, "config", isString, "a non-empty string"),
+    },
+  };
+}

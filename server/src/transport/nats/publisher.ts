@@ -1,0 +1,243 @@
+/**
+ * Publishing a merged round on NATS: the adapter into a JetStream object
+ * store bucket, then the announcement into the `TRIBUTARY_ROUNDS` stream.
+ */
+import {
+  JetStreamApiCodes,
+  JetStreamApiError,
+  type JetStreamClient,
+  type JetStreamManager,
+  jetstream,
+  jetstreamManager,
+  StorageType,
+} from "@nats-io/jetstream";
+import { type ObjectStore, Objm } from "@nats-io/obj";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { RoundResult } from "../../coordinator/model.ts";
+import {
+  type AdapterObjects,
+  announcementSubject,
+  DEFAULT_BUCKET,
+  DEFAULT_STREAM,
+  DEFAULT_SUBJECT_PREFIX,
+  objectStoreDigest,
+  type ResultAdapter,
+  sha256Hex,
+  toAnnouncement,
+} from "./announcement.ts";
+import { openNatsLink, withTimeout } from "./connection.ts";
+import { PublishConflictError, PublishContentError, PublishUnavailableError } from "./errors.ts";
+import { type NatsLog, silentLog } from "./log.ts";
+
+/**
+ * Announces merged rounds. Publishing is idempotent: the same round can be
+ * published again (after a crash, a timeout, …) without creating anything new.
+ */
+export interface ResultPublisher {
+  /**
+   * Stores the adapter and announces the result.
+   *
+   * @throws {PublishUnavailableError} when NATS is down or slow; retry later.
+   * @throws {PublishContentError} when the adapter's bytes do not match `result.contentHash`/`size`.
+   * @throws {PublishConflictError} when a different object already has this result's object name.
+   */
+  publish(result: RoundResult, adapter: ResultAdapter): Promise<void>;
+  /** Closes the NATS connection. */
+  close(): Promise<void>;
+}
+
+/** Options of {@link createNatsPublisher}. */
+export interface NatsPublisherOptions {
+  /** Server URL(s). */
+  readonly servers: string | readonly string[];
+  /** Object store bucket (created if missing; default `tributary-adapters`). */
+  readonly bucket?: string;
+  /** Announcements go to `<subjectPrefix>.<federationId>` (default `tributary.rounds`). */
+  readonly subjectPrefix?: string;
+  /** Stream capturing `<subjectPrefix>.>` (created if missing; default `TRIBUTARY_ROUNDS`). */
+  readonly stream?: string;
+  /** Longest a whole `publish()` may take before it fails with `PublishUnavailableError` (default 30 s). */
+  readonly timeoutMs?: number;
+  /** Timeout of each JetStream request (default 5 s). */
+  readonly requestTimeoutMs?: number;
+  /** Wait between reconnect attempts (default 2 s). */
+  readonly reconnectTimeWaitMs?: number;
+  readonly log?: NatsLog;
+}
+
+interface Handles {
+  readonly nc: NatsConnection;
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly store: ObjectStore;
+}
+
+const sameDigest = (a: string, b: string) => a.replace(/=+$/, "") === b.replace(/=+$/, "");
+
+function checkContent(result: RoundResult, adapter: ResultAdapter): void {
+  const hash = sha256Hex(adapter.safetensors);
+  if (hash !== result.contentHash) {
+    throw new PublishContentError(
+      `round ${result.round} of ${result.federationId}: safetensors sha256 ${hash} != contentHash ${result.contentHash}`,
+    );
+  }
+  if (adapter.safetensors.byteLength !== result.size) {
+    throw new PublishContentError(
+      `round ${result.round} of ${result.federationId}: safetensors is ${adapter.safetensors.byteLength} bytes, result says ${result.size}`,
+    );
+  }
+}
+
+async function ensureStream(jsm: JetStreamManager, stream: string, subjectPrefix: string): Promise<void> {
+  try {
+    await jsm.streams.info(stream);
+  } catch (err) {
+    if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) throw err;
+    await jsm.streams.add({ name: stream, subjects: [`${subjectPrefix}.>`], storage: StorageType.File });
+  }
+}
+
+async function putOnce(store: ObjectStore, bucket: string, name: string, bytes: Uint8Array, timeout: number) {
+  const digest = objectStoreDigest(bytes);
+  const existing = await store.info(name);
+  if (existing !== null && !existing.deleted) {
+    if (sameDigest(existing.digest, digest)) return false;
+    throw new PublishConflictError(
+      `object ${name} of bucket ${bucket} already exists with different content`,
+      bucket,
+      name,
+    );
+  }
+  await store.putBlob({ name }, bytes, { timeout });
+  return true;
+}
+
+/** Last announcement on `subject`, or null (malformed ones count as none). */
+async function lastAnnounced(jsm: JetStreamManager, stream: string, subject: string) {
+  const msg = await jsm.streams.getMessage(stream, { last_by_subj: subject });
+  if (msg === null) return null;
+  try {
+    return msg.json<{ round?: unknown; contentHash?: unknown }>();
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Creates a publisher that connects in the background and survives NATS
+ * outages (it reconnects forever; `publish()` fails fast meanwhile).
+ *
+ * Announcements on a subject only move forward: a round older than the last
+ * one announced for its federation is stored but not announced again.
+ *
+ * @example
+ * const publisher = createNatsPublisher({ servers: "nats://127.0.0.1:4222", log: console });
+ * await publisher.publish(result, { configJson, safetensors });
+ * await publisher.close();
+ */
+export function createNatsPublisher(options: NatsPublisherOptions): ResultPublisher {
+  const log = options.log ?? silentLog;
+  const bucket = options.bucket ?? DEFAULT_BUCKET;
+  const subjectPrefix = options.subjectPrefix ?? DEFAULT_SUBJECT_PREFIX;
+  const stream = options.stream ?? DEFAULT_STREAM;
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const requestTimeoutMs = options.requestTimeoutMs ?? 5_000;
+  const link = openNatsLink({
+    servers: options.servers,
+    name: "tributary-publisher",
+    reconnectTimeWaitMs: options.reconnectTimeWaitMs,
+    log,
+  });
+  let handles: Promise<Handles> | undefined;
+  let queue: Promise<unknown> = Promise.resolve();
+
+  const open = async (): Promise<Handles> => {
+    const nc = await link.connection();
+    const js = jetstream(nc, { timeout: requestTimeoutMs });
+    const jsm = await jetstreamManager(nc, { timeout: requestTimeoutMs });
+    await ensureStream(jsm, stream, subjectPrefix);
+    const store = await new Objm(js).create(bucket, { storage: StorageType.File });
+    return { nc, js, jsm, store };
+  };
+
+  const storeAdapter = async (h: Handles, objects: AdapterObjects, adapter: ResultAdapter) => {
+    const config = new TextEncoder().encode(adapter.configJson);
+    const wroteModel = await putOnce(
+      h.store,
+      bucket,
+      objects.safetensors,
+      adapter.safetensors,
+      requestTimeoutMs,
+    );
+    const wroteConfig = await putOnce(h.store, bucket, objects.config, config, requestTimeoutMs);
+    return wroteModel || wroteConfig;
+  };
+
+  const run = async (result: RoundResult, adapter: ResultAdapter) => {
+    checkContent(result, adapter);
+    const subject = announcementSubject(subjectPrefix, result.federationId);
+    handles ??= open();
+    const h = await handles.catch((err: unknown) => {
+      handles = undefined;
+      throw err;
+    });
+    const announcement = toAnnouncement(result, bucket);
+    const stored = await storeAdapter(h, announcement.objects, adapter);
+    const last = await lastAnnounced(h.jsm, stream, subject);
+    if (last !== null && typeof last.round === "number" && last.round >= result.round) {
+      if (last.round > result.round) {
+        log.warn(
+          `round ${result.round} of ${result.federationId} not announced: round ${last.round} already is`,
+        );
+      }
+      if (last.round > result.round || last.contentHash === result.contentHash) return;
+    }
+    const ack = await h.js.publish(subject, JSON.stringify(announcement), {
+      msgID: announcement.objects.safetensors,
+      expect: { streamName: stream },
+      timeout: requestTimeoutMs,
+    });
+    log.info(`published round ${result.round} of ${result.federationId}`, {
+      contentHash: result.contentHash,
+      stream,
+      seq: ack.seq,
+      duplicate: ack.duplicate,
+      stored,
+    });
+  };
+
+  const attempt = async (result: RoundResult, adapter: ResultAdapter) => {
+    if (link.isClosed()) throw new PublishUnavailableError("publisher is closed");
+    if (link.isDown()) {
+      throw new PublishUnavailableError(`NATS is not connected (${String(options.servers)})`);
+    }
+    try {
+      await withTimeout(
+        run(result, adapter),
+        timeoutMs,
+        () => new PublishUnavailableError(`publishing round ${result.round} took over ${timeoutMs} ms`),
+      );
+    } catch (err) {
+      if (
+        err instanceof PublishUnavailableError ||
+        err instanceof PublishContentError ||
+        err instanceof PublishConflictError
+      ) {
+        throw err;
+      }
+      handles = undefined;
+      throw new PublishUnavailableError(`NATS unavailable: ${(err as Error).message}`, { cause: err });
+    }
+  };
+
+  return {
+    publish(result, adapter) {
+      const next = queue.then(() => attempt(result, adapter));
+      queue = next.catch(() => {});
+      return next;
+    },
+    async close() {
+      await link.close();
+    },
+  };
+}
