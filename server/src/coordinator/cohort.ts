@@ -1,0 +1,57 @@
+/**
+ * Deterministic cohort selection: which connected clients a round invites.
+ * The same connected set and round number always give the same cohort, so a
+ * restarted coordinator, a test or an operator can recompute it.
+ */
+import type { RoundPolicy } from "./model.ts";
+
+/** Code-unit order: locale-independent, so every process sorts ids alike. */
+function byCodeUnit(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * How many of `connected` clients a round invites, as the protocol's
+ * `RoundPolicy` defines it: `cohortSize`, or `ceil(cohortFraction ×
+ * connected)`, the larger when both are set, every connected client when
+ * neither is; never fewer than `quorum` (a smaller cohort could not reach
+ * it), and capped at `connected`.
+ *
+ * @example
+ * cohortSizeFor({ ...policy, cohortFraction: 0.5, quorum: 2 }, 7); // 4
+ */
+export function cohortSizeFor(policy: RoundPolicy, connected: number): number {
+  const bySize = policy.cohortSize;
+  const byFraction =
+    policy.cohortFraction === undefined ? undefined : Math.ceil(policy.cohortFraction * connected);
+  const wanted =
+    bySize === undefined && byFraction === undefined ? connected : Math.max(bySize ?? 0, byFraction ?? 0);
+  return Math.min(connected, Math.max(wanted, policy.quorum));
+}
+
+/**
+ * Whether a round can open with `connected` enrolled clients connected: at
+ * least `minClients`, and enough for the quorum.
+ */
+export function canOpenRound(policy: RoundPolicy, connected: number): boolean {
+  return connected >= Math.max(policy.minClients, policy.quorum);
+}
+
+/**
+ * The cohort of round `round` (1, 2, …): the connected ids sorted, rotated by
+ * `(round − 1) × size` so consecutive rounds invite different clients in
+ * turn, and the first `size` taken; returned sorted.
+ *
+ * @example
+ * selectCohort({ ...policy, cohortSize: 2 }, ["c", "a", "b", "d"], 2); // ["c", "d"]
+ */
+export function selectCohort(policy: RoundPolicy, connected: Iterable<string>, round: number): string[] {
+  const ids = [...new Set(connected)].sort(byCodeUnit);
+  const n = ids.length;
+  const size = cohortSizeFor(policy, n);
+  if (size >= n) return ids;
+  const offset = ((round - 1) * size) % n;
+  const picked: string[] = [];
+  for (let i = 0; i < size; i++) picked.push(ids[(offset + i) % n]);
+  return picked.sort(byCodeUnit);
+}

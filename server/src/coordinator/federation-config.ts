@@ -1,0 +1,162 @@
+/**
+ * Validation of a federation as the operator defines it (id, adapter schema,
+ * merge spec, round policy), once at creation, and the merge options of its
+ * rounds.
+ */
+import { MergeOptionsError } from "../merge/errors.ts";
+import { type MergeOptions, resolveOptions } from "../merge/options.ts";
+import { isTensorDType } from "../peft/dtype.ts";
+import { FederationConfigError } from "./errors.ts";
+import type { Federation, MergeSpec } from "./model.ts";
+
+/** Federation ids: URL- and path-safe, 1 to 128 characters. */
+export const FEDERATION_ID = /^[A-Za-z0-9._-]{1,128}$/;
+
+function isPositiveInteger(v: unknown): v is number {
+  return Number.isSafeInteger(v) && (v as number) > 0;
+}
+
+/** The merge options a spec gives, before per-round sample counts. */
+function specOptions(spec: MergeSpec, samples?: readonly number[]): Parameters<typeof resolveOptions>[0] {
+  return {
+    method: spec.method,
+    rank: spec.rank,
+    k: spec.k,
+    scale: spec.scale,
+    solver: spec.solver,
+    sigma: spec.sigma,
+    iters: spec.iters,
+    tol: spec.tol,
+    seed: spec.seed,
+    mu: spec.mu,
+    rankCap: spec.rankCap,
+    cutoff: spec.cutoff,
+    combine: spec.combine,
+    density: spec.density,
+    drop: spec.drop,
+    samples,
+  };
+}
+
+/**
+ * Checks a federation definition; throws `FederationConfigError` naming the
+ * first field at fault.
+ *
+ * @example
+ * validateFederation(federation); // before journaling CreateFederation
+ */
+export function validateFederation(f: Federation): void {
+  const id = typeof f.id === "string" ? f.id : String(f.id);
+  const check = (ok: boolean, field: string, detail: string): void => {
+    if (!ok) throw new FederationConfigError(id, field, detail);
+  };
+  check(
+    typeof f.id === "string" && FEDERATION_ID.test(f.id),
+    "id",
+    `must be 1 to 128 of A-Z a-z 0-9 . _ -, got ${JSON.stringify(f.id)}`,
+  );
+  check(typeof f.name === "string", "name", "must be a string");
+  check(Number.isFinite(f.createdAt), "createdAt", `must be epoch milliseconds, got ${f.createdAt}`);
+
+  const { schema } = f;
+  check(
+    typeof schema.baseModel === "string" && schema.baseModel !== "",
+    "schema.baseModel",
+    "must be a non-empty string",
+  );
+  check(schema.modules.length > 0, "schema.modules", "must list at least one module");
+  const seen = new Set<string>();
+  schema.modules.forEach((m, i) => {
+    const at = `schema.modules[${i}]`;
+    check(typeof m.name === "string" && m.name !== "", `${at}.name`, "must be a non-empty string");
+    check(!seen.has(m.name), `${at}.name`, `"${m.name}" is listed twice`);
+    seen.add(m.name);
+    for (const key of ["dIn", "dOut", "maxRank"] as const) {
+      check(
+        isPositiveInteger(m[key]),
+        `${at}.${key}`,
+        `of module ${m.name} must be a positive integer, got ${m[key]}`,
+      );
+    }
+  });
+  check(schema.dtypes.length > 0, "schema.dtypes", "must list at least one dtype");
+  for (const d of schema.dtypes) {
+    check(isTensorDType(d), "schema.dtypes", `has ${JSON.stringify(d)}, expected F32, F16 or BF16`);
+  }
+
+  try {
+    resolveOptions(specOptions(f.merge));
+  } catch (err) {
+    if (err instanceof MergeOptionsError) {
+      throw new FederationConfigError(id, "merge", `is invalid: ${err.message}`, { cause: err });
+    }
+    throw err;
+  }
+
+  const p = f.policy;
+  check(isPositiveInteger(p.minClients), "policy.minClients", `must be an integer ≥ 1, got ${p.minClients}`);
+  check(isPositiveInteger(p.quorum), "policy.quorum", `must be an integer ≥ 1, got ${p.quorum}`);
+  if (p.cohortSize !== undefined) {
+    check(
+      isPositiveInteger(p.cohortSize),
+      "policy.cohortSize",
+      `must be an integer ≥ 1, got ${p.cohortSize}`,
+    );
+    check(
+      p.quorum <= p.cohortSize,
+      "policy.quorum",
+      `${p.quorum} is larger than policy.cohortSize ${p.cohortSize}: no round could reach it`,
+    );
+  }
+  if (p.cohortFraction !== undefined) {
+    check(
+      p.cohortFraction > 0 && p.cohortFraction <= 1,
+      "policy.cohortFraction",
+      `must be in (0, 1], got ${p.cohortFraction}`,
+    );
+  }
+  check(
+    Number.isFinite(p.waitAfterQuorumMs) && p.waitAfterQuorumMs >= 0,
+    "policy.waitAfterQuorumMs",
+    `must be ≥ 0, got ${p.waitAfterQuorumMs}`,
+  );
+  check(
+    Number.isFinite(p.deadlineMs) && p.deadlineMs > 0,
+    "policy.deadlineMs",
+    `must be > 0, got ${p.deadlineMs}`,
+  );
+  check(
+    p.onDeadline === "extend-once" || p.onDeadline === "fail",
+    "policy.onDeadline",
+    `must be "extend-once" or "fail", got ${JSON.stringify(p.onDeadline)}`,
+  );
+  check(
+    isPositiveInteger(p.maxUpdateBytes),
+    "policy.maxUpdateBytes",
+    `must be a positive integer, got ${p.maxUpdateBytes}`,
+  );
+  check(
+    p.autoAdvance === undefined || typeof p.autoAdvance === "boolean",
+    "policy.autoAdvance",
+    "must be true or false",
+  );
+}
+
+/**
+ * The resolved merge options of one round: the federation's merge spec with
+ * the papers' defaults, and the accepted updates' sample counts in merge
+ * order (only FedAvg methods weight by them).
+ *
+ * @example
+ * const opts = mergeOptionsFor(federation, updates.map((u) => u.samples));
+ */
+export function mergeOptionsFor(f: Federation, samples?: readonly number[]): MergeOptions {
+  try {
+    return resolveOptions(specOptions(f.merge, samples));
+  } catch (err) {
+    if (err instanceof MergeOptionsError) {
+      throw new FederationConfigError(f.id, "merge", `is invalid: ${err.message}`, { cause: err });
+    }
+    throw err;
+  }
+}

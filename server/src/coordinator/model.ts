@@ -1,0 +1,152 @@
+/**
+ * Domain model of the coordinator: federations, enrolled clients, rounds and
+ * updates, as plain JSON-serialisable records (they are journaled as they
+ * are). Independent of gRPC, NATS and the storage backend; the transport
+ * edges translate to and from the protobuf messages.
+ */
+import type { MethodName } from "../merge/options.ts";
+import type { TensorDType } from "../peft/dtype.ts";
+
+/** One LoRA target module a federation's adapters must contain. */
+export interface ModuleSpec {
+  /** Module name without the `base_model.model.` prefix, e.g. `model.layers.0.self_attn.q_proj`. */
+  readonly name: string;
+  readonly dIn: number;
+  readonly dOut: number;
+  /** Largest LoRA rank a client may submit for this module. */
+  readonly maxRank: number;
+}
+
+/** What every update of a federation must look like. */
+export interface AdapterSchema {
+  /** `base_model_name_or_path` every adapter must declare. */
+  readonly baseModel: string;
+  readonly modules: readonly ModuleSpec[];
+  /** dtypes accepted for the LoRA tensors. */
+  readonly dtypes: readonly TensorDType[];
+}
+
+/** How a federation merges: a method of the merge engine and its parameters. */
+export interface MergeSpec {
+  readonly method: MethodName;
+  /** Output rank; `undefined` = largest input rank; `"full"` = exact concatenation. */
+  readonly rank?: number | "full";
+  readonly k?: number;
+  readonly scale?: number;
+  readonly solver?: "exact" | "als";
+  readonly sigma?: number;
+  readonly iters?: number;
+  readonly tol?: number;
+  readonly seed?: number;
+  readonly mu?: number;
+  readonly rankCap?: number;
+  readonly cutoff?: number;
+  readonly combine?: "mean" | "sum" | "from";
+  readonly density?: number;
+  readonly drop?: number;
+}
+
+/** What happens when a round's deadline passes without quorum. */
+export type DeadlinePolicy = "extend-once" | "fail";
+
+/** When rounds open and close. */
+export interface RoundPolicy {
+  /** Connected enrolled clients needed before a round opens automatically (at least `quorum` too). */
+  readonly minClients: number;
+  /**
+   * Clients selected per round. With `cohortFraction` too, the cohort is the
+   * larger of the two, capped at the connected clients and never below
+   * `quorum`; with neither, every connected client is selected.
+   */
+  readonly cohortSize?: number;
+  /** Fraction of the connected clients selected per round, in (0, 1]. */
+  readonly cohortFraction?: number;
+  /** Accepted updates needed to close a round. */
+  readonly quorum: number;
+  /** After quorum, keep accepting stragglers for this long (0 = close at once; closes early when the whole cohort has submitted). */
+  readonly waitAfterQuorumMs: number;
+  /** Hard deadline after the round opens. */
+  readonly deadlineMs: number;
+  readonly onDeadline: DeadlinePolicy;
+  /** Largest accepted update (safetensors bytes). */
+  readonly maxUpdateBytes: number;
+  /** Open the next round as soon as one is published (default true). */
+  readonly autoAdvance?: boolean;
+}
+
+/** A federation as created by the operator. */
+export interface Federation {
+  readonly id: string;
+  readonly name: string;
+  readonly schema: AdapterSchema;
+  readonly merge: MergeSpec;
+  readonly policy: RoundPolicy;
+  /** Epoch milliseconds. */
+  readonly createdAt: number;
+}
+
+/** A client enrolled in a federation. The token itself is never stored. */
+export interface ClientRecord {
+  readonly federationId: string;
+  readonly clientId: string;
+  /** Hex sha256 of the client's bearer token. */
+  readonly tokenSha256: string;
+  readonly enrolledAt: number;
+}
+
+/** Life cycle of a round. */
+export type RoundState = "open" | "merging" | "published" | "failed" | "aborted";
+
+/** One round of a federation. */
+export interface RoundRecord {
+  readonly federationId: string;
+  /** 1, 2, 3, … per federation. */
+  readonly number: number;
+  readonly state: RoundState;
+  readonly openedAt: number;
+  /** Epoch ms at which the round closes or fails whatever happens. */
+  readonly deadlineAt: number;
+  /** Whether the deadline was already extended once. */
+  readonly extended: boolean;
+  /** Client ids invited to this round. */
+  readonly cohort: readonly string[];
+  /** When quorum was reached, if it was. */
+  readonly quorumAt?: number;
+  readonly closedAt?: number;
+  /** Hex sha256 content hash of the merged adapter, once merged. */
+  readonly resultHash?: string;
+  /** Whether the result has been announced on NATS. */
+  readonly published?: boolean;
+  readonly failure?: string;
+}
+
+/** An accepted (durably stored) update. */
+export interface UpdateRecord {
+  readonly federationId: string;
+  readonly round: number;
+  readonly clientId: string;
+  /** Client-chosen idempotency key. */
+  readonly updateId: string;
+  readonly samples: number;
+  readonly metrics: Readonly<Record<string, number>>;
+  /** Hex sha256 of the safetensors bytes. */
+  readonly sha256: string;
+  readonly size: number;
+  readonly receivedAt: number;
+  /** The adapter's `adapter_config.json` text. */
+  readonly configJson: string;
+}
+
+/** A merged, stored adapter's announcement (also the NATS message body). */
+export interface RoundResult {
+  readonly federationId: string;
+  readonly round: number;
+  /** Hex sha256 of the merged safetensors bytes (the object's content address). */
+  readonly contentHash: string;
+  readonly size: number;
+  readonly method: MethodName;
+  /** Client ids in merge order, and each one's mean merge weight over modules. */
+  readonly clients: readonly string[];
+  readonly weights: readonly number[];
+  readonly mergedAt: number;
+}

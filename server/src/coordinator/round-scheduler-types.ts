@@ -1,0 +1,83 @@
+/**
+ * The contract of the round scheduler (`round-scheduler.ts`): what the
+ * coordinator provides (effects, journaled snapshot) and what it gets back.
+ */
+import type { Clock } from "./clock.ts";
+import type { Federation, RoundRecord, UpdateRecord } from "./model.ts";
+import type { UpdateDecision } from "./update-validator.ts";
+
+/** The coordinator's side of the scheduler; every call happens inside a transition. */
+export interface SchedulerEffects {
+  /** Journals a round record; the transition counts only once this resolves. */
+  persistRound(round: RoundRecord): Promise<void>;
+  /** Journals an accepted update; it counts (and is merged) only once this resolves. */
+  persistUpdate(update: UpdateRecord): Promise<void>;
+  /**
+   * Starts merging a closed round's updates (sorted by client id); called once
+   * per round, and again by `recover` for a round left MERGING by a crash. Not
+   * awaited: report the result with `onMergeFinished` / `onMergeFailed`; a
+   * rejection counts as `onMergeFailed`.
+   */
+  startMerge(round: RoundRecord, updates: readonly UpdateRecord[]): Promise<void> | void;
+  /** Notifies watchers of a round change or a new accepted-update count; errors are only reported. */
+  broadcast(round: RoundRecord, acceptedUpdates: number): Promise<void> | void;
+  /** Errors no caller can receive: failed timer transitions (retried), broadcasts, merge callbacks. */
+  reportError(err: unknown): void;
+}
+
+/** The journaled state a scheduler starts from. */
+export interface SchedulerSnapshot {
+  readonly rounds?: readonly RoundRecord[];
+  /** Accepted updates of every round, in acceptance order. */
+  readonly updates?: readonly UpdateRecord[];
+  /** Ids of the clients enrolled in the federation. */
+  readonly enrolled?: Iterable<string>;
+  /** Ids of the enrolled clients connected now. */
+  readonly connected?: Iterable<string>;
+}
+
+/** What `createRoundScheduler` needs. */
+export interface RoundSchedulerOptions {
+  readonly federation: Federation;
+  readonly clock: Clock;
+  readonly initial?: SchedulerSnapshot;
+  readonly effects: SchedulerEffects;
+}
+
+/** One federation's rounds. Mutating methods resolve once their transition is journaled. */
+export interface RoundScheduler {
+  /** Resumes from the snapshot; call once, before anything else (also for a new federation). */
+  recover(): Promise<void>;
+  /** The latest round, whatever its state; `undefined` before the first. */
+  current(): RoundRecord | undefined;
+  /** Round `n`, if it exists. */
+  round(n: number): RoundRecord | undefined;
+  /** Updates accepted for round `n`, in acceptance order. */
+  accepted(n: number): readonly UpdateRecord[];
+  /** Cohort members of round `n` that have not submitted (throws `UnknownRoundError`). */
+  stragglers(n: number): string[];
+  /** Enrolled clients connected now, sorted. */
+  connected(): string[];
+  /** Opens the next round now (`RoundStateError` if one is running or too few clients are connected). */
+  startRound(): Promise<RoundRecord>;
+  /** Closes the open round and merges what it has (`RoundStateError` if it has no update). */
+  closeRound(n?: number): Promise<RoundRecord>;
+  /** Stops the open or merging round; no round opens automatically after an abort. */
+  abortRound(reason: string, n?: number): Promise<RoundRecord>;
+  /** Admits and journals a validated, durably staged update; may close the round. */
+  onUpdateAccepted(update: UpdateRecord): Promise<UpdateDecision>;
+  /** Publishes round `n`'s merged adapter (idempotent for the same hash). */
+  onMergeFinished(n: number, resultHash: string): Promise<RoundRecord>;
+  /** Fails round `n` whose merge failed. */
+  onMergeFailed(n: number, error: unknown): Promise<RoundRecord>;
+  /** Records a newly enrolled client. */
+  onClientEnrolled(clientId: string): Promise<void>;
+  /** Marks an enrolled client connected (`NotEnrolledError` otherwise); may open a round. */
+  onClientConnected(clientId: string): Promise<void>;
+  /** Marks a client disconnected; running rounds keep their cohort. */
+  onClientDisconnected(clientId: string): Promise<void>;
+  /** Resolves once no transition is queued (for tests and shutdown). */
+  idle(): Promise<void>;
+  /** Cancels every timer; later timer events are ignored. */
+  stop(): void;
+}

@@ -1,0 +1,79 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { parseSafetensors } from "../peft/safetensors.ts";
+import { InvalidUpdateError } from "./errors.ts";
+import { encodeTestAdapter, schemaModules, testFederation } from "./test-fixtures.ts";
+import { validateUpdateStream } from "./update-stream-validator.ts";
+
+const fed = testFederation();
+
+/** The header and a counting `readTensor` over an encoded adapter. */
+function staged(spec: Parameters<typeof encodeTestAdapter>[0] = {}, patch?: (bytes: Uint8Array) => void) {
+  const { configText, safetensors } = encodeTestAdapter(spec);
+  patch?.(safetensors);
+  const parsed = parseSafetensors(safetensors, "staged");
+  const reads: string[] = [];
+  return {
+    reads,
+    run: () =>
+      validateUpdateStream({
+        federation: fed,
+        clientId: "bob",
+        configJson: configText,
+        tensors: parsed.tensors,
+        readTensor: async (name) => {
+          reads.push(name);
+          return parsed.tensors.get(name)!.bytes;
+        },
+      }),
+  };
+}
+
+test("a conforming adapter passes, read one tensor at a time", async () => {
+  const s = staged({ dtype: "BF16" });
+  await s.run();
+  assert.equal(s.reads.length, 4);
+  assert.equal(new Set(s.reads).size, 4);
+});
+
+test("schema mismatches fail before any tensor is read", async () => {
+  const s = staged({ modules: schemaModules(16) });
+  await assert.rejects(s.run(), (err: unknown) => {
+    assert.ok(err instanceof InvalidUpdateError);
+    assert.match(err.message, /client "bob".*q_proj has rank 16, expected 1 to max_rank 8/);
+    return true;
+  });
+  assert.deepEqual(s.reads, []);
+});
+
+test("a non-finite value names the tensor and its first index", async () => {
+  const name = "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight";
+  const s = staged({}, (bytes) => {
+    const t = parseSafetensors(bytes, "x").tensors.get(name)!;
+    const view = new DataView(t.bytes.buffer, t.bytes.byteOffset);
+    view.setFloat32(4 * 7, Number.POSITIVE_INFINITY, true);
+    view.setFloat32(4 * 9, Number.NaN, true);
+  });
+  await assert.rejects(s.run(), (err: unknown) => {
+    assert.ok(err instanceof InvalidUpdateError);
+    assert.equal(err.tensor, name);
+    assert.equal(err.module, "model.layers.0.self_attn.q_proj");
+    assert.match(err.message, /tensor ".*q_proj\.lora_A\.weight" has non-finite value Infinity at index 7/);
+    return true;
+  });
+});
+
+test("a tensor read back with the wrong length is refused", async () => {
+  const { configText, safetensors } = encodeTestAdapter();
+  const { tensors } = parseSafetensors(safetensors, "x");
+  await assert.rejects(
+    validateUpdateStream({
+      federation: fed,
+      clientId: "bob",
+      configJson: configText,
+      tensors,
+      readTensor: async (name) => tensors.get(name)!.bytes.subarray(2),
+    }),
+    /has \d+ bytes, expected \d+ for F32 \[/,
+  );
+});

@@ -1,0 +1,213 @@
+/**
+ * Validation of a client's update at the boundary, in two steps:
+ * `validateUpdate` checks the upload header before any byte is stored (round,
+ * cohort, idempotency, size, config, base model); `validateUpdateContent`
+ * checks the staged safetensors bytes before the update is accepted (format,
+ * NaN/Inf, module set, dimensions, rank, dtype). Nothing here does I/O.
+ */
+
+import { decodeAdapter } from "../peft/adapter-codec.ts";
+import type { PeftAdapter } from "../peft/adapter-types.ts";
+import { AdapterFormatError } from "../peft/errors.ts";
+import { parseSafetensors } from "../peft/safetensors.ts";
+import { checkTensorsAgainstSchema, parseUpdateConfig, updateLabel } from "./adapter-schema.ts";
+import {
+  ConflictingUpdateError,
+  InvalidUpdateError,
+  NotInCohortError,
+  StaleRoundError,
+  UpdateTooLargeError,
+} from "./errors.ts";
+import type { Federation, RoundRecord, UpdateRecord } from "./model.ts";
+
+/** Idempotency keys: 1 to 128 of `A-Z a-z 0-9 . _ : -` (a UUID fits). */
+export const UPDATE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const SHA256_HEX = /^[0-9a-fA-F]{64}$/;
+
+/** The upload header of an update, as the edge decodes it. */
+export interface UpdateHeader {
+  readonly round: number;
+  /** Client-chosen idempotency key. */
+  readonly updateId: string;
+  /** Training samples behind the update (FedAvg weight). */
+  readonly samples: number;
+  /** Hex sha256 of the complete safetensors bytes. */
+  readonly sha256Hex: string;
+  /** Size of the complete safetensors bytes. */
+  readonly totalSize: number;
+  /** The adapter's `adapter_config.json`, verbatim. */
+  readonly configJson: string;
+  readonly metrics?: Readonly<Record<string, number>>;
+}
+
+/** What `validateUpdate` needs. */
+export interface UpdateRequest {
+  readonly federation: Federation;
+  /** The caller's client id (from its token). */
+  readonly clientId: string;
+  readonly header: UpdateHeader;
+  /** The federation's latest round, whatever its state; `undefined` before the first. */
+  readonly currentRound: RoundRecord | undefined;
+  /** Updates accepted for the header's round (others are ignored). */
+  readonly accepted: readonly UpdateRecord[];
+}
+
+/** `new`: store and validate the bytes. `duplicate`: already accepted; answer with `existing`'s ack. */
+export type UpdateDecision =
+  | { readonly kind: "new" }
+  | { readonly kind: "duplicate"; readonly existing: UpdateRecord };
+
+/** One client's claim on a round, as `admitToRound` checks it. */
+export interface RoundClaim {
+  readonly federationId: string;
+  readonly clientId: string;
+  readonly round: number;
+  readonly updateId: string;
+  readonly sha256Hex: string;
+}
+
+/**
+ * Whether a client may add an update to a round: the same `updateId` already
+ * accepted from it is a duplicate (whatever the round's state, so a retry
+ * after a lost ack gets its ack); otherwise the round must be the open one,
+ * the client in its cohort, and without another update from it. Throws
+ * `ConflictingUpdateError`, `StaleRoundError` or `NotInCohortError`.
+ *
+ * @example
+ * const decision = admitToRound(claim, scheduler.current(), scheduler.accepted(claim.round));
+ */
+export function admitToRound(
+  claim: RoundClaim,
+  current: RoundRecord | undefined,
+  accepted: readonly UpdateRecord[],
+): UpdateDecision {
+  const mine = accepted.filter((u) => u.round === claim.round && u.clientId === claim.clientId);
+  const same = mine.find((u) => u.updateId === claim.updateId);
+  if (same !== undefined) {
+    if (same.sha256.toLowerCase() !== claim.sha256Hex.toLowerCase()) {
+      throw new ConflictingUpdateError(
+        claim.clientId,
+        claim.round,
+        same.updateId,
+        claim.updateId,
+        `client "${claim.clientId}" reused update id "${claim.updateId}" in round ${claim.round} for different content (sha256 ${claim.sha256Hex.toLowerCase()}, accepted ${same.sha256})`,
+      );
+    }
+    return { kind: "duplicate", existing: same };
+  }
+  if (current === undefined || current.number !== claim.round || current.state !== "open") {
+    throw new StaleRoundError(claim.federationId, claim.round, current);
+  }
+  if (!current.cohort.includes(claim.clientId)) {
+    throw new NotInCohortError(claim.federationId, claim.clientId, claim.round);
+  }
+  if (mine.length > 0) {
+    throw new ConflictingUpdateError(claim.clientId, claim.round, mine[0].updateId, claim.updateId);
+  }
+  return { kind: "new" };
+}
+
+/** Checks the header's own fields; throws `InvalidUpdateError` naming the field. */
+function checkHeaderFields(clientId: string, h: UpdateHeader): void {
+  const check = (ok: boolean, field: string, detail: string): void => {
+    if (!ok) throw new InvalidUpdateError(clientId, detail, { field });
+  };
+  check(Number.isSafeInteger(h.round) && h.round >= 1, "round", `round must be ≥ 1, got ${h.round}`);
+  check(
+    typeof h.updateId === "string" && UPDATE_ID.test(h.updateId),
+    "update_id",
+    `update_id ${JSON.stringify(h.updateId)} must be 1 to 128 of A-Z a-z 0-9 . _ : -`,
+  );
+  check(
+    Number.isSafeInteger(h.samples) && h.samples >= 0,
+    "sample_count",
+    `sample_count must be an integer ≥ 0, got ${h.samples}`,
+  );
+  check(
+    typeof h.sha256Hex === "string" && SHA256_HEX.test(h.sha256Hex),
+    "sha256",
+    `sha256 must be 32 bytes (64 hex digits), got ${JSON.stringify(h.sha256Hex)}`,
+  );
+  check(
+    Number.isSafeInteger(h.totalSize) && h.totalSize >= 8,
+    "total_size",
+    `total_size must be at least the 8-byte safetensors header length, got ${h.totalSize}`,
+  );
+  for (const [name, value] of Object.entries(h.metrics ?? {})) {
+    check(Number.isFinite(value), "metrics", `metric "${name}" is ${value}, expected a finite number`);
+  }
+}
+
+/**
+ * Checks an update's header before any of its bytes are stored. Throws
+ * `InvalidUpdateError` (header field, config, base model),
+ * `StaleRoundError` (round not open; names the current round),
+ * `NotInCohortError`, `ConflictingUpdateError` (another update from this
+ * client this round) or `UpdateTooLargeError`.
+ *
+ * @example
+ * const d = validateUpdate({ federation, clientId, header, currentRound, accepted });
+ * if (d.kind === "duplicate") return ackFor(d.existing);
+ */
+export function validateUpdate(req: UpdateRequest): UpdateDecision {
+  const { federation, clientId, header } = req;
+  checkHeaderFields(clientId, header);
+  const decision = admitToRound(
+    { federationId: federation.id, clientId, ...header },
+    req.currentRound,
+    req.accepted,
+  );
+  if (decision.kind === "duplicate") return decision;
+  if (header.totalSize > federation.policy.maxUpdateBytes) {
+    throw new UpdateTooLargeError(clientId, header.totalSize, federation.policy.maxUpdateBytes);
+  }
+  parseUpdateConfig(federation.schema, clientId, header.configJson);
+  return decision;
+}
+
+/** What `validateUpdateContent` needs. */
+export interface UpdateContent {
+  readonly federation: Federation;
+  readonly clientId: string;
+  /** The header's `adapter_config.json`. */
+  readonly configJson: string;
+  /** The complete staged safetensors bytes. */
+  readonly bytes: Uint8Array;
+}
+
+/** Runs `fn`, turning an `AdapterFormatError` into an `InvalidUpdateError` with the same message. */
+function asInvalidUpdate<T>(clientId: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof AdapterFormatError) {
+      throw new InvalidUpdateError(clientId, err.message, {
+        ...(err.tensor !== undefined ? { tensor: err.tensor } : {}),
+        cause: err,
+      });
+    }
+    throw err;
+  }
+}
+
+/**
+ * Checks a staged update's bytes before it is accepted, and returns the
+ * decoded adapter. Malformed safetensors and NaN/Inf values become
+ * `InvalidUpdateError` naming the tensor (the `AdapterFormatError` message is
+ * kept); then the module set, dimensions, rank ≤ `maxRank` and dtypes are
+ * checked against the schema. Holds the whole adapter in memory: for large
+ * adapters use `validateUpdateStream`.
+ *
+ * @example
+ * const adapter = validateUpdateContent({ federation, clientId, configJson: header.configJson, bytes });
+ */
+export function validateUpdateContent(req: UpdateContent): PeftAdapter {
+  const { federation, clientId, configJson, bytes } = req;
+  const label = updateLabel(clientId);
+  const config = parseUpdateConfig(federation.schema, clientId, configJson);
+  const { tensors } = asInvalidUpdate(clientId, () =>
+    parseSafetensors(bytes, `${label}/adapter_model.safetensors`),
+  );
+  checkTensorsAgainstSchema(federation.schema, clientId, config, tensors);
+  return asInvalidUpdate(clientId, () => decodeAdapter(configJson, bytes, label));
+}

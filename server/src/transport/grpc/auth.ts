@@ -1,0 +1,89 @@
+/**
+ * Bearer-token identity at the RPC edge. Clients present the per-client
+ * token issued at enrollment, operators a separate operator token, both as
+ * `authorization: Bearer <token>` metadata. Only sha256 digests of tokens are
+ * stored or compared (in constant time); tokens are never logged.
+ */
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import type { Metadata } from "@grpc/grpc-js";
+
+/** No or malformed credentials. → `UNAUTHENTICATED`. */
+export class UnauthenticatedError extends Error {
+  override readonly name = "UnauthenticatedError";
+}
+
+/** Valid credentials that do not allow the call. → `PERMISSION_DENIED`. */
+export class PermissionDeniedError extends Error {
+  override readonly name = "PermissionDeniedError";
+}
+
+/** A new random bearer token (256 bits, base64url, `trb_` prefix so leaked tokens are recognisable). */
+export function newToken(): string {
+  return `trb_${randomBytes(32).toString("base64url")}`;
+}
+
+/** Hex sha256 of a token: what the store keeps. */
+export function tokenDigest(token: string): string {
+  return createHash("sha256").update(token, "utf8").digest("hex");
+}
+
+/** The bearer token of a call, or `UnauthenticatedError`. */
+export function bearerToken(metadata: Metadata): string {
+  const values = metadata.get("authorization");
+  if (values.length === 0) {
+    throw new UnauthenticatedError('missing "authorization: Bearer <token>" metadata');
+  }
+  if (values.length > 1) throw new UnauthenticatedError('more than one "authorization" metadata value');
+  const match = /^Bearer ([A-Za-z0-9._~+/=-]{16,512})$/.exec(String(values[0]));
+  if (match === null) throw new UnauthenticatedError('"authorization" metadata is not "Bearer <token>"');
+  return match[1];
+}
+
+/** Whether `token` hashes to `digestHex`, compared in constant time. */
+export function tokenMatches(token: string, digestHex: string): boolean {
+  const a = Buffer.from(tokenDigest(token), "hex");
+  const b = Buffer.from(digestHex, "hex");
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** Looks up enrolled clients by token digest. */
+export interface ClientDirectory {
+  /** The enrolled identities of the token with this digest (one client id, possibly in several federations). */
+  byTokenDigest(digestHex: string): { clientId: string; federations: ReadonlySet<string> } | undefined;
+}
+
+/** Who a client call is from. */
+export interface ClientIdentity {
+  readonly clientId: string;
+  readonly federations: ReadonlySet<string>;
+}
+
+/**
+ * Authenticates a client call; `UnauthenticatedError` for a missing or
+ * unknown token.
+ */
+export function authenticateClient(metadata: Metadata, directory: ClientDirectory): ClientIdentity {
+  const found = directory.byTokenDigest(tokenDigest(bearerToken(metadata)));
+  if (found === undefined) throw new UnauthenticatedError("unknown client token");
+  return found;
+}
+
+/** Checks that `identity` may act as `clientId` in `federationId`. */
+export function authorizeClient(identity: ClientIdentity, federationId: string, clientId?: string): void {
+  if (clientId !== undefined && clientId !== "" && clientId !== identity.clientId) {
+    throw new PermissionDeniedError(
+      `this token belongs to client "${identity.clientId}", not "${clientId}"; a client can only act as itself`,
+    );
+  }
+  if (!identity.federations.has(federationId)) {
+    throw new PermissionDeniedError(
+      `client "${identity.clientId}" is not enrolled in federation "${federationId}"`,
+    );
+  }
+}
+
+/** Authenticates an operator call against the operator token's digest. */
+export function authenticateOperator(metadata: Metadata, operatorDigest: string): void {
+  const token = bearerToken(metadata);
+  if (!tokenMatches(token, operatorDigest)) throw new UnauthenticatedError("invalid operator token");
+}
