@@ -68,6 +68,12 @@ export interface RoundScheduler {
   onUpdateAccepted(update: UpdateRecord): Promise<UpdateDecision>;
   /** Publishes round `n`'s merged adapter (idempotent for the same hash). */
   onMergeFinished(n: number, resultHash: string): Promise<RoundRecord>;
+  /**
+   * Journals that round `n`'s merged adapter was announced on NATS
+   * (`published: true`); idempotent. Rounds merged but not yet announced
+   * are what the publish outbox retries.
+   */
+  markPublished(n: number): Promise<RoundRecord>;
   /** Fails round `n` whose merge failed. */
   onMergeFailed(n: number, error: unknown): Promise<RoundRecord>;
   /** Records a newly enrolled client. */

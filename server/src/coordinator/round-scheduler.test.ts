@@ -233,8 +233,12 @@ test("merge results publish or fail the round, then the next round opens", async
   const published = await h.scheduler.onMergeFinished(1, hash);
   assert.equal(published.state, "published");
   assert.equal(published.resultHash, hash);
-  assert.equal(published.published, true, "marked announced after the broadcast");
+  assert.equal(published.published, undefined, "not announced on NATS yet");
   assert.deepEqual(await h.scheduler.onMergeFinished(1, hash), published);
+  const announced = await h.scheduler.markPublished(1);
+  assert.equal(announced.published, true);
+  assert.equal(h.scheduler.round(1)!.published, true);
+  assert.deepEqual(await h.scheduler.markPublished(1), announced, "idempotent");
   await assert.rejects(h.scheduler.onMergeFinished(1, "1".repeat(64)), RoundStateError);
   assert.equal(h.scheduler.current()!.number, 2);
   h.rejectMerges(new Error("out of memory"));
@@ -265,7 +269,7 @@ test("a transition counts only once journaled; failed timer transitions are retr
   assert.equal(h.scheduler.current()!.state, "merging");
   assert.equal(h.merges.length, 1);
   // Publishing counts even if opening the next round fails; the opening is retried.
-  h.failNextPersists(1, 2);
+  h.failNextPersists(1, 1);
   assert.equal((await h.scheduler.onMergeFinished(2, "a".repeat(64))).state, "published");
   assert.equal(h.scheduler.current()!.number, 2);
   await h.advance(RETRY_MS);
@@ -332,5 +336,5 @@ test("recover a published round: nothing is merged again", async () => {
   const h2 = await harness({ autoAdvance: false }, { rounds: [unannounced] });
   assert.equal(h2.merges.length, 0);
   assert.deepEqual(h2.broadcasts, [[unannounced, 0]]);
-  assert.equal(h2.scheduler.current()!.published, true);
+  assert.equal(h2.scheduler.current()!.published, undefined, "left for the publish outbox");
 });

@@ -78,19 +78,14 @@ export function createRoundScheduler(opts: RoundSchedulerOptions): RoundSchedule
     timers.add(clock.setTimer(at, fire));
   };
 
-  /** Tells watchers; once a published round's broadcast succeeded, journals it as announced. Never throws. */
+  /** Tells watchers. Never throws. */
   const announce = async (r: RoundRecord): Promise<RoundRecord> => {
     try {
       await effects.broadcast(r, acceptedIn(r.number).length);
-      if (r.state !== "published" || r.published === true) return r;
-      const done: RoundRecord = { ...r, published: true };
-      await effects.persistRound(done);
-      rounds.set(done.number, done);
-      return done;
     } catch (err) {
       effects.reportError(err);
-      return r;
     }
+    return r;
   };
   /**
    * Journals `next`, makes it the round's state, and tells watchers. Timers
@@ -241,7 +236,7 @@ export function createRoundScheduler(opts: RoundSchedulerOptions): RoundSchedule
         const r = current();
         if (r?.state === "open") await checkQuorum(r);
         else if (r?.state === "merging") kickMerge(r);
-        else if (r?.state === "published" && r.published !== true) await announce(r);
+        else if (r?.state === "published") await announce(r);
         await advance();
       });
     },
@@ -310,6 +305,16 @@ export function createRoundScheduler(opts: RoundSchedulerOptions): RoundSchedule
         return next;
       }),
     onMergeFailed: (n, error) => transition(() => failMerge(n, error)),
+    markPublished: (n) =>
+      transition(async () => {
+        const r = rounds.get(n) ?? fail(`no round ${n} to mark published`);
+        if (r.state !== "published") fail(`round ${n} is ${r.state}; only a merged round can be announced`);
+        if (r.published === true) return r;
+        const done: RoundRecord = { ...r, published: true };
+        await effects.persistRound(done);
+        rounds.set(n, done);
+        return done;
+      }),
     onClientEnrolled: (id) =>
       transition(async () => {
         enrolled.add(id);
