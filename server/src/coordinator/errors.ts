@@ -225,3 +225,23 @@ export function errorKind(err: unknown): CoordinatorErrorCode | undefined {
   if (err instanceof AdapterFormatError || err instanceof MergeOptionsError) return "invalid-argument";
   return undefined;
 }
+
+/**
+ * A resumed upload whose `resume_offset` is not the number of bytes the
+ * coordinator durably holds. → `FAILED_PRECONDITION`; the message says where
+ * to resume from.
+ */
+export class ResumeOffsetError extends CoordinatorError {
+  override readonly name = "ResumeOffsetError";
+  readonly code = "failed-precondition";
+  constructor(
+    readonly clientId: string,
+    readonly updateId: string,
+    readonly resumeOffset: number,
+    readonly durableBytes: number,
+  ) {
+    super(
+      `update "${updateId}" from client "${clientId}": resume_offset ${resumeOffset} does not match the ${durableBytes} bytes already stored; resume from ${durableBytes} (GetUploadStatus) or resend from 0`,
+    );
+  }
+}

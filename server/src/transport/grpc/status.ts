@@ -8,6 +8,7 @@ import { type ServiceError, status } from "@grpc/grpc-js";
 import { CoordinatorError, type CoordinatorErrorCode } from "../../coordinator/errors.ts";
 import { MergeInputError, MergeOptionsError } from "../../merge/errors.ts";
 import { AdapterFormatError } from "../../peft/errors.ts";
+import { StoreArgumentError, StoreIntegrityError, UploadConflictError } from "../../store/errors.ts";
 import { PermissionDeniedError, UnauthenticatedError } from "./auth.ts";
 
 const COORDINATOR_CODES: Record<CoordinatorErrorCode, status> = {
@@ -27,11 +28,13 @@ export function statusCodeOf(err: unknown): status {
   if (
     err instanceof AdapterFormatError ||
     err instanceof MergeInputError ||
-    err instanceof MergeOptionsError
+    err instanceof MergeOptionsError ||
+    err instanceof StoreIntegrityError ||
+    err instanceof StoreArgumentError
   ) {
     return status.INVALID_ARGUMENT;
   }
-  if (err instanceof Error && "grpcCode" in err && typeof err.grpcCode === "number") return err.grpcCode;
+  if (err instanceof UploadConflictError) return status.ALREADY_EXISTS;
   return status.INTERNAL;
 }
 

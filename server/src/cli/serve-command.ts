@@ -1,0 +1,97 @@
+/**
+ * `tributary serve` (`npm start`): runs the coordinator with embedded
+ * defaults — data under `data/coordinator` in the project, gRPC on
+ * 127.0.0.1:7070, and a local nats-server it starts and supervises unless
+ * `--nats-url` / `TRIBUTARY_NATS_URL` names one.
+ */
+import { readFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { startService } from "../service/coordinator-service.ts";
+import { jsonLog } from "../telemetry/log.ts";
+import { integerOption, UsageError } from "./args.ts";
+import type { CliIo } from "./main.ts";
+
+/** The project's default data directory. */
+export const DEFAULT_DATA_DIR = join(new URL("../../../", import.meta.url).pathname, "data", "coordinator");
+
+/** Help text of `tributary serve`. */
+export const SERVE_USAGE = `Usage: tributary serve [options]
+
+Runs the Tributary coordinator.
+
+Options (environment variable in brackets):
+  --data-dir DIR        journal, updates and merged adapters [TRIBUTARY_DATA_DIR]
+                        (default: data/coordinator in the project)
+  --host HOST           gRPC listen address (default 127.0.0.1) [TRIBUTARY_HOST]
+  --port N              gRPC port (default 7070; 0 = any free port) [TRIBUTARY_PORT]
+  --nats-url URL        NATS server for announcements [TRIBUTARY_NATS_URL]; when
+                        absent a local nats-server is started under the data dir
+  --tls-cert FILE       PEM certificate chain: serve gRPC over TLS
+  --tls-key FILE        PEM private key of --tls-cert
+  --threads N           merge worker threads (default: one per core)
+
+The operator token is read from TRIBUTARY_OPERATOR_TOKEN, else from
+<data-dir>/operator.token (created on first start, mode 0600).`;
+
+/** Runs `tributary serve` until SIGINT/SIGTERM; returns the exit code. */
+export async function runServe(argv: readonly string[], io: CliIo): Promise<number> {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    const text = { type: "string" } as const;
+    values = parseArgs({
+      args: [...argv],
+      strict: true,
+      options: {
+        "data-dir": text,
+        host: text,
+        port: text,
+        "nats-url": text,
+        "tls-cert": text,
+        "tls-key": text,
+        threads: text,
+        help: { type: "boolean", short: "h" },
+      },
+    }).values;
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+  if (values.help === true) {
+    io.out(SERVE_USAGE);
+    return 0;
+  }
+  const str = (k: string, env: string) => (values[k] as string | undefined) ?? process.env[env];
+  const certFile = values["tls-cert"] as string | undefined;
+  const keyFile = values["tls-key"] as string | undefined;
+  if ((certFile === undefined) !== (keyFile === undefined))
+    throw new UsageError("--tls-cert and --tls-key go together");
+  const tls =
+    certFile !== undefined && keyFile !== undefined
+      ? { cert: await readFile(certFile), key: await readFile(keyFile) }
+      : undefined;
+  const dataDir = resolve(str("data-dir", "TRIBUTARY_DATA_DIR") ?? DEFAULT_DATA_DIR);
+  const svc = await startService({
+    dataDir,
+    host: str("host", "TRIBUTARY_HOST") ?? "127.0.0.1",
+    port: integerOption("port", str("port", "TRIBUTARY_PORT")) ?? 7070,
+    natsUrl: str("nats-url", "TRIBUTARY_NATS_URL"),
+    operatorToken: process.env.TRIBUTARY_OPERATOR_TOKEN,
+    ...(tls !== undefined ? { tls } : {}),
+    threads: integerOption("threads", values.threads as string | undefined),
+    log: jsonLog({ name: "tributary" }),
+  });
+  io.err(`tributary coordinator listening on ${svc.endpoint.address}${tls ? " (TLS)" : ""}`);
+  io.err(`  data:   ${dataDir}`);
+  io.err(`  nats:   ${svc.natsUrl}`);
+  io.err(
+    `  operator token: ${svc.operatorTokenFile ?? "from TRIBUTARY_OPERATOR_TOKEN"} (send as "authorization: Bearer <token>")`,
+  );
+  await new Promise<void>((done) => {
+    const stop = () => done();
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  });
+  io.err("shutting down");
+  await svc.close();
+  return 0;
+}

@@ -1,0 +1,325 @@
+/**
+ * The coordinator: one object that owns the store, a round scheduler per
+ * federation, the merge pool and the publish outbox, and offers the
+ * operations the RPC edge exposes. Transport-free: it takes client identities
+ * already authenticated and raises typed errors that the edge maps to gRPC
+ * statuses once.
+ */
+import type { MergePool } from "../compute/merge-pool.ts";
+import type { CoordinatorStore, StoreState, UploadKey, UploadStatus } from "../store/store.ts";
+import { type Log, silentLog } from "../telemetry/log.ts";
+import type { ResultPublisher } from "../transport/nats/publisher.ts";
+import { type Clock, systemClock } from "./clock.ts";
+import { FederationConfigError, UnknownFederationError, UnknownRoundError } from "./errors.ts";
+import { validateFederation } from "./federation-config.ts";
+import type { ClientRecord, Federation, RoundRecord, RoundResult, UpdateRecord } from "./model.ts";
+import { createResultPublishing, type ResultPublishing, readResultMetadata } from "./result-publishing.ts";
+import { mergeRound } from "./round-merge.ts";
+import { createRoundScheduler } from "./round-scheduler.ts";
+import type { RoundScheduler } from "./round-scheduler-types.ts";
+import { receiveUpdate, type SubmitHeader, type SubmitOutcome } from "./update-intake.ts";
+
+/** A round change delivered to watchers. */
+export interface RoundEvent {
+  readonly round: RoundRecord;
+  readonly acceptedUpdates: number;
+}
+
+/** What `createCoordinator` needs. */
+export interface CoordinatorOptions {
+  readonly store: CoordinatorStore;
+  readonly pool: MergePool;
+  /** Where merged adapters are announced; none = stored and fetchable over gRPC only. */
+  readonly publisher?: ResultPublisher;
+  readonly clock?: Clock;
+  readonly log?: Log;
+  /** Retry interval of unannounced results (default 1 s, backing off). */
+  readonly publishRetryMs?: number;
+}
+
+/** The coordinator's operations (see the module comment). */
+export interface Coordinator {
+  /** Replays the journal and resumes every federation's rounds. */
+  start(): Promise<void>;
+  close(): Promise<void>;
+  // Operator side
+  createFederation(f: Omit<Federation, "createdAt">): Promise<Federation>;
+  /** Enrolls (or re-enrolls, rotating the token) a client; `tokenSha256` is the digest of the token handed out. */
+  enrollClient(federationId: string, clientId: string, tokenSha256: string): Promise<ClientRecord>;
+  startRound(federationId: string): Promise<RoundRecord>;
+  closeRound(federationId: string, round?: number): Promise<RoundRecord>;
+  abortRound(federationId: string, reason: string, round?: number): Promise<RoundRecord>;
+  federations(): Federation[];
+  federation(id: string): Federation;
+  rounds(federationId: string): { round: RoundRecord; accepted: number }[];
+  updates(federationId: string, round: number): UpdateRecord[];
+  /** The merge result of a round (weights per client), when merged. */
+  result(federationId: string, round: number): Promise<RoundResult | undefined>;
+  clients(federationId: string): ClientRecord[];
+  connected(federationId: string): string[];
+  stragglers(federationId: string, round: number): string[];
+  // Client side (identities already authenticated and authorised)
+  clientConnected(federationId: string, clientId: string): Promise<void>;
+  clientDisconnected(federationId: string, clientId: string): Promise<void>;
+  current(federationId: string): RoundRecord | undefined;
+  watch(federationId: string, listener: (e: RoundEvent) => void): () => void;
+  submitUpdate(
+    clientId: string,
+    header: SubmitHeader,
+    chunks: AsyncIterable<Uint8Array>,
+  ): Promise<SubmitOutcome>;
+  uploadStatus(key: UploadKey): Promise<UploadStatus>;
+  /** Every client token digest with its client id and federations. */
+  tokenDigests(): Map<string, { clientId: string; federations: Set<string> }>;
+  readonly store: CoordinatorStore;
+}
+
+/**
+ * Creates the coordinator; call `start()` before use.
+ *
+ * @example
+ * const coordinator = createCoordinator({ store: createFileStore("data"), pool: await createMergePool() });
+ * await coordinator.start();
+ */
+export function createCoordinator(opts: CoordinatorOptions): Coordinator {
+  const { store, pool } = opts;
+  const clock = opts.clock ?? systemClock;
+  const log = opts.log ?? silentLog;
+  const schedulers = new Map<string, RoundScheduler>();
+  const feds = new Map<string, Federation>();
+  const watchers = new Map<string, Set<(e: RoundEvent) => void>>();
+  const results = new Map<string, RoundResult>();
+  const merges = new Set<Promise<unknown>>();
+  let publishing: ResultPublishing | undefined;
+  let closed = false;
+
+  const schedulerOf = (id: string): RoundScheduler => {
+    const s = schedulers.get(id);
+    if (s === undefined) throw new UnknownFederationError(id);
+    return s;
+  };
+  const fedOf = (id: string): Federation => {
+    const f = feds.get(id);
+    if (f === undefined) throw new UnknownFederationError(id);
+    return f;
+  };
+
+  const addScheduler = async (federation: Federation, state?: StoreState): Promise<void> => {
+    const entry = state?.federations.get(federation.id);
+    const rounds = entry === undefined ? [] : [...entry.rounds.values()];
+    const scheduler = createRoundScheduler({
+      federation,
+      clock,
+      initial: {
+        rounds: rounds.map((r) => r.record),
+        updates: rounds.flatMap((r) => [...r.updates.values()]),
+        enrolled: entry === undefined ? [] : entry.clients.keys(),
+        connected: [],
+      },
+      effects: {
+        persistRound: async (round) => {
+          await store.append({
+            type: round.number > latestRound(federation.id) ? "round-opened" : "round-updated",
+            round,
+          });
+        },
+        persistUpdate: async (update) => {
+          await store.append({ type: "update-accepted", update });
+        },
+        startMerge: (round, updates) => {
+          const run = (async () => {
+            log.info("merging round", {
+              federation: federation.id,
+              round: round.number,
+              updates: updates.length,
+            });
+            const t0 = clock.now();
+            const merged = await mergeRound({
+              federation,
+              round,
+              updates,
+              store,
+              pool,
+              now: () => clock.now(),
+            });
+            results.set(key(federation.id, round.number), merged.result);
+            log.info("round merged", {
+              federation: federation.id,
+              round: round.number,
+              contentHash: merged.stored.contentHash,
+              ms: clock.now() - t0,
+            });
+            await schedulerOf(federation.id).onMergeFinished(round.number, merged.stored.contentHash);
+            publishing?.kick();
+          })().catch(async (err: unknown) => {
+            log.error("merge failed", { federation: federation.id, round: round.number, error: err });
+            if (!closed)
+              await schedulerOf(federation.id)
+                .onMergeFailed(round.number, err)
+                .catch(() => {});
+          });
+          merges.add(run);
+          void run.finally(() => merges.delete(run));
+        },
+        broadcast: (round, acceptedUpdates) => {
+          for (const listener of watchers.get(federation.id) ?? []) listener({ round, acceptedUpdates });
+          if (round.state !== "open") {
+            log.info(`round ${round.state}`, {
+              federation: federation.id,
+              round: round.number,
+              acceptedUpdates,
+            });
+          }
+        },
+        reportError: (err) => log.error("round scheduling error", { federation: federation.id, error: err }),
+      },
+    });
+    feds.set(federation.id, federation);
+    schedulers.set(federation.id, scheduler);
+    await scheduler.recover();
+  };
+
+  const latestRound = (federationId: string): number => {
+    const rounds = store.state().federations.get(federationId)?.rounds;
+    return rounds === undefined || rounds.size === 0 ? 0 : Math.max(...rounds.keys());
+  };
+
+  const result = async (federationId: string, round: number): Promise<RoundResult | undefined> => {
+    const cached = results.get(key(federationId, round));
+    if (cached !== undefined) return cached;
+    const record = schedulerOf(federationId).round(round);
+    if (record?.resultHash === undefined) return undefined;
+    const handle = await store.adapterForRound(federationId, round);
+    if (handle === undefined) return undefined;
+    const rebuilt = await readResultMetadata(fedOf(federationId), record, handle);
+    results.set(key(federationId, round), rebuilt);
+    return rebuilt;
+  };
+
+  const coordinator: Coordinator = {
+    store,
+    async start() {
+      const state = await store.open();
+      for (const entry of state.federations.values()) await addScheduler(entry.federation, state);
+      if (opts.publisher !== undefined) {
+        publishing = createResultPublishing({
+          publisher: opts.publisher,
+          store,
+          log,
+          retryMs: opts.publishRetryMs,
+          unannounced: () =>
+            [...schedulers.entries()].flatMap(([id, s]) => {
+              const r = s.current();
+              const all = r === undefined ? [] : Array.from({ length: r.number }, (_, i) => s.round(i + 1));
+              return all
+                .filter(
+                  (x): x is RoundRecord => x !== undefined && x.state === "published" && x.published !== true,
+                )
+                .map((x) => ({ federation: fedOf(id), round: x }));
+            }),
+          result,
+          onPublished: async (r) => {
+            await schedulerOf(r.federationId).markPublished(r.round);
+            log.info("round announced", {
+              federation: r.federationId,
+              round: r.round,
+              contentHash: r.contentHash,
+            });
+          },
+        });
+      }
+      log.info("coordinator started", { federations: feds.size });
+    },
+    async close() {
+      closed = true;
+      for (const s of schedulers.values()) s.stop();
+      await Promise.allSettled([...merges]);
+      await publishing?.close();
+      for (const s of schedulers.values()) await s.idle();
+    },
+    async createFederation(spec) {
+      if (feds.has(spec.id)) {
+        throw new FederationConfigError(spec.id, "id", "already exists");
+      }
+      const federation: Federation = { ...spec, createdAt: clock.now() };
+      validateFederation(federation);
+      await store.append({ type: "federation-created", federation });
+      await addScheduler(federation);
+      log.info("federation created", { federation: federation.id, method: federation.merge.method });
+      return federation;
+    },
+    async enrollClient(federationId, clientId, tokenSha256) {
+      const scheduler = schedulerOf(federationId);
+      const client: ClientRecord = { federationId, clientId, tokenSha256, enrolledAt: clock.now() };
+      await store.append({ type: "client-enrolled", client });
+      await scheduler.onClientEnrolled(clientId);
+      log.info("client enrolled", { federation: federationId, client: clientId });
+      return client;
+    },
+    startRound: (id) => schedulerOf(id).startRound(),
+    closeRound: (id, n) => schedulerOf(id).closeRound(n),
+    abortRound: (id, reason, n) => schedulerOf(id).abortRound(reason, n),
+    federations: () => [...feds.values()],
+    federation: fedOf,
+    rounds(id) {
+      const s = schedulerOf(id);
+      const latest = s.current()?.number ?? 0;
+      const out: { round: RoundRecord; accepted: number }[] = [];
+      for (let n = 1; n <= latest; n++) {
+        const r = s.round(n);
+        if (r !== undefined) out.push({ round: r, accepted: s.accepted(n).length });
+      }
+      return out;
+    },
+    updates(id, n) {
+      const s = schedulerOf(id);
+      if (s.round(n) === undefined) throw new UnknownRoundError(id, n);
+      return [...s.accepted(n)];
+    },
+    result,
+    clients: (id) => [...(store.state().federations.get(id)?.clients.values() ?? [])],
+    connected: (id) => schedulerOf(id).connected(),
+    stragglers: (id, n) => schedulerOf(id).stragglers(n),
+    clientConnected: (id, clientId) => schedulerOf(id).onClientConnected(clientId),
+    clientDisconnected: (id, clientId) => schedulerOf(id).onClientDisconnected(clientId),
+    current: (id) => schedulerOf(id).current(),
+    watch(id, listener) {
+      schedulerOf(id);
+      let set = watchers.get(id);
+      if (set === undefined) {
+        set = new Set();
+        watchers.set(id, set);
+      }
+      set.add(listener);
+      return () => set.delete(listener);
+    },
+    submitUpdate: (clientId, header, chunks) =>
+      receiveUpdate({
+        clientId,
+        header,
+        chunks,
+        federation: fedOf(header.federationId),
+        scheduler: schedulerOf(header.federationId),
+        store,
+        now: () => clock.now(),
+        log,
+      }),
+    uploadStatus: (k) => store.uploadStatus(k),
+    tokenDigests() {
+      const out = new Map<string, { clientId: string; federations: Set<string> }>();
+      for (const entry of store.state().federations.values()) {
+        for (const c of entry.clients.values()) {
+          const hit = out.get(c.tokenSha256) ?? { clientId: c.clientId, federations: new Set<string>() };
+          hit.federations.add(c.federationId);
+          out.set(c.tokenSha256, hit);
+        }
+      }
+      return out;
+    },
+  };
+  return coordinator;
+}
+
+function key(federationId: string, round: number): string {
+  return `${federationId}\u0000${round}`;
+}

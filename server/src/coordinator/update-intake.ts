@@ -1,0 +1,167 @@
+/**
+ * Receiving one update: admission checks on the header before any byte is
+ * stored, chunks streamed to a durable upload (resumable), integrity and
+ * content validation of the stored bytes tensor by tensor, and only then the
+ * journaled acceptance. A rejected update is deleted and never reaches a
+ * merge; nothing already accepted is touched.
+ */
+import { StoreIntegrityError } from "../store/errors.ts";
+import type { CoordinatorStore, UploadKey, UploadSink } from "../store/store.ts";
+import type { Log } from "../telemetry/log.ts";
+import { InvalidUpdateError, ResumeOffsetError } from "./errors.ts";
+import type { Federation, UpdateRecord } from "./model.ts";
+import type { RoundScheduler } from "./round-scheduler-types.ts";
+import { validateUpdateStream } from "./update-stream-validator.ts";
+import { validateUpdate } from "./update-validator.ts";
+
+/** The header of an upload, as the RPC edge decodes it. */
+export interface SubmitHeader {
+  readonly federationId: string;
+  readonly round: number;
+  readonly clientId: string;
+  readonly updateId: string;
+  readonly samples: number;
+  readonly metrics: Readonly<Record<string, number>>;
+  readonly sha256Hex: string;
+  readonly totalSize: number;
+  readonly configJson: string;
+  /** 0 for a new upload; the durable byte count to resume one. */
+  readonly resumeOffset: number;
+}
+
+/** The acknowledgement of an accepted (durably stored) update. */
+export interface SubmitOutcome {
+  readonly updateId: string;
+  readonly round: number;
+  readonly accepted: boolean;
+  /** The update was already accepted earlier; nothing new was stored. */
+  readonly duplicate: boolean;
+  readonly sha256Hex: string;
+  readonly size: number;
+}
+
+async function drain(chunks: AsyncIterable<Uint8Array>): Promise<void> {
+  for await (const _ of chunks) {
+    // An idempotent resend: its bytes are not needed.
+  }
+}
+
+function ack(u: UpdateRecord, duplicate: boolean): SubmitOutcome {
+  return {
+    updateId: u.updateId,
+    round: u.round,
+    accepted: true,
+    duplicate,
+    sha256Hex: u.sha256,
+    size: u.size,
+  };
+}
+
+/**
+ * Receives, validates and accepts one update. Resolves only after the update
+ * and its acceptance are durable.
+ */
+export async function receiveUpdate(args: {
+  clientId: string;
+  header: SubmitHeader;
+  chunks: AsyncIterable<Uint8Array>;
+  federation: Federation;
+  scheduler: RoundScheduler;
+  store: CoordinatorStore;
+  now: () => number;
+  log: Log;
+}): Promise<SubmitOutcome> {
+  const { clientId, header, federation, scheduler, store, log } = args;
+  const decision = validateUpdate({
+    federation,
+    clientId,
+    header: {
+      round: header.round,
+      updateId: header.updateId,
+      samples: header.samples,
+      sha256Hex: header.sha256Hex,
+      totalSize: header.totalSize,
+      configJson: header.configJson,
+      metrics: header.metrics,
+    },
+    currentRound: scheduler.current(),
+    accepted: scheduler.accepted(header.round),
+  });
+  if (decision.kind === "duplicate") {
+    await drain(args.chunks);
+    return ack(decision.existing, true);
+  }
+  const key: UploadKey = {
+    federationId: federation.id,
+    round: header.round,
+    clientId,
+    updateId: header.updateId,
+  };
+  const expected = { size: header.totalSize, sha256: header.sha256Hex };
+  let sink: UploadSink = await store.beginUpload(key, expected);
+  if (header.resumeOffset !== sink.offset) {
+    if (header.resumeOffset === 0) {
+      await sink.abort(); // the client starts over
+      sink = await store.beginUpload(key, expected);
+    } else {
+      const durable = sink.offset;
+      await sink.close();
+      throw new ResumeOffsetError(clientId, header.updateId, header.resumeOffset, durable);
+    }
+  }
+  try {
+    for await (const chunk of args.chunks) await sink.write(chunk);
+  } catch (err) {
+    await sink.close(); // keep what arrived: the client may resume
+    throw err;
+  }
+  let committed: Awaited<ReturnType<UploadSink["commit"]>>;
+  try {
+    committed = await sink.commit();
+  } catch (err) {
+    if (err instanceof StoreIntegrityError) {
+      await sink.close();
+      throw new InvalidUpdateError(clientId, err.message, { field: "sha256", cause: err });
+    }
+    throw err;
+  }
+  try {
+    const reader = await store.openUpdate(federation.id, header.round, clientId);
+    try {
+      await validateUpdateStream({
+        federation,
+        clientId,
+        configJson: header.configJson,
+        tensors: reader.tensors,
+        readTensor: (name) => reader.read(name),
+      });
+    } finally {
+      await reader.close();
+    }
+    const record: UpdateRecord = {
+      federationId: federation.id,
+      round: header.round,
+      clientId,
+      updateId: header.updateId,
+      samples: header.samples,
+      metrics: header.metrics,
+      sha256: committed.sha256,
+      size: committed.size,
+      receivedAt: args.now(),
+      configJson: header.configJson,
+    };
+    const admitted = await scheduler.onUpdateAccepted(record);
+    log.info("update accepted", {
+      federation: federation.id,
+      round: header.round,
+      client: clientId,
+      update: header.updateId,
+      bytes: committed.size,
+    });
+    return admitted.kind === "duplicate" ? ack(admitted.existing, true) : ack(record, false);
+  } catch (err) {
+    // Rejected content, or the round closed meanwhile: the bytes never count.
+    await store.discardUpload(key).catch(() => false);
+    throw err;
+  }
+}

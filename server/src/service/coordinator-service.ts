@@ -1,0 +1,128 @@
+/**
+ * The whole coordinator process, assembled: file store, merge pool, NATS
+ * (an external server, or a local `nats-server` started and supervised when
+ * none is configured), the publisher, the coordinator and its gRPC endpoint.
+ * `tributary serve` and the integration tests both start it through here.
+ */
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { createMergePool, type MergePool } from "../compute/merge-pool.ts";
+import { type Coordinator, createCoordinator } from "../coordinator/coordinator.ts";
+import { createFileStore } from "../store/file-store.ts";
+import { jsonLog, type Log } from "../telemetry/log.ts";
+import { newToken, tokenDigest } from "../transport/grpc/auth.ts";
+import { type GrpcEndpoint, startGrpcServer, type TlsFiles } from "../transport/grpc/server.ts";
+import { type LocalNats, startLocalNats } from "../transport/nats/nats-supervisor.ts";
+import { createNatsPublisher, type ResultPublisher } from "../transport/nats/publisher.ts";
+
+/** Configuration of a coordinator process (every field has an embedded default). */
+export interface ServiceConfig {
+  readonly dataDir: string;
+  readonly host?: string;
+  /** gRPC port (default 7070; 0 = any free port). */
+  readonly port?: number;
+  /** NATS server URL(s); absent = start a local nats-server under `dataDir`. */
+  readonly natsUrl?: string;
+  /** Client port of the local nats-server (default 4222, or a free one). */
+  readonly localNatsPort?: number;
+  /** Operator token; absent = read or create `<dataDir>/operator.token`. */
+  readonly operatorToken?: string;
+  readonly tls?: TlsFiles;
+  /** Merge worker threads (default: one per core). */
+  readonly threads?: number;
+  /** Retry interval for announcing results when NATS is down (ms). */
+  readonly publishRetryMs?: number;
+  readonly log?: Log;
+}
+
+/** A running coordinator process. */
+export interface RunningService {
+  readonly coordinator: Coordinator;
+  readonly endpoint: GrpcEndpoint;
+  /** The NATS URL the results are announced on. */
+  readonly natsUrl: string;
+  /** Where the operator token is (absent when it was passed in). */
+  readonly operatorTokenFile?: string;
+  readonly operatorToken: string;
+  close(): Promise<void>;
+}
+
+async function operatorToken(dataDir: string, given?: string): Promise<{ token: string; file?: string }> {
+  if (given !== undefined && given !== "") return { token: given };
+  const file = join(dataDir, "operator.token");
+  try {
+    const token = (await readFile(file, "utf8")).trim();
+    if (token !== "") return { token, file };
+  } catch {
+    // First start: create it below.
+  }
+  const token = newToken();
+  await writeFile(file, `${token}\n`, { mode: 0o600 });
+  return { token, file };
+}
+
+/**
+ * Starts every part, in dependency order; on failure, stops what started.
+ *
+ * @example
+ * const svc = await startService({ dataDir: "data/coordinator", port: 7070 });
+ */
+export async function startService(config: ServiceConfig): Promise<RunningService> {
+  const log = config.log ?? jsonLog({ name: "tributary" });
+  const cleanups: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const fn of cleanups.splice(0).reverse()) await fn().catch(() => {});
+  };
+  try {
+    const store = createFileStore(config.dataDir);
+    cleanups.push(() => store.close());
+    const pool: MergePool = await createMergePool({ threads: config.threads });
+    cleanups.push(() => pool.close());
+    log.info("tensor backend", {
+      backend: pool.backend.name,
+      provider: pool.backend.provider,
+      threads: pool.threads,
+      skipped: pool.backend.skipped,
+    });
+    let natsUrl = config.natsUrl;
+    let local: LocalNats | undefined;
+    if (natsUrl === undefined || natsUrl === "") {
+      local = await startLocalNats({ dataDir: config.dataDir, port: config.localNatsPort, log });
+      cleanups.push(() => local!.close());
+      natsUrl = local.url;
+      log.info("started local nats-server", { url: natsUrl });
+    }
+    const publisher: ResultPublisher = createNatsPublisher({ servers: natsUrl, log });
+    cleanups.push(() => publisher.close());
+    const coordinator = createCoordinator({
+      store,
+      pool,
+      publisher,
+      log,
+      ...(config.publishRetryMs !== undefined ? { publishRetryMs: config.publishRetryMs } : {}),
+    });
+    await coordinator.start();
+    cleanups.push(() => coordinator.close());
+    const op = await operatorToken(config.dataDir, config.operatorToken);
+    const endpoint = await startGrpcServer({
+      coordinator,
+      operatorDigest: tokenDigest(op.token),
+      host: config.host,
+      port: config.port ?? 7070,
+      ...(config.tls !== undefined ? { tls: config.tls } : {}),
+      log,
+    });
+    cleanups.push(() => endpoint.close());
+    return {
+      coordinator,
+      endpoint,
+      natsUrl,
+      operatorToken: op.token,
+      ...(op.file !== undefined ? { operatorTokenFile: op.file } : {}),
+      close: stopAll,
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * Typed errors of the coordinator store. The RPC edge maps them once:
+ * `StoreIntegrityError` → `INVALID_ARGUMENT` (the client resends),
+ * `UploadConflictError` → `ALREADY_EXISTS`/`FAILED_PRECONDITION`,
+ * `StoreArgumentError` → `INVALID_ARGUMENT`, the others → `INTERNAL`/`UNAVAILABLE`.
+ */
+
+/** Identifies one upload: a client's update for one round of a federation. */
+export interface UploadKey {
+  readonly federationId: string;
+  readonly round: number;
+  readonly clientId: string;
+  /** Client-chosen idempotency key of the update. */
+  readonly updateId: string;
+}
+
+/** `federation "f" round 3 client "c" update "u"`, for messages. */
+export function describeUpload(key: Partial<UploadKey>): string {
+  const parts: string[] = [];
+  if (key.federationId !== undefined) parts.push(`federation "${key.federationId}"`);
+  if (key.round !== undefined) parts.push(`round ${key.round}`);
+  if (key.clientId !== undefined) parts.push(`client "${key.clientId}"`);
+  if (key.updateId !== undefined) parts.push(`update "${key.updateId}"`);
+  return parts.join(" ");
+}
+
+/** Why received or stored bytes were refused. */
+export type IntegrityReason =
+  /** A write would go past the declared size; nothing was written. */
+  | "size-overrun"
+  /** `commit()` before all declared bytes arrived; the partial is kept. */
+  | "incomplete"
+  /** The durable file's size is not the declared size; the partial was deleted. */
+  | "size-mismatch"
+  /** The durable file's sha256 is not the declared one; the partial was deleted. */
+  | "sha256-mismatch"
+  /** An `update-accepted` event names bytes that were never committed. */
+  | "not-committed"
+  /** A content hash already stored with a different `adapter_config.json`. */
+  | "adapter-conflict"
+  /** A round already has a different merged adapter (a round is merged once). */
+  | "round-result-conflict";
+
+/**
+ * Bytes that are not what was declared (size, sha256), or a store operation
+ * that would break an invariant about stored bytes.
+ *
+ * @example
+ * throw new StoreIntegrityError("sha256-mismatch", key, `sha256 is ${got}, declared ${want}`);
+ */
+export class StoreIntegrityError extends Error {
+  override readonly name = "StoreIntegrityError";
+  constructor(
+    /** What was wrong. */
+    readonly reason: IntegrityReason,
+    /** The upload (or the part of it known) the problem is about. */
+    readonly key: Partial<UploadKey>,
+    detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${describeUpload(key)}: ${detail}`, options);
+  }
+}
+
+/**
+ * Stored state that cannot be trusted: a journal line that is not a valid
+ * event in the middle of the journal, an event that contradicts the replayed
+ * state, an accepted update whose file is missing.
+ */
+export class StoreCorruptError extends Error {
+  override readonly name = "StoreCorruptError";
+  constructor(
+    message: string,
+    /** The file that is corrupt. */
+    readonly file: string,
+    /** 1-based line of the journal, when the problem is a journal line. */
+    readonly line?: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/**
+ * A second, different update for a client and round that already has one
+ * (accepted, or committed and awaiting its journal event), the same update id
+ * with different content, or an upload superseded by a newer one of the same key.
+ */
+export class UploadConflictError extends Error {
+  override readonly name = "UploadConflictError";
+  constructor(
+    /** The upload that was refused. */
+    readonly key: UploadKey,
+    detail: string,
+    /** Update id of the update already stored for the client and round, if any. */
+    readonly existingUpdateId?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${describeUpload(key)}: ${detail}`, options);
+  }
+}
+
+/** An id, round number, size or hash the store cannot accept (bad characters, path traversal). */
+export class StoreArgumentError extends Error {
+  override readonly name = "StoreArgumentError";
+}
+
+/**
+ * An event that does not fit the journaled state: unknown federation, round
+ * or client, a duplicate, a sequence gap. Thrown by `append` before anything
+ * is written; during replay it is the `cause` of a `StoreCorruptError`.
+ */
+export class JournalEventError extends Error {
+  override readonly name = "JournalEventError";
+}
+
+/** The data directory is held by another live process (or another open store in this one). */
+export class StoreLockedError extends Error {
+  override readonly name = "StoreLockedError";
+  constructor(
+    message: string,
+    /** Pid recorded in the lock file. */
+    readonly pid: number,
+  ) {
+    super(message);
+  }
+}

@@ -1,0 +1,50 @@
+/**
+ * The coordinator's durable store: the `CoordinatorStore` interface the
+ * round logic depends on, the journal replay, and the embedded file-system
+ * implementation.
+ *
+ * @example
+ * const store = createFileStore(dataDir);
+ * const state = await store.open(); // replayed journal: federations, clients, rounds, accepted updates
+ */
+export type { RoundAdapterRecord } from "./adapter-store.ts";
+export {
+  describeUpload,
+  type IntegrityReason,
+  JournalEventError,
+  StoreArgumentError,
+  StoreCorruptError,
+  StoreIntegrityError,
+  StoreLockedError,
+  UploadConflictError,
+  type UploadKey,
+} from "./errors.ts";
+export { createFileStore, type FileStore, type FileStoreOptions } from "./file-store.ts";
+export { acceptedUpdate, checkEvent, replay } from "./journal-state.ts";
+export { checkId, ID_PATTERN } from "./paths.ts";
+export type { RecoveryReport } from "./recovery.ts";
+export type {
+  AdapterHandle,
+  ByteReader,
+  ClientEnrolled,
+  CommittedUpload,
+  CoordinatorStore,
+  EventMeta,
+  ExpectedUpload,
+  FederationCreated,
+  FederationEntry,
+  JournalEvent,
+  JournalEventType,
+  NewJournalEvent,
+  PutAdapterInput,
+  RoundEntry,
+  RoundOpened,
+  RoundUpdated,
+  StoredAdapter,
+  StoredTensorInfo,
+  StoreState,
+  UpdateAccepted,
+  UpdateReader,
+  UploadSink,
+  UploadStatus,
+} from "./store.ts";

@@ -1,0 +1,107 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { JournalEventError } from "./errors.ts";
+import { parseJournalEvent } from "./journal-codec.ts";
+import { acceptedUpdate, replay } from "./journal-state.ts";
+import type { JournalEvent, NewJournalEvent, UpdateAccepted } from "./store.ts";
+import { client, federation, round, updateBytes, updateRecord } from "./testing/fixtures.ts";
+
+function seal(drafts: NewJournalEvent[]): JournalEvent[] {
+  return drafts.map((d, i) => ({ ...d, seq: i + 1, at: 1000 + i }) as JournalEvent);
+}
+
+const key = { federationId: "fed-1", round: 1, clientId: "alice", updateId: "u-1" };
+const history: NewJournalEvent[] = [
+  { type: "federation-created", federation: federation() },
+  { type: "client-enrolled", client: client("alice") },
+  { type: "client-enrolled", client: client("bob") },
+  { type: "round-opened", round: round(1) },
+  { type: "update-accepted", update: updateRecord(key, updateBytes(1)) },
+  { type: "round-updated", round: round(1, "fed-1", { state: "merging", quorumAt: 5 }) },
+  { type: "round-updated", round: round(1, "fed-1", { state: "published", resultHash: "a".repeat(64) }) },
+  { type: "round-opened", round: round(2) },
+];
+
+test("replay folds federations, clients, latest round records and accepted updates", () => {
+  const events = seal(history);
+  const frozen = JSON.stringify(events);
+  const state = replay(events);
+  assert.equal(JSON.stringify(events), frozen, "replay must not modify its input");
+  assert.equal(state.lastSeq, 8);
+  const fed = state.federations.get("fed-1");
+  assert.ok(fed);
+  assert.deepEqual([...fed.clients.keys()], ["alice", "bob"]);
+  assert.deepEqual([...fed.rounds.keys()], [1, 2]);
+  const r1 = fed.rounds.get(1)!;
+  assert.equal(r1.record.state, "published");
+  assert.equal(r1.record.resultHash, "a".repeat(64));
+  assert.deepEqual([...r1.updates.keys()], ["alice"]);
+  assert.equal(acceptedUpdate(state, "fed-1", 1, "alice")?.updateId, "u-1");
+  assert.equal(acceptedUpdate(state, "fed-1", 2, "alice"), undefined);
+  assert.equal(fed.rounds.get(2)!.record.state, "open");
+  assert.equal(replay([]).lastSeq, 0);
+});
+
+test("replay rejects events that do not fit the state", () => {
+  const bad: [string, NewJournalEvent[], RegExp][] = [
+    [
+      "unknown federation",
+      [{ type: "client-enrolled", client: client("x", "nope") }],
+      /unknown federation "nope"/,
+    ],
+    ["duplicate federation", [history[0], history[0]], /already exists/],
+    [
+      "round of unknown federation",
+      [{ type: "round-opened", round: round(1, "nope") }],
+      /unknown federation/,
+    ],
+    [
+      "rounds out of order",
+      [history[0], { type: "round-opened", round: round(2) }, { type: "round-opened", round: round(1) }],
+      /round 1: opened after round 2/,
+    ],
+    ["update of unknown round", [history[0], history[1], history[4]], /round 1: unknown round/],
+    ["update of a client not enrolled", [history[0], history[3], history[4]], /client "alice".*not enrolled/],
+    [
+      "second update of a client in a round",
+      [
+        ...history.slice(0, 5),
+        { type: "update-accepted", update: { ...updateRecord(key, updateBytes(2)), updateId: "u-2" } },
+      ],
+      /update "u-2": the client already has update "u-1"/,
+    ],
+    [
+      "result hash changed",
+      [
+        ...history.slice(0, 7),
+        { type: "round-updated", round: round(1, "fed-1", { resultHash: "b".repeat(64) }) },
+      ],
+      /result a+ cannot change/,
+    ],
+  ];
+  for (const [what, drafts, pattern] of bad) {
+    assert.throws(
+      () => replay(seal(drafts)),
+      (err: unknown) => err instanceof JournalEventError && pattern.test(err.message),
+      what,
+    );
+  }
+  const gap = seal(history.slice(0, 2));
+  gap[1] = { ...gap[1], seq: 3 };
+  assert.throws(() => replay(gap), /client-enrolled has seq 3, expected 2/);
+});
+
+test("parseJournalEvent checks structure and ids", () => {
+  const ok = seal(history)[4] as UpdateAccepted;
+  assert.deepEqual(parseJournalEvent(JSON.parse(JSON.stringify(ok))), ok);
+  assert.throws(() => parseJournalEvent([]), /not a JSON object/);
+  assert.throws(() => parseJournalEvent({ ...ok, type: "nope" }), /unknown event type "nope"/);
+  assert.throws(() => parseJournalEvent({ ...ok, seq: 0 }), /seq 0/);
+  assert.throws(() => parseJournalEvent({ ...ok, at: "soon" }), /at "soon"/);
+  assert.throws(() => parseJournalEvent({ ...ok, update: undefined }), /missing "update"/);
+  assert.throws(
+    () => parseJournalEvent({ ...ok, update: { ...ok.update, clientId: "../x" } }),
+    (err: unknown) => err instanceof JournalEventError && /invalid client id "..\/x"/.test(err.message),
+  );
+  assert.throws(() => parseJournalEvent({ ...ok, update: { ...ok.update, sha256: "XY" } }), /sha256 "XY"/);
+});

@@ -1,0 +1,157 @@
+/**
+ * The store's state as a fold over journal events: `replay` is a pure
+ * function of the events; `applyEvent` is its step, which the stores also run
+ * after each durable append. Every step first checks that the event fits the
+ * state (sequence, references, duplicates) and throws `JournalEventError`
+ * otherwise, so the journal can only hold a consistent history.
+ */
+import type { ClientRecord, Federation, RoundRecord, UpdateRecord } from "../coordinator/model.ts";
+import { describeUpload, JournalEventError } from "./errors.ts";
+import type { JournalEvent, StoreState } from "./store.ts";
+
+interface MutableRound {
+  record: RoundRecord;
+  readonly updates: Map<string, UpdateRecord>;
+}
+
+interface MutableFederation {
+  readonly federation: Federation;
+  readonly clients: Map<string, ClientRecord>;
+  readonly rounds: Map<number, MutableRound>;
+}
+
+/** A `StoreState` that `applyEvent` can extend in place. */
+export interface MutableStoreState extends StoreState {
+  lastSeq: number;
+  readonly federations: Map<string, MutableFederation>;
+}
+
+/** The state of an empty journal. */
+export function emptyState(): MutableStoreState {
+  return { lastSeq: 0, federations: new Map() };
+}
+
+function fail(message: string): never {
+  throw new JournalEventError(message);
+}
+
+function federationOf(state: StoreState, id: string): MutableFederation {
+  return (state as MutableStoreState).federations.get(id) ?? fail(`unknown federation "${id}"`);
+}
+
+function roundOf(state: StoreState, federationId: string, n: number): MutableRound {
+  return (
+    federationOf(state, federationId).rounds.get(n) ??
+    fail(`${describeUpload({ federationId, round: n })}: unknown round`)
+  );
+}
+
+/**
+ * Throws `JournalEventError` unless `event` can follow `state`: `seq` is the
+ * next one; the federation, round and client it refers to exist; it creates
+ * nothing twice (federation, round number, a client's update in a round);
+ * rounds open in increasing order; a round's result hash never changes once set.
+ */
+export function checkEvent(state: StoreState, event: JournalEvent): void {
+  if (event.seq !== state.lastSeq + 1) {
+    fail(`${event.type} has seq ${event.seq}, expected ${state.lastSeq + 1}`);
+  }
+  switch (event.type) {
+    case "federation-created":
+      if (state.federations.has(event.federation.id)) {
+        fail(`federation "${event.federation.id}" already exists`);
+      }
+      return;
+    case "client-enrolled":
+      federationOf(state, event.client.federationId);
+      return;
+    case "round-opened": {
+      const { federationId, number } = event.round;
+      const rounds = federationOf(state, federationId).rounds;
+      const last = Math.max(0, ...rounds.keys());
+      if (number <= last) {
+        fail(`${describeUpload({ federationId, round: number })}: opened after round ${last}`);
+      }
+      return;
+    }
+    case "round-updated": {
+      const { federationId, number, resultHash } = event.round;
+      const before = roundOf(state, federationId, number).record;
+      if (before.resultHash !== undefined && resultHash !== before.resultHash) {
+        fail(
+          `${describeUpload({ federationId, round: number })}: result ${before.resultHash} cannot change to ${resultHash}`,
+        );
+      }
+      return;
+    }
+    case "update-accepted": {
+      const u = event.update;
+      const round = roundOf(state, u.federationId, u.round);
+      if (!federationOf(state, u.federationId).clients.has(u.clientId)) {
+        fail(`${describeUpload(u)}: client is not enrolled`);
+      }
+      const existing = round.updates.get(u.clientId);
+      if (existing !== undefined) {
+        fail(`${describeUpload(u)}: the client already has update "${existing.updateId}" in this round`);
+      }
+      return;
+    }
+  }
+}
+
+/** Checks `event` against `state` (see `checkEvent`) and applies it in place. */
+export function applyEvent(state: MutableStoreState, event: JournalEvent): void {
+  checkEvent(state, event);
+  switch (event.type) {
+    case "federation-created":
+      state.federations.set(event.federation.id, {
+        federation: event.federation,
+        clients: new Map(),
+        rounds: new Map(),
+      });
+      break;
+    case "client-enrolled":
+      federationOf(state, event.client.federationId).clients.set(event.client.clientId, event.client);
+      break;
+    case "round-opened":
+      federationOf(state, event.round.federationId).rounds.set(event.round.number, {
+        record: event.round,
+        updates: new Map(),
+      });
+      break;
+    case "round-updated":
+      roundOf(state, event.round.federationId, event.round.number).record = event.round;
+      break;
+    case "update-accepted":
+      roundOf(state, event.update.federationId, event.update.round).updates.set(
+        event.update.clientId,
+        event.update,
+      );
+      break;
+  }
+  state.lastSeq = event.seq;
+}
+
+/**
+ * Folds journal events into the state they describe. Pure: the events are
+ * not modified and the result shares only their records.
+ *
+ * @example
+ * const state = replay(events);
+ * const open = [...state.federations.get("f")!.rounds.values()].filter((r) => r.record.state === "open");
+ */
+export function replay(events: Iterable<JournalEvent>): StoreState {
+  const state = emptyState();
+  for (const event of events) applyEvent(state, event);
+  return state;
+}
+
+/** The accepted update of a client in a round, if any. */
+export function acceptedUpdate(
+  state: StoreState,
+  federationId: string,
+  round: number,
+  clientId: string,
+): UpdateRecord | undefined {
+  return state.federations.get(federationId)?.rounds.get(round)?.updates.get(clientId);
+}

@@ -1,0 +1,111 @@
+/**
+ * What the file store does at open, after replaying the journal: delete
+ * what a crash left that must never be used (committed updates whose
+ * `update-accepted` event was never journaled, temporary files, partial
+ * uploads of rounds that are no longer open) and check that every journaled
+ * update is on disk with its size. Names it does not recognise are left alone.
+ */
+import type { Dirent } from "node:fs";
+import { readdir, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { StoreCorruptError } from "./errors.ts";
+import { errnoCode } from "./fs-util.ts";
+import { acceptedUpdate } from "./journal-state.ts";
+import { ID_PATTERN, type StoreLayout } from "./paths.ts";
+import type { StoreState } from "./store.ts";
+
+/** What recovery removed. */
+export interface RecoveryReport {
+  /** Committed update files with no `update-accepted` event. */
+  readonly unjournaledUpdates: number;
+  /** `uploads/<fed>/<round>` directories of rounds that are not open. */
+  readonly staleUploadRounds: number;
+  /** Temporary files and directories of interrupted writes. */
+  readonly tempFiles: number;
+}
+
+async function list(dir: string): Promise<Dirent[]> {
+  try {
+    return await readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    if (errnoCode(err) === "ENOENT" || errnoCode(err) === "ENOTDIR") return [];
+    throw err;
+  }
+}
+
+const isTemp = (name: string): boolean => name.includes("+") && name.endsWith(".tmp");
+const roundOf = (name: string): number | undefined => (/^[1-9][0-9]*$/.test(name) ? Number(name) : undefined);
+
+/** Cleans up `layout.root` against the replayed `state`; throws `StoreCorruptError` for a missing accepted update. */
+export async function recover(layout: StoreLayout, state: StoreState): Promise<RecoveryReport> {
+  let unjournaledUpdates = 0;
+  let staleUploadRounds = 0;
+  let tempFiles = 0;
+  const remove = async (path: string): Promise<void> => rm(path, { recursive: true, force: true });
+
+  for (const fed of await list(layout.updates)) {
+    for (const round of await list(join(layout.updates, fed.name))) {
+      const n = roundOf(round.name);
+      if (n === undefined) continue;
+      for (const f of await list(join(layout.updates, fed.name, round.name))) {
+        const client = f.name.replace(/\.safetensors$/, "");
+        if (client === f.name || !ID_PATTERN.test(client)) continue;
+        if (acceptedUpdate(state, fed.name, n, client) === undefined) {
+          await remove(join(layout.updates, fed.name, round.name, f.name));
+          unjournaledUpdates++;
+        }
+      }
+    }
+  }
+  for (const fed of await list(layout.uploads)) {
+    for (const round of await list(join(layout.uploads, fed.name))) {
+      const n = roundOf(round.name);
+      if (n === undefined) continue;
+      if (state.federations.get(fed.name)?.rounds.get(n)?.record.state !== "open") {
+        await remove(join(layout.uploads, fed.name, round.name));
+        staleUploadRounds++;
+      }
+    }
+  }
+  for (const entry of await list(layout.adapters)) {
+    if (isTemp(entry.name)) {
+      await remove(join(layout.adapters, entry.name));
+      tempFiles++;
+    }
+  }
+  for (const fed of await list(layout.rounds)) {
+    for (const entry of await list(join(layout.rounds, fed.name))) {
+      if (isTemp(entry.name)) {
+        await remove(join(layout.rounds, fed.name, entry.name));
+        tempFiles++;
+      }
+    }
+  }
+  await checkAccepted(layout, state);
+  return { unjournaledUpdates, staleUploadRounds, tempFiles };
+}
+
+async function checkAccepted(layout: StoreLayout, state: StoreState): Promise<void> {
+  for (const fed of state.federations.values()) {
+    for (const round of fed.rounds.values()) {
+      for (const u of round.updates.values()) {
+        const { dirs, file } = layout.update(u.federationId, u.round, u.clientId);
+        const path = join(layout.root, ...dirs, file);
+        const size = await stat(path).then(
+          (s) => s.size,
+          (err: unknown) => {
+            if (errnoCode(err) === "ENOENT") return -1;
+            throw err;
+          },
+        );
+        if (size !== u.size) {
+          const what = size < 0 ? "is missing" : `has ${size} bytes, journaled ${u.size}`;
+          throw new StoreCorruptError(
+            `${path}: accepted update "${u.updateId}" of federation "${u.federationId}" round ${u.round} client "${u.clientId}" ${what}`,
+            path,
+          );
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,235 @@
+/**
+ * The coordinator's durable store, as the round logic sees it: an append-only
+ * journal of domain events (replayed into `StoreState` on start), staging of
+ * update uploads (resumable, verified, atomically accepted), lazy module-by-
+ * module reads of accepted updates, and immutable content-addressed merged
+ * adapters. `createFileStore` implements it on a data directory; a JetStream
+ * implementation can implement the same interface for several coordinators.
+ */
+import type { Readable } from "node:stream";
+import type { ClientRecord, Federation, RoundRecord, UpdateRecord } from "../coordinator/model.ts";
+import type { UploadKey } from "./errors.ts";
+
+export type { UploadKey } from "./errors.ts";
+
+/** Fields the store adds to every journaled event. */
+export interface EventMeta {
+  /** 1, 2, 3, … in journal order, assigned by the store. */
+  readonly seq: number;
+  /** Epoch milliseconds; the caller's, or the store's clock when omitted. */
+  readonly at: number;
+}
+
+/** The operator created a federation. */
+export interface FederationCreated extends EventMeta {
+  readonly type: "federation-created";
+  readonly federation: Federation;
+}
+
+/** A client enrolled (or re-enrolled, replacing its record) in a federation. */
+export interface ClientEnrolled extends EventMeta {
+  readonly type: "client-enrolled";
+  readonly client: ClientRecord;
+}
+
+/** A round opened; `round.number` must be new for its federation. */
+export interface RoundOpened extends EventMeta {
+  readonly type: "round-opened";
+  readonly round: RoundRecord;
+}
+
+/** A round's record changed (state, extension, quorum time, result hash, published flag); the whole new record. */
+export interface RoundUpdated extends EventMeta {
+  readonly type: "round-updated";
+  readonly round: RoundRecord;
+}
+
+/** An update was accepted: its bytes were committed with `UploadSink.commit()` before this event. */
+export interface UpdateAccepted extends EventMeta {
+  readonly type: "update-accepted";
+  readonly update: UpdateRecord;
+}
+
+/** One journal record (one JSON line of the file store's `journal.jsonl`). */
+export type JournalEvent = FederationCreated | ClientEnrolled | RoundOpened | RoundUpdated | UpdateAccepted;
+
+/** The `type` tags of `JournalEvent`. */
+export type JournalEventType = JournalEvent["type"];
+
+type Unsealed<E> = E extends EventMeta ? Omit<E, "seq" | "at"> & { readonly at?: number } : never;
+
+/** An event as handed to `append`: without `seq`, `at` optional. */
+export type NewJournalEvent = Unsealed<JournalEvent>;
+
+/** A round as replayed: its latest record and its accepted updates. */
+export interface RoundEntry {
+  /** The latest `round-opened`/`round-updated` record. */
+  readonly record: RoundRecord;
+  /** Accepted updates by client id, in acceptance order. */
+  readonly updates: ReadonlyMap<string, UpdateRecord>;
+}
+
+/** A federation as replayed. */
+export interface FederationEntry {
+  readonly federation: Federation;
+  /** Enrolled clients by client id, in enrolment order. */
+  readonly clients: ReadonlyMap<string, ClientRecord>;
+  /** Rounds by number, in opening order. */
+  readonly rounds: ReadonlyMap<number, RoundEntry>;
+}
+
+/** Everything the journal says, as `replay` folds it. */
+export interface StoreState {
+  /** `seq` of the last event (0 for an empty journal). */
+  readonly lastSeq: number;
+  /** Federations by id, in creation order. */
+  readonly federations: ReadonlyMap<string, FederationEntry>;
+}
+
+/** What the client declared before sending an update's bytes. */
+export interface ExpectedUpload {
+  /** Total safetensors bytes. */
+  readonly size: number;
+  /** Lower-case hex sha256 of those bytes. */
+  readonly sha256: string;
+}
+
+/** Where an upload ended up once committed. */
+export interface CommittedUpload {
+  /** Backend-specific location (the file store: the accepted file's path). */
+  readonly location: string;
+  readonly size: number;
+  readonly sha256: string;
+}
+
+/** Receives one update's bytes; obtained from `CoordinatorStore.beginUpload`. */
+export interface UploadSink {
+  /** The upload this sink writes. */
+  readonly key: UploadKey;
+  /** What the client declared. */
+  readonly expected: ExpectedUpload;
+  /**
+   * Next byte to write. At `beginUpload` it is the number of bytes durably
+   * received (0 for a new upload, `size` for one already committed); the
+   * client resumes from there.
+   */
+  readonly offset: number;
+  /** Appends `chunk` at `offset`; rejects with `StoreIntegrityError("size-overrun")`, writing nothing, past `size`. */
+  write(chunk: Uint8Array): Promise<void>;
+  /**
+   * Makes the bytes durable, verifies size and sha256 over the whole stored
+   * file and moves it atomically to the accepted location. On a mismatch it
+   * deletes the partial and throws `StoreIntegrityError`; with bytes missing
+   * it throws `StoreIntegrityError("incomplete")` and keeps them. The update
+   * counts only once its `update-accepted` event is appended.
+   */
+  commit(): Promise<CommittedUpload>;
+  /** Releases the sink, keeping the received bytes so the client can resume. */
+  close(): Promise<void>;
+  /** Releases the sink and deletes the received bytes. */
+  abort(): Promise<void>;
+}
+
+/** Where an upload stands. */
+export interface UploadStatus {
+  /** `none`: nothing stored; `partial`: resumable; `committed`: awaiting its journal event; `accepted`: journaled. */
+  readonly state: "none" | "partial" | "committed" | "accepted";
+  /** Durable bytes: fsynced partial size, or the full size once committed. */
+  readonly bytes: number;
+}
+
+/** One tensor of a stored safetensors file; compatible with the PEFT `TensorInfo`. */
+export interface StoredTensorInfo {
+  readonly dtype: string;
+  readonly shape: readonly number[];
+  readonly byteLength: number;
+  /** Absolute byte offset of the tensor's data in the file. */
+  readonly offset: number;
+}
+
+/** Reads an accepted update tensor by tensor without loading the file. */
+export interface UpdateReader {
+  /** Human-readable name of the update for messages. */
+  readonly label: string;
+  /** File size in bytes. */
+  readonly size: number;
+  /** The safetensors header: tensors in header order. */
+  readonly tensors: ReadonlyMap<string, StoredTensorInfo>;
+  /** The header's `__metadata__`. */
+  readonly metadata: Readonly<Record<string, string>>;
+  /** One tensor's raw bytes (a new, aligned buffer), read with a positioned read of exactly its range. */
+  read(name: string): Promise<Uint8Array>;
+  /** Releases the file. */
+  close(): Promise<void>;
+}
+
+/** A merged adapter to store. */
+export interface PutAdapterInput {
+  readonly federationId: string;
+  readonly round: number;
+  /** `adapter_config.json` text. */
+  readonly configJson: string;
+  /** `adapter_model.safetensors` bytes. */
+  readonly safetensors: Uint8Array;
+}
+
+/** The content address of a stored adapter. */
+export interface StoredAdapter {
+  /** Lower-case hex sha256 of the safetensors bytes. */
+  readonly contentHash: string;
+  /** Safetensors size in bytes. */
+  readonly size: number;
+}
+
+/** Positioned reads of a stored object, for chunked fetches. */
+export interface ByteReader {
+  readonly size: number;
+  /** Up to `length` bytes from `position` (fewer only at the end). */
+  read(position: number, length: number): Promise<Uint8Array>;
+  close(): Promise<void>;
+}
+
+/** A stored merged adapter. */
+export interface AdapterHandle extends StoredAdapter {
+  readonly configJson: string;
+  /** Opens the safetensors bytes for positioned reads. */
+  open(): Promise<ByteReader>;
+  /** Streams the safetensors bytes, optionally from `start` to `end` (inclusive, as in `fs.createReadStream`). */
+  stream(range?: { readonly start?: number; readonly end?: number }): Readable;
+}
+
+/** The coordinator's durable store. Every method resolves only once its effect is durable. */
+export interface CoordinatorStore {
+  /** Replays the journal (repairing a torn last line, rejecting corruption) and returns the state. Call once, first. */
+  open(): Promise<StoreState>;
+  /** The replayed state including every append so far. */
+  state(): StoreState;
+  /**
+   * Appends `event` (assigning `seq`, and `at` when omitted), durable before
+   * it resolves; concurrent appends are serialised. Throws `JournalEventError`
+   * for an event that does not fit the state, and `StoreIntegrityError` for
+   * an `update-accepted` whose bytes were not committed.
+   */
+  append(event: NewJournalEvent): Promise<JournalEvent>;
+  /**
+   * Starts or resumes an upload. An upload of the same key resumes at its
+   * durable bytes; a new sink for a key supersedes an older one still open.
+   * Throws `UploadConflictError` when a different update is accepted for the
+   * client and round, or the same update id with different content.
+   */
+  beginUpload(key: UploadKey, expected: ExpectedUpload): Promise<UploadSink>;
+  /** Durable bytes of an upload (see `UploadStatus`); `UploadConflictError` as `beginUpload`. */
+  uploadStatus(key: UploadKey): Promise<UploadStatus>;
+  /** Deletes a partial or committed-but-not-journaled upload; accepted updates are never deleted. True if something was removed. */
+  discardUpload(key: UploadKey): Promise<boolean>;
+  /** Opens the committed update of a client in a round for lazy reads. */
+  openUpdate(federationId: string, round: number, clientId: string): Promise<UpdateReader>;
+  /** Stores a merged adapter under its content hash and records it as the round's result (idempotent). */
+  putAdapter(input: PutAdapterInput): Promise<StoredAdapter>;
+  /** A stored adapter by content hash, or `undefined`. */
+  getAdapter(contentHash: string): Promise<AdapterHandle | undefined>;
+  /** The adapter recorded for a round, or `undefined`. */
+  adapterForRound(federationId: string, round: number): Promise<AdapterHandle | undefined>;
+  /** Releases files and the data directory lock; open sinks and readers stop working. */
+  close(): Promise<void>;
+}

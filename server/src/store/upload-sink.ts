@@ -1,0 +1,157 @@
+/**
+ * The file store's `UploadSink`: positioned writes into a `.partial` file,
+ * serialised per sink; `commit` fsyncs, verifies size and sha256 over what
+ * is actually on disk, and hands the file to the store to move into place.
+ */
+import { type FileHandle, unlink } from "node:fs/promises";
+import { StoreIntegrityError, UploadConflictError, type UploadKey } from "./errors.ts";
+import { hashFile, unlinkIfExists, writeFully } from "./fs-util.ts";
+import type { CommittedUpload, ExpectedUpload, UploadSink } from "./store.ts";
+
+/** What a sink needs from its store. */
+export interface SinkHooks {
+  /** Moves the verified partial at `path` to the accepted location (conflict checks, rename, fsyncs). */
+  accept(path: string): Promise<CommittedUpload>;
+  /** Called once when the sink stops being the key's active sink. */
+  release(): void;
+}
+
+/** An `UploadSink` the store can take away from a client that reconnected. */
+export interface ManagedSink extends UploadSink {
+  /** Waits for the sink's pending operation, closes it; later calls fail with `UploadConflictError`. */
+  supersede(): Promise<void>;
+}
+
+/** Parameters of `createUploadSink`. */
+export interface SinkOptions {
+  readonly key: UploadKey;
+  readonly expected: ExpectedUpload;
+  /** The `.partial` file, open read-write as `handle`. */
+  readonly path: string;
+  readonly handle: FileHandle;
+  /** Durable bytes already in the partial. */
+  readonly offset: number;
+  readonly hooks: SinkHooks;
+}
+
+/**
+ * A sink writing `options.path` from `options.offset`.
+ *
+ * @example
+ * const sink = createUploadSink({ key, expected, path, handle, offset: 0, hooks });
+ * await sink.write(chunk);
+ * const { location } = await sink.commit();
+ */
+export function createUploadSink(options: SinkOptions): ManagedSink {
+  const { key, expected, path, handle, hooks } = options;
+  let offset = options.offset;
+  let state: "open" | "done" | "superseded" = "open";
+  let chain: Promise<unknown> = Promise.resolve();
+
+  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = chain.then(() => {
+      if (state === "superseded") {
+        throw new UploadConflictError(key, "superseded by a newer upload of the same key");
+      }
+      if (state === "done") throw new Error("upload sink already committed, closed or aborted");
+      return fn();
+    });
+    chain = run.catch(() => undefined);
+    return run;
+  };
+  const finish = async (): Promise<void> => {
+    state = "done";
+    hooks.release();
+    await handle.close();
+  };
+  const reject = async (reason: "size-mismatch" | "sha256-mismatch", detail: string): Promise<never> => {
+    await finish();
+    await unlink(path);
+    throw new StoreIntegrityError(reason, key, `${detail}; the partial upload was deleted, resend it`);
+  };
+
+  return {
+    key,
+    expected,
+    get offset() {
+      return offset;
+    },
+    write: (chunk) =>
+      serial(async () => {
+        if (offset + chunk.length > expected.size) {
+          throw new StoreIntegrityError(
+            "size-overrun",
+            key,
+            `${chunk.length} bytes at offset ${offset} would exceed the declared ${expected.size} bytes`,
+          );
+        }
+        await writeFully(handle, chunk, offset);
+        offset += chunk.length;
+      }),
+    commit: () =>
+      serial(async () => {
+        if (offset < expected.size) {
+          throw new StoreIntegrityError(
+            "incomplete",
+            key,
+            `commit after ${offset} of ${expected.size} bytes; send the rest from offset ${offset}`,
+          );
+        }
+        await handle.sync();
+        const { size } = await handle.stat();
+        if (size !== expected.size) {
+          return reject("size-mismatch", `stored ${size} bytes, declared ${expected.size}`);
+        }
+        const sha256 = await hashFile(handle, size);
+        if (sha256 !== expected.sha256) {
+          return reject(
+            "sha256-mismatch",
+            `sha256 of the received bytes is ${sha256}, declared ${expected.sha256}`,
+          );
+        }
+        await handle.close();
+        try {
+          return await hooks.accept(path);
+        } finally {
+          state = "done";
+          hooks.release();
+        }
+      }),
+    close: () => serial(finish),
+    abort: () =>
+      serial(async () => {
+        await finish();
+        await unlinkIfExists(path);
+      }),
+    async supersede() {
+      if (state !== "open") return;
+      state = "superseded";
+      await chain;
+      hooks.release();
+      await handle.close().catch(() => undefined);
+    },
+  };
+}
+
+/**
+ * A sink for an upload that is already committed or accepted: `offset` is
+ * the full size, `write` rejects any byte, `commit` returns the stored upload.
+ */
+export function committedSink(key: UploadKey, expected: ExpectedUpload, stored: CommittedUpload): UploadSink {
+  return {
+    key,
+    expected,
+    offset: expected.size,
+    async write(chunk) {
+      if (chunk.length === 0) return;
+      throw new StoreIntegrityError(
+        "size-overrun",
+        key,
+        `already complete (${expected.size} bytes); ${chunk.length} more bytes refused`,
+      );
+    },
+    commit: async () => stored,
+    close: async () => undefined,
+    abort: async () => undefined,
+  };
+}

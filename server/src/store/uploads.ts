@@ -1,0 +1,208 @@
+/**
+ * Upload staging of the file store. An upload lives in
+ * `uploads/<fed>/<round>/<client>/<update>.partial` until `commit` verifies
+ * it and renames it to `updates/<fed>/<round>/<client>.safetensors`; it is
+ * *committed* then, and *accepted* once its `update-accepted` event is
+ * journaled. A committed file whose event never made it (a crash in
+ * between, or an update the coordinator rejected) is deleted at the next
+ * open or by `discardUpload`, so only journaled updates are ever merged.
+ */
+import { constants, open, rename, rmdir } from "node:fs/promises";
+import { join } from "node:path";
+import type { UpdateRecord } from "../coordinator/model.ts";
+import { StoreArgumentError, StoreIntegrityError, UploadConflictError, type UploadKey } from "./errors.ts";
+import { ensureDir, errnoCode, syncDir, unlinkIfExists } from "./fs-util.ts";
+import { acceptedUpdate } from "./journal-state.ts";
+import type { KeyedMutex } from "./keyed-mutex.ts";
+import { checkSha256, checkUploadKey, type StoreLayout, slotKey } from "./paths.ts";
+import type { CommittedUpload, ExpectedUpload, StoreState, UploadSink, UploadStatus } from "./store.ts";
+import { committedSink, createUploadSink, type ManagedSink } from "./upload-sink.ts";
+
+/** A committed upload awaiting its journal event. */
+interface Pending extends CommittedUpload {
+  readonly updateId: string;
+}
+
+/** The upload half of the file store. */
+export interface Uploads {
+  begin(key: UploadKey, expected: ExpectedUpload): Promise<UploadSink>;
+  status(key: UploadKey): Promise<UploadStatus>;
+  discard(key: UploadKey): Promise<boolean>;
+  /** Throws `StoreIntegrityError("not-committed")` unless `update` describes the committed, unjournaled upload of its slot. */
+  checkCommitted(update: UpdateRecord): void;
+  /** Forgets the pending commit of a slot once its event is journaled. */
+  journaled(update: UpdateRecord): void;
+  /** Supersedes every open sink. */
+  closeAll(): Promise<void>;
+}
+
+function uploadKey(key: UploadKey): string {
+  return `${slotKey(key.federationId, key.round, key.clientId)}/${key.updateId}`;
+}
+
+/** Upload staging over `layout`; `state` is the live journal state. */
+export function createUploads(layout: StoreLayout, state: () => StoreState, locked: KeyedMutex): Uploads {
+  const pending = new Map<string, Pending>();
+  const active = new Map<string, ManagedSink>();
+
+  const acceptedPath = (key: UploadKey): { dir: string[]; path: string } => {
+    const { dirs, file } = layout.update(key.federationId, key.round, key.clientId);
+    return { dir: dirs, path: join(layout.root, ...dirs, file) };
+  };
+  const partialPath = (key: UploadKey): { dirs: string[]; path: string } => {
+    const { dirs, file } = layout.partial(key);
+    return { dirs, path: join(layout.root, ...dirs, file) };
+  };
+
+  /** The stored upload of the key's slot if it is this update; throws if the slot holds another or the same id differs. */
+  const stored = (key: UploadKey, expected?: ExpectedUpload): CommittedUpload | undefined => {
+    const slot = slotKey(key.federationId, key.round, key.clientId);
+    const rec = acceptedUpdate(state(), key.federationId, key.round, key.clientId);
+    const have: Pending | undefined =
+      rec !== undefined ? { ...rec, location: acceptedPath(key).path } : pending.get(slot);
+    if (have === undefined) return undefined;
+    if (have.updateId !== key.updateId) {
+      if (rec === undefined) return undefined; // committed but not journaled: `commit` decides
+      throw new UploadConflictError(key, `update "${rec.updateId}" is already accepted`, rec.updateId);
+    }
+    if (expected !== undefined && (have.sha256 !== expected.sha256 || have.size !== expected.size)) {
+      throw new UploadConflictError(
+        key,
+        `already stored with ${have.size} bytes sha256 ${have.sha256}, not ${expected.size} bytes sha256 ${expected.sha256}`,
+        have.updateId,
+      );
+    }
+    return { location: have.location, size: have.size, sha256: have.sha256 };
+  };
+
+  const accept = async (key: UploadKey, expected: ExpectedUpload, from: string): Promise<CommittedUpload> => {
+    const slot = slotKey(key.federationId, key.round, key.clientId);
+    return locked(`slot:${slot}`, async () => {
+      const other = pending.get(slot);
+      const rec = acceptedUpdate(state(), key.federationId, key.round, key.clientId);
+      const holder = rec?.updateId ?? other?.updateId;
+      if (holder !== undefined && holder !== key.updateId) {
+        throw new UploadConflictError(
+          key,
+          `update "${holder}" is already ${rec ? "accepted" : "committed"} for this client and round`,
+          holder,
+        );
+      }
+      const { dir, path } = acceptedPath(key);
+      if (holder === undefined) {
+        await ensureDir(layout.root, dir);
+        await rename(from, path);
+        await syncDir(join(layout.root, ...dir));
+        await rmdir(join(from, "..")).catch(() => undefined); // only if it held the last partial
+        pending.set(slot, { updateId: key.updateId, location: path, ...expected });
+      } else {
+        await unlinkIfExists(from); // a duplicate of what is stored
+      }
+      return { location: path, size: expected.size, sha256: expected.sha256 };
+    });
+  };
+
+  const supersede = async (key: UploadKey): Promise<void> => {
+    await active.get(uploadKey(key))?.supersede();
+  };
+
+  return {
+    begin: async (key, expected) =>
+      locked(`upload:${uploadKey(checkUploadKey(key))}`, async () => {
+        checkSha256("sha256", expected.sha256);
+        if (!Number.isSafeInteger(expected.size) || expected.size < 0) {
+          throw new StoreArgumentError(
+            `invalid size ${JSON.stringify(expected.size)}: expected a byte count`,
+          );
+        }
+        const done = stored(key, expected);
+        if (done !== undefined) return committedSink(key, expected, done);
+        await supersede(key);
+        const { dirs, path } = partialPath(key);
+        await ensureDir(layout.root, dirs);
+        const handle = await open(path, constants.O_RDWR | constants.O_CREAT, 0o644);
+        let sink: ManagedSink | undefined;
+        try {
+          await handle.sync();
+          await syncDir(join(layout.root, ...dirs));
+          let { size } = await handle.stat();
+          if (size > expected.size) {
+            // Left by different content under the same id: start over.
+            await handle.truncate(0);
+            await handle.sync();
+            size = 0;
+          }
+          const id = uploadKey(key);
+          sink = createUploadSink({
+            key,
+            expected,
+            path,
+            handle,
+            offset: size,
+            hooks: {
+              accept: (from) => accept(key, expected, from),
+              release: () => {
+                if (active.get(id) === sink) active.delete(id);
+              },
+            },
+          });
+          active.set(id, sink);
+          return sink;
+        } catch (err) {
+          if (sink === undefined) await handle.close();
+          throw err;
+        }
+      }),
+    status: async (key) =>
+      locked(`upload:${uploadKey(checkUploadKey(key))}`, async () => {
+        const done = stored(key);
+        if (done !== undefined) {
+          const journaled = acceptedUpdate(state(), key.federationId, key.round, key.clientId);
+          return { state: journaled ? "accepted" : "committed", bytes: done.size };
+        }
+        try {
+          const handle = await open(partialPath(key).path, "r+");
+          try {
+            await handle.sync();
+            return { state: "partial", bytes: (await handle.stat()).size };
+          } finally {
+            await handle.close();
+          }
+        } catch (err) {
+          if (errnoCode(err) === "ENOENT") return { state: "none", bytes: 0 };
+          throw err;
+        }
+      }),
+    discard: async (key) =>
+      locked(`upload:${uploadKey(checkUploadKey(key))}`, async () => {
+        await supersede(key);
+        let removed = await unlinkIfExists(partialPath(key).path);
+        const slot = slotKey(key.federationId, key.round, key.clientId);
+        if (pending.get(slot)?.updateId === key.updateId) {
+          await locked(`slot:${slot}`, async () => {
+            removed = (await unlinkIfExists(acceptedPath(key).path)) || removed;
+            pending.delete(slot);
+          });
+        }
+        return removed;
+      }),
+    checkCommitted(u) {
+      const p = pending.get(slotKey(u.federationId, u.round, u.clientId));
+      if (p === undefined || p.updateId !== u.updateId || p.sha256 !== u.sha256 || p.size !== u.size) {
+        throw new StoreIntegrityError(
+          "not-committed",
+          u,
+          p === undefined
+            ? "no committed upload for this client and round; commit the upload before journaling it"
+            : `the committed upload is update "${p.updateId}" (${p.size} bytes, sha256 ${p.sha256}), not ${u.size} bytes sha256 ${u.sha256}`,
+        );
+      }
+    },
+    journaled(u) {
+      pending.delete(slotKey(u.federationId, u.round, u.clientId));
+    },
+    async closeAll() {
+      await Promise.all([...active.values()].map((s) => s.supersede()));
+    },
+  };
+}

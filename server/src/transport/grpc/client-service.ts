@@ -1,0 +1,293 @@
+/**
+ * `tributary.v1.ClientService` on grpc-js: every call is authenticated by the
+ * client's bearer token and authorised for the federation and client id it
+ * names; errors are mapped to statuses once, in `status.ts`.
+ */
+import { create } from "@bufbuild/protobuf";
+import type * as grpc from "@grpc/grpc-js";
+import {
+  CHUNK_BYTES,
+  type ClientService,
+  FetchAdapterResponseSchema,
+  GetUploadStatusResponseSchema,
+  type GrpcServiceImplementation,
+  JoinResponseSchema,
+  type SubmitUpdateRequest,
+  SubmitUpdateResponseSchema,
+  WatchRoundsResponseSchema,
+} from "@tributary/proto";
+import type { Coordinator } from "../../coordinator/coordinator.ts";
+import { InvalidUpdateError, UnknownRoundError } from "../../coordinator/errors.ts";
+import type { SubmitHeader } from "../../coordinator/update-intake.ts";
+import type { AdapterHandle } from "../../store/store.ts";
+import type { Log } from "../../telemetry/log.ts";
+import { authenticateClient, authorizeClient, type ClientDirectory, type ClientIdentity } from "./auth.ts";
+import type { ConnectionTracker } from "./connections.ts";
+import { federationToProto, roundToProto } from "./convert.ts";
+import { toServiceError } from "./status.ts";
+
+/** Dependencies of the client service. */
+export interface ClientServiceDeps {
+  readonly coordinator: Coordinator;
+  readonly directory: ClientDirectory;
+  readonly connections: ConnectionTracker;
+  readonly log: Log;
+}
+
+type StreamingCall = grpc.ServerWritableStream<unknown, unknown>;
+
+async function writeWithBackpressure<T>(call: grpc.ServerWritableStream<unknown, T>, msg: T): Promise<void> {
+  if (!call.write(msg)) await new Promise<void>((resolve) => call.once("drain", resolve));
+}
+
+/** The first message as the header, the rest as chunk bytes. */
+async function splitUpload(
+  call: AsyncIterable<SubmitUpdateRequest>,
+  clientId: string,
+): Promise<{ header: SubmitHeader; chunks: AsyncIterable<Uint8Array> }> {
+  const it = call[Symbol.asyncIterator]();
+  const first = await it.next();
+  if (first.done === true || first.value.payload.case !== "header") {
+    throw new InvalidUpdateError(clientId, "the first SubmitUpdate message must be the header", {
+      field: "header",
+    });
+  }
+  const h = first.value.payload.value;
+  if (h.sha256.length !== 32) {
+    throw new InvalidUpdateError(clientId, `sha256 has ${h.sha256.length} bytes, expected 32`, {
+      field: "sha256",
+    });
+  }
+  const header: SubmitHeader = {
+    federationId: h.federationId,
+    round: h.round,
+    clientId: h.clientId || clientId,
+    updateId: h.updateId,
+    samples: Number(h.sampleCount),
+    metrics: { ...h.metrics },
+    sha256Hex: Buffer.from(h.sha256).toString("hex"),
+    totalSize: Number(h.totalSize),
+    configJson: h.adapterConfigJson,
+    resumeOffset: Number(h.resumeOffset),
+  };
+  const chunks = {
+    async *[Symbol.asyncIterator]() {
+      for (;;) {
+        const next = await it.next();
+        if (next.done === true) return;
+        if (next.value.payload.case !== "chunk") {
+          throw new InvalidUpdateError(clientId, "only chunks may follow the header", { field: "chunk" });
+        }
+        yield next.value.payload.value;
+      }
+    },
+  };
+  return { header, chunks };
+}
+
+/** Builds the handlers. */
+export function clientServiceHandlers(
+  deps: ClientServiceDeps,
+): GrpcServiceImplementation<typeof ClientService> {
+  const { coordinator, directory, connections, log } = deps;
+  const identify = (
+    call: { metadata: grpc.Metadata },
+    federationId: string,
+    clientId?: string,
+  ): ClientIdentity => {
+    const identity = authenticateClient(call.metadata, directory);
+    authorizeClient(identity, federationId, clientId);
+    return identity;
+  };
+  const fail = (call: StreamingCall, err: unknown) => {
+    call.emit("error", toServiceError(err));
+  };
+
+  const adapterFor = async (
+    federationId: string,
+    sel: { round?: number; hash?: string },
+  ): Promise<AdapterHandle> => {
+    const rounds = coordinator.rounds(federationId).filter((r) => r.round.state === "published");
+    const pick =
+      sel.round !== undefined
+        ? rounds.find((r) => r.round.number === sel.round)
+        : sel.hash !== undefined
+          ? rounds.find((r) => r.round.resultHash === sel.hash)
+          : rounds.at(-1);
+    if (pick === undefined || pick.round.resultHash === undefined) {
+      throw new UnknownRoundError(federationId, sel.round ?? 0);
+    }
+    const handle = await coordinator.store.getAdapter(pick.round.resultHash);
+    if (handle === undefined) throw new UnknownRoundError(federationId, pick.round.number);
+    return handle;
+  };
+
+  return {
+    join(call, callback) {
+      (async () => {
+        const req = call.request;
+        const identity = identify(call, req.federationId);
+        const federation = coordinator.federation(req.federationId);
+        if (req.baseModelId !== "" && req.baseModelId !== federation.schema.baseModel) {
+          throw new InvalidUpdateError(
+            identity.clientId,
+            `base model "${req.baseModelId}" differs from the federation's "${federation.schema.baseModel}"`,
+            { field: "base_model_id" },
+          );
+        }
+        for (const m of req.modules) {
+          const want = federation.schema.modules.find((s) => s.name === m.name);
+          if (want === undefined || want.dIn !== m.dIn || want.dOut !== m.dOut || m.maxRank > want.maxRank) {
+            throw new InvalidUpdateError(
+              identity.clientId,
+              want === undefined
+                ? `module ${m.name} is not in the federation's schema`
+                : `module ${m.name} is ${m.dIn}→${m.dOut} rank ≤ ${m.maxRank}; the schema says ${want.dIn}→${want.dOut} rank ≤ ${want.maxRank}`,
+              { module: m.name },
+            );
+          }
+        }
+        connections.touch(req.federationId, identity.clientId);
+        await coordinator.clientConnected(req.federationId, identity.clientId);
+        const current = coordinator.current(req.federationId);
+        const accepted =
+          current === undefined ? 0 : coordinator.updates(req.federationId, current.number).length;
+        return create(JoinResponseSchema, {
+          clientId: identity.clientId,
+          federation: federationToProto(federation),
+          ...(current !== undefined ? { currentRound: roundToProto(current, accepted) } : {}),
+        });
+      })().then(
+        (res) => callback(null, res),
+        (err: unknown) => callback(toServiceError(err) as grpc.ServiceError),
+      );
+    },
+
+    watchRounds(call) {
+      const federationId = call.request.federationId;
+      let identity: ClientIdentity;
+      try {
+        identity = identify(call, federationId);
+      } catch (err) {
+        fail(call as StreamingCall, err);
+        return;
+      }
+      const clientId = identity.clientId;
+      const unsubscribe = coordinator.watch(federationId, ({ round, acceptedUpdates }) => {
+        call.write(create(WatchRoundsResponseSchema, { round: roundToProto(round, acceptedUpdates) }));
+      });
+      const release = connections.open(federationId, clientId);
+      const end = () => {
+        unsubscribe();
+        if (release()) {
+          coordinator.clientDisconnected(federationId, clientId).catch((err: unknown) => {
+            log.warn("disconnect bookkeeping failed", {
+              federation: federationId,
+              client: clientId,
+              error: err,
+            });
+          });
+        }
+      };
+      call.on("cancelled", end);
+      call.on("close", end);
+      call.on("error", end);
+      const current = coordinator.current(federationId);
+      if (current !== undefined) {
+        const accepted = coordinator.updates(federationId, current.number).length;
+        call.write(create(WatchRoundsResponseSchema, { round: roundToProto(current, accepted) }));
+      }
+      coordinator
+        .clientConnected(federationId, clientId)
+        .catch((err: unknown) => fail(call as StreamingCall, err));
+    },
+
+    submitUpdate(call, callback) {
+      (async () => {
+        const identity = authenticateClient(call.metadata, directory);
+        const { header, chunks } = await splitUpload(call, identity.clientId);
+        authorizeClient(identity, header.federationId, header.clientId);
+        connections.touch(header.federationId, identity.clientId);
+        const outcome = await coordinator.submitUpdate(identity.clientId, header, chunks);
+        return create(SubmitUpdateResponseSchema, {
+          updateId: outcome.updateId,
+          round: outcome.round,
+          accepted: outcome.accepted,
+          duplicate: outcome.duplicate,
+          sha256: Buffer.from(outcome.sha256Hex, "hex"),
+          size: BigInt(outcome.size),
+        });
+      })().then(
+        (res) => callback(null, res),
+        (err: unknown) => {
+          log.info("update refused", { error: err instanceof Error ? err.message : String(err) });
+          callback(toServiceError(err) as grpc.ServiceError);
+        },
+      );
+    },
+
+    getUploadStatus(call, callback) {
+      (async () => {
+        const req = call.request;
+        const identity = identify(call, req.federationId);
+        const s = await coordinator.uploadStatus({
+          federationId: req.federationId,
+          round: req.round,
+          clientId: identity.clientId,
+          updateId: req.updateId,
+        });
+        return create(GetUploadStatusResponseSchema, {
+          receivedBytes: BigInt(s.bytes),
+          complete: s.state === "accepted",
+        });
+      })().then(
+        (res) => callback(null, res),
+        (err: unknown) => callback(toServiceError(err) as grpc.ServiceError),
+      );
+    },
+
+    fetchAdapter(call) {
+      (async () => {
+        const req = call.request;
+        identify(call, req.federationId);
+        const sel =
+          req.selector.case === "round"
+            ? { round: req.selector.value }
+            : req.selector.case === "contentHash"
+              ? { hash: req.selector.value }
+              : {};
+        const handle = await adapterFor(req.federationId, sel);
+        const round = coordinator
+          .rounds(req.federationId)
+          .find((r) => r.round.resultHash === handle.contentHash);
+        await writeWithBackpressure(
+          call,
+          create(FetchAdapterResponseSchema, {
+            payload: {
+              case: "header",
+              value: {
+                round: round?.round.number ?? 0,
+                contentHash: handle.contentHash,
+                size: BigInt(handle.size),
+                adapterConfigJson: handle.configJson,
+              },
+            },
+          }),
+        );
+        const reader = await handle.open();
+        try {
+          for (let pos = Number(req.offset); pos < handle.size && !call.cancelled; pos += CHUNK_BYTES) {
+            const chunk = await reader.read(pos, Math.min(CHUNK_BYTES, handle.size - pos));
+            await writeWithBackpressure(
+              call,
+              create(FetchAdapterResponseSchema, { payload: { case: "chunk", value: chunk } }),
+            );
+          }
+        } finally {
+          await reader.close();
+        }
+        call.end();
+      })().catch((err: unknown) => fail(call as StreamingCall, err));
+    },
+  };
+}

@@ -1,0 +1,121 @@
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { after, before, describe, it } from "node:test";
+import { create } from "@bufbuild/protobuf";
+import {
+  FetchAdapterRequestSchema,
+  ListUpdatesRequestSchema,
+  type ListUpdatesResponse,
+  RoundState,
+} from "@tributary/proto";
+import { createMergePool } from "../server/src/compute/merge-pool.ts";
+import { resolveOptions } from "../server/src/merge/options.ts";
+import { decodeAdapter, readAdapter } from "../server/src/peft/index.ts";
+import { denseProduct, relativeError } from "../server/src/peft/test-fixtures.ts";
+import { mergeAdapters } from "../server/src/pipeline/merge-adapters.ts";
+import { watchResults } from "../server/src/transport/nats/subscriber.ts";
+import { type Fixture, startFixture } from "./helpers/federation.ts";
+import { call, fetchAdapter, upload } from "./helpers/grpc-calls.ts";
+
+describe("a full round: enrollment → uploads → merge → NATS broadcast", () => {
+  let fx: Fixture;
+  before(async () => {
+    fx = await startFixture({ clients: 3, method: "from", rank: 4 });
+  });
+  after(async () => {
+    await fx.close();
+  });
+
+  it("broadcasts an adapter equal to a direct merge of the same inputs", async () => {
+    const watch = watchResults({ servers: fx.nats.url, federationId: fx.federationId });
+    try {
+      await fx.joinAll();
+      const round = fx.service.coordinator.current(fx.federationId);
+      assert.equal(round?.number, 1);
+      assert.equal(round?.state, "open");
+      const acks = await Promise.all(
+        fx.clients.map((c, i) =>
+          upload(fx.client, c.token, {
+            federationId: fx.federationId,
+            round: 1,
+            clientId: c.id,
+            updateId: `u-${c.id}`,
+            samples: 100 * (i + 1),
+            configJson: c.configJson,
+            bytes: c.bytes,
+          }),
+        ),
+      );
+      for (const [i, ack] of acks.entries()) {
+        assert.equal(ack.accepted, true);
+        assert.equal(ack.duplicate, false);
+        assert.equal(
+          Buffer.from(ack.sha256).toString("hex"),
+          createHash("sha256").update(fx.clients[i].bytes).digest("hex"),
+        );
+      }
+      const it = watch[Symbol.asyncIterator]();
+      const next = await it.next();
+      assert.equal(next.done, false);
+      const announcement = next.value;
+      assert.equal(announcement.round, 1);
+      assert.deepEqual(
+        announcement.clients,
+        fx.clients.map((c) => c.id),
+      );
+      assert.equal(announcement.weights.length, 3);
+      const adapter = await watch.fetchAdapter(announcement);
+      assert.equal(createHash("sha256").update(adapter.safetensors).digest("hex"), announcement.contentHash);
+
+      // The same merge done directly on the clients' adapter directories.
+      const pool = await createMergePool({ threads: 0 });
+      const inputs = await Promise.all(fx.clients.map((c) => readAdapter(c.dir)));
+      const direct = await mergeAdapters(
+        inputs,
+        resolveOptions({ method: "from", rank: 4, samples: [100, 200, 300] }),
+        pool,
+      );
+      await pool.close();
+      const merged = decodeAdapter(adapter.configJson, adapter.safetensors, "broadcast");
+      for (const [name, entry] of direct.modules) {
+        const m = merged.modules.get(name)!;
+        const want = denseProduct(entry.result.merged.b, entry.result.merged.a, entry.result.merged.rank);
+        const got = denseProduct(m.b, m.a, m.rank, m.scaling);
+        assert.ok(
+          relativeError(got, want) < 1e-5,
+          `${name}: broadcast adapter differs from the direct merge`,
+        );
+      }
+
+      // The same bytes over gRPC, and the operator's view of the round.
+      const fetched = await fetchAdapter(
+        fx.client,
+        fx.clients[0].token,
+        create(FetchAdapterRequestSchema, {
+          federationId: fx.federationId,
+          selector: { case: "round", value: 1 },
+        }),
+      );
+      assert.equal(fetched.contentHash, announcement.contentHash);
+      assert.equal(fetched.bytes.length, adapter.safetensors.length);
+      assert.equal(createHash("sha256").update(fetched.bytes).digest("hex"), announcement.contentHash);
+      const listed = (await call(
+        fx.operator.listUpdates,
+        fx.operator,
+        create(ListUpdatesRequestSchema, { federationId: fx.federationId, round: 1 }),
+        fx.operatorMd,
+      )) as ListUpdatesResponse;
+      assert.equal(listed.updates.length, 3);
+      const total = listed.updates.reduce((s, u) => s + u.mergeWeight, 0);
+      assert.ok(Math.abs(total - 1) < 1e-9, `merge weights sum to ${total}`);
+      const r1 = fx.service.coordinator.rounds(fx.federationId)[0];
+      assert.equal(r1.round.state, "published");
+      assert.equal(r1.round.resultHash, announcement.contentHash);
+      // The next round opened automatically.
+      assert.equal(fx.service.coordinator.current(fx.federationId)?.number, 2);
+      assert.equal(RoundState.PUBLISHED, 3);
+    } finally {
+      await watch.close();
+    }
+  });
+});

@@ -1,0 +1,182 @@
+/**
+ * A running coordinator (in this process) with a real nats-server, a real
+ * gRPC server on port 0 and a temp data dir, plus PEFT client adapters on
+ * disk, for the integration tests.
+ */
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { create } from "@bufbuild/protobuf";
+import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import {
+  type ClientService,
+  CreateFederationRequestSchema,
+  DeadlinePolicy,
+  Dtype,
+  EnrollClientRequestSchema,
+  type EnrollClientResponse,
+  type GrpcClient,
+  JoinRequestSchema,
+  type OperatorService,
+} from "@tributary/proto";
+import { llamaQV, writeSyntheticAdapter } from "../../server/src/peft/synthetic-adapter.ts";
+import { type RunningService, startService } from "../../server/src/service/coordinator-service.ts";
+import { silentLog } from "../../server/src/telemetry/log.ts";
+import { bearer, call, clientsFor } from "./grpc-calls.ts";
+import { startNatsServer, type TestNatsServer } from "./nats-server.ts";
+
+/** Module shapes of the test federation (2 layers, hidden 64). */
+export const MODULES = llamaQV(2, 64);
+
+/** What a test federation looks like. */
+export interface FederationSpec {
+  readonly id?: string;
+  readonly clients?: number;
+  readonly method?: string;
+  readonly rank?: number;
+  readonly minClients?: number;
+  readonly quorum?: number;
+  readonly deadlineMs?: number;
+  readonly waitAfterQuorumMs?: number;
+  readonly failAtDeadline?: boolean;
+  readonly maxUpdateBytes?: number;
+}
+
+/** One enrolled client with its adapter on disk. */
+export interface TestClient {
+  readonly id: string;
+  readonly token: string;
+  readonly dir: string;
+  readonly configJson: string;
+  readonly bytes: Uint8Array;
+}
+
+/** Everything a test needs. */
+export interface Fixture {
+  readonly root: string;
+  readonly dataDir: string;
+  readonly nats: TestNatsServer;
+  service: RunningService;
+  readonly client: GrpcClient<typeof ClientService>;
+  readonly operator: GrpcClient<typeof OperatorService>;
+  readonly operatorMd: ReturnType<typeof bearer>;
+  readonly federationId: string;
+  readonly clients: TestClient[];
+  /** Joins every client (in order), which opens round 1 once enough are connected. */
+  joinAll(): Promise<void>;
+  /** Stops the coordinator (not NATS) and starts it again on the same data dir and port. */
+  restart(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Writes a client adapter and reads its files back. */
+export async function clientAdapter(
+  dir: string,
+  seed: number,
+  rank: number,
+): Promise<{ configJson: string; bytes: Uint8Array }> {
+  await writeSyntheticAdapter(dir, {
+    modules: MODULES,
+    rank,
+    seed,
+    dtype: seed % 2 === 0 ? "BF16" : "F32",
+    baseModel: "synthetic/tiny-llama",
+  });
+  return {
+    configJson: await readFile(join(dir, "adapter_config.json"), "utf8"),
+    bytes: new Uint8Array(await readFile(join(dir, "adapter_model.safetensors"))),
+  };
+}
+
+/** Starts NATS, the coordinator, creates a federation and enrolls its clients. */
+export async function startFixture(spec: FederationSpec = {}): Promise<Fixture> {
+  const root = await mkdtemp(join(tmpdir(), "tributary-it-"));
+  const dataDir = join(root, "data");
+  const nats = await startNatsServer({ jetstream: true });
+  const operatorToken = "trb_test-operator-token-0123456789";
+  const start = (port = 0) =>
+    startService({
+      dataDir,
+      port,
+      natsUrl: nats.url,
+      operatorToken,
+      threads: 0,
+      log: silentLog,
+      publishRetryMs: 200,
+    });
+  let service = await start();
+  const conn = clientsFor(service.endpoint.address);
+  const operatorMd = bearer(operatorToken);
+  const federationId = spec.id ?? "fed-it";
+  const n = spec.clients ?? 3;
+  await call(
+    conn.operator.createFederation,
+    conn.operator,
+    create(CreateFederationRequestSchema, {
+      federationId,
+      displayName: "integration test",
+      schema: {
+        baseModelId: "synthetic/tiny-llama",
+        modules: MODULES.map((m) => ({ name: m.name, dIn: m.dIn, dOut: m.dOut, maxRank: 8 })),
+        allowedDtypes: [Dtype.F32, Dtype.BF16],
+      },
+      merge: { method: spec.method ?? "from", rank: spec.rank ?? 4 },
+      policy: {
+        minClients: spec.minClients ?? n,
+        quorum: spec.quorum ?? n,
+        waitAfterQuorum: durationFromMs(spec.waitAfterQuorumMs ?? 0),
+        deadline: durationFromMs(spec.deadlineMs ?? 60_000),
+        deadlinePolicy: spec.failAtDeadline ? DeadlinePolicy.FAIL_ROUND : DeadlinePolicy.EXTEND_ONCE,
+        maxUpdateBytes: BigInt(spec.maxUpdateBytes ?? 0),
+      },
+    }),
+    operatorMd,
+  );
+  const clients: TestClient[] = [];
+  for (let i = 1; i <= n; i++) {
+    const id = `client-${i}`;
+    const res = (await call(
+      conn.operator.enrollClient,
+      conn.operator,
+      create(EnrollClientRequestSchema, { federationId, clientId: id }),
+      operatorMd,
+    )) as EnrollClientResponse;
+    const dir = join(root, id);
+    const files = await clientAdapter(dir, i, i % 2 === 0 ? 8 : 4);
+    clients.push({ id, token: res.token, dir, ...files });
+  }
+  const fixture: Fixture = {
+    root,
+    dataDir,
+    nats,
+    service,
+    client: conn.client,
+    operator: conn.operator,
+    operatorMd,
+    federationId,
+    clients,
+    async joinAll() {
+      for (const c of clients) {
+        await call(
+          conn.client.join,
+          conn.client,
+          create(JoinRequestSchema, { federationId }),
+          bearer(c.token),
+        );
+      }
+    },
+    async restart() {
+      const port = fixture.service.endpoint.port;
+      await fixture.service.close();
+      service = await start(port);
+      fixture.service = service;
+    },
+    async close() {
+      conn.close();
+      await fixture.service.close();
+      await nats.close();
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+  return fixture;
+}
