@@ -3,10 +3,12 @@
  * Markdown table for BENCHMARKS.md (also written to `.bench-out/`).
  */
 import { runMergeBench } from "./merge-bench.ts";
+import { runRoundBench } from "./round-bench.ts";
 
 const [name, ...rest] = process.argv.slice(2);
 const benches: Record<string, (args: string[]) => Promise<void>> = {
   merge: runMergeBench,
+  round: runRoundBench,
 };
 const run = name === undefined ? undefined : benches[name];
 if (run === undefined) {

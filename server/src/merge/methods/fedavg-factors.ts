@@ -2,7 +2,9 @@
  * FedAvg on factors, as most FL frameworks do: `B̄ = Σ c_i s_i B_i`,
  * `Ā = Σ c_i A_i`, result `B̄ Ā`. Inexact (`mean(B)·mean(A) ≠ mean(BA)`);
  * the report's residual is `‖B̄Ā − Σ c_i Θ_i‖²`, the error against exact
- * FedAvg, computed from Gram matrices.
+ * FedAvg, computed from Gram matrices — only up to `RESIDUAL_MAX_WIDTH`
+ * stacked columns, since that diagnostic costs `O(R²d)`, far more than the
+ * merge itself (`null` above it).
  */
 import { MergeInputError } from "../errors.ts";
 import { clientTerms, columnCoefficients, stackTerms } from "../factor-stack.ts";
@@ -10,6 +12,9 @@ import { combinationNorm2, stackGrams } from "../grams.ts";
 import type { MergeOptions } from "../options.ts";
 import type { ModuleGroup, ModuleMergeResult } from "../types.ts";
 import { sampleWeights, scaled } from "./common.ts";
+
+/** Largest stacked rank `Σ r_i + r` for which the residual is reported. */
+export const RESIDUAL_MAX_WIDTH = 1024;
 
 /** Merges one module by averaging A's and B's separately (needs equal ranks). */
 export function mergeFedavgFactors(group: ModuleGroup, opts: MergeOptions): ModuleMergeResult {
@@ -38,16 +43,19 @@ export function mergeFedavgFactors(group: ModuleGroup, opts: MergeOptions): Modu
     for (let j = 0; j < a.length; j++) a[j] += c[i] * cl.a[j];
   });
   const n = group.clients.length;
-  const terms = [...clientTerms(group), { client: n, rank: r, b, a }];
-  const stack = stackTerms(group.name, group.dOut, group.dIn, n + 1, terms);
-  const residual = combinationNorm2(stackGrams(stack), columnCoefficients(stack, [...c.map((x) => -x), 1]));
+  let residual: number | null = null;
+  if ((n + 1) * r <= RESIDUAL_MAX_WIDTH) {
+    const terms = [...clientTerms(group), { client: n, rank: r, b, a }];
+    const stack = stackTerms(group.name, group.dOut, group.dIn, n + 1, terms);
+    residual = Math.max(0, combinationNorm2(stackGrams(stack), columnCoefficients(stack, [...c.map((x) => -x), 1])));
+  }
   return {
     name: group.name,
     merged: scaled({ a, b, rank: r }, opts.scale),
     report: {
       weights: c,
       objective: null,
-      residual: Math.max(0, residual),
+      residual,
       iterations: 0,
       solver: "factors",
     },

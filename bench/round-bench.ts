@@ -1,0 +1,273 @@
+/**
+ * `npm run bench -- round`: n = 8 and 32 clients on loopback submit the
+ * "Llama-3-8B q_proj+v_proj, r=16" adapter (64 modules, F32, ≈27 MB each)
+ * concurrently to a coordinator running in its own process, with a real
+ * nats-server. Reports upload throughput, time from the last ack to the NATS
+ * announcement, and the coordinator's peak RSS; then sends the same bytes
+ * the same way to a bare grpc-js server (another process) for the reference
+ * throughput and the ratio.
+ *
+ * Options: --clients 8,32
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { create } from "@bufbuild/protobuf";
+import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import * as grpc from "@grpc/grpc-js";
+import {
+  CHUNK_BYTES,
+  ClientService,
+  CreateFederationRequestSchema,
+  Dtype,
+  EnrollClientRequestSchema,
+  type EnrollClientResponse,
+  type GrpcClient,
+  JoinRequestSchema,
+  makeClient,
+  OperatorService,
+  SubmitUpdateRequestSchema,
+} from "@tributary/proto";
+import { writeSyntheticAdapter } from "../server/src/peft/synthetic-adapter.ts";
+import { watchResults } from "../server/src/transport/nats/subscriber.ts";
+import { bearer, call } from "../test/helpers/grpc-calls.ts";
+import { startNatsServer } from "../test/helpers/nats-server.ts";
+import { llama3QV } from "./synthetic.ts";
+
+const root = new URL("..", import.meta.url).pathname;
+
+interface Payload {
+  readonly configJson: string;
+  readonly bytes: Uint8Array;
+}
+
+/** Uploads with backpressure (waits for "drain"), resolving at the ack. */
+function uploadWithBackpressure(
+  client: GrpcClient<typeof ClientService>,
+  token: string,
+  federationId: string,
+  clientId: string,
+  p: Payload,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const stream = client.submitUpdate(bearer(token), (err) => (err ? reject(err) : resolve()));
+    const send = (msg: Parameters<typeof stream.write>[0]) =>
+      stream.write(msg) ? Promise.resolve() : new Promise<void>((r) => stream.once("drain", r));
+    (async () => {
+      await send(
+        create(SubmitUpdateRequestSchema, {
+          payload: {
+            case: "header",
+            value: {
+              federationId,
+              round: 1,
+              clientId,
+              updateId: `bench-${clientId}`,
+              sampleCount: 1000n,
+              sha256: createHash("sha256").update(p.bytes).digest(),
+              totalSize: BigInt(p.bytes.length),
+              adapterConfigJson: p.configJson,
+            },
+          },
+        }),
+      );
+      for (let pos = 0; pos < p.bytes.length; pos += CHUNK_BYTES) {
+        await send(
+          create(SubmitUpdateRequestSchema, {
+            payload: {
+              case: "chunk",
+              value: p.bytes.subarray(pos, Math.min(p.bytes.length, pos + CHUNK_BYTES)),
+            },
+          }),
+        );
+      }
+      stream.end();
+    })().catch(reject);
+  });
+}
+
+function waitForLine(child: ChildProcess, pattern: RegExp): Promise<RegExpExecArray> {
+  return new Promise((resolve, reject) => {
+    let buf = "";
+    const onData = (d: Buffer) => {
+      buf += d.toString();
+      const m = pattern.exec(buf);
+      if (m) {
+        child.stdout?.off("data", onData);
+        child.stderr?.off("data", onData);
+        resolve(m);
+      }
+    };
+    child.stdout?.on("data", onData);
+    child.stderr?.on("data", onData);
+    child.once("exit", (code) =>
+      reject(new Error(`process exited with ${code} before printing ${pattern}:\n${buf}`)),
+    );
+  });
+}
+
+async function peakRssMb(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, "utf8");
+  const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return kb / 1024;
+}
+
+interface RoundRow {
+  readonly n: number;
+  readonly mb: number;
+  readonly uploadS: number;
+  readonly mbps: number;
+  readonly rawMbps: number;
+  readonly ackToBroadcastS: number;
+  readonly rssMb: number;
+}
+
+async function runOnce(n: number, payloads: Payload[], work: string): Promise<RoundRow> {
+  const nats = await startNatsServer({ jetstream: true });
+  const dataDir = join(work, `data-${n}`);
+  const operatorToken = "trb_bench-operator-token-0123456789";
+  const coordinator = spawn(
+    process.execPath,
+    [
+      join(root, "server/bin/tributary.mjs"),
+      "serve",
+      "--data-dir",
+      dataDir,
+      "--port",
+      "0",
+      "--nats-url",
+      nats.url,
+    ],
+    {
+      env: { ...process.env, TRIBUTARY_OPERATOR_TOKEN: operatorToken, TRIBUTARY_LOG: "warn" },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  const raw = spawn(process.execPath, ["--import", "tsx", join(root, "bench/raw-grpc-server.ts")], {
+    cwd: root,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  try {
+    const [, address] = await waitForLine(coordinator, /listening on (\S+)/);
+    const client = makeClient(ClientService, address, grpc.credentials.createInsecure());
+    const operator = makeClient(OperatorService, address, grpc.credentials.createInsecure());
+    const md = bearer(operatorToken);
+    const federationId = `bench-${n}`;
+    await call(
+      operator.createFederation,
+      operator,
+      create(CreateFederationRequestSchema, {
+        federationId,
+        schema: {
+          baseModelId: "synthetic/tiny-llama",
+          modules: llama3QV().map((m) => ({ name: m.name, dIn: m.dIn, dOut: m.dOut, maxRank: 16 })),
+          allowedDtypes: [Dtype.F32],
+        },
+        merge: { method: "from", rank: 16 },
+        policy: { minClients: n, quorum: n, deadline: durationFromMs(600_000) },
+      }),
+      md,
+    );
+    const tokens: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const res = (await call(
+        operator.enrollClient,
+        operator,
+        create(EnrollClientRequestSchema, { federationId, clientId: `c${i}` }),
+        md,
+      )) as EnrollClientResponse;
+      tokens.push(res.token);
+      await call(client.join, client, create(JoinRequestSchema, { federationId }), bearer(res.token));
+    }
+    const watch = watchResults({ servers: nats.url, federationId });
+    const announced = watch[Symbol.asyncIterator]().next();
+    const total = payloads.slice(0, n).reduce((s, p) => s + p.bytes.length, 0);
+    const t0 = performance.now();
+    await Promise.all(
+      tokens.map((t, i) => uploadWithBackpressure(client, t, federationId, `c${i}`, payloads[i])),
+    );
+    const tAck = performance.now();
+    await announced;
+    const tBroadcast = performance.now();
+    await watch.close();
+    const rssMb = await peakRssMb(coordinator.pid!);
+    client.close();
+    operator.close();
+    // The reference: the same bytes, the same client code, a bare server.
+    const [, rawPort] = await waitForLine(raw, /port (\d+)/);
+    const rawClient = makeClient(ClientService, `127.0.0.1:${rawPort}`, grpc.credentials.createInsecure());
+    const r0 = performance.now();
+    await Promise.all(
+      tokens.map((t, i) => uploadWithBackpressure(rawClient, t, federationId, `c${i}`, payloads[i])),
+    );
+    const rawS = (performance.now() - r0) / 1000;
+    rawClient.close();
+    const uploadS = (tAck - t0) / 1000;
+    const mb = total / 1e6;
+    return {
+      n,
+      mb,
+      uploadS,
+      mbps: mb / uploadS,
+      rawMbps: mb / rawS,
+      ackToBroadcastS: (tBroadcast - tAck) / 1000,
+      rssMb,
+    };
+  } finally {
+    coordinator.kill("SIGTERM");
+    raw.kill("SIGTERM");
+    await new Promise((r) => coordinator.once("exit", r));
+    await nats.close();
+  }
+}
+
+/** Runs the round benchmark. */
+export async function runRoundBench(args: string[]): Promise<void> {
+  const ci = args.indexOf("--clients");
+  const clients = ci >= 0 ? args[ci + 1].split(",").map(Number) : [8, 32];
+  const work = await mkdtemp(join(tmpdir(), "tributary-round-bench-"));
+  try {
+    const max = Math.max(...clients);
+    const payloads: Payload[] = [];
+    for (let i = 0; i < max; i++) {
+      const dir = join(work, `client-${i}`);
+      await mkdir(dir, { recursive: true });
+      await writeSyntheticAdapter(dir, {
+        modules: llama3QV(),
+        rank: 16,
+        seed: i + 1,
+        dtype: "F32",
+        baseModel: "synthetic/tiny-llama",
+      });
+      payloads.push({
+        configJson: await readFile(join(dir, "adapter_config.json"), "utf8"),
+        bytes: new Uint8Array(await readFile(join(dir, "adapter_model.safetensors"))),
+      });
+      await rm(dir, { recursive: true });
+    }
+    console.error(`generated ${max} adapters of ${(payloads[0].bytes.length / 1e6).toFixed(1)} MB`);
+    const rows: RoundRow[] = [];
+    for (const n of clients) {
+      const row = await runOnce(n, payloads, work);
+      rows.push(row);
+      console.error(
+        `n=${n}: ${row.mb.toFixed(0)} MB in ${row.uploadS.toFixed(2)} s = ${row.mbps.toFixed(0)} MB/s (raw grpc-js ${row.rawMbps.toFixed(0)} MB/s), last ack → broadcast ${row.ackToBroadcastS.toFixed(2)} s, peak RSS ${row.rssMb.toFixed(0)} MB`,
+      );
+    }
+    const table = [
+      "| n | uploaded (MB) | upload wall (s) | coordinator MB/s | raw grpc-js MB/s | ratio | last ack → broadcast (s) | coordinator peak RSS (MB) |",
+      "|---|---|---|---|---|---|---|---|",
+      ...rows.map(
+        (r) =>
+          `| ${r.n} | ${r.mb.toFixed(0)} | ${r.uploadS.toFixed(2)} | ${r.mbps.toFixed(0)} | ${r.rawMbps.toFixed(0)} | ${(r.mbps / r.rawMbps).toFixed(2)} | ${r.ackToBroadcastS.toFixed(2)} | ${r.rssMb.toFixed(0)} |`,
+      ),
+    ].join("\n");
+    await mkdir(join(root, ".bench-out"), { recursive: true });
+    await writeFile(join(root, ".bench-out/round.md"), `${table}\n`);
+    console.log(table);
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
