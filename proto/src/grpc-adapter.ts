@@ -173,3 +173,36 @@ function serializer<D extends DescMessage>(schema: D): (message: MessageShape<D>
 function deserializer<D extends DescMessage>(schema: D): (bytes: Buffer) => MessageShape<D> {
   return (bytes) => fromBinary(schema, bytes);
 }
+
+/** Names of a service's unary methods. */
+export type UnaryMethodName<Svc extends AnyService> = {
+  [K in keyof Methods<Svc>]: Methods<Svc>[K]["methodKind"] extends "unary" ? K : never;
+}[keyof Methods<Svc>];
+
+/**
+ * Calls a unary method and resolves with its response (rejects with the
+ * grpc-js `ServiceError`).
+ *
+ * @example
+ * const res = await callUnary(operator, "enrollClient", create(EnrollClientRequestSchema, { federationId, clientId }), md);
+ */
+export function callUnary<Svc extends AnyService, K extends UnaryMethodName<Svc>>(
+  client: GrpcClient<Svc>,
+  method: K,
+  request: In<Methods<Svc>[K]>,
+  metadata: grpc.Metadata = new grpc.Metadata(),
+  options: Partial<grpc.CallOptions> = {},
+): Promise<Out<Methods<Svc>[K]>> {
+  type Raw = (
+    req: unknown,
+    md: grpc.Metadata,
+    opts: Partial<grpc.CallOptions>,
+    cb: (err: grpc.ServiceError | null, res?: unknown) => void,
+  ) => grpc.ClientUnaryCall;
+  const fn = (client as unknown as Record<string, Raw>)[method as string];
+  return new Promise((resolve, reject) => {
+    fn.call(client, request, metadata, options, (err, res) =>
+      err ? reject(err) : resolve(res as Out<Methods<Svc>[K]>),
+    );
+  });
+}

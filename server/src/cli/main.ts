@@ -6,6 +6,7 @@
  */
 import { MergeInputError, MergeOptionsError } from "../merge/errors.ts";
 import { AdapterFormatError } from "../peft/errors.ts";
+import { ADMIN_USAGE, runAdmin } from "./admin-command.ts";
 import { UsageError } from "./args.ts";
 import { MERGE_USAGE, runMerge } from "./merge-command.ts";
 import { runServe, SERVE_USAGE } from "./serve-command.ts";
@@ -25,6 +26,7 @@ const USAGE = `Usage: tributary <command> [options]
 
 Commands:
   serve    run the coordinator (gRPC + NATS), with embedded defaults
+  admin    operate a running coordinator: federations, enrollment, rounds, status
   merge    merge PEFT LoRA adapter directories into a new adapter (offline)
   help     show this help, or a command's: tributary help merge
 
@@ -45,12 +47,22 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
       case "help":
       case "--help":
       case "-h":
-        io.out(rest[0] === "merge" ? MERGE_USAGE : rest[0] === "serve" ? SERVE_USAGE : USAGE);
+        io.out(
+          rest[0] === "merge"
+            ? MERGE_USAGE
+            : rest[0] === "serve"
+              ? SERVE_USAGE
+              : rest[0] === "admin"
+                ? ADMIN_USAGE
+                : USAGE,
+        );
         return 0;
       case "merge":
         return await runMerge(rest, io);
       case "serve":
         return await runServe(rest, io);
+      case "admin":
+        return await runAdmin(rest, io);
       default:
         throw new UsageError(`unknown command "${command}"`);
     }
@@ -62,7 +74,15 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
 function reportError(err: unknown, command: string | undefined, io: CliIo): number {
   if (err instanceof UsageError || err instanceof MergeOptionsError) {
     io.err(`tributary: ${err.message}`);
-    io.err(command === "merge" ? MERGE_USAGE : command === "serve" ? SERVE_USAGE : USAGE);
+    io.err(
+      command === "merge"
+        ? MERGE_USAGE
+        : command === "serve"
+          ? SERVE_USAGE
+          : command === "admin"
+            ? ADMIN_USAGE
+            : USAGE,
+    );
     return 2;
   }
   if (err instanceof AdapterFormatError || err instanceof MergeInputError) {

@@ -1,0 +1,239 @@
+/**
+ * `tributary admin …`: the operator's side of a running coordinator over
+ * `OperatorService` — create a federation, enroll clients (printing each
+ * token once), start/close/abort rounds, list rounds and updates, status.
+ */
+import { readFile } from "node:fs/promises";
+import { parseArgs } from "node:util";
+import { create, fromJson, type JsonValue, toJson } from "@bufbuild/protobuf";
+import { timestampMs } from "@bufbuild/protobuf/wkt";
+import * as grpc from "@grpc/grpc-js";
+import {
+  AbortRoundRequestSchema,
+  CloseRoundRequestSchema,
+  CreateFederationRequestSchema,
+  callUnary,
+  EnrollClientRequestSchema,
+  FederationSchema,
+  GetStatusRequestSchema,
+  type GrpcClient,
+  ListRoundsRequestSchema,
+  ListUpdatesRequestSchema,
+  makeClient,
+  OperatorService,
+  type Round,
+  RoundState,
+  StartRoundRequestSchema,
+} from "@tributary/proto";
+import { integerOption, UsageError } from "./args.ts";
+import type { CliIo } from "./main.ts";
+import { DEFAULT_DATA_DIR } from "./serve-command.ts";
+
+/** Help text of `tributary admin`. */
+export const ADMIN_USAGE = `Usage: tributary admin <action> [options]
+
+Actions:
+  create-federation --file FED.json   create a federation (CreateFederationRequest as protobuf JSON)
+  enroll --federation F --client C    enroll a client; prints its token (shown once)
+  start-round --federation F          open the next round now
+  close-round --federation F [--round N]          merge the open round with what it has
+  abort-round --federation F [--round N] [--reason TEXT]
+  rounds --federation F               list rounds
+  updates --federation F --round N    list a round's accepted updates and merge weights
+  status                              federations, open rounds, connected clients
+
+Connection (environment variable in brackets):
+  --coordinator HOST:PORT   (default 127.0.0.1:7070) [TRIBUTARY_COORDINATOR]
+  --token-file FILE         operator token (default: data/coordinator/operator.token)
+                            [TRIBUTARY_OPERATOR_TOKEN holds the token itself]
+  --tls-ca FILE             CA certificate: connect over TLS`;
+
+const STATE_NAMES: Record<RoundState, string> = {
+  [RoundState.UNSPECIFIED]: "?",
+  [RoundState.OPEN]: "open",
+  [RoundState.MERGING]: "merging",
+  [RoundState.PUBLISHED]: "published",
+  [RoundState.FAILED]: "failed",
+  [RoundState.ABORTED]: "aborted",
+};
+
+type Unary<Req, Res> = (
+  req: Req,
+  md: grpc.Metadata,
+  cb: (err: grpc.ServiceError | null, res?: Res) => void,
+) => grpc.ClientUnaryCall;
+
+function invoke<Req, Res>(
+  client: object,
+  method: Unary<Req, Res>,
+  req: Req,
+  md: grpc.Metadata,
+): Promise<Res> {
+  return new Promise((resolve, reject) =>
+    method.call(client, req, md, (err, res) => (err ? reject(err) : resolve(res as Res))),
+  );
+}
+
+function iso(ts: Parameters<typeof timestampMs>[0] | undefined): string {
+  return ts === undefined ? "–" : new Date(timestampMs(ts)).toISOString().replace(".000Z", "Z");
+}
+
+function roundLine(r: Round): string {
+  const extra =
+    r.resultContentHash !== ""
+      ? ` ${r.resultContentHash.slice(0, 12)}…`
+      : r.failureReason !== ""
+        ? ` (${r.failureReason})`
+        : "";
+  return `${String(r.number).padStart(4)}  ${STATE_NAMES[r.state].padEnd(9)}  ${String(r.acceptedUpdates).padStart(3)}/${r.cohortClientIds.length}  opened ${iso(r.openTime)}${extra}`;
+}
+
+/** A gRPC error with its status name, as the CLI prints it. */
+export function grpcErrorText(err: unknown): string | undefined {
+  if (err instanceof Error && "code" in err && typeof err.code === "number" && "details" in err) {
+    return `${grpc.status[err.code]}: ${String(err.details)}`;
+  }
+  return undefined;
+}
+
+/** Runs `tributary admin`; returns the exit code. */
+export async function runAdmin(argv: readonly string[], io: CliIo): Promise<number> {
+  const [action, ...rest] = argv;
+  if (action === undefined || action === "--help" || action === "-h") {
+    io.out(ADMIN_USAGE);
+    return 0;
+  }
+  let v: Record<string, string | boolean | undefined>;
+  try {
+    const text = { type: "string" } as const;
+    v = parseArgs({
+      args: rest,
+      strict: true,
+      options: {
+        coordinator: text,
+        "token-file": text,
+        "tls-ca": text,
+        federation: text,
+        client: text,
+        round: text,
+        reason: text,
+        file: text,
+      },
+    }).values;
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+  const s = (k: string) => v[k] as string | undefined;
+  const need = (k: string) => {
+    const x = s(k);
+    if (x === undefined || x === "") throw new UsageError(`${action} needs --${k}`);
+    return x;
+  };
+  const address = s("coordinator") ?? process.env.TRIBUTARY_COORDINATOR ?? "127.0.0.1:7070";
+  const token =
+    process.env.TRIBUTARY_OPERATOR_TOKEN ??
+    (await readFile(s("token-file") ?? `${DEFAULT_DATA_DIR}/operator.token`, "utf8")).trim();
+  const md = new grpc.Metadata();
+  md.set("authorization", `Bearer ${token}`);
+  const ca = s("tls-ca");
+  const creds =
+    ca === undefined ? grpc.credentials.createInsecure() : grpc.credentials.createSsl(await readFile(ca));
+  const op: GrpcClient<typeof OperatorService> = makeClient(OperatorService, address, creds);
+  try {
+    switch (action) {
+      case "create-federation": {
+        const json = JSON.parse(await readFile(need("file"), "utf8")) as JsonValue;
+        const res = await callUnary(
+          op,
+          "createFederation",
+          fromJson(CreateFederationRequestSchema, json),
+          md,
+        );
+        io.out(JSON.stringify(toJson(FederationSchema, res.federation!), null, 2));
+        return 0;
+      }
+      case "enroll": {
+        const res = await callUnary(
+          op,
+          "enrollClient",
+          create(EnrollClientRequestSchema, { federationId: need("federation"), clientId: need("client") }),
+          md,
+        );
+        io.err(`enrolled ${res.clientId} in ${s("federation")}; its token (shown once):`);
+        io.out(res.token);
+        return 0;
+      }
+      case "start-round":
+      case "close-round":
+      case "abort-round": {
+        const federationId = need("federation");
+        const round = integerOption("round", s("round")) ?? 0;
+        const res =
+          action === "start-round"
+            ? await callUnary(op, "startRound", create(StartRoundRequestSchema, { federationId }), md)
+            : action === "close-round"
+              ? await callUnary(
+                  op,
+                  "closeRound",
+                  create(CloseRoundRequestSchema, { federationId, round }),
+                  md,
+                )
+              : await callUnary(
+                  op,
+                  "abortRound",
+                  create(AbortRoundRequestSchema, { federationId, round, reason: s("reason") ?? "" }),
+                  md,
+                );
+        io.out(roundLine(res.round!));
+        return 0;
+      }
+      case "rounds": {
+        const res = await callUnary(
+          op,
+          "listRounds",
+          create(ListRoundsRequestSchema, { federationId: need("federation") }),
+          md,
+        );
+        io.out("round  state      updates  ");
+        for (const r of res.rounds) io.out(roundLine(r));
+        return 0;
+      }
+      case "updates": {
+        const res = await callUnary(
+          op,
+          "listUpdates",
+          create(ListUpdatesRequestSchema, {
+            federationId: need("federation"),
+            round: integerOption("round", need("round"))!,
+          }),
+          md,
+        );
+        io.out("client                update                    samples      bytes  weight  received");
+        for (const u of res.updates) {
+          io.out(
+            `${u.clientId.padEnd(20)}  ${u.updateId.padEnd(24)}  ${String(u.sampleCount).padStart(7)}  ${String(u.sizeBytes).padStart(9)}  ${u.mergeWeight.toFixed(3)}  ${iso(u.receiveTime)}`,
+          );
+        }
+        return 0;
+      }
+      case "status": {
+        const res = await callUnary(op, "getStatus", create(GetStatusRequestSchema), md);
+        io.out(`federations: ${res.federations.map((f) => f.id).join(", ") || "none"}`);
+        for (const r of res.openRounds) io.out(`  ${r.federationId} ${roundLine(r)}`);
+        io.out(`connected clients: ${res.connectedClients.length}`);
+        for (const c of res.connectedClients)
+          io.out(`  ${c.federationId}/${c.clientId} since ${iso(c.joinTime)}`);
+        return 0;
+      }
+      default:
+        throw new UsageError(`unknown admin action "${action}"`);
+    }
+  } catch (err) {
+    const text = grpcErrorText(err);
+    if (text === undefined) throw err;
+    io.err(`tributary admin ${action}: ${text}`);
+    return 1;
+  } finally {
+    op.close();
+  }
+}
