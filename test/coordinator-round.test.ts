@@ -8,12 +8,8 @@ import {
   type ListUpdatesResponse,
   RoundState,
 } from "@tributary/proto";
-import { createMergePool } from "../server/src/compute/merge-pool.ts";
-import { resolveOptions } from "../server/src/merge/options.ts";
-import { decodeAdapter, readAdapter } from "../server/src/peft/index.ts";
-import { denseProduct, relativeError } from "../server/src/peft/test-fixtures.ts";
-import { mergeAdapters } from "../server/src/pipeline/merge-adapters.ts";
 import { watchResults } from "../server/src/transport/nats/subscriber.ts";
+import { assertEqualsDirectMerge } from "./helpers/direct-merge.ts";
 import { type Fixture, startFixture } from "./helpers/federation.ts";
 import { call, fetchAdapter, upload } from "./helpers/grpc-calls.ts";
 
@@ -68,24 +64,11 @@ describe("a full round: enrollment → uploads → merge → NATS broadcast", ()
       assert.equal(createHash("sha256").update(adapter.safetensors).digest("hex"), announcement.contentHash);
 
       // The same merge done directly on the clients' adapter directories.
-      const pool = await createMergePool({ threads: 0 });
-      const inputs = await Promise.all(fx.clients.map((c) => readAdapter(c.dir)));
-      const direct = await mergeAdapters(
-        inputs,
-        resolveOptions({ method: "from", rank: 4, samples: [100, 200, 300] }),
-        pool,
+      await assertEqualsDirectMerge(
+        adapter,
+        fx.clients.map((c) => c.dir),
+        { rank: 4, samples: [100, 200, 300] },
       );
-      await pool.close();
-      const merged = decodeAdapter(adapter.configJson, adapter.safetensors, "broadcast");
-      for (const [name, entry] of direct.modules) {
-        const m = merged.modules.get(name)!;
-        const want = denseProduct(entry.result.merged.b, entry.result.merged.a, entry.result.merged.rank);
-        const got = denseProduct(m.b, m.a, m.rank, m.scaling);
-        assert.ok(
-          relativeError(got, want) < 1e-5,
-          `${name}: broadcast adapter differs from the direct merge`,
-        );
-      }
 
       // The same bytes over gRPC, and the operator's view of the round.
       const fetched = await fetchAdapter(

@@ -21,7 +21,7 @@ import {
 } from "@tributary/proto";
 import { llamaQV, writeSyntheticAdapter } from "../../server/src/peft/synthetic-adapter.ts";
 import { type RunningService, startService } from "../../server/src/service/coordinator-service.ts";
-import { silentLog } from "../../server/src/telemetry/log.ts";
+import { type Log, silentLog } from "../../server/src/telemetry/log.ts";
 import { bearer, call, clientsFor } from "./grpc-calls.ts";
 import { startNatsServer, type TestNatsServer } from "./nats-server.ts";
 
@@ -40,6 +40,8 @@ export interface FederationSpec {
   readonly waitAfterQuorumMs?: number;
   readonly failAtDeadline?: boolean;
   readonly maxUpdateBytes?: number;
+  /** The coordinator's log (default: silent). */
+  readonly log?: Log;
 }
 
 /** One enrolled client with its adapter on disk. */
@@ -60,10 +62,13 @@ export interface Fixture {
   readonly client: GrpcClient<typeof ClientService>;
   readonly operator: GrpcClient<typeof OperatorService>;
   readonly operatorMd: ReturnType<typeof bearer>;
+  readonly operatorToken: string;
   readonly federationId: string;
   readonly clients: TestClient[];
   /** Joins every client (in order), which opens round 1 once enough are connected. */
   joinAll(): Promise<void>;
+  /** Creates another federation on the same coordinator (its clients' adapters under `root/<id>/`). */
+  addFederation(spec: FederationSpec): Promise<TestFederation>;
   /** Stops the coordinator (not NATS) and starts it again on the same data dir and port. */
   restart(): Promise<void>;
   close(): Promise<void>;
@@ -88,30 +93,33 @@ export async function clientAdapter(
   };
 }
 
-/** Starts NATS, the coordinator, creates a federation and enrolls its clients. */
-export async function startFixture(spec: FederationSpec = {}): Promise<Fixture> {
-  const root = await mkdtemp(join(tmpdir(), "tributary-it-"));
-  const dataDir = join(root, "data");
-  const nats = await startNatsServer({ jetstream: true });
-  const operatorToken = "trb_test-operator-token-0123456789";
-  const start = (port = 0) =>
-    startService({
-      dataDir,
-      port,
-      natsUrl: nats.url,
-      operatorToken,
-      threads: 0,
-      log: silentLog,
-      publishRetryMs: 200,
-    });
-  let service = await start();
-  const conn = clientsFor(service.endpoint.address);
-  const operatorMd = bearer(operatorToken);
+/** Operator token of every test coordinator. */
+export const OPERATOR_TOKEN = "trb_test-operator-token-0123456789";
+
+type Connections = ReturnType<typeof clientsFor>;
+
+/** A federation created over gRPC, with its enrolled clients. */
+export interface TestFederation {
+  readonly federationId: string;
+  readonly clients: TestClient[];
+}
+
+/**
+ * Creates a federation over `OperatorService` and enrolls `spec.clients`
+ * clients `client-1`, `client-2`, …, each with a synthetic adapter written
+ * under `root/<federation>/<client>`.
+ */
+export async function createTestFederation(
+  operator: Connections["operator"],
+  root: string,
+  spec: FederationSpec = {},
+): Promise<TestFederation> {
+  const operatorMd = bearer(OPERATOR_TOKEN);
   const federationId = spec.id ?? "fed-it";
   const n = spec.clients ?? 3;
   await call(
-    conn.operator.createFederation,
-    conn.operator,
+    operator.createFederation,
+    operator,
     create(CreateFederationRequestSchema, {
       federationId,
       displayName: "integration test",
@@ -136,15 +144,49 @@ export async function startFixture(spec: FederationSpec = {}): Promise<Fixture> 
   for (let i = 1; i <= n; i++) {
     const id = `client-${i}`;
     const res = (await call(
-      conn.operator.enrollClient,
-      conn.operator,
+      operator.enrollClient,
+      operator,
       create(EnrollClientRequestSchema, { federationId, clientId: id }),
       operatorMd,
     )) as EnrollClientResponse;
-    const dir = join(root, id);
+    const dir = join(root, federationId, id);
     const files = await clientAdapter(dir, i, i % 2 === 0 ? 8 : 4);
     clients.push({ id, token: res.token, dir, ...files });
   }
+  return { federationId, clients };
+}
+
+/** Joins every client of `federation` (in order), which opens round 1 once enough are connected. */
+export async function joinAll(client: Connections["client"], federation: TestFederation): Promise<void> {
+  for (const c of federation.clients) {
+    await call(
+      client.join,
+      client,
+      create(JoinRequestSchema, { federationId: federation.federationId }),
+      bearer(c.token),
+    );
+  }
+}
+
+/** Starts NATS, the coordinator, creates a federation and enrolls its clients. */
+export async function startFixture(spec: FederationSpec = {}): Promise<Fixture> {
+  const root = await mkdtemp(join(tmpdir(), "tributary-it-"));
+  const dataDir = join(root, "data");
+  const nats = await startNatsServer({ jetstream: true });
+  const start = (port = 0) =>
+    startService({
+      dataDir,
+      port,
+      natsUrl: nats.url,
+      operatorToken: OPERATOR_TOKEN,
+      threads: 0,
+      log: spec.log ?? silentLog,
+      publishRetryMs: 200,
+    });
+  let service = await start();
+  const conn = clientsFor(service.endpoint.address);
+  const operatorMd = bearer(OPERATOR_TOKEN);
+  const { federationId, clients } = await createTestFederation(conn.operator, root, spec);
   const fixture: Fixture = {
     root,
     dataDir,
@@ -153,18 +195,13 @@ export async function startFixture(spec: FederationSpec = {}): Promise<Fixture> 
     client: conn.client,
     operator: conn.operator,
     operatorMd,
+    operatorToken: OPERATOR_TOKEN,
     federationId,
     clients,
     async joinAll() {
-      for (const c of clients) {
-        await call(
-          conn.client.join,
-          conn.client,
-          create(JoinRequestSchema, { federationId }),
-          bearer(c.token),
-        );
-      }
+      await joinAll(conn.client, { federationId, clients });
     },
+    addFederation: (extra) => createTestFederation(conn.operator, root, extra),
     async restart() {
       const port = fixture.service.endpoint.port;
       await fixture.service.close();

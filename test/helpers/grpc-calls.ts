@@ -77,14 +77,15 @@ export interface UploadSpec {
   readonly stopAt?: number;
 }
 
-/** Streams an update in 1 MiB chunks; resolves with the ack. */
+/** Streams an update in 1 MiB chunks; resolves with the ack. `auth`: a bearer token, or the call's metadata. */
 export function upload(
   client: GrpcClient<typeof ClientService>,
-  token: string,
+  auth: string | grpc.Metadata,
   spec: UploadSpec,
 ): Promise<SubmitUpdateResponse> {
   return new Promise((resolve, reject) => {
-    const stream = client.submitUpdate(bearer(token), (err, res) => (err ? reject(err) : resolve(res!)));
+    const md = typeof auth === "string" ? bearer(auth) : auth;
+    const stream = client.submitUpdate(md, (err, res) => (err ? reject(err) : resolve(res!)));
     const start = spec.resumeOffset ?? 0;
     stream.write(
       create(SubmitUpdateRequestSchema, {

@@ -134,14 +134,21 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
               updates: updates.length,
             });
             const t0 = clock.now();
-            const merged = await mergeRound({
-              federation,
-              round,
-              updates,
-              store,
-              pool,
-              now: () => clock.now(),
-            });
+            // A crash after the result was stored but before PUBLISHED was
+            // journaled: keep that result (a new merge differs, if only in
+            // its merge time, and the store refuses a second one).
+            const previous = await store.adapterForRound(federation.id, round.number);
+            const merged =
+              previous !== undefined
+                ? { stored: previous, result: await readResultMetadata(federation, round, previous) }
+                : await mergeRound({
+                    federation,
+                    round,
+                    updates,
+                    store,
+                    pool,
+                    now: () => clock.now(),
+                  });
             results.set(key(federation.id, round.number), merged.result);
             log.info("round merged", {
               federation: federation.id,

@@ -120,8 +120,11 @@ export async function receiveUpdate(args: {
     committed = await sink.commit();
   } catch (err) {
     if (err instanceof StoreIntegrityError) {
-      await sink.close();
-      throw new InvalidUpdateError(clientId, err.message, { field: "sha256", cause: err });
+      // A size or sha256 mismatch already deleted the bytes and released the
+      // sink (closing it again would throw); an incomplete upload keeps them.
+      if (err.reason === "incomplete") await sink.close();
+      const field = err.reason === "sha256-mismatch" ? "sha256" : "total_size";
+      throw new InvalidUpdateError(clientId, err.message, { field, cause: err });
     }
     throw err;
   }
