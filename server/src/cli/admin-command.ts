@@ -57,23 +57,6 @@ const STATE_NAMES: Record<RoundState, string> = {
   [RoundState.ABORTED]: "aborted",
 };
 
-type Unary<Req, Res> = (
-  req: Req,
-  md: grpc.Metadata,
-  cb: (err: grpc.ServiceError | null, res?: Res) => void,
-) => grpc.ClientUnaryCall;
-
-function invoke<Req, Res>(
-  client: object,
-  method: Unary<Req, Res>,
-  req: Req,
-  md: grpc.Metadata,
-): Promise<Res> {
-  return new Promise((resolve, reject) =>
-    method.call(client, req, md, (err, res) => (err ? reject(err) : resolve(res as Res))),
-  );
-}
-
 function iso(ts: Parameters<typeof timestampMs>[0] | undefined): string {
   return ts === undefined ? "–" : new Date(timestampMs(ts)).toISOString().replace(".000Z", "Z");
 }
