@@ -47,7 +47,10 @@ export function mergeFedavgFactors(group: ModuleGroup, opts: MergeOptions): Modu
   if ((n + 1) * r <= RESIDUAL_MAX_WIDTH) {
     const terms = [...clientTerms(group), { client: n, rank: r, b, a }];
     const stack = stackTerms(group.name, group.dOut, group.dIn, n + 1, terms);
-    residual = Math.max(0, combinationNorm2(stackGrams(stack), columnCoefficients(stack, [...c.map((x) => -x), 1])));
+    residual = Math.max(
+      0,
+      combinationNorm2(stackGrams(stack), columnCoefficients(stack, [...c.map((x) => -x), 1])),
+    );
   }
   return {
     name: group.name,
