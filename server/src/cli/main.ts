@@ -28,6 +28,7 @@ Commands:
   serve    run the coordinator (gRPC + NATS), with embedded defaults
   admin    operate a running coordinator: federations, enrollment, rounds, status
   merge    merge PEFT LoRA adapter directories into a new adapter (offline)
+  client   take part in a federation as a training client (join, submit, wait, fetch, status)
   help     show this help, or a command's: tributary help merge
 
 Run "tributary <command> --help" for a command's options.`;
@@ -63,6 +64,11 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
         return await runServe(rest, io);
       case "admin":
         return await runAdmin(rest, io);
+      case "client": {
+        // Loaded on demand: the client SDK is not needed by the other commands.
+        const { runClientCli } = await import("@tributary/client-sdk/cli");
+        return await runClientCli(rest, io);
+      }
       default:
         throw new UsageError(`unknown command "${command}"`);
     }

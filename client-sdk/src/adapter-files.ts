@@ -1,0 +1,92 @@
+/**
+ * PEFT adapter directories (`adapter_config.json` + `adapter_model.safetensors`,
+ * as `model.save_pretrained()` writes them) and the integrity check every
+ * downloaded adapter goes through.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { mkdir, open, readFile, rename, unlink } from "node:fs/promises";
+import { join } from "node:path";
+import { IntegrityError } from "./errors.ts";
+
+/** File names of a PEFT adapter directory. */
+export const PEFT_FILES = {
+  config: "adapter_config.json",
+  safetensors: "adapter_model.safetensors",
+} as const;
+
+/** An adapter in memory: the `adapter_config.json` text and the safetensors bytes. */
+export interface AdapterFiles {
+  readonly configJson: string;
+  readonly safetensors: Uint8Array;
+}
+
+/** Lower-case hex sha256 of `bytes`. */
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+/**
+ * Reads a PEFT adapter directory.
+ *
+ * @example
+ * const adapter = await readAdapter("./outputs/adapter");
+ */
+export async function readAdapter(dir: string): Promise<AdapterFiles> {
+  const [configJson, safetensors] = await Promise.all([
+    readFile(join(dir, PEFT_FILES.config), "utf8"),
+    readFile(join(dir, PEFT_FILES.safetensors)),
+  ]);
+  return {
+    configJson,
+    safetensors: new Uint8Array(safetensors.buffer, safetensors.byteOffset, safetensors.length),
+  };
+}
+
+async function writeAtomically(path: string, data: string | Uint8Array): Promise<void> {
+  const tmp = `${path}.${randomBytes(6).toString("hex")}.tmp`;
+  const handle = await open(tmp, "w", 0o644);
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } catch (err) {
+    await handle.close();
+    await unlink(tmp).catch(() => {});
+    throw err;
+  }
+  await handle.close();
+  await rename(tmp, path);
+}
+
+/**
+ * Writes `adapter` as a PEFT directory (created if missing) that
+ * `PeftModel.from_pretrained(model, dir)` loads. Each file is written to a
+ * temporary name, fsynced and renamed, so a reader never sees a partial file;
+ * the safetensors file is replaced first, the config last.
+ *
+ * @example
+ * const global = await client.globalAdapter();
+ * await writeAdapter("./global", global);
+ */
+export async function writeAdapter(dir: string, adapter: AdapterFiles): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  await writeAtomically(join(dir, PEFT_FILES.safetensors), adapter.safetensors);
+  await writeAtomically(join(dir, PEFT_FILES.config), adapter.configJson);
+}
+
+/**
+ * Checks that `safetensors` hashes to `contentHash` (hex sha256).
+ *
+ * @throws {IntegrityError} naming both hashes otherwise.
+ * @example
+ * verifyAdapter(adapter.safetensors, header.contentHash, "round 3 over gRPC");
+ */
+export function verifyAdapter(safetensors: Uint8Array, contentHash: string, what: string): void {
+  const actual = sha256Hex(safetensors);
+  if (actual !== contentHash.toLowerCase()) {
+    throw new IntegrityError(
+      `${what}: the adapter's ${safetensors.byteLength} bytes have sha256 ${actual}, expected ${contentHash}`,
+      contentHash,
+      actual,
+    );
+  }
+}

@@ -1,0 +1,259 @@
+/**
+ * The actions of `tributary client`: `join`, `submit`, `wait`, `fetch`,
+ * `status`, each one short session of the SDK client over PEFT adapter
+ * directories. Every command joins first (so the coordinator counts the
+ * client as connected) and stays joined when it ends.
+ */
+import { readFile } from "node:fs/promises";
+import { CHUNK_BYTES } from "@tributary/proto";
+import { readAdapter, writeAdapter } from "./adapter-files.ts";
+import { adapterSchema } from "./adapter-schema.ts";
+import {
+  type CliEnv,
+  type CliFlags,
+  type ConnectionSettings,
+  intFlag,
+  metricsFlag,
+  resolveConnection,
+  secondsFlag,
+  statePathOf,
+  str,
+  UsageError,
+} from "./cli-options.ts";
+import { type ClientState, loadState, saveState } from "./cli-state.ts";
+import { connect, type GlobalAdapter, type TributaryClient } from "./client.ts";
+import { UnavailableError } from "./errors.ts";
+import { isTerminal, type RoundInfo } from "./round-info.ts";
+import type { UploadProgress } from "./upload.ts";
+
+/** Where the CLI writes: `out` for results (stdout), `err` for progress and errors (stderr). */
+export interface CliIo {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+/** What every action gets. */
+interface Context {
+  readonly flags: CliFlags;
+  readonly io: CliIo;
+  readonly state: ClientState;
+  readonly settings: ConnectionSettings;
+  readonly client: TributaryClient;
+  readonly json: boolean;
+}
+
+const MiB = 1024 * 1024;
+
+function roundText(r: RoundInfo | undefined, clientId: string): string {
+  if (r === undefined) return "no round has started yet";
+  const cohort = r.cohort.includes(clientId) ? "in its cohort" : "not in its cohort";
+  const extra = r.resultContentHash ?? r.failureReason;
+  return `round ${r.number} ${r.state} (${r.acceptedUpdates}/${r.cohort.length} updates, ${clientId} ${cohort})${extra !== undefined ? `: ${extra}` : ""}`;
+}
+
+function roundJson(r: RoundInfo | undefined): unknown {
+  return r === undefined
+    ? null
+    : { ...r, openTime: r.openTime?.toISOString(), deadline: r.deadline?.toISOString() };
+}
+
+function timeoutSignal(flags: CliFlags): AbortSignal | undefined {
+  const ms = secondsFlag(flags, "timeout");
+  return ms === undefined ? undefined : AbortSignal.timeout(ms);
+}
+
+/** Prints upload progress to stderr: a line per 10 % for long transfers, and at least every 2 s. */
+function progressPrinter(io: CliIo, total: number): (p: UploadProgress) => void {
+  const long = total >= 4 * CHUNK_BYTES;
+  let step = -1;
+  let lastAt = Date.now();
+  let attempt = 1;
+  return (p) => {
+    const now = Date.now();
+    const decile = total === 0 ? 10 : Math.floor((p.sent / total) * 10);
+    if (p.attempt !== attempt) {
+      attempt = p.attempt;
+      io.err(
+        `resuming at ${(p.sent / MiB).toFixed(1)} of ${(total / MiB).toFixed(1)} MiB (try ${p.attempt})`,
+      );
+      step = decile;
+      lastAt = now;
+      return;
+    }
+    if ((long && decile > step) || now - lastAt >= 2_000) {
+      step = decile;
+      lastAt = now;
+      io.err(`uploaded ${(p.sent / MiB).toFixed(1)} of ${(total / MiB).toFixed(1)} MiB (${decile * 10}%)`);
+    }
+  };
+}
+
+function printAdapter(ctx: Context, adapter: GlobalAdapter, out: string | undefined): void {
+  if (ctx.json) {
+    ctx.io.out(
+      JSON.stringify({
+        round: adapter.round,
+        contentHash: adapter.contentHash,
+        size: adapter.safetensors.byteLength,
+        source: adapter.source,
+        out: out ?? null,
+      }),
+    );
+  } else {
+    ctx.io.out(`${adapter.round} ${adapter.contentHash}`);
+    ctx.io.err(
+      `round ${adapter.round}: merged adapter (${adapter.safetensors.byteLength} bytes, via ${adapter.source})` +
+        (out !== undefined ? ` written to ${out}` : ""),
+    );
+  }
+}
+
+const ACTIONS: Record<string, (ctx: Context) => Promise<number>> = {
+  async join(ctx) {
+    const { client, settings, state } = ctx;
+    const dir = str(ctx.flags, "adapter");
+    const schema = dir === undefined ? undefined : adapterSchema(await readAdapter(dir));
+    const res = await client.join(settings.federation, schema);
+    await saveState(settings.statePath, {
+      coordinator: settings.coordinator,
+      federation: settings.federation,
+      clientId: res.clientId,
+      ...(settings.tokenFile !== undefined ? { tokenFile: settings.tokenFile } : { token: settings.token }),
+      ...(settings.natsUrl !== undefined ? { natsUrl: settings.natsUrl } : {}),
+      ...(settings.tlsCa !== undefined ? { tlsCa: settings.tlsCa } : {}),
+      ...(state.federation === settings.federation && state.lastSubmittedRound !== undefined
+        ? { lastSubmittedRound: state.lastSubmittedRound }
+        : {}),
+    });
+    if (ctx.json) {
+      ctx.io.out(
+        JSON.stringify({
+          clientId: res.clientId,
+          federation: settings.federation,
+          round: roundJson(res.currentRound),
+        }),
+      );
+    } else {
+      ctx.io.out(
+        `joined ${settings.federation} as ${res.clientId}; ${roundText(res.currentRound, res.clientId)}`,
+      );
+      ctx.io.err(`saved the connection to ${settings.statePath}`);
+    }
+    return 0;
+  },
+
+  async submit(ctx) {
+    const { client, settings, flags, io } = ctx;
+    const dir = flags.positionals[0];
+    if (dir === undefined || flags.positionals.length > 1)
+      throw new UsageError("submit needs one ADAPTER_DIR");
+    const roundFlag = intFlag(flags, "round");
+    const samples = intFlag(flags, "samples") ?? 1;
+    const metrics = metricsFlag(flags);
+    const updateId = str(flags, "update-id");
+    const signal = timeoutSignal(flags);
+    const adapter = await readAdapter(dir);
+    await client.join(settings.federation);
+    const round = roundFlag ?? (await client.nextRound(signal !== undefined ? { signal } : {})).number;
+    const res = await client.submit(round, adapter, {
+      samples,
+      metrics,
+      onProgress: progressPrinter(io, adapter.safetensors.byteLength),
+      ...(updateId !== undefined ? { updateId } : {}),
+      ...(signal !== undefined ? { signal } : {}),
+    });
+    const state = await loadState(settings.statePath);
+    await saveState(settings.statePath, { ...state, lastSubmittedRound: round });
+    if (ctx.json) io.out(JSON.stringify(res));
+    else {
+      io.out(
+        `${res.duplicate ? "already accepted" : "accepted"}: update ${res.updateId} for round ${res.round} ` +
+          `(${res.size} bytes, sha256 ${res.sha256})`,
+      );
+    }
+    return 0;
+  },
+
+  async wait(ctx) {
+    const { client, settings, flags, state } = ctx;
+    const signal = timeoutSignal(flags);
+    await client.join(settings.federation);
+    let round = intFlag(flags, "round");
+    if (round === undefined && state.federation === settings.federation) round = state.lastSubmittedRound;
+    if (round === undefined) {
+      const current = client.currentRound();
+      round = current === undefined ? 1 : isTerminal(current.state) ? current.number + 1 : current.number;
+    }
+    if (!ctx.json) ctx.io.err(`waiting for round ${round} to be merged…`);
+    const adapter = await client.waitForResult(round, signal !== undefined ? { signal } : {});
+    const out = str(flags, "out");
+    if (out !== undefined) await writeAdapter(out, adapter);
+    printAdapter(ctx, adapter, out);
+    return 0;
+  },
+
+  async fetch(ctx) {
+    const { client, settings, flags } = ctx;
+    const out = str(flags, "out");
+    if (out === undefined) throw new UsageError("fetch needs --out DIR");
+    const signal = timeoutSignal(flags);
+    await client.join(settings.federation);
+    const round = intFlag(flags, "round");
+    const adapter = await client.globalAdapter({
+      ...(round !== undefined ? { round } : {}),
+      ...(signal !== undefined ? { signal } : {}),
+    });
+    await writeAdapter(out, adapter);
+    printAdapter(ctx, adapter, out);
+    return 0;
+  },
+
+  async status(ctx) {
+    const { client, settings } = ctx;
+    const res = await client.join(settings.federation);
+    const r = res.currentRound;
+    if (ctx.json) {
+      ctx.io.out(
+        JSON.stringify({
+          clientId: res.clientId,
+          federation: settings.federation,
+          round: roundJson(r),
+          inCohort: r?.cohort.includes(res.clientId) ?? false,
+          lastSubmittedRound: ctx.state.lastSubmittedRound ?? null,
+        }),
+      );
+    } else ctx.io.out(`${settings.federation}: ${roundText(r, res.clientId)}`);
+    return 0;
+  },
+};
+
+/** Names of the actions. */
+export const ACTION_NAMES = Object.keys(ACTIONS);
+
+/** Runs `action` with a client built from flags, environment and state; returns the exit code (errors propagate). */
+export async function runAction(action: string, flags: CliFlags, io: CliIo, env: CliEnv): Promise<number> {
+  const run = ACTIONS[action];
+  if (run === undefined) throw new UsageError(`unknown client action "${action}"`);
+  const statePath = statePathOf(flags, env);
+  const state = await loadState(statePath);
+  const settings = await resolveConnection(flags, env, state, statePath);
+  const client = connect({
+    coordinator: settings.coordinator,
+    token: settings.token,
+    ...(settings.natsUrl !== undefined ? { nats: settings.natsUrl } : {}),
+    ...(settings.tlsCa !== undefined ? { tls: { ca: await readFile(settings.tlsCa) } } : {}),
+    retry: {
+      ...(settings.attempts !== undefined ? { attempts: settings.attempts } : {}),
+      onRetry: (r) => io.err(`retrying ${r.what} in ${(r.delayMs / 1000).toFixed(1)} s (${r.reason})`),
+    },
+  });
+  let stayJoined = true;
+  try {
+    return await run({ flags, io, state, settings, client, json: flags.values.json === true });
+  } catch (err) {
+    if (err instanceof UnavailableError) stayJoined = false;
+    throw err;
+  } finally {
+    await client.close({ stayJoined }).catch(() => {});
+  }
+}

@@ -1,0 +1,284 @@
+/**
+ * `connect()` and the {@link TributaryClient} it returns: one training node's
+ * session with a coordinator — join a federation, follow its rounds, fetch
+ * the global adapter (NATS first, gRPC as the fallback, always verified),
+ * submit updates (chunked, retried, resumed).
+ */
+import { create } from "@bufbuild/protobuf";
+import { Dtype, type Federation, JoinRequestSchema } from "@tributary/proto";
+import { type AdapterFiles, readAdapter, verifyAdapter } from "./adapter-files.ts";
+import type { JoinSchema } from "./adapter-schema.ts";
+import { type Channel, openChannel, type TlsOptions, unary } from "./channel.ts";
+import { downloadAdapter, fetchAdapterInfo } from "./download.ts";
+import { NotFoundError, RoundFailedError, TributaryError } from "./errors.ts";
+import { type NatsResults, openNatsResults } from "./nats-results.ts";
+import { type RetryOptions, resolveRetry, withRetry } from "./retry.ts";
+import { openRoundFeed, type RoundFeed } from "./round-feed.ts";
+import { isTerminal, type RoundInfo, roundFromProto } from "./round-info.ts";
+import { roundStream } from "./round-stream.ts";
+import { type SubmitOptions, type SubmitResult, uploadUpdate } from "./upload.ts";
+
+/** Options of {@link connect}. */
+export interface ConnectOptions {
+  /** The coordinator's gRPC endpoint, `host:port`. */
+  readonly coordinator: string;
+  /** This client's enrollment token (from `tributary admin enroll`). */
+  readonly token: string;
+  /** NATS server URL(s) the coordinator announces results on; absent = download over gRPC only. */
+  readonly nats?: string | readonly string[];
+  /** Connect over TLS; `ca` = the CA to trust. */
+  readonly tls?: TlsOptions;
+  /** How transient failures are retried. */
+  readonly retry?: RetryOptions;
+  /** How long to wait for a round's NATS announcement before downloading over gRPC (default 5000 ms). */
+  readonly natsWaitMs?: number;
+}
+
+/** What `join` returns. */
+export interface JoinResult {
+  /** The client id the token was enrolled under. */
+  readonly clientId: string;
+  /** The federation's configuration (schema, merge method, round policy). */
+  readonly federation: Federation;
+  /** The latest round, if one was ever started. */
+  readonly currentRound?: RoundInfo;
+}
+
+/** A merged (global) adapter, verified against its content hash. */
+export interface GlobalAdapter extends AdapterFiles {
+  /** The round that produced it. */
+  readonly round: number;
+  /** Hex sha256 of `safetensors`. */
+  readonly contentHash: string;
+  /** Where the bytes came from. */
+  readonly source: "nats" | "grpc";
+}
+
+/** Options of the calls that wait. */
+export interface WaitOptions {
+  readonly signal?: AbortSignal;
+}
+
+/** One training node's session with a coordinator. Create it with {@link connect}. */
+export interface TributaryClient {
+  /** The client id, once joined. */
+  readonly clientId: string | undefined;
+  /** The federation joined, once joined. */
+  readonly federationId: string | undefined;
+  /**
+   * Joins a federation (one per client): the coordinator checks `schema`, if
+   * given, against the federation's, and counts this client as connected
+   * while the session lasts (a round watch stays open, reopened if it drops).
+   */
+  join(federationId: string, schema?: JoinSchema): Promise<JoinResult>;
+  /** The latest round seen (after `join`). */
+  currentRound(): RoundInfo | undefined;
+  /** Every round change from now on, starting with the latest round seen; ends on `close()` or abort. */
+  rounds(options?: WaitOptions): AsyncIterableIterator<RoundInfo>;
+  /**
+   * The next OPEN round whose cohort includes this client and that it has not
+   * submitted to in this session (the current one if it qualifies), numbered
+   * above `after`.
+   */
+  nextRound(options?: WaitOptions & { readonly after?: number }): Promise<RoundInfo>;
+  /**
+   * The merged adapter of the latest PUBLISHED round, or of `round`: from NATS
+   * when configured and announced, otherwise over gRPC.
+   *
+   * @throws {NotFoundError} when no (such) round is published.
+   * @throws {IntegrityError} when the bytes do not hash to the round's content hash.
+   */
+  globalAdapter(options?: WaitOptions & { readonly round?: number }): Promise<GlobalAdapter>;
+  /**
+   * Waits for `round` to be PUBLISHED and returns its merged adapter.
+   *
+   * @throws {RoundFailedError} when the round fails or is aborted.
+   */
+  waitForResult(round: number, options?: WaitOptions): Promise<GlobalAdapter>;
+  /**
+   * Submits an update for `round`: a PEFT adapter directory, or its files in
+   * memory. Resolves once the coordinator has durably stored it.
+   *
+   * @throws {StaleRoundError} when the round is not open; other `TributaryError`s for other refusals.
+   */
+  submit(round: number, adapter: string | AdapterFiles, options: SubmitOptions): Promise<SubmitResult>;
+  /**
+   * Ends the session: closes the round watch, NATS and the channel. Closing
+   * the watch makes the coordinator count this client as disconnected;
+   * `stayJoined: true` joins once more (without a watch) before closing the
+   * channel, so it keeps counting the client as connected until its next
+   * watch ends. The CLI does this, since its separate commands form one
+   * session.
+   */
+  close(options?: { readonly stayJoined?: boolean }): Promise<void>;
+}
+
+const DTYPES = { F32: Dtype.F32, F16: Dtype.F16, BF16: Dtype.BF16 } as const;
+
+/**
+ * Opens a session with a coordinator (nothing is sent until `join`).
+ *
+ * @example
+ * const client = connect({ coordinator: "coordinator:7070", token: process.env.TRIBUTARY_TOKEN!, nats: "nats://coordinator:4222" });
+ * await client.join("support-bot");
+ * for (;;) {
+ *   const round = await client.nextRound();
+ *   const global = round.number > 1 ? await client.globalAdapter() : null;
+ *   const adapterDir = await train(global);               // your trainer
+ *   await client.submit(round.number, adapterDir, { samples: 1200, metrics: { loss: 0.42 } });
+ *   await client.waitForResult(round.number);
+ * }
+ */
+export function connect(options: ConnectOptions): TributaryClient {
+  const retry = resolveRetry(options.retry);
+  const channel: Channel = openChannel(options.coordinator, options.token, options.tls);
+  const natsWaitMs = options.natsWaitMs ?? 5_000;
+  const submitted = new Set<number>();
+  let joined: { federationId: string; clientId: string; feed: RoundFeed } | undefined;
+  let nats: Promise<NatsResults | undefined> | undefined;
+  let closed = false;
+
+  const session = () => {
+    if (joined === undefined) throw new TributaryError("NOT_JOINED", "call join(federationId) first");
+    return joined;
+  };
+
+  /** The round and content hash of the adapter asked for. */
+  const target = async (federationId: string, feed: RoundFeed, round?: number, signal?: AbortSignal) => {
+    const known = round === undefined ? undefined : feed.round(round);
+    if (known?.state === "published" && known.resultContentHash !== undefined) {
+      return { round: known.number, contentHash: known.resultContentHash };
+    }
+    const sel = round === undefined ? {} : { round };
+    return fetchAdapterInfo(channel, retry, federationId, sel, signal);
+  };
+
+  const client: TributaryClient = {
+    get clientId() {
+      return joined?.clientId;
+    },
+    get federationId() {
+      return joined?.federationId;
+    },
+
+    async join(federationId, schema = {}) {
+      if (closed) throw new TributaryError("CLOSED", "the client was closed");
+      if (joined !== undefined && joined.federationId !== federationId) {
+        throw new TributaryError(
+          "ALREADY_JOINED",
+          `this client joined "${joined.federationId}"; connect() again for "${federationId}"`,
+        );
+      }
+      const req = create(JoinRequestSchema, {
+        federationId,
+        baseModelId: schema.baseModelId ?? "",
+        modules: (schema.modules ?? []).map((m) => ({ ...m })),
+        dtype: schema.dtype === undefined ? Dtype.UNSPECIFIED : DTYPES[schema.dtype],
+      });
+      const res = await withRetry(`join ${federationId}`, retry, () => unary(channel, "join", req));
+      const current = res.currentRound === undefined ? undefined : roundFromProto(res.currentRound);
+      if (joined === undefined) {
+        joined = { federationId, clientId: res.clientId, feed: openRoundFeed(channel, federationId, retry) };
+        if (options.nats !== undefined) {
+          nats = openNatsResults(options.nats, federationId).catch(() => undefined);
+        }
+      }
+      if (current !== undefined && joined.feed.round(current.number) === undefined) joined.feed.note(current);
+      return {
+        clientId: res.clientId,
+        federation: res.federation!,
+        ...(current !== undefined ? { currentRound: current } : {}),
+      };
+    },
+
+    currentRound: () => joined?.feed.current(),
+
+    rounds(opts = {}) {
+      return roundStream(session().feed, opts.signal);
+    },
+
+    nextRound(opts = {}) {
+      const { feed, clientId } = session();
+      const after = opts.after ?? 0;
+      return feed.waitFor(
+        (r) =>
+          r.state === "open" && r.number > after && r.cohort.includes(clientId) && !submitted.has(r.number),
+        opts.signal,
+      );
+    },
+
+    async globalAdapter(opts = {}) {
+      const { federationId, feed } = session();
+      const want = await target(federationId, feed, opts.round, opts.signal);
+      const results = await nats;
+      if (results !== undefined) {
+        const a = await results.fetch(want.round, want.contentHash, natsWaitMs, opts.signal);
+        if (a !== undefined) {
+          verifyAdapter(a.safetensors, want.contentHash, `adapter of round ${want.round} from NATS`);
+          return { ...want, configJson: a.configJson, safetensors: a.safetensors, source: "nats" };
+        }
+      }
+      const d = await downloadAdapter(
+        channel,
+        retry,
+        federationId,
+        { contentHash: want.contentHash },
+        opts.signal,
+      );
+      verifyAdapter(d.safetensors, want.contentHash, `adapter of round ${want.round} over gRPC`);
+      return { ...want, configJson: d.configJson, safetensors: d.safetensors, source: "grpc" };
+    },
+
+    async waitForResult(round, opts = {}) {
+      const { feed } = session();
+      const r = await feed.waitFor(
+        (x) => (x.number === round && isTerminal(x.state)) || x.number > round,
+        opts.signal,
+      );
+      if (r.number === round && r.state !== "published") {
+        throw new RoundFailedError(
+          round,
+          r.state === "aborted" ? "aborted" : "failed",
+          r.failureReason ?? "",
+        );
+      }
+      try {
+        return await client.globalAdapter({ round, ...opts });
+      } catch (err) {
+        // A later round is running and this one has no adapter: it ended while we were not watching.
+        if (err instanceof NotFoundError) throw new RoundFailedError(round, "unknown", "");
+        throw err;
+      }
+    },
+
+    async submit(round, adapter, submitOptions) {
+      const { federationId, clientId } = session();
+      const files = typeof adapter === "string" ? await readAdapter(adapter) : adapter;
+      const res = await uploadUpdate(channel, retry, {
+        federationId,
+        clientId,
+        round,
+        adapter: files,
+        options: submitOptions,
+      });
+      submitted.add(round);
+      return res;
+    },
+
+    async close(opts = {}) {
+      if (closed) return;
+      closed = true;
+      joined?.feed.close();
+      await (await nats)?.close();
+      try {
+        if (opts.stayJoined === true && joined !== undefined) {
+          const req = create(JoinRequestSchema, { federationId: joined.federationId });
+          await withRetry(`join ${joined.federationId}`, retry, () => unary(channel, "join", req));
+        }
+      } finally {
+        channel.close();
+      }
+    },
+  };
+  return client;
+}

@@ -1,0 +1,180 @@
+/**
+ * The SDK's typed errors. Every error it throws is a {@link TributaryError}
+ * carrying a `code` (the gRPC status name the coordinator answered with, or an
+ * SDK kind such as `"INTEGRITY"`) and the server's own message in `details`.
+ * gRPC failures are mapped here, once; transient ones are retried by the
+ * caller and only surface as {@link UnavailableError} when retries run out.
+ */
+import { type ServiceError, status } from "@grpc/grpc-js";
+
+/**
+ * Base class of the SDK's errors.
+ *
+ * @example
+ * try { await client.submit(3, "./adapter", { samples: 1200 }); }
+ * catch (err) { if (err instanceof TributaryError) console.error(err.code, err.details); }
+ */
+export class TributaryError extends Error {
+  override readonly name: string = "TributaryError";
+  constructor(
+    /** gRPC status name (`"FAILED_PRECONDITION"`, …) or SDK kind (`"INTEGRITY"`, `"ROUND_FAILED"`). */
+    readonly code: string,
+    /** The coordinator's message, or the SDK's when the error is local. */
+    readonly details: string,
+    options?: ErrorOptions,
+  ) {
+    super(`${code}: ${details}`, options);
+  }
+}
+
+/** The update does not fit the federation (shape, dtype, base model, NaN/Inf, bad header). `INVALID_ARGUMENT`. */
+export class InvalidUpdateError extends TributaryError {
+  override readonly name: string = "InvalidUpdateError";
+}
+
+/** The coordinator refused the call in the current state of things. `FAILED_PRECONDITION`. */
+export class PreconditionError extends TributaryError {
+  override readonly name: string = "PreconditionError";
+}
+
+/** The round is not open for updates any more (or not yet); `currentRound` is the coordinator's. `FAILED_PRECONDITION`. */
+export class StaleRoundError extends PreconditionError {
+  override readonly name: string = "StaleRoundError";
+  /** The federation's current round, when the coordinator named it. */
+  readonly currentRound?: number;
+  constructor(code: string, details: string, options?: ErrorOptions) {
+    super(code, details, options);
+    const m = /current round is (\d+)/.exec(details);
+    if (m !== null) this.currentRound = Number(m[1]);
+  }
+}
+
+/** This client was not selected for the round. `FAILED_PRECONDITION`. */
+export class NotInCohortError extends PreconditionError {
+  override readonly name: string = "NotInCohortError";
+}
+
+/** The client already submitted a different update for the round. `ALREADY_EXISTS`. */
+export class ConflictingUpdateError extends TributaryError {
+  override readonly name: string = "ConflictingUpdateError";
+}
+
+/** The update is over the federation's size limit. `RESOURCE_EXHAUSTED`. */
+export class UpdateTooLargeError extends TributaryError {
+  override readonly name: string = "UpdateTooLargeError";
+}
+
+/** The token is missing or unknown. `UNAUTHENTICATED`. */
+export class UnauthenticatedError extends TributaryError {
+  override readonly name: string = "UnauthenticatedError";
+}
+
+/** The client is not enrolled in the federation. `PERMISSION_DENIED`. */
+export class PermissionDeniedError extends TributaryError {
+  override readonly name: string = "PermissionDeniedError";
+}
+
+/** No such federation, round or adapter. `NOT_FOUND`. */
+export class NotFoundError extends TributaryError {
+  override readonly name: string = "NotFoundError";
+}
+
+/** The coordinator stayed unreachable (or kept failing transiently) through every retry; `code` is the last status. */
+export class UnavailableError extends TributaryError {
+  override readonly name: string = "UnavailableError";
+}
+
+/** Downloaded adapter bytes do not hash to the announced content hash. Code `"INTEGRITY"`. */
+export class IntegrityError extends TributaryError {
+  override readonly name: string = "IntegrityError";
+  constructor(
+    details: string,
+    /** The sha256 the adapter should have. */
+    readonly expected: string,
+    /** The sha256 of the bytes received. */
+    readonly actual: string,
+  ) {
+    super("INTEGRITY", details);
+  }
+}
+
+/** The round ended without a merged adapter. Code `"ROUND_FAILED"` or `"ROUND_ABORTED"`. */
+export class RoundFailedError extends TributaryError {
+  override readonly name: string = "RoundFailedError";
+  constructor(
+    readonly round: number,
+    /** `"failed"`, `"aborted"`, or `"unknown"` when the round ended while this client was not watching. */
+    readonly state: "failed" | "aborted" | "unknown",
+    /** The coordinator's `failure_reason`. */
+    readonly reason: string,
+  ) {
+    super(
+      state === "aborted" ? "ROUND_ABORTED" : "ROUND_FAILED",
+      `round ${round} ${state === "unknown" ? "ended without a result" : state}${reason === "" ? "" : `: ${reason}`}`,
+    );
+  }
+}
+
+/** gRPC codes worth retrying: the connection dropped or the server is (re)starting. */
+const TRANSIENT = new Set<number>([
+  status.UNAVAILABLE,
+  status.DEADLINE_EXCEEDED,
+  status.INTERNAL,
+  status.UNKNOWN,
+  status.CANCELLED,
+  status.ABORTED,
+]);
+
+/** Whether `err` is a grpc-js `ServiceError` (a numeric `code` plus `details`). */
+export function isServiceError(err: unknown): err is ServiceError {
+  return err instanceof Error && typeof (err as Partial<ServiceError>).code === "number" && "details" in err;
+}
+
+/**
+ * Whether a failed call is worth retrying: a dropped connection or a
+ * coordinator restarting (`UNAVAILABLE`, `DEADLINE_EXCEEDED`, `INTERNAL`,
+ * `UNKNOWN`, `CANCELLED` not asked for by this client, `ABORTED`), or a
+ * resumed upload that raced the coordinator's bookkeeping of the dropped one.
+ */
+export function isTransient(err: unknown): boolean {
+  if (!isServiceError(err)) return false;
+  if (TRANSIENT.has(err.code)) return true;
+  return err.code === status.FAILED_PRECONDITION && /resume_offset \d+ does not match/.test(err.details);
+}
+
+/** The gRPC status name of `code`, e.g. `"FAILED_PRECONDITION"`. */
+export function statusName(code: number): string {
+  return status[code] ?? `STATUS_${code}`;
+}
+
+/**
+ * The typed SDK error for a gRPC failure (its code's subclass, the server's
+ * message as `details`, the original as `cause`).
+ */
+export function fromServiceError(err: ServiceError): TributaryError {
+  const name = statusName(err.code);
+  const details = err.details || err.message;
+  const opts = { cause: err };
+  switch (err.code) {
+    case status.INVALID_ARGUMENT:
+      return new InvalidUpdateError(name, details, opts);
+    case status.FAILED_PRECONDITION:
+      if (/not open for updates/.test(details)) return new StaleRoundError(name, details, opts);
+      if (/not in the cohort/.test(details)) return new NotInCohortError(name, details, opts);
+      return new PreconditionError(name, details, opts);
+    case status.ALREADY_EXISTS:
+      return new ConflictingUpdateError(name, details, opts);
+    case status.RESOURCE_EXHAUSTED:
+      return new UpdateTooLargeError(name, details, opts);
+    case status.UNAUTHENTICATED:
+      return new UnauthenticatedError(name, details, opts);
+    case status.PERMISSION_DENIED:
+      return new PermissionDeniedError(name, details, opts);
+    case status.NOT_FOUND:
+      return new NotFoundError(name, details, opts);
+    default:
+      return TRANSIENT.has(err.code)
+        ? new UnavailableError(name, details, opts)
+        : new TributaryError(name, details, opts);
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * The one-call hook: hand over a training function and the SDK runs the
+ * federated loop around it — next round, global adapter, train, submit,
+ * wait for the merge — round after round.
+ */
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type AdapterFiles, writeAdapter } from "./adapter-files.ts";
+import type { JoinSchema } from "./adapter-schema.ts";
+import type { GlobalAdapter, TributaryClient } from "./client.ts";
+import { NotFoundError, RoundFailedError, StaleRoundError } from "./errors.ts";
+import type { RoundInfo } from "./round-info.ts";
+import type { SubmitResult, UploadProgress } from "./upload.ts";
+
+/** What the training function returns: the adapter it trained and what is reported with it. */
+export interface TrainResult {
+  /** A PEFT adapter directory (`save_pretrained` output), or its files in memory. */
+  readonly adapterDir: string | AdapterFiles;
+  /** Training samples used (the FedAvg weight). */
+  readonly samples: number;
+  readonly metrics?: Readonly<Record<string, number>>;
+}
+
+/** What happened in one round. */
+export interface RoundOutcome {
+  readonly round: number;
+  /** The coordinator's acknowledgement (absent if the round closed before the update got in). */
+  readonly submitted?: SubmitResult;
+  /** The merged adapter, when the round published. */
+  readonly result?: GlobalAdapter;
+  /** Why the round gave no result for this client (failed, aborted, closed before submitting). */
+  readonly error?: Error;
+}
+
+/** Options of {@link runFederated}. */
+export interface RunFederatedOptions {
+  /** A client from `connect()` (joined here if it has not joined yet). */
+  readonly client: TributaryClient;
+  readonly federationId: string;
+  /** Passed to `join` when the client has not joined yet. */
+  readonly schema?: JoinSchema;
+  /**
+   * Trains one round. `globalAdapterDir` is a PEFT directory holding the latest
+   * merged adapter, or `null` when none is published yet (the first round).
+   */
+  readonly train: (globalAdapterDir: string | null, round: RoundInfo) => Promise<TrainResult>;
+  /** Rounds to take part in (default: until `signal` aborts). */
+  readonly rounds?: number;
+  /** Where global adapters are written, as `<workDir>/global-round-<n>/` (default: a new temp dir). */
+  readonly workDir?: string;
+  readonly signal?: AbortSignal;
+  /** Called after each round. */
+  readonly onRound?: (outcome: RoundOutcome) => void;
+  /** Upload progress of each submit. */
+  readonly onProgress?: (progress: UploadProgress) => void;
+}
+
+/**
+ * Runs the federated loop around `train` for `rounds` rounds: waits for a
+ * round this client is selected for, writes the latest global adapter to a
+ * directory, trains, submits, and waits for the round's merge. A round that
+ * fails, is aborted, or closes before the update got in is reported (in the
+ * outcome's `error`) and the loop goes on with the next one.
+ *
+ * @example
+ * const client = connect({ coordinator: "coordinator:7070", token });
+ * await runFederated({
+ *   client,
+ *   federationId: "support-bot",
+ *   rounds: 10,
+ *   train: async (globalDir, round) => {
+ *     const adapterDir = await fineTune({ init: globalDir, out: `out/round-${round.number}` });
+ *     return { adapterDir, samples: 1200, metrics: { loss: 0.42 } };
+ *   },
+ * });
+ * await client.close();
+ */
+export async function runFederated(options: RunFederatedOptions): Promise<RoundOutcome[]> {
+  const { client, signal } = options;
+  if (client.federationId === undefined) await client.join(options.federationId, options.schema);
+  const workDir = options.workDir ?? (await mkdtemp(join(tmpdir(), "tributary-global-")));
+  const outcomes: RoundOutcome[] = [];
+  let after = 0;
+  let global: { hash: string; dir: string } | undefined;
+  while (options.rounds === undefined || outcomes.length < options.rounds) {
+    signal?.throwIfAborted();
+    const round = await client.nextRound({ after, ...(signal !== undefined ? { signal } : {}) });
+    after = round.number;
+    try {
+      const latest = await client.globalAdapter(signal !== undefined ? { signal } : {});
+      if (global?.hash !== latest.contentHash) {
+        const dir = join(workDir, `global-round-${latest.round}`);
+        await writeAdapter(dir, latest);
+        global = { hash: latest.contentHash, dir };
+      }
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err; // nothing published yet: train from scratch
+    }
+    const trained = await options.train(global?.dir ?? null, round);
+    let outcome: RoundOutcome;
+    try {
+      const submitted = await client.submit(round.number, trained.adapterDir, {
+        samples: trained.samples,
+        ...(trained.metrics !== undefined ? { metrics: trained.metrics } : {}),
+        ...(options.onProgress !== undefined ? { onProgress: options.onProgress } : {}),
+        ...(signal !== undefined ? { signal } : {}),
+      });
+      try {
+        const result = await client.waitForResult(round.number, signal !== undefined ? { signal } : {});
+        outcome = { round: round.number, submitted, result };
+      } catch (err) {
+        if (!(err instanceof RoundFailedError)) throw err;
+        outcome = { round: round.number, submitted, error: err };
+      }
+    } catch (err) {
+      if (!(err instanceof StaleRoundError)) throw err;
+      outcome = { round: round.number, error: err };
+    }
+    outcomes.push(outcome);
+    options.onRound?.(outcome);
+  }
+  return outcomes;
+}
