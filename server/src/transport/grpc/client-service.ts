@@ -19,6 +19,7 @@ import {
 import type { Coordinator } from "../../coordinator/coordinator.ts";
 import { InvalidUpdateError, UnknownRoundError } from "../../coordinator/errors.ts";
 import type { SubmitHeader } from "../../coordinator/update-intake.ts";
+import { UploadConflictError } from "../../store/errors.ts";
 import type { AdapterHandle } from "../../store/store.ts";
 import type { Log } from "../../telemetry/log.ts";
 import { authenticateClient, authorizeClient, type ClientDirectory, type ClientIdentity } from "./auth.ts";
@@ -230,12 +231,19 @@ export function clientServiceHandlers(
       (async () => {
         const req = call.request;
         const identity = identify(call, req.federationId);
-        const s = await coordinator.uploadStatus({
-          federationId: req.federationId,
-          round: req.round,
-          clientId: identity.clientId,
-          updateId: req.updateId,
-        });
+        const s = await coordinator
+          .uploadStatus({
+            federationId: req.federationId,
+            round: req.round,
+            clientId: identity.clientId,
+            updateId: req.updateId,
+          })
+          .catch((err: unknown) => {
+            // Another update holds this client's slot: nothing of *this* one is stored
+            // (submitting it is then refused with ALREADY_EXISTS, saying which one).
+            if (err instanceof UploadConflictError) return { state: "none" as const, bytes: 0 };
+            throw err;
+          });
         return create(GetUploadStatusResponseSchema, {
           receivedBytes: BigInt(s.bytes),
           complete: s.state === "accepted",
