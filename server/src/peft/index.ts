@@ -48,9 +48,13 @@ export {
   formatShape,
   MAX_HEADER_BYTES,
   parseSafetensors,
+  parseSafetensorsLayout,
   SAFETENSORS_DTYPE_BYTES,
   type SafetensorsEntry,
   type SafetensorsFile,
+  type SafetensorsLayout,
   type SafetensorsTensor,
+  type SafetensorsTensorLayout,
+  safetensorsHeaderLength,
   serializeSafetensors,
 } from "./safetensors.ts";

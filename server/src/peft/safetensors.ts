@@ -77,15 +77,23 @@ interface Located {
   readonly end: number;
 }
 
-/**
- * Parses and validates a safetensors file. Throws `AdapterFormatError` naming
- * `file` (and the tensor) for anything the spec does not allow.
- *
- * @example
- * const { metadata, tensors } = parseSafetensors(await readFile(path), path);
- */
-export function parseSafetensors(bytes: Uint8Array, file: string): SafetensorsFile {
-  const fail: Fail = (msg, tensor, cause) => {
+/** Where one tensor's bytes are in a safetensors file. */
+export interface SafetensorsTensorLayout {
+  readonly dtype: string;
+  readonly shape: number[];
+  /** Absolute byte offset in the file. */
+  readonly offset: number;
+  readonly byteLength: number;
+}
+
+/** A validated header: tensors in header order, and `__metadata__`. */
+export interface SafetensorsLayout {
+  readonly metadata: Record<string, string>;
+  readonly tensors: Map<string, SafetensorsTensorLayout>;
+}
+
+function failer(file: string): Fail {
+  return (msg, tensor, cause) => {
     throw new AdapterFormatError(
       `${file}: ${msg}`,
       file,
@@ -93,19 +101,41 @@ export function parseSafetensors(bytes: Uint8Array, file: string): SafetensorsFi
       cause === undefined ? undefined : { cause },
     );
   };
-  if (bytes.length < 8) fail(`file is ${bytes.length} bytes, shorter than the 8-byte header length`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLen = view.getBigUint64(0, true);
+}
+
+/**
+ * The header length from a file's first 8 bytes, checked against the limit
+ * and the file size. Throws `AdapterFormatError` naming `file`.
+ */
+export function safetensorsHeaderLength(prefix: Uint8Array, fileSize: number, file: string): number {
+  const fail = failer(file);
+  if (fileSize < 8 || prefix.length < 8) {
+    fail(`file is ${fileSize} bytes, shorter than the 8-byte header length`);
+  }
+  const headerLen = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true);
   if (headerLen > BigInt(MAX_HEADER_BYTES)) {
     fail(`header length ${headerLen} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
   }
   const n = Number(headerLen);
-  if (8 + n > bytes.length) {
-    fail(`header length ${n} runs past the end of the ${bytes.length}-byte file (truncated)`);
-  }
+  if (8 + n > fileSize) fail(`header length ${n} runs past the end of the ${fileSize}-byte file (truncated)`);
+  return n;
+}
+
+/**
+ * Validates a safetensors header (the JSON bytes after the length prefix) of
+ * a `fileSize`-byte file, without its data: dtypes, shapes, offsets in range,
+ * byte lengths matching shape × dtype, and tensors tiling the data buffer.
+ * Throws `AdapterFormatError` naming `file` (and the tensor).
+ */
+export function parseSafetensorsLayout(
+  headerJson: Uint8Array,
+  fileSize: number,
+  file: string,
+): SafetensorsLayout {
+  const fail = failer(file);
   let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, 8 + n)));
+    header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(headerJson));
   } catch (err) {
     fail(
       `header is not valid UTF-8 JSON (${err instanceof Error ? err.message : String(err)})`,
@@ -114,16 +144,16 @@ export function parseSafetensors(bytes: Uint8Array, file: string): SafetensorsFi
     );
   }
   if (!isRecord(header)) return fail("header is not a JSON object");
-  const dataStart = 8 + n;
-  const dataLen = bytes.length - dataStart;
+  const dataStart = 8 + headerJson.length;
+  const dataLen = fileSize - dataStart;
   const metadata = parseMetadata(header.__metadata__, fail);
-  const tensors = new Map<string, SafetensorsTensor>();
+  const tensors = new Map<string, SafetensorsTensorLayout>();
   const located: Located[] = [];
   for (const [name, info] of Object.entries(header)) {
     if (name === "__metadata__") continue;
     const where = `tensor "${name}"`;
     if (!isRecord(info)) fail(`${where} is not an object with dtype, shape and data_offsets`, name);
-    const { dtype, shape, data_offsets: offsets } = info;
+    const { dtype, shape, data_offsets: offsets } = info as Record<string, unknown>;
     if (typeof dtype !== "string" || SAFETENSORS_DTYPE_BYTES[dtype] === undefined) {
       fail(`${where} has unknown dtype ${JSON.stringify(dtype)}`, name);
     }
@@ -149,19 +179,41 @@ export function parseSafetensors(bytes: Uint8Array, file: string): SafetensorsFi
       );
     }
     const dims = shape as number[];
-    const expected = numel(dims) * SAFETENSORS_DTYPE_BYTES[dtype];
+    const expected = numel(dims) * SAFETENSORS_DTYPE_BYTES[dtype as string];
     if (expected !== end - begin) {
       fail(`${where} has ${end - begin} bytes, expected ${expected} for ${dtype} ${formatShape(dims)}`, name);
     }
     tensors.set(name, {
-      dtype,
+      dtype: dtype as string,
       shape: dims,
-      bytes: bytes.subarray(dataStart + begin, dataStart + end),
+      offset: dataStart + begin,
+      byteLength: end - begin,
     });
     located.push({ name, begin, end });
   }
   checkCoverage(located, dataLen, fail);
   return { metadata, tensors };
+}
+
+/**
+ * Parses and validates a safetensors file. Throws `AdapterFormatError` naming
+ * `file` (and the tensor) for anything the spec does not allow.
+ *
+ * @example
+ * const { metadata, tensors } = parseSafetensors(await readFile(path), path);
+ */
+export function parseSafetensors(bytes: Uint8Array, file: string): SafetensorsFile {
+  const n = safetensorsHeaderLength(bytes, bytes.length, file);
+  const layout = parseSafetensorsLayout(bytes.subarray(8, 8 + n), bytes.length, file);
+  const tensors = new Map<string, SafetensorsTensor>();
+  for (const [name, t] of layout.tensors) {
+    tensors.set(name, {
+      dtype: t.dtype,
+      shape: t.shape,
+      bytes: bytes.subarray(t.offset, t.offset + t.byteLength),
+    });
+  }
+  return { metadata: layout.metadata, tensors };
 }
 
 /** The optional `__metadata__` map; `null` reads as absent. */
