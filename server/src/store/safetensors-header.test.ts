@@ -53,9 +53,21 @@ test("malformed headers are AdapterFormatErrors naming the file", async () => {
     ["not-json", withHeader({}, 0).fill(0x41, 8), /not valid UTF-8 JSON/],
     ["dtype", withHeader({ t: { dtype: "Q4", shape: [1], data_offsets: [0, 1] } }, 1), /unknown dtype "Q4"/],
     ["size", withHeader({ t: { dtype: "F32", shape: [2], data_offsets: [0, 4] } }, 4), /expected 8 for F32/],
-    ["range", withHeader({ t: { dtype: "U8", shape: [8], data_offsets: [0, 8] } }, 4), /out of range: the data buffer is 4 bytes/],
-    ["gap", withHeader({ t: { dtype: "U8", shape: [2], data_offsets: [2, 4] } }, 4), /gap of 2 bytes before tensor "t"/],
-    ["trailing", withHeader({ t: { dtype: "U8", shape: [2], data_offsets: [0, 2] } }, 4), /2 trailing bytes after the last tensor/],
+    [
+      "range",
+      withHeader({ t: { dtype: "U8", shape: [8], data_offsets: [0, 8] } }, 4),
+      /out of range: the data buffer is 4 bytes/,
+    ],
+    [
+      "gap",
+      withHeader({ t: { dtype: "U8", shape: [2], data_offsets: [2, 4] } }, 4),
+      /gap of 2 bytes before tensor "t"/,
+    ],
+    [
+      "trailing",
+      withHeader({ t: { dtype: "U8", shape: [2], data_offsets: [0, 2] } }, 4),
+      /2 trailing bytes after the last tensor/,
+    ],
     ["metadata", withHeader({ __metadata__: { a: 1 } }, 0), /__metadata__ value of "a"/],
   ];
   for (const [name, bytes, pattern] of cases) {
