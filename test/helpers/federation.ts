@@ -42,6 +42,8 @@ export interface FederationSpec {
   readonly maxUpdateBytes?: number;
   /** The coordinator's log (default: silent). */
   readonly log?: Log;
+  /** Serve the operator page too (on a free port): `fixture.service.ui`. */
+  readonly ui?: boolean;
 }
 
 /** One enrolled client with its adapter on disk. */
@@ -182,6 +184,7 @@ export async function startFixture(spec: FederationSpec = {}): Promise<Fixture> 
       threads: 0,
       log: spec.log ?? silentLog,
       publishRetryMs: 200,
+      ...(spec.ui === true ? { ui: { port: 0 } } : {}),
     });
   let service = await start();
   const conn = clientsFor(service.endpoint.address);

@@ -8,7 +8,8 @@ import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { startService } from "../service/coordinator-service.ts";
-import { jsonLog } from "../telemetry/log.ts";
+import { pinoLog } from "../telemetry/pino-log.ts";
+import { DEFAULT_METRICS_PORT, startServeTelemetry } from "../telemetry/serve-telemetry.ts";
 import { integerOption, UsageError } from "./args.ts";
 import type { CliIo } from "./main.ts";
 
@@ -30,9 +31,19 @@ Options (environment variable in brackets):
   --tls-cert FILE       PEM certificate chain: serve gRPC over TLS
   --tls-key FILE        PEM private key of --tls-cert
   --threads N           merge worker threads (default: one per core)
+  --metrics-port N      Prometheus scrape endpoint /metrics (default 9464; 0 or
+                        "off" = none) [TRIBUTARY_METRICS_PORT]; needs telemetry:
+                        node --import ./server/telemetry.mjs (as npm start does)
+  --metrics-host HOST   its listen address (default 127.0.0.1) [TRIBUTARY_METRICS_HOST]
+  --ui-port N           operator page (read-only web UI) port (default 7071;
+                        0 = any free port; "off" = no page) [TRIBUTARY_UI_PORT]
+  --ui-host HOST        operator page listen address (default 127.0.0.1)
+                        [TRIBUTARY_UI_HOST]; plain HTTP: put TLS in front of it
+                        before exposing it beyond this machine
 
 The operator token is read from TRIBUTARY_OPERATOR_TOKEN, else from
-<data-dir>/operator.token (created on first start, mode 0600).`;
+<data-dir>/operator.token (created on first start, mode 0600). The operator
+page asks for the same token (login form, or "Authorization: Bearer <token>").`;
 
 /** Runs `tributary serve` until SIGINT/SIGTERM; returns the exit code. */
 export async function runServe(argv: readonly string[], io: CliIo): Promise<number> {
@@ -50,6 +61,10 @@ export async function runServe(argv: readonly string[], io: CliIo): Promise<numb
         "tls-cert": text,
         "tls-key": text,
         threads: text,
+        "metrics-port": text,
+        "metrics-host": text,
+        "ui-port": text,
+        "ui-host": text,
         help: { type: "boolean", short: "h" },
       },
     }).values;
@@ -69,7 +84,23 @@ export async function runServe(argv: readonly string[], io: CliIo): Promise<numb
     certFile !== undefined && keyFile !== undefined
       ? { cert: await readFile(certFile), key: await readFile(keyFile) }
       : undefined;
+  const uiPort = str("ui-port", "TRIBUTARY_UI_PORT");
+  const ui =
+    uiPort === "off"
+      ? undefined
+      : {
+          host: str("ui-host", "TRIBUTARY_UI_HOST") ?? "127.0.0.1",
+          port: integerOption("ui-port", uiPort) ?? 7071,
+        };
   const dataDir = resolve(str("data-dir", "TRIBUTARY_DATA_DIR") ?? DEFAULT_DATA_DIR);
+  const log = pinoLog({ name: "tributary" });
+  const metricsPort = str("metrics-port", "TRIBUTARY_METRICS_PORT");
+  const telemetry = await startServeTelemetry({
+    metricsPort:
+      metricsPort === "off" ? 0 : (integerOption("metrics-port", metricsPort) ?? DEFAULT_METRICS_PORT),
+    metricsHost: str("metrics-host", "TRIBUTARY_METRICS_HOST") ?? "127.0.0.1",
+    log,
+  });
   const svc = await startService({
     dataDir,
     host: str("host", "TRIBUTARY_HOST") ?? "127.0.0.1",
@@ -78,11 +109,14 @@ export async function runServe(argv: readonly string[], io: CliIo): Promise<numb
     operatorToken: process.env.TRIBUTARY_OPERATOR_TOKEN,
     ...(tls !== undefined ? { tls } : {}),
     threads: integerOption("threads", values.threads as string | undefined),
-    log: jsonLog({ name: "tributary" }),
+    log,
+    ...(ui !== undefined ? { ui } : {}),
   });
   io.err(`tributary coordinator listening on ${svc.endpoint.address}${tls ? " (TLS)" : ""}`);
   io.err(`  data:   ${dataDir}`);
   io.err(`  nats:   ${svc.natsUrl}`);
+  if (telemetry.metricsUrl !== undefined) io.err(`  metrics: ${telemetry.metricsUrl}`);
+  if (svc.ui !== undefined) io.err(`  operator page: ${svc.ui.url}`);
   io.err(
     `  operator token: ${svc.operatorTokenFile ?? "from TRIBUTARY_OPERATOR_TOKEN"} (send as "authorization: Bearer <token>")`,
   );
@@ -93,5 +127,6 @@ export async function runServe(argv: readonly string[], io: CliIo): Promise<numb
   });
   io.err("shutting down");
   await svc.close();
+  await telemetry.close();
   return 0;
 }

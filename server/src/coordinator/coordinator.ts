@@ -8,6 +8,7 @@
 import type { MergePool } from "../compute/merge-pool.ts";
 import type { CoordinatorStore, StoreState, UploadKey, UploadStatus } from "../store/store.ts";
 import { type Log, silentLog } from "../telemetry/log.ts";
+import { noopTelemetry, type Telemetry } from "../telemetry/telemetry.ts";
 import type { ResultPublisher } from "../transport/nats/publisher.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { FederationConfigError, UnknownFederationError, UnknownRoundError } from "./errors.ts";
@@ -35,6 +36,8 @@ export interface CoordinatorOptions {
   readonly log?: Log;
   /** Retry interval of unannounced results (default 1 s, backing off). */
   readonly publishRetryMs?: number;
+  /** Spans and metrics of rounds, updates and merges (default: none). */
+  readonly telemetry?: Telemetry;
 }
 
 /** The coordinator's operations (see the module comment). */
@@ -85,6 +88,8 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
   const { store, pool } = opts;
   const clock = opts.clock ?? systemClock;
   const log = opts.log ?? silentLog;
+  const telemetry = opts.telemetry ?? noopTelemetry;
+  let unobserve: (() => void) | undefined;
   const schedulers = new Map<string, RoundScheduler>();
   const feds = new Map<string, Federation>();
   const watchers = new Map<string, Set<(e: RoundEvent) => void>>();
@@ -127,7 +132,13 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
           await store.append({ type: "update-accepted", update });
         },
         startMerge: (round, updates) => {
-          const run = (async () => {
+          const traced = telemetry.merge({
+            federationId: federation.id,
+            round: round.number,
+            method: federation.merge.method,
+            clients: updates.length,
+          });
+          const work = async () => {
             log.info("merging round", {
               federation: federation.id,
               round: round.number,
@@ -148,7 +159,9 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
                     store,
                     pool,
                     now: () => clock.now(),
+                    onModule: traced.module,
                   });
+            traced.end(merged.result.weights);
             results.set(key(federation.id, round.number), merged.result);
             log.info("round merged", {
               federation: federation.id,
@@ -158,7 +171,9 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
             });
             await schedulerOf(federation.id).onMergeFinished(round.number, merged.stored.contentHash);
             publishing?.kick();
-          })().catch(async (err: unknown) => {
+          };
+          const run = traced.run(work).catch(async (err: unknown) => {
+            traced.fail(err);
             log.error("merge failed", { federation: federation.id, round: round.number, error: err });
             if (!closed)
               await schedulerOf(federation.id)
@@ -177,12 +192,24 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
               acceptedUpdates,
             });
           }
+          telemetry.roundChanged({
+            round,
+            method: federation.merge.method,
+            accepted: acceptedUpdates,
+            ...(round.state === "merging"
+              ? { stragglers: schedulerOf(federation.id).stragglers(round.number).length }
+              : {}),
+          });
         },
         reportError: (err) => log.error("round scheduling error", { federation: federation.id, error: err }),
       },
     });
     feds.set(federation.id, federation);
     schedulers.set(federation.id, scheduler);
+    const running = scheduler.current();
+    if (running?.state === "open" || running?.state === "merging") {
+      telemetry.roundResumed(running, federation.merge.method);
+    }
     await scheduler.recover();
   };
 
@@ -235,10 +262,14 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
           },
         });
       }
+      unobserve = telemetry.observeActiveClients(() =>
+        [...schedulers].map(([id, s]) => [id, s.connected().length] as const),
+      );
       log.info("coordinator started", { federations: feds.size });
     },
     async close() {
       closed = true;
+      unobserve?.();
       for (const s of schedulers.values()) s.stop();
       await Promise.allSettled([...merges]);
       await publishing?.close();
@@ -310,6 +341,7 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
         store,
         now: () => clock.now(),
         log,
+        telemetry,
       }),
     uploadStatus: (k) => store.uploadStatus(k),
     tokenDigests() {

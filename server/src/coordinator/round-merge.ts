@@ -7,7 +7,7 @@
  */
 import type { MergePool } from "../compute/merge-pool.ts";
 import { encodeAdapter, type LazyAdapter, lazyAdapter, type OutputModule } from "../peft/index.ts";
-import { type MergeOutcome, mergeLazyAdapters } from "../pipeline/merge-adapters.ts";
+import { type MergeOutcome, type ModuleCallback, mergeLazyAdapters } from "../pipeline/merge-adapters.ts";
 import type { CoordinatorStore, StoredAdapter, UpdateReader } from "../store/store.ts";
 import { updateLabel } from "./adapter-schema.ts";
 import { mergeOptionsFor } from "./federation-config.ts";
@@ -59,6 +59,8 @@ export async function mergeRound(args: {
   store: CoordinatorStore;
   pool: MergePool;
   now: () => number;
+  /** Called after each merged module (telemetry). */
+  onModule?: ModuleCallback;
 }): Promise<RoundMergeOutcome> {
   const { federation, round, updates, store, pool } = args;
   if (updates.length === 0)
@@ -77,7 +79,7 @@ export async function mergeRound(args: {
       federation,
       updates.map((u) => u.samples),
     );
-    const outcome = await mergeLazyAdapters(inputs, opts, pool);
+    const outcome = await mergeLazyAdapters(inputs, opts, pool, args.onModule);
     const clients = updates.map((u) => u.clientId);
     const weights = meanClientWeights(outcome, clients.length);
     const mergedAt = args.now();

@@ -8,6 +8,7 @@
 import { StoreIntegrityError } from "../store/errors.ts";
 import type { CoordinatorStore, UploadKey, UploadSink } from "../store/store.ts";
 import type { Log } from "../telemetry/log.ts";
+import { noopTelemetry, type Telemetry, type UpdateTrace } from "../telemetry/telemetry.ts";
 import { InvalidUpdateError, ResumeOffsetError } from "./errors.ts";
 import type { Federation, UpdateRecord } from "./model.ts";
 import type { RoundScheduler } from "./round-scheduler-types.ts";
@@ -57,11 +58,8 @@ function ack(u: UpdateRecord, duplicate: boolean): SubmitOutcome {
   };
 }
 
-/**
- * Receives, validates and accepts one update. Resolves only after the update
- * and its acceptance are durable.
- */
-export async function receiveUpdate(args: {
+/** What `receiveUpdate` needs. */
+export interface ReceiveArgs {
   clientId: string;
   header: SubmitHeader;
   chunks: AsyncIterable<Uint8Array>;
@@ -70,23 +68,50 @@ export async function receiveUpdate(args: {
   store: CoordinatorStore;
   now: () => number;
   log: Log;
-}): Promise<SubmitOutcome> {
-  const { clientId, header, federation, scheduler, store, log } = args;
-  const decision = validateUpdate({
-    federation,
-    clientId,
-    header: {
-      round: header.round,
-      updateId: header.updateId,
-      samples: header.samples,
-      sha256Hex: header.sha256Hex,
-      totalSize: header.totalSize,
-      configJson: header.configJson,
-      metrics: header.metrics,
-    },
-    currentRound: scheduler.current(),
-    accepted: scheduler.accepted(header.round),
+  /** Traces the update and its steps, counts it (default: nothing). */
+  telemetry?: Telemetry;
+}
+
+/**
+ * Receives, validates and accepts one update. Resolves only after the update
+ * and its acceptance are durable.
+ */
+export async function receiveUpdate(args: ReceiveArgs): Promise<SubmitOutcome> {
+  const traced = (args.telemetry ?? noopTelemetry).update({
+    federationId: args.federation.id,
+    round: args.header.round,
+    clientId: args.clientId,
+    updateId: args.header.updateId,
   });
+  try {
+    const outcome = await traced.run(() => receive(args, traced));
+    traced.end(outcome.duplicate ? "duplicate" : "accepted");
+    return outcome;
+  } catch (err) {
+    traced.fail(err);
+    throw err;
+  }
+}
+
+async function receive(args: ReceiveArgs, traced: UpdateTrace): Promise<SubmitOutcome> {
+  const { clientId, header, federation, scheduler, store, log } = args;
+  const decision = await traced.step("validate", () =>
+    validateUpdate({
+      federation,
+      clientId,
+      header: {
+        round: header.round,
+        updateId: header.updateId,
+        samples: header.samples,
+        sha256Hex: header.sha256Hex,
+        totalSize: header.totalSize,
+        configJson: header.configJson,
+        metrics: header.metrics,
+      },
+      currentRound: scheduler.current(),
+      accepted: scheduler.accepted(header.round),
+    }),
+  );
   if (decision.kind === "duplicate") {
     await drain(args.chunks);
     return ack(decision.existing, true);
@@ -110,14 +135,19 @@ export async function receiveUpdate(args: {
     }
   }
   try {
-    for await (const chunk of args.chunks) await sink.write(chunk);
+    await traced.step("upload", async () => {
+      for await (const chunk of args.chunks) {
+        traced.received(chunk.byteLength);
+        await sink.write(chunk);
+      }
+    });
   } catch (err) {
     await sink.close(); // keep what arrived: the client may resume
     throw err;
   }
   let committed: Awaited<ReturnType<UploadSink["commit"]>>;
   try {
-    committed = await sink.commit();
+    committed = await traced.step("store", () => sink.commit());
   } catch (err) {
     if (err instanceof StoreIntegrityError) {
       // A size or sha256 mismatch already deleted the bytes and released the
@@ -129,18 +159,20 @@ export async function receiveUpdate(args: {
     throw err;
   }
   try {
-    const reader = await store.openUpdate(federation.id, header.round, clientId);
-    try {
-      await validateUpdateStream({
-        federation,
-        clientId,
-        configJson: header.configJson,
-        tensors: reader.tensors,
-        readTensor: (name) => reader.read(name),
-      });
-    } finally {
-      await reader.close();
-    }
+    await traced.step("validate_content", async () => {
+      const reader = await store.openUpdate(federation.id, header.round, clientId);
+      try {
+        await validateUpdateStream({
+          federation,
+          clientId,
+          configJson: header.configJson,
+          tensors: reader.tensors,
+          readTensor: (name) => reader.read(name),
+        });
+      } finally {
+        await reader.close();
+      }
+    });
     const record: UpdateRecord = {
       federationId: federation.id,
       round: header.round,
@@ -153,7 +185,7 @@ export async function receiveUpdate(args: {
       receivedAt: args.now(),
       configJson: header.configJson,
     };
-    const admitted = await scheduler.onUpdateAccepted(record);
+    const admitted = await traced.step("accept", () => scheduler.onUpdateAccepted(record));
     log.info("update accepted", {
       federation: federation.id,
       round: header.round,

@@ -8,8 +8,11 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createMergePool, type MergePool } from "../compute/merge-pool.ts";
 import { type Coordinator, createCoordinator } from "../coordinator/coordinator.ts";
+import { type OperatorUi, startOperatorUi } from "../operator-ui/operator-ui.ts";
 import { createFileStore } from "../store/file-store.ts";
+import { instrumentPublisher, instrumentStore } from "../telemetry/instrumented.ts";
 import { jsonLog, type Log } from "../telemetry/log.ts";
+import { createTelemetry, type Telemetry } from "../telemetry/telemetry.ts";
 import { newToken, tokenDigest } from "../transport/grpc/auth.ts";
 import { type GrpcEndpoint, startGrpcServer, type TlsFiles } from "../transport/grpc/server.ts";
 import { type LocalNats, startLocalNats } from "../transport/nats/nats-supervisor.ts";
@@ -33,6 +36,10 @@ export interface ServiceConfig {
   /** Retry interval for announcing results when NATS is down (ms). */
   readonly publishRetryMs?: number;
   readonly log?: Log;
+  /** Spans and metrics (default: on the global OpenTelemetry API, a no-op unless an SDK was started). */
+  readonly telemetry?: Telemetry;
+  /** The operator page (`operator-ui/`): host (default 127.0.0.1) and port (default 7071; 0 = any free port); absent = not served. */
+  readonly ui?: { readonly host?: string; readonly port?: number };
 }
 
 /** A running coordinator process. */
@@ -44,6 +51,8 @@ export interface RunningService {
   /** Where the operator token is (absent when it was passed in). */
   readonly operatorTokenFile?: string;
   readonly operatorToken: string;
+  /** The operator page, when `config.ui` asked for it. */
+  readonly ui?: OperatorUi;
   close(): Promise<void>;
 }
 
@@ -73,8 +82,10 @@ export async function startService(config: ServiceConfig): Promise<RunningServic
   const stopAll = async () => {
     for (const fn of cleanups.splice(0).reverse()) await fn().catch(() => {});
   };
+  const telemetry = config.telemetry ?? createTelemetry();
+  cleanups.push(async () => telemetry.close());
   try {
-    const store = createFileStore(config.dataDir);
+    const store = instrumentStore(createFileStore(config.dataDir), telemetry);
     cleanups.push(() => store.close());
     const pool: MergePool = await createMergePool({ threads: config.threads });
     cleanups.push(() => pool.close());
@@ -92,13 +103,17 @@ export async function startService(config: ServiceConfig): Promise<RunningServic
       natsUrl = local.url;
       log.info("started local nats-server", { url: natsUrl });
     }
-    const publisher: ResultPublisher = createNatsPublisher({ servers: natsUrl, log });
+    const publisher: ResultPublisher = instrumentPublisher(
+      createNatsPublisher({ servers: natsUrl, log }),
+      telemetry,
+    );
     cleanups.push(() => publisher.close());
     const coordinator = createCoordinator({
       store,
       pool,
       publisher,
       log,
+      telemetry,
       ...(config.publishRetryMs !== undefined ? { publishRetryMs: config.publishRetryMs } : {}),
     });
     await coordinator.start();
@@ -113,12 +128,19 @@ export async function startService(config: ServiceConfig): Promise<RunningServic
       log,
     });
     cleanups.push(() => endpoint.close());
+    // After the gRPC endpoint, so closed before it.
+    let ui: OperatorUi | undefined;
+    if (config.ui !== undefined) {
+      ui = await startOperatorUi({ coordinator, operatorDigest: tokenDigest(op.token), ...config.ui, log });
+      cleanups.push(() => ui!.close());
+    }
     return {
       coordinator,
       endpoint,
       natsUrl,
       operatorToken: op.token,
       ...(op.file !== undefined ? { operatorTokenFile: op.file } : {}),
+      ...(ui !== undefined ? { ui } : {}),
       close: stopAll,
     };
   } catch (err) {

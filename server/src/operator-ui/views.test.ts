@@ -1,0 +1,59 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { UnknownFederationError } from "../coordinator/errors.ts";
+import { fakeReader, T0 } from "./fake-reader.ts";
+import { federationsView, roundsView } from "./views.ts";
+
+describe("operator page views", () => {
+  it("lists federations with their clients and current round", () => {
+    const [f] = federationsView(fakeReader());
+    assert.equal(f.id, "fed-1");
+    assert.equal(f.method, "fedavg");
+    assert.equal(f.policy.quorum, 2);
+    assert.deepEqual(
+      f.clients.map((c) => [c.id, c.connected]),
+      [
+        ["client-1", true],
+        ["client-2", true],
+        ["client-3", false],
+      ],
+    );
+    assert.deepEqual(f.currentRound, { number: 2, state: "open" });
+    assert.equal(f.rounds, 2);
+    assert.equal(f.publishedRounds, 1);
+  });
+
+  it("gives each round its timing, stragglers and per-client submissions", async () => {
+    const view = await roundsView(fakeReader(), "fed-1", T0 + 10_000);
+    assert.equal(view.total, 2);
+    const [r1, r2] = view.rounds;
+    assert.equal(r1.durationMs, 7000);
+    assert.equal(r1.mergeMs, 400);
+    assert.deepEqual(r1.stragglers, ["client-3"]);
+    assert.equal(r1.bytes, 2048 + 4096);
+    assert.equal(r1.samples, 400);
+    assert.equal(r1.quorum, 2);
+    assert.deepEqual(
+      r1.submissions.map((s) => [s.clientId, s.offsetMs, s.size, s.samples, s.weight, s.afterQuorum]),
+      [
+        ["client-1", 2000, 2048, 300, 0.75, false],
+        ["client-2", 4500, 4096, 100, 0.25, true],
+      ],
+    );
+    // The open round: running duration, no weights yet, the missing clients.
+    assert.equal(r2.state, "open");
+    assert.equal(r2.durationMs, 2000);
+    assert.equal(r2.mergeMs, null);
+    assert.equal(r2.submissions[0].weight, null);
+    assert.deepEqual(r2.stragglers, ["client-2", "client-3"]);
+  });
+
+  it("keeps only the latest rounds under a limit, and names unknown federations", async () => {
+    const view = await roundsView(fakeReader(), "fed-1", T0, 1);
+    assert.deepEqual(
+      view.rounds.map((r) => r.number),
+      [2],
+    );
+    await assert.rejects(roundsView(fakeReader(), "nope", T0), UnknownFederationError);
+  });
+});
