@@ -4,13 +4,10 @@
  * survivors by `1/(1 − p)`, combine by mean or sum, times λ; then the best
  * rank-`r` approximation. Elementwise, so it densifies (in row blocks).
  */
-import { f32 } from "../kernels/device-matmul.ts";
 import type { MergeOptions } from "../options.ts";
 import { streamKey, uniformAt } from "../random.ts";
-import { truncateDense } from "../solvers/truncated-svd.ts";
 import type { ModuleGroup, ModuleMergeResult } from "../types.ts";
-import { outputRank, scaled } from "./common.ts";
-import { blockRows, taskVectorRows } from "./elementwise.ts";
+import { blockRows, denseResult, taskVectorRows } from "./elementwise.ts";
 
 /** Merges one module with DARE (λ = `scale`). */
 export function mergeDare(group: ModuleGroup, opts: MergeOptions): ModuleMergeResult {
@@ -31,21 +28,10 @@ export function mergeDare(group: ModuleGroup, opts: MergeOptions): ModuleMergeRe
       }
     });
   }
-  const t = truncateDense(
-    f32(dOut, dIn, merged),
-    outputRank(group, opts),
-    { seed: opts.seed, ...opts.truncation },
-    group.name,
+  return denseResult(
+    group,
+    merged,
+    opts,
+    group.clients.map(() => (opts.combine === "sum" ? 1 : 1 / n)),
   );
-  return {
-    name: group.name,
-    merged: scaled(t.merged, opts.scale),
-    report: {
-      weights: group.clients.map(() => (opts.combine === "sum" ? 1 : 1 / n)),
-      objective: null,
-      residual: t.residual,
-      iterations: t.iterations,
-      solver: "dense",
-    },
-  };
 }

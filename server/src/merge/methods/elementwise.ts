@@ -4,7 +4,10 @@
  * `clients × block × dIn`, never `clients × dOut × dIn`.
  */
 import { f32, gemm } from "../kernels/device-matmul.ts";
-import type { ClientLora, ModuleGroup } from "../types.ts";
+import type { MergeOptions } from "../options.ts";
+import { truncateDense } from "../solvers/truncated-svd.ts";
+import type { ClientLora, ModuleGroup, ModuleMergeResult } from "../types.ts";
+import { outputRank, scaled } from "./common.ts";
 
 /** Rows per block so that one block of every client holds about `budget` floats. */
 export function blockRows(group: ModuleGroup, budget = 1 << 25): number {
@@ -25,4 +28,28 @@ export function taskVectorRows(c: ClientLora, dIn: number, r0: number, r1: numbe
 /** The whole task vector `Θ = s B A` (`dOut × dIn`). */
 export function taskVector(c: ClientLora, dOut: number, dIn: number): Float32Array {
   return taskVectorRows(c, dIn, 0, dOut);
+}
+
+/**
+ * The result of an elementwise method: its dense merged task vector `merged`
+ * (`dOut × dIn`) truncated to the output rank, then scaled by λ.
+ * Dense meaning: `λ · U_r Σ_r V_rᵀ` of `merged`.
+ */
+export function denseResult(
+  group: ModuleGroup,
+  merged: Float32Array,
+  opts: MergeOptions,
+  weights: number[],
+): ModuleMergeResult {
+  const t = truncateDense(
+    f32(group.dOut, group.dIn, merged),
+    outputRank(group, opts),
+    { seed: opts.seed, ...opts.truncation },
+    group.name,
+  );
+  return {
+    name: group.name,
+    merged: scaled(t.merged, opts.scale),
+    report: { weights, objective: null, residual: t.residual, iterations: t.iterations, solver: "dense" },
+  };
 }

@@ -5,13 +5,10 @@
  * λ; then the best rank-`r` approximation of that dense matrix. Elementwise,
  * so it densifies (in row blocks).
  */
-import { f32 } from "../kernels/device-matmul.ts";
 import { kthLargestAbs } from "../kernels/select.ts";
 import type { MergeOptions } from "../options.ts";
-import { truncateDense } from "../solvers/truncated-svd.ts";
 import type { ModuleGroup, ModuleMergeResult } from "../types.ts";
-import { outputRank, scaled } from "./common.ts";
-import { blockRows, taskVector, taskVectorRows } from "./elementwise.ts";
+import { blockRows, denseResult, taskVector, taskVectorRows } from "./elementwise.ts";
 
 /** Merges one module with TIES (λ = `scale`). */
 export function mergeTies(group: ModuleGroup, opts: MergeOptions): ModuleMergeResult {
@@ -48,21 +45,10 @@ export function mergeTies(group: ModuleGroup, opts: MergeOptions): ModuleMergeRe
       if (count > 0) merged[r0 * dIn + j] = acc / count;
     }
   }
-  const t = truncateDense(
-    f32(dOut, dIn, merged),
-    outputRank(group, opts),
-    { seed: opts.seed, ...opts.truncation },
-    group.name,
+  return denseResult(
+    group,
+    merged,
+    opts,
+    group.clients.map(() => 1 / group.clients.length),
   );
-  return {
-    name: group.name,
-    merged: scaled(t.merged, opts.scale),
-    report: {
-      weights: group.clients.map(() => 1 / group.clients.length),
-      objective: null,
-      residual: t.residual,
-      iterations: t.iterations,
-      solver: "dense",
-    },
-  };
 }
