@@ -141,7 +141,11 @@ async function runOnce(n: number, payloads: Payload[], work: string): Promise<Ro
       nats.url,
     ],
     {
-      env: { ...process.env, TRIBUTARY_OPERATOR_TOKEN: operatorToken, TRIBUTARY_LOG: "warn" },
+      env: {
+        ...process.env,
+        TRIBUTARY_OPERATOR_TOKEN: operatorToken,
+        TRIBUTARY_LOG: process.env.TRIBUTARY_BENCH_LOG ?? "warn",
+      },
       stdio: ["ignore", "pipe", "pipe"],
     },
   );
@@ -151,6 +155,10 @@ async function runOnce(n: number, payloads: Payload[], work: string): Promise<Ro
   });
   try {
     const [, address] = await waitForLine(coordinator, /listening on (\S+)/);
+    // Keep draining its output (a full pipe would stall it); TRIBUTARY_BENCH_LOG=info shows it.
+    if (process.env.TRIBUTARY_BENCH_LOG !== undefined) coordinator.stderr?.pipe(process.stderr);
+    else coordinator.stderr?.resume();
+    coordinator.stdout?.resume();
     const client = makeClient(ClientService, address, grpc.credentials.createInsecure());
     const operator = makeClient(OperatorService, address, grpc.credentials.createInsecure());
     const md = bearer(operatorToken);
