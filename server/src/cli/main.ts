@@ -33,6 +33,9 @@ Commands:
 
 Run "tributary <command> --help" for a command's options.`;
 
+/** Help text of each built-in subcommand. */
+const USAGES: Record<string, string> = { merge: MERGE_USAGE, serve: SERVE_USAGE, admin: ADMIN_USAGE };
+
 /**
  * Runs the CLI with `argv` (without `node` and the script) and returns the
  * exit code.
@@ -48,15 +51,10 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
       case "help":
       case "--help":
       case "-h":
-        io.out(
-          rest[0] === "merge"
-            ? MERGE_USAGE
-            : rest[0] === "serve"
-              ? SERVE_USAGE
-              : rest[0] === "admin"
-                ? ADMIN_USAGE
-                : USAGE,
-        );
+        if (rest[0] === "client") {
+          const { CLIENT_USAGE } = await import("@tributary/client-sdk/cli");
+          io.out(CLIENT_USAGE);
+        } else io.out(USAGES[rest[0] ?? ""] ?? USAGE);
         return 0;
       case "merge":
         return await runMerge(rest, io);
@@ -80,15 +78,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
 function reportError(err: unknown, command: string | undefined, io: CliIo): number {
   if (err instanceof UsageError || err instanceof MergeOptionsError) {
     io.err(`tributary: ${err.message}`);
-    io.err(
-      command === "merge"
-        ? MERGE_USAGE
-        : command === "serve"
-          ? SERVE_USAGE
-          : command === "admin"
-            ? ADMIN_USAGE
-            : USAGE,
-    );
+    io.err(USAGES[command ?? ""] ?? USAGE);
     return 2;
   }
   if (err instanceof AdapterFormatError || err instanceof MergeInputError) {
