@@ -338,6 +338,11 @@ describe("refused updates and calls", () => {
         const stored = await filesUnder(join(fx.dataDir, "updates"));
         assert.equal(stored.length, 3, stored.join(", "));
         for (const f of await filesUnder(join(fx.dataDir, "uploads"))) assert.match(f, /\.partial$/);
+        // Once the round stopped accepting updates, its partial uploads are deleted.
+        await waitFor(
+          "round 1's partial uploads to be discarded",
+          async () => (await filesUnder(join(fx.dataDir, "uploads", fed, "1"))).length === 0,
+        );
       } finally {
         await watch.close();
       }

@@ -191,6 +191,14 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
               round: round.number,
               acceptedUpdates,
             });
+            // Uploads still running for a closed round can never count: stop them and free the disk.
+            store.discardRoundUploads(federation.id, round.number).catch((err: unknown) => {
+              log.warn("could not discard a closed round's partial uploads", {
+                federation: federation.id,
+                round: round.number,
+                error: err,
+              });
+            });
           }
           telemetry.roundChanged({
             round,

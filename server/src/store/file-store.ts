@@ -132,6 +132,7 @@ export function createFileStore(dataDir: string, options: FileStoreOptions = {})
     beginUpload: async (key, expected) => live().uploads.begin(key, expected),
     uploadStatus: async (key) => live().uploads.status(key),
     discardUpload: async (key) => live().uploads.discard(key),
+    discardRoundUploads: async (federationId, round) => live().uploads.discardRound(federationId, round),
     async openUpdate(federationId, round, clientId) {
       const { journal } = live();
       const { dirs, file } = layout.update(federationId, round, clientId);

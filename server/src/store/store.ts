@@ -222,6 +222,12 @@ export interface CoordinatorStore {
   uploadStatus(key: UploadKey): Promise<UploadStatus>;
   /** Deletes a partial or committed-but-not-journaled upload; accepted updates are never deleted. True if something was removed. */
   discardUpload(key: UploadKey): Promise<boolean>;
+  /**
+   * Stops every upload still running for a round and deletes the partial
+   * bytes (a round that stopped accepting updates has no use for them);
+   * committed and accepted updates are not touched. Returns the uploads stopped.
+   */
+  discardRoundUploads(federationId: string, round: number): Promise<number>;
   /** Opens the committed update of a client in a round for lazy reads. */
   openUpdate(federationId: string, round: number, clientId: string): Promise<UpdateReader>;
   /** Stores a merged adapter under its content hash and records it as the round's result (idempotent). */

@@ -260,3 +260,20 @@ test("abort deletes the received bytes", async () => {
   await assert.rejects(sink.write(bytes.subarray(500, 600)), /already committed, closed or aborted/);
   await store.close();
 });
+
+test("discardRoundUploads stops a round's running uploads and deletes their bytes, keeping committed ones", async () => {
+  const store = await fresh();
+  const bytes = bigUpdate();
+  const done = await store.beginUpload(key("bob", "b1"), { size: bytes.length, sha256: sha256(bytes) });
+  await send(done, bytes, MiB);
+  await done.commit();
+  const running = await store.beginUpload(key(), { size: bytes.length, sha256: sha256(bytes) });
+  await send(running, bytes, MiB, MiB);
+  assert.equal((await store.uploadStatus(key())).state, "partial");
+  assert.equal(await store.discardRoundUploads("fed-1", 1), 1);
+  await assert.rejects(running.write(bytes.subarray(MiB, 2 * MiB)));
+  assert.deepEqual(await store.uploadStatus(key()), { state: "none", bytes: 0 });
+  assert.equal((await store.uploadStatus(key("bob", "b1"))).state, "committed");
+  await assert.rejects(store.discardRoundUploads("../etc", 1), StoreArgumentError);
+  await store.close();
+});

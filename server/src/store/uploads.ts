@@ -7,14 +7,14 @@
  * between, or an update the coordinator rejected) is deleted at the next
  * open or by `discardUpload`, so only journaled updates are ever merged.
  */
-import { constants, open, rename, rmdir } from "node:fs/promises";
+import { constants, open, rename, rm, rmdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { UpdateRecord } from "../coordinator/model.ts";
 import { StoreArgumentError, StoreIntegrityError, UploadConflictError, type UploadKey } from "./errors.ts";
 import { ensureDir, errnoCode, syncDir, unlinkIfExists } from "./fs-util.ts";
 import { acceptedUpdate } from "./journal-state.ts";
 import type { KeyedMutex } from "./keyed-mutex.ts";
-import { checkSha256, checkUploadKey, type StoreLayout, slotKey } from "./paths.ts";
+import { checkId, checkSha256, checkUploadKey, type StoreLayout, slotKey } from "./paths.ts";
 import type { CommittedUpload, ExpectedUpload, StoreState, UploadSink, UploadStatus } from "./store.ts";
 import { committedSink, createUploadSink, type ManagedSink } from "./upload-sink.ts";
 
@@ -28,6 +28,8 @@ export interface Uploads {
   begin(key: UploadKey, expected: ExpectedUpload): Promise<UploadSink>;
   status(key: UploadKey): Promise<UploadStatus>;
   discard(key: UploadKey): Promise<boolean>;
+  /** Stops and deletes every partial upload of a round (committed updates are not touched). */
+  discardRound(federationId: string, round: number): Promise<number>;
   /** Throws `StoreIntegrityError("not-committed")` unless `update` describes the committed, unjournaled upload of its slot. */
   checkCommitted(update: UpdateRecord): void;
   /** Forgets the pending commit of a slot once its event is journaled. */
@@ -186,6 +188,19 @@ export function createUploads(layout: StoreLayout, state: () => StoreState, lock
         }
         return removed;
       }),
+    async discardRound(federationId, round) {
+      const prefix = `${checkId("federation id", federationId)}/${round}/`;
+      let stopped = 0;
+      for (const [id, sink] of [...active]) {
+        if (id.startsWith(prefix)) {
+          await sink.supersede();
+          stopped++;
+        }
+      }
+      const dir = join(layout.uploads, federationId, String(round));
+      await rm(dir, { recursive: true, force: true });
+      return stopped;
+    },
     checkCommitted(u) {
       const p = pending.get(slotKey(u.federationId, u.round, u.clientId));
       if (p === undefined || p.updateId !== u.updateId || p.sha256 !== u.sha256 || p.size !== u.size) {

@@ -40,6 +40,7 @@ export function instrumentStore(store: CoordinatorStore, telemetry: Telemetry): 
     beginUpload: async (key, expected) => timedSink(await store.beginUpload(key, expected), telemetry),
     uploadStatus: (key) => store.uploadStatus(key),
     discardUpload: (key) => store.discardUpload(key),
+    discardRoundUploads: (federationId, round) => store.discardRoundUploads(federationId, round),
     openUpdate: (federationId, round, clientId) => store.openUpdate(federationId, round, clientId),
     putAdapter: (input) => telemetry.storeWrite("adapter", () => store.putAdapter(input)),
     getAdapter: (hash) => store.getAdapter(hash),
