@@ -7,14 +7,9 @@ import { writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { createMergePool } from "../compute/merge-pool.ts";
 import { METHODS, type MergeOptions, resolveOptions } from "../merge/options.ts";
-import {
-  type AdapterOutput,
-  type OutputModule,
-  type PeftAdapter,
-  readAdapter,
-  writeAdapter,
-} from "../peft/index.ts";
-import { checkCompatible, type MergeOutcome, mergeAdapters } from "../pipeline/merge-adapters.ts";
+import { type AdapterOutput, type PeftAdapter, readAdapter, writeAdapter } from "../peft/index.ts";
+import { checkCompatible, mergeAdapters } from "../pipeline/merge-adapters.ts";
+import { mergedOutput } from "../pipeline/merged-output.ts";
 import { choiceOption, integerOption, numberListOption, numberOption, UsageError } from "./args.ts";
 import type { CliIo } from "./main.ts";
 import { buildReport, formatSummary } from "./merge-report.ts";
@@ -145,23 +140,6 @@ function parse(argv: readonly string[]) {
   });
 }
 
-/** The merged adapter to write: every module in the first input's layout. */
-export function mergedOutput(
-  inputs: readonly PeftAdapter[],
-  outcome: MergeOutcome,
-  dtype: AdapterOutput["dtype"],
-  metadata: Record<string, string>,
-): AdapterOutput {
-  const first = inputs[0];
-  const modules = new Map<string, OutputModule>();
-  for (const [name, entry] of outcome.modules) {
-    const m = entry.result.merged;
-    modules.set(name, { a: m.a, b: m.b, rank: m.rank, layout: first.modules.get(name)!.layout });
-  }
-  const dense = new Map([...outcome.dense].map(([name, d]) => [name, { shape: d.shape, data: d.data }]));
-  return { template: first.config, modules, dense, dtype, metadata };
-}
-
 /**
  * Runs `tributary merge` with `argv` (after the subcommand); returns the exit code.
  * Typed errors propagate to `main`, which maps them to exit codes.
@@ -188,7 +166,7 @@ export async function runMerge(argv: readonly string[], io: CliIo): Promise<numb
       if (!args.quiet) io.err(`  [${done}/${total}] ${name} ${fmtMs(entry.ms)}`);
     });
     const dtype = args.dtype ?? inputs[0].dtype;
-    const output = mergedOutput(inputs, outcome, dtype, {
+    const output = mergedOutput(inputs[0], outcome, dtype, {
       tributary_method: args.options.method,
       tributary_inputs: String(inputs.length),
     });

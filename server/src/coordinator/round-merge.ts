@@ -6,8 +6,9 @@
  * so they survive restarts with the adapter itself.
  */
 import type { MergePool } from "../compute/merge-pool.ts";
-import { encodeAdapter, type LazyAdapter, lazyAdapter, type OutputModule } from "../peft/index.ts";
+import { encodeAdapter, type LazyAdapter, lazyAdapter } from "../peft/index.ts";
 import { type MergeOutcome, type ModuleCallback, mergeLazyAdapters } from "../pipeline/merge-adapters.ts";
+import { mergedOutput } from "../pipeline/merged-output.ts";
 import type { CoordinatorStore, StoredAdapter, UpdateReader } from "../store/store.ts";
 import { updateLabel } from "./adapter-schema.ts";
 import { mergeOptionsFor } from "./federation-config.ts";
@@ -83,26 +84,16 @@ export async function mergeRound(args: {
     const clients = updates.map((u) => u.clientId);
     const weights = meanClientWeights(outcome, clients.length);
     const mergedAt = args.now();
-    const modules = new Map<string, OutputModule>();
-    for (const [name, entry] of outcome.modules) {
-      const m = entry.result.merged;
-      modules.set(name, { a: m.a, b: m.b, rank: m.rank, layout: inputs[0].modules.get(name)!.layout });
-    }
-    const dense = new Map([...outcome.dense].map(([name, d]) => [name, { shape: d.shape, data: d.data }]));
-    const { configText, safetensors } = encodeAdapter({
-      template: inputs[0].config,
-      modules,
-      dense,
-      dtype: "F32",
-      metadata: {
+    const { configText, safetensors } = encodeAdapter(
+      mergedOutput(inputs[0], outcome, "F32", {
         [RESULT_METADATA.federation]: federation.id,
         [RESULT_METADATA.round]: String(round.number),
         [RESULT_METADATA.method]: federation.merge.method,
         [RESULT_METADATA.clients]: JSON.stringify(clients),
         [RESULT_METADATA.weights]: JSON.stringify(weights),
         [RESULT_METADATA.mergedAt]: String(mergedAt),
-      },
-    });
+      }),
+    );
     const stored = await store.putAdapter({
       federationId: federation.id,
       round: round.number,
