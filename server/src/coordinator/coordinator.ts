@@ -221,6 +221,17 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
     await scheduler.recover();
   };
 
+  /** Every round of a federation, oldest first. */
+  const roundsOf = (federationId: string): RoundRecord[] => {
+    const s = schedulerOf(federationId);
+    const out: RoundRecord[] = [];
+    for (let n = 1; n <= (s.current()?.number ?? 0); n++) {
+      const r = s.round(n);
+      if (r !== undefined) out.push(r);
+    }
+    return out;
+  };
+
   const latestRound = (federationId: string): number => {
     const rounds = store.state().federations.get(federationId)?.rounds;
     return rounds === undefined || rounds.size === 0 ? 0 : Math.max(...rounds.keys());
@@ -250,15 +261,11 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
           log,
           retryMs: opts.publishRetryMs,
           unannounced: () =>
-            [...schedulers.entries()].flatMap(([id, s]) => {
-              const r = s.current();
-              const all = r === undefined ? [] : Array.from({ length: r.number }, (_, i) => s.round(i + 1));
-              return all
-                .filter(
-                  (x): x is RoundRecord => x !== undefined && x.state === "published" && x.published !== true,
-                )
-                .map((x) => ({ federation: fedOf(id), round: x }));
-            }),
+            [...schedulers.keys()].flatMap((id) =>
+              roundsOf(id)
+                .filter((r) => r.state === "published" && r.published !== true)
+                .map((r) => ({ federation: fedOf(id), round: r })),
+            ),
           result,
           onPublished: async (r) => {
             await schedulerOf(r.federationId).markPublished(r.round);
@@ -309,13 +316,7 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
     federation: fedOf,
     rounds(id) {
       const s = schedulerOf(id);
-      const latest = s.current()?.number ?? 0;
-      const out: { round: RoundRecord; accepted: number }[] = [];
-      for (let n = 1; n <= latest; n++) {
-        const r = s.round(n);
-        if (r !== undefined) out.push({ round: r, accepted: s.accepted(n).length });
-      }
-      return out;
+      return roundsOf(id).map((round) => ({ round, accepted: s.accepted(round.number).length }));
     },
     updates(id, n) {
       const s = schedulerOf(id);

@@ -107,7 +107,7 @@ export function clientServiceHandlers(
   const adapterFor = async (
     federationId: string,
     sel: { round?: number; hash?: string },
-  ): Promise<AdapterHandle> => {
+  ): Promise<{ handle: AdapterHandle; round: number }> => {
     const rounds = coordinator.rounds(federationId).filter((r) => r.round.state === "published");
     const pick =
       sel.round !== undefined
@@ -120,7 +120,7 @@ export function clientServiceHandlers(
     }
     const handle = await coordinator.store.getAdapter(pick.round.resultHash);
     if (handle === undefined) throw new UnknownRoundError(federationId, pick.round.number);
-    return handle;
+    return { handle, round: pick.round.number };
   };
 
   return {
@@ -264,17 +264,14 @@ export function clientServiceHandlers(
             : req.selector.case === "contentHash"
               ? { hash: req.selector.value }
               : {};
-        const handle = await adapterFor(req.federationId, sel);
-        const round = coordinator
-          .rounds(req.federationId)
-          .find((r) => r.round.resultHash === handle.contentHash);
+        const { handle, round } = await adapterFor(req.federationId, sel);
         await writeWithBackpressure(
           call,
           create(FetchAdapterResponseSchema, {
             payload: {
               case: "header",
               value: {
-                round: round?.round.number ?? 0,
+                round,
                 contentHash: handle.contentHash,
                 size: BigInt(handle.size),
                 adapterConfigJson: handle.configJson,
