@@ -12,7 +12,7 @@ import {
   createServiceDefinition,
   GRPC_CHANNEL_OPTIONS,
   SubmitUpdateResponseSchema,
-} from "@tributary/proto";
+} from "@tributary/protocol";
 
 const server = new grpc.Server({ ...GRPC_CHANNEL_OPTIONS });
 const unimplemented = (_: unknown, cb: (e: Partial<grpc.ServiceError>) => void) =>

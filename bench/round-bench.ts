@@ -17,6 +17,7 @@ import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
+import { watchResults } from "@tributary/client/nats";
 import {
   CHUNK_BYTES,
   ClientService,
@@ -29,9 +30,8 @@ import {
   makeClient,
   OperatorService,
   SubmitUpdateRequestSchema,
-} from "@tributary/proto";
+} from "@tributary/protocol";
 import { writeSyntheticAdapter } from "../server/src/peft/synthetic-adapter.ts";
-import { watchResults } from "../server/src/transport/nats/subscriber.ts";
 import { bearer, call } from "../test/helpers/grpc-calls.ts";
 import { startNatsServer } from "../test/helpers/nats-server.ts";
 import { llama3QV } from "./synthetic.ts";

@@ -2,7 +2,7 @@
 // `npm run proto:check`: the protocol checks CI runs, all offline.
 //   1. buf lint (STANDARD, see buf.yaml)
 //   2. buf breaking (FILE) against the committed image proto/baseline.binpb
-//   3. regenerate into a temp dir and fail if proto/gen/ differs from it
+//   3. regenerate into a temp dir and fail if proto/src/gen/ differs from it
 //      (someone edited a .proto without `npm run proto:gen`, or edited gen/ by hand).
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
@@ -11,7 +11,7 @@ import { join, relative } from "node:path";
 
 const root = new URL("..", import.meta.url).pathname;
 const buf = join(root, "node_modules", "@bufbuild", "buf", "bin", "buf");
-const genDir = "proto/gen";
+const genDir = "proto/src/gen";
 const baseline = "proto/baseline.binpb";
 
 class CheckFailed extends Error {
@@ -38,7 +38,7 @@ function listFiles(dir) {
   return out.sort();
 }
 
-/** Regenerates into a temp dir; the problems of proto/gen/ compared with it. @returns {string[]} */
+/** Regenerates into a temp dir; the problems of proto/src/gen/ compared with it. @returns {string[]} */
 function staleGenerated() {
   const tmp = mkdtempSync(join(tmpdir(), "tributary-proto-"));
   try {
@@ -78,7 +78,7 @@ try {
   const problems = staleGenerated();
   if (problems.length > 0) {
     for (const problem of problems) console.error(`proto:check: ${problem}`);
-    throw new CheckFailed("run `npm run proto:gen` and commit proto/gen/ (never edit it by hand)");
+    throw new CheckFailed("run `npm run proto:gen` and commit proto/src/gen/ (never edit it by hand)");
   }
 } catch (error) {
   if (!(error instanceof CheckFailed)) throw error;

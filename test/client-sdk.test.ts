@@ -24,7 +24,7 @@ import {
   type EnrollClientResponse,
   GetUploadStatusRequestSchema,
   type GetUploadStatusResponse,
-} from "@tributary/proto";
+} from "@tributary/protocol";
 import {
   adapterSchema,
   connect,

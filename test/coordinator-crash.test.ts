@@ -16,9 +16,9 @@ import {
   ListUpdatesRequestSchema,
   type ListUpdatesResponse,
   RoundState,
-} from "@tributary/proto";
-import type { RoundRecord } from "../server/src/coordinator/model.ts";
-import type { JournalEvent } from "../server/src/store/store.ts";
+} from "@tributary/protocol";
+import type { RoundRecord } from "../server/src/core/model.ts";
+import type { JournalEvent } from "../server/src/core/store.ts";
 import { type CoordinatorProcess, startCoordinatorProcess } from "./helpers/coordinator-process.ts";
 import { waitFor } from "./helpers/expect.ts";
 import { createTestFederation, joinAll, OPERATOR_TOKEN, type TestFederation } from "./helpers/federation.ts";

@@ -9,7 +9,7 @@ import { after, before, describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { status } from "@grpc/grpc-js";
-import { ListRoundsRequestSchema, type ListRoundsResponse, RoundState } from "@tributary/proto";
+import { ListRoundsRequestSchema, type ListRoundsResponse, RoundState } from "@tributary/protocol";
 import { expectStatus } from "./helpers/expect.ts";
 import { type Fixture, joinAll, startFixture } from "./helpers/federation.ts";
 import { call, upload } from "./helpers/grpc-calls.ts";

@@ -6,8 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import type { LogFields } from "../server/src/telemetry/log.ts";
-import { watchResults } from "../server/src/transport/nats/subscriber.ts";
+import { watchResults } from "@tributary/client/nats";
+import type { LogFields } from "../server/src/core/log.ts";
 import { waitFor } from "./helpers/expect.ts";
 import { type Fixture, startFixture } from "./helpers/federation.ts";
 import { upload } from "./helpers/grpc-calls.ts";

@@ -12,16 +12,16 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
+import { watchResults } from "@tributary/client/nats";
+import type { RoundAnnouncement } from "@tributary/protocol";
 import {
   ListRoundsRequestSchema,
   ListUpdatesRequestSchema,
   type ListUpdatesResponse,
   StartRoundRequestSchema,
   type SubmitUpdateResponse,
-} from "@tributary/proto";
+} from "@tributary/protocol";
 import { writeSyntheticAdapter } from "../server/src/peft/synthetic-adapter.ts";
-import type { RoundAnnouncement } from "../server/src/transport/nats/announcement.ts";
-import { watchResults } from "../server/src/transport/nats/subscriber.ts";
 import { assertEqualsDirectMerge } from "./helpers/direct-merge.ts";
 import { expectStatus, waitFor } from "./helpers/expect.ts";
 import { type Fixture, MODULES, startFixture, type TestClient } from "./helpers/federation.ts";

@@ -9,13 +9,13 @@ import { createHash } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import { status } from "@grpc/grpc-js";
+import { watchResults } from "@tributary/client/nats";
 import {
   type ClientService,
   GetUploadStatusRequestSchema,
   type GetUploadStatusResponse,
   type GrpcClient,
-} from "@tributary/proto";
-import { watchResults } from "../server/src/transport/nats/subscriber.ts";
+} from "@tributary/protocol";
 import { assertEqualsDirectMerge } from "./helpers/direct-merge.ts";
 import { expectStatus, waitFor } from "./helpers/expect.ts";
 import { type Fixture, startFixture, type TestClient } from "./helpers/federation.ts";

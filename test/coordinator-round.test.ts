@@ -2,13 +2,13 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
+import { watchResults } from "@tributary/client/nats";
 import {
   FetchAdapterRequestSchema,
   ListUpdatesRequestSchema,
   type ListUpdatesResponse,
   RoundState,
-} from "@tributary/proto";
-import { watchResults } from "../server/src/transport/nats/subscriber.ts";
+} from "@tributary/protocol";
 import { assertEqualsDirectMerge } from "./helpers/direct-merge.ts";
 import { type Fixture, startFixture } from "./helpers/federation.ts";
 import { call, fetchAdapter, upload } from "./helpers/grpc-calls.ts";

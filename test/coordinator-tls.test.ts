@@ -6,9 +6,9 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
-import { callUnary, GetStatusRequestSchema, makeClient, OperatorService } from "@tributary/proto";
+import { callUnary, GetStatusRequestSchema, makeClient, OperatorService } from "@tributary/protocol";
+import { silentLog } from "../server/src/core/log.ts";
 import { type RunningService, startService } from "../server/src/service/coordinator-service.ts";
-import { silentLog } from "../server/src/telemetry/log.ts";
 import { startNatsServer, type TestNatsServer } from "./helpers/nats-server.ts";
 
 describe("gRPC over TLS when a certificate is configured", () => {

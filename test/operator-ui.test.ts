@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
-import { CreateFederationRequestSchema, DeadlinePolicy, Dtype } from "@tributary/proto";
+import { CreateFederationRequestSchema, DeadlinePolicy, Dtype } from "@tributary/protocol";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import type { RoundsView } from "../server/src/operator-ui/views.ts";
 import { type Fixture, MODULES, startFixture } from "./helpers/federation.ts";

@@ -96,7 +96,7 @@ describe("adapterSchema", () => {
     assert.throws(() => adapterSchema({ configJson: "{}", safetensors }), InvalidUpdateError);
     assert.throws(
       () => adapterSchema({ configJson: "{}", safetensors: new Uint8Array(3) }),
-      /shorter than its 8-byte header/,
+      /shorter than the 8-byte header length/,
     );
   });
 });

@@ -3,16 +3,14 @@
  * as `model.save_pretrained()` writes them) and the integrity check every
  * downloaded adapter goes through.
  */
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { mkdir, open, readFile, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
+import { ADAPTER_FILES, sha256Hex } from "@tributary/protocol";
 import { IntegrityError } from "./errors.ts";
 
-/** File names of a PEFT adapter directory. */
-export const PEFT_FILES = {
-  config: "adapter_config.json",
-  safetensors: "adapter_model.safetensors",
-} as const;
+/** File names of a PEFT adapter directory (the protocol's {@link ADAPTER_FILES}). */
+export const PEFT_FILES = ADAPTER_FILES;
 
 /** An adapter in memory: the `adapter_config.json` text and the safetensors bytes. */
 export interface AdapterFiles {
@@ -20,10 +18,7 @@ export interface AdapterFiles {
   readonly safetensors: Uint8Array;
 }
 
-/** Lower-case hex sha256 of `bytes`. */
-export function sha256Hex(bytes: Uint8Array): string {
-  return createHash("sha256").update(bytes).digest("hex");
-}
+export { sha256Hex };
 
 /**
  * Reads a PEFT adapter directory.

@@ -4,7 +4,15 @@
  * can have the coordinator check it against the federation's schema before
  * any training happens.
  */
-import type { AdapterFiles } from "./adapter-files.ts";
+import {
+  AdapterFormatError,
+  PEFT_PREFIX,
+  parseLoraKey,
+  parseSafetensorsLayout,
+  type SafetensorsLayout,
+  safetensorsHeaderLength,
+} from "@tributary/protocol";
+import { type AdapterFiles, PEFT_FILES } from "./adapter-files.ts";
 import { InvalidUpdateError } from "./errors.ts";
 
 /** A tensor dtype as safetensors names it. */
@@ -28,10 +36,12 @@ export interface JoinSchema {
   readonly dtype?: AdapterDtype;
 }
 
-const LORA = /^base_model\.model\.(.+)\.lora_([AB])(?:\.[^.]+)?\.weight$/;
-
-function bad(detail: string): InvalidUpdateError {
-  return new InvalidUpdateError("INVALID_ARGUMENT", `adapter: ${detail}`);
+function bad(detail: string, cause?: unknown): InvalidUpdateError {
+  return new InvalidUpdateError(
+    "INVALID_ARGUMENT",
+    `adapter: ${detail}`,
+    cause === undefined ? undefined : { cause },
+  );
 }
 
 /**
@@ -44,28 +54,30 @@ function bad(detail: string): InvalidUpdateError {
  */
 export function adapterSchema(adapter: AdapterFiles): JoinSchema {
   const bytes = adapter.safetensors;
-  if (bytes.byteLength < 8) throw bad("safetensors file is shorter than its 8-byte header length");
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const n = Number(view.getBigUint64(0, true));
-  if (8 + n > bytes.byteLength) throw bad(`safetensors header length ${n} exceeds the file`);
-  let header: Record<string, { dtype?: string; shape?: number[] }>;
+  let layout: SafetensorsLayout;
+  try {
+    const n = safetensorsHeaderLength(bytes, bytes.byteLength, PEFT_FILES.safetensors);
+    layout = parseSafetensorsLayout(bytes.subarray(8, 8 + n), bytes.byteLength, PEFT_FILES.safetensors);
+  } catch (err) {
+    if (err instanceof AdapterFormatError) throw bad(err.message, err);
+    throw err;
+  }
   let config: { base_model_name_or_path?: unknown };
   try {
-    header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n)));
     config = JSON.parse(adapter.configJson);
   } catch (err) {
-    throw bad(`unreadable JSON: ${(err as Error).message}`);
+    throw bad(`${PEFT_FILES.config} is not JSON: ${(err as Error).message}`, err);
   }
   const modules = new Map<string, { dIn?: number; dOut?: number; rank?: number }>();
   let dtype: string | undefined;
-  for (const [key, info] of Object.entries(header)) {
-    const m = LORA.exec(key);
-    if (m === null || !Array.isArray(info.shape) || info.shape.length !== 2) continue;
+  for (const [name, info] of layout.tensors) {
+    const key = parseLoraKey(name);
+    if (key === undefined || key.prefix !== PEFT_PREFIX || key.embedding || info.shape.length !== 2) continue;
     dtype ??= info.dtype;
-    const entry = modules.get(m[1]) ?? {};
-    if (m[2] === "A") Object.assign(entry, { rank: info.shape[0], dIn: info.shape[1] });
+    const entry = modules.get(key.module) ?? {};
+    if (key.factor === "A") Object.assign(entry, { rank: info.shape[0], dIn: info.shape[1] });
     else Object.assign(entry, { dOut: info.shape[0] });
-    modules.set(m[1], entry);
+    modules.set(key.module, entry);
   }
   if (modules.size === 0) throw bad("no base_model.model.<module>.lora_A/lora_B tensors");
   const shapes: ModuleShape[] = [];

@@ -10,7 +10,7 @@ import {
   type GrpcClient,
   makeClient,
   type UnaryMethodName,
-} from "@tributary/proto";
+} from "@tributary/protocol";
 
 /** TLS settings of the coordinator connection. */
 export interface TlsOptions {

@@ -5,7 +5,7 @@
  * client as connected) and stays joined when it ends.
  */
 import { readFile } from "node:fs/promises";
-import { CHUNK_BYTES } from "@tributary/proto";
+import { CHUNK_BYTES } from "@tributary/protocol";
 import { readAdapter, writeAdapter } from "./adapter-files.ts";
 import { adapterSchema } from "./adapter-schema.ts";
 import {

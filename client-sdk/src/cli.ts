@@ -1,5 +1,5 @@
 /**
- * `tributary client …`: take part in a federation from a shell script or a
+ * `tributary-client …`: take part in a federation from a shell script or a
  * Python/PEFT trainer, with no TypeScript. Errors become exit codes once,
  * here (see {@link CLIENT_USAGE}).
  */
@@ -9,8 +9,8 @@ import { RoundFailedError, TributaryError, UnavailableError } from "./errors.ts"
 
 export type { CliIo } from "./cli-commands.ts";
 
-/** Help text of `tributary client`. */
-export const CLIENT_USAGE = `Usage: tributary client <action> [options]
+/** Help text of `tributary-client`. */
+export const CLIENT_USAGE = `Usage: tributary-client <action> [options]
 
 Take part in a federation with PEFT adapter directories (adapter_config.json +
 adapter_model.safetensors, as save_pretrained() writes them).
@@ -52,10 +52,10 @@ Exit codes:
   5  coordinator unreachable after retries
 
 Example (a Python trainer's loop, in bash):
-  tributary client join --coordinator coord:7070 --federation support-bot --token-file client.token
+  tributary-client join --coordinator coord:7070 --federation support-bot --token-file client.token
   for i in 1 2 3; do
     python train.py --init ./global --out ./adapter        # save_pretrained("./adapter")
-    tributary client submit --samples 1200 ./adapter && tributary client wait --out ./global || exit $?
+    tributary-client submit --samples 1200 ./adapter && tributary-client wait --out ./global || exit $?
   done`;
 
 const processIo: CliIo = {
@@ -68,7 +68,7 @@ function isTimeout(err: unknown): boolean {
 }
 
 /**
- * Runs `tributary client` with `argv` (after `client`) and returns the exit
+ * Runs `tributary-client` with `argv` (after `client`) and returns the exit
  * code; nothing is thrown.
  *
  * @example
@@ -80,7 +80,7 @@ export async function runClientCli(
   env: CliEnv = process.env,
 ): Promise<number> {
   const [action, ...rest] = argv;
-  const name = `tributary client${action !== undefined ? ` ${action}` : ""}`;
+  const name = `tributary-client${action !== undefined ? ` ${action}` : ""}`;
   try {
     if (action === undefined || action === "help" || action === "--help" || action === "-h") {
       io.out(CLIENT_USAGE);
@@ -96,7 +96,7 @@ export async function runClientCli(
   } catch (err) {
     if (err instanceof UsageError) {
       io.err(`${name}: ${err.message}`);
-      io.err(`Run "tributary client --help" for the actions and options.`);
+      io.err(`Run "tributary-client --help" for the actions and options.`);
       return 2;
     }
     if (err instanceof RoundFailedError) {

@@ -20,7 +20,7 @@ import {
   type SubmitUpdateRequest,
   SubmitUpdateResponseSchema,
   WatchRoundsResponseSchema,
-} from "@tributary/proto";
+} from "@tributary/protocol";
 import { sha256Hex } from "./adapter-files.ts";
 import { connect } from "./client.ts";
 import { IntegrityError, StaleRoundError, UnavailableError } from "./errors.ts";

@@ -5,13 +5,13 @@
  * submit updates (chunked, retried, resumed).
  */
 import { create } from "@bufbuild/protobuf";
-import { Dtype, type Federation, JoinRequestSchema } from "@tributary/proto";
+import { Dtype, type Federation, JoinRequestSchema } from "@tributary/protocol";
 import { type AdapterFiles, readAdapter, verifyAdapter } from "./adapter-files.ts";
 import type { JoinSchema } from "./adapter-schema.ts";
 import { type Channel, openChannel, type TlsOptions, unary } from "./channel.ts";
 import { downloadAdapter, fetchAdapterInfo } from "./download.ts";
 import { NotFoundError, RoundFailedError, TributaryError } from "./errors.ts";
-import { type NatsResults, openNatsResults } from "./nats-results.ts";
+import { type NatsResults, openNatsResults } from "./nats/nats-results.ts";
 import { type RetryOptions, resolveRetry, withRetry } from "./retry.ts";
 import { openRoundFeed, type RoundFeed } from "./round-feed.ts";
 import { isTerminal, type RoundInfo, roundFromProto } from "./round-info.ts";

@@ -6,7 +6,11 @@
  */
 import { create } from "@bufbuild/protobuf";
 import type * as grpc from "@grpc/grpc-js";
-import { type AdapterHeader, FetchAdapterRequestSchema, type FetchAdapterResponse } from "@tributary/proto";
+import {
+  type AdapterHeader,
+  FetchAdapterRequestSchema,
+  type FetchAdapterResponse,
+} from "@tributary/protocol";
 import { verifyAdapter } from "./adapter-files.ts";
 import type { Channel } from "./channel.ts";
 import { TributaryError } from "./errors.ts";

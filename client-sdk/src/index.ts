@@ -6,7 +6,7 @@
  * (`@tributary/client-sdk/cli`) does the same for shell scripts and Python.
  *
  * @example
- * import { connect } from "@tributary/client-sdk";
+ * import { connect } from "@tributary/client";
  *
  * const client = connect({ coordinator: "127.0.0.1:7070", token: process.env.TRIBUTARY_TOKEN! });
  * await client.join("support-bot");

@@ -7,7 +7,7 @@
 import { create } from "@bufbuild/protobuf";
 import type * as grpc from "@grpc/grpc-js";
 import { status } from "@grpc/grpc-js";
-import { WatchRoundsRequestSchema, type WatchRoundsResponse } from "@tributary/proto";
+import { WatchRoundsRequestSchema, type WatchRoundsResponse } from "@tributary/protocol";
 import type { Channel } from "./channel.ts";
 import { fromServiceError, isServiceError, TributaryError } from "./errors.ts";
 import { backoffDelay, type ResolvedRetry } from "./retry.ts";

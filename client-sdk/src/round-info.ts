@@ -1,6 +1,6 @@
 /** A round as the SDK hands it out: plain fields instead of the protobuf message. */
 import { timestampMs } from "@bufbuild/protobuf/wkt";
-import { type Round, RoundState } from "@tributary/proto";
+import { type Round, RoundState } from "@tributary/protocol";
 
 /** Life cycle of a round: `open` → `merging` → `published`, or `failed` / `aborted`. */
 export type RoundStateName = "open" | "merging" | "published" | "failed" | "aborted" | "unspecified";

@@ -14,7 +14,7 @@ import {
   type SubmitUpdateRequest,
   SubmitUpdateRequestSchema,
   type SubmitUpdateResponse,
-} from "@tributary/proto";
+} from "@tributary/protocol";
 import type { AdapterFiles } from "./adapter-files.ts";
 import { type Channel, unary } from "./channel.ts";
 import { isServiceError, isTransient } from "./errors.ts";

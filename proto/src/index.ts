@@ -1,17 +1,29 @@
 /**
- * `@tributary/proto`: the Tributary wire protocol. Generated protobuf-es
- * messages and service descriptors of `tributary.v1` (from `proto/gen/`, never
- * edited by hand), plus the grpc-js adapter that serves and calls them.
+ * `@tributary/protocol`: the contract between Tributary's coordinator and its
+ * clients, in any language.
+ *
+ * - the generated protobuf-es messages and service descriptors of
+ *   `tributary.v1` (from `proto/src/gen/`, never edited by hand) and the
+ *   grpc-js adapter that serves and calls them;
+ * - the NATS announcement of a merged round and where its adapter is stored;
+ * - the safetensors header reader and PEFT LoRA tensor naming that both ends
+ *   check adapters with;
+ * - the `Log` interface every package logs through.
  *
  * @example
- * import { ClientService, JoinRequestSchema, makeClient } from "@tributary/proto";
+ * import { ClientService, JoinRequestSchema, makeClient } from "@tributary/protocol";
  * import { create } from "@bufbuild/protobuf";
  * import * as grpc from "@grpc/grpc-js";
  *
  * const client = makeClient(ClientService, "127.0.0.1:7443", grpc.credentials.createInsecure());
  * client.join(create(JoinRequestSchema, { federationId: "support-bot" }), (err, res) => console.log(res));
  */
-export * from "../gen/tributary/v1/client_pb.ts";
-export * from "../gen/tributary/v1/federation_pb.ts";
-export * from "../gen/tributary/v1/operator_pb.ts";
+export * from "./adapter-format/errors.ts";
+export * from "./adapter-format/lora-keys.ts";
+export * from "./adapter-format/safetensors-header.ts";
+export * from "./announcement.ts";
+export * from "./gen/tributary/v1/client_pb.ts";
+export * from "./gen/tributary/v1/federation_pb.ts";
+export * from "./gen/tributary/v1/operator_pb.ts";
 export * from "./grpc-adapter.ts";
+export * from "./log.ts";

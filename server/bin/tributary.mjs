@@ -1,8 +1,6 @@
 #!/usr/bin/env node
-// Entry point of the `tributary` command: registers the TypeScript loader
-// (tsx) and runs the CLI from source, so there is no build step to forget.
-import { register } from "tsx/esm/api";
+// Entry point of the `tributary` command: runs the compiled CLI (`npm run
+// build`, which `npm install` runs through `prepare`).
+import { main } from "../dist/cli/main.js";
 
-register();
-const { main } = await import("../src/cli/main.ts");
 process.exitCode = await main(process.argv.slice(2));

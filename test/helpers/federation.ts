@@ -18,10 +18,10 @@ import {
   type GrpcClient,
   JoinRequestSchema,
   type OperatorService,
-} from "@tributary/proto";
+} from "@tributary/protocol";
+import { type Log, silentLog } from "../../server/src/core/log.ts";
 import { llamaQV, writeSyntheticAdapter } from "../../server/src/peft/synthetic-adapter.ts";
 import { type RunningService, startService } from "../../server/src/service/coordinator-service.ts";
-import { type Log, silentLog } from "../../server/src/telemetry/log.ts";
 import { bearer, call, clientsFor } from "./grpc-calls.ts";
 import { startNatsServer, type TestNatsServer } from "./nats-server.ts";
 

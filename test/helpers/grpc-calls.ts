@@ -14,7 +14,7 @@ import {
   OperatorService,
   SubmitUpdateRequestSchema,
   type SubmitUpdateResponse,
-} from "@tributary/proto";
+} from "@tributary/protocol";
 
 /** Metadata carrying a bearer token. */
 export function bearer(token: string): grpc.Metadata {

@@ -10,7 +10,7 @@ import {
   DEFAULT_BUCKET,
   DEFAULT_STREAM,
   DEFAULT_SUBJECT_PREFIX,
-} from "../../server/src/transport/nats/announcement.ts";
+} from "@tributary/protocol";
 
 /** The announcements and stored objects of `federationId`. */
 export interface PublishedResults {

@@ -5,7 +5,12 @@
  */
 import { create } from "@bufbuild/protobuf";
 import type * as grpc from "@grpc/grpc-js";
-import { type ClientService, type GrpcClient, type Round, WatchRoundsRequestSchema } from "@tributary/proto";
+import {
+  type ClientService,
+  type GrpcClient,
+  type Round,
+  WatchRoundsRequestSchema,
+} from "@tributary/protocol";
 import { bearer } from "./grpc-calls.ts";
 
 /** An open round watch. */

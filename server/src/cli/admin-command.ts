@@ -24,7 +24,7 @@ import {
   type Round,
   RoundState,
   StartRoundRequestSchema,
-} from "@tributary/proto";
+} from "@tributary/protocol";
 import { integerOption, UsageError } from "./args.ts";
 import type { CliIo } from "./main.ts";
 import { DEFAULT_DATA_DIR } from "./serve-command.ts";

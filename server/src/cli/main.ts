@@ -4,12 +4,14 @@
  * inputs that cannot be used (unreadable or malformed adapters, NaN/Inf,
  * mismatched inputs) and for unexpected failures.
  */
+
+import { AdapterFormatError } from "@tributary/protocol";
 import { MergeInputError, MergeOptionsError } from "../merge/errors.ts";
-import { AdapterFormatError } from "../peft/errors.ts";
 import { ADMIN_USAGE, runAdmin } from "./admin-command.ts";
 import { UsageError } from "./args.ts";
 import { MERGE_USAGE, runMerge } from "./merge-command.ts";
 import { runServe, SERVE_USAGE } from "./serve-command.ts";
+import { setupProblem } from "./setup-problems.ts";
 
 /** Where the CLI writes; tests pass their own. */
 export interface CliIo {
@@ -52,7 +54,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
       case "--help":
       case "-h":
         if (rest[0] === "client") {
-          const { CLIENT_USAGE } = await import("@tributary/client-sdk/cli");
+          const { CLIENT_USAGE } = await import("@tributary/client/cli");
           io.out(CLIENT_USAGE);
         } else io.out(USAGES[rest[0] ?? ""] ?? USAGE);
         return 0;
@@ -64,7 +66,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
         return await runAdmin(rest, io);
       case "client": {
         // Loaded on demand: the client SDK is not needed by the other commands.
-        const { runClientCli } = await import("@tributary/client-sdk/cli");
+        const { runClientCli } = await import("@tributary/client/cli");
         return await runClientCli(rest, io);
       }
       default:
@@ -83,6 +85,11 @@ function reportError(err: unknown, command: string | undefined, io: CliIo): numb
   }
   if (err instanceof AdapterFormatError || err instanceof MergeInputError) {
     io.err(`tributary: ${err.message}`);
+    return 1;
+  }
+  const problem = setupProblem(err);
+  if (problem !== undefined) {
+    io.err(`tributary: ${problem}`);
     return 1;
   }
   io.err(`tributary: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);

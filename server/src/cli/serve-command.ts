@@ -1,6 +1,6 @@
 /**
  * `tributary serve` (`npm start`): runs the coordinator with embedded
- * defaults — data under `data/coordinator` in the project, gRPC on
+ * defaults — data under `data/coordinator` in the working directory, gRPC on
  * 127.0.0.1:7070, and a local nats-server it starts and supervises unless
  * `--nats-url` / `TRIBUTARY_NATS_URL` names one.
  */
@@ -13,8 +13,8 @@ import { DEFAULT_METRICS_PORT, startServeTelemetry } from "../telemetry/serve-te
 import { integerOption, UsageError } from "./args.ts";
 import type { CliIo } from "./main.ts";
 
-/** The project's default data directory. */
-export const DEFAULT_DATA_DIR = join(new URL("../../../", import.meta.url).pathname, "data", "coordinator");
+/** The default data directory: `data/coordinator` under the working directory. */
+export const DEFAULT_DATA_DIR = join("data", "coordinator");
 
 /** Help text of `tributary serve`. */
 export const SERVE_USAGE = `Usage: tributary serve [options]
@@ -23,7 +23,7 @@ Runs the Tributary coordinator.
 
 Options (environment variable in brackets):
   --data-dir DIR        journal, updates and merged adapters [TRIBUTARY_DATA_DIR]
-                        (default: data/coordinator in the project)
+                        (default: data/coordinator in the working directory)
   --host HOST           gRPC listen address (default 127.0.0.1) [TRIBUTARY_HOST]
   --port N              gRPC port (default 7070; 0 = any free port) [TRIBUTARY_PORT]
   --nats-url URL        NATS server for announcements [TRIBUTARY_NATS_URL]; when

@@ -11,6 +11,16 @@ import type { DenseGroup, DenseMergeResult, ModuleGroup, ModuleMergeResult } fro
 import { type BackendInfo, selectBackend } from "./backend.ts";
 import { deserializeError, type WorkerReply, type WorkerRequest } from "./worker-protocol.ts";
 
+/**
+ * The worker's entry: the compiled `merge-worker.js` next to this module, or,
+ * when this module runs from source (tests, `tsx`), `merge-worker-entry.mjs`,
+ * which registers the TypeScript loader in the worker first.
+ */
+function workerEntry(): URL {
+  const fromSource = import.meta.url.endsWith(".ts");
+  return new URL(fromSource ? "./merge-worker-entry.mjs" : "./merge-worker.js", import.meta.url);
+}
+
 /** Options of `createMergePool`. */
 export interface MergePoolOptions {
   /** Worker threads; 0 runs in-process. Default: the machine's parallelism. */
@@ -52,7 +62,7 @@ interface Pending {
 export async function createMergePool(opts: MergePoolOptions = {}): Promise<MergePool> {
   const threads = opts.threads ?? availableParallelism();
   if (threads === 0) return inProcessPool(await selectBackend(opts.backend));
-  const workerUrl = new URL("./merge-worker-entry.mjs", import.meta.url);
+  const workerUrl = workerEntry();
   const queue: Pending[] = [];
   const idle: Worker[] = [];
   const busy = new Map<Worker, Pending>();

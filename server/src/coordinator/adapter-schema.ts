@@ -4,12 +4,11 @@
  * model, then — from the safetensors header alone (names, dtypes, shapes) —
  * the module set, each module's dimensions, rank and dtype.
  */
+
+import { AdapterFormatError, formatShape, parseLoraKey } from "@tributary/protocol";
+import type { AdapterSchema } from "../core/model.ts";
 import { type AdapterConfig, parseAdapterConfig, rankFor } from "../peft/adapter-config.ts";
-import { AdapterFormatError } from "../peft/errors.ts";
-import { parseLoraKey } from "../peft/lora-keys.ts";
-import { formatShape } from "../peft/safetensors.ts";
 import { InvalidUpdateError } from "./errors.ts";
-import type { AdapterSchema } from "./model.ts";
 
 /** What the safetensors header says about one tensor. */
 export interface TensorInfo {

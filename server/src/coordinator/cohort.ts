@@ -3,7 +3,7 @@
  * The same connected set and round number always give the same cohort, so a
  * restarted coordinator, a test or an operator can recompute it.
  */
-import type { RoundPolicy } from "./model.ts";
+import type { RoundPolicy } from "../core/model.ts";
 
 /** Code-unit order: locale-independent, so every process sorts ids alike. */
 function byCodeUnit(a: string, b: string): number {

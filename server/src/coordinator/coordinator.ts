@@ -6,14 +6,14 @@
  * statuses once.
  */
 import type { MergePool } from "../compute/merge-pool.ts";
-import type { CoordinatorStore, StoreState, UploadKey, UploadStatus } from "../store/store.ts";
-import { type Log, silentLog } from "../telemetry/log.ts";
+import { type Clock, systemClock } from "../core/clock.ts";
+import { type Log, silentLog } from "../core/log.ts";
+import type { ClientRecord, Federation, RoundRecord, RoundResult, UpdateRecord } from "../core/model.ts";
+import type { ResultPublisher } from "../core/publisher.ts";
+import type { CoordinatorStore, StoreState, UploadKey, UploadStatus } from "../core/store.ts";
 import { noopTelemetry, type Telemetry } from "../telemetry/telemetry.ts";
-import type { ResultPublisher } from "../transport/nats/publisher.ts";
-import { type Clock, systemClock } from "./clock.ts";
 import { FederationConfigError, UnknownFederationError, UnknownRoundError } from "./errors.ts";
 import { validateFederation } from "./federation-config.ts";
-import type { ClientRecord, Federation, RoundRecord, RoundResult, UpdateRecord } from "./model.ts";
 import { createResultPublishing, type ResultPublishing, readResultMetadata } from "./result-publishing.ts";
 import { mergeRound } from "./round-merge.ts";
 import { createRoundScheduler } from "./round-scheduler.ts";

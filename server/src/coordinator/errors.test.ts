@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { AdapterFormatError } from "@tributary/protocol";
 import { MergeOptionsError } from "../merge/errors.ts";
-import { AdapterFormatError } from "../peft/errors.ts";
 import { errorKind, StaleRoundError, UpdateTooLargeError } from "./errors.ts";
 
 test("errorKind maps coordinator, adapter and merge errors", () => {

@@ -5,9 +5,10 @@
  * self-contained: they name the federation, client, round, tensor or field at
  * fault.
  */
+
+import { AdapterFormatError } from "@tributary/protocol";
+import type { RoundRecord } from "../core/model.ts";
 import { MergeOptionsError } from "../merge/errors.ts";
-import { AdapterFormatError } from "../peft/errors.ts";
-import type { RoundRecord } from "./model.ts";
 
 /** Transport-free error kinds, one per gRPC status code the coordinator uses. */
 export type CoordinatorErrorCode =

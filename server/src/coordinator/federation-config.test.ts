@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import type { Federation } from "../core/model.ts";
 import { MergeOptionsError } from "../merge/errors.ts";
 import { FederationConfigError } from "./errors.ts";
 import { mergeOptionsFor, validateFederation } from "./federation-config.ts";
-import type { Federation } from "./model.ts";
 import { testFederation } from "./test-fixtures.ts";
 
 function rejects(f: Federation, field: string, pattern?: RegExp): FederationConfigError {

@@ -3,11 +3,12 @@
  * merge spec, round policy), once at creation, and the merge options of its
  * rounds.
  */
+
+import type { Federation, MergeSpec } from "../core/model.ts";
 import { MergeOptionsError } from "../merge/errors.ts";
 import { type MergeOptions, resolveOptions } from "../merge/options.ts";
 import { isTensorDType } from "../peft/dtype.ts";
 import { FederationConfigError } from "./errors.ts";
-import type { Federation, MergeSpec } from "./model.ts";
 
 /** Federation ids: URL- and path-safe, 1 to 128 characters. */
 export const FEDERATION_ID = /^[A-Za-z0-9._-]{1,128}$/;

@@ -4,11 +4,12 @@
  * from the scheduler state, so a round merged while NATS was down, or before
  * a crash, is announced as soon as NATS is reachable again.
  */
-import type { AdapterHandle, CoordinatorStore } from "../store/store.ts";
-import type { Log } from "../telemetry/log.ts";
-import { createPublishOutbox } from "../transport/nats/publish-outbox.ts";
-import type { ResultPublisher } from "../transport/nats/publisher.ts";
-import type { Federation, RoundRecord, RoundResult } from "./model.ts";
+import { readSafetensorsLayout } from "@tributary/protocol";
+import type { Log } from "../core/log.ts";
+import type { Federation, RoundRecord, RoundResult } from "../core/model.ts";
+import type { ResultPublisher } from "../core/publisher.ts";
+import type { AdapterHandle, CoordinatorStore } from "../core/store.ts";
+import { createPublishOutbox } from "./publish-outbox.ts";
 import { resultFromMetadata } from "./round-merge.ts";
 
 /** The running outbox. */
@@ -26,12 +27,9 @@ export async function readResultMetadata(
 ): Promise<RoundResult> {
   const reader = await handle.open();
   try {
-    // The coordinator wrote this file itself: only its `__metadata__` is needed.
-    const len = Number(new DataView((await reader.read(0, 8)).slice().buffer).getBigUint64(0, true));
-    const header = JSON.parse(new TextDecoder().decode(await reader.read(8, len))) as {
-      __metadata__?: Record<string, string>;
-    };
-    return resultFromMetadata(federation, round, handle, header.__metadata__ ?? {});
+    const file = `round ${round.number} result of ${federation.id}`;
+    const { metadata } = await readSafetensorsLayout((at, n) => reader.read(at, n), handle.size, file);
+    return resultFromMetadata(federation, round, handle, metadata);
   } finally {
     await reader.close();
   }

@@ -6,13 +6,13 @@
  * so they survive restarts with the adapter itself.
  */
 import type { MergePool } from "../compute/merge-pool.ts";
+import type { Federation, RoundRecord, RoundResult, UpdateRecord } from "../core/model.ts";
+import type { CoordinatorStore, StoredAdapter, UpdateReader } from "../core/store.ts";
 import { encodeAdapter, type LazyAdapter, lazyAdapter } from "../peft/index.ts";
 import { type MergeOutcome, type ModuleCallback, mergeLazyAdapters } from "../pipeline/merge-adapters.ts";
 import { mergedOutput } from "../pipeline/merged-output.ts";
-import type { CoordinatorStore, StoredAdapter, UpdateReader } from "../store/store.ts";
 import { updateLabel } from "./adapter-schema.ts";
 import { mergeOptionsFor } from "./federation-config.ts";
-import type { Federation, RoundRecord, RoundResult, UpdateRecord } from "./model.ts";
 
 /** Metadata keys of a merged adapter written by the coordinator. */
 export const RESULT_METADATA = {

@@ -2,8 +2,8 @@
  * The contract of the round scheduler (`round-scheduler.ts`): what the
  * coordinator provides (effects, journaled snapshot) and what it gets back.
  */
-import type { Clock } from "./clock.ts";
-import type { Federation, RoundRecord, UpdateRecord } from "./model.ts";
+import type { Clock } from "../core/clock.ts";
+import type { Federation, RoundRecord, UpdateRecord } from "../core/model.ts";
 import type { UpdateDecision } from "./update-validator.ts";
 
 /** The coordinator's side of the scheduler; every call happens inside a transition. */

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { createFakeClock } from "../core/fake-clock.ts";
+import type { RoundPolicy, RoundRecord, UpdateRecord } from "../core/model.ts";
 import { NotEnrolledError, RoundStateError, StaleRoundError } from "./errors.ts";
-import { createFakeClock } from "./fake-clock.ts";
-import type { RoundPolicy, RoundRecord, UpdateRecord } from "./model.ts";
 import { createRoundScheduler, RETRY_MS, type SchedulerSnapshot } from "./round-scheduler.ts";
 import { testFederation, updateRecord } from "./test-fixtures.ts";
 

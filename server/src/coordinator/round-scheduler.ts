@@ -6,9 +6,10 @@
  * journaled (`persistRound`) before it counts, so concurrent events cannot
  * close a round twice and a restart resumes from the journal (`recover`).
  */
+
+import type { RoundRecord, UpdateRecord } from "../core/model.ts";
 import { canOpenRound, selectCohort } from "./cohort.ts";
 import { NotEnrolledError, RoundStateError, UnknownRoundError } from "./errors.ts";
-import type { RoundRecord, UpdateRecord } from "./model.ts";
 import type { RoundScheduler, RoundSchedulerOptions } from "./round-scheduler-types.ts";
 import { createSerialQueue } from "./serial-queue.ts";
 import { admitToRound } from "./update-validator.ts";

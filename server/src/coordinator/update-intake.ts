@@ -5,12 +5,13 @@
  * journaled acceptance. A rejected update is deleted and never reaches a
  * merge; nothing already accepted is touched.
  */
+
+import type { Log } from "../core/log.ts";
+import type { Federation, UpdateRecord } from "../core/model.ts";
+import type { CoordinatorStore, UploadKey, UploadSink } from "../core/store.ts";
 import { StoreIntegrityError } from "../store/errors.ts";
-import type { CoordinatorStore, UploadKey, UploadSink } from "../store/store.ts";
-import type { Log } from "../telemetry/log.ts";
 import { noopTelemetry, type Telemetry, type UpdateTrace } from "../telemetry/telemetry.ts";
 import { InvalidUpdateError, ResumeOffsetError } from "./errors.ts";
-import type { Federation, UpdateRecord } from "./model.ts";
 import type { RoundScheduler } from "./round-scheduler-types.ts";
 import { validateUpdateStream } from "./update-stream-validator.ts";
 import { validateUpdate } from "./update-validator.ts";

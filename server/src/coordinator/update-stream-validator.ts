@@ -4,10 +4,11 @@
  * read, decoded and scanned for NaN/Inf one at a time, so memory stays
  * bounded by the largest tensor rather than the whole adapter.
  */
+
+import { AdapterFormatError, formatShape, parseLoraKey } from "@tributary/protocol";
+import type { Federation } from "../core/model.ts";
 import { DTYPE_BYTES, firstUnrepresentable, isTensorDType } from "../peft/dtype.ts";
-import { AdapterFormatError } from "../peft/errors.ts";
-import { parseLoraKey } from "../peft/lora-keys.ts";
-import { decodeTensorF32, formatShape } from "../peft/safetensors.ts";
+import { decodeTensorF32 } from "../peft/safetensors.ts";
 import {
   checkTensorsAgainstSchema,
   parseUpdateConfig,
@@ -15,7 +16,6 @@ import {
   updateLabel,
 } from "./adapter-schema.ts";
 import { InvalidUpdateError } from "./errors.ts";
-import type { Federation } from "./model.ts";
 
 /** What `validateUpdateStream` needs. */
 export interface UpdateStream {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import type { RoundRecord } from "../core/model.ts";
 import { parseSafetensors } from "../peft/safetensors.ts";
 import {
   ConflictingUpdateError,
@@ -8,7 +9,6 @@ import {
   StaleRoundError,
   UpdateTooLargeError,
 } from "./errors.ts";
-import type { RoundRecord } from "./model.ts";
 import { encodeTestAdapter, schemaModules, testFederation, updateRecord } from "./test-fixtures.ts";
 import {
   type UpdateHeader,

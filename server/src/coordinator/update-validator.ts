@@ -6,9 +6,10 @@
  * NaN/Inf, module set, dimensions, rank, dtype). Nothing here does I/O.
  */
 
+import { AdapterFormatError } from "@tributary/protocol";
+import type { Federation, RoundRecord, UpdateRecord } from "../core/model.ts";
 import { decodeAdapter } from "../peft/adapter-codec.ts";
 import type { PeftAdapter } from "../peft/adapter-types.ts";
-import { AdapterFormatError } from "../peft/errors.ts";
 import { parseSafetensors } from "../peft/safetensors.ts";
 import { checkTensorsAgainstSchema, parseUpdateConfig, updateLabel } from "./adapter-schema.ts";
 import {
@@ -18,7 +19,6 @@ import {
   StaleRoundError,
   UpdateTooLargeError,
 } from "./errors.ts";
-import type { Federation, RoundRecord, UpdateRecord } from "./model.ts";
 
 /** Idempotency keys: 1 to 128 of `A-Z a-z 0-9 . _ : -` (a UUID fits). */
 export const UPDATE_ID = /^[A-Za-z0-9._:-]{1,128}$/;

@@ -14,11 +14,12 @@
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { connect, readAdapter, runFederated, type TributaryClient } from "@tributary/client-sdk";
+import { connect, readAdapter, runFederated, type TributaryClient } from "@tributary/client";
+import { setupProblem } from "../cli/setup-problems.ts";
 import { selectBackend } from "../compute/backend.ts";
-import type { Federation } from "../coordinator/model.ts";
+import { silentLog } from "../core/log.ts";
+import type { Federation } from "../core/model.ts";
 import { startService } from "../service/coordinator-service.ts";
-import { silentLog } from "../telemetry/log.ts";
 import { newToken, tokenDigest } from "../transport/grpc/auth.ts";
 import {
   BASE_MODEL_ID,
@@ -232,10 +233,18 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const opts = parseDemoArgs(process.argv.slice(2));
   const dataDir = join(new URL("../../../", import.meta.url).pathname, "data", "demo");
   const t0 = performance.now();
-  const rows = await runDemo({ ...opts, dataDir, print: (l) => console.log(l) });
-  const last = Math.max(...rows.map((r) => r.round));
-  const final = rows.filter((r) => r.round === last);
-  console.log(
-    `\nafter ${last} rounds (${((performance.now() - t0) / 1000).toFixed(0)} s): ${final.map((r) => `${r.method} ${pct(r.accuracy.global).trim()} on all classes`).join(", ")}`,
-  );
+  try {
+    const rows = await runDemo({ ...opts, dataDir, print: (l) => console.log(l) });
+    const last = Math.max(...rows.map((r) => r.round));
+    const final = rows.filter((r) => r.round === last);
+    console.log(
+      `\nafter ${last} rounds (${((performance.now() - t0) / 1000).toFixed(0)} s): ${final.map((r) => `${r.method} ${pct(r.accuracy.global).trim()} on all classes`).join(", ")}`,
+    );
+  } catch (err) {
+    // Reported here, not left uncaught: the tfjs wasm backend's uncaughtException
+    // handler would bury the message under its minified source.
+    const problem = setupProblem(err);
+    console.error(`demo: ${problem ?? (err instanceof Error ? (err.stack ?? err.message) : String(err))}`);
+    process.exit(1);
+  }
 }

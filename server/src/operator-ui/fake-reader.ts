@@ -4,8 +4,8 @@
  * published (client-3 a straggler, client-2 after quorum), round 2 open.
  */
 import { UnknownFederationError, UnknownRoundError } from "../coordinator/errors.ts";
-import type { RoundRecord, RoundResult, UpdateRecord } from "../coordinator/model.ts";
 import { testFederation, updateRecord } from "../coordinator/test-fixtures.ts";
+import type { RoundRecord, RoundResult, UpdateRecord } from "../core/model.ts";
 import type { CoordinatorReader } from "./views.ts";
 
 /** Epoch ms round 1 opened at. */

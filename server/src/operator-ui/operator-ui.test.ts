@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { silentLog } from "../telemetry/log.ts";
+import { silentLog } from "../core/log.ts";
 import { tokenDigest } from "../transport/grpc/auth.ts";
 import { fakeReader } from "./fake-reader.ts";
 import { escapeHtml, loginPage } from "./login-page.ts";

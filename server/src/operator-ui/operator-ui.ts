@@ -16,7 +16,7 @@ import { readFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { UnknownFederationError } from "../coordinator/errors.ts";
-import type { Log } from "../telemetry/log.ts";
+import type { Log } from "../core/log.ts";
 import { tokenMatches } from "../transport/grpc/auth.ts";
 import { loginPage } from "./login-page.ts";
 import { cookieValue, createSessionStore, SESSION_COOKIE, sessionCookie } from "./sessions.ts";

@@ -5,7 +5,7 @@
  * weight). Plain records, so the page and the tests see the same numbers.
  */
 import type { Coordinator } from "../coordinator/coordinator.ts";
-import type { RoundResult, RoundState } from "../coordinator/model.ts";
+import type { RoundResult, RoundState } from "../core/model.ts";
 
 /** The read side of the coordinator the page uses. */
 export type CoordinatorReader = Pick<

@@ -5,6 +5,8 @@
  * F32 factors; `encodeAdapter` writes merged factors back so that PEFT's
  * `scaling · B_stored · A` is exactly the merged task vector `b · a`.
  */
+
+import { AdapterFormatError, loraKey } from "@tributary/protocol";
 import {
   type AdapterConfig,
   adapterConfigFromObject,
@@ -16,8 +18,6 @@ import {
 import { naturalOrder, planAdapter } from "./adapter-plan.ts";
 import type { AdapterOutput, DenseTensor, LoraModule, OutputModule, PeftAdapter } from "./adapter-types.ts";
 import { firstUnrepresentable } from "./dtype.ts";
-import { AdapterFormatError } from "./errors.ts";
-import { loraKey } from "./lora-keys.ts";
 import {
   decodeTensorF32,
   parseSafetensors,

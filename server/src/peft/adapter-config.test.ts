@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { AdapterFormatError } from "@tributary/protocol";
 import { alphaFor, parseAdapterConfig, rankFor, scalingFor } from "./adapter-config.ts";
-import { AdapterFormatError } from "./errors.ts";
 
 const FILE = "client-3/adapter_config.json";
 const parse = (obj: unknown) => parseAdapterConfig(typeof obj === "string" ? obj : JSON.stringify(obj), FILE);

@@ -5,7 +5,7 @@
  * `rank_pattern` / `alpha_pattern` key matches module `m` when
  * `^(.*\.)?(key)$` matches `m`, and the first matching key wins.
  */
-import { AdapterFormatError } from "./errors.ts";
+import { AdapterFormatError } from "@tributary/protocol";
 
 /** The LoRA fields of an adapter config (PEFT defaults filled in). */
 export interface AdapterConfig {

@@ -3,10 +3,10 @@ import { mkdir, mkdtemp, readdir, rm, stat, unlink, writeFile } from "node:fs/pr
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { AdapterFormatError } from "@tributary/protocol";
 import { parseAdapterConfig } from "./adapter-config.ts";
 import { readAdapter, writeAdapter } from "./adapter-dir.ts";
 import type { OutputModule } from "./adapter-types.ts";
-import { AdapterFormatError } from "./errors.ts";
 import { denseProduct, randomArray, relativeError } from "./test-fixtures.ts";
 
 let root = "";

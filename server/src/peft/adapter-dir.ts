@@ -6,9 +6,9 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, open, readFile, rename, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
+import { AdapterFormatError } from "@tributary/protocol";
 import { CONFIG_FILE, decodeAdapter, encodeAdapter, WEIGHTS_FILE } from "./adapter-codec.ts";
 import type { AdapterOutput, PeftAdapter } from "./adapter-types.ts";
-import { AdapterFormatError } from "./errors.ts";
 
 function errnoCode(err: unknown): string | undefined {
   return err instanceof Error && "code" in err && typeof err.code === "string" ? err.code : undefined;

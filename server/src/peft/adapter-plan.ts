@@ -4,12 +4,11 @@
  * with what rank, layout and scaling, and which tensors are dense. Both the
  * in-memory decoder and the lazy, module-at-a-time reader build on it.
  */
+
+import { AdapterFormatError, formatShape, type LoraKey, loraKey, parseLoraKey } from "@tributary/protocol";
 import { type AdapterConfig, rankFor, scalingFor } from "./adapter-config.ts";
 import type { LoraLayout } from "./adapter-types.ts";
 import { isTensorDType, type TensorDType } from "./dtype.ts";
-import { AdapterFormatError } from "./errors.ts";
-import { type LoraKey, loraKey, parseLoraKey } from "./lora-keys.ts";
-import { formatShape } from "./safetensors.ts";
 
 /** Name, dtype and shape of one stored tensor. */
 export interface TensorInfo {

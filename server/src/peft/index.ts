@@ -7,6 +7,20 @@
  * await writeAdapter("merged", { template: adapter.config, modules, dense: adapter.dense, dtype: adapter.dtype });
  */
 
+export {
+  AdapterFormatError,
+  formatShape,
+  type LoraKey,
+  loraKey,
+  MAX_HEADER_BYTES,
+  PEFT_PREFIX,
+  parseLoraKey,
+  parseSafetensorsLayout,
+  SAFETENSORS_DTYPE_BYTES,
+  type SafetensorsLayout,
+  type SafetensorsTensorLayout,
+  safetensorsHeaderLength,
+} from "@tributary/protocol";
 export { CONFIG_FILE, decodeAdapter, encodeAdapter, WEIGHTS_FILE } from "./adapter-codec.ts";
 export {
   type AdapterConfig,
@@ -40,21 +54,12 @@ export {
   isTensorDType,
   type TensorDType,
 } from "./dtype.ts";
-export { AdapterFormatError } from "./errors.ts";
 export { type LazyAdapter, lazyAdapter, type TensorReader } from "./lazy-adapter.ts";
-export { type LoraKey, loraKey, PEFT_PREFIX, parseLoraKey } from "./lora-keys.ts";
 export {
   decodeTensorF32,
-  formatShape,
-  MAX_HEADER_BYTES,
   parseSafetensors,
-  parseSafetensorsLayout,
-  SAFETENSORS_DTYPE_BYTES,
   type SafetensorsEntry,
   type SafetensorsFile,
-  type SafetensorsLayout,
   type SafetensorsTensor,
-  type SafetensorsTensorLayout,
-  safetensorsHeaderLength,
   serializeSafetensors,
 } from "./safetensors.ts";

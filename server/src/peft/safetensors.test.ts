@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { AdapterFormatError } from "./errors.ts";
+import { AdapterFormatError } from "@tributary/protocol";
 import { decodeTensorF32, parseSafetensors, serializeSafetensors } from "./safetensors.ts";
 import { rawSafetensors } from "./test-fixtures.ts";
 

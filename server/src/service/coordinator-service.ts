@@ -8,15 +8,17 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createMergePool, type MergePool } from "../compute/merge-pool.ts";
 import { type Coordinator, createCoordinator } from "../coordinator/coordinator.ts";
+import type { Log } from "../core/log.ts";
+import type { ResultPublisher } from "../core/publisher.ts";
 import { type OperatorUi, startOperatorUi } from "../operator-ui/operator-ui.ts";
 import { createFileStore } from "../store/file-store.ts";
 import { instrumentPublisher, instrumentStore } from "../telemetry/instrumented.ts";
-import { jsonLog, type Log } from "../telemetry/log.ts";
+import { pinoLog } from "../telemetry/pino-log.ts";
 import { createTelemetry, type Telemetry } from "../telemetry/telemetry.ts";
 import { newToken, tokenDigest } from "../transport/grpc/auth.ts";
 import { type GrpcEndpoint, startGrpcServer, type TlsFiles } from "../transport/grpc/server.ts";
 import { type LocalNats, startLocalNats } from "../transport/nats/nats-supervisor.ts";
-import { createNatsPublisher, type ResultPublisher } from "../transport/nats/publisher.ts";
+import { createNatsPublisher } from "../transport/nats/publisher.ts";
 
 /** Configuration of a coordinator process (every field has an embedded default). */
 export interface ServiceConfig {
@@ -77,7 +79,7 @@ async function operatorToken(dataDir: string, given?: string): Promise<{ token: 
  * const svc = await startService({ dataDir: "data/coordinator", port: 7070 });
  */
 export async function startService(config: ServiceConfig): Promise<RunningService> {
-  const log = config.log ?? jsonLog({ name: "tributary" });
+  const log = config.log ?? pinoLog({ name: "tributary" });
   const cleanups: (() => Promise<void>)[] = [];
   const stopAll = async () => {
     for (const fn of cleanups.splice(0).reverse()) await fn().catch(() => {});

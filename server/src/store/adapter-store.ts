@@ -8,12 +8,12 @@ import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { mkdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
+import type { AdapterHandle, PutAdapterInput, StoredAdapter } from "../core/store.ts";
 import { CONFIG_FILE, parseSafetensors, WEIGHTS_FILE } from "../peft/index.ts";
 import { StoreArgumentError, StoreCorruptError, StoreIntegrityError } from "./errors.ts";
 import { ensureDir, errnoCode, syncDir, writeFileAtomic } from "./fs-util.ts";
 import type { KeyedMutex } from "./keyed-mutex.ts";
 import { checkId, checkRound, checkSha256, type StoreLayout, tempName } from "./paths.ts";
-import type { AdapterHandle, PutAdapterInput, StoredAdapter } from "./store.ts";
 import { openByteReader, type ReaderRegistry } from "./update-reader.ts";
 
 /** The JSON of `rounds/<fed>/<round>.json`. */

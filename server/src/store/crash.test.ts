@@ -13,11 +13,11 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import type { StoreState } from "../core/store.ts";
 import { parseSafetensors } from "../peft/index.ts";
 import { createFileStore } from "./file-store.ts";
 import { acceptedUpdate } from "./journal-state.ts";
 import type { RecoveryReport } from "./recovery.ts";
-import type { StoreState } from "./store.ts";
 import { CRASH_UPDATE_SHAPE, sha256, tempDir, updateBytes } from "./testing/fixtures.ts";
 
 const script = fileURLToPath(new URL("./testing/crash-writer.ts", import.meta.url));

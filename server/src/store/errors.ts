@@ -4,15 +4,9 @@
  * `UploadConflictError` → `ALREADY_EXISTS`/`FAILED_PRECONDITION`,
  * `StoreArgumentError` → `INVALID_ARGUMENT`, the others → `INTERNAL`/`UNAVAILABLE`.
  */
+import type { UploadKey } from "../core/store.ts";
 
-/** Identifies one upload: a client's update for one round of a federation. */
-export interface UploadKey {
-  readonly federationId: string;
-  readonly round: number;
-  readonly clientId: string;
-  /** Client-chosen idempotency key of the update. */
-  readonly updateId: string;
-}
+export type { UploadKey } from "../core/store.ts";
 
 /** `federation "f" round 3 client "c" update "u"`, for messages. */
 export function describeUpload(key: Partial<UploadKey>): string {

@@ -7,6 +7,7 @@
  */
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
+import type { CoordinatorStore, JournalEvent, StoreState } from "../core/store.ts";
 import { createAdapterStore } from "./adapter-store.ts";
 import { describeUpload, StoreArgumentError, StoreCorruptError } from "./errors.ts";
 import { errnoCode } from "./fs-util.ts";
@@ -18,7 +19,6 @@ import { acquireLock } from "./lock.ts";
 import { type StoreLayout, slotKey, storeLayout } from "./paths.ts";
 import type { RecoveryReport } from "./recovery.ts";
 import { recover } from "./recovery.ts";
-import type { CoordinatorStore, JournalEvent, StoreState } from "./store.ts";
 import { openUpdateReader, type ReaderRegistry } from "./update-reader.ts";
 import { createUploads, type Uploads } from "./uploads.ts";
 

@@ -7,22 +7,7 @@
  * const store = createFileStore(dataDir);
  * const state = await store.open(); // replayed journal: federations, clients, rounds, accepted updates
  */
-export type { RoundAdapterRecord } from "./adapter-store.ts";
-export {
-  describeUpload,
-  type IntegrityReason,
-  JournalEventError,
-  StoreArgumentError,
-  StoreCorruptError,
-  StoreIntegrityError,
-  StoreLockedError,
-  UploadConflictError,
-  type UploadKey,
-} from "./errors.ts";
-export { createFileStore, type FileStore, type FileStoreOptions } from "./file-store.ts";
-export { acceptedUpdate, checkEvent, replay } from "./journal-state.ts";
-export { checkId, ID_PATTERN } from "./paths.ts";
-export type { RecoveryReport } from "./recovery.ts";
+
 export type {
   AdapterHandle,
   ByteReader,
@@ -47,4 +32,20 @@ export type {
   UpdateReader,
   UploadSink,
   UploadStatus,
-} from "./store.ts";
+} from "../core/store.ts";
+export type { RoundAdapterRecord } from "./adapter-store.ts";
+export {
+  describeUpload,
+  type IntegrityReason,
+  JournalEventError,
+  StoreArgumentError,
+  StoreCorruptError,
+  StoreIntegrityError,
+  StoreLockedError,
+  UploadConflictError,
+  type UploadKey,
+} from "./errors.ts";
+export { createFileStore, type FileStore, type FileStoreOptions } from "./file-store.ts";
+export { acceptedUpdate, checkEvent, replay } from "./journal-state.ts";
+export { checkId, ID_PATTERN } from "./paths.ts";
+export type { RecoveryReport } from "./recovery.ts";

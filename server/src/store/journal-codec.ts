@@ -3,9 +3,10 @@
  * read back (and to every event before it is written, so that whatever is
  * journaled can be replayed), and the encoding.
  */
+
+import type { JournalEvent, JournalEventType } from "../core/store.ts";
 import { JournalEventError } from "./errors.ts";
 import { checkId, checkRound, checkSha256 } from "./paths.ts";
-import type { JournalEvent, JournalEventType } from "./store.ts";
 
 const PAYLOAD: Readonly<Record<JournalEventType, string>> = {
   "federation-created": "federation",

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import type { JournalEvent, NewJournalEvent, UpdateAccepted } from "../core/store.ts";
 import { JournalEventError } from "./errors.ts";
 import { parseJournalEvent } from "./journal-codec.ts";
 import { acceptedUpdate, replay } from "./journal-state.ts";
-import type { JournalEvent, NewJournalEvent, UpdateAccepted } from "./store.ts";
 import { client, federation, round, updateBytes, updateRecord } from "./testing/fixtures.ts";
 
 function seal(drafts: NewJournalEvent[]): JournalEvent[] {

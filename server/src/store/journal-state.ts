@@ -5,9 +5,9 @@
  * state (sequence, references, duplicates) and throws `JournalEventError`
  * otherwise, so the journal can only hold a consistent history.
  */
-import type { ClientRecord, Federation, RoundRecord, UpdateRecord } from "../coordinator/model.ts";
+import type { ClientRecord, Federation, RoundRecord, UpdateRecord } from "../core/model.ts";
+import type { JournalEvent, StoreState } from "../core/store.ts";
 import { describeUpload, JournalEventError } from "./errors.ts";
-import type { JournalEvent, StoreState } from "./store.ts";
 
 interface MutableRound {
   record: RoundRecord;

@@ -8,11 +8,11 @@
 import type { Dirent } from "node:fs";
 import { readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
+import type { StoreState } from "../core/store.ts";
 import { StoreCorruptError } from "./errors.ts";
 import { errnoCode } from "./fs-util.ts";
 import { acceptedUpdate } from "./journal-state.ts";
 import { ID_PATTERN, type StoreLayout } from "./paths.ts";
-import type { StoreState } from "./store.ts";
 
 /** What recovery removed. */
 export interface RecoveryReport {

@@ -1,14 +1,13 @@
 /**
- * A safetensors file's header read from disk without its data: the 8-byte
- * length, the JSON header, and the same checks `parseSafetensors` applies
- * (known dtypes, byte counts matching shapes, tensors tiling the data buffer
- * exactly, via the same `parseSafetensorsLayout`), against the file's size
- * instead of its bytes.
+ * A stored safetensors file's header read from disk without its data, through
+ * `@tributary/protocol`'s one header reader (known dtypes, byte counts
+ * matching shapes, tensors tiling the data buffer exactly), against the
+ * file's size instead of its bytes.
  */
 import type { FileHandle } from "node:fs/promises";
-import { parseSafetensorsLayout, safetensorsHeaderLength } from "../peft/safetensors.ts";
+import { readSafetensorsLayout } from "@tributary/protocol";
+import type { StoredTensorInfo } from "../core/store.ts";
 import { readAt } from "./fs-util.ts";
-import type { StoredTensorInfo } from "./store.ts";
 
 /** A parsed header: tensors in header order with absolute offsets, and `__metadata__`. */
 export interface SafetensorsHeader {
@@ -25,8 +24,6 @@ export async function readSafetensorsHeader(
   size: number,
   file: string,
 ): Promise<SafetensorsHeader> {
-  const prefix = size < 8 ? new Uint8Array(0) : await readAt(handle, 0, 8);
-  const n = safetensorsHeaderLength(prefix, size, file);
-  const layout = parseSafetensorsLayout(await readAt(handle, 8, n), size, file);
+  const layout = await readSafetensorsLayout((at, n) => readAt(handle, at, n), size, file);
   return { tensors: layout.tensors, metadata: layout.metadata };
 }

@@ -5,9 +5,9 @@
  * positioned reads for chunked fetches of merged adapters.
  */
 import { type FileHandle, open } from "node:fs/promises";
+import type { ByteReader, UpdateReader } from "../core/store.ts";
 import { readAt } from "./fs-util.ts";
 import { readSafetensorsHeader } from "./safetensors-header.ts";
-import type { ByteReader, UpdateReader } from "./store.ts";
 
 /** Something the store closes when it closes. */
 export interface Closable {

@@ -4,9 +4,9 @@
  * is actually on disk, and hands the file to the store to move into place.
  */
 import { type FileHandle, unlink } from "node:fs/promises";
+import type { CommittedUpload, ExpectedUpload, UploadSink } from "../core/store.ts";
 import { StoreIntegrityError, UploadConflictError, type UploadKey } from "./errors.ts";
 import { hashFile, unlinkIfExists, writeFully } from "./fs-util.ts";
-import type { CommittedUpload, ExpectedUpload, UploadSink } from "./store.ts";
 
 /** What a sink needs from its store. */
 export interface SinkHooks {

@@ -9,13 +9,13 @@
  */
 import { constants, open, rename, rm, rmdir } from "node:fs/promises";
 import { join } from "node:path";
-import type { UpdateRecord } from "../coordinator/model.ts";
+import type { UpdateRecord } from "../core/model.ts";
+import type { CommittedUpload, ExpectedUpload, StoreState, UploadSink, UploadStatus } from "../core/store.ts";
 import { StoreArgumentError, StoreIntegrityError, UploadConflictError, type UploadKey } from "./errors.ts";
 import { ensureDir, errnoCode, syncDir, unlinkIfExists } from "./fs-util.ts";
 import { acceptedUpdate } from "./journal-state.ts";
 import type { KeyedMutex } from "./keyed-mutex.ts";
 import { checkId, checkSha256, checkUploadKey, type StoreLayout, slotKey } from "./paths.ts";
-import type { CommittedUpload, ExpectedUpload, StoreState, UploadSink, UploadStatus } from "./store.ts";
 import { committedSink, createUploadSink, type ManagedSink } from "./upload-sink.ts";
 
 /** A committed upload awaiting its journal event. */

@@ -4,8 +4,9 @@
  * commits, merged adapters — each ends in an fsync) and a `ResultPublisher`
  * whose publishes are spans of their round.
  */
-import type { CoordinatorStore, UploadSink } from "../store/store.ts";
-import type { ResultPublisher } from "../transport/nats/publisher.ts";
+
+import type { ResultPublisher } from "../core/publisher.ts";
+import type { CoordinatorStore, UploadSink } from "../core/store.ts";
 import type { Telemetry } from "./telemetry.ts";
 
 function timedSink(sink: UploadSink, telemetry: Telemetry): UploadSink {

@@ -1,12 +1,12 @@
 /**
  * The `Log` of `tributary serve`: pino JSON lines carrying the trace and
  * span id of the span active when the line is written (an RPC, an update, a
- * merge), so logs and traces join up. Same shape as `jsonLog` otherwise:
- * `time` (ISO), `level` (a name), `name`, `msg`, then the fields.
+ * merge), so logs and traces join up: `time` (ISO), `level` (a name),
+ * `name`, `msg`, then the fields.
  */
 import { context, isSpanContextValid, trace } from "@opentelemetry/api";
 import { type DestinationStream, pino } from "pino";
-import { type Log, type LogFields, silentLog } from "./log.ts";
+import { type Log, type LogFields, silentLog } from "../core/log.ts";
 
 /** `trace_id`/`span_id` of the active span, when there is one. */
 export function traceFields(): { trace_id?: string; span_id?: string } {

@@ -4,7 +4,7 @@
  * Prometheus scrape endpoint and flush on shutdown; otherwise say, once, how
  * to turn telemetry on.
  */
-import type { Log } from "./log.ts";
+import type { Log } from "../core/log.ts";
 import { type MetricsEndpoint, telemetryRuntime } from "./runtime.ts";
 
 /** Default Prometheus scrape port (the OpenTelemetry exporter's usual one). */

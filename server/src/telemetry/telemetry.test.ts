@@ -7,7 +7,7 @@ import {
   InMemorySpanExporter,
   SimpleSpanProcessor,
 } from "@opentelemetry/sdk-trace-base";
-import type { RoundRecord } from "../coordinator/model.ts";
+import type { RoundRecord } from "../core/model.ts";
 import { pinoLog } from "./pino-log.ts";
 import { createTelemetry, noopTelemetry, reasonOf } from "./telemetry.ts";
 
@@ -148,7 +148,7 @@ describe("telemetry facade", () => {
 });
 
 describe("pinoLog", () => {
-  it("writes jsonLog-shaped lines, flattens errors, and redacts credentials", () => {
+  it("writes JSON lines, flattens errors, and redacts credentials", () => {
     const lines: Record<string, unknown>[] = [];
     const log = pinoLog({
       name: "t",

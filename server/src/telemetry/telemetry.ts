@@ -28,7 +28,7 @@ import {
   type Tracer,
   trace,
 } from "@opentelemetry/api";
-import type { RoundRecord } from "../coordinator/model.ts";
+import type { RoundRecord } from "../core/model.ts";
 import type { ModuleCallback } from "../pipeline/merge-adapters.ts";
 import { createInstruments, type Instruments } from "./instruments.ts";
 

@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { ClientRecord, Federation, RoundRecord, UpdateRecord } from "../../coordinator/model.ts";
+import type { ClientRecord, Federation, RoundRecord, UpdateRecord } from "../../core/model.ts";
 import { serializeSafetensors } from "../../peft/index.ts";
 import type { UploadKey } from "../errors.ts";
 

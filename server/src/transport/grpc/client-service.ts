@@ -15,13 +15,13 @@ import {
   type SubmitUpdateRequest,
   SubmitUpdateResponseSchema,
   WatchRoundsResponseSchema,
-} from "@tributary/proto";
+} from "@tributary/protocol";
 import type { Coordinator } from "../../coordinator/coordinator.ts";
 import { InvalidUpdateError, UnknownRoundError } from "../../coordinator/errors.ts";
 import type { SubmitHeader } from "../../coordinator/update-intake.ts";
+import type { Log } from "../../core/log.ts";
+import type { AdapterHandle } from "../../core/store.ts";
 import { UploadConflictError } from "../../store/errors.ts";
-import type { AdapterHandle } from "../../store/store.ts";
-import type { Log } from "../../telemetry/log.ts";
 import { authenticateClient, authorizeClient, type ClientDirectory, type ClientIdentity } from "./auth.ts";
 import type { ConnectionTracker } from "./connections.ts";
 import { federationToProto, roundToProto } from "./convert.ts";

@@ -16,7 +16,7 @@ import {
   RoundState,
   type UpdateSummary,
   UpdateSummarySchema,
-} from "@tributary/proto";
+} from "@tributary/protocol";
 import type {
   RoundState as DomainRoundState,
   Federation,
@@ -24,7 +24,7 @@ import type {
   RoundPolicy,
   RoundRecord,
   UpdateRecord,
-} from "../../coordinator/model.ts";
+} from "../../core/model.ts";
 import type { MethodName } from "../../merge/options.ts";
 import type { TensorDType } from "../../peft/dtype.ts";
 

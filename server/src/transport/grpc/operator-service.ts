@@ -17,12 +17,12 @@ import {
   ListUpdatesResponseSchema,
   type OperatorService,
   StartRoundResponseSchema,
-} from "@tributary/proto";
+} from "@tributary/protocol";
 import type { Coordinator } from "../../coordinator/coordinator.ts";
 import { FederationConfigError } from "../../coordinator/errors.ts";
-import type { RoundRecord } from "../../coordinator/model.ts";
+import type { Log } from "../../core/log.ts";
+import type { RoundRecord } from "../../core/model.ts";
 import { checkId } from "../../store/paths.ts";
-import type { Log } from "../../telemetry/log.ts";
 import { authenticateOperator, newToken, tokenDigest } from "./auth.ts";
 import type { ConnectionTracker } from "./connections.ts";
 import { federationFromProto, federationToProto, roundToProto, updateToProto } from "./convert.ts";

@@ -4,9 +4,9 @@
  * 1 MiB chunks.
  */
 import * as grpc from "@grpc/grpc-js";
-import { addService, ClientService, GRPC_CHANNEL_OPTIONS, OperatorService } from "@tributary/proto";
+import { addService, ClientService, GRPC_CHANNEL_OPTIONS, OperatorService } from "@tributary/protocol";
 import type { Coordinator } from "../../coordinator/coordinator.ts";
-import type { Log } from "../../telemetry/log.ts";
+import type { Log } from "../../core/log.ts";
 import type { ClientDirectory } from "./auth.ts";
 import { clientServiceHandlers } from "./client-service.ts";
 import { type ConnectionTracker, createConnectionTracker } from "./connections.ts";

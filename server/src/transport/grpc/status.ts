@@ -5,9 +5,9 @@
  * message (its details go to the log, not to the client).
  */
 import { type ServiceError, status } from "@grpc/grpc-js";
+import { AdapterFormatError } from "@tributary/protocol";
 import { CoordinatorError, type CoordinatorErrorCode } from "../../coordinator/errors.ts";
 import { MergeInputError, MergeOptionsError } from "../../merge/errors.ts";
-import { AdapterFormatError } from "../../peft/errors.ts";
 import { StoreArgumentError, StoreIntegrityError, UploadConflictError } from "../../store/errors.ts";
 import { PermissionDeniedError, UnauthenticatedError } from "./auth.ts";
 

@@ -1,4 +1,4 @@
-/** Typed errors of the NATS edge: the local server, publishing and fetching round results. */
+/** Typed errors of the local `nats-server` (the publisher's errors are the port's, in `core/publisher.ts`). */
 
 /** The `nats-server` binary could not be found. */
 export class NatsServerNotFoundError extends Error {
@@ -26,53 +26,4 @@ export class NatsServerStartError extends Error {
   ) {
     super(logTail.length > 0 ? `${message}\n${logTail.join("\n")}` : message, options);
   }
-}
-
-/**
- * NATS could not be reached (or did not answer in time) while publishing.
- * Nothing is lost: publishing is idempotent, so the caller retries later.
- */
-export class PublishUnavailableError extends Error {
-  override readonly name = "PublishUnavailableError";
-}
-
-/** A result cannot be published as given: its bytes do not match its `contentHash`/`size`, or the name is unusable. */
-export class PublishContentError extends Error {
-  override readonly name = "PublishContentError";
-}
-
-/** The object store already holds a different object under the name this result's object must have. */
-export class PublishConflictError extends Error {
-  override readonly name = "PublishConflictError";
-  constructor(
-    message: string,
-    /** Bucket and object name in conflict. */
-    readonly bucket: string,
-    readonly object: string,
-  ) {
-    super(message);
-  }
-}
-
-/** An announcement is not a well-formed {@link RoundAnnouncement} JSON document. */
-export class AnnouncementFormatError extends Error {
-  override readonly name = "AnnouncementFormatError";
-}
-
-/** A fetched adapter is missing, or its bytes do not hash to the announced `contentHash`. */
-export class AdapterIntegrityError extends Error {
-  override readonly name = "AdapterIntegrityError";
-  constructor(
-    message: string,
-    /** Bucket and object name that failed the check. */
-    readonly bucket: string,
-    readonly object: string,
-  ) {
-    super(message);
-  }
-}
-
-/** NATS could not be reached (or did not answer in time) while fetching an adapter; retry later. */
-export class FetchUnavailableError extends Error {
-  override readonly name = "FetchUnavailableError";
 }

@@ -33,9 +33,10 @@ function isExecutable(path: string): boolean {
  * const binary = findNatsServer(); // "/usr/sbin/nats-server" on Debian
  */
 export function findNatsServer(options: FindNatsServerOptions = {}): string {
-  if (options.binary !== undefined) {
-    if (isExecutable(options.binary)) return options.binary;
-    throw new NatsServerNotFoundError([options.binary]);
+  const explicit = options.binary ?? (process.env.TRIBUTARY_NATS_SERVER || undefined);
+  if (explicit !== undefined) {
+    if (isExecutable(explicit)) return explicit;
+    throw new NatsServerNotFoundError([explicit]);
   }
   const pathDirs = (options.pathEnv ?? process.env.PATH ?? "").split(delimiter).filter((d) => d !== "");
   const dirs = [...new Set([...pathDirs, ...(options.extraDirs ?? EXTRA_NATS_SERVER_DIRS)])];

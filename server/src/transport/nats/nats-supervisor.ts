@@ -6,7 +6,7 @@
 import { mkdir } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import { type LogFields, type NatsLog, silentLog } from "./log.ts";
+import { type Log, type LogFields, silentLog } from "@tributary/protocol";
 import { findNatsServer } from "./nats-binary.ts";
 import { type NatsServerProcess, spawnNatsServer } from "./nats-process.ts";
 
@@ -16,7 +16,7 @@ export interface LocalNatsOptions {
   readonly dataDir: string;
   /** Preferred client port (default 4222); a free one is used when it is taken, or when this is 0. */
   readonly port?: number;
-  readonly log?: NatsLog;
+  readonly log?: Log;
   /** Explicit binary path (default: searched on PATH, `/usr/sbin`, `/usr/local/bin`). */
   readonly binary?: string;
   /** The PATH searched for the binary (default `process.env.PATH`). */
@@ -53,7 +53,7 @@ function portIsFree(port: number): Promise<boolean> {
   });
 }
 
-function forwardLogLine(log: NatsLog, line: string): void {
+function forwardLogLine(log: Log, line: string): void {
   const fields: LogFields = { source: "nats-server" };
   if (line.includes("[ERR]") || line.includes("[FTL]")) log.error(line, fields);
   else if (line.includes("[WRN]")) log.warn(line, fields);

@@ -3,11 +3,11 @@ import { after, before, describe, it } from "node:test";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Objm } from "@nats-io/obj";
 import { connect } from "@nats-io/transport-node";
+import { AdapterIntegrityError, type ResultWatch, watchResults } from "@tributary/client/nats";
+import { adapterObjects, DEFAULT_BUCKET, DEFAULT_STREAM, type RoundAnnouncement } from "@tributary/protocol";
 import { startNatsServer, type TestNatsServer } from "../../../../test/helpers/nats-server.ts";
-import { adapterObjects, DEFAULT_BUCKET, DEFAULT_STREAM, type RoundAnnouncement } from "./announcement.ts";
-import { AdapterIntegrityError, PublishContentError } from "./errors.ts";
-import { createNatsPublisher, type ResultPublisher } from "./publisher.ts";
-import { type ResultWatch, watchResults } from "./subscriber.ts";
+import { PublishContentError, type ResultPublisher } from "../../core/publisher.ts";
+import { createNatsPublisher } from "./publisher.ts";
 import { makeResultFixture } from "./testing.ts";
 
 async function next(

@@ -13,38 +13,27 @@ import {
 } from "@nats-io/jetstream";
 import { type ObjectStore, Objm } from "@nats-io/obj";
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { RoundResult } from "../../coordinator/model.ts";
+import { openNatsLink, withTimeout } from "@tributary/client/nats";
 import {
   type AdapterObjects,
   announcementSubject,
   DEFAULT_BUCKET,
   DEFAULT_STREAM,
   DEFAULT_SUBJECT_PREFIX,
+  type Log,
   objectStoreDigest,
   type ResultAdapter,
   sha256Hex,
+  silentLog,
   toAnnouncement,
-} from "./announcement.ts";
-import { openNatsLink, withTimeout } from "./connection.ts";
-import { PublishConflictError, PublishContentError, PublishUnavailableError } from "./errors.ts";
-import { type NatsLog, silentLog } from "./log.ts";
-
-/**
- * Announces merged rounds. Publishing is idempotent: the same round can be
- * published again (after a crash, a timeout, …) without creating anything new.
- */
-export interface ResultPublisher {
-  /**
-   * Stores the adapter and announces the result.
-   *
-   * @throws {PublishUnavailableError} when NATS is down or slow; retry later.
-   * @throws {PublishContentError} when the adapter's bytes do not match `result.contentHash`/`size`.
-   * @throws {PublishConflictError} when a different object already has this result's object name.
-   */
-  publish(result: RoundResult, adapter: ResultAdapter): Promise<void>;
-  /** Closes the NATS connection. */
-  close(): Promise<void>;
-}
+} from "@tributary/protocol";
+import type { RoundResult } from "../../core/model.ts";
+import {
+  PublishConflictError,
+  PublishContentError,
+  PublishUnavailableError,
+  type ResultPublisher,
+} from "../../core/publisher.ts";
 
 /** Options of {@link createNatsPublisher}. */
 export interface NatsPublisherOptions {
@@ -62,7 +51,7 @@ export interface NatsPublisherOptions {
   readonly requestTimeoutMs?: number;
   /** Wait between reconnect attempts (default 2 s). */
   readonly reconnectTimeWaitMs?: number;
-  readonly log?: NatsLog;
+  readonly log?: Log;
 }
 
 interface Handles {

@@ -4,7 +4,7 @@
  * forever, and tracks whether it is currently connected.
  */
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { type NatsLog, silentLog } from "./log.ts";
+import { type Log, silentLog } from "@tributary/protocol";
 
 /** Options of {@link openNatsLink}. */
 export interface NatsLinkOptions {
@@ -14,7 +14,7 @@ export interface NatsLinkOptions {
   readonly name?: string;
   /** Wait between (re)connect attempts (default 2000 ms). */
   readonly reconnectTimeWaitMs?: number;
-  readonly log?: NatsLog;
+  readonly log?: Log;
 }
 
 /** A long-lived, self-healing NATS connection. */

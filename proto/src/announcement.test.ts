@@ -1,17 +1,27 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import {
+  type AnnouncedResult,
+  AnnouncementFormatError,
   adapterObjects,
   announcementSubject,
   objectStoreDigest,
   parseAnnouncement,
+  sha256Hex,
   toAnnouncement,
 } from "./announcement.ts";
-import { AnnouncementFormatError, PublishContentError } from "./errors.ts";
-import { makeResultFixture } from "./testing.ts";
 
 describe("round announcement", () => {
-  const { result } = makeResultFixture("fed-1", 3, 16);
+  const result: AnnouncedResult = {
+    federationId: "fed-1",
+    round: 3,
+    contentHash: sha256Hex(new Uint8Array(16)),
+    size: 16,
+    method: "fedavg",
+    clients: ["c1", "c2"],
+    weights: [0.5, 0.5],
+    mergedAt: 1_760_000_000_000,
+  };
 
   it("round-trips through JSON", () => {
     const announcement = toAnnouncement(result, "bucket");
@@ -28,7 +38,7 @@ describe("round announcement", () => {
       name: "AnnouncementFormatError",
       message: /"contentHash" must be a hex sha256/,
     });
-    assert.throws(() => parseAnnouncement({ ...announcement, method: "median" }), AnnouncementFormatError);
+    assert.throws(() => parseAnnouncement({ ...announcement, method: "" }), AnnouncementFormatError);
     assert.throws(() => parseAnnouncement({ ...announcement, objects: {} }), AnnouncementFormatError);
     assert.throws(() => parseAnnouncement([]), AnnouncementFormatError);
   });
@@ -36,7 +46,7 @@ describe("round announcement", () => {
   it("refuses federation ids that are not subject tokens", () => {
     assert.equal(announcementSubject("tributary.rounds", "fed-1"), "tributary.rounds.fed-1");
     for (const id of ["a.b", "a*", ">", "a b", ""]) {
-      assert.throws(() => announcementSubject("p", id), PublishContentError);
+      assert.throws(() => announcementSubject("p", id), AnnouncementFormatError);
     }
   });
 

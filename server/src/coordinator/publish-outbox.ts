@@ -3,11 +3,11 @@
  * retrying with backoff while NATS is unavailable, so a round merged while
  * NATS is down is announced once it is back.
  */
-import type { RoundResult } from "../../coordinator/model.ts";
-import type { ResultAdapter } from "./announcement.ts";
-import { PublishUnavailableError } from "./errors.ts";
-import { type NatsLog, silentLog } from "./log.ts";
-import type { ResultPublisher } from "./publisher.ts";
+
+import type { ResultAdapter } from "@tributary/protocol";
+import { type Log, silentLog } from "@tributary/protocol";
+import type { RoundResult } from "../core/model.ts";
+import { PublishUnavailableError, type ResultPublisher } from "../core/publisher.ts";
 
 /** A result waiting to be published; its adapter is loaded only when it is published. */
 export interface PendingResult {
@@ -26,7 +26,7 @@ export interface PublishOutboxOptions {
   readonly retryMs?: number;
   /** Longest retry delay (default 30 s). */
   readonly maxRetryMs?: number;
-  readonly log?: NatsLog;
+  readonly log?: Log;
 }
 
 /** A running outbox loop. */

@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { startNatsServer } from "../../../../test/helpers/nats-server.ts";
-import type { RoundResult } from "../../coordinator/model.ts";
-import { PublishUnavailableError } from "./errors.ts";
+import { watchResults } from "@tributary/client/nats";
+import { startNatsServer } from "../../../test/helpers/nats-server.ts";
+import type { RoundResult } from "../core/model.ts";
+import { PublishUnavailableError } from "../core/publisher.ts";
+import { createNatsPublisher } from "../transport/nats/publisher.ts";
+import { makeResultFixture } from "../transport/nats/testing.ts";
 import { createPublishOutbox } from "./publish-outbox.ts";
-import { createNatsPublisher } from "./publisher.ts";
-import { watchResults } from "./subscriber.ts";
-import { makeResultFixture } from "./testing.ts";
 
 describe("publish outbox", { timeout: 45_000 }, () => {
   it("publishes a round merged while NATS is down once NATS is back", async (t) => {

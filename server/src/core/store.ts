@@ -3,14 +3,21 @@
  * journal of domain events (replayed into `StoreState` on start), staging of
  * update uploads (resumable, verified, atomically accepted), lazy module-by-
  * module reads of accepted updates, and immutable content-addressed merged
- * adapters. `createFileStore` implements it on a data directory; a JetStream
+ * adapters. This is the port the round logic owns; `createFileStore`
+ * (`store/`) implements it on a data directory; a JetStream
  * implementation can implement the same interface for several coordinators.
  */
 import type { Readable } from "node:stream";
-import type { ClientRecord, Federation, RoundRecord, UpdateRecord } from "../coordinator/model.ts";
-import type { UploadKey } from "./errors.ts";
+import type { ClientRecord, Federation, RoundRecord, UpdateRecord } from "./model.ts";
 
-export type { UploadKey } from "./errors.ts";
+/** Identifies one upload: a client's update for one round of a federation. */
+export interface UploadKey {
+  readonly federationId: string;
+  readonly round: number;
+  readonly clientId: string;
+  /** Client-chosen idempotency key of the update. */
+  readonly updateId: string;
+}
 
 /** Fields the store adds to every journaled event. */
 export interface EventMeta {

@@ -7,17 +7,19 @@ import { DeliverPolicy, JetStreamApiCodes, JetStreamApiError, jetstream } from "
 import { Objm } from "@nats-io/obj";
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
+  AnnouncementFormatError,
   announcementSubject,
   DEFAULT_STREAM,
   DEFAULT_SUBJECT_PREFIX,
+  type Log,
   parseAnnouncement,
   type ResultAdapter,
   type RoundAnnouncement,
   sha256Hex,
-} from "./announcement.ts";
+  silentLog,
+} from "@tributary/protocol";
 import { openNatsLink, withTimeout } from "./connection.ts";
-import { AdapterIntegrityError, AnnouncementFormatError, FetchUnavailableError } from "./errors.ts";
-import { type NatsLog, silentLog } from "./log.ts";
+import { AdapterIntegrityError, FetchUnavailableError } from "./errors.ts";
 
 /** Options of {@link watchResults}. */
 export interface WatchResultsOptions {
@@ -34,7 +36,7 @@ export interface WatchResultsOptions {
   readonly pullExpiresMs?: number;
   /** Longest {@link ResultWatch.fetchAdapter} may take (default 60 s). */
   readonly fetchTimeoutMs?: number;
-  readonly log?: NatsLog;
+  readonly log?: Log;
 }
 
 /** A federation's announcements, as an async iterable (iterate it once). */

@@ -6,7 +6,8 @@
  * fetches an announced adapter on request; anything missing or failing here
  * makes the caller fall back to gRPC.
  */
-import type { ResultAdapter, ResultWatch, RoundAnnouncement } from "@tributary/server/nats";
+import type { ResultAdapter, RoundAnnouncement } from "@tributary/protocol";
+import type { ResultWatch } from "./subscriber.ts";
 
 /** Announced results of one federation. */
 export interface NatsResults {
@@ -29,7 +30,7 @@ export async function openNatsResults(
   servers: string | readonly string[],
   federationId: string,
 ): Promise<NatsResults> {
-  const { watchResults } = await import("@tributary/server/nats");
+  const { watchResults } = await import("./subscriber.ts");
   const watch: ResultWatch = watchResults({ servers, federationId, reconnectTimeWaitMs: 1_000 });
   const seen = new Map<number, RoundAnnouncement>();
   const listeners = new Set<() => void>();

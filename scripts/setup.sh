@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs everything Tributary needs on a Debian/Ubuntu machine that has
+# Node.js (>= 20.10) and apt: the system packages the coordinator, the demo
+# and the tests use, then the npm dependencies from the lockfile, which also
+# builds every package (`prepare`). Safe to run again: it installs only what
+# is missing.
+#
+#   bash scripts/setup.sh && npm run demo
+#
+# System packages (Debian names): nats-server (the coordinator's broadcast;
+# `tributary serve --nats-url` points at an existing one instead) and
+# chromium (the operator page's browser test).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+die() { echo "setup: $*" >&2; exit 1; }
+
+command -v node >/dev/null 2>&1 || die "Node.js is not installed: install Node.js 20.10 or newer (24 LTS recommended)"
+node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=10)?0:1)' \
+  || die "Node.js $(node --version) is too old: Tributary needs 20.10 or newer (24 LTS recommended)"
+
+# command → Debian package
+declare -A PACKAGES=([nats-server]=nats-server [chromium]=chromium)
+missing=()
+for cmd in "${!PACKAGES[@]}"; do
+  if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$cmd" ] && [ ! -x "/usr/bin/$cmd" ]; then
+    missing+=("${PACKAGES[$cmd]}")
+  fi
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  command -v apt-get >/dev/null 2>&1 \
+    || die "missing ${missing[*]} and apt-get is not available: install them with your package manager"
+  SUDO=""
+  if [ "$(id -u)" != "0" ]; then
+    command -v sudo >/dev/null 2>&1 || die "missing ${missing[*]}: run as root, or install sudo"
+    SUDO="sudo"
+  fi
+  echo "setup: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# npm dependencies; `prepare` builds every package into its dist/.
+# The optional GPU backend (@tensorflow/tfjs-node-gpu) downloads libtensorflow
+# at install time: where that cannot happen it is skipped and the merge engine
+# uses the wasm backend.
+npm ci --no-audit --no-fund
+echo "setup: done (node $(node --version)); run 'npm run demo', 'npm start' or 'npm test'"
