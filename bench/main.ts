@@ -2,11 +2,13 @@
  * `npm run bench -- <name> [options]`: runs one benchmark and prints a
  * Markdown table for BENCHMARKS.md (also written to `.bench-out/`).
  */
+import { runCliBench } from "./cli-bench.ts";
 import { runMergeBench } from "./merge-bench.ts";
 import { runRoundBench } from "./round-bench.ts";
 
 const [name, ...rest] = process.argv.slice(2);
 const benches: Record<string, (args: string[]) => Promise<void>> = {
+  cli: runCliBench,
   merge: runMergeBench,
   round: runRoundBench,
 };

@@ -29,7 +29,7 @@ function chromiumPath(): string {
     throw new Error(
       "the operator page test needs Chromium and found none at " +
         `${CHROMIUM.filter(Boolean).join(", ")}: install Debian's with ` +
-        "`apt-get update && apt-get install -y chromium` (.ci/run does this when it is missing), " +
+        "`apt-get update && apt-get install -y chromium` (`bash scripts/setup.sh` does this when it is missing), " +
         "or point TRIBUTARY_CHROMIUM at a Chromium/Chrome binary",
     );
   }

@@ -10,6 +10,7 @@
  * task and on all classes, for both methods side by side.
  *
  *   npm run demo -- [--nodes 5] [--rounds 12] [--rank 8] [--epochs 3] [--skew 4] [--seed 1]
+ *                   [--data-dir data/demo] [--nats-url nats://host:4222]
  */
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -21,6 +22,7 @@ import { silentLog } from "../core/log.ts";
 import type { Federation } from "../core/model.ts";
 import { startService } from "../service/coordinator-service.ts";
 import { newToken, tokenDigest } from "../transport/grpc/auth.ts";
+import { findNatsServer } from "../transport/nats/nats-binary.ts";
 import {
   BASE_MODEL_ID,
   createTask,
@@ -42,6 +44,8 @@ export interface DemoOptions {
   readonly skew: number;
   readonly seed: number;
   readonly dataDir: string;
+  /** An existing NATS server (JetStream) to announce on; default: a local nats-server is started. */
+  readonly natsUrl?: string;
   /** Training samples per class of the largest node. */
   readonly trainPerClass?: number;
   /** Where progress lines go. */
@@ -69,6 +73,7 @@ const pct = (x: number) => `${(100 * x).toFixed(0).padStart(3)}%`;
  * const rows = await runDemo({ nodes: 3, rounds: 2, rank: 4, epochs: 2, skew: 1, seed: 1, dataDir, print: console.log });
  */
 export async function runDemo(o: DemoOptions): Promise<DemoRow[]> {
+  if (o.natsUrl === undefined) findNatsServer(); // fail before training, not after
   const backend = await selectBackend();
   o.print(`tensor backend: ${backend.name}`);
   const task = createTask({
@@ -96,6 +101,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoRow[]> {
     operatorToken: newToken(),
     threads: 1,
     log: silentLog,
+    ...(o.natsUrl !== undefined ? { natsUrl: o.natsUrl } : {}),
   });
   o.print(`coordinator on ${svc.endpoint.address}, NATS on ${svc.natsUrl}, data in ${o.dataDir}`);
   const clients: TributaryClient[] = [];
@@ -200,7 +206,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoRow[]> {
 }
 
 /** Parses `npm run demo -- …` flags. */
-function parseDemoArgs(argv: string[]): Omit<DemoOptions, "print" | "dataDir"> {
+function parseDemoArgs(argv: string[]): Omit<DemoOptions, "print"> {
   const { values } = parseArgs({
     args: argv,
     strict: true,
@@ -211,9 +217,11 @@ function parseDemoArgs(argv: string[]): Omit<DemoOptions, "print" | "dataDir"> {
       epochs: { type: "string", default: "3" },
       skew: { type: "string", default: "4" },
       seed: { type: "string", default: "1" },
+      "data-dir": { type: "string", default: join("data", "demo") },
+      "nats-url": { type: "string" },
     },
   });
-  const int = (k: keyof typeof values) => {
+  const int = (k: "nodes" | "rounds" | "rank" | "epochs" | "skew" | "seed") => {
     const n = Number(values[k]);
     if (!Number.isFinite(n) || n <= 0)
       throw new Error(`--${k} must be a positive number, got "${values[k]}"`);
@@ -226,15 +234,18 @@ function parseDemoArgs(argv: string[]): Omit<DemoOptions, "print" | "dataDir"> {
     epochs: int("epochs"),
     skew: int("skew"),
     seed: int("seed"),
+    dataDir: values["data-dir"],
+    ...(values["nats-url"] !== undefined || process.env.TRIBUTARY_NATS_URL
+      ? { natsUrl: values["nats-url"] ?? process.env.TRIBUTARY_NATS_URL }
+      : {}),
   };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const opts = parseDemoArgs(process.argv.slice(2));
-  const dataDir = join(new URL("../../../", import.meta.url).pathname, "data", "demo");
   const t0 = performance.now();
   try {
-    const rows = await runDemo({ ...opts, dataDir, print: (l) => console.log(l) });
+    const opts = parseDemoArgs(process.argv.slice(2));
+    const rows = await runDemo({ ...opts, print: (l) => console.log(l) });
     const last = Math.max(...rows.map((r) => r.round));
     const final = rows.filter((r) => r.round === last);
     console.log(

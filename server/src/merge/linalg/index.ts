@@ -1,9 +1,8 @@
 /**
  * Dense float64 linear algebra for the merge engine: flat row-major
- * matrices, products, and the symmetric eigen, SVD, pseudo-inverse,
- * generalised eigen, Cholesky and QR decompositions.
+ * matrices, products, and the symmetric eigen, SVD, generalised eigen
+ * decompositions and the PSD pseudo-inverse the solvers use.
  */
-export { cholesky, choleskySolve, solveLowerTriangular, solveUpperTriangular } from "./cholesky.ts";
 export { type GenSymEig, genSymEig } from "./gen-sym-eig.ts";
 export {
   add,
@@ -26,7 +25,6 @@ export {
   traceOfProduct,
   transpose,
 } from "./mat.ts";
-export { pinv, pinvSym } from "./pinv.ts";
-export { type Qr, qr } from "./qr.ts";
+export { pinvSym } from "./pinv.ts";
 export { type Svd, svd } from "./svd.ts";
 export { type SymEig, symEig } from "./sym-eig.ts";
