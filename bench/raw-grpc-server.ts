@@ -10,11 +10,11 @@ import * as grpc from "@grpc/grpc-js";
 import {
   ClientService,
   createServiceDefinition,
-  GRPC_CHANNEL_OPTIONS,
+  GRPC_SERVER_OPTIONS,
   SubmitUpdateResponseSchema,
 } from "@tributary/protocol";
 
-const server = new grpc.Server({ ...GRPC_CHANNEL_OPTIONS });
+const server = new grpc.Server({ ...GRPC_SERVER_OPTIONS });
 const unimplemented = (_: unknown, cb: (e: Partial<grpc.ServiceError>) => void) =>
   cb({ code: grpc.status.UNIMPLEMENTED });
 server.addService(createServiceDefinition(ClientService), {
@@ -43,7 +43,7 @@ server.addService(createServiceDefinition(ClientService), {
         create(SubmitUpdateResponseSchema, {
           updateId,
           accepted: true,
-          sha256: hash.digest(),
+          contentHash: hash.digest("hex"),
           size: BigInt(size),
         }),
       ),

@@ -66,7 +66,7 @@ function uploadWithBackpressure(
               clientId,
               updateId: `bench-${clientId}`,
               sampleCount: 1000n,
-              sha256: createHash("sha256").update(p.bytes).digest(),
+              contentHash: createHash("sha256").update(p.bytes).digest("hex"),
               totalSize: BigInt(p.bytes.length),
               adapterConfigJson: p.configJson,
             },

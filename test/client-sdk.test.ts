@@ -478,7 +478,7 @@ describe("tributary client: the CLI loop of a Python trainer", () => {
       assert.equal(stale.code, 1);
       assert.match(
         stale.err,
-        /FAILED_PRECONDITION: .*round 1 is not open for updates; the current round is 2/,
+        /FAILED_PRECONDITION \(STALE_ROUND\): .*round 1 is not open for updates; the current round is 2/,
       );
 
       // Round 2 never gets its updates in time: exit 4.

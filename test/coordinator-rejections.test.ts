@@ -23,7 +23,7 @@ import {
 } from "@tributary/protocol";
 import { writeSyntheticAdapter } from "../server/src/peft/synthetic-adapter.ts";
 import { assertEqualsDirectMerge } from "./helpers/direct-merge.ts";
-import { expectStatus, waitFor } from "./helpers/expect.ts";
+import { expectError, waitFor } from "./helpers/expect.ts";
 import { type Fixture, MODULES, startFixture, type TestClient } from "./helpers/federation.ts";
 import { bearer, call, type UploadSpec, upload } from "./helpers/grpc-calls.ts";
 
@@ -113,22 +113,25 @@ describe("refused updates and calls", () => {
 
   describe("authentication and authorisation", () => {
     it("refuses an upload without a token (UNAUTHENTICATED)", async () => {
-      await expectStatus(
+      await expectError(
         upload(fx.client, new grpc.Metadata(), spec(c1)),
         UNAUTHENTICATED,
+        "UNAUTHENTICATED",
         /missing "authorization: Bearer <token>"/,
       );
-      await expectStatus(
+      await expectError(
         upload(fx.client, "trb_not-a-token-of-this-coordinator", spec(c1)),
         UNAUTHENTICATED,
+        "UNAUTHENTICATED",
         /unknown client token/,
       );
     });
 
     it("refuses a client submitting as another client (PERMISSION_DENIED)", async () => {
-      await expectStatus(
+      await expectError(
         upload(fx.client, c1.token, spec(c2)),
         PERMISSION_DENIED,
+        "PERMISSION_DENIED",
         /belongs to client "client-1", not "client-2"/,
       );
     });
@@ -137,15 +140,16 @@ describe("refused updates and calls", () => {
       const other = await fx.addFederation({ id: "fed-other", clients: 1 });
       const outsider = other.clients[0];
       assert.equal(outsider.id, c1.id);
-      await expectStatus(
+      await expectError(
         upload(fx.client, outsider.token, spec(c1)),
         PERMISSION_DENIED,
+        "NOT_ENROLLED",
         /client "client-1" is not enrolled in federation "fed-it"/,
       );
     });
 
     it("refuses operator calls with a client token (UNAUTHENTICATED)", async () => {
-      await expectStatus(
+      await expectError(
         call(
           fx.operator.listRounds,
           fx.operator,
@@ -153,9 +157,10 @@ describe("refused updates and calls", () => {
           bearer(c1.token),
         ),
         UNAUTHENTICATED,
+        "UNAUTHENTICATED",
         /invalid operator token/,
       );
-      await expectStatus(
+      await expectError(
         call(
           fx.operator.startRound,
           fx.operator,
@@ -163,6 +168,7 @@ describe("refused updates and calls", () => {
           bearer(c1.token),
         ),
         UNAUTHENTICATED,
+        "UNAUTHENTICATED",
         /invalid operator token/,
       );
     });
@@ -171,7 +177,12 @@ describe("refused updates and calls", () => {
   describe("content and header checks (INVALID_ARGUMENT, RESOURCE_EXHAUSTED)", () => {
     it("refuses truncated safetensors", async () => {
       const bytes = c2.bytes.subarray(0, 100);
-      await expectStatus(send(c2, { bytes, updateId: "truncated" }), INVALID_ARGUMENT, /truncated/);
+      await expectError(
+        send(c2, { bytes, updateId: "truncated" }),
+        INVALID_ARGUMENT,
+        "MALFORMED_ADAPTER",
+        /truncated/,
+      );
     });
 
     it("refuses a garbage safetensors header", async () => {
@@ -179,9 +190,10 @@ describe("refused updates and calls", () => {
       const bytes = new Uint8Array(8 + garbage.length);
       new DataView(bytes.buffer).setBigUint64(0, BigInt(garbage.length), true);
       bytes.set(garbage, 8);
-      await expectStatus(
+      await expectError(
         send(c2, { bytes, updateId: "garbage" }),
         INVALID_ARGUMENT,
+        "MALFORMED_ADAPTER",
         /header is not valid UTF-8 JSON/,
       );
     });
@@ -190,18 +202,20 @@ describe("refused updates and calls", () => {
       // client-3's adapter is F32.
       const { bytes, tensor } = withNaN(c3.bytes);
       const escaped = tensor.replaceAll(".", "\\.");
-      await expectStatus(
+      await expectError(
         send(c3, { bytes, updateId: "nan" }),
         INVALID_ARGUMENT,
+        "INVALID_TENSOR",
         new RegExp(`tensor "${escaped}" has non-finite value NaN`),
       );
     });
 
-    it("refuses bytes that do not match the declared sha256", async () => {
-      const sha256 = createHash("sha256").update("something else").digest();
-      await expectStatus(
-        send(c2, { sha256, updateId: "bad-sha" }),
+    it("refuses bytes that do not match the declared content hash", async () => {
+      const contentHash = createHash("sha256").update("something else").digest("hex");
+      await expectError(
+        send(c2, { contentHash, updateId: "bad-sha" }),
         INVALID_ARGUMENT,
+        "CONTENT_MISMATCH",
         /sha256 of the received bytes is [0-9a-f]{64}, declared/,
       );
     });
@@ -209,9 +223,10 @@ describe("refused updates and calls", () => {
     it("refuses another base model", async () => {
       const configJson = c2.configJson.replace("synthetic/tiny-llama", "synthetic/other-model");
       assert.notEqual(configJson, c2.configJson);
-      await expectStatus(
+      await expectError(
         send(c2, { configJson, updateId: "other-base" }),
         INVALID_ARGUMENT,
+        "INVALID_FIELD",
         /base_model_name_or_path "synthetic\/other-model".*"synthetic\/tiny-llama"/,
       );
     });
@@ -220,9 +235,10 @@ describe("refused updates and calls", () => {
       const bad = MODULES[1];
       const modules = MODULES.map((m) => (m === bad ? { ...m, dIn: 32 } : m));
       const files = await adapterFiles(join(fx.root, "wrong-shape"), { modules, rank: 4, dtype: "F32" });
-      await expectStatus(
+      await expectError(
         send(c2, { ...files, updateId: "wrong-shape" }),
         INVALID_ARGUMENT,
+        "INVALID_TENSOR",
         new RegExp(`module ${bad.name.replaceAll(".", "\\.")} maps 32 → ${bad.dOut}`),
       );
     });
@@ -230,9 +246,10 @@ describe("refused updates and calls", () => {
     it("refuses a rank above max_rank, naming the module", async () => {
       const files = await adapterFiles(join(fx.root, "rank-16"), { rank: 16, dtype: "BF16" });
       assert.ok(files.bytes.length < MAX_UPDATE_BYTES);
-      await expectStatus(
+      await expectError(
         send(c2, { ...files, updateId: "rank-16" }),
         INVALID_ARGUMENT,
+        "INVALID_TENSOR",
         new RegExp(`module ${MODULES[0].name.replaceAll(".", "\\.")} has rank 16, expected 1 to max_rank 8`),
       );
     });
@@ -240,9 +257,10 @@ describe("refused updates and calls", () => {
     it("refuses an update above max_update_bytes (RESOURCE_EXHAUSTED)", async () => {
       const files = await adapterFiles(join(fx.root, "rank-32"), { rank: 32, dtype: "BF16" });
       assert.ok(files.bytes.length > MAX_UPDATE_BYTES);
-      await expectStatus(
+      await expectError(
         send(c2, { ...files, updateId: "too-large" }),
         RESOURCE_EXHAUSTED,
+        "UPDATE_TOO_LARGE",
         new RegExp(
           `is ${files.bytes.length} bytes, above the federation's limit of ${MAX_UPDATE_BYTES} bytes`,
         ),
@@ -251,9 +269,10 @@ describe("refused updates and calls", () => {
 
     it("refuses more bytes than declared (a client lying about its size)", async () => {
       const files = await adapterFiles(join(fx.root, "rank-32"), { rank: 32, dtype: "BF16" });
-      await expectStatus(
+      await expectError(
         send(c2, { ...files, totalSize: MAX_UPDATE_BYTES, updateId: "lying" }),
         INVALID_ARGUMENT,
+        "CONTENT_MISMATCH",
         new RegExp(`would exceed the declared ${MAX_UPDATE_BYTES} bytes`),
       );
     });
@@ -261,9 +280,10 @@ describe("refused updates and calls", () => {
 
   describe("round and idempotency checks", () => {
     it("refuses an update for a round not opened yet (FAILED_PRECONDITION, naming the current round)", async () => {
-      await expectStatus(
+      await expectError(
         send(c1, { round: 2 }),
         FAILED_PRECONDITION,
+        "STALE_ROUND",
         /round 2 is not open for updates; the current round is 1 \(open\)/,
       );
     });
@@ -278,7 +298,7 @@ describe("refused updates and calls", () => {
       assert.equal(again.updateId, firstAck.updateId);
       assert.equal(again.round, firstAck.round);
       assert.equal(again.size, firstAck.size);
-      assert.deepEqual(Buffer.from(again.sha256), Buffer.from(firstAck.sha256));
+      assert.equal(again.contentHash, firstAck.contentHash);
       const listed = await listUpdates(1);
       assert.deepEqual(
         listed.map((u) => [u.clientId, u.updateId]),
@@ -287,15 +307,17 @@ describe("refused updates and calls", () => {
     });
 
     it("refuses a second, different update from the same client in the round (ALREADY_EXISTS)", async () => {
-      await expectStatus(
+      await expectError(
         send(c1, { updateId: "second", bytes: c3.bytes, configJson: c3.configJson }),
         ALREADY_EXISTS,
+        "UPDATE_CONFLICT",
         /client "client-1" already submitted update "u-client-1" for round 1; update "second" is refused/,
       );
       // The same update id with other content is refused too.
-      await expectStatus(
+      await expectError(
         send(c1, { bytes: c3.bytes, configJson: c3.configJson }),
         ALREADY_EXISTS,
+        "UPDATE_CONFLICT",
         /reused update id "u-client-1" in round 1 for different content/,
       );
     });
@@ -330,7 +352,7 @@ describe("refused updates and calls", () => {
 
         const listed = await listUpdates(1);
         assert.deepEqual(
-          listed.map((u) => [u.clientId, Buffer.from(u.sha256).toString("hex")]),
+          listed.map((u) => [u.clientId, u.contentHash]),
           [c1, c2, c3].map((c) => [c.id, createHash("sha256").update(c.bytes).digest("hex")]),
         );
         // Exactly the three accepted files are stored; a refused upload left at
@@ -354,9 +376,10 @@ describe("refused updates and calls", () => {
         return r?.number === 2 && r;
       });
       assert.equal(current.state, "open");
-      await expectStatus(
+      await expectError(
         send(c1, { updateId: "late" }),
         FAILED_PRECONDITION,
+        "STALE_ROUND",
         /round 1 is not open for updates; the current round is 2 \(open\)/,
       );
       // A retry of the accepted update still gets its ack.

@@ -45,10 +45,7 @@ describe("a full round: enrollment → uploads → merge → NATS broadcast", ()
       for (const [i, ack] of acks.entries()) {
         assert.equal(ack.accepted, true);
         assert.equal(ack.duplicate, false);
-        assert.equal(
-          Buffer.from(ack.sha256).toString("hex"),
-          createHash("sha256").update(fx.clients[i].bytes).digest("hex"),
-        );
+        assert.equal(ack.contentHash, createHash("sha256").update(fx.clients[i].bytes).digest("hex"));
       }
       const it = watch[Symbol.asyncIterator]();
       const next = await it.next();

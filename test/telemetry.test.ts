@@ -285,7 +285,7 @@ describe("tributary serve and telemetry", () => {
     const port = await freePort();
     const args = ["--import", "./server/telemetry.mjs", "server/bin/tributary.mjs", "serve"];
     args.push("--data-dir", join(dir, "data"), "--port", "0", "--nats-url", nats.url, "--threads", "0");
-    args.push("--metrics-port", String(port));
+    args.push("--metrics-port", String(port), "--drain", "0");
     const child: ChildProcess = spawn(process.execPath, args, {
       cwd: ROOT,
       env: childEnv({

@@ -11,14 +11,17 @@ import * as grpc from "@grpc/grpc-js";
 import {
   addService,
   ClientService,
+  ErrorReason,
   FetchAdapterResponseSchema,
   GetUploadStatusResponseSchema,
   GRPC_CHANNEL_OPTIONS,
   type GrpcServiceImplementation,
+  HeartbeatResponseSchema,
   JoinResponseSchema,
   RoundState,
   type SubmitUpdateRequest,
   SubmitUpdateResponseSchema,
+  serviceError,
   WatchRoundsResponseSchema,
 } from "@tributary/protocol";
 import { sha256Hex } from "./adapter-files.ts";
@@ -32,7 +35,13 @@ const HASH = sha256Hex(ADAPTER);
 const script = {
   tamper: false,
   /** Status of the next submitUpdate calls, in order (then success). */
-  submitFailures: [] as { code: grpc.status; details: string; afterBytes?: number }[],
+  submitFailures: [] as {
+    code: grpc.status;
+    details: string;
+    afterBytes?: number;
+    reason?: ErrorReason;
+    metadata?: Record<string, string | number>;
+  }[],
   /** Bytes the server "holds" per update id. */
   held: new Map<string, number>(),
   statusCalls: 0,
@@ -40,7 +49,13 @@ const script = {
   offsets: [] as number[],
 };
 
-function fail(code: grpc.status, details: string): Partial<grpc.ServiceError> {
+function fail(
+  code: grpc.status,
+  details: string,
+  reason?: ErrorReason,
+  metadata?: Record<string, string | number>,
+): Partial<grpc.ServiceError> {
+  if (reason !== undefined) return serviceError({ code, message: details, reason, metadata: metadata ?? {} });
   return { code, details, message: details };
 }
 
@@ -62,6 +77,9 @@ const handlers: GrpcServiceImplementation<typeof ClientService> = {
   watchRounds(call) {
     call.write(create(WatchRoundsResponseSchema, { round }));
   },
+  heartbeat(_call, callback) {
+    callback(null, create(HeartbeatResponseSchema, {}));
+  },
   getUploadStatus(call, callback) {
     script.statusCalls++;
     const held = script.held.get(call.request.updateId) ?? 0;
@@ -82,14 +100,14 @@ const handlers: GrpcServiceImplementation<typeof ClientService> = {
         got += msg.payload.value.byteLength;
         script.held.set(updateId, offset + got);
         if (failure?.afterBytes !== undefined && got >= failure.afterBytes) {
-          callback(fail(failure.code, failure.details));
+          callback(fail(failure.code, failure.details, failure.reason, failure.metadata));
           call.destroy();
         }
       }
     });
     call.on("end", () => {
       if (failure !== undefined && failure.afterBytes === undefined) {
-        callback(fail(failure.code, failure.details));
+        callback(fail(failure.code, failure.details, failure.reason, failure.metadata));
         return;
       }
       if (failure !== undefined) return;
@@ -99,7 +117,7 @@ const handlers: GrpcServiceImplementation<typeof ClientService> = {
           updateId,
           round: 1,
           accepted: true,
-          sha256: createHash("sha256").update(ADAPTER).digest(),
+          contentHash: createHash("sha256").update(ADAPTER).digest("hex"),
           size: BigInt(offset + got),
         }),
       );
@@ -193,7 +211,9 @@ describe("client against a scripted coordinator", () => {
       script.submitFailures = [
         {
           code: grpc.status.FAILED_PRECONDITION,
-          details: "round 1 is not open for updates; the current round is 2",
+          details: "round 1 is not open for updates",
+          reason: ErrorReason.STALE_ROUND,
+          metadata: { round: 1, current_round: 2, current_state: "open" },
         },
       ];
       await assert.rejects(

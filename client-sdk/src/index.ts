@@ -36,6 +36,7 @@ export {
 export {
   ConflictingUpdateError,
   IntegrityError,
+  InternalError,
   InvalidUpdateError,
   NotFoundError,
   NotInCohortError,

@@ -1,17 +1,27 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Metadata, type ServiceError, status } from "@grpc/grpc-js";
+import { ErrorReason, serviceError } from "@tributary/protocol";
 import {
   fromServiceError,
+  InternalError,
+  InvalidUpdateError,
   isTransient,
   NotInCohortError,
+  PreconditionError,
   StaleRoundError,
   UnavailableError,
   UpdateTooLargeError,
 } from "./errors.ts";
 import { backoffDelay, type RetryInfo, resolveRetry, withRetry } from "./retry.ts";
 
-function grpcError(code: status, details: string): ServiceError {
+function grpcError(
+  code: status,
+  details: string,
+  reason?: ErrorReason,
+  metadata?: Record<string, string | number>,
+): ServiceError {
+  if (reason !== undefined) return serviceError({ code, message: details, reason, metadata: metadata ?? {} });
   return Object.assign(new Error(`${code} ${status[code]}: ${details}`), {
     code,
     details,
@@ -50,30 +60,54 @@ describe("backoffDelay", () => {
 });
 
 describe("error mapping", () => {
-  it("types permanent statuses and keeps the server's message", () => {
+  it("types errors by their ErrorInfo reason and keeps the server's message and metadata", () => {
     const stale = fromServiceError(
-      grpcError(
-        status.FAILED_PRECONDITION,
-        'federation "f": round 1 is not open for updates; the current round is 2 (open)',
-      ),
+      grpcError(status.FAILED_PRECONDITION, "round 1 is not open for updates", ErrorReason.STALE_ROUND, {
+        round: 1,
+        current_round: 2,
+        current_state: "open",
+      }),
     );
     assert.ok(stale instanceof StaleRoundError);
     assert.equal(stale.code, "FAILED_PRECONDITION");
+    assert.equal(stale.reason, "STALE_ROUND");
     assert.equal(stale.currentRound, 2);
-    assert.match(stale.message, /^FAILED_PRECONDITION: federation "f": round 1 is not open/);
+    assert.deepEqual(stale.metadata, { round: "1", current_round: "2", current_state: "open" });
+    assert.match(stale.message, /^FAILED_PRECONDITION \(STALE_ROUND\): round 1 is not open/);
     assert.ok(
       fromServiceError(
-        grpcError(status.FAILED_PRECONDITION, 'client "c" is not in the cohort of round 3'),
+        grpcError(status.FAILED_PRECONDITION, "any text", ErrorReason.NOT_IN_COHORT),
       ) instanceof NotInCohortError,
     );
+    const invalid = fromServiceError(
+      grpcError(status.INVALID_ARGUMENT, "bad", ErrorReason.INVALID_TENSOR, { tensor: "m.lora_A.weight" }),
+    );
+    assert.ok(invalid instanceof InvalidUpdateError);
+    assert.equal(invalid.tensor, "m.lora_A.weight");
     assert.ok(
       fromServiceError(grpcError(status.RESOURCE_EXHAUSTED, "too big")) instanceof UpdateTooLargeError,
     );
   });
 
-  it("retries dropped connections but not refusals (RESOURCE_EXHAUSTED is the size limit)", () => {
-    for (const code of [status.UNAVAILABLE, status.DEADLINE_EXCEEDED, status.INTERNAL, status.UNKNOWN]) {
+  it("never decides on message text", () => {
+    const e = fromServiceError(
+      grpcError(status.FAILED_PRECONDITION, "round 1 is not open for updates; the current round is 2"),
+    );
+    assert.ok(!(e instanceof StaleRoundError) && e instanceof PreconditionError);
+    assert.equal(e.reason, undefined);
+    assert.equal(
+      isTransient(grpcError(status.FAILED_PRECONDITION, "resume_offset 10 does not match the 20 bytes")),
+      false,
+    );
+  });
+
+  it("retries dropped connections but not refusals or internal errors", () => {
+    for (const code of [status.UNAVAILABLE, status.DEADLINE_EXCEEDED, status.CANCELLED, status.ABORTED]) {
       assert.equal(isTransient(grpcError(code, "x")), true, status[code]);
+    }
+    for (const code of [status.INTERNAL, status.UNKNOWN]) {
+      assert.equal(isTransient(grpcError(code, "x")), false, status[code]);
+      assert.ok(fromServiceError(grpcError(code, "x")) instanceof InternalError, status[code]);
     }
     for (const code of [
       status.INVALID_ARGUMENT,
@@ -87,9 +121,7 @@ describe("error mapping", () => {
       assert.equal(isTransient(grpcError(code, "x")), false, status[code]);
     }
     assert.equal(
-      isTransient(
-        grpcError(status.FAILED_PRECONDITION, "resume_offset 10 does not match the 20 bytes already stored"),
-      ),
+      isTransient(grpcError(status.FAILED_PRECONDITION, "x", ErrorReason.RESUME_OFFSET_MISMATCH)),
       true,
     );
   });
@@ -125,10 +157,9 @@ describe("withRetry", () => {
     await assert.rejects(
       withRetry("submit", retry, async () => {
         calls++;
-        throw grpcError(
-          status.FAILED_PRECONDITION,
-          "round 1 is not open for updates; the current round is 2",
-        );
+        throw grpcError(status.FAILED_PRECONDITION, "round 1 is not open", ErrorReason.STALE_ROUND, {
+          current_round: 2,
+        });
       }),
       StaleRoundError,
     );

@@ -7,7 +7,7 @@ import * as grpc from "@grpc/grpc-js";
 import {
   addService,
   CHUNK_BYTES,
-  GRPC_CHANNEL_OPTIONS,
+  GRPC_SERVER_OPTIONS,
   type GrpcClient,
   type GrpcServiceImplementation,
   MAX_MESSAGE_BYTES,
@@ -22,6 +22,7 @@ import {
   GetUploadStatusRequestSchema,
   type GetUploadStatusResponse,
   GetUploadStatusResponseSchema,
+  HeartbeatResponseSchema,
   JoinRequestSchema,
   type JoinResponse,
   JoinResponseSchema,
@@ -85,7 +86,8 @@ const service: GrpcServiceImplementation<typeof ClientService> = {
     call.on("end", () => {
       const digest = hash.digest();
       if (header === undefined) return callback(invalid("the first message must be an UpdateHeader"));
-      if (!digest.equals(header.sha256)) return callback(invalid(`sha256 mismatch for ${header.updateId}`));
+      if (digest.toString("hex") !== header.contentHash)
+        return callback(invalid(`sha256 mismatch for ${header.updateId}`));
       stored.set(header.updateId, size);
       callback(
         null,
@@ -93,11 +95,14 @@ const service: GrpcServiceImplementation<typeof ClientService> = {
           updateId: header.updateId,
           round: header.round,
           accepted: true,
-          sha256: digest,
+          contentHash: digest.toString("hex"),
           size: BigInt(size),
         }),
       );
     });
+  },
+  heartbeat(_call, callback) {
+    callback(null, create(HeartbeatResponseSchema, {}));
   },
   getUploadStatus(call, callback) {
     const size = stored.get(call.request.updateId);
@@ -136,7 +141,7 @@ function updateHeader(updateId: string, bytes: Uint8Array): SubmitUpdateRequest 
     updateId,
     sampleCount: 1200n,
     metrics: { loss: 0.42 },
-    sha256: createHash("sha256").update(bytes).digest(),
+    contentHash: createHash("sha256").update(bytes).digest("hex"),
     totalSize: BigInt(bytes.byteLength),
     adapterConfigJson: "{}",
   });
@@ -196,7 +201,7 @@ function expectStatus(code: grpc.status, details: string | RegExp) {
 }
 
 describe("grpc adapter (real grpc-js server on 127.0.0.1:0)", () => {
-  const server = new grpc.Server({ ...GRPC_CHANNEL_OPTIONS });
+  const server = new grpc.Server({ ...GRPC_SERVER_OPTIONS });
   let address = "";
   let client: GrpcClient<typeof ClientService>;
 
@@ -248,7 +253,7 @@ describe("grpc adapter (real grpc-js server on 127.0.0.1:0)", () => {
     assert.equal(response.accepted, true);
     assert.equal(response.updateId, "u-1");
     assert.equal(response.size, BigInt(ADAPTER.byteLength));
-    assert.equal(Buffer.from(response.sha256).toString("hex"), ADAPTER_HASH);
+    assert.equal(response.contentHash, ADAPTER_HASH);
 
     const status = await new Promise<GetUploadStatusResponse>((resolve, reject) =>
       client.getUploadStatus(

@@ -6,6 +6,8 @@
 import { type DescMessage, fromBinary, type Message, type MessageShape, toBinary } from "@bufbuild/protobuf";
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
 import * as grpc from "@grpc/grpc-js";
+import { serviceError } from "./error-details.ts";
+import { ErrorReason } from "./gen/tributary/v1/errors_pb.ts";
 
 /** Size of the payload chunks of `SubmitUpdate` and `FetchAdapter` (1 MiB). */
 export const CHUNK_BYTES = 1024 * 1024;
@@ -107,7 +109,7 @@ export type GrpcClient<Svc extends AnyService> = grpc.Client & {
  * protobuf binary (de)serialization with `toBinary` / `fromBinary`.
  *
  * @example
- * const server = new grpc.Server({ ...GRPC_CHANNEL_OPTIONS });
+ * const server = new grpc.Server({ ...GRPC_SERVER_OPTIONS });
  * server.addService(createServiceDefinition(ClientService), handlers);
  */
 export function createServiceDefinition<Svc extends AnyService>(service: Svc): GrpcServiceDefinition<Svc> {
@@ -118,7 +120,7 @@ export function createServiceDefinition<Svc extends AnyService>(service: Svc): G
       requestStream: method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming",
       responseStream: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
       requestSerialize: serializer(method.input),
-      requestDeserialize: deserializer(method.input),
+      requestDeserialize: lenientDeserializer(method.input),
       responseSerialize: serializer(method.output),
       responseDeserialize: deserializer(method.output),
     };
@@ -173,6 +175,82 @@ function serializer<D extends DescMessage>(schema: D): (message: MessageShape<D>
 function deserializer<D extends DescMessage>(schema: D): (bytes: Buffer) => MessageShape<D> {
   return (bytes) => fromBinary(schema, bytes);
 }
+
+const MALFORMED = Symbol.for("tributary.malformedRequest");
+
+/** What the server-side deserializer hands on for bytes that are not a valid message. */
+interface MalformedRequest {
+  readonly [MALFORMED]: true;
+  readonly typeName: string;
+  readonly error: string;
+}
+
+function isMalformed(message: unknown): message is MalformedRequest {
+  return typeof message === "object" && message !== null && MALFORMED in message;
+}
+
+/**
+ * The server side's request deserializer: a request that does not decode is
+ * passed on as a marker instead of thrown (grpc-js would answer INTERNAL), so
+ * that {@link rejectMalformedRequests} answers INVALID_ARGUMENT.
+ */
+function lenientDeserializer<D extends DescMessage>(schema: D): (bytes: Buffer) => MessageShape<D> {
+  return (bytes) => {
+    try {
+      return fromBinary(schema, bytes);
+    } catch (err) {
+      const marker: MalformedRequest = {
+        [MALFORMED]: true,
+        typeName: schema.typeName,
+        error: err instanceof Error ? err.message : String(err),
+      };
+      // Only rejectMalformedRequests ever sees the marker; it never reaches a handler.
+      return marker as unknown as MessageShape<D>;
+    }
+  };
+}
+
+/**
+ * Server interceptor answering a request message that is not valid protobuf
+ * with INVALID_ARGUMENT (reason `MALFORMED_MESSAGE`, metadata `message`: the
+ * expected type) before it reaches the handler. Part of
+ * {@link GRPC_SERVER_OPTIONS}; every server of services built by
+ * {@link createServiceDefinition} must install it.
+ *
+ * @example
+ * const server = new grpc.Server({ ...GRPC_SERVER_OPTIONS });
+ */
+export const rejectMalformedRequests: grpc.ServerInterceptor = (_method, call) =>
+  new grpc.ServerInterceptingCall(call, {
+    start(next) {
+      next(
+        new grpc.ServerListenerBuilder()
+          .withOnReceiveMessage((message, nextMessage) => {
+            if (!isMalformed(message)) return nextMessage(message);
+            const err = serviceError({
+              code: grpc.status.INVALID_ARGUMENT,
+              message: `request is not a valid ${message.typeName} message: ${message.error}`,
+              reason: ErrorReason.MALFORMED_MESSAGE,
+              metadata: { message: message.typeName },
+            });
+            call.sendStatus({ code: err.code, details: err.details, metadata: err.metadata });
+          })
+          .build(),
+      );
+    },
+  });
+
+/**
+ * Options of a grpc-js server for Tributary's services: {@link GRPC_CHANNEL_OPTIONS}
+ * plus the {@link rejectMalformedRequests} interceptor.
+ *
+ * @example
+ * const server = new grpc.Server({ ...GRPC_SERVER_OPTIONS });
+ */
+export const GRPC_SERVER_OPTIONS: Readonly<grpc.ServerOptions> = Object.freeze({
+  ...GRPC_CHANNEL_OPTIONS,
+  interceptors: [rejectMalformedRequests],
+});
 
 /** Names of a service's unary methods. */
 export type UnaryMethodName<Svc extends AnyService> = {

@@ -5,6 +5,8 @@
  * - the generated protobuf-es messages and service descriptors of
  *   `tributary.v1` (from `proto/src/gen/`, never edited by hand) and the
  *   grpc-js adapter that serves and calls them;
+ * - machine-readable error details (`google.rpc.ErrorInfo` with a
+ *   `tributary.v1.ErrorReason`, `google.rpc.BadRequest`) and their encoding;
  * - the NATS announcement of a merged round and where its adapter is stored;
  * - the safetensors header reader and PEFT LoRA tensor naming that both ends
  *   check adapters with;
@@ -22,7 +24,16 @@ export * from "./adapter-format/errors.ts";
 export * from "./adapter-format/lora-keys.ts";
 export * from "./adapter-format/safetensors-header.ts";
 export * from "./announcement.ts";
+export * from "./error-details.ts";
+export {
+  type AdapterObjects as AdapterObjectsMessage,
+  AdapterObjectsSchema,
+  file_tributary_v1_announcement,
+  type RoundAnnouncement as RoundAnnouncementMessage,
+  RoundAnnouncementSchema,
+} from "./gen/tributary/v1/announcement_pb.ts";
 export * from "./gen/tributary/v1/client_pb.ts";
+export * from "./gen/tributary/v1/errors_pb.ts";
 export * from "./gen/tributary/v1/federation_pb.ts";
 export * from "./gen/tributary/v1/operator_pb.ts";
 export * from "./grpc-adapter.ts";

@@ -28,7 +28,7 @@ export async function startCoordinatorProcess(opts: {
   timeoutMs?: number;
 }): Promise<CoordinatorProcess> {
   const args = [BIN, "serve", "--data-dir", opts.dataDir, "--port", String(opts.port ?? 0)];
-  args.push("--nats-url", opts.natsUrl, "--threads", "0", "--ui-port", "0");
+  args.push("--nats-url", opts.natsUrl, "--threads", "0", "--ui-port", "0", "--drain", "0");
   const child: ChildProcess = spawn(process.execPath, args, {
     env: { ...process.env, TRIBUTARY_OPERATOR_TOKEN: OPERATOR_TOKEN, TRIBUTARY_LOG: "warn" },
     stdio: ["ignore", "ignore", "pipe"],

@@ -4,9 +4,38 @@
  * condition with a deadline.
  */
 import assert from "node:assert/strict";
-import { status } from "@grpc/grpc-js";
+import { type Metadata, status } from "@grpc/grpc-js";
+import { ERROR_DOMAIN, type ErrorReasonName, REASON_STATUS, statusDetailsOf } from "@tributary/protocol";
 
-/** Awaits `promise`, which must reject with gRPC status `code` and a message matching every pattern. */
+/**
+ * Awaits `promise`, which must reject with gRPC status `code`, machine-readable
+ * details whose reason is `reason` (and documented for `code`), and a message
+ * matching every pattern. Returns the error's reason metadata.
+ */
+export async function expectError(
+  promise: Promise<unknown>,
+  code: status,
+  reason: ErrorReasonName,
+  ...patterns: RegExp[]
+): Promise<Readonly<Record<string, string>>> {
+  let err: unknown;
+  try {
+    await promise;
+  } catch (e) {
+    err = e;
+  }
+  await expectStatus(Promise.reject(err ?? new Error("the call succeeded")), code, ...patterns);
+  const info = statusDetailsOf(err as { metadata?: Metadata })?.errorInfo;
+  assert.equal(info?.reason, reason, `expected reason ${reason}, got ${info?.reason}`);
+  return info?.metadata ?? {};
+}
+
+/**
+ * Awaits `promise`, which must reject with gRPC status `code` and a message
+ * matching every pattern. Every error from the coordinator must carry a
+ * `google.rpc.ErrorInfo` in domain `tributary.dev` whose reason is one
+ * `errors.proto` documents for `code`.
+ */
 export async function expectStatus(
   promise: Promise<unknown>,
   code: status,
@@ -27,6 +56,22 @@ export async function expectStatus(
     `expected ${status[code]}, got ${e.code === undefined ? "no status" : status[e.code]}: ${details}`,
   );
   for (const p of patterns) assert.match(details, p);
+  const metadata = (err as { metadata?: Metadata }).metadata;
+  if (metadata !== undefined && metadata.get("grpc-status-details-bin").length > 0) {
+    const info = statusDetailsOf({ metadata })?.errorInfo;
+    assert.ok(info !== undefined, `${status[code]} without a google.rpc.ErrorInfo: ${details}`);
+    assert.equal(info.domain, ERROR_DOMAIN);
+    assert.equal(
+      REASON_STATUS[info.reason as ErrorReasonName],
+      code,
+      `reason ${info.reason} is not documented for ${status[code]}`,
+    );
+  } else {
+    assert.ok(
+      metadata === undefined,
+      `${status[code]} from the coordinator carries no grpc-status-details-bin: ${details}`,
+    );
+  }
   return details;
 }
 

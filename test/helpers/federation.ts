@@ -44,6 +44,8 @@ export interface FederationSpec {
   readonly log?: Log;
   /** Serve the operator page too (on a free port): `fixture.service.ui`. */
   readonly ui?: boolean;
+  /** The coordinator's liveness timeout (default 60 s). */
+  readonly livenessTimeoutMs?: number;
 }
 
 /** One enrolled client with its adapter on disk. */
@@ -185,6 +187,7 @@ export async function startFixture(spec: FederationSpec = {}): Promise<Fixture> 
       log: spec.log ?? silentLog,
       publishRetryMs: 200,
       ...(spec.ui === true ? { ui: { port: 0 } } : {}),
+      ...(spec.livenessTimeoutMs !== undefined ? { livenessTimeoutMs: spec.livenessTimeoutMs } : {}),
     });
   let service = await start();
   const conn = clientsFor(service.endpoint.address);

@@ -68,8 +68,8 @@ export interface UploadSpec {
   readonly samples?: number;
   readonly configJson: string;
   readonly bytes: Uint8Array;
-  /** Declare this sha256 instead of the real one. */
-  readonly sha256?: Buffer;
+  /** Declare this content hash (hex) instead of the real one. */
+  readonly contentHash?: string;
   /** Declare this size instead of the real one. */
   readonly totalSize?: number;
   readonly resumeOffset?: number;
@@ -97,7 +97,7 @@ export function upload(
             clientId: spec.clientId,
             updateId: spec.updateId,
             sampleCount: BigInt(spec.samples ?? 100),
-            sha256: spec.sha256 ?? createHash("sha256").update(spec.bytes).digest(),
+            contentHash: spec.contentHash ?? createHash("sha256").update(spec.bytes).digest("hex"),
             totalSize: BigInt(spec.totalSize ?? spec.bytes.length),
             adapterConfigJson: spec.configJson,
             resumeOffset: BigInt(start),

@@ -89,7 +89,7 @@ try {
   const refused = await upload(fx.client, c1.token, {
     ...spec(c1, 0),
     updateId: "bad-sha",
-    sha256: createHash("sha256").update("something else").digest(),
+    contentHash: createHash("sha256").update("something else").digest("hex"),
   }).then(
     () => false,
     () => true,

@@ -31,6 +31,12 @@ Options (environment variable in brackets):
   --tls-cert FILE       PEM certificate chain: serve gRPC over TLS
   --tls-key FILE        PEM private key of --tls-cert
   --threads N           merge worker threads (default: one per core)
+  --liveness-timeout S  seconds a client without a WatchRounds stream counts as
+                        connected after its last call (default 60)
+                        [TRIBUTARY_LIVENESS_TIMEOUT]
+  --drain S             on SIGTERM, seconds health reports NOT_SERVING (gRPC
+                        grpc.health.v1 and /healthz) before shutting down
+                        (default 5; SIGINT shuts down at once) [TRIBUTARY_DRAIN]
   --metrics-port N      Prometheus scrape endpoint /metrics (default 9464; 0 or
                         "off" = none) [TRIBUTARY_METRICS_PORT]; needs telemetry:
                         node --import ./server/telemetry.mjs (as npm start does)
@@ -58,6 +64,8 @@ export async function runServe(argv: readonly string[], io: CliIo): Promise<numb
         host: text,
         port: text,
         "nats-url": text,
+        "liveness-timeout": text,
+        drain: text,
         "tls-cert": text,
         "tls-key": text,
         threads: text,
@@ -93,6 +101,8 @@ export async function runServe(argv: readonly string[], io: CliIo): Promise<numb
           port: integerOption("ui-port", uiPort) ?? 7071,
         };
   const dataDir = resolve(str("data-dir", "TRIBUTARY_DATA_DIR") ?? DEFAULT_DATA_DIR);
+  const liveness = integerOption("liveness-timeout", str("liveness-timeout", "TRIBUTARY_LIVENESS_TIMEOUT"));
+  const drainSeconds = integerOption("drain", str("drain", "TRIBUTARY_DRAIN")) ?? 5;
   const log = pinoLog({ name: "tributary" });
   const metricsPort = str("metrics-port", "TRIBUTARY_METRICS_PORT");
   const telemetry = await startServeTelemetry({
@@ -109,6 +119,7 @@ export async function runServe(argv: readonly string[], io: CliIo): Promise<numb
     operatorToken: process.env.TRIBUTARY_OPERATOR_TOKEN,
     ...(tls !== undefined ? { tls } : {}),
     threads: integerOption("threads", values.threads as string | undefined),
+    ...(liveness !== undefined ? { livenessTimeoutMs: liveness * 1000 } : {}),
     log,
     ...(ui !== undefined ? { ui } : {}),
   });
@@ -120,11 +131,14 @@ export async function runServe(argv: readonly string[], io: CliIo): Promise<numb
   io.err(
     `  operator token: ${svc.operatorTokenFile ?? "from TRIBUTARY_OPERATOR_TOKEN"} (send as "authorization: Bearer <token>")`,
   );
-  await new Promise<void>((done) => {
-    const stop = () => done();
-    process.once("SIGINT", stop);
-    process.once("SIGTERM", stop);
+  const signal = await new Promise<NodeJS.Signals>((done) => {
+    process.once("SIGINT", done);
+    process.once("SIGTERM", done);
   });
+  if (signal === "SIGTERM" && drainSeconds > 0) {
+    io.err(`draining for ${drainSeconds} s (health: NOT_SERVING)`);
+    await svc.drain(drainSeconds * 1000);
+  }
   io.err("shutting down");
   await svc.close();
   await telemetry.close();

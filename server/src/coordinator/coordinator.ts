@@ -12,7 +12,7 @@ import type { ClientRecord, Federation, RoundRecord, RoundResult, UpdateRecord }
 import type { ResultPublisher } from "../core/publisher.ts";
 import type { CoordinatorStore, StoreState, UploadKey, UploadStatus } from "../core/store.ts";
 import { noopTelemetry, type Telemetry } from "../telemetry/telemetry.ts";
-import { FederationConfigError, UnknownFederationError, UnknownRoundError } from "./errors.ts";
+import { FederationExistsError, UnknownFederationError, UnknownRoundError } from "./errors.ts";
 import { validateFederation } from "./federation-config.ts";
 import { createResultPublishing, type ResultPublishing, readResultMetadata } from "./result-publishing.ts";
 import { mergeRound } from "./round-merge.ts";
@@ -292,7 +292,7 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
     },
     async createFederation(spec) {
       if (feds.has(spec.id)) {
-        throw new FederationConfigError(spec.id, "id", "already exists");
+        throw new FederationExistsError(spec.id);
       }
       const federation: Federation = { ...spec, createdAt: clock.now() };
       validateFederation(federation);

@@ -182,6 +182,15 @@ export class UnknownRoundError extends CoordinatorError {
   }
 }
 
+/** A federation id that is already taken. → `ALREADY_EXISTS`. */
+export class FederationExistsError extends CoordinatorError {
+  override readonly name = "FederationExistsError";
+  readonly code = "already-exists";
+  constructor(readonly federationId: string) {
+    super(`federation "${federationId}" already exists`);
+  }
+}
+
 /** An invalid federation definition (id, schema, merge spec, policy). → `INVALID_ARGUMENT`. */
 export class FederationConfigError extends CoordinatorError {
   override readonly name = "FederationConfigError";

@@ -48,7 +48,7 @@ test("ids, modules and dtypes are checked", () => {
     { ...f, schema: { ...f.schema, modules: [{ ...f.schema.modules[0], maxRank: 1.5 }] } },
     "schema.modules[0].maxRank",
   );
-  rejects({ ...f, schema: { ...f.schema, dtypes: [] } }, "schema.dtypes");
+  rejects({ ...f, schema: { ...f.schema, dtypes: [] } }, "schema.allowedDtypes");
 });
 
 test("the merge spec goes through resolveOptions", () => {

@@ -80,9 +80,9 @@ export function validateFederation(f: Federation): void {
       );
     }
   });
-  check(schema.dtypes.length > 0, "schema.dtypes", "must list at least one dtype");
+  check(schema.dtypes.length > 0, "schema.allowedDtypes", "must list at least one dtype");
   for (const d of schema.dtypes) {
-    check(isTensorDType(d), "schema.dtypes", `has ${JSON.stringify(d)}, expected F32, F16 or BF16`);
+    check(isTensorDType(d), "schema.allowedDtypes", `has ${JSON.stringify(d)}, expected F32, F16 or BF16`);
   }
 
   try {

@@ -154,7 +154,7 @@ async function receive(args: ReceiveArgs, traced: UpdateTrace): Promise<SubmitOu
       // A size or sha256 mismatch already deleted the bytes and released the
       // sink (closing it again would throw); an incomplete upload keeps them.
       if (err.reason === "incomplete") await sink.close();
-      const field = err.reason === "sha256-mismatch" ? "sha256" : "total_size";
+      const field = err.reason === "sha256-mismatch" ? "content_hash" : "total_size";
       throw new InvalidUpdateError(clientId, err.message, { field, cause: err });
     }
     throw err;

@@ -146,8 +146,8 @@ test("header fields and config are checked", () => {
     assert.equal(err.field, name);
     assert.equal(err.code, "invalid-argument");
   };
-  field({ sha256Hex: "ab".repeat(31) }, "sha256");
-  field({ sha256Hex: "zz".repeat(32) }, "sha256");
+  field({ sha256Hex: "ab".repeat(31) }, "content_hash");
+  field({ sha256Hex: "zz".repeat(32) }, "content_hash");
   field({ samples: -1 }, "sample_count");
   field({ samples: 1.5 }, "sample_count");
   field({ updateId: "" }, "update_id");

@@ -125,8 +125,8 @@ function checkHeaderFields(clientId: string, h: UpdateHeader): void {
   );
   check(
     typeof h.sha256Hex === "string" && SHA256_HEX.test(h.sha256Hex),
-    "sha256",
-    `sha256 must be 32 bytes (64 hex digits), got ${JSON.stringify(h.sha256Hex)}`,
+    "content_hash",
+    `content_hash must be a SHA-256 as 64 hex digits, got ${JSON.stringify(h.sha256Hex)}`,
   );
   check(
     Number.isSafeInteger(h.totalSize) && h.totalSize >= 8,

@@ -37,6 +37,8 @@ export interface OperatorUiOptions {
   readonly log: Log;
   /** Lifetime of a login session (default 12 h). */
   readonly sessionTtlMs?: number;
+  /** Whether the coordinator is serving (false while it drains); `GET /healthz` reports it. Default: always. */
+  readonly serving?: () => boolean;
 }
 
 /** A running operator page. */
@@ -151,6 +153,12 @@ export async function startOperatorUi(opts: OperatorUiOptions): Promise<Operator
     const method = req.method ?? "GET";
     const isApi = path.startsWith("/api/");
     const read = method === "GET" || method === "HEAD";
+    if (path === "/healthz") {
+      // Unauthenticated, for probes: 200 while serving, 503 while draining.
+      if (!read) throw new HttpError(405, "GET");
+      const serving = opts.serving?.() ?? true;
+      return json(res, serving ? 200 : 503, { status: serving ? "serving" : "not_serving" });
+    }
     if (path === "/login") {
       if (method === "POST") return await login(req, res);
       if (!read) throw new HttpError(405, "GET or POST");

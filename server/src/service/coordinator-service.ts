@@ -37,6 +37,8 @@ export interface ServiceConfig {
   readonly threads?: number;
   /** Retry interval for announcing results when NATS is down (ms). */
   readonly publishRetryMs?: number;
+  /** How long a client without a `WatchRounds` stream counts as connected after its last call (default 60 s). */
+  readonly livenessTimeoutMs?: number;
   readonly log?: Log;
   /** Spans and metrics (default: on the global OpenTelemetry API, a no-op unless an SDK was started). */
   readonly telemetry?: Telemetry;
@@ -55,6 +57,12 @@ export interface RunningService {
   readonly operatorToken: string;
   /** The operator page, when `config.ui` asked for it. */
   readonly ui?: OperatorUi;
+  /**
+   * Starts draining: health (gRPC `grpc.health.v1` and the page's `/healthz`)
+   * reports NOT_SERVING for `ms` while calls go on being served, so load
+   * balancers stop sending new ones; then resolves (call `close()` next).
+   */
+  drain(ms: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -127,13 +135,20 @@ export async function startService(config: ServiceConfig): Promise<RunningServic
       host: config.host,
       port: config.port ?? 7070,
       ...(config.tls !== undefined ? { tls: config.tls } : {}),
+      ...(config.livenessTimeoutMs !== undefined ? { livenessTimeoutMs: config.livenessTimeoutMs } : {}),
       log,
     });
     cleanups.push(() => endpoint.close());
     // After the gRPC endpoint, so closed before it.
     let ui: OperatorUi | undefined;
     if (config.ui !== undefined) {
-      ui = await startOperatorUi({ coordinator, operatorDigest: tokenDigest(op.token), ...config.ui, log });
+      ui = await startOperatorUi({
+        coordinator,
+        operatorDigest: tokenDigest(op.token),
+        ...config.ui,
+        log,
+        serving: () => endpoint.health.serving(),
+      });
       cleanups.push(() => ui!.close());
     }
     return {
@@ -143,6 +158,11 @@ export async function startService(config: ServiceConfig): Promise<RunningServic
       operatorToken: op.token,
       ...(op.file !== undefined ? { operatorTokenFile: op.file } : {}),
       ...(ui !== undefined ? { ui } : {}),
+      async drain(ms) {
+        endpoint.health.setServing(false);
+        log.info("draining: health reports NOT_SERVING", { ms });
+        await new Promise((resolve) => setTimeout(resolve, ms));
+      },
       close: stopAll,
     };
   } catch (err) {

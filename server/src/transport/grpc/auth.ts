@@ -4,8 +4,10 @@
  * `authorization: Bearer <token>` metadata. Only sha256 digests of tokens are
  * stored or compared (in constant time); tokens are never logged.
  */
+
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type { Metadata } from "@grpc/grpc-js";
+import { NotEnrolledError } from "../../coordinator/errors.ts";
 
 /** No or malformed credentials. → `UNAUTHENTICATED`. */
 export class UnauthenticatedError extends Error {
@@ -68,18 +70,18 @@ export function authenticateClient(metadata: Metadata, directory: ClientDirector
   return found;
 }
 
-/** Checks that `identity` may act as `clientId` in `federationId`. */
+/**
+ * Checks that `identity` may act as `clientId` in `federationId`:
+ * `PermissionDeniedError` for another client's id, `NotEnrolledError` for a
+ * federation the client is not enrolled in.
+ */
 export function authorizeClient(identity: ClientIdentity, federationId: string, clientId?: string): void {
   if (clientId !== undefined && clientId !== "" && clientId !== identity.clientId) {
     throw new PermissionDeniedError(
       `this token belongs to client "${identity.clientId}", not "${clientId}"; a client can only act as itself`,
     );
   }
-  if (!identity.federations.has(federationId)) {
-    throw new PermissionDeniedError(
-      `client "${identity.clientId}" is not enrolled in federation "${federationId}"`,
-    );
-  }
+  if (!identity.federations.has(federationId)) throw new NotEnrolledError(federationId, identity.clientId);
 }
 
 /** Authenticates an operator call against the operator token's digest. */

@@ -4,6 +4,7 @@
  * names; errors are mapped to statuses once, in `status.ts`.
  */
 import { create } from "@bufbuild/protobuf";
+import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import type * as grpc from "@grpc/grpc-js";
 import {
   CHUNK_BYTES,
@@ -11,6 +12,7 @@ import {
   FetchAdapterResponseSchema,
   GetUploadStatusResponseSchema,
   type GrpcServiceImplementation,
+  HeartbeatResponseSchema,
   JoinResponseSchema,
   type SubmitUpdateRequest,
   SubmitUpdateResponseSchema,
@@ -54,11 +56,6 @@ async function splitUpload(
     });
   }
   const h = first.value.payload.value;
-  if (h.sha256.length !== 32) {
-    throw new InvalidUpdateError(clientId, `sha256 has ${h.sha256.length} bytes, expected 32`, {
-      field: "sha256",
-    });
-  }
   const header: SubmitHeader = {
     federationId: h.federationId,
     round: h.round,
@@ -66,7 +63,7 @@ async function splitUpload(
     updateId: h.updateId,
     samples: Number(h.sampleCount),
     metrics: { ...h.metrics },
-    sha256Hex: Buffer.from(h.sha256).toString("hex"),
+    sha256Hex: h.contentHash,
     totalSize: Number(h.totalSize),
     configJson: h.adapterConfigJson,
     resumeOffset: Number(h.resumeOffset),
@@ -100,6 +97,7 @@ export function clientServiceHandlers(
     authorizeClient(identity, federationId, clientId);
     return identity;
   };
+  const livenessTimeout = () => durationFromMs(connections.timeoutMs);
   const fail = (call: StreamingCall, err: unknown) => {
     call.emit("error", toServiceError(err));
   };
@@ -157,6 +155,7 @@ export function clientServiceHandlers(
           clientId: identity.clientId,
           federation: federationToProto(federation),
           ...(current !== undefined ? { currentRound: roundToProto(current, accepted) } : {}),
+          livenessTimeout: livenessTimeout(),
         });
       })().then(
         (res) => callback(null, res),
@@ -177,18 +176,12 @@ export function clientServiceHandlers(
       const unsubscribe = coordinator.watch(federationId, ({ round, acceptedUpdates }) => {
         call.write(create(WatchRoundsResponseSchema, { round: roundToProto(round, acceptedUpdates) }));
       });
+      // Closing the stream starts the client's liveness timeout; the tracker
+      // reports it gone when that runs out.
       const release = connections.open(federationId, clientId);
       const end = () => {
         unsubscribe();
-        if (release()) {
-          coordinator.clientDisconnected(federationId, clientId).catch((err: unknown) => {
-            log.warn("disconnect bookkeeping failed", {
-              federation: federationId,
-              client: clientId,
-              error: err,
-            });
-          });
-        }
+        release();
       };
       call.on("cancelled", end);
       call.on("close", end);
@@ -215,7 +208,7 @@ export function clientServiceHandlers(
           round: outcome.round,
           accepted: outcome.accepted,
           duplicate: outcome.duplicate,
-          sha256: Buffer.from(outcome.sha256Hex, "hex"),
+          contentHash: outcome.sha256Hex,
           size: BigInt(outcome.size),
         });
       })().then(
@@ -227,10 +220,29 @@ export function clientServiceHandlers(
       );
     },
 
+    heartbeat(call, callback) {
+      (async () => {
+        const federationId = call.request.federationId;
+        const identity = identify(call, federationId);
+        connections.touch(federationId, identity.clientId);
+        await coordinator.clientConnected(federationId, identity.clientId);
+        const current = coordinator.current(federationId);
+        const accepted = current === undefined ? 0 : coordinator.updates(federationId, current.number).length;
+        return create(HeartbeatResponseSchema, {
+          livenessTimeout: livenessTimeout(),
+          ...(current !== undefined ? { currentRound: roundToProto(current, accepted) } : {}),
+        });
+      })().then(
+        (res) => callback(null, res),
+        (err: unknown) => callback(toServiceError(err) as grpc.ServiceError),
+      );
+    },
+
     getUploadStatus(call, callback) {
       (async () => {
         const req = call.request;
         const identity = identify(call, req.federationId);
+        connections.touch(req.federationId, identity.clientId);
         const s = await coordinator
           .uploadStatus({
             federationId: req.federationId,
@@ -257,7 +269,8 @@ export function clientServiceHandlers(
     fetchAdapter(call) {
       (async () => {
         const req = call.request;
-        identify(call, req.federationId);
+        const identity = identify(call, req.federationId);
+        connections.touch(req.federationId, identity.clientId);
         const sel =
           req.selector.case === "round"
             ? { round: req.selector.value }

@@ -1,11 +1,14 @@
 /**
- * Which clients are connected, for the scheduler's cohorts and the
- * operator's status: a client is connected while it has at least one open
- * `WatchRounds` stream (the SDK keeps one open for the whole session); join
- * and last-seen times are kept for `GetStatus`.
+ * Which clients are connected — the one answer the scheduler's cohorts,
+ * `GetStatus` and the operator page all use. A client is connected while it
+ * holds at least one open `WatchRounds` stream (the SDKs keep one open for the
+ * whole session), and for `timeoutMs` after its last stream closed or its
+ * last call (`Join`, `Heartbeat`, uploads, downloads). A sweep notices the
+ * clients whose time ran out and reports them gone, so a client that joined
+ * and died does not stay "connected" until the coordinator restarts.
  */
 
-/** One connected client as `GetStatus` reports it. */
+/** One client as `GetStatus` reports it. */
 export interface ConnectionInfo {
   readonly federationId: string;
   readonly clientId: string;
@@ -13,47 +16,111 @@ export interface ConnectionInfo {
   readonly lastSeenAt: number;
   /** Open `WatchRounds` streams. */
   readonly streams: number;
+  /** Whether it counts as connected now. */
+  readonly live: boolean;
 }
 
 /** Tracks client connections (see the module comment). */
 export interface ConnectionTracker {
-  /** Records activity (a join, an upload). */
-  touch(federationId: string, clientId: string): void;
-  /** A watch stream opened; the returned function closes it and says whether it was the client's last. */
-  open(federationId: string, clientId: string): () => boolean;
+  /** How long a client without a stream stays connected after its last call. */
+  readonly timeoutMs: number;
+  /** Records a call (a join, a heartbeat, an upload); returns whether the client just became connected. */
+  touch(federationId: string, clientId: string): boolean;
+  /** A watch stream opened; the returned function closes it (the client stays connected for `timeoutMs`). */
+  open(federationId: string, clientId: string): () => void;
+  /** Every client seen, connected or not. */
   list(): ConnectionInfo[];
+  /** Checks now for clients whose time ran out (the sweep timer does this on its own). */
+  sweep(): void;
+  /** Stops the sweep timer. */
+  close(): void;
 }
 
-/** Creates a tracker using `now` for timestamps. */
-export function createConnectionTracker(now: () => number = Date.now): ConnectionTracker {
-  const entries = new Map<
-    string,
-    { federationId: string; clientId: string; joinedAt: number; lastSeenAt: number; streams: number }
-  >();
-  const entry = (federationId: string, clientId: string) => {
+/** What the tracker tells the round logic. */
+export interface ConnectionEvents {
+  /** The client became connected. */
+  connected(federationId: string, clientId: string): void;
+  /** The client is no longer connected: no stream, and no call for `timeoutMs`. */
+  gone(federationId: string, clientId: string): void;
+}
+
+/** Options of {@link createConnectionTracker}. */
+export interface ConnectionTrackerOptions {
+  /** Default 60 s. */
+  readonly timeoutMs?: number;
+  readonly events?: ConnectionEvents;
+  readonly now?: () => number;
+  /** How often the sweep runs (default a quarter of `timeoutMs`, at most 5 s); 0 = never (tests call `sweep`). */
+  readonly sweepEveryMs?: number;
+}
+
+/** Default {@link ConnectionTrackerOptions.timeoutMs}. */
+export const DEFAULT_LIVENESS_TIMEOUT_MS = 60_000;
+
+interface Entry {
+  readonly federationId: string;
+  readonly clientId: string;
+  joinedAt: number;
+  lastSeenAt: number;
+  streams: number;
+  live: boolean;
+}
+
+/**
+ * Creates a tracker.
+ *
+ * @example
+ * const connections = createConnectionTracker({ timeoutMs: 60_000, events: { connected, gone } });
+ */
+export function createConnectionTracker(options: ConnectionTrackerOptions = {}): ConnectionTracker {
+  const now = options.now ?? Date.now;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_LIVENESS_TIMEOUT_MS;
+  const events = options.events;
+  const entries = new Map<string, Entry>();
+  const seen = (federationId: string, clientId: string): { entry: Entry; became: boolean } => {
     const key = `${federationId}\u0000${clientId}`;
-    let e = entries.get(key);
-    if (e === undefined) {
-      e = { federationId, clientId, joinedAt: now(), lastSeenAt: now(), streams: 0 };
-      entries.set(key, e);
+    let entry = entries.get(key);
+    if (entry === undefined) {
+      entry = { federationId, clientId, joinedAt: now(), lastSeenAt: now(), streams: 0, live: false };
+      entries.set(key, entry);
     }
-    e.lastSeenAt = now();
-    return e;
+    entry.lastSeenAt = now();
+    const became = !entry.live;
+    if (became) {
+      entry.live = true;
+      entry.joinedAt = now();
+      events?.connected(federationId, clientId);
+    }
+    return { entry, became };
   };
+  const sweep = () => {
+    const t = now();
+    for (const e of entries.values()) {
+      if (e.live && e.streams === 0 && t - e.lastSeenAt >= timeoutMs) {
+        e.live = false;
+        events?.gone(e.federationId, e.clientId);
+      }
+    }
+  };
+  const every = options.sweepEveryMs ?? Math.min(5_000, Math.max(10, Math.floor(timeoutMs / 4)));
+  const timer = every > 0 ? setInterval(sweep, every) : undefined;
+  timer?.unref();
   return {
-    touch: (f, c) => void entry(f, c),
+    timeoutMs,
+    touch: (f, c) => seen(f, c).became,
     open(f, c) {
-      const e = entry(f, c);
-      e.streams++;
+      const { entry } = seen(f, c);
+      entry.streams++;
       let closed = false;
       return () => {
-        if (closed) return false;
+        if (closed) return;
         closed = true;
-        e.streams--;
-        e.lastSeenAt = now();
-        return e.streams === 0;
+        entry.streams--;
+        entry.lastSeenAt = now();
       };
     },
     list: () => [...entries.values()].map((e) => ({ ...e })),
+    sweep,
+    close: () => clearInterval(timer),
   };
 }

@@ -107,9 +107,13 @@ export function federationFromProto(req: CreateFederationRequest): Omit<Federati
         dOut: m.dOut,
         maxRank: m.maxRank,
       })),
-      dtypes: (schema?.allowedDtypes ?? [])
-        .map(dtypeFromProto)
-        .filter((d): d is TensorDType => d !== undefined),
+      // Empty = any of F32, F16, BF16, as federation.proto documents.
+      dtypes:
+        (schema?.allowedDtypes ?? []).length === 0
+          ? ["F32", "F16", "BF16"]
+          : (schema?.allowedDtypes ?? [])
+              .map(dtypeFromProto)
+              .filter((d): d is TensorDType => d !== undefined),
     },
     merge: mergeFromProto(req.merge),
     policy: policyFromProto(req.policy),
@@ -184,7 +188,7 @@ export function updateToProto(u: UpdateRecord, weight: number): UpdateSummary {
     round: u.round,
     sampleCount: BigInt(u.samples),
     sizeBytes: BigInt(u.size),
-    sha256: Buffer.from(u.sha256, "hex"),
+    contentHash: u.sha256,
     receiveTime: timestampFromMs(u.receivedAt),
     mergeWeight: weight,
   });

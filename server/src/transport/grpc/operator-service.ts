@@ -126,7 +126,7 @@ export function operatorServiceHandlers(
         openRounds: open.map(withCount),
         connectedClients: connections
           .list()
-          .filter((c) => c.streams > 0)
+          .filter((c) => c.live)
           .map((c) => ({
             clientId: c.clientId,
             federationId: c.federationId,

@@ -1,15 +1,16 @@
 /**
  * The coordinator's gRPC endpoint: `ClientService` and `OperatorService` on
- * one port, TLS when a certificate is configured, message limits sized for
- * 1 MiB chunks.
+ * one port with health and reflection, TLS when a certificate is configured,
+ * message limits sized for 1 MiB chunks, malformed requests refused.
  */
 import * as grpc from "@grpc/grpc-js";
-import { addService, ClientService, GRPC_CHANNEL_OPTIONS, OperatorService } from "@tributary/protocol";
+import { addService, ClientService, GRPC_SERVER_OPTIONS, OperatorService } from "@tributary/protocol";
 import type { Coordinator } from "../../coordinator/coordinator.ts";
 import type { Log } from "../../core/log.ts";
 import type { ClientDirectory } from "./auth.ts";
 import { clientServiceHandlers } from "./client-service.ts";
 import { type ConnectionTracker, createConnectionTracker } from "./connections.ts";
+import { addHealthAndReflection, type HealthControl } from "./discovery.ts";
 import { operatorServiceHandlers } from "./operator-service.ts";
 
 /** PEM material for TLS on the gRPC port. */
@@ -27,6 +28,8 @@ export interface GrpcServerOptions {
   /** 0 = any free port. */
   readonly port?: number;
   readonly tls?: TlsFiles;
+  /** How long a client without a `WatchRounds` stream counts as connected after its last call (default 60 s). */
+  readonly livenessTimeoutMs?: number;
   readonly log: Log;
 }
 
@@ -36,6 +39,8 @@ export interface GrpcEndpoint {
   /** `host:port` for clients. */
   readonly address: string;
   readonly connections: ConnectionTracker;
+  /** What `grpc.health.v1.Health` reports. */
+  readonly health: HealthControl;
   /** Stops accepting calls and waits for running ones (forcing after `graceMs`). */
   close(graceMs?: number): Promise<void>;
 }
@@ -63,8 +68,22 @@ function directoryOf(coordinator: Coordinator): ClientDirectory {
  * const endpoint = await startGrpcServer({ coordinator, operatorDigest, port: 7070, log });
  */
 export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcEndpoint> {
-  const server = new grpc.Server({ ...GRPC_CHANNEL_OPTIONS });
-  const connections = createConnectionTracker();
+  const server = new grpc.Server({ ...GRPC_SERVER_OPTIONS });
+  const bookkeeping = (what: string, federationId: string, clientId: string) => (err: unknown) =>
+    opts.log.warn(`${what} bookkeeping failed`, { federation: federationId, client: clientId, error: err });
+  const connections = createConnectionTracker({
+    ...(opts.livenessTimeoutMs !== undefined ? { timeoutMs: opts.livenessTimeoutMs } : {}),
+    events: {
+      connected: (f, c) => void opts.coordinator.clientConnected(f, c).catch(bookkeeping("connect", f, c)),
+      gone: (f, c) => {
+        opts.log.info("client gone (no stream, no call within the liveness timeout)", {
+          federation: f,
+          client: c,
+        });
+        void opts.coordinator.clientDisconnected(f, c).catch(bookkeeping("disconnect", f, c));
+      },
+    },
+  });
   addService(
     server,
     ClientService,
@@ -85,6 +104,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcEndp
       log: opts.log,
     }),
   );
+  const health = addHealthAndReflection(server);
   const credentials =
     opts.tls === undefined
       ? grpc.ServerCredentials.createInsecure()
@@ -104,7 +124,9 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcEndp
     port,
     address: `${host.includes(":") ? `[${host}]` : host}:${port}`,
     connections,
+    health,
     close(graceMs = 2000) {
+      connections.close();
       return new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           server.forceShutdown();

@@ -4,6 +4,8 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Duration } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration } from "@bufbuild/protobuf/wkt";
 import type { Dtype, Federation, ModuleSpec, Round } from "./federation_pb.ts";
 import { file_tributary_v1_federation } from "./federation_pb.ts";
 import type { Message } from "@bufbuild/protobuf";
@@ -12,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tributary/v1/client.proto.
  */
 export const file_tributary_v1_client: GenFile = /*@__PURE__*/
-  fileDesc("Chl0cmlidXRhcnkvdjEvY2xpZW50LnByb3RvEgx0cmlidXRhcnkudjEiigEKC0pvaW5SZXF1ZXN0EhUKDWZlZGVyYXRpb25faWQYASABKAkSFQoNYmFzZV9tb2RlbF9pZBgCIAEoCRIpCgdtb2R1bGVzGAMgAygLMhgudHJpYnV0YXJ5LnYxLk1vZHVsZVNwZWMSIgoFZHR5cGUYBCABKA4yEy50cmlidXRhcnkudjEuRHR5cGUiewoMSm9pblJlc3BvbnNlEhEKCWNsaWVudF9pZBgBIAEoCRIsCgpmZWRlcmF0aW9uGAIgASgLMhgudHJpYnV0YXJ5LnYxLkZlZGVyYXRpb24SKgoNY3VycmVudF9yb3VuZBgDIAEoCzITLnRyaWJ1dGFyeS52MS5Sb3VuZCIrChJXYXRjaFJvdW5kc1JlcXVlc3QSFQoNZmVkZXJhdGlvbl9pZBgBIAEoCSI5ChNXYXRjaFJvdW5kc1Jlc3BvbnNlEiIKBXJvdW5kGAEgASgLMhMudHJpYnV0YXJ5LnYxLlJvdW5kIrICCgxVcGRhdGVIZWFkZXISFQoNZmVkZXJhdGlvbl9pZBgBIAEoCRINCgVyb3VuZBgCIAEoDRIRCgljbGllbnRfaWQYAyABKAkSEQoJdXBkYXRlX2lkGAQgASgJEhQKDHNhbXBsZV9jb3VudBgFIAEoBBI4CgdtZXRyaWNzGAYgAygLMicudHJpYnV0YXJ5LnYxLlVwZGF0ZUhlYWRlci5NZXRyaWNzRW50cnkSDgoGc2hhMjU2GAcgASgMEhIKCnRvdGFsX3NpemUYCCABKAQSGwoTYWRhcHRlcl9jb25maWdfanNvbhgJIAEoCRIVCg1yZXN1bWVfb2Zmc2V0GAogASgEGi4KDE1ldHJpY3NFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAE6AjgBIl8KE1N1Ym1pdFVwZGF0ZVJlcXVlc3QSLAoGaGVhZGVyGAEgASgLMhoudHJpYnV0YXJ5LnYxLlVwZGF0ZUhlYWRlckgAEg8KBWNodW5rGAIgASgMSABCCQoHcGF5bG9hZCJ7ChRTdWJtaXRVcGRhdGVSZXNwb25zZRIRCgl1cGRhdGVfaWQYASABKAkSDQoFcm91bmQYAiABKA0SEAoIYWNjZXB0ZWQYAyABKAgSEQoJZHVwbGljYXRlGAQgASgIEg4KBnNoYTI1NhgFIAEoDBIMCgRzaXplGAYgASgEIlEKFkdldFVwbG9hZFN0YXR1c1JlcXVlc3QSFQoNZmVkZXJhdGlvbl9pZBgBIAEoCRINCgVyb3VuZBgCIAEoDRIRCgl1cGRhdGVfaWQYAyABKAkiQwoXR2V0VXBsb2FkU3RhdHVzUmVzcG9uc2USFgoOcmVjZWl2ZWRfYnl0ZXMYASABKAQSEAoIY29tcGxldGUYAiABKAgicQoTRmV0Y2hBZGFwdGVyUmVxdWVzdBIVCg1mZWRlcmF0aW9uX2lkGAEgASgJEg8KBXJvdW5kGAIgASgNSAASFgoMY29udGVudF9oYXNoGAMgASgJSAASDgoGb2Zmc2V0GAQgASgEQgoKCHNlbGVjdG9yIl8KDUFkYXB0ZXJIZWFkZXISDQoFcm91bmQYASABKA0SFAoMY29udGVudF9oYXNoGAIgASgJEgwKBHNpemUYAyABKAQSGwoTYWRhcHRlcl9jb25maWdfanNvbhgEIAEoCSJhChRGZXRjaEFkYXB0ZXJSZXNwb25zZRItCgZoZWFkZXIYASABKAsyGy50cmlidXRhcnkudjEuQWRhcHRlckhlYWRlckgAEg8KBWNodW5rGAIgASgMSABCCQoHcGF5bG9hZDK2AwoNQ2xpZW50U2VydmljZRI9CgRKb2luEhkudHJpYnV0YXJ5LnYxLkpvaW5SZXF1ZXN0GhoudHJpYnV0YXJ5LnYxLkpvaW5SZXNwb25zZRJUCgtXYXRjaFJvdW5kcxIgLnRyaWJ1dGFyeS52MS5XYXRjaFJvdW5kc1JlcXVlc3QaIS50cmlidXRhcnkudjEuV2F0Y2hSb3VuZHNSZXNwb25zZTABElcKDFN1Ym1pdFVwZGF0ZRIhLnRyaWJ1dGFyeS52MS5TdWJtaXRVcGRhdGVSZXF1ZXN0GiIudHJpYnV0YXJ5LnYxLlN1Ym1pdFVwZGF0ZVJlc3BvbnNlKAESXgoPR2V0VXBsb2FkU3RhdHVzEiQudHJpYnV0YXJ5LnYxLkdldFVwbG9hZFN0YXR1c1JlcXVlc3QaJS50cmlidXRhcnkudjEuR2V0VXBsb2FkU3RhdHVzUmVzcG9uc2USVwoMRmV0Y2hBZGFwdGVyEiEudHJpYnV0YXJ5LnYxLkZldGNoQWRhcHRlclJlcXVlc3QaIi50cmlidXRhcnkudjEuRmV0Y2hBZGFwdGVyUmVzcG9uc2UwAWIGcHJvdG8z", [file_tributary_v1_federation]);
+  fileDesc("Chl0cmlidXRhcnkvdjEvY2xpZW50LnByb3RvEgx0cmlidXRhcnkudjEiigEKC0pvaW5SZXF1ZXN0EhUKDWZlZGVyYXRpb25faWQYASABKAkSFQoNYmFzZV9tb2RlbF9pZBgCIAEoCRIpCgdtb2R1bGVzGAMgAygLMhgudHJpYnV0YXJ5LnYxLk1vZHVsZVNwZWMSIgoFZHR5cGUYBCABKA4yEy50cmlidXRhcnkudjEuRHR5cGUisAEKDEpvaW5SZXNwb25zZRIRCgljbGllbnRfaWQYASABKAkSLAoKZmVkZXJhdGlvbhgCIAEoCzIYLnRyaWJ1dGFyeS52MS5GZWRlcmF0aW9uEioKDWN1cnJlbnRfcm91bmQYAyABKAsyEy50cmlidXRhcnkudjEuUm91bmQSMwoQbGl2ZW5lc3NfdGltZW91dBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiIpChBIZWFydGJlYXRSZXF1ZXN0EhUKDWZlZGVyYXRpb25faWQYASABKAkidAoRSGVhcnRiZWF0UmVzcG9uc2USMwoQbGl2ZW5lc3NfdGltZW91dBgBIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIqCg1jdXJyZW50X3JvdW5kGAIgASgLMhMudHJpYnV0YXJ5LnYxLlJvdW5kIisKEldhdGNoUm91bmRzUmVxdWVzdBIVCg1mZWRlcmF0aW9uX2lkGAEgASgJIjkKE1dhdGNoUm91bmRzUmVzcG9uc2USIgoFcm91bmQYASABKAsyEy50cmlidXRhcnkudjEuUm91bmQixgIKDFVwZGF0ZUhlYWRlchIVCg1mZWRlcmF0aW9uX2lkGAEgASgJEg0KBXJvdW5kGAIgASgNEhEKCWNsaWVudF9pZBgDIAEoCRIRCgl1cGRhdGVfaWQYBCABKAkSFAoMc2FtcGxlX2NvdW50GAUgASgEEjgKB21ldHJpY3MYBiADKAsyJy50cmlidXRhcnkudjEuVXBkYXRlSGVhZGVyLk1ldHJpY3NFbnRyeRISCgp0b3RhbF9zaXplGAggASgEEhsKE2FkYXB0ZXJfY29uZmlnX2pzb24YCSABKAkSFQoNcmVzdW1lX29mZnNldBgKIAEoBBIUCgxjb250ZW50X2hhc2gYCyABKAkaLgoMTWV0cmljc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoAToCOAFKBAgHEAhSBnNoYTI1NiJfChNTdWJtaXRVcGRhdGVSZXF1ZXN0EiwKBmhlYWRlchgBIAEoCzIaLnRyaWJ1dGFyeS52MS5VcGRhdGVIZWFkZXJIABIPCgVjaHVuaxgCIAEoDEgAQgkKB3BheWxvYWQijwEKFFN1Ym1pdFVwZGF0ZVJlc3BvbnNlEhEKCXVwZGF0ZV9pZBgBIAEoCRINCgVyb3VuZBgCIAEoDRIQCghhY2NlcHRlZBgDIAEoCBIRCglkdXBsaWNhdGUYBCABKAgSDAoEc2l6ZRgGIAEoBBIUCgxjb250ZW50X2hhc2gYByABKAlKBAgFEAZSBnNoYTI1NiJRChZHZXRVcGxvYWRTdGF0dXNSZXF1ZXN0EhUKDWZlZGVyYXRpb25faWQYASABKAkSDQoFcm91bmQYAiABKA0SEQoJdXBkYXRlX2lkGAMgASgJIkMKF0dldFVwbG9hZFN0YXR1c1Jlc3BvbnNlEhYKDnJlY2VpdmVkX2J5dGVzGAEgASgEEhAKCGNvbXBsZXRlGAIgASgIInEKE0ZldGNoQWRhcHRlclJlcXVlc3QSFQoNZmVkZXJhdGlvbl9pZBgBIAEoCRIPCgVyb3VuZBgCIAEoDUgAEhYKDGNvbnRlbnRfaGFzaBgDIAEoCUgAEg4KBm9mZnNldBgEIAEoBEIKCghzZWxlY3RvciJfCg1BZGFwdGVySGVhZGVyEg0KBXJvdW5kGAEgASgNEhQKDGNvbnRlbnRfaGFzaBgCIAEoCRIMCgRzaXplGAMgASgEEhsKE2FkYXB0ZXJfY29uZmlnX2pzb24YBCABKAkiYQoURmV0Y2hBZGFwdGVyUmVzcG9uc2USLQoGaGVhZGVyGAEgASgLMhsudHJpYnV0YXJ5LnYxLkFkYXB0ZXJIZWFkZXJIABIPCgVjaHVuaxgCIAEoDEgAQgkKB3BheWxvYWQyhAQKDUNsaWVudFNlcnZpY2USPQoESm9pbhIZLnRyaWJ1dGFyeS52MS5Kb2luUmVxdWVzdBoaLnRyaWJ1dGFyeS52MS5Kb2luUmVzcG9uc2USVAoLV2F0Y2hSb3VuZHMSIC50cmlidXRhcnkudjEuV2F0Y2hSb3VuZHNSZXF1ZXN0GiEudHJpYnV0YXJ5LnYxLldhdGNoUm91bmRzUmVzcG9uc2UwARJXCgxTdWJtaXRVcGRhdGUSIS50cmlidXRhcnkudjEuU3VibWl0VXBkYXRlUmVxdWVzdBoiLnRyaWJ1dGFyeS52MS5TdWJtaXRVcGRhdGVSZXNwb25zZSgBEl4KD0dldFVwbG9hZFN0YXR1cxIkLnRyaWJ1dGFyeS52MS5HZXRVcGxvYWRTdGF0dXNSZXF1ZXN0GiUudHJpYnV0YXJ5LnYxLkdldFVwbG9hZFN0YXR1c1Jlc3BvbnNlElcKDEZldGNoQWRhcHRlchIhLnRyaWJ1dGFyeS52MS5GZXRjaEFkYXB0ZXJSZXF1ZXN0GiIudHJpYnV0YXJ5LnYxLkZldGNoQWRhcHRlclJlc3BvbnNlMAESTAoJSGVhcnRiZWF0Eh4udHJpYnV0YXJ5LnYxLkhlYXJ0YmVhdFJlcXVlc3QaHy50cmlidXRhcnkudjEuSGVhcnRiZWF0UmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_tributary_v1_federation]);
 
 /**
  * Request of ClientService.Join.
@@ -82,6 +84,14 @@ export type JoinResponse = Message<"tributary.v1.JoinResponse"> & {
    * @generated from field: tributary.v1.Round current_round = 3;
    */
   currentRound?: Round | undefined;
+
+  /**
+   * How long the client counts as connected after its last call or stream;
+   * a client without a WatchRounds stream calls Heartbeat more often.
+   *
+   * @generated from field: google.protobuf.Duration liveness_timeout = 4;
+   */
+  livenessTimeout?: Duration | undefined;
 };
 
 /**
@@ -90,6 +100,55 @@ export type JoinResponse = Message<"tributary.v1.JoinResponse"> & {
  */
 export const JoinResponseSchema: GenMessage<JoinResponse> = /*@__PURE__*/
   messageDesc(file_tributary_v1_client, 1);
+
+/**
+ * Request of ClientService.Heartbeat.
+ *
+ * @generated from message tributary.v1.HeartbeatRequest
+ */
+export type HeartbeatRequest = Message<"tributary.v1.HeartbeatRequest"> & {
+  /**
+   * Federation the client takes part in.
+   *
+   * @generated from field: string federation_id = 1;
+   */
+  federationId: string;
+};
+
+/**
+ * Describes the message tributary.v1.HeartbeatRequest.
+ * Use `create(HeartbeatRequestSchema)` to create a new message.
+ */
+export const HeartbeatRequestSchema: GenMessage<HeartbeatRequest> = /*@__PURE__*/
+  messageDesc(file_tributary_v1_client, 2);
+
+/**
+ * Response of ClientService.Heartbeat.
+ *
+ * @generated from message tributary.v1.HeartbeatResponse
+ */
+export type HeartbeatResponse = Message<"tributary.v1.HeartbeatResponse"> & {
+  /**
+   * How long the client now counts as connected without another call.
+   *
+   * @generated from field: google.protobuf.Duration liveness_timeout = 1;
+   */
+  livenessTimeout?: Duration | undefined;
+
+  /**
+   * The latest round (unset if no round was ever started).
+   *
+   * @generated from field: tributary.v1.Round current_round = 2;
+   */
+  currentRound?: Round | undefined;
+};
+
+/**
+ * Describes the message tributary.v1.HeartbeatResponse.
+ * Use `create(HeartbeatResponseSchema)` to create a new message.
+ */
+export const HeartbeatResponseSchema: GenMessage<HeartbeatResponse> = /*@__PURE__*/
+  messageDesc(file_tributary_v1_client, 3);
 
 /**
  * Request of ClientService.WatchRounds.
@@ -110,7 +169,7 @@ export type WatchRoundsRequest = Message<"tributary.v1.WatchRoundsRequest"> & {
  * Use `create(WatchRoundsRequestSchema)` to create a new message.
  */
 export const WatchRoundsRequestSchema: GenMessage<WatchRoundsRequest> = /*@__PURE__*/
-  messageDesc(file_tributary_v1_client, 2);
+  messageDesc(file_tributary_v1_client, 4);
 
 /**
  * One message of ClientService.WatchRounds.
@@ -131,7 +190,7 @@ export type WatchRoundsResponse = Message<"tributary.v1.WatchRoundsResponse"> & 
  * Use `create(WatchRoundsResponseSchema)` to create a new message.
  */
 export const WatchRoundsResponseSchema: GenMessage<WatchRoundsResponse> = /*@__PURE__*/
-  messageDesc(file_tributary_v1_client, 3);
+  messageDesc(file_tributary_v1_client, 5);
 
 /**
  * First message of an upload.
@@ -183,13 +242,6 @@ export type UpdateHeader = Message<"tributary.v1.UpdateHeader"> & {
   metrics: { [key: string]: number };
 
   /**
-   * SHA-256 of the complete safetensors bytes (32 bytes).
-   *
-   * @generated from field: bytes sha256 = 7;
-   */
-  sha256: Uint8Array;
-
-  /**
    * Size of the complete safetensors bytes.
    *
    * @generated from field: uint64 total_size = 8;
@@ -210,6 +262,14 @@ export type UpdateHeader = Message<"tributary.v1.UpdateHeader"> & {
    * @generated from field: uint64 resume_offset = 10;
    */
   resumeOffset: bigint;
+
+  /**
+   * SHA-256 of the complete safetensors bytes, 64 lower-case hex digits (upper
+   * case is accepted).
+   *
+   * @generated from field: string content_hash = 11;
+   */
+  contentHash: string;
 };
 
 /**
@@ -217,7 +277,7 @@ export type UpdateHeader = Message<"tributary.v1.UpdateHeader"> & {
  * Use `create(UpdateHeaderSchema)` to create a new message.
  */
 export const UpdateHeaderSchema: GenMessage<UpdateHeader> = /*@__PURE__*/
-  messageDesc(file_tributary_v1_client, 4);
+  messageDesc(file_tributary_v1_client, 6);
 
 /**
  * One message of ClientService.SubmitUpdate.
@@ -254,7 +314,7 @@ export type SubmitUpdateRequest = Message<"tributary.v1.SubmitUpdateRequest"> & 
  * Use `create(SubmitUpdateRequestSchema)` to create a new message.
  */
 export const SubmitUpdateRequestSchema: GenMessage<SubmitUpdateRequest> = /*@__PURE__*/
-  messageDesc(file_tributary_v1_client, 5);
+  messageDesc(file_tributary_v1_client, 7);
 
 /**
  * Response of ClientService.SubmitUpdate, sent after durable storage.
@@ -291,18 +351,19 @@ export type SubmitUpdateResponse = Message<"tributary.v1.SubmitUpdateResponse"> 
   duplicate: boolean;
 
   /**
-   * SHA-256 of the stored bytes, as computed by the server (32 bytes).
-   *
-   * @generated from field: bytes sha256 = 5;
-   */
-  sha256: Uint8Array;
-
-  /**
    * Size of the stored bytes.
    *
    * @generated from field: uint64 size = 6;
    */
   size: bigint;
+
+  /**
+   * SHA-256 of the stored bytes as the server computed it, 64 lower-case hex
+   * digits.
+   *
+   * @generated from field: string content_hash = 7;
+   */
+  contentHash: string;
 };
 
 /**
@@ -310,7 +371,7 @@ export type SubmitUpdateResponse = Message<"tributary.v1.SubmitUpdateResponse"> 
  * Use `create(SubmitUpdateResponseSchema)` to create a new message.
  */
 export const SubmitUpdateResponseSchema: GenMessage<SubmitUpdateResponse> = /*@__PURE__*/
-  messageDesc(file_tributary_v1_client, 6);
+  messageDesc(file_tributary_v1_client, 8);
 
 /**
  * Request of ClientService.GetUploadStatus.
@@ -345,7 +406,7 @@ export type GetUploadStatusRequest = Message<"tributary.v1.GetUploadStatusReques
  * Use `create(GetUploadStatusRequestSchema)` to create a new message.
  */
 export const GetUploadStatusRequestSchema: GenMessage<GetUploadStatusRequest> = /*@__PURE__*/
-  messageDesc(file_tributary_v1_client, 7);
+  messageDesc(file_tributary_v1_client, 9);
 
 /**
  * Response of ClientService.GetUploadStatus.
@@ -374,7 +435,7 @@ export type GetUploadStatusResponse = Message<"tributary.v1.GetUploadStatusRespo
  * Use `create(GetUploadStatusResponseSchema)` to create a new message.
  */
 export const GetUploadStatusResponseSchema: GenMessage<GetUploadStatusResponse> = /*@__PURE__*/
-  messageDesc(file_tributary_v1_client, 8);
+  messageDesc(file_tributary_v1_client, 10);
 
 /**
  * Request of ClientService.FetchAdapter.
@@ -425,7 +486,7 @@ export type FetchAdapterRequest = Message<"tributary.v1.FetchAdapterRequest"> & 
  * Use `create(FetchAdapterRequestSchema)` to create a new message.
  */
 export const FetchAdapterRequestSchema: GenMessage<FetchAdapterRequest> = /*@__PURE__*/
-  messageDesc(file_tributary_v1_client, 9);
+  messageDesc(file_tributary_v1_client, 11);
 
 /**
  * First message of an adapter download.
@@ -467,7 +528,7 @@ export type AdapterHeader = Message<"tributary.v1.AdapterHeader"> & {
  * Use `create(AdapterHeaderSchema)` to create a new message.
  */
 export const AdapterHeaderSchema: GenMessage<AdapterHeader> = /*@__PURE__*/
-  messageDesc(file_tributary_v1_client, 10);
+  messageDesc(file_tributary_v1_client, 12);
 
 /**
  * One message of ClientService.FetchAdapter.
@@ -504,7 +565,7 @@ export type FetchAdapterResponse = Message<"tributary.v1.FetchAdapterResponse"> 
  * Use `create(FetchAdapterResponseSchema)` to create a new message.
  */
 export const FetchAdapterResponseSchema: GenMessage<FetchAdapterResponse> = /*@__PURE__*/
-  messageDesc(file_tributary_v1_client, 11);
+  messageDesc(file_tributary_v1_client, 13);
 
 /**
  * What training clients call. Every call carries the client's enrollment token
@@ -513,7 +574,22 @@ export const FetchAdapterResponseSchema: GenMessage<FetchAdapterResponse> = /*@_
  * client not enrolled in the federation with PERMISSION_DENIED.
  *
  * Large payloads (updates, merged adapters) travel as a header message followed
- * by chunks of about 1 MiB.
+ * by chunks of about 1 MiB. Every hash is the SHA-256 of the safetensors bytes
+ * as 64 lower-case hex digits ("content_hash").
+ *
+ * Liveness: a client counts as connected (and so can be drawn into a round's
+ * cohort, and shows as connected in GetStatus and on the operator page) while
+ * it holds a WatchRounds stream, and for JoinResponse.liveness_timeout after
+ * its last stream closed or its last call (Join, Heartbeat, SubmitUpdate,
+ * GetUploadStatus, FetchAdapter). A client that cannot hold a stream calls
+ * Heartbeat more often than that; after the timeout it leaves the connected
+ * set (an open round keeps its cohort).
+ *
+ * Errors: every non-OK status carries a google.rpc.ErrorInfo (domain
+ * "tributary.dev", reason from tributary.v1.ErrorReason) and, for bad input, a
+ * google.rpc.BadRequest, in the "grpc-status-details-bin" trailer; see
+ * errors.proto. A request that is not valid protobuf fails with
+ * INVALID_ARGUMENT (MALFORMED_MESSAGE).
  *
  * @generated from service tributary.v1.ClientService
  */
@@ -578,6 +654,17 @@ export const ClientService: GenService<{
     methodKind: "server_streaming";
     input: typeof FetchAdapterRequestSchema;
     output: typeof FetchAdapterResponseSchema;
+  },
+  /**
+   * Keeps a client that holds no WatchRounds stream connected for another
+   * liveness_timeout.
+   *
+   * @generated from rpc tributary.v1.ClientService.Heartbeat
+   */
+  heartbeat: {
+    methodKind: "unary";
+    input: typeof HeartbeatRequestSchema;
+    output: typeof HeartbeatResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_tributary_v1_client, 0);
