@@ -8,8 +8,12 @@
 #   bash scripts/setup.sh && npm run demo
 #
 # System packages (Debian names): nats-server (the coordinator's broadcast;
-# `tributary serve --nats-url` points at an existing one instead) and
-# chromium (the operator page's browser test).
+# `tributary serve --nats-url` points at an existing one instead), chromium
+# (the operator page's browser test), and for the Python client
+# (client-sdk/python) python3-grpcio, python3-protobuf, python3-numpy, and
+# protoc with the gRPC Python plugin and the well-known types
+# (protobuf-compiler, protobuf-compiler-grpc, libprotobuf-dev) to generate
+# and check its stubs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,12 +24,19 @@ node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(
   || die "Node.js $(node --version) is too old: Tributary needs 20.10 or newer (24 LTS recommended)"
 
 # command → Debian package
-declare -A PACKAGES=([nats-server]=nats-server [chromium]=chromium)
+declare -A PACKAGES=([nats-server]=nats-server [chromium]=chromium [protoc]=protobuf-compiler
+  [grpc_python_plugin]=protobuf-compiler-grpc)
 missing=()
 for cmd in "${!PACKAGES[@]}"; do
   if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$cmd" ] && [ ! -x "/usr/bin/$cmd" ]; then
     missing+=("${PACKAGES[$cmd]}")
   fi
+done
+[ -f /usr/include/google/protobuf/duration.proto ] || missing+=(libprotobuf-dev)
+# Python modules of Debian's python3 → Debian package
+declare -A PYTHON_MODULES=([grpc]=python3-grpcio [google.protobuf]=python3-protobuf [numpy]=python3-numpy)
+for module in "${!PYTHON_MODULES[@]}"; do
+  /usr/bin/python3 -c "import $module" >/dev/null 2>&1 || missing+=("${PYTHON_MODULES[$module]}")
 done
 
 if [ "${#missing[@]}" -gt 0 ]; then

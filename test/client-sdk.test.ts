@@ -10,7 +10,6 @@ import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readFile, stat, writeFile } from "node:fs/promises";
-import { createConnection, createServer } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -39,6 +38,7 @@ import { llamaQV, writeSyntheticAdapter } from "../server/src/peft/synthetic-ada
 import { waitFor } from "./helpers/expect.ts";
 import { type Fixture, OPERATOR_TOKEN, startFixture } from "./helpers/federation.ts";
 import { bearer, call } from "./helpers/grpc-calls.ts";
+import { startProxy } from "./helpers/tcp-proxy.ts";
 
 const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
 const within = (ms: number) => ({ signal: AbortSignal.timeout(ms) });
@@ -166,65 +166,6 @@ describe("client SDK: join, submit, merged adapter over NATS and gRPC", () => {
     }
   });
 });
-
-/**
- * A throttled TCP proxy to `target` (client→server bytes at `bytesPerSecond`,
- * so a test can act mid-upload) whose connections can be cut, as a network
- * failure would.
- */
-function startProxy(
-  target: string,
-  bytesPerSecond: number,
-): Promise<{
-  address: string;
-  /** Client→server bytes forwarded since the proxy started. */
-  forwarded: () => number;
-  /** Destroys every open connection (new ones are accepted). */
-  cut: () => void;
-  close: () => Promise<void>;
-}> {
-  const at = target.lastIndexOf(":");
-  const [host, port] = [target.slice(0, at), Number(target.slice(at + 1))];
-  let total = 0;
-  const pairs = new Set<() => void>();
-  const proxy = createServer((client) => {
-    const upstream = createConnection({ host, port });
-    const cut = () => {
-      pairs.delete(cut);
-      client.destroy();
-      upstream.destroy();
-    };
-    pairs.add(cut);
-    client.on("data", (chunk: Buffer) => {
-      total += chunk.length;
-      upstream.write(chunk);
-      client.pause();
-      setTimeout(() => client.resume(), (chunk.length / bytesPerSecond) * 1000);
-    });
-    upstream.on("data", (chunk: Buffer) => client.write(chunk));
-    for (const socket of [client, upstream]) {
-      socket.on("error", cut);
-      socket.on("close", cut);
-    }
-  });
-  return new Promise((resolve) => {
-    proxy.listen(0, "127.0.0.1", () => {
-      const { port: own } = proxy.address() as { port: number };
-      resolve({
-        address: `127.0.0.1:${own}`,
-        forwarded: () => total,
-        cut: () => {
-          for (const cut of [...pairs]) cut();
-        },
-        close: () =>
-          new Promise<void>((done) => {
-            for (const cut of [...pairs]) cut();
-            proxy.close(() => done());
-          }),
-      });
-    });
-  });
-}
 
 const MiB = 1024 * 1024;
 

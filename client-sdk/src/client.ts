@@ -5,7 +5,7 @@
  * submit updates (chunked, retried, resumed).
  */
 import { create } from "@bufbuild/protobuf";
-import { Dtype, type Federation, JoinRequestSchema } from "@tributary/protocol";
+import { Dtype, type Federation, HeartbeatRequestSchema, JoinRequestSchema } from "@tributary/protocol";
 import { type AdapterFiles, readAdapter, verifyAdapter } from "./adapter-files.ts";
 import type { JoinSchema } from "./adapter-schema.ts";
 import { type Channel, openChannel, type TlsOptions, unary } from "./channel.ts";
@@ -103,12 +103,11 @@ export interface TributaryClient {
    */
   submit(round: number, adapter: string | AdapterFiles, options: SubmitOptions): Promise<SubmitResult>;
   /**
-   * Ends the session: closes the round watch, NATS and the channel. Closing
-   * the watch makes the coordinator count this client as disconnected;
-   * `stayJoined: true` joins once more (without a watch) before closing the
-   * channel, so it keeps counting the client as connected until its next
-   * watch ends. The CLI does this, since its separate commands form one
-   * session.
+   * Ends the session: closes the round watch, NATS and the channel. The
+   * coordinator counts the client as connected for its liveness timeout
+   * (`JoinResponse.liveness_timeout`, default 60 s) after the watch closes;
+   * `stayJoined: true` sends a `Heartbeat` first, so that time starts now.
+   * The CLI does this, since its separate commands form one session.
    */
   close(options?: { readonly stayJoined?: boolean }): Promise<void>;
 }
@@ -272,8 +271,8 @@ export function connect(options: ConnectOptions): TributaryClient {
       await (await nats)?.close();
       try {
         if (opts.stayJoined === true && joined !== undefined) {
-          const req = create(JoinRequestSchema, { federationId: joined.federationId });
-          await withRetry(`join ${joined.federationId}`, retry, () => unary(channel, "join", req));
+          const req = create(HeartbeatRequestSchema, { federationId: joined.federationId });
+          await withRetry(`heartbeat ${joined.federationId}`, retry, () => unary(channel, "heartbeat", req));
         }
       } finally {
         channel.close();

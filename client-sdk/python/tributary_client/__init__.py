@@ -1,0 +1,88 @@
+"""Tributary client for Python trainers (PEFT, transformers, TRL).
+
+Take part in a federated LoRA fine-tuning federation with a few lines in the
+training loop. Pure Python over ``grpcio`` and ``protobuf``::
+
+    import tributary_client
+
+    with tributary_client.connect("coordinator:7070", token) as client:
+        client.join("support-bot")
+        for _ in range(10):
+            r = client.next_round()
+            model.save_pretrained("adapter")            # after local training
+            client.submit(r.number, "adapter", samples=len(train_set))
+            client.wait_for_result(r.number, "global")  # merged PEFT adapter, sha256-checked
+
+or hand a training function to :func:`run_federated`, or add
+:class:`TributaryCallback` to a ``transformers.Trainer``. ``python -m
+tributary_client`` is the command line.
+"""
+
+from ._status import FieldViolation, StatusDetails, decode_status, status_details_of
+from .adapter import AdapterFiles, AdapterSchema, ModuleShape, adapter_schema, read_adapter, sha256_hex, write_adapter
+from .callback import TributaryCallback, load_merged_adapter
+from .client import CHUNK_BYTES, Ack, Client, JoinInfo, Result, Round, connect, default_update_id
+from .errors import (
+    AuthenticationError,
+    ConflictingUpdateError,
+    IntegrityError,
+    InternalError,
+    InvalidUpdateError,
+    NotFoundError,
+    NotInCohortError,
+    PermissionDeniedError,
+    PreconditionError,
+    RoundFailedError,
+    StaleRoundError,
+    TributaryError,
+    UnavailableError,
+    UpdateTooLargeError,
+    from_rpc_error,
+    is_transient,
+)
+from .federated import RoundOutcome, TrainResult, run_federated
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CHUNK_BYTES",
+    "Ack",
+    "AdapterFiles",
+    "AdapterSchema",
+    "AuthenticationError",
+    "Client",
+    "ConflictingUpdateError",
+    "FieldViolation",
+    "IntegrityError",
+    "InternalError",
+    "InvalidUpdateError",
+    "JoinInfo",
+    "ModuleShape",
+    "NotFoundError",
+    "NotInCohortError",
+    "PermissionDeniedError",
+    "PreconditionError",
+    "Result",
+    "Round",
+    "RoundFailedError",
+    "RoundOutcome",
+    "StaleRoundError",
+    "StatusDetails",
+    "TrainResult",
+    "TributaryCallback",
+    "TributaryError",
+    "UnavailableError",
+    "UpdateTooLargeError",
+    "adapter_schema",
+    "connect",
+    "decode_status",
+    "default_update_id",
+    "from_rpc_error",
+    "is_transient",
+    "load_merged_adapter",
+    "read_adapter",
+    "run_federated",
+    "sha256_hex",
+    "status_details_of",
+    "write_adapter",
+]

@@ -1,0 +1,189 @@
+"""``python -m tributary_client``: the same actions, flags, state file and exit codes as
+the ``tributary-client`` command, for Python environments without Node.js.
+
+Exit codes: 0 ok, 1 refused or failed for good (or an unusable adapter), 2 usage
+error, 3 the round failed or was aborted, 4 timed out, 5 coordinator unreachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any, Dict, List, Optional, Sequence
+
+from .client import Client, Round, connect
+from .errors import RoundFailedError, TributaryError, UnavailableError
+
+DEFAULT_STATE_FILE = os.path.join(".tributary", "client.json")
+
+
+def _load_state(path: str) -> Dict[str, Any]:
+    try:
+        with open(path, "r", encoding="utf-8") as f:
+            doc = json.load(f)
+    except FileNotFoundError:
+        return {}
+    if not isinstance(doc, dict):
+        raise TributaryError("USAGE", f"{path}: not a tributary client state file (expected a JSON object)")
+    return doc
+
+
+def _save_state(path: str, state: Dict[str, Any]) -> None:
+    os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
+    tmp = f"{path}.{os.urandom(6).hex()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(json.dumps(state, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m tributary_client",
+        description="Take part in a Tributary federation with PEFT adapter directories.",
+        epilog="Exit codes: 0 ok, 1 refused/failed, 2 usage, 3 round failed or aborted, 4 timed out, 5 unreachable.",
+    )
+    p.add_argument("action", choices=["join", "submit", "wait", "fetch", "status"])
+    p.add_argument("adapter_dir", nargs="?", help="the PEFT adapter directory (submit)")
+    p.add_argument("--coordinator", help="coordinator gRPC address [TRIBUTARY_COORDINATOR]")
+    p.add_argument("--token-file", help="file holding this client's token")
+    p.add_argument("--token", help="the token itself [TRIBUTARY_TOKEN]")
+    p.add_argument("--federation", help="federation id [TRIBUTARY_FEDERATION]")
+    p.add_argument("--nats-url", help="NATS URL the coordinator announces on [TRIBUTARY_NATS_URL]")
+    p.add_argument("--tls-ca", help="connect over TLS, trusting this CA [TRIBUTARY_TLS_CA]")
+    p.add_argument("--state", help=f"state file (default {DEFAULT_STATE_FILE}) [TRIBUTARY_CLIENT_STATE]")
+    p.add_argument("--retries", type=int, default=5, help="retries of a failing call (default 5)")
+    p.add_argument("--json", action="store_true", help="print results as one JSON object per line")
+    p.add_argument("--adapter", help="join: check this adapter against the schema now")
+    p.add_argument("--round", type=int, help="submit/wait/fetch: the round")
+    p.add_argument("--samples", type=int, default=0, help="submit: training samples behind the update")
+    p.add_argument("--metric", action="append", default=[], help="submit: NAME=VALUE (repeatable)")
+    p.add_argument("--update-id", help="submit: idempotency key (default: derived from round and content)")
+    p.add_argument("--timeout", type=float, help="submit/wait: seconds to wait")
+    p.add_argument("--out", help="wait/fetch: directory to write the merged adapter to")
+    return p
+
+
+class _Usage(Exception):
+    pass
+
+
+def _resolve(args: argparse.Namespace, env: Dict[str, str], state: Dict[str, Any]) -> Dict[str, Any]:
+    token_file = args.token_file or (None if args.token else state.get("tokenFile"))
+    token = args.token or env.get("TRIBUTARY_TOKEN") or state.get("token")
+    if token_file is not None:
+        with open(token_file, "r", encoding="utf-8") as f:
+            token = f.read().strip()
+    federation = args.federation or env.get("TRIBUTARY_FEDERATION") or state.get("federation")
+    if not token:
+        raise _Usage("no token: pass --token-file FILE or --token TOKEN (or set TRIBUTARY_TOKEN)")
+    if not federation:
+        raise _Usage("no federation: pass --federation ID (or set TRIBUTARY_FEDERATION)")
+    return {
+        "coordinator": args.coordinator or env.get("TRIBUTARY_COORDINATOR") or state.get("coordinator") or "127.0.0.1:7070",
+        "token": token,
+        "token_file": os.path.abspath(token_file) if token_file else None,
+        "federation": federation,
+        "nats": args.nats_url or env.get("TRIBUTARY_NATS_URL") or state.get("natsUrl"),
+        "tls_ca": args.tls_ca or env.get("TRIBUTARY_TLS_CA") or state.get("tlsCa"),
+    }
+
+
+def _print(args: argparse.Namespace, text: str, doc: Dict[str, Any]) -> None:
+    print(json.dumps(doc) if args.json else text, flush=True)
+
+
+def _describe(r: Optional[Round]) -> str:
+    if r is None:
+        return "no round yet"
+    return f"round {r.number} {r.state} ({r.accepted_updates} updates)"
+
+
+def _run(args: argparse.Namespace, env: Dict[str, str]) -> int:
+    state_path = args.state or env.get("TRIBUTARY_CLIENT_STATE") or DEFAULT_STATE_FILE
+    state = _load_state(state_path)
+    conn = _resolve(args, env, state)
+    client: Client = connect(conn["coordinator"], conn["token"], nats=conn["nats"], tls_ca=conn["tls_ca"], retries=args.retries)
+    try:
+        info = client.join(conn["federation"], args.adapter if args.action == "join" else None)
+        saved = {
+            "coordinator": conn["coordinator"],
+            "federation": conn["federation"],
+            "clientId": info.client_id,
+            **({"tokenFile": conn["token_file"]} if conn["token_file"] else {"token": conn["token"]}),
+            **({"natsUrl": conn["nats"]} if conn["nats"] else {}),
+            **({"tlsCa": os.path.abspath(conn["tls_ca"])} if conn["tls_ca"] else {}),
+            **({"lastSubmittedRound": state["lastSubmittedRound"]} if "lastSubmittedRound" in state else {}),
+        }
+        if args.action == "join":
+            _save_state(state_path, saved)
+            _print(
+                args,
+                f"joined {conn['federation']} as {info.client_id}; {_describe(info.current_round)}",
+                {"clientId": info.client_id, "federation": conn["federation"], "round": info.current_round.number if info.current_round else None},
+            )
+        elif args.action == "status":
+            r = client.current_round()
+            _print(args, _describe(r), {"round": r.number if r else None, "state": r.state if r else None})
+        elif args.action == "submit":
+            if not args.adapter_dir:
+                raise _Usage("submit needs the adapter directory")
+            metrics = {}
+            for m in args.metric:
+                name, eq, value = m.partition("=")
+                if not eq:
+                    raise _Usage(f"--metric expects NAME=VALUE, got {m!r}")
+                metrics[name] = float(value)
+            number = args.round if args.round is not None else client.next_round(timeout=args.timeout).number
+            ack = client.submit(number, args.adapter_dir, samples=args.samples, metrics=metrics, update_id=args.update_id)
+            _save_state(state_path, {**saved, "lastSubmittedRound": ack.round})
+            _print(
+                args,
+                f"round {ack.round}: update {ack.update_id} {'already stored' if ack.duplicate else 'stored'} ({ack.size} bytes, sha256 {ack.content_hash})",
+                {"round": ack.round, "updateId": ack.update_id, "duplicate": ack.duplicate, "size": ack.size, "contentHash": ack.content_hash},
+            )
+        elif args.action in ("wait", "fetch"):
+            if args.action == "fetch" and not args.out:
+                raise _Usage("fetch needs --out DIR")
+            out = args.out or os.path.join(".tributary", "global")
+            if args.action == "fetch":
+                res = client.global_adapter(out, round=args.round)
+            else:
+                number = args.round or state.get("lastSubmittedRound")
+                if number is None:
+                    cur = client.current_round()
+                    number = cur.number if cur is not None else 1
+                res = client.wait_for_result(int(number), out, timeout=args.timeout)
+            _print(args, f"{res.round} {res.content_hash}", {"round": res.round, "contentHash": res.content_hash, "dir": res.directory})
+        return 0
+    finally:
+        client.close(stay_joined=True)
+
+
+def main(argv: Optional[Sequence[str]] = None, env: Optional[Dict[str, str]] = None) -> int:
+    """Runs the CLI; returns the exit code (nothing is raised)."""
+    parser = _parser()
+    try:
+        args = parser.parse_intermixed_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    name = f"tributary_client {args.action}"
+    try:
+        return _run(args, dict(os.environ if env is None else env))
+    except _Usage as err:
+        print(f"{name}: {err}", file=sys.stderr)
+        return 2
+    except RoundFailedError as err:
+        print(f"{name}: {err.details}", file=sys.stderr)
+        return 3
+    except TimeoutError as err:
+        print(f"{name}: timed out ({err})", file=sys.stderr)
+        return 4
+    except UnavailableError as err:
+        print(f"{name}: {err}", file=sys.stderr)
+        return 5
+    except (TributaryError, OSError, ValueError) as err:
+        print(f"{name}: {err}", file=sys.stderr)
+        return 1

@@ -1,0 +1,81 @@
+"""``run_federated``: the whole training-node loop in one call."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Mapping, Optional, Tuple, Union
+
+from .client import Ack, Client, Result, Round
+from .errors import PreconditionError, RoundFailedError, TributaryError
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a training function returns: the PEFT directory it wrote, and its sample count."""
+
+    adapter_dir: str
+    samples: int
+    metrics: Mapping[str, float] = field(default_factory=dict)
+
+
+TrainReturn = Union[TrainResult, Tuple[str, int], Dict[str, object]]
+TrainFn = Callable[[Optional[str], Round], TrainReturn]
+
+
+@dataclass(frozen=True)
+class RoundOutcome:
+    """One round of ``run_federated``: the acknowledgement and merged result, or the error."""
+
+    round: int
+    ack: Optional[Ack] = None
+    result: Optional[Result] = None
+    error: Optional[TributaryError] = None
+
+
+def _as_train_result(value: TrainReturn) -> TrainResult:
+    if isinstance(value, TrainResult):
+        return value
+    if isinstance(value, tuple) and len(value) == 2:
+        return TrainResult(str(value[0]), int(value[1]))
+    if isinstance(value, dict):
+        return TrainResult(
+            str(value["adapter_dir"]), int(value["samples"]), dict(value.get("metrics") or {})  # type: ignore[arg-type]
+        )
+    raise TypeError("train_fn must return TrainResult, (adapter_dir, samples) or {'adapter_dir', 'samples', 'metrics'}")
+
+
+def run_federated(
+    client: Client,
+    train_fn: TrainFn,
+    rounds: int,
+    *,
+    federation_id: Optional[str] = None,
+    work_dir: str = "tributary-rounds",
+    timeout: Optional[float] = None,
+) -> List[RoundOutcome]:
+    """Runs ``rounds`` rounds: wait for a round this client is selected for, call
+    ``train_fn(global_dir, round)`` (``global_dir``: a PEFT directory holding the latest
+    merged adapter, ``None`` before the first merge), submit what it wrote, wait for the
+    merged adapter. A round that fails, is aborted or closes before the update got in is
+    reported in its outcome's ``error`` and the loop goes on.
+
+    >>> outcomes = run_federated(client, lambda init, r: (train(init), 1200), rounds=10)  # doctest: +SKIP
+    """
+    if federation_id is not None and client.federation_id is None:
+        client.join(federation_id)
+    outcomes: List[RoundOutcome] = []
+    global_dir: Optional[str] = None
+    for _ in range(rounds):
+        r = client.next_round(timeout=timeout)
+        trained = _as_train_result(train_fn(global_dir, r))
+        try:
+            ack = client.submit(r.number, trained.adapter_dir, samples=trained.samples, metrics=trained.metrics)
+            out = os.path.join(work_dir, f"global-round-{r.number}")
+            result = client.wait_for_result(r.number, out, timeout=timeout)
+        except (RoundFailedError, PreconditionError) as err:
+            outcomes.append(RoundOutcome(r.number, error=err))
+            continue
+        global_dir = result.directory
+        outcomes.append(RoundOutcome(r.number, ack=ack, result=result))
+    return outcomes

@@ -1,0 +1,312 @@
+/**
+ * The Python client (`client-sdk/python`, import `tributary_client`) against
+ * the real coordinator and nats-server, with Debian's `python3-grpcio` and
+ * `python3-protobuf` (`/usr/bin/python3`, or `TRIBUTARY_PYTHON`): its unit
+ * tests, a full round with three Python clients (two through the library, one
+ * through `python -m tributary_client`) whose merged adapter equals a direct
+ * merge, a stale round and a bad update raising their typed exceptions, and an
+ * upload resumed after its connection was killed mid-upload.
+ */
+import assert from "node:assert/strict";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { cp, mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { create } from "@bufbuild/protobuf";
+import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import {
+  CreateFederationRequestSchema,
+  Dtype,
+  EnrollClientRequestSchema,
+  type EnrollClientResponse,
+  FetchAdapterRequestSchema,
+  GetUploadStatusRequestSchema,
+  type GetUploadStatusResponse,
+  parseSafetensorsLayout,
+  safetensorsHeaderLength,
+  sha256Hex,
+} from "@tributary/protocol";
+import { llamaQV, writeSyntheticAdapter } from "../server/src/peft/synthetic-adapter.ts";
+import { assertEqualsDirectMerge } from "./helpers/direct-merge.ts";
+import { waitFor } from "./helpers/expect.ts";
+import { type Fixture, OPERATOR_TOKEN, startFixture } from "./helpers/federation.ts";
+import { bearer, call, fetchAdapter } from "./helpers/grpc-calls.ts";
+import { startProxy } from "./helpers/tcp-proxy.ts";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const PYTHON_DIR = join(ROOT, "client-sdk", "python");
+const PYTHON = process.env.TRIBUTARY_PYTHON ?? "/usr/bin/python3";
+const MiB = 1024 * 1024;
+
+/** Fails with what to install when the Python client's dependencies are missing. */
+function checkPython(): void {
+  try {
+    execFileSync(PYTHON, ["-c", "import grpc, google.protobuf"], { stdio: "pipe" });
+  } catch {
+    throw new Error(
+      `${PYTHON} cannot import grpc and google.protobuf: apt-get install -y python3-grpcio python3-protobuf ` +
+        "(bash scripts/setup.sh installs them), or set TRIBUTARY_PYTHON to a Python that has grpcio and protobuf",
+    );
+  }
+}
+
+/** Runs a Python script of the client's tests; resolves with its exit code and output. */
+function runPython(
+  args: readonly string[],
+  onLine?: (line: string) => void,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child: ChildProcess = spawn(PYTHON, args, {
+      cwd: PYTHON_DIR,
+      env: { ...process.env, PYTHONPATH: PYTHON_DIR, PYTHONDONTWRITEBYTECODE: "1" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout?.on("data", (b: Buffer) => {
+      const text = b.toString();
+      stdout += text;
+      for (const line of text.split("\n")) if (line.trim() !== "") onLine?.(line);
+    });
+    child.stderr?.on("data", (b: Buffer) => {
+      stderr += b.toString();
+    });
+    const timer = setTimeout(() => child.kill("SIGKILL"), 150_000);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Copies an adapter and sets the first value of its first tensor to NaN. */
+async function withNaN(dir: string, out: string): Promise<string> {
+  await cp(dir, out, { recursive: true });
+  const path = join(out, "adapter_model.safetensors");
+  const bytes = new Uint8Array(await readFile(path));
+  const n = safetensorsHeaderLength(bytes, bytes.length, path);
+  const [name, t] = [...parseSafetensorsLayout(bytes.subarray(8, 8 + n), bytes.length, path).tensors][0];
+  const nan = t.dtype === "F32" ? [0x00, 0x00, 0xc0, 0x7f] : t.dtype === "BF16" ? [0xc0, 0x7f] : [0x00, 0x7e];
+  bytes.set(nan, t.offset);
+  await writeFile(path, bytes);
+  return name;
+}
+
+describe("the Python client", { timeout: 240_000 }, () => {
+  before(checkPython);
+
+  it("passes its unit tests (python3 -m unittest)", async () => {
+    const { code, stderr } = await runPython(["-m", "unittest", "discover", "-s", "tests", "-t", "."]);
+    assert.equal(code, 0, stderr);
+    assert.match(stderr, /Ran \d+ tests/);
+    assert.match(stderr, /\nOK\s*$/);
+  });
+
+  describe("against the real coordinator", () => {
+    let fx: Fixture;
+    before(async () => {
+      fx = await startFixture({ clients: 3, method: "from", rank: 4 });
+    });
+    after(async () => {
+      await fx?.close();
+    });
+
+    it("runs a full round with three clients, then types a stale round and a bad update", async () => {
+      const work = join(fx.root, "python");
+      await mkdir(work, { recursive: true });
+      const badTensor = await withNaN(fx.clients[0].dir, join(work, "bad-adapter"));
+      const specFile = join(work, "spec.json");
+      await writeFile(
+        specFile,
+        JSON.stringify({
+          coordinator: fx.service.endpoint.address,
+          federation: fx.federationId,
+          work,
+          bad_dir: join(work, "bad-adapter"),
+          clients: fx.clients.map((c) => ({ id: c.id, token: c.token, dir: c.dir })),
+        }),
+      );
+      const { code, stdout, stderr } = await runPython([
+        join("tests", "integration", "federation_round.py"),
+        specFile,
+      ]);
+      assert.equal(code, 0, `${stdout}\n${stderr}`);
+      const out = JSON.parse(stdout.trim().split("\n").at(-1)!) as {
+        hashes: Record<string, string>;
+        acks: Record<string, { round: number; liveness: number }>;
+        stale: { class: string; current_round: number; reason: string };
+        invalid: { class: string; tensor: string; reason: string; round: number };
+      };
+      const hashes = Object.values(out.hashes);
+      assert.equal(hashes.length, 3);
+      assert.equal(
+        new Set(hashes).size,
+        1,
+        `every client got the same merged adapter: ${JSON.stringify(out.hashes)}`,
+      );
+      assert.equal(out.acks["client-1"].liveness, 60);
+
+      const merged = await fetchAdapter(
+        fx.client,
+        fx.clients[0].token,
+        create(FetchAdapterRequestSchema, {
+          federationId: fx.federationId,
+          selector: { case: "round", value: 1 },
+        }),
+      );
+      assert.equal(sha256Hex(merged.bytes), hashes[0]);
+      const written = new Uint8Array(await readFile(join(work, "client-3", "adapter_model.safetensors")));
+      assert.equal(sha256Hex(written), hashes[0], "the CLI wrote the merged adapter");
+      await assertEqualsDirectMerge(
+        { configJson: merged.configJson, safetensors: merged.bytes },
+        fx.clients.map((c) => c.dir),
+        { rank: 4, samples: [100, 200, 300] },
+      );
+
+      assert.deepEqual(out.stale, { class: "StaleRoundError", current_round: 2, reason: "STALE_ROUND" });
+      assert.deepEqual(out.invalid, {
+        class: "InvalidUpdateError",
+        tensor: badTensor,
+        reason: "INVALID_TENSOR",
+        round: 2,
+      });
+    });
+  });
+
+  describe("the example trainer (examples/python/federated_trainer.py)", () => {
+    let fx: Fixture;
+    before(async () => {
+      fx = await startFixture({ clients: 2, method: "from", rank: 4 });
+    });
+    after(async () => {
+      await fx?.close();
+    });
+
+    it("two nodes train LoRA on their own data for two rounds and start each round from the merge", async () => {
+      const runs = await Promise.all(
+        fx.clients.map(async (c, i) => {
+          const tokenFile = join(fx.root, `${c.id}.token`);
+          await writeFile(tokenFile, c.token);
+          return runPython([
+            join(ROOT, "examples", "python", "federated_trainer.py"),
+            ...["--coordinator", fx.service.endpoint.address, "--token-file", tokenFile],
+            ...["--federation", fx.federationId, "--rounds", "2", "--seed", String(i + 1)],
+            ...["--work-dir", join(fx.root, `example-${c.id}`)],
+          ]);
+        }),
+      );
+      for (const run of runs) {
+        assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+        assert.match(run.stdout, /joined fed-it; 4 modules at rank 4/);
+        const local = [...run.stdout.matchAll(/round (\d): local loss ([\d.]+) -> ([\d.]+)/g)];
+        assert.deepEqual(
+          local.map((m) => m[1]),
+          ["1", "2"],
+        );
+        for (const m of local) assert.ok(Number(m[3]) < Number(m[2]), `training lowers the loss: ${m[0]}`);
+        assert.match(run.stdout, /round 2: merged adapter [0-9a-f]{12}, loss on my data/);
+      }
+    });
+  });
+
+  describe("resuming an upload", () => {
+    let fx: Fixture;
+    const federationId = "py-big";
+    const big: { id: string; token: string; dir: string; bytes: Uint8Array }[] = [];
+    before(async () => {
+      fx = await startFixture({ clients: 1 });
+      const modules = llamaQV(5, 1024);
+      await call(
+        fx.operator.createFederation,
+        fx.operator,
+        create(CreateFederationRequestSchema, {
+          federationId,
+          schema: {
+            baseModelId: "synthetic/tiny-llama",
+            modules: modules.map((m) => ({ ...m, maxRank: 64 })),
+            allowedDtypes: [Dtype.F32],
+          },
+          merge: { method: "fedavg", rank: 64 },
+          policy: { minClients: 2, quorum: 2, deadline: durationFromMs(120_000) },
+        }),
+        bearer(OPERATOR_TOKEN),
+      );
+      for (const id of ["py-1", "py-2"]) {
+        const res = (await call(
+          fx.operator.enrollClient,
+          fx.operator,
+          create(EnrollClientRequestSchema, { federationId, clientId: id }),
+          bearer(OPERATOR_TOKEN),
+        )) as EnrollClientResponse;
+        const dir = join(fx.root, federationId, id);
+        await writeSyntheticAdapter(dir, {
+          modules,
+          rank: 64,
+          seed: big.length + 11,
+          dtype: "F32",
+          baseModel: "synthetic/tiny-llama",
+        });
+        big.push({
+          id,
+          token: res.token,
+          dir,
+          bytes: new Uint8Array(await readFile(join(dir, "adapter_model.safetensors"))),
+        });
+      }
+    });
+    after(async () => {
+      await fx?.close();
+    });
+
+    it("resumes from the coordinator's durable bytes after the connection is killed mid-upload", async () => {
+      const size = big[0].bytes.length;
+      assert.ok(size > 4 * MiB, `adapter is ${size} bytes`);
+      const proxy = await startProxy(fx.service.endpoint.address, 4 * MiB);
+      try {
+        const specFile = join(fx.root, "resume.json");
+        await writeFile(
+          specFile,
+          JSON.stringify({
+            proxy: proxy.address,
+            coordinator: fx.service.endpoint.address,
+            federation: federationId,
+            clients: big.map((c) => ({ id: c.id, token: c.token, dir: c.dir })),
+          }),
+        );
+        let uploading = false;
+        const done = runPython([join("tests", "integration", "resume_upload.py"), specFile], (line) => {
+          if (line.includes('"uploading"')) uploading = true;
+        });
+        await waitFor("the upload to start", () => uploading, 30_000);
+        const start = proxy.forwarded();
+        await waitFor("1.5 MiB through the proxy", () => proxy.forwarded() - start > 1.5 * MiB, 30_000, 20);
+        proxy.cut();
+        const { code, stdout, stderr } = await done;
+        assert.equal(code, 0, `${stdout}\n${stderr}`);
+        const ack = JSON.parse(stdout.trim().split("\n").at(-1)!) as {
+          update_id: string;
+          attempts: number;
+          resumed_from: number | null;
+          content_hash: string;
+          duplicate: boolean;
+        };
+        assert.ok(ack.attempts >= 2, `attempts ${ack.attempts}`);
+        assert.ok((ack.resumed_from ?? 0) > 0, `resumed from ${ack.resumed_from}`);
+        assert.ok((ack.resumed_from ?? 0) < size);
+        assert.equal(ack.content_hash, sha256Hex(big[0].bytes));
+        assert.equal(ack.duplicate, false);
+        const held = (await call(
+          fx.client.getUploadStatus,
+          fx.client,
+          create(GetUploadStatusRequestSchema, { federationId, round: 1, updateId: ack.update_id }),
+          bearer(big[0].token),
+        )) as GetUploadStatusResponse;
+        assert.equal(held.complete, true);
+        assert.equal(Number(held.receivedBytes), size);
+      } finally {
+        await proxy.close();
+      }
+    });
+  });
+});
