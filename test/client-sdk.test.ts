@@ -14,13 +14,8 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { create } from "@bufbuild/protobuf";
-import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import {
   AbortRoundRequestSchema,
-  CreateFederationRequestSchema,
-  Dtype,
-  EnrollClientRequestSchema,
-  type EnrollClientResponse,
   GetUploadStatusRequestSchema,
   type GetUploadStatusResponse,
 } from "@tributary/protocol";
@@ -34,9 +29,8 @@ import {
   type UploadProgress,
 } from "../client-sdk/src/index.ts";
 import { defaultUpdateId } from "../client-sdk/src/upload.ts";
-import { llamaQV, writeSyntheticAdapter } from "../server/src/peft/synthetic-adapter.ts";
 import { waitFor } from "./helpers/expect.ts";
-import { type Fixture, OPERATOR_TOKEN, startFixture } from "./helpers/federation.ts";
+import { type BigClient, createBigFederation, type Fixture, startFixture } from "./helpers/federation.ts";
 import { bearer, call } from "./helpers/grpc-calls.ts";
 import { startProxy } from "./helpers/tcp-proxy.ts";
 
@@ -172,43 +166,10 @@ const MiB = 1024 * 1024;
 describe("client SDK: a dropped upload resumes, a coordinator restart is survived", () => {
   let fx: Fixture;
   const federationId = "fed-big";
-  const big: { id: string; token: string; dir: string; bytes: Uint8Array }[] = [];
+  const big: BigClient[] = [];
   before(async () => {
     fx = await startFixture({ clients: 1 });
-    // A federation whose adapters span several 1 MiB chunks (~4 MiB, F32, rank 64).
-    const modules = llamaQV(5, 1024);
-    await call(
-      fx.operator.createFederation,
-      fx.operator,
-      create(CreateFederationRequestSchema, {
-        federationId,
-        schema: {
-          baseModelId: "synthetic/tiny-llama",
-          modules: modules.map((m) => ({ ...m, maxRank: 64 })),
-          allowedDtypes: [Dtype.F32],
-        },
-        merge: { method: "fedavg", rank: 64 },
-        policy: { minClients: 2, quorum: 2, deadline: durationFromMs(120_000) },
-      }),
-      bearer(OPERATOR_TOKEN),
-    );
-    for (const id of ["big-1", "big-2"]) {
-      const res = (await call(
-        fx.operator.enrollClient,
-        fx.operator,
-        create(EnrollClientRequestSchema, { federationId, clientId: id }),
-        bearer(OPERATOR_TOKEN),
-      )) as EnrollClientResponse;
-      const dir = join(fx.root, federationId, id);
-      await writeSyntheticAdapter(dir, {
-        modules,
-        rank: 64,
-        seed: big.length + 7,
-        dtype: "F32",
-        baseModel: "synthetic/tiny-llama",
-      });
-      big.push({ id, token: res.token, dir, bytes: (await readAdapter(dir)).safetensors });
-    }
+    big.push(...(await createBigFederation(fx, federationId, ["big-1", "big-2"])));
   });
   after(async () => {
     await fx.close();

@@ -14,12 +14,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { create } from "@bufbuild/protobuf";
-import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import {
-  CreateFederationRequestSchema,
-  Dtype,
-  EnrollClientRequestSchema,
-  type EnrollClientResponse,
   FetchAdapterRequestSchema,
   GetUploadStatusRequestSchema,
   type GetUploadStatusResponse,
@@ -27,10 +22,9 @@ import {
   safetensorsHeaderLength,
   sha256Hex,
 } from "@tributary/protocol";
-import { llamaQV, writeSyntheticAdapter } from "../server/src/peft/synthetic-adapter.ts";
 import { assertEqualsDirectMerge } from "./helpers/direct-merge.ts";
 import { waitFor } from "./helpers/expect.ts";
-import { type Fixture, OPERATOR_TOKEN, startFixture } from "./helpers/federation.ts";
+import { type BigClient, createBigFederation, type Fixture, startFixture } from "./helpers/federation.ts";
 import { bearer, call, fetchAdapter } from "./helpers/grpc-calls.ts";
 import { startProxy } from "./helpers/tcp-proxy.ts";
 
@@ -213,47 +207,10 @@ describe("the Python client", { timeout: 240_000 }, () => {
   describe("resuming an upload", () => {
     let fx: Fixture;
     const federationId = "py-big";
-    const big: { id: string; token: string; dir: string; bytes: Uint8Array }[] = [];
+    const big: BigClient[] = [];
     before(async () => {
       fx = await startFixture({ clients: 1 });
-      const modules = llamaQV(5, 1024);
-      await call(
-        fx.operator.createFederation,
-        fx.operator,
-        create(CreateFederationRequestSchema, {
-          federationId,
-          schema: {
-            baseModelId: "synthetic/tiny-llama",
-            modules: modules.map((m) => ({ ...m, maxRank: 64 })),
-            allowedDtypes: [Dtype.F32],
-          },
-          merge: { method: "fedavg", rank: 64 },
-          policy: { minClients: 2, quorum: 2, deadline: durationFromMs(120_000) },
-        }),
-        bearer(OPERATOR_TOKEN),
-      );
-      for (const id of ["py-1", "py-2"]) {
-        const res = (await call(
-          fx.operator.enrollClient,
-          fx.operator,
-          create(EnrollClientRequestSchema, { federationId, clientId: id }),
-          bearer(OPERATOR_TOKEN),
-        )) as EnrollClientResponse;
-        const dir = join(fx.root, federationId, id);
-        await writeSyntheticAdapter(dir, {
-          modules,
-          rank: 64,
-          seed: big.length + 11,
-          dtype: "F32",
-          baseModel: "synthetic/tiny-llama",
-        });
-        big.push({
-          id,
-          token: res.token,
-          dir,
-          bytes: new Uint8Array(await readFile(join(dir, "adapter_model.safetensors"))),
-        });
-      }
+      big.push(...(await createBigFederation(fx, federationId, ["py-1", "py-2"], 11)));
     });
     after(async () => {
       await fx?.close();

@@ -223,3 +223,66 @@ export async function startFixture(spec: FederationSpec = {}): Promise<Fixture> 
   };
   return fixture;
 }
+
+/** A client of {@link createBigFederation}: its token and multi-MiB adapter. */
+export interface BigClient {
+  readonly id: string;
+  readonly token: string;
+  readonly dir: string;
+  readonly bytes: Uint8Array;
+}
+
+/**
+ * Creates federation `federationId` on the fixture's coordinator whose adapters
+ * span several 1 MiB chunks (5 layers of q/v at hidden 1024, rank 64, F32:
+ * about 4 MiB), and enrolls `ids`, each with its own adapter under
+ * `root/<federation>/<id>`.
+ */
+export async function createBigFederation(
+  fx: Pick<Fixture, "operator" | "root">,
+  federationId: string,
+  ids: readonly string[],
+  seed = 7,
+): Promise<BigClient[]> {
+  const operatorMd = bearer(OPERATOR_TOKEN);
+  const modules = llamaQV(5, 1024);
+  await call(
+    fx.operator.createFederation,
+    fx.operator,
+    create(CreateFederationRequestSchema, {
+      federationId,
+      schema: {
+        baseModelId: "synthetic/tiny-llama",
+        modules: modules.map((m) => ({ ...m, maxRank: 64 })),
+        allowedDtypes: [Dtype.F32],
+      },
+      merge: { method: "fedavg", rank: 64 },
+      policy: { minClients: 2, quorum: 2, deadline: durationFromMs(120_000) },
+    }),
+    operatorMd,
+  );
+  const out: BigClient[] = [];
+  for (const id of ids) {
+    const res = (await call(
+      fx.operator.enrollClient,
+      fx.operator,
+      create(EnrollClientRequestSchema, { federationId, clientId: id }),
+      operatorMd,
+    )) as EnrollClientResponse;
+    const dir = join(fx.root, federationId, id);
+    await writeSyntheticAdapter(dir, {
+      modules,
+      rank: 64,
+      seed: seed + out.length,
+      dtype: "F32",
+      baseModel: "synthetic/tiny-llama",
+    });
+    out.push({
+      id,
+      token: res.token,
+      dir,
+      bytes: new Uint8Array(await readFile(join(dir, "adapter_model.safetensors"))),
+    });
+  }
+  return out;
+}

@@ -4,6 +4,7 @@
  * are). Independent of gRPC, NATS and the storage backend; the transport
  * edges translate to and from the protobuf messages.
  */
+import type { AnnouncedResult } from "@tributary/protocol";
 import type { MethodName } from "../merge/options.ts";
 import type { TensorDType } from "../peft/dtype.ts";
 
@@ -137,16 +138,11 @@ export interface UpdateRecord {
   readonly configJson: string;
 }
 
-/** A merged, stored adapter's announcement (also the NATS message body). */
-export interface RoundResult {
-  readonly federationId: string;
-  readonly round: number;
-  /** Hex sha256 of the merged safetensors bytes (the object's content address). */
-  readonly contentHash: string;
-  readonly size: number;
+/**
+ * A merged, stored adapter's result: what the protocol's NATS announcement
+ * carries (`AnnouncedResult`), with the method one of the engine's. The
+ * weights are each client's mean merge weight over modules.
+ */
+export interface RoundResult extends AnnouncedResult {
   readonly method: MethodName;
-  /** Client ids in merge order, and each one's mean merge weight over modules. */
-  readonly clients: readonly string[];
-  readonly weights: readonly number[];
-  readonly mergedAt: number;
 }
