@@ -66,8 +66,15 @@ describe("deadline without quorum", () => {
       create(ListRoundsRequestSchema, { federationId: fed }),
       fx.operatorMd,
     )) as ListRoundsResponse;
-    assert.equal(rounds.rounds[0].state, RoundState.FAILED);
-    assert.match(rounds.rounds[0].failureReason, /no quorum by the deadline/);
+    // Newest first, as operator.proto documents.
+    const numbers = rounds.rounds.map((r) => r.number);
+    assert.deepEqual(
+      numbers,
+      [...numbers].sort((a, b) => b - a),
+    );
+    const first = rounds.rounds.find((r) => r.number === 1)!;
+    assert.equal(first.state, RoundState.FAILED);
+    assert.match(first.failureReason, /no quorum by the deadline/);
     const [, c2] = fx.clients;
     await expectStatus(
       upload(fx.client, c2.token, {

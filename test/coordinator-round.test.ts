@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { readdir, stat } from "node:fs/promises";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import { watchResults } from "@tributary/client/nats";
@@ -94,6 +96,19 @@ describe("a full round: enrollment → uploads → merge → NATS broadcast", ()
       // The next round opened automatically.
       assert.equal(fx.service.coordinator.current(fx.federationId)?.number, 2);
       assert.equal(RoundState.PUBLISHED, 3);
+
+      // Stored updates and results are private to the coordinator's user.
+      const loose: string[] = [];
+      const walk = async (dir: string): Promise<void> => {
+        for (const entry of await readdir(dir, { withFileTypes: true })) {
+          const path = join(dir, entry.name);
+          if (((await stat(path)).mode & 0o077) !== 0) loose.push(path);
+          if (entry.isDirectory()) await walk(path);
+        }
+      };
+      if (((await stat(fx.dataDir)).mode & 0o077) !== 0) loose.push(fx.dataDir);
+      await walk(fx.dataDir);
+      assert.deepEqual(loose, [], "data dir 0700, files 0600");
     } finally {
       await watch.close();
     }

@@ -22,7 +22,7 @@ import {
   RoundAnnouncementSchema,
   statusDetailsOf,
 } from "@tributary/protocol";
-import { expectError } from "./helpers/expect.ts";
+import { expectError, waitFor } from "./helpers/expect.ts";
 import { type Fixture, MODULES, OPERATOR_TOKEN, startFixture } from "./helpers/federation.ts";
 import { bearer, call, fetchAdapter, upload } from "./helpers/grpc-calls.ts";
 import { publishedResults } from "./helpers/nats-inspect.ts";
@@ -191,6 +191,50 @@ describe("the protocol contract against the real coordinator", { timeout: 90_000
     );
     assert.equal(meta.resume_offset, "0");
     assert.equal(meta.requested_offset, "1000");
+  });
+
+  it("a client's third concurrent upload is RESOURCE_EXHAUSTED (QUOTA_EXCEEDED), naming the limit", async () => {
+    const c = fx.clients[1];
+    const open = [0, 1].map(() => {
+      const stream = fx.client.submitUpdate(bearer(c.token), () => {});
+      stream.on("error", () => {});
+      return stream;
+    });
+    try {
+      await new Promise((r) => setTimeout(r, 100)); // let both reach the coordinator
+      const meta = await expectError(
+        upload(fx.client, c.token, {
+          federationId: fx.federationId,
+          round: 1,
+          clientId: c.id,
+          updateId: "third",
+          configJson: c.configJson,
+          bytes: c.bytes,
+        }),
+        grpc.status.RESOURCE_EXHAUSTED,
+        "QUOTA_EXCEEDED",
+        /2 uploads of this client are still running \(limit concurrent_uploads = 2\)/,
+      );
+      assert.deepEqual(meta, { quota: "concurrent_uploads", limit: "2" });
+    } finally {
+      for (const s of open) s.cancel();
+    }
+    // Once they end, the client may upload again (this one is refused for its round, not its count).
+    await waitFor("the streams to be released", async () => {
+      try {
+        await upload(fx.client, c.token, {
+          federationId: fx.federationId,
+          round: 99,
+          clientId: c.id,
+          updateId: "later",
+          configJson: c.configJson,
+          bytes: c.bytes,
+        });
+        return false;
+      } catch (err) {
+        return statusDetailsOf(err as grpc.ServiceError)?.errorInfo?.reason === "STALE_ROUND";
+      }
+    });
   });
 
   it("publishes the announcement as the proto3 JSON of tributary.v1.RoundAnnouncement", async () => {

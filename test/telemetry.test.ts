@@ -313,7 +313,10 @@ describe("tributary serve and telemetry", () => {
       assert.equal(url, `http://127.0.0.1:${port}/metrics`);
       const res = await fetch(url);
       assert.equal(res.status, 200);
-      assert.match(await res.text(), /^target_info\{.*service_name="tributary-coordinator"/m);
+      const scrape = await res.text();
+      assert.match(scrape, /^target_info\{.*service_name="tributary-coordinator"/m);
+      // The unauthenticated scrape carries no command line (it could hold a --nats-url password).
+      assert.doesNotMatch(scrape, /command|--nats-url|--data-dir/);
       assert.match(err, /"msg":"telemetry on"/);
       assert.equal((await fetch(`http://127.0.0.1:${port}/`)).status, 404);
     } finally {

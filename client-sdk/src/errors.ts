@@ -87,6 +87,11 @@ export class UpdateTooLargeError extends TributaryError {
   override readonly name: string = "UpdateTooLargeError";
 }
 
+/** A per-client limit of the coordinator was reached (reason `QUOTA_EXCEEDED`, `metadata.quota`, `metadata.limit`). `RESOURCE_EXHAUSTED`. */
+export class QuotaExceededError extends TributaryError {
+  override readonly name: string = "QuotaExceededError";
+}
+
 /** The token is missing or unknown. `UNAUTHENTICATED`. */
 export class UnauthenticatedError extends TributaryError {
   override readonly name: string = "UnauthenticatedError";
@@ -194,6 +199,8 @@ export function fromServiceError(err: ServiceError): TributaryError {
       return new ConflictingUpdateError(name, details, opts);
     case "UPDATE_TOO_LARGE":
       return new UpdateTooLargeError(name, details, opts);
+    case "QUOTA_EXCEEDED":
+      return new QuotaExceededError(name, details, opts);
   }
   switch (err.code) {
     case status.INVALID_ARGUMENT:

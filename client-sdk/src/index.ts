@@ -42,6 +42,7 @@ export {
   NotInCohortError,
   PermissionDeniedError,
   PreconditionError,
+  QuotaExceededError,
   RoundFailedError,
   StaleRoundError,
   TributaryError,

@@ -21,6 +21,7 @@
  * client.join(create(JoinRequestSchema, { federationId: "support-bot" }), (err, res) => console.log(res));
  */
 export * from "./adapter-format/errors.ts";
+export * from "./adapter-format/json-depth.ts";
 export * from "./adapter-format/lora-keys.ts";
 export * from "./adapter-format/safetensors-header.ts";
 export * from "./announcement.ts";

@@ -65,6 +65,10 @@ class UpdateTooLargeError(TributaryError):
     """Over the federation's size limit (RESOURCE_EXHAUSTED); ``metadata["limit"]``."""
 
 
+class QuotaExceededError(TributaryError):
+    """A per-client limit of the coordinator was reached (reason QUOTA_EXCEEDED); ``metadata["quota"]``, ``["limit"]``."""
+
+
 class AuthenticationError(TributaryError):
     """The token is missing or unknown (UNAUTHENTICATED)."""
 
@@ -118,6 +122,7 @@ _BY_REASON = {
     "NOT_IN_COHORT": NotInCohortError,
     "UPDATE_CONFLICT": ConflictingUpdateError,
     "UPDATE_TOO_LARGE": UpdateTooLargeError,
+    "QUOTA_EXCEEDED": QuotaExceededError,
 }
 
 _BY_CODE = {

@@ -92,7 +92,10 @@ export function openNatsLink(options: NatsLinkOptions): NatsLink {
         return;
       } catch (err) {
         if (failedAttempts === 0)
-          log.warn("NATS unreachable; retrying", { servers, error: (err as Error).message });
+          log.warn("NATS unreachable; retrying", {
+            servers: redactCredentials(servers),
+            error: (err as Error).message,
+          });
         failedAttempts++;
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, waitMs);
@@ -139,4 +142,24 @@ export async function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout:
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * Server URL(s) with any password (or token in the user part) replaced by
+ * `***`, for logs and banners: `nats://app:secret@host:4222` →
+ * `nats://app:***@host:4222`, `nats://tok3n@host` → `nats://***@host`.
+ *
+ * @example
+ * log.info("publishing to NATS", { servers: redactCredentials(servers) });
+ */
+export function redactCredentials(servers: string | readonly string[]): string {
+  const list = typeof servers === "string" ? servers.split(",") : [...servers];
+  return list
+    .map((url) =>
+      url.trim().replace(/^([a-z][a-z0-9+.-]*:\/\/)([^@/]*)@/i, (_, scheme: string, userinfo: string) => {
+        const colon = userinfo.indexOf(":");
+        return `${scheme}${colon >= 0 ? `${userinfo.slice(0, colon)}:***` : "***"}@`;
+      }),
+    )
+    .join(",");
 }

@@ -14,7 +14,13 @@
  *   const { configJson, safetensors } = await watch.fetchAdapter(announcement);
  * }
  */
-export { type NatsLink, type NatsLinkOptions, openNatsLink, withTimeout } from "./connection.ts";
+export {
+  type NatsLink,
+  type NatsLinkOptions,
+  openNatsLink,
+  redactCredentials,
+  withTimeout,
+} from "./connection.ts";
 export { AdapterIntegrityError, FetchUnavailableError } from "./errors.ts";
 export {
   type FetchResultOptions,

@@ -8,6 +8,10 @@
  * tile the data buffer exactly; the data itself is not read.
  */
 import { AdapterFormatError } from "./errors.ts";
+import { jsonNestingDepth } from "./json-depth.ts";
+
+/** Deepest nesting a header may have (tensor → `shape` / `data_offsets` is 3). */
+const MAX_HEADER_DEPTH = 4;
 
 /** Largest header accepted, as in the reference implementation. */
 export const MAX_HEADER_BYTES = 100_000_000;
@@ -113,7 +117,12 @@ export function parseSafetensorsLayout(
   const fail = failer(file);
   let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(headerJson));
+    // ignoreBOM: a byte-order mark stays in the text and is refused as not JSON.
+    const text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(headerJson);
+    if (jsonNestingDepth(text, MAX_HEADER_DEPTH) > MAX_HEADER_DEPTH) {
+      return fail(`header JSON is nested deeper than ${MAX_HEADER_DEPTH} levels`);
+    }
+    header = JSON.parse(text);
   } catch (err) {
     fail(
       `header is not valid UTF-8 JSON (${err instanceof Error ? err.message : String(err)})`,

@@ -4,9 +4,11 @@
  * 127.0.0.1:7070, and a local nats-server it starts and supervises unless
  * `--nats-url` / `TRIBUTARY_NATS_URL` names one.
  */
+
 import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { redactCredentials } from "@tributary/client/nats";
 import { startService } from "../service/coordinator-service.ts";
 import { pinoLog } from "../telemetry/pino-log.ts";
 import { DEFAULT_METRICS_PORT, startServeTelemetry } from "../telemetry/serve-telemetry.ts";
@@ -125,7 +127,7 @@ export async function runServe(argv: readonly string[], io: CliIo): Promise<numb
   });
   io.err(`tributary coordinator listening on ${svc.endpoint.address}${tls ? " (TLS)" : ""}`);
   io.err(`  data:   ${dataDir}`);
-  io.err(`  nats:   ${svc.natsUrl}`);
+  io.err(`  nats:   ${redactCredentials(svc.natsUrl)}`);
   if (telemetry.metricsUrl !== undefined) io.err(`  metrics: ${telemetry.metricsUrl}`);
   if (svc.ui !== undefined) io.err(`  operator page: ${svc.ui.url}`);
   io.err(

@@ -132,6 +132,21 @@ export class UpdateTooLargeError extends CoordinatorError {
   }
 }
 
+/** A per-client limit of the coordinator was reached (e.g. concurrent uploads). → `RESOURCE_EXHAUSTED`. */
+export class QuotaExceededError extends CoordinatorError {
+  override readonly name = "QuotaExceededError";
+  readonly code = "resource-exhausted";
+  constructor(
+    readonly clientId: string,
+    /** The limit's name, e.g. `concurrent_uploads`. */
+    readonly quota: string,
+    readonly limit: number,
+    detail: string,
+  ) {
+    super(`client "${clientId}": ${detail} (limit ${quota} = ${limit})`);
+  }
+}
+
 /** A client that is not enrolled in the federation. → `PERMISSION_DENIED`. */
 export class NotEnrolledError extends CoordinatorError {
   override readonly name = "NotEnrolledError";

@@ -31,7 +31,10 @@ test("ids, modules and dtypes are checked", () => {
   rejects({ ...f, id: "" }, "id");
   rejects({ ...f, id: "a/b" }, "id", /a\/b/);
   rejects({ ...f, id: "x".repeat(129) }, "id");
-  validateFederation({ ...f, id: "support-bot_v1.2" });
+  rejects({ ...f, id: "a.b" }, "id", /NATS subject token/);
+  rejects({ ...f, id: "." }, "id");
+  rejects({ ...f, id: ".." }, "id");
+  validateFederation({ ...f, id: "support-bot_v1-2" });
   rejects({ ...f, schema: { ...f.schema, modules: [] } }, "schema.modules");
   rejects({ ...f, schema: { ...f.schema, baseModel: "" } }, "schema.baseModel");
   rejects(

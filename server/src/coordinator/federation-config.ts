@@ -10,8 +10,12 @@ import { type MergeOptions, resolveOptions } from "../merge/options.ts";
 import { isTensorDType } from "../peft/dtype.ts";
 import { FederationConfigError } from "./errors.ts";
 
-/** Federation ids: URL- and path-safe, 1 to 128 characters. */
-export const FEDERATION_ID = /^[A-Za-z0-9._-]{1,128}$/;
+/**
+ * Federation ids: 1 to 128 of `A-Z a-z 0-9 _ -` — URL- and path-safe, and a
+ * NATS subject token (no `.`), since results are announced on
+ * `tributary.rounds.<id>`.
+ */
+export const FEDERATION_ID = /^[A-Za-z0-9_-]{1,128}$/;
 
 function isPositiveInteger(v: unknown): v is number {
   return Number.isSafeInteger(v) && (v as number) > 0;
@@ -54,7 +58,7 @@ export function validateFederation(f: Federation): void {
   check(
     typeof f.id === "string" && FEDERATION_ID.test(f.id),
     "id",
-    `must be 1 to 128 of A-Z a-z 0-9 . _ -, got ${JSON.stringify(f.id)}`,
+    `must be 1 to 128 of A-Z a-z 0-9 _ - (a NATS subject token: no "."), got ${JSON.stringify(f.id)}`,
   );
   check(typeof f.name === "string", "name", "must be a string");
   check(Number.isFinite(f.createdAt), "createdAt", `must be epoch milliseconds, got ${f.createdAt}`);

@@ -135,15 +135,26 @@ async function receive(args: ReceiveArgs, traced: UpdateTrace): Promise<SubmitOu
       throw new ResumeOffsetError(clientId, header.updateId, header.resumeOffset, durable);
     }
   }
+  const headerLimit = maxHeaderBytes(federation);
+  let prefix: Uint8Array = new Uint8Array(0);
   try {
     await traced.step("upload", async () => {
+      let at = sink.offset;
       for await (const chunk of args.chunks) {
         traced.received(chunk.byteLength);
+        if (at < 8) {
+          // The header length comes first: a header larger than the schema can need is
+          // refused before the rest is received or anything is parsed.
+          prefix = concat(prefix, chunk.subarray(0, 8 - at));
+          if (prefix.length === 8) checkHeaderLength(clientId, prefix, headerLimit);
+        }
+        at += chunk.byteLength;
         await sink.write(chunk);
       }
     });
   } catch (err) {
-    await sink.close(); // keep what arrived: the client may resume
+    if (err instanceof InvalidUpdateError) await sink.abort();
+    else await sink.close(); // keep what arrived: the client may resume
     throw err;
   }
   let committed: Awaited<ReturnType<UploadSink["commit"]>>;
@@ -199,5 +210,32 @@ async function receive(args: ReceiveArgs, traced: UpdateTrace): Promise<SubmitOu
     // Rejected content, or the round closed meanwhile: the bytes never count.
     await store.discardUpload(key).catch(() => false);
     throw err;
+  }
+}
+
+/**
+ * The largest safetensors header an update of `federation` can need: a few
+ * hundred bytes per tensor (two per schema module) plus a small `__metadata__`.
+ */
+export function maxHeaderBytes(federation: Federation): number {
+  return 16 * 1024 + 2 * 1024 * federation.schema.modules.length;
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+/** Refuses a safetensors header length above `limit` (the 8-byte little-endian prefix). */
+function checkHeaderLength(clientId: string, prefix: Uint8Array, limit: number): void {
+  const n = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true);
+  if (n > BigInt(limit)) {
+    throw new InvalidUpdateError(
+      clientId,
+      `the safetensors header is ${n} bytes; an adapter of this federation's schema needs at most ${limit}`,
+      { field: "header_length" },
+    );
   }
 }

@@ -1,14 +1,24 @@
 /**
- * The streaming form of `validateUpdateContent` for large adapters: the
- * schema is checked from the safetensors header alone, then each tensor is
- * read, decoded and scanned for NaN/Inf one at a time, so memory stays
- * bounded by the largest tensor rather than the whole adapter.
+ * Accepted means mergeable: a staged update is read through the very reader
+ * the round merge uses (`lazyAdapter`: the same config parser, the same
+ * pairing of factors into modules), module by module so memory stays bounded
+ * by the largest module, and refused unless
+ *
+ * - its tensors are exactly the schema's modules, in the canonical PEFT form
+ *   `base_model.model.<module>.lora_A.weight` / `lora_B.weight` (what
+ *   `save_pretrained` writes): no other prefix, adapter name or embedding
+ *   form, so the merge can never pair factors differently from intake;
+ * - every module's scaling (`lora_alpha / r`, or `/ √r` with rsLoRA) is in
+ *   [{@link MIN_SCALING}, {@link MAX_SCALING}];
+ * - every factor value is finite and at most {@link MAX_FACTOR_VALUE} in
+ *   magnitude, and every module's task-vector norm `‖s·B·A‖_F`, computed in
+ *   float64 from the factors' Grams, is at most {@link MAX_MODULE_NORM}, so
+ *   no product of the merge overflows float32.
  */
 
-import { AdapterFormatError, formatShape, parseLoraKey } from "@tributary/protocol";
+import { AdapterFormatError, PEFT_PREFIX } from "@tributary/protocol";
 import type { Federation } from "../core/model.ts";
-import { DTYPE_BYTES, firstUnrepresentable, isTensorDType } from "../peft/dtype.ts";
-import { decodeTensorF32 } from "../peft/safetensors.ts";
+import { lazyAdapter } from "../peft/lazy-adapter.ts";
 import {
   checkTensorsAgainstSchema,
   parseUpdateConfig,
@@ -16,6 +26,15 @@ import {
   updateLabel,
 } from "./adapter-schema.ts";
 import { InvalidUpdateError } from "./errors.ts";
+
+/** Smallest LoRA scaling accepted. */
+export const MIN_SCALING = 1e-6;
+/** Largest LoRA scaling accepted. */
+export const MAX_SCALING = 1e6;
+/** Largest magnitude of a factor value accepted (the largest float16). */
+export const MAX_FACTOR_VALUE = 65504;
+/** Largest module task-vector norm `‖s·B·A‖_F` accepted. */
+export const MAX_MODULE_NORM = 1e6;
 
 /** What `validateUpdateStream` needs. */
 export interface UpdateStream {
@@ -29,58 +48,138 @@ export interface UpdateStream {
   readonly readTensor: (name: string) => Promise<Uint8Array>;
 }
 
-function numel(shape: readonly number[]): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
+/** What intake learnt of each module of an accepted update. */
+export interface ModuleSummary {
+  readonly rank: number;
+  readonly scaling: number;
+  /** `‖s·B·A‖_F`, float64. */
+  readonly norm: number;
+}
+
+/** The canonical PEFT tensor name of factor `factor` of `module`. */
+export function canonicalLoraName(module: string, factor: "A" | "B"): string {
+  return `${PEFT_PREFIX}${module}.lora_${factor}.weight`;
 }
 
 /**
- * Checks a staged update tensor by tensor. Throws `InvalidUpdateError` for a
- * config or schema mismatch (before reading any tensor), a tensor whose byte
- * count does not match its dtype and shape, or a non-finite value (naming the
- * tensor and the first bad index).
+ * `‖B·A‖_F` in float64 from the Grams: `‖BA‖²_F = Σ_ij (A·Aᵀ)_ij (Bᵀ·B)_ij`
+ * (A is `r × dIn`, B is `dOut × r`, both row-major).
+ */
+export function productNorm(
+  a: Float32Array,
+  b: Float32Array,
+  rank: number,
+  dIn: number,
+  dOut: number,
+): number {
+  const ga = new Float64Array(rank * rank);
+  const gb = new Float64Array(rank * rank);
+  for (let i = 0; i < rank; i++) {
+    for (let j = i; j < rank; j++) {
+      let s = 0;
+      for (let k = 0; k < dIn; k++) s += a[i * dIn + k] * a[j * dIn + k];
+      ga[i * rank + j] = s;
+      ga[j * rank + i] = s;
+      let t = 0;
+      for (let k = 0; k < dOut; k++) t += b[k * rank + i] * b[k * rank + j];
+      gb[i * rank + j] = t;
+      gb[j * rank + i] = t;
+    }
+  }
+  let sum = 0;
+  for (let i = 0; i < rank * rank; i++) sum += ga[i] * gb[i];
+  return Math.sqrt(Math.max(0, sum));
+}
+
+/** The first index of `data` whose magnitude exceeds `limit` (or is not finite), else -1. */
+function firstOutOfRange(data: Float32Array, limit: number): number {
+  for (let i = 0; i < data.length; i++) if (!(Math.abs(data[i]) <= limit)) return i;
+  return -1;
+}
+
+/**
+ * Checks a staged update module by module through the merge's own reader;
+ * returns what it learnt of each module. Throws `InvalidUpdateError` naming
+ * the client and the tensor, module or field at fault.
  *
  * @example
- * await validateUpdateStream({
+ * const modules = await validateUpdateStream({
  *   federation, clientId, configJson, tensors: header.tensors,
  *   readTensor: (name) => staged.read(header.offsets.get(name)!),
  * });
  */
-export async function validateUpdateStream(req: UpdateStream): Promise<void> {
+export async function validateUpdateStream(req: UpdateStream): Promise<Map<string, ModuleSummary>> {
   const { federation, clientId, tensors } = req;
-  const file = `${updateLabel(clientId)}/adapter_model.safetensors`;
+  const label = updateLabel(clientId);
   const config = parseUpdateConfig(federation.schema, clientId, req.configJson);
   checkTensorsAgainstSchema(federation.schema, clientId, config, tensors);
-  for (const [name, info] of tensors) {
-    const where = { tensor: name, module: parseLoraKey(name)?.module };
-    const bytes = await req.readTensor(name);
-    // The schema check only lets F32/F16/BF16 through.
-    const width = isTensorDType(info.dtype) ? DTYPE_BYTES[info.dtype] : 0;
-    const expected = numel(info.shape) * width;
-    if (bytes.length !== expected) {
+  let lazy: ReturnType<typeof lazyAdapter>;
+  try {
+    lazy = lazyAdapter(req.configJson, tensors, req.readTensor, label);
+  } catch (err) {
+    if (err instanceof AdapterFormatError) {
+      throw new InvalidUpdateError(clientId, err.message, {
+        ...(err.tensor ? { tensor: err.tensor } : {}),
+        cause: err,
+      });
+    }
+    throw err;
+  }
+  const summaries = new Map<string, ModuleSummary>();
+  for (const spec of federation.schema.modules) {
+    const plan = lazy.modules.get(spec.name);
+    const fail = (detail: string, tensor?: string): never => {
+      throw new InvalidUpdateError(clientId, detail, { module: spec.name, ...(tensor ? { tensor } : {}) });
+    };
+    if (plan === undefined) return fail(`module ${spec.name} is missing from the adapter`);
+    for (const [name, factor] of [
+      [plan.aName, "A"],
+      [plan.bName, "B"],
+    ] as const) {
+      const canonical = canonicalLoraName(spec.name, factor);
+      if (name !== canonical) {
+        fail(
+          `tensor "${name}" is not in the canonical PEFT form "${canonical}" (as save_pretrained writes it)`,
+          name,
+        );
+      }
+    }
+    if (!(plan.scaling >= MIN_SCALING && plan.scaling <= MAX_SCALING)) {
       throw new InvalidUpdateError(
         clientId,
-        `${file}: tensor "${name}" has ${bytes.length} bytes, expected ${expected} for ${info.dtype} ${formatShape(info.shape)}`,
-        where,
+        `module ${spec.name} has LoRA scaling ${plan.scaling} (lora_alpha / r from adapter_config.json), expected ${MIN_SCALING} to ${MAX_SCALING}`,
+        { module: spec.name, field: "lora_alpha" },
       );
     }
-    let data: Float32Array;
+    let module: Awaited<ReturnType<typeof lazy.loadModule>>;
     try {
-      data = decodeTensorF32({ dtype: info.dtype, shape: [...info.shape], bytes }, file, name);
+      module = await lazy.loadModule(spec.name);
     } catch (err) {
       if (err instanceof AdapterFormatError) {
-        throw new InvalidUpdateError(clientId, err.message, { ...where, cause: err });
+        throw new InvalidUpdateError(clientId, err.message, {
+          module: spec.name,
+          ...(err.tensor ? { tensor: err.tensor } : {}),
+          cause: err,
+        });
       }
       throw err;
     }
-    const bad = firstUnrepresentable(data);
-    if (bad >= 0) {
-      throw new InvalidUpdateError(
-        clientId,
-        `${file}: tensor "${name}" has non-finite value ${data[bad]} at index ${bad}`,
-        where,
+    for (const [name, data] of [
+      [plan.aName, module.a],
+      [plan.bName, module.b],
+    ] as const) {
+      const bad = firstOutOfRange(data, MAX_FACTOR_VALUE);
+      if (bad >= 0) {
+        fail(`tensor "${name}" has value ${data[bad]} at index ${bad}, beyond ±${MAX_FACTOR_VALUE}`, name);
+      }
+    }
+    const norm = plan.scaling * productNorm(module.a, module.b, module.rank, module.dIn, module.dOut);
+    if (!(norm <= MAX_MODULE_NORM)) {
+      fail(
+        `module ${spec.name} has task-vector norm ‖s·B·A‖ = ${norm.toPrecision(4)}, above ${MAX_MODULE_NORM}`,
       );
     }
+    summaries.set(spec.name, { rank: module.rank, scaling: plan.scaling, norm });
   }
+  return summaries;
 }

@@ -11,7 +11,7 @@ import {
   type AdapterConfig,
   adapterConfigFromObject,
   parseAdapterConfig,
-  patternRegExp,
+  patternMatches,
   rankFor,
   scalingFor,
 } from "./adapter-config.ts";
@@ -181,8 +181,7 @@ function writtenConfig(template: AdapterConfig, modules: readonly { name: string
     ([ra, na], [rb, nb]) => nb - na || isTemplate(rb) - isTemplate(ra) || ra - rb,
   );
   const kept = Object.entries(template.rankPattern).filter(([key, value]) => {
-    const re = patternRegExp(key);
-    return modules.every((m) => m.rank === value || !re.test(m.name));
+    return modules.every((m) => m.rank === value || !patternMatches(key, m.name));
   });
   const explicit = new Map<string, number>();
   for (;;) {

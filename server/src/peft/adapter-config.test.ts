@@ -61,15 +61,15 @@ test("rank_pattern keys match a module name or a dotted suffix of it, not a subs
   assert.equal(rankFor(c, "model.layers.0.self_attn.v_proj"), 8);
 });
 
-test("the first matching pattern key wins, full dotted names match themselves, regexes work", () => {
+test("the first matching pattern key wins, full dotted names match themselves, dotted suffixes match", () => {
   const c = parse({
     r: 8,
-    rank_pattern: { "model.layers.0.self_attn.q_proj": 2, q_proj: 4, "layers\\.[12]\\.mlp\\..*": 6 },
+    rank_pattern: { "model.layers.0.self_attn.q_proj": 2, q_proj: 4, "mlp.up_proj": 6 },
   });
   assert.equal(rankFor(c, "model.layers.0.self_attn.q_proj"), 2);
   assert.equal(rankFor(c, "model.layers.1.self_attn.q_proj"), 4);
   assert.equal(rankFor(c, "model.layers.2.mlp.up_proj"), 6);
-  assert.equal(rankFor(c, "model.layers.3.mlp.up_proj"), 8);
+  assert.equal(rankFor(c, "model.layers.3.mlp.down_proj"), 8);
   const reversed = parse({ r: 8, rank_pattern: { q_proj: 4, "model.layers.0.self_attn.q_proj": 2 } });
   assert.equal(rankFor(reversed, "model.layers.0.self_attn.q_proj"), 4);
 });
@@ -102,7 +102,7 @@ test("rejects malformed configs, naming the file and the field", () => {
   rejects({ alpha_pattern: { v_proj: "x" } }, /"alpha_pattern" entry "v_proj" is "x"/);
   rejects(
     { rank_pattern: { "q_proj(": 4 } },
-    /"rank_pattern" key "q_proj\(" is not a valid regular expression/,
+    /"rank_pattern" key "q_proj\(" is not a module name .*regular-expression syntax is not accepted/,
   );
   rejects({ base_model_name_or_path: 3 }, /"base_model_name_or_path" is 3, expected a string/);
   rejects({ target_modules: 3 }, /"target_modules" is 3, expected a string or a list of strings/);
@@ -115,4 +115,21 @@ test("DoRA adapters are rejected with the reason", () => {
     /DoRA adapters are not supported: their magnitude vectors cannot be merged as task vectors/,
   );
   assert.equal(parse({ use_dora: false }).r, 8);
+});
+
+test("pattern keys are never run as regular expressions: a backtracking key is refused, key count bounded", () => {
+  rejects({ rank_pattern: { "(.*){8}!": 4 } }, /is not a module name/);
+  rejects({ alpha_pattern: { "q_proj|v_proj": 4 } }, /is not a module name/);
+  const keys = Object.fromEntries(Array.from({ length: 4097 }, (_, i) => [`m${i}`, 4]));
+  rejects({ rank_pattern: keys }, /"rank_pattern" has 4097 keys, at most 4096/);
+  // A literal key with regex-like dots matches only literally.
+  assert.equal(rankFor(parse({ r: 8, rank_pattern: { "layers.1.q_proj": 4 } }), "model.layersX1.q_proj"), 8);
+});
+
+test("JSON nested deeper than 32 levels is refused before anything walks it", () => {
+  const deep = `{"r": 8, "x": ${"[".repeat(10_000)}${"]".repeat(10_000)}}`;
+  assert.throws(() => parseAdapterConfig(deep, "adapter_config.json"), {
+    name: "AdapterFormatError",
+    message: /adapter_config\.json: JSON is nested deeper than 32 levels/,
+  });
 });

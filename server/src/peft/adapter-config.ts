@@ -5,7 +5,7 @@
  * `rank_pattern` / `alpha_pattern` key matches module `m` when
  * `^(.*\.)?(key)$` matches `m`, and the first matching key wins.
  */
-import { AdapterFormatError } from "@tributary/protocol";
+import { AdapterFormatError, jsonNestingDepth, MAX_JSON_DEPTH } from "@tributary/protocol";
 
 /** The LoRA fields of an adapter config (PEFT defaults filled in). */
 export interface AdapterConfig {
@@ -42,33 +42,25 @@ function isStringList(v: unknown): v is string[] {
   return Array.isArray(v) && v.every((s) => typeof s === "string");
 }
 
+/** Characters a `rank_pattern` / `alpha_pattern` key may have: module-name characters only. */
+const PATTERN_KEY = /^[A-Za-z0-9_.-]{1,512}$/;
+/** Most keys a pattern may have. */
+export const MAX_PATTERN_KEYS = 4096;
+
 /**
- * The regular expression PEFT uses for a `rank_pattern` / `alpha_pattern` key:
- * it matches module names equal to the key or ending in `.` + key.
+ * Whether a `rank_pattern` / `alpha_pattern` key applies to `moduleName`: the
+ * name equals the key or ends in `.` + key — what PEFT's regular expression
+ * `(.*\.)?<key>$` does for keys without regular-expression syntax. Keys are
+ * matched literally, never compiled: a key is client input, and a regular
+ * expression from a client could stall the coordinator.
  */
-export function patternRegExp(key: string): RegExp {
-  return new RegExp(`^(.*\\.)?(${key})$`);
-}
-
-/** Compiled patterns, keyed by the pattern object they came from. */
-const compiled = new WeakMap<object, { key: string; re: RegExp; value: number }[]>();
-
-function compile(pattern: Readonly<Record<string, number>>): { key: string; re: RegExp; value: number }[] {
-  let list = compiled.get(pattern);
-  if (list === undefined) {
-    list = Object.entries(pattern).map(([key, value]) => ({
-      key,
-      re: patternRegExp(key),
-      value,
-    }));
-    compiled.set(pattern, list);
-  }
-  return list;
+export function patternMatches(key: string, moduleName: string): boolean {
+  return moduleName === key || (moduleName.length > key.length && moduleName.endsWith(`.${key}`));
 }
 
 /** The value of the first key of `pattern` matching `moduleName`, PEFT-style. */
 function lookup(pattern: Readonly<Record<string, number>>, moduleName: string): number | undefined {
-  for (const { re, value } of compile(pattern)) if (re.test(moduleName)) return value;
+  for (const [key, value] of Object.entries(pattern)) if (patternMatches(key, moduleName)) return value;
   return undefined;
 }
 
@@ -138,19 +130,21 @@ function parsePattern(
   if (p === undefined || p === null) return {};
   if (!isRecord(p))
     return fail(`"${name}" is ${JSON.stringify(p)}, expected an object of module pattern → number`);
-  for (const [key, value] of Object.entries(p)) {
+  const entries = Object.entries(p);
+  if (entries.length > MAX_PATTERN_KEYS)
+    fail(`"${name}" has ${entries.length} keys, at most ${MAX_PATTERN_KEYS}`);
+  for (const [key, value] of entries) {
     if (typeof value !== "number" || !valid(value)) {
       fail(`"${name}" entry "${key}" is ${JSON.stringify(value)}, expected a positive number`);
     }
-    try {
-      patternRegExp(key);
-    } catch (err) {
-      fail(`"${name}" key "${key}" is not a valid regular expression`, err);
+    if (!PATTERN_KEY.test(key)) {
+      fail(
+        `"${name}" key ${JSON.stringify(key.slice(0, 80))} is not a module name (or dotted suffix of one): ` +
+          "keys are matched literally, so regular-expression syntax is not accepted; list the modules by name",
+      );
     }
   }
-  const pattern = Object.fromEntries(Object.entries(p)) as Record<string, number>;
-  compile(pattern);
-  return pattern;
+  return Object.fromEntries(entries) as Record<string, number>;
 }
 
 /**
@@ -161,6 +155,9 @@ function parsePattern(
  * scalingFor(config, "model.layers.0.self_attn.q_proj", rankFor(config, "model.layers.0.self_attn.q_proj"));
  */
 export function parseAdapterConfig(text: string, file: string): AdapterConfig {
+  if (jsonNestingDepth(text, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
+    throw new AdapterFormatError(`${file}: JSON is nested deeper than ${MAX_JSON_DEPTH} levels`, file);
+  }
   let raw: unknown;
   try {
     raw = JSON.parse(text);

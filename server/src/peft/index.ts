@@ -29,7 +29,7 @@ export {
   DEFAULT_ALPHA,
   DEFAULT_RANK,
   parseAdapterConfig,
-  patternRegExp,
+  patternMatches,
   rankFor,
   scalingFor,
 } from "./adapter-config.ts";

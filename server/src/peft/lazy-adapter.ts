@@ -3,6 +3,7 @@
  * safetensors header only, it loads (and validates) a module's two tensors
  * when asked, so merging many large updates never holds whole adapters.
  */
+import { AdapterFormatError, formatShape, numel, SAFETENSORS_DTYPE_BYTES } from "@tributary/protocol";
 import { CONFIG_FILE, finiteF32, WEIGHTS_FILE } from "./adapter-codec.ts";
 import { type AdapterConfig, parseAdapterConfig } from "./adapter-config.ts";
 import { type AdapterPlan, type ModulePlan, planAdapter, type TensorInfo } from "./adapter-plan.ts";
@@ -50,6 +51,14 @@ export function lazyAdapter(
   const load = async (name: string): Promise<Float32Array> => {
     const info = tensors.get(name)!;
     const bytes = await read(name);
+    const expected = numel(info.shape) * (SAFETENSORS_DTYPE_BYTES[info.dtype] ?? 0);
+    if (bytes.length !== expected) {
+      throw new AdapterFormatError(
+        `${file}: tensor "${name}" has ${bytes.length} bytes, expected ${expected} for ${info.dtype} ${formatShape(info.shape)}`,
+        file,
+        name,
+      );
+    }
     return finiteF32({ dtype: info.dtype, shape: [...info.shape], bytes }, file, name);
   };
   return {

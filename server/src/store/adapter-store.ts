@@ -78,7 +78,7 @@ export function createAdapterStore(
     }
     const root = await ensureDir(layout.root, ["adapters"]);
     const temp = join(root, tempName(hash));
-    await mkdir(temp);
+    await mkdir(temp, { mode: 0o700 });
     try {
       await writeFileAtomic(temp, WEIGHTS_FILE, bytes);
       await writeFileAtomic(temp, CONFIG_FILE, new TextEncoder().encode(configJson));

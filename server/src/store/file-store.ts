@@ -5,7 +5,7 @@
  * commit, of the directories renames happen in — so a coordinator killed at
  * any point restarts with every acknowledged event and update.
  */
-import { mkdir } from "node:fs/promises";
+import { chmod, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { CoordinatorStore, JournalEvent, StoreState } from "../core/store.ts";
 import { createAdapterStore } from "./adapter-store.ts";
@@ -108,7 +108,9 @@ export function createFileStore(dataDir: string, options: FileStoreOptions = {})
     },
     async open(): Promise<StoreState> {
       if (opened !== undefined || closed) throw new Error(`${dataDir}: open() may be called once`);
-      await mkdir(dataDir, { recursive: true });
+      await mkdir(dataDir, { recursive: true, mode: 0o700 });
+      // An existing directory keeps its mode otherwise: clients' updates are private.
+      await chmod(dataDir, 0o700);
       const release = await acquireLock(layout.lock);
       try {
         const journal = await openJournal(layout.journal);

@@ -35,7 +35,7 @@ export async function ensureDir(root: string, dirs: readonly string[]): Promise<
   for (const d of dirs) {
     const path = join(parent, d);
     try {
-      await mkdir(path);
+      await mkdir(path, { mode: 0o700 });
       await syncDir(parent);
     } catch (err) {
       if (errnoCode(err) !== "EEXIST") throw err;
@@ -83,7 +83,7 @@ export async function hashFile(handle: FileHandle, size: number): Promise<string
 /** Writes `dir/name` atomically: an fsynced temp file renamed over it, then the directory fsynced. */
 export async function writeFileAtomic(dir: string, name: string, bytes: Uint8Array): Promise<void> {
   const temp = join(dir, tempName(name));
-  const handle = await open(temp, "wx");
+  const handle = await open(temp, "wx", 0o600);
   try {
     await writeFully(handle, bytes, 0);
     await handle.sync();

@@ -39,7 +39,7 @@ function reasonOf(err: unknown): string {
  * that is not the last one, or an event that does not fit the state before it.
  */
 export async function openJournal(path: string): Promise<JournalFile> {
-  const handle = await open(path, constants.O_RDWR | constants.O_CREAT, 0o644);
+  const handle = await open(path, constants.O_RDWR | constants.O_CREAT, 0o600);
   try {
     await syncDir(dirname(path)); // the journal's own entry, when it was just created
     const { state, validBytes, tornBytes } = await load(handle, path);

@@ -31,7 +31,7 @@ export async function acquireLock(path: string): Promise<() => Promise<void>> {
   }
   for (let attempt = 0; ; attempt++) {
     try {
-      const handle = await open(path, "wx");
+      const handle = await open(path, "wx", 0o600);
       await handle.writeFile(`${process.pid}\n`);
       await handle.close();
       break;

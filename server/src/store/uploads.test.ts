@@ -277,3 +277,28 @@ test("discardRoundUploads stops a round's running uploads and deletes their byte
   await assert.rejects(store.discardRoundUploads("../etc", 1), StoreArgumentError);
   await store.close();
 });
+
+test("one partial upload per client and round: a new update id drops the client's other partials", async () => {
+  const store = await fresh();
+  const sizes = [4000, 5000, 6000];
+  const partials = [];
+  for (const [i, size] of sizes.entries()) {
+    const bytes = updateBytes(10 + i);
+    const sink = await store.beginUpload(key("alice", `p${i}`), {
+      size: bytes.length,
+      sha256: sha256(bytes),
+    });
+    await send(sink, bytes, 1000, Math.min(size, bytes.length - 1));
+    partials.push(sink);
+  }
+  const bob = updateBytes(20);
+  const bobSink = await store.beginUpload(key("bob", "b1"), { size: bob.length, sha256: sha256(bob) });
+  await send(bobSink, bob, 1000, bob.length - 1);
+  const dir = (client: string) => join(store.dataDir, "uploads", "fed-1", "1", client);
+  assert.deepEqual(await readdir(dir("alice")), ["p2.partial"], "only alice's newest partial is kept");
+  assert.deepEqual(await readdir(dir("bob")), ["b1.partial"], "other clients are not touched");
+  assert.equal((await store.uploadStatus(key("alice", "p0"))).state, "none");
+  await assert.rejects(partials[0].write(new Uint8Array(1)), "a dropped partial's sink is stopped");
+  await Promise.all([partials[2].close(), bobSink.close()]);
+  await store.close();
+});

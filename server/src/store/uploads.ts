@@ -7,8 +7,8 @@
  * between, or an update the coordinator rejected) is deleted at the next
  * open or by `discardUpload`, so only journaled updates are ever merged.
  */
-import { constants, open, rename, rm, rmdir } from "node:fs/promises";
-import { join } from "node:path";
+import { constants, open, readdir, rename, rm, rmdir } from "node:fs/promises";
+import { basename, join } from "node:path";
 import type { UpdateRecord } from "../core/model.ts";
 import type { CommittedUpload, ExpectedUpload, StoreState, UploadSink, UploadStatus } from "../core/store.ts";
 import { StoreArgumentError, StoreIntegrityError, UploadConflictError, type UploadKey } from "./errors.ts";
@@ -108,6 +108,29 @@ export function createUploads(layout: StoreLayout, state: () => StoreState, lock
     await active.get(uploadKey(key))?.supersede();
   };
 
+  /**
+   * One partial upload per client and round: starting update `key` stops and
+   * deletes the client's partials of other update ids in the round, so a
+   * client cannot stage many uploads at once under one size limit.
+   */
+  const dropOtherPartials = async (key: UploadKey): Promise<void> => {
+    const { dirs, path } = partialPath(key);
+    let names: string[];
+    try {
+      names = await readdir(join(layout.root, ...dirs));
+    } catch (err) {
+      if (errnoCode(err) === "ENOENT") return;
+      throw err;
+    }
+    const own = basename(path);
+    for (const name of names) {
+      if (name === own || !name.endsWith(".partial")) continue;
+      const other = { ...key, updateId: name.slice(0, -".partial".length) };
+      await supersede(other);
+      await unlinkIfExists(join(layout.root, ...dirs, name));
+    }
+  };
+
   return {
     begin: async (key, expected) =>
       locked(`upload:${uploadKey(checkUploadKey(key))}`, async () => {
@@ -120,9 +143,12 @@ export function createUploads(layout: StoreLayout, state: () => StoreState, lock
         const done = stored(key, expected);
         if (done !== undefined) return committedSink(key, expected, done);
         await supersede(key);
+        await locked(`client:${slotKey(key.federationId, key.round, key.clientId)}`, () =>
+          dropOtherPartials(key),
+        );
         const { dirs, path } = partialPath(key);
         await ensureDir(layout.root, dirs);
-        const handle = await open(path, constants.O_RDWR | constants.O_CREAT, 0o644);
+        const handle = await open(path, constants.O_RDWR | constants.O_CREAT, 0o600);
         let sink: ManagedSink | undefined;
         try {
           await handle.sync();

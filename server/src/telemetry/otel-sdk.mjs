@@ -117,7 +117,16 @@ export async function startOtelSdk(options = {}) {
   }
   if (spanProcessors.length === 0) spanProcessors.push(keepSpans);
   const sdk = new NodeSDK({
-    resource: resourceFromAttributes({ "service.name": serviceName }),
+    // No automatic resource detection: the process detector would put the
+    // command line (and so a --nats-url password) into every export and into
+    // the unauthenticated /metrics; these attributes are all it needs.
+    autoDetectResources: false,
+    resource: resourceFromAttributes({
+      "service.name": serviceName,
+      "process.pid": process.pid,
+      "process.runtime.name": "nodejs",
+      "process.runtime.version": process.versions.node,
+    }),
     spanProcessors,
     metricReaders,
     // Logs stay JSON lines on stderr (with trace ids); no OTLP log export.

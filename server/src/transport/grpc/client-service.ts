@@ -19,7 +19,7 @@ import {
   WatchRoundsResponseSchema,
 } from "@tributary/protocol";
 import type { Coordinator } from "../../coordinator/coordinator.ts";
-import { InvalidUpdateError, UnknownRoundError } from "../../coordinator/errors.ts";
+import { InvalidUpdateError, QuotaExceededError, UnknownRoundError } from "../../coordinator/errors.ts";
 import type { SubmitHeader } from "../../coordinator/update-intake.ts";
 import type { Log } from "../../core/log.ts";
 import type { AdapterHandle } from "../../core/store.ts";
@@ -35,12 +35,25 @@ export interface ClientServiceDeps {
   readonly directory: ClientDirectory;
   readonly connections: ConnectionTracker;
   readonly log: Log;
+  /** Upload streams one client may have open at once (default {@link MAX_CONCURRENT_UPLOADS}). */
+  readonly maxConcurrentUploads?: number;
 }
+
+/** Default {@link ClientServiceDeps.maxConcurrentUploads}: one update per round, plus a retry racing a dying stream. */
+export const MAX_CONCURRENT_UPLOADS = 2;
 
 type StreamingCall = grpc.ServerWritableStream<unknown, unknown>;
 
-async function writeWithBackpressure<T>(call: grpc.ServerWritableStream<unknown, T>, msg: T): Promise<void> {
-  if (!call.write(msg)) await new Promise<void>((resolve) => call.once("drain", resolve));
+/**
+ * Writes `msg` and resolves once grpc-js has handed it to HTTP/2 (which holds
+ * it until the client's flow-control window lets it go), so a client that
+ * stops reading holds at most one chunk of the coordinator's memory per
+ * stream — not a writable buffer's worth.
+ */
+function writeFlushed<T>(call: grpc.ServerWritableStream<unknown, T>, msg: T): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    call.write(msg, (err?: Error | null) => (err ? reject(err) : resolve()));
+  });
 }
 
 /** The first message as the header, the rest as chunk bytes. */
@@ -88,6 +101,9 @@ export function clientServiceHandlers(
   deps: ClientServiceDeps,
 ): GrpcServiceImplementation<typeof ClientService> {
   const { coordinator, directory, connections, log } = deps;
+  const maxUploads = deps.maxConcurrentUploads ?? MAX_CONCURRENT_UPLOADS;
+  /** Open upload streams per client id. */
+  const uploadsOpen = new Map<string, number>();
   const identify = (
     call: { metadata: grpc.Metadata },
     federationId: string,
@@ -197,8 +213,27 @@ export function clientServiceHandlers(
     },
 
     submitUpdate(call, callback) {
+      let release = () => {};
       (async () => {
         const identity = authenticateClient(call.metadata, directory);
+        const open = uploadsOpen.get(identity.clientId) ?? 0;
+        if (open >= maxUploads) {
+          throw new QuotaExceededError(
+            identity.clientId,
+            "concurrent_uploads",
+            maxUploads,
+            `${open} uploads of this client are still running`,
+          );
+        }
+        uploadsOpen.set(identity.clientId, open + 1);
+        let released = false;
+        release = () => {
+          if (released) return;
+          released = true;
+          const n = (uploadsOpen.get(identity.clientId) ?? 1) - 1;
+          if (n <= 0) uploadsOpen.delete(identity.clientId);
+          else uploadsOpen.set(identity.clientId, n);
+        };
         const { header, chunks } = await splitUpload(call, identity.clientId);
         authorizeClient(identity, header.federationId, header.clientId);
         connections.touch(header.federationId, identity.clientId);
@@ -211,13 +246,15 @@ export function clientServiceHandlers(
           contentHash: outcome.sha256Hex,
           size: BigInt(outcome.size),
         });
-      })().then(
-        (res) => callback(null, res),
-        (err: unknown) => {
-          log.info("update refused", { error: err instanceof Error ? err.message : String(err) });
-          callback(toServiceError(err) as grpc.ServiceError);
-        },
-      );
+      })()
+        .finally(() => release())
+        .then(
+          (res) => callback(null, res),
+          (err: unknown) => {
+            log.info("update refused", { error: err instanceof Error ? err.message : String(err) });
+            callback(toServiceError(err) as grpc.ServiceError);
+          },
+        );
     },
 
     heartbeat(call, callback) {
@@ -278,7 +315,7 @@ export function clientServiceHandlers(
               ? { hash: req.selector.value }
               : {};
         const { handle, round } = await adapterFor(req.federationId, sel);
-        await writeWithBackpressure(
+        await writeFlushed(
           call,
           create(FetchAdapterResponseSchema, {
             payload: {
@@ -296,7 +333,7 @@ export function clientServiceHandlers(
         try {
           for (let pos = Number(req.offset); pos < handle.size && !call.cancelled; pos += CHUNK_BYTES) {
             const chunk = await reader.read(pos, Math.min(CHUNK_BYTES, handle.size - pos));
-            await writeWithBackpressure(
+            await writeFlushed(
               call,
               create(FetchAdapterResponseSchema, { payload: { case: "chunk", value: chunk } }),
             );

@@ -96,7 +96,8 @@ export function operatorServiceHandlers(
       return create(AbortRoundResponseSchema, { round: withCount(r) });
     }),
     listRounds: unary(async (req) => {
-      const all = coordinator.rounds(req.federationId);
+      // Newest first, as operator.proto documents.
+      const all = [...coordinator.rounds(req.federationId)].reverse();
       const start = req.pageToken === "" ? 0 : Number.parseInt(req.pageToken, 10) || 0;
       const size = req.pageSize || DEFAULT_PAGE;
       const page = all.slice(start, start + size);

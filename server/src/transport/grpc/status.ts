@@ -18,6 +18,7 @@ import {
   InvalidUpdateError,
   NotEnrolledError,
   NotInCohortError,
+  QuotaExceededError,
   ResumeOffsetError,
   RoundStateError,
   StaleRoundError,
@@ -117,6 +118,9 @@ function coordinatorReason(err: CoordinatorError): Reasoned {
   }
   if (err instanceof UpdateTooLargeError) {
     return { reason: ErrorReason.UPDATE_TOO_LARGE, metadata: { size: err.size, limit: err.limit } };
+  }
+  if (err instanceof QuotaExceededError) {
+    return { reason: ErrorReason.QUOTA_EXCEEDED, metadata: { quota: err.quota, limit: err.limit } };
   }
   if (err instanceof NotEnrolledError) {
     return {

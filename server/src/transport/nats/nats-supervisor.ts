@@ -76,7 +76,7 @@ export async function startLocalNats(options: LocalNatsOptions): Promise<LocalNa
   const log = options.log ?? silentLog;
   const binary = findNatsServer({ binary: options.binary, pathEnv: options.pathEnv });
   const storeDir = join(options.dataDir, "nats");
-  await mkdir(storeDir, { recursive: true });
+  await mkdir(storeDir, { recursive: true, mode: 0o700 });
   const preferred = options.port ?? DEFAULT_NATS_PORT;
   const free = preferred > 0 && (await portIsFree(preferred));
   const launch = (port: number) =>
