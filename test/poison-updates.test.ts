@@ -194,4 +194,63 @@ describe("poisoned updates are refused at intake; the round merges the honest cl
       });
     }
   }
+
+  it("a client's own config fields and tensor names never reach the merged adapter", async () => {
+    const fed = await fx.addFederation({ id: "own-the-result", clients: 3, minClients: 3, quorum: 3 });
+    await joinAll(fx.client, fed);
+    const [first, ...rest] = fed.clients; // sorts first: its adapter used to be the template
+    const configJson = JSON.stringify({
+      ...JSON.parse(first.configJson),
+      target_modules: ["evil_proj"],
+      layers_to_transform: [0],
+      modules_to_save: ["lm_head"],
+      evil_field: "everyone gets this",
+    });
+    for (const [c, config] of [
+      [first, configJson],
+      ...rest.map((r) => [r, r.configJson] as const),
+    ] as const) {
+      await upload(fx.client, c.token, {
+        federationId: fed.federationId,
+        round: 1,
+        clientId: c.id,
+        updateId: `u-${c.id}`,
+        configJson: config,
+        bytes: c.bytes,
+      });
+    }
+    await waitFor(
+      "the round to publish",
+      () => fx.service.coordinator.rounds(fed.federationId)[0]?.round.state === "published",
+      30_000,
+    );
+    const merged = await fetchAdapter(
+      fx.client,
+      first.token,
+      create(FetchAdapterRequestSchema, {
+        federationId: fed.federationId,
+        selector: { case: "round", value: 1 },
+      }),
+    );
+    const config = JSON.parse(merged.configJson) as Record<string, unknown>;
+    assert.equal(config.evil_field, undefined);
+    assert.equal(config.layers_to_transform, undefined);
+    assert.equal(config.modules_to_save, null);
+    assert.deepEqual(config.target_modules, ["q_proj", "v_proj"]);
+    assert.equal(config.base_model_name_or_path, "synthetic/tiny-llama");
+    const n = safetensorsHeaderLength(merged.bytes, merged.bytes.length, "merged");
+    const names = [
+      ...parseSafetensorsLayout(
+        merged.bytes.subarray(8, 8 + n),
+        merged.bytes.length,
+        "merged",
+      ).tensors.keys(),
+    ];
+    assert.deepEqual(names.sort(), MODULES.flatMap((m) => [A(m.name), B(m.name)]).sort());
+    await assertEqualsDirectMerge(
+      { configJson: merged.configJson, safetensors: merged.bytes },
+      fed.clients.map((c) => c.dir),
+      { rank: 4, samples: [100, 100, 100] },
+    );
+  });
 });

@@ -1,7 +1,9 @@
 /**
  * Merging a closed round: the accepted updates are read back from the store
  * module by module (never whole), merged with the federation's method on the
- * merge pool, encoded as a PEFT adapter and stored content-addressed. The
+ * merge pool, encoded as a PEFT adapter in the federation's canonical form
+ * (`canonical-output.ts`: names, layout and config from the schema, nothing
+ * from a client) and stored content-addressed. The
  * per-client merge weights travel inside the adapter's safetensors metadata,
  * so they survive restarts with the adapter itself.
  */
@@ -12,6 +14,7 @@ import { encodeAdapter, type LazyAdapter, lazyAdapter } from "../peft/index.ts";
 import { type MergeOutcome, type ModuleCallback, mergeLazyAdapters } from "../pipeline/merge-adapters.ts";
 import { mergedOutput } from "../pipeline/merged-output.ts";
 import { updateLabel } from "./adapter-schema.ts";
+import { canonicalDtype, canonicalLayout } from "./canonical-output.ts";
 import { mergeOptionsFor } from "./federation-config.ts";
 
 /** Metadata keys of a merged adapter written by the coordinator. */
@@ -85,7 +88,7 @@ export async function mergeRound(args: {
     const weights = meanClientWeights(outcome, clients.length);
     const mergedAt = args.now();
     const { configText, safetensors } = encodeAdapter(
-      mergedOutput(inputs[0], outcome, "F32", {
+      mergedOutput(canonicalLayout(federation), outcome, canonicalDtype(federation), {
         [RESULT_METADATA.federation]: federation.id,
         [RESULT_METADATA.round]: String(round.number),
         [RESULT_METADATA.method]: federation.merge.method,
