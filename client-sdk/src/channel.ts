@@ -16,6 +16,10 @@ import {
 export interface TlsOptions {
   /** PEM CA certificate(s) to trust; absent = the system's roots. */
   readonly ca?: Buffer;
+  /** PEM client certificate, for a coordinator that requires mutual TLS (its subject CN is the client id). */
+  readonly cert?: Buffer;
+  /** PEM private key of `cert`. */
+  readonly key?: Buffer;
 }
 
 /** One connection to the coordinator's `ClientService`. */
@@ -32,7 +36,9 @@ type Unary = UnaryMethodName<Svc>;
 /** Opens a channel to `address` (`host:port`); insecure unless `tls` is given. */
 export function openChannel(address: string, token: string, tls?: TlsOptions): Channel {
   const credentials =
-    tls === undefined ? grpc.credentials.createInsecure() : grpc.credentials.createSsl(tls.ca ?? null);
+    tls === undefined
+      ? grpc.credentials.createInsecure()
+      : grpc.credentials.createSsl(tls.ca ?? null, tls.key ?? null, tls.cert ?? null);
   const client = makeClient(ClientService, address, credentials, {
     "grpc.initial_reconnect_backoff_ms": 200,
     "grpc.max_reconnect_backoff_ms": 5_000,
@@ -41,7 +47,8 @@ export function openChannel(address: string, token: string, tls?: TlsOptions): C
     client,
     metadata() {
       const md = new grpc.Metadata();
-      md.set("authorization", `Bearer ${token}`);
+      // With a client certificate the token may be empty: the certificate identifies the client.
+      if (token !== "") md.set("authorization", `Bearer ${token}`);
       return md;
     },
     close: () => client.close(),

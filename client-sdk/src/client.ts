@@ -22,11 +22,11 @@ import { type SubmitOptions, type SubmitResult, uploadUpdate } from "./upload.ts
 export interface ConnectOptions {
   /** The coordinator's gRPC endpoint, `host:port`. */
   readonly coordinator: string;
-  /** This client's enrollment token (from `tributary admin enroll`). */
+  /** This client's enrollment token (from `tributary admin enroll`); `""` with a client certificate (`tls.cert`) alone. */
   readonly token: string;
   /** NATS server URL(s) the coordinator announces results on; absent = download over gRPC only. */
   readonly nats?: string | readonly string[];
-  /** Connect over TLS; `ca` = the CA to trust. */
+  /** Connect over TLS: `ca` = the CA to trust; `cert`/`key` = a client certificate for mutual TLS. */
   readonly tls?: TlsOptions;
   /** How transient failures are retried. */
   readonly retry?: RetryOptions;

@@ -132,6 +132,8 @@ class Client:
         *,
         nats: Optional[Union[str, Sequence[str]]] = None,
         tls_ca: Optional[str] = None,
+        tls_cert: Optional[str] = None,
+        tls_key: Optional[str] = None,
         retries: int = 5,
         initial_backoff: float = 0.25,
         max_backoff: float = 10.0,
@@ -140,14 +142,22 @@ class Client:
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
         ]
-        if tls_ca is not None:
-            with open(tls_ca, "rb") as f:
-                credentials = grpc.ssl_channel_credentials(root_certificates=f.read())
+        if tls_ca is not None or tls_cert is not None:
+            def read(path: Optional[str]) -> Optional[bytes]:
+                if path is None:
+                    return None
+                with open(path, "rb") as f:
+                    return f.read()
+
+            credentials = grpc.ssl_channel_credentials(
+                root_certificates=read(tls_ca), private_key=read(tls_key), certificate_chain=read(tls_cert)
+            )
             self._channel = grpc.secure_channel(coordinator, credentials, options=options)
         else:
             self._channel = grpc.insecure_channel(coordinator, options=options)
         self._stub = client_pb2_grpc.ClientServiceStub(self._channel)
-        self._metadata = (("authorization", f"Bearer {token}"),)
+        # With a client certificate the token may be empty: the certificate identifies the client.
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
         #: NATS URL(s) the coordinator announces on. This client downloads over gRPC
         #: (``FetchAdapter``, resumable, sha256-checked) either way.
         self.nats = nats
@@ -466,12 +476,16 @@ def connect(
     *,
     nats: Optional[Union[str, Sequence[str]]] = None,
     tls_ca: Optional[str] = None,
+    tls_cert: Optional[str] = None,
+    tls_key: Optional[str] = None,
     retries: int = 5,
 ) -> Client:
     """Creates a client for the coordinator at ``host:port`` with this client's token;
-    ``tls_ca`` (a PEM file) connects over TLS trusting that CA. Nothing is sent yet.
+    ``tls_ca`` (a PEM file) connects over TLS trusting that CA; ``tls_cert`` / ``tls_key``
+    (PEM files) present a client certificate to a coordinator that requires mutual TLS
+    (the token may then be ``""``: the certificate names the client). Nothing is sent yet.
 
     >>> with connect("127.0.0.1:7070", token) as client:  # doctest: +SKIP
     ...     client.join("support-bot")
     """
-    return Client(coordinator, token, nats=nats, tls_ca=tls_ca, retries=retries)
+    return Client(coordinator, token, nats=nats, tls_ca=tls_ca, tls_cert=tls_cert, tls_key=tls_key, retries=retries)

@@ -32,6 +32,9 @@ Options (environment variable in brackets):
                         absent a local nats-server is started under the data dir
   --tls-cert FILE       PEM certificate chain: serve gRPC over TLS
   --tls-key FILE        PEM private key of --tls-cert
+  --tls-client-ca FILE  mutual TLS: require client certificates signed by this CA;
+                        a certificate's subject CN is the client id (a token, if
+                        sent too, must be that client's) [TRIBUTARY_TLS_CLIENT_CA]
   --threads N           merge worker threads (default: one per core)
   --liveness-timeout S  seconds a client without a WatchRounds stream counts as
                         connected after its last call (default 60)
@@ -46,8 +49,10 @@ Options (environment variable in brackets):
   --ui-port N           operator page (read-only web UI) port (default 7071;
                         0 = any free port; "off" = no page) [TRIBUTARY_UI_PORT]
   --ui-host HOST        operator page listen address (default 127.0.0.1)
-                        [TRIBUTARY_UI_HOST]; plain HTTP: put TLS in front of it
-                        before exposing it beyond this machine
+                        [TRIBUTARY_UI_HOST]; HTTPS with --tls-cert/--tls-key
+  --ui-allowed-hosts H  comma-separated host names the page answers to (default
+                        localhost, 127.0.0.1, ::1, this machine's name and the
+                        --ui-host); others get 421 [TRIBUTARY_UI_ALLOWED_HOSTS]
 
 The operator token is read from TRIBUTARY_OPERATOR_TOKEN, else from
 <data-dir>/operator.token (created on first start, mode 0600). The operator
@@ -70,11 +75,13 @@ export async function runServe(argv: readonly string[], io: CliIo): Promise<numb
         drain: text,
         "tls-cert": text,
         "tls-key": text,
+        "tls-client-ca": text,
         threads: text,
         "metrics-port": text,
         "metrics-host": text,
         "ui-port": text,
         "ui-host": text,
+        "ui-allowed-hosts": text,
         help: { type: "boolean", short: "h" },
       },
     }).values;
@@ -90,9 +97,17 @@ export async function runServe(argv: readonly string[], io: CliIo): Promise<numb
   const keyFile = values["tls-key"] as string | undefined;
   if ((certFile === undefined) !== (keyFile === undefined))
     throw new UsageError("--tls-cert and --tls-key go together");
+  const clientCaFile = str("tls-client-ca", "TRIBUTARY_TLS_CLIENT_CA");
+  if (clientCaFile !== undefined && certFile === undefined) {
+    throw new UsageError("--tls-client-ca needs --tls-cert and --tls-key (mutual TLS is TLS first)");
+  }
   const tls =
     certFile !== undefined && keyFile !== undefined
-      ? { cert: await readFile(certFile), key: await readFile(keyFile) }
+      ? {
+          cert: await readFile(certFile),
+          key: await readFile(keyFile),
+          ...(clientCaFile !== undefined ? { clientCa: await readFile(clientCaFile) } : {}),
+        }
       : undefined;
   const uiPort = str("ui-port", "TRIBUTARY_UI_PORT");
   const ui =
@@ -101,6 +116,14 @@ export async function runServe(argv: readonly string[], io: CliIo): Promise<numb
       : {
           host: str("ui-host", "TRIBUTARY_UI_HOST") ?? "127.0.0.1",
           port: integerOption("ui-port", uiPort) ?? 7071,
+          ...(str("ui-allowed-hosts", "TRIBUTARY_UI_ALLOWED_HOSTS") !== undefined
+            ? {
+                allowedHosts: str("ui-allowed-hosts", "TRIBUTARY_UI_ALLOWED_HOSTS")!
+                  .split(",")
+                  .map((h) => h.trim())
+                  .filter((h) => h !== ""),
+              }
+            : {}),
         };
   const dataDir = resolve(str("data-dir", "TRIBUTARY_DATA_DIR") ?? DEFAULT_DATA_DIR);
   const liveness = integerOption("liveness-timeout", str("liveness-timeout", "TRIBUTARY_LIVENESS_TIMEOUT"));
@@ -125,7 +148,9 @@ export async function runServe(argv: readonly string[], io: CliIo): Promise<numb
     log,
     ...(ui !== undefined ? { ui } : {}),
   });
-  io.err(`tributary coordinator listening on ${svc.endpoint.address}${tls ? " (TLS)" : ""}`);
+  io.err(
+    `tributary coordinator listening on ${svc.endpoint.address}${tls ? (tls.clientCa ? " (mutual TLS)" : " (TLS)") : ""}`,
+  );
   io.err(`  data:   ${dataDir}`);
   io.err(`  nats:   ${redactCredentials(svc.natsUrl)}`);
   if (telemetry.metricsUrl !== undefined) io.err(`  metrics: ${telemetry.metricsUrl}`);

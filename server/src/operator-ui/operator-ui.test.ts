@@ -1,4 +1,10 @@
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { request } from "node:http";
+import { request as httpsRequest } from "node:https";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { silentLog } from "../core/log.ts";
 import { tokenDigest } from "../transport/grpc/auth.ts";
@@ -100,8 +106,22 @@ describe("operator page server", () => {
     assert.equal((await get("/api/federations", { cookie: session })).status, 401);
   });
 
-  it("refuses cross-origin logins and writes", async () => {
+  it("refuses cross-origin logins, logouts and writes (CSRF)", async () => {
     assert.equal((await postLogin(TOKEN, { origin: "http://evil.example" })).status, 403);
+    const login = await postLogin(TOKEN);
+    const session = login.headers.get("set-cookie")!.split(";")[0];
+    const logout = (headers: Record<string, string>) =>
+      fetch(new URL("/logout", ui.url), {
+        method: "POST",
+        headers: { cookie: session, ...headers },
+        redirect: "manual",
+      });
+    assert.equal((await logout({ origin: "http://evil.example" })).status, 403);
+    assert.equal((await logout({ origin: "null" })).status, 403);
+    assert.equal((await logout({ origin: "null", "sec-fetch-site": "cross-site" })).status, 403);
+    assert.equal((await logout({ "sec-fetch-site": "cross-site" })).status, 403);
+    assert.equal((await get("/api/federations", { cookie: session })).status, 200, "still logged in");
+    assert.equal((await logout({ origin: new URL(ui.url).origin })).status, 303);
     const put = await fetch(new URL("/api/federations", ui.url), {
       method: "DELETE",
       headers: { authorization: `Bearer ${TOKEN}` },
@@ -117,5 +137,90 @@ describe("login page", () => {
       "&#60;a href=&#34;x&#34;&#62;&#39;&#38;&#39;&#60;/a&#62;",
     );
     assert.ok(!loginPage({ error: "<script>x</script>" }).includes("<script>x"));
+  });
+});
+
+/** GET `path` from `port` with an explicit `Host` header (fetch cannot set one). */
+function getWithHost(port: number, path: string, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: "127.0.0.1", port, path, headers: { host } }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+describe("operator page: Host check and HTTPS", () => {
+  it("answers only to its own host names (DNS rebinding), /healthz to anyone", async () => {
+    const ui = await startOperatorUi({
+      coordinator: fakeReader("x"),
+      operatorDigest: tokenDigest(TOKEN),
+      port: 0,
+      log: silentLog,
+      allowedHosts: ["ops.example", "127.0.0.1"],
+    });
+    try {
+      assert.equal(await getWithHost(ui.port, "/login", `127.0.0.1:${ui.port}`), 200);
+      assert.equal(await getWithHost(ui.port, "/login", "OPS.example"), 200);
+      assert.equal(await getWithHost(ui.port, "/login", "evil.example"), 421);
+      assert.equal(await getWithHost(ui.port, "/api/federations", `rebound.example:${ui.port}`), 421);
+      assert.equal(await getWithHost(ui.port, "/healthz", "10.0.0.7:7071"), 200);
+    } finally {
+      await ui.close();
+    }
+  });
+
+  it("serves HTTPS with the coordinator's certificate, and its session cookie is Secure", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "tributary-ui-tls-"));
+    try {
+      execFileSync(
+        "openssl",
+        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"].concat([
+          "-addext",
+          "subjectAltName=IP:127.0.0.1",
+          "-keyout",
+          join(dir, "key.pem"),
+          "-out",
+          join(dir, "cert.pem"),
+        ]),
+        { stdio: "ignore" },
+      );
+      const cert = await readFile(join(dir, "cert.pem"));
+      const ui = await startOperatorUi({
+        coordinator: fakeReader("x"),
+        operatorDigest: tokenDigest(TOKEN),
+        port: 0,
+        log: silentLog,
+        tls: { cert, key: await readFile(join(dir, "key.pem")) },
+      });
+      try {
+        assert.match(ui.url, /^https:\/\//);
+        const res = await new Promise<{ status: number; cookie: string }>((resolve, reject) => {
+          const body = new URLSearchParams({ token: TOKEN }).toString();
+          const req = httpsRequest(
+            new URL("/login", ui.url),
+            { method: "POST", ca: cert, headers: { "content-type": "application/x-www-form-urlencoded" } },
+            (r) => {
+              r.resume();
+              resolve({ status: r.statusCode ?? 0, cookie: String(r.headers["set-cookie"] ?? "") });
+            },
+          );
+          req.on("error", reject);
+          req.end(body);
+        });
+        assert.equal(res.status, 303);
+        assert.match(res.cookie, /; Secure/);
+        await assert.rejects(
+          fetch(new URL("/login", ui.url.replace("https:", "http:"))),
+          "plain HTTP is not served",
+        );
+      } finally {
+        await ui.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

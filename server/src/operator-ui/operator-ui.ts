@@ -8,13 +8,21 @@
  * - `GET /api/federations/:id/rounds[?limit=N]` — rounds with timing,
  *   stragglers and per-client submissions (see `views.ts`).
  *
- * Everything but `/login` and the stylesheet needs the operator token: either
- * `Authorization: Bearer <token>`, or a session cookie from the login form.
- * Without it, pages redirect to `/login` and the API answers 401.
+ * Everything but `/login`, `/healthz` and the stylesheet needs the operator
+ * token: either `Authorization: Bearer <token>`, or a session cookie from the
+ * login form. Without it, pages redirect to `/login` and the API answers 401.
+ *
+ * Served over HTTPS whenever the coordinator has a certificate (the token and
+ * the session cookie, then `Secure`, never cross in clear). Requests whose
+ * `Host` is not one of the page's names are refused (421), against DNS
+ * rebinding; state-changing requests (login, logout) from another origin are
+ * refused (403), against cross-site request forgery.
  */
 import { readFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
+import { hostname } from "node:os";
 import { UnknownFederationError } from "../coordinator/errors.ts";
 import type { Log } from "../core/log.ts";
 import { tokenMatches } from "../transport/grpc/auth.ts";
@@ -39,6 +47,13 @@ export interface OperatorUiOptions {
   readonly sessionTtlMs?: number;
   /** Whether the coordinator is serving (false while it drains); `GET /healthz` reports it. Default: always. */
   readonly serving?: () => boolean;
+  /** PEM certificate and key: serve HTTPS (the coordinator's gRPC certificate). */
+  readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
+  /**
+   * Host names (without port) requests may address; default: `localhost`,
+   * `127.0.0.1`, `::1`, the listen host and this machine's host name.
+   */
+  readonly allowedHosts?: readonly string[];
 }
 
 /** A running operator page. */
@@ -88,6 +103,12 @@ class HttpError extends Error {
 export async function startOperatorUi(opts: OperatorUiOptions): Promise<OperatorUi> {
   const { coordinator, operatorDigest, log } = opts;
   const host = opts.host ?? "127.0.0.1";
+  const secure = opts.tls !== undefined;
+  const allowedHosts = new Set(
+    (
+      opts.allowedHosts ?? ["localhost", "127.0.0.1", "::1", hostname(), ...(isWildcard(host) ? [] : [host])]
+    ).map((h) => h.replace(/^\[(.*)\]$/, "$1").toLowerCase()),
+  );
   const ttlMs = opts.sessionTtlMs ?? 12 * 3600_000;
   const sessions = createSessionStore({ ttlMs });
   const assets = new Map<string, Buffer>();
@@ -114,10 +135,6 @@ export async function startOperatorUi(opts: OperatorUiOptions): Promise<Operator
   const authenticated = (req: IncomingMessage) => bearerOk(req) || sessions.valid(sessionOf(req));
 
   const login = async (req: IncomingMessage, res: ServerResponse) => {
-    const origin = req.headers.origin;
-    if (origin !== undefined && origin !== "null" && hostOf(origin) !== req.headers.host) {
-      throw new HttpError(403, "cross-origin login refused");
-    }
     const form = new URLSearchParams(await readBody(req, MAX_LOGIN_BODY));
     const token = (form.get("token") ?? "").trim();
     if (token === "" || !tokenMatches(token, operatorDigest)) {
@@ -127,7 +144,7 @@ export async function startOperatorUi(opts: OperatorUiOptions): Promise<Operator
     }
     const id = sessions.create();
     log.info("operator page: login", { remote: req.socket.remoteAddress });
-    redirect(res, "/", { "set-cookie": sessionCookie(id, ttlMs) });
+    redirect(res, "/", { "set-cookie": sessionCookie(id, ttlMs, secure) });
   };
 
   const api = async (path: string, url: URL, res: ServerResponse) => {
@@ -159,6 +176,14 @@ export async function startOperatorUi(opts: OperatorUiOptions): Promise<Operator
       const serving = opts.serving?.() ?? true;
       return json(res, serving ? 200 : 503, { status: serving ? "serving" : "not_serving" });
     }
+    const requestHost = hostnameOf(req.headers.host);
+    if (requestHost === undefined || !allowedHosts.has(requestHost)) {
+      throw new HttpError(
+        421,
+        `Host ${JSON.stringify(req.headers.host ?? "")} is not a name of this page (allowed: ${[...allowedHosts].join(", ")})`,
+      );
+    }
+    if (!read && !sameOrigin(req)) throw new HttpError(403, "cross-origin request refused");
     if (path === "/login") {
       if (method === "POST") return await login(req, res);
       if (!read) throw new HttpError(405, "GET or POST");
@@ -180,7 +205,7 @@ export async function startOperatorUi(opts: OperatorUiOptions): Promise<Operator
     }
     if (path === "/logout" && method === "POST") {
       sessions.revoke(sessionOf(req));
-      return redirect(res, "/login", { "set-cookie": sessionCookie(undefined, ttlMs) });
+      return redirect(res, "/login", { "set-cookie": sessionCookie(undefined, ttlMs, secure) });
     }
     if (!read) throw new HttpError(405, "the operator page is read-only");
     if (isApi) return await api(path, url, res);
@@ -188,7 +213,7 @@ export async function startOperatorUi(opts: OperatorUiOptions): Promise<Operator
     throw new HttpError(404, `not found: ${path}`);
   };
 
-  const server = createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     handle(req, res).catch((err: unknown) => {
       const status =
         err instanceof HttpError ? err.status : err instanceof UnknownFederationError ? 404 : 500;
@@ -199,7 +224,11 @@ export async function startOperatorUi(opts: OperatorUiOptions): Promise<Operator
       }
       json(res, status, { error: err instanceof Error ? err.message : String(err) });
     });
-  });
+  };
+  const server =
+    opts.tls !== undefined
+      ? createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key }, onRequest)
+      : createServer(onRequest);
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
   await new Promise<void>((resolve, reject) => {
@@ -210,7 +239,7 @@ export async function startOperatorUi(opts: OperatorUiOptions): Promise<Operator
     });
   });
   const port = (server.address() as AddressInfo).port;
-  const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}/`;
+  const url = `${opts.tls !== undefined ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${port}/`;
   log.info("operator page listening", { url });
   return {
     port,
@@ -237,6 +266,36 @@ function hostOf(origin: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Whether `host` listens on every address (then it names no host). */
+function isWildcard(host: string): boolean {
+  return host === "0.0.0.0" || host === "::" || host === "";
+}
+
+/** The host name of a `Host` header, lower case, without port or IPv6 brackets. */
+function hostnameOf(host: string | undefined): string | undefined {
+  if (host === undefined || host === "") return undefined;
+  try {
+    return new URL(`http://${host}`).hostname.replace(/^\[(.*)\]$/, "$1").toLowerCase();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether a state-changing request comes from the page's own origin: its
+ * `Origin` names this host, or — with `Origin: null` or none — `Sec-Fetch-Site`
+ * says same-origin; requests with neither (scripts, not browsers) pass.
+ */
+function sameOrigin(req: IncomingMessage): boolean {
+  const origin = req.headers.origin;
+  const site = req.headers["sec-fetch-site"];
+  // The page's `Referrer-Policy: no-referrer` makes browsers send `Origin: null`
+  // on its own form posts; their fetch metadata then says where they came from.
+  if (origin === "null") return site === "same-origin";
+  if (origin !== undefined) return hostOf(origin) === req.headers.host;
+  return site === undefined || site === "same-origin" || site === "none";
 }
 
 async function readBody(req: IncomingMessage, max: number): Promise<string> {

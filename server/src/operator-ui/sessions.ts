@@ -87,8 +87,8 @@ export function cookieValue(header: string | undefined, name: string): string | 
   return undefined;
 }
 
-/** `Set-Cookie` value for a session id (`undefined` clears the cookie). */
-export function sessionCookie(id: string | undefined, ttlMs: number): string {
+/** `Set-Cookie` value for a session id (`undefined` clears the cookie); `Secure` over HTTPS. */
+export function sessionCookie(id: string | undefined, ttlMs: number, secure = false): string {
   const maxAge = id === undefined ? 0 : Math.floor(ttlMs / 1000);
-  return `${SESSION_COOKIE}=${id ?? ""}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAge}`;
+  return `${SESSION_COOKIE}=${id ?? ""}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAge}${secure ? "; Secure" : ""}`;
 }

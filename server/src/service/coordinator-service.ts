@@ -42,8 +42,11 @@ export interface ServiceConfig {
   readonly log?: Log;
   /** Spans and metrics (default: on the global OpenTelemetry API, a no-op unless an SDK was started). */
   readonly telemetry?: Telemetry;
-  /** The operator page (`operator-ui/`): host (default 127.0.0.1) and port (default 7071; 0 = any free port); absent = not served. */
-  readonly ui?: { readonly host?: string; readonly port?: number };
+  /**
+   * The operator page (`operator-ui/`): host (default 127.0.0.1), port (default 7071; 0 = any free port)
+   * and the host names it answers to; absent = not served. It uses HTTPS with `tls`'s certificate.
+   */
+  readonly ui?: { readonly host?: string; readonly port?: number; readonly allowedHosts?: readonly string[] };
 }
 
 /** A running coordinator process. */
@@ -148,6 +151,7 @@ export async function startService(config: ServiceConfig): Promise<RunningServic
         ...config.ui,
         log,
         serving: () => endpoint.health.serving(),
+        ...(config.tls !== undefined ? { tls: { cert: config.tls.cert, key: config.tls.key } } : {}),
       });
       cleanups.push(() => ui!.close());
     }

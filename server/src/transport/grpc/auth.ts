@@ -6,6 +6,7 @@
  */
 
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import type { PeerCertificate } from "node:tls";
 import type { Metadata } from "@grpc/grpc-js";
 import { NotEnrolledError } from "../../coordinator/errors.ts";
 
@@ -52,6 +53,8 @@ export function tokenMatches(token: string, digestHex: string): boolean {
 export interface ClientDirectory {
   /** The enrolled identities of the token with this digest (one client id, possibly in several federations). */
   byTokenDigest(digestHex: string): { clientId: string; federations: ReadonlySet<string> } | undefined;
+  /** The federations client `clientId` is enrolled in (for clients identified by a certificate). */
+  byClientId(clientId: string): { clientId: string; federations: ReadonlySet<string> } | undefined;
 }
 
 /** Who a client call is from. */
@@ -64,10 +67,49 @@ export interface ClientIdentity {
  * Authenticates a client call; `UnauthenticatedError` for a missing or
  * unknown token.
  */
-export function authenticateClient(metadata: Metadata, directory: ClientDirectory): ClientIdentity {
+export function authenticateClient(
+  metadata: Metadata,
+  directory: ClientDirectory,
+  certificateClientId?: string,
+): ClientIdentity {
+  if (certificateClientId !== undefined) {
+    // mTLS: the verified client certificate names the client; a token, if sent too, must agree.
+    if (metadata.get("authorization").length === 0) {
+      const enrolled = directory.byClientId(certificateClientId);
+      if (enrolled === undefined) {
+        throw new UnauthenticatedError(
+          `the client certificate names "${certificateClientId}", which is not enrolled`,
+        );
+      }
+      return enrolled;
+    }
+    const found = directory.byTokenDigest(tokenDigest(bearerToken(metadata)));
+    if (found === undefined) throw new UnauthenticatedError("unknown client token");
+    if (found.clientId !== certificateClientId) {
+      throw new PermissionDeniedError(
+        `the client certificate names "${certificateClientId}" but the token belongs to client "${found.clientId}"`,
+      );
+    }
+    return found;
+  }
   const found = directory.byTokenDigest(tokenDigest(bearerToken(metadata)));
   if (found === undefined) throw new UnauthenticatedError("unknown client token");
   return found;
+}
+
+/**
+ * The client id a verified client certificate names — its subject CN — when
+ * the call came over mutual TLS, else `undefined`.
+ *
+ * @example
+ * const certId = certificateClientId(call); // "hospital-3"
+ */
+export function certificateClientId(call: {
+  getAuthContext?: () => { sslPeerCertificate?: PeerCertificate } | null;
+}): string | undefined {
+  const cert = call.getAuthContext?.()?.sslPeerCertificate;
+  const cn = cert?.subject?.CN;
+  return typeof cn === "string" && cn !== "" ? cn : undefined;
 }
 
 /**

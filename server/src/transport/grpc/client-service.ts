@@ -24,7 +24,13 @@ import type { SubmitHeader } from "../../coordinator/update-intake.ts";
 import type { Log } from "../../core/log.ts";
 import type { AdapterHandle } from "../../core/store.ts";
 import { UploadConflictError } from "../../store/errors.ts";
-import { authenticateClient, authorizeClient, type ClientDirectory, type ClientIdentity } from "./auth.ts";
+import {
+  authenticateClient,
+  authorizeClient,
+  type ClientDirectory,
+  type ClientIdentity,
+  certificateClientId,
+} from "./auth.ts";
 import type { ConnectionTracker } from "./connections.ts";
 import { federationToProto, roundToProto } from "./convert.ts";
 import { toServiceError } from "./status.ts";
@@ -105,11 +111,11 @@ export function clientServiceHandlers(
   /** Open upload streams per client id. */
   const uploadsOpen = new Map<string, number>();
   const identify = (
-    call: { metadata: grpc.Metadata },
+    call: { metadata: grpc.Metadata } & Parameters<typeof certificateClientId>[0],
     federationId: string,
     clientId?: string,
   ): ClientIdentity => {
-    const identity = authenticateClient(call.metadata, directory);
+    const identity = authenticateClient(call.metadata, directory, certificateClientId(call));
     authorizeClient(identity, federationId, clientId);
     return identity;
   };
@@ -215,7 +221,7 @@ export function clientServiceHandlers(
     submitUpdate(call, callback) {
       let release = () => {};
       (async () => {
-        const identity = authenticateClient(call.metadata, directory);
+        const identity = authenticateClient(call.metadata, directory, certificateClientId(call));
         const open = uploadsOpen.get(identity.clientId) ?? 0;
         if (open >= maxUploads) {
           throw new QuotaExceededError(

@@ -17,6 +17,12 @@ import { operatorServiceHandlers } from "./operator-service.ts";
 export interface TlsFiles {
   readonly cert: Buffer;
   readonly key: Buffer;
+  /**
+   * CA certificate(s) of client certificates: when set, every client must
+   * present a certificate signed by it (mutual TLS), and its subject CN is the
+   * client's id (a token, if sent too, must belong to the same client).
+   */
+  readonly clientCa?: Buffer;
 }
 
 /** What `startGrpcServer` needs. */
@@ -48,15 +54,28 @@ export interface GrpcEndpoint {
 /** A client directory over the coordinator's enrolled clients, rebuilt when the journal grows. */
 function directoryOf(coordinator: Coordinator): ClientDirectory {
   let seq = -1;
-  let cache = new Map<string, { clientId: string; federations: Set<string> }>();
+  let byDigest = new Map<string, { clientId: string; federations: Set<string> }>();
+  let byId = new Map<string, { clientId: string; federations: Set<string> }>();
+  const fresh = () => {
+    const now = coordinator.store.state().lastSeq;
+    if (now === seq) return;
+    byDigest = coordinator.tokenDigests();
+    byId = new Map();
+    for (const { clientId, federations } of byDigest.values()) {
+      const hit = byId.get(clientId) ?? { clientId, federations: new Set<string>() };
+      for (const f of federations) hit.federations.add(f);
+      byId.set(clientId, hit);
+    }
+    seq = now;
+  };
   return {
     byTokenDigest(digest) {
-      const now = coordinator.store.state().lastSeq;
-      if (now !== seq) {
-        cache = coordinator.tokenDigests();
-        seq = now;
-      }
-      return cache.get(digest);
+      fresh();
+      return byDigest.get(digest);
+    },
+    byClientId(clientId) {
+      fresh();
+      return byId.get(clientId);
     },
   };
 }
@@ -109,9 +128,9 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcEndp
     opts.tls === undefined
       ? grpc.ServerCredentials.createInsecure()
       : grpc.ServerCredentials.createSsl(
-          null,
+          opts.tls.clientCa ?? null,
           [{ cert_chain: opts.tls.cert, private_key: opts.tls.key }],
-          false,
+          opts.tls.clientCa !== undefined,
         );
   const host = opts.host ?? "127.0.0.1";
   const port = await new Promise<number>((resolve, reject) => {
@@ -119,7 +138,12 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcEndp
       err ? reject(err) : resolve(bound),
     );
   });
-  opts.log.info("gRPC listening", { host, port, tls: opts.tls !== undefined });
+  opts.log.info("gRPC listening", {
+    host,
+    port,
+    tls: opts.tls !== undefined,
+    mtls: opts.tls?.clientCa !== undefined,
+  });
   return {
     port,
     address: `${host.includes(":") ? `[${host}]` : host}:${port}`,
