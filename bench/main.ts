@@ -4,12 +4,14 @@
  */
 import { runCliBench } from "./cli-bench.ts";
 import { runMergeBench } from "./merge-bench.ts";
+import { runRobustBench } from "./robust-bench.ts";
 import { runRoundBench } from "./round-bench.ts";
 
 const [name, ...rest] = process.argv.slice(2);
 const benches: Record<string, (args: string[]) => Promise<void>> = {
   cli: runCliBench,
   merge: runMergeBench,
+  robust: runRobustBench,
   round: runRoundBench,
 };
 const run = name === undefined ? undefined : benches[name];

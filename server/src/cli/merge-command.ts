@@ -33,6 +33,9 @@ Common options:
   --report FILE      also write the per-module summary as JSON
   --threads N        worker threads (default: one per core; 0 = in-process)
   --seed N           seed of every random choice (default 0)
+  --norm-bound X     per-module bound on each adapter's task-vector norm ‖Θ_i‖_F
+  --norm-bound-median X   the bound as X × the module's median adapter norm
+  --norm-bound-action clip|reject   rescale adapters above it (default) or leave them out
   --quiet            no per-module progress on stderr
 
 FroM (from):   --k X (0.9)  --solver exact|als  --sigma X (1)  --iters N (100)  --tol X (1e-6)
@@ -40,6 +43,7 @@ LoRE (lore):   --mu X (0.01)  --iters N (50)  --rank-cap F (fraction of min(d_ou
 FR (fr):       --cutoff F (0.1)  --combine mean|sum|from
 TIES (ties):   --density F (0.2)
 DARE (dare):   --drop P (0.5)  --combine mean|sum
+Geometric median (median): --iters N (100)  --tol X (1e-6)  (robust: Weiszfeld, weights ∝ 1/‖M − Θ_i‖)
 
 Exit codes: 0 merged, 1 unusable input (named in the message), 2 usage error.`;
 
@@ -90,6 +94,9 @@ function parseMergeArgs(argv: readonly string[]): MergeArgs | "help" {
     combine: choiceOption("combine", v.combine, ["mean", "sum", "from"] as const),
     density: numberOption("density", v.density),
     drop: numberOption("drop", v.drop),
+    normBound: numberOption("norm-bound", v["norm-bound"]),
+    normBoundMedian: numberOption("norm-bound-median", v["norm-bound-median"]),
+    normBoundAction: choiceOption("norm-bound-action", v["norm-bound-action"], ["clip", "reject"] as const),
     samples,
   });
   const dtype = choiceOption("dtype", v.dtype, ["f32", "f16", "bf16"] as const);
@@ -130,6 +137,9 @@ function parse(argv: readonly string[]) {
       combine: text,
       density: text,
       drop: text,
+      "norm-bound": text,
+      "norm-bound-median": text,
+      "norm-bound-action": text,
       weights: text,
       dtype: text,
       report: text,

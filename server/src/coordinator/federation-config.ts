@@ -39,6 +39,9 @@ function specOptions(spec: MergeSpec, samples?: readonly number[]): Parameters<t
     combine: spec.combine,
     density: spec.density,
     drop: spec.drop,
+    normBound: spec.normBound,
+    normBoundMedian: spec.normBoundMedian,
+    normBoundAction: spec.normBoundAction,
     samples,
   };
 }

@@ -45,6 +45,12 @@ export interface MergeSpec {
   readonly combine?: "mean" | "sum" | "from";
   readonly density?: number;
   readonly drop?: number;
+  /** Absolute per-module bound on a client's `‖Θ_i‖_F`. */
+  readonly normBound?: number;
+  /** Per-module bound as a multiple of the median client norm. */
+  readonly normBoundMedian?: number;
+  /** `clip` (default) or `reject` clients above the bound. */
+  readonly normBoundAction?: "clip" | "reject";
 }
 
 /** What happens when a round's deadline passes without quorum. */

@@ -12,8 +12,10 @@ import { mergeFedavgFactors } from "./methods/fedavg-factors.ts";
 import { mergeFr } from "./methods/fr.ts";
 import { mergeFrom } from "./methods/from.ts";
 import { mergeLore } from "./methods/lore.ts";
+import { mergeMedian } from "./methods/median.ts";
 import { mergeTaskArithmetic } from "./methods/task-arithmetic.ts";
 import { mergeTies } from "./methods/ties.ts";
+import { boundNorms } from "./norm-bound.ts";
 import type { MergeOptions, MethodName } from "./options.ts";
 import type { DenseGroup, DenseMergeResult, ModuleGroup, ModuleMergeResult } from "./types.ts";
 
@@ -26,6 +28,7 @@ const IMPLEMENTATIONS: Record<MethodName, (g: ModuleGroup, o: MergeOptions) => M
   "task-arithmetic": mergeTaskArithmetic,
   ties: mergeTies,
   dare: mergeDare,
+  median: mergeMedian,
 };
 
 /** Checks a module's shapes before any math: every client's factors match `dIn`, `dOut` and its rank. */
@@ -70,7 +73,22 @@ export function validateModule(group: ModuleGroup, opts: MergeOptions): void {
  */
 export function mergeModule(group: ModuleGroup, opts: MergeOptions): ModuleMergeResult {
   validateModule(group, opts);
-  return IMPLEMENTATIONS[opts.method](group, opts);
+  const { group: g, kept, bounded } = boundNorms(group, opts);
+  if (bounded.length === 0) return IMPLEMENTATIONS[opts.method](group, opts);
+  if (kept.length === 0) {
+    throw new MergeInputError(
+      `${group.name}: every client is above the norm bound ${bounded[0].bound}`,
+      group.name,
+    );
+  }
+  const samples = opts.samples === undefined ? undefined : kept.map((i) => opts.samples![i]);
+  const result = IMPLEMENTATIONS[opts.method](g, { ...opts, samples });
+  // Rejected clients weigh 0; the weights stay in the module's client order.
+  const weights = new Array<number>(group.clients.length).fill(0);
+  kept.forEach((i, j) => {
+    weights[i] = result.report.weights[j] ?? 0;
+  });
+  return { ...result, report: { ...result.report, weights, bounded } };
 }
 
 /**

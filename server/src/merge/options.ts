@@ -15,6 +15,7 @@ export const METHODS = [
   "task-arithmetic",
   "ties",
   "dare",
+  "median",
 ] as const;
 /** A merge method name. */
 export type MethodName = (typeof METHODS)[number];
@@ -53,6 +54,12 @@ export interface MergeOptions {
   readonly samples: readonly number[] | undefined;
   /** Tuning of the rank-`r` solver. */
   readonly truncation: TruncationOptions;
+  /** Absolute per-module bound on a client's `‖Θ_i‖_F` (see `norm-bound.ts`); `undefined` = none. */
+  readonly normBound: number | undefined;
+  /** Bound as a multiple of the module's median client norm; `undefined` = none. */
+  readonly normBoundMedian: number | undefined;
+  /** What happens to a client above the bound: `clip` (rescaled to it) or `reject` (left out). */
+  readonly normBoundAction: "clip" | "reject";
 }
 
 /** Method-specific defaults (papers' values where they give one). */
@@ -75,6 +82,9 @@ export function defaultOptions(method: MethodName): MergeOptions {
     drop: 0.5,
     samples: undefined,
     truncation: {},
+    normBound: undefined,
+    normBoundMedian: undefined,
+    normBoundAction: "clip",
   };
 }
 
@@ -118,6 +128,18 @@ export function resolveOptions(
     `cutoff must be in [0, 1), got ${o.cutoff}`,
   );
   check(["mean", "sum", "from"].includes(o.combine), `combine must be mean, sum or from, got ${o.combine}`);
+  check(
+    o.normBound === undefined || (Number.isFinite(o.normBound) && o.normBound > 0),
+    `norm bound must be > 0, got ${o.normBound}`,
+  );
+  check(
+    o.normBoundMedian === undefined || (Number.isFinite(o.normBoundMedian) && o.normBoundMedian > 0),
+    `norm bound multiple of the median must be > 0, got ${o.normBoundMedian}`,
+  );
+  check(
+    o.normBoundAction === "clip" || o.normBoundAction === "reject",
+    `norm bound action must be clip or reject, got ${o.normBoundAction}`,
+  );
   check(o.method !== "dare" || o.combine !== "from", "dare combines with mean or sum");
   check(o.density > 0 && o.density <= 1, `density must be in (0, 1], got ${o.density}`);
   check(o.drop >= 0 && o.drop < 1, `drop must be in [0, 1), got ${o.drop}`);

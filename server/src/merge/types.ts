@@ -54,6 +54,18 @@ export interface ModuleReport {
   readonly iterations: number;
   /** Which solver path produced the result (e.g. `core-eig`, `subspace`, `als`, `dense`). */
   readonly solver: string;
+  /** Clients whose norm was above the module's norm bound (clipped or rejected), when a bound is set. */
+  readonly bounded?: readonly BoundedClient[];
+}
+
+/** A client whose task vector norm exceeded a module's norm bound. */
+export interface BoundedClient {
+  /** Index in the module's client order. */
+  readonly client: number;
+  /** Its `‖Θ_i‖_F` before the bound. */
+  readonly norm: number;
+  readonly bound: number;
+  readonly action: "clip" | "reject";
 }
 
 /** Result of merging one module. */

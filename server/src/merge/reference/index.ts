@@ -9,6 +9,7 @@ export * from "./fedavg-factors-dense.ts";
 export * from "./fr-dense.ts";
 export * from "./from-dense.ts";
 export * from "./lore-dense.ts";
+export { type MedianDenseResult, medianDense } from "./median-dense.ts";
 export * from "./task-arithmetic-dense.ts";
 export * from "./task-vectors.ts";
 export * from "./ties-dense.ts";

@@ -75,6 +75,9 @@ function mergeFromProto(m: CreateFederationRequest["merge"]): MergeSpec {
     ...optional("combine", m.combine as MergeSpec["combine"]),
     ...optional("density", m.density),
     ...optional("drop", m.drop),
+    ...optional("normBound", m.normBound),
+    ...optional("normBoundMedian", m.normBoundMedianMultiple),
+    ...optional("normBoundAction", m.normBoundAction as MergeSpec["normBoundAction"]),
   };
 }
 
@@ -148,6 +151,9 @@ export function federationToProto(f: Federation): FederationMessage {
       combine: m.combine,
       density: m.density,
       drop: m.drop,
+      normBound: m.normBound,
+      normBoundMedianMultiple: m.normBoundMedian,
+      normBoundAction: m.normBoundAction,
     },
     policy: {
       minClients: f.policy.minClients,
