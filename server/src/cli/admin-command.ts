@@ -194,7 +194,7 @@ export async function runAdmin(argv: readonly string[], io: CliIo): Promise<numb
         io.out("client                update                    samples      bytes  weight  received");
         for (const u of res.updates) {
           io.out(
-            `${u.clientId.padEnd(20)}  ${u.updateId.padEnd(24)}  ${String(u.sampleCount).padStart(7)}  ${String(u.sizeBytes).padStart(9)}  ${u.mergeWeight.toFixed(3)}  ${iso(u.receiveTime)}`,
+            `${u.clientId.padEnd(20)}  ${u.updateId.padEnd(24)}  ${String(u.sampleCount).padStart(7)}  ${String(u.sizeBytes).padStart(9)}  ${u.mergeWeight.toFixed(3)}  ${iso(u.receiveTime)}${u.mergeExclusion ? `  EXCLUDED: ${u.mergeExclusion}` : ""}`,
           );
         }
         return 0;

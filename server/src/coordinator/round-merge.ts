@@ -7,9 +7,12 @@
  * per-client merge weights travel inside the adapter's safetensors metadata,
  * so they survive restarts with the adapter itself.
  */
+
+import { AdapterFormatError } from "@tributary/protocol";
 import type { MergePool } from "../compute/merge-pool.ts";
-import type { Federation, RoundRecord, RoundResult, UpdateRecord } from "../core/model.ts";
+import type { Federation, MergeExclusion, RoundRecord, RoundResult, UpdateRecord } from "../core/model.ts";
 import type { CoordinatorStore, StoredAdapter, UpdateReader } from "../core/store.ts";
+import { MergeInputError } from "../merge/errors.ts";
 import { encodeAdapter, type LazyAdapter, lazyAdapter } from "../peft/index.ts";
 import { type MergeOutcome, type ModuleCallback, mergeLazyAdapters } from "../pipeline/merge-adapters.ts";
 import { mergedOutput } from "../pipeline/merged-output.ts";
@@ -25,7 +28,33 @@ export const RESULT_METADATA = {
   clients: "tributary_clients",
   weights: "tributary_weights",
   mergedAt: "tributary_merged_at",
+  excluded: "tributary_excluded",
 } as const;
+
+/** I/O faults worth retrying: the disk may free up, the device may recover. */
+const TRANSIENT_FAULTS = new Set(["ENOSPC", "EDQUOT", "EIO", "EAGAIN", "EMFILE", "ENFILE", "EBUSY"]);
+/** Tries of a merge that keeps meeting transient faults (backoff 1 s, doubling, at most 60 s: about 4 min). */
+const MAX_FAULT_TRIES = 8;
+
+/** Whether `err` is a transient I/O fault (disk full, I/O error, too many open files). */
+export function isTransientFault(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" && TRANSIENT_FAULTS.has(code);
+}
+
+/**
+ * The client a merge failure is attributable to: an adapter error naming
+ * that client's update file (`client <id>/…`), or a merge input error naming
+ * its index; `undefined` when no single client is to blame.
+ */
+export function culpritOf(err: unknown, updates: readonly UpdateRecord[]): string | undefined {
+  if (err instanceof AdapterFormatError) {
+    const prefix = updates.find((u) => err.file.startsWith(`${updateLabel(u.clientId)}/`));
+    return prefix?.clientId;
+  }
+  if (err instanceof MergeInputError && err.client !== undefined) return updates[err.client]?.clientId;
+  return undefined;
+}
 
 /** A stored round result and how long the merge took. */
 export interface RoundMergeOutcome {
@@ -50,22 +79,77 @@ export function meanClientWeights(outcome: MergeOutcome, clients: number): numbe
   return sums.map((s) => (count === 0 ? 1 / clients : s / count));
 }
 
+/** What {@link mergeRound} needs. */
+export interface MergeRoundArgs {
+  readonly federation: Federation;
+  readonly round: RoundRecord;
+  readonly updates: readonly UpdateRecord[];
+  readonly store: CoordinatorStore;
+  readonly pool: MergePool;
+  readonly now: () => number;
+  /** Called after each merged module (telemetry). */
+  readonly onModule?: ModuleCallback;
+  /** Told about every client left out and every retried fault. */
+  readonly onEvent?: (
+    event:
+      | { kind: "excluded"; clientId: string; reason: string }
+      | { kind: "fault"; error: unknown; retryInMs: number },
+  ) => void;
+  /** Waits between fault retries (tests pass a fast one). */
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
 /**
  * Merges `updates` (sorted by client id) of `round` and stores the result.
+ * No single client can fail the round: when the merge fails because of one
+ * client's update (its stored file unreadable, a module the merge cannot
+ * use), that client is left out — recorded with the reason in the result —
+ * and the rest are merged, as long as they still make the quorum. Transient
+ * I/O faults (disk full, I/O errors) are retried with backoff. Anything else
+ * fails the round.
  *
  * @example
  * const { stored, result } = await mergeRound({ federation, round, updates, store, pool, now: Date.now });
  */
-export async function mergeRound(args: {
-  federation: Federation;
-  round: RoundRecord;
-  updates: readonly UpdateRecord[];
-  store: CoordinatorStore;
-  pool: MergePool;
-  now: () => number;
-  /** Called after each merged module (telemetry). */
-  onModule?: ModuleCallback;
-}): Promise<RoundMergeOutcome> {
+export async function mergeRound(args: MergeRoundArgs): Promise<RoundMergeOutcome> {
+  const excluded: MergeExclusion[] = [];
+  let updates = [...args.updates];
+  const quorum = Math.max(1, args.federation.policy.quorum);
+  const sleep = args.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  for (let faults = 0; ; ) {
+    try {
+      return await mergeOnce({ ...args, updates }, excluded);
+    } catch (err) {
+      const culprit = culpritOf(err, updates);
+      if (culprit !== undefined) {
+        const reason = err instanceof Error ? err.message : String(err);
+        excluded.push({ clientId: culprit, reason });
+        args.onEvent?.({ kind: "excluded", clientId: culprit, reason });
+        updates = updates.filter((u) => u.clientId !== culprit);
+        if (updates.length < quorum) {
+          throw new Error(
+            `${excluded.length} update(s) could not be merged (${excluded.map((e) => e.clientId).join(", ")}); ${updates.length} left, below the quorum of ${quorum}`,
+            { cause: err },
+          );
+        }
+        continue;
+      }
+      if (isTransientFault(err) && ++faults < MAX_FAULT_TRIES) {
+        const retryInMs = Math.min(60_000, 1000 * 2 ** (faults - 1));
+        args.onEvent?.({ kind: "fault", error: err, retryInMs });
+        await sleep(retryInMs);
+        continue;
+      }
+      throw err;
+    }
+  }
+}
+
+/** One merge attempt of `args.updates`. */
+async function mergeOnce(
+  args: MergeRoundArgs,
+  excluded: readonly MergeExclusion[],
+): Promise<RoundMergeOutcome> {
   const { federation, round, updates, store, pool } = args;
   if (updates.length === 0)
     throw new Error(`federation "${federation.id}" round ${round.number}: no updates to merge`);
@@ -95,6 +179,7 @@ export async function mergeRound(args: {
         [RESULT_METADATA.clients]: JSON.stringify(clients),
         [RESULT_METADATA.weights]: JSON.stringify(weights),
         [RESULT_METADATA.mergedAt]: String(mergedAt),
+        ...(excluded.length > 0 ? { [RESULT_METADATA.excluded]: JSON.stringify(excluded) } : {}),
       }),
     );
     const stored = await store.putAdapter({
@@ -112,6 +197,7 @@ export async function mergeRound(args: {
       clients,
       weights,
       mergedAt,
+      ...(excluded.length > 0 ? { excluded: [...excluded] } : {}),
     };
     return { stored, result, outcome };
   } finally {
@@ -135,6 +221,7 @@ export function resultFromMetadata(
   };
   const clients = parse(RESULT_METADATA.clients);
   const weights = parse(RESULT_METADATA.weights);
+  const excluded = parse(RESULT_METADATA.excluded);
   return {
     federationId: federation.id,
     round: round.number,
@@ -144,5 +231,13 @@ export function resultFromMetadata(
     clients: Array.isArray(clients) ? clients.map(String) : [],
     weights: Array.isArray(weights) ? weights.map(Number) : [],
     mergedAt: Number(metadata[RESULT_METADATA.mergedAt] ?? round.closedAt ?? 0),
+    ...(Array.isArray(excluded) && excluded.length > 0
+      ? {
+          excluded: excluded.map((e: { clientId?: unknown; reason?: unknown }) => ({
+            clientId: String(e.clientId),
+            reason: String(e.reason),
+          })),
+        }
+      : {}),
   };
 }

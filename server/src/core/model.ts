@@ -151,4 +151,12 @@ export interface UpdateRecord {
  */
 export interface RoundResult extends AnnouncedResult {
   readonly method: MethodName;
+  /** Clients whose update the merge had to leave out, and why (not announced; shown to operators). */
+  readonly excluded?: readonly MergeExclusion[];
+}
+
+/** A client's update that the round merge left out. */
+export interface MergeExclusion {
+  readonly clientId: string;
+  readonly reason: string;
 }

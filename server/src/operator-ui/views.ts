@@ -65,6 +65,8 @@ export interface SubmissionView {
   /** Arrived after quorum was reached (during the straggler wait). */
   readonly afterQuorum: boolean;
   readonly sha256: string;
+  /** Why the merge left this update out; `null` when it did not. */
+  readonly excluded: string | null;
 }
 
 /** One round as `/api/federations/:id/rounds` lists it. */
@@ -195,6 +197,7 @@ export async function roundsView(
           weight: weightOf(u.clientId),
           afterQuorum: r.quorumAt !== undefined && u.receivedAt > r.quorumAt,
           sha256: u.sha256,
+          excluded: result?.excluded?.find((e) => e.clientId === u.clientId)?.reason ?? null,
         })),
     });
   }

@@ -605,7 +605,15 @@ function renderClients(round) {
       "tr",
       { class: "client-row", "data-client": s.clientId },
       el("td", {}, swatch(colorOf(s.clientId)), el("span", { class: "client-id" }, s.clientId)),
-      el("td", {}, s.afterQuorum ? badge("after quorum", "late") : badge("on time", "ok")),
+      el(
+        "td",
+        {},
+        s.excluded
+          ? badge("left out of the merge", "late")
+          : s.afterQuorum
+            ? badge("after quorum", "late")
+            : badge("on time", "ok"),
+      ),
       el("td", { class: "num", title: new Date(s.receivedAt).toISOString() }, `+${fmtMs(s.offsetMs)}`),
       el("td", { class: "num size", title: `${s.size} bytes` }, fmtBytes(s.size)),
       el("td", { class: "num" }, fmtInt(s.samples)),

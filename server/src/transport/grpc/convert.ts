@@ -186,7 +186,7 @@ export function roundToProto(r: RoundRecord, acceptedUpdates: number): Round {
 }
 
 /** An accepted update as operators see it. */
-export function updateToProto(u: UpdateRecord, weight: number): UpdateSummary {
+export function updateToProto(u: UpdateRecord, weight: number, exclusion = ""): UpdateSummary {
   return create(UpdateSummarySchema, {
     federationId: u.federationId,
     clientId: u.clientId,
@@ -197,5 +197,6 @@ export function updateToProto(u: UpdateRecord, weight: number): UpdateSummary {
     contentHash: u.sha256,
     receiveTime: timestampFromMs(u.receivedAt),
     mergeWeight: weight,
+    mergeExclusion: exclusion,
   });
 }

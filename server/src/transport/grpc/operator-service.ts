@@ -114,7 +114,13 @@ export function operatorServiceHandlers(
         return i >= 0 ? (result?.weights[i] ?? 0) : 0;
       };
       return create(ListUpdatesResponseSchema, {
-        updates: updates.map((u) => updateToProto(u, weightOf(u.clientId))),
+        updates: updates.map((u) =>
+          updateToProto(
+            u,
+            weightOf(u.clientId),
+            result?.excluded?.find((e) => e.clientId === u.clientId)?.reason ?? "",
+          ),
+        ),
       });
     }),
     getStatus: unary(async () => {
