@@ -8,28 +8,15 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
-import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import {
-  CreateFederationRequestSchema,
-  Dtype,
-  EnrollClientRequestSchema,
-  type EnrollClientResponse,
   FetchAdapterRequestSchema,
   parseSafetensorsLayout,
   safetensorsHeaderLength,
 } from "@tributary/protocol";
 import { assertEqualsDirectMerge } from "./helpers/direct-merge.ts";
 import { waitFor } from "./helpers/expect.ts";
-import {
-  clientAdapter,
-  type Fixture,
-  joinAll,
-  MODULES,
-  OPERATOR_TOKEN,
-  startFixture,
-  type TestClient,
-} from "./helpers/federation.ts";
-import { bearer, call, fetchAdapter, upload } from "./helpers/grpc-calls.ts";
+import { type Fixture, joinAll, startFixture } from "./helpers/federation.ts";
+import { fetchAdapter, upload } from "./helpers/grpc-calls.ts";
 
 /** The adapter with every lora_B value multiplied by `factor` (F32 tensors). */
 function scaledB(bytes: Uint8Array, factor: number): Uint8Array {
@@ -56,35 +43,16 @@ describe("a federation's norm bound against one client scaling its update ×100"
   for (const action of ["reject", "clip"] as const) {
     it(`norm_bound_action "${action}"`, async () => {
       const federationId = `bounded-${action}`;
-      await call(
-        fx.operator.createFederation,
-        fx.operator,
-        create(CreateFederationRequestSchema, {
-          federationId,
-          schema: {
-            baseModelId: "synthetic/tiny-llama",
-            modules: MODULES.map((m) => ({ name: m.name, dIn: m.dIn, dOut: m.dOut, maxRank: 8 })),
-            allowedDtypes: [Dtype.F32],
-          },
-          merge: { method: "from", rank: 4, normBoundMedianMultiple: 3, normBoundAction: action },
-          policy: { minClients: 4, quorum: 4, deadline: durationFromMs(60_000) },
-        }),
-        bearer(OPERATOR_TOKEN),
-      );
-      const clients: TestClient[] = [];
-      for (let i = 1; i <= 4; i++) {
-        const id = `c${i}`;
-        const res = (await call(
-          fx.operator.enrollClient,
-          fx.operator,
-          create(EnrollClientRequestSchema, { federationId, clientId: id }),
-          bearer(OPERATOR_TOKEN),
-        )) as EnrollClientResponse;
-        const dir = `${fx.root}/${federationId}/${id}`;
-        const files = await clientAdapter(dir, 2 * i + 1, 4); // odd seeds: F32
-        clients.push({ id, token: res.token, dir, ...files });
-      }
-      await joinAll(fx.client, { federationId, clients });
+      const fed = await fx.addFederation({
+        id: federationId,
+        clients: 4,
+        minClients: 4,
+        quorum: 4,
+        normBoundMedianMultiple: 3,
+        normBoundAction: action,
+      });
+      const clients = fed.clients;
+      await joinAll(fx.client, fed);
       for (const [i, c] of clients.entries()) {
         await upload(fx.client, c.token, {
           federationId,
@@ -102,7 +70,7 @@ describe("a federation's norm bound against one client scaling its update ×100"
       );
       const result = await fx.service.coordinator.result(federationId, 1);
       assert.ok(result !== undefined);
-      const attacker = result.weights[result.clients.indexOf("c1")];
+      const attacker = result.weights[result.clients.indexOf("client-1")];
       if (action === "reject") {
         assert.equal(attacker, 0);
         const merged = await fetchAdapter(

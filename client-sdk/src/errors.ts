@@ -166,13 +166,15 @@ export function isServiceError(err: unknown): err is ServiceError {
  * coordinator restarting (`UNAVAILABLE`, `DEADLINE_EXCEEDED`, `CANCELLED` not
  * asked for by this client, `ABORTED`), or a resumed upload that raced the
  * coordinator's bookkeeping of the dropped one (reason
- * `RESUME_OFFSET_MISMATCH`: ask `GetUploadStatus` again). `INTERNAL` and
- * `UNKNOWN` are not transient.
+ * `RESUME_OFFSET_MISMATCH`: ask `GetUploadStatus` again), or a coordinator
+ * whose disk is full (reason `STORAGE_FULL`). `INTERNAL` and `UNKNOWN` are
+ * not transient.
  */
 export function isTransient(err: unknown): boolean {
   if (!isServiceError(err)) return false;
   if (TRANSIENT.has(err.code)) return true;
-  return statusDetailsOf(err)?.errorInfo?.reason === "RESUME_OFFSET_MISMATCH";
+  const reason = statusDetailsOf(err)?.errorInfo?.reason;
+  return reason === "RESUME_OFFSET_MISMATCH" || reason === "STORAGE_FULL";
 }
 
 /** The gRPC status name of `code`, e.g. `"FAILED_PRECONDITION"`. */
@@ -201,6 +203,8 @@ export function fromServiceError(err: ServiceError): TributaryError {
       return new UpdateTooLargeError(name, details, opts);
     case "QUOTA_EXCEEDED":
       return new QuotaExceededError(name, details, opts);
+    case "STORAGE_FULL":
+      return new UnavailableError(name, details, opts);
   }
   switch (err.code) {
     case status.INVALID_ARGUMENT:

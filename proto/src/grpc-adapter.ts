@@ -249,6 +249,11 @@ export const rejectMalformedRequests: grpc.ServerInterceptor = (_method, call) =
  */
 export const GRPC_SERVER_OPTIONS: Readonly<grpc.ServerOptions> = Object.freeze({
   ...GRPC_CHANNEL_OPTIONS,
+  // A connection with no call for 10 minutes is closed (clients reconnect on
+  // their next call), and pings check that idle peers are still there.
+  "grpc.max_connection_idle_ms": 10 * 60 * 1000,
+  "grpc.keepalive_time_ms": 2 * 60 * 1000,
+  "grpc.keepalive_timeout_ms": 20 * 1000,
   interceptors: [rejectMalformedRequests],
 });
 

@@ -46,6 +46,9 @@ export interface FederationSpec {
   readonly ui?: boolean;
   /** The coordinator's liveness timeout (default 60 s). */
   readonly livenessTimeoutMs?: number;
+  /** The merge spec's norm bound, as a multiple of the median client norm. */
+  readonly normBoundMedianMultiple?: number;
+  readonly normBoundAction?: "clip" | "reject";
 }
 
 /** One enrolled client with its adapter on disk. */
@@ -132,7 +135,14 @@ export async function createTestFederation(
         modules: MODULES.map((m) => ({ name: m.name, dIn: m.dIn, dOut: m.dOut, maxRank: 8 })),
         allowedDtypes: [Dtype.F32, Dtype.BF16],
       },
-      merge: { method: spec.method ?? "from", rank: spec.rank ?? 4 },
+      merge: {
+        method: spec.method ?? "from",
+        rank: spec.rank ?? 4,
+        ...(spec.normBoundMedianMultiple !== undefined
+          ? { normBoundMedianMultiple: spec.normBoundMedianMultiple }
+          : {}),
+        ...(spec.normBoundAction !== undefined ? { normBoundAction: spec.normBoundAction } : {}),
+      },
       policy: {
         minClients: spec.minClients ?? n,
         quorum: spec.quorum ?? n,

@@ -123,6 +123,7 @@ _BY_REASON = {
     "UPDATE_CONFLICT": ConflictingUpdateError,
     "UPDATE_TOO_LARGE": UpdateTooLargeError,
     "QUOTA_EXCEEDED": QuotaExceededError,
+    "STORAGE_FULL": UnavailableError,
 }
 
 _BY_CODE = {
@@ -146,7 +147,7 @@ def is_transient(err: BaseException) -> bool:
     if err.code() in _TRANSIENT:
         return True
     details = status_details_of(err)
-    return details is not None and details.reason == "RESUME_OFFSET_MISMATCH"
+    return details is not None and details.reason in ("RESUME_OFFSET_MISMATCH", "STORAGE_FULL")
 
 
 def from_rpc_error(err: grpc.RpcError) -> TributaryError:

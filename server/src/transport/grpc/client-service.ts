@@ -257,7 +257,10 @@ export function clientServiceHandlers(
         .then(
           (res) => callback(null, res),
           (err: unknown) => {
-            log.info("update refused", { error: err instanceof Error ? err.message : String(err) });
+            const errno = (err as { code?: unknown } | null)?.code;
+            if (errno === "ENOSPC" || errno === "EDQUOT") {
+              log.error("storage full: update refused with RESOURCE_EXHAUSTED", { error: err });
+            } else log.info("update refused", { error: err instanceof Error ? err.message : String(err) });
             callback(toServiceError(err) as grpc.ServiceError);
           },
         );

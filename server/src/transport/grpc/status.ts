@@ -178,6 +178,10 @@ function describe(err: unknown): Omit<ErrorSpec, "message"> {
   ) {
     return { code: status.INVALID_ARGUMENT, reason: ErrorReason.INVALID_REQUEST };
   }
+  const errno = (err as { code?: unknown } | null)?.code;
+  if (errno === "ENOSPC" || errno === "EDQUOT") {
+    return { code: status.RESOURCE_EXHAUSTED, reason: ErrorReason.STORAGE_FULL };
+  }
   if (err instanceof UploadConflictError) {
     return {
       code: status.ALREADY_EXISTS,
@@ -200,6 +204,10 @@ export function statusCodeOf(err: unknown): status {
 export function toServiceError(err: unknown): ReturnType<typeof serviceError> {
   const spec = describe(err);
   const message =
-    spec.code === status.INTERNAL ? "internal error (see the coordinator log)" : (err as Error).message;
+    spec.code === status.INTERNAL
+      ? "internal error (see the coordinator log)"
+      : spec.reason === ErrorReason.STORAGE_FULL
+        ? "the coordinator's storage is full; retry later"
+        : (err as Error).message;
   return serviceError({ ...spec, message });
 }
