@@ -12,7 +12,7 @@ import {
   RoundState,
 } from "@tributary/protocol";
 import { assertEqualsDirectMerge } from "./helpers/direct-merge.ts";
-import { type Fixture, startFixture } from "./helpers/federation.ts";
+import { type Fixture, MODULES, startFixture } from "./helpers/federation.ts";
 import { call, fetchAdapter, upload } from "./helpers/grpc-calls.ts";
 
 describe("a full round: enrollment → uploads → merge → NATS broadcast", () => {
@@ -96,6 +96,14 @@ describe("a full round: enrollment → uploads → merge → NATS broadcast", ()
       // The next round opened automatically.
       assert.equal(fx.service.coordinator.current(fx.federationId)?.number, 2);
       assert.equal(RoundState.PUBLISHED, 3);
+
+      // Intake recorded what it measured of every module of every update.
+      for (const u of fx.service.coordinator.updates(fx.federationId, 1)) {
+        assert.deepEqual(Object.keys(u.modules ?? {}).sort(), MODULES.map((m) => m.name).sort());
+        for (const m of Object.values(u.modules ?? {})) {
+          assert.ok(m.rank >= 1 && m.scaling > 0 && Number.isFinite(m.norm) && m.norm > 0, JSON.stringify(m));
+        }
+      }
 
       // Stored updates and results are private to the coordinator's user.
       const loose: string[] = [];

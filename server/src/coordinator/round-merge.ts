@@ -145,6 +145,26 @@ export async function mergeRound(args: MergeRoundArgs): Promise<RoundMergeOutcom
   }
 }
 
+/**
+ * Checks that a stored update still reads as intake measured it (rank and
+ * scaling of every module); throws `AdapterFormatError` naming the client's
+ * file otherwise, so the merge leaves that client out.
+ */
+function checkAgainstIntake(u: UpdateRecord, input: LazyAdapter): void {
+  const file = `${updateLabel(u.clientId)}/adapter_model.safetensors`;
+  for (const [name, rec] of Object.entries(u.modules ?? {})) {
+    const plan = input.modules.get(name);
+    const scalingDrift =
+      plan === undefined ? 0 : Math.abs(plan.scaling - rec.scaling) / Math.max(Math.abs(rec.scaling), 1e-300);
+    if (plan === undefined || plan.rank !== rec.rank || scalingDrift > 1e-9) {
+      throw new AdapterFormatError(
+        `${file}: module ${name} reads as ${plan === undefined ? "missing" : `rank ${plan.rank}, scaling ${plan.scaling}`}, but intake recorded rank ${rec.rank}, scaling ${rec.scaling}`,
+        file,
+      );
+    }
+  }
+}
+
 /** One merge attempt of `args.updates`. */
 async function mergeOnce(
   args: MergeRoundArgs,
@@ -159,9 +179,14 @@ async function mergeOnce(
     for (const u of updates) {
       const reader = await store.openUpdate(u.federationId, u.round, u.clientId);
       readers.push(reader);
-      inputs.push(
-        lazyAdapter(u.configJson, reader.tensors, (name) => reader.read(name), updateLabel(u.clientId)),
+      const input = lazyAdapter(
+        u.configJson,
+        reader.tensors,
+        (name) => reader.read(name),
+        updateLabel(u.clientId),
       );
+      checkAgainstIntake(u, input);
+      inputs.push(input);
     }
     const opts = mergeOptionsFor(
       federation,

@@ -171,10 +171,10 @@ async function receive(args: ReceiveArgs, traced: UpdateTrace): Promise<SubmitOu
     throw err;
   }
   try {
-    await traced.step("validate_content", async () => {
+    const summaries = await traced.step("validate_content", async () => {
       const reader = await store.openUpdate(federation.id, header.round, clientId);
       try {
-        await validateUpdateStream({
+        return await validateUpdateStream({
           federation,
           clientId,
           configJson: header.configJson,
@@ -196,6 +196,7 @@ async function receive(args: ReceiveArgs, traced: UpdateTrace): Promise<SubmitOu
       size: committed.size,
       receivedAt: args.now(),
       configJson: header.configJson,
+      modules: Object.fromEntries(summaries),
     };
     const admitted = await traced.step("accept", () => scheduler.onUpdateAccepted(record));
     log.info("update accepted", {

@@ -142,6 +142,20 @@ export interface UpdateRecord {
   readonly receivedAt: number;
   /** The adapter's `adapter_config.json` text. */
   readonly configJson: string;
+  /**
+   * What intake measured of each module (absent in journals written before
+   * it was recorded): the merge checks the stored update still reads so.
+   */
+  readonly modules?: Readonly<Record<string, UpdateModuleSummary>>;
+}
+
+/** One module of an accepted update, as intake measured it. */
+export interface UpdateModuleSummary {
+  readonly rank: number;
+  /** LoRA scaling (`lora_alpha / r`, or `/ √r` with rsLoRA). */
+  readonly scaling: number;
+  /** Task-vector norm `‖s·B·A‖_F`, float64. */
+  readonly norm: number;
 }
 
 /**

@@ -43,7 +43,12 @@ export interface ClientServiceDeps {
   readonly log: Log;
   /** Upload streams one client may have open at once (default {@link MAX_CONCURRENT_UPLOADS}). */
   readonly maxConcurrentUploads?: number;
+  /** Download streams one client may have open at once (default {@link MAX_CONCURRENT_DOWNLOADS}). */
+  readonly maxConcurrentDownloads?: number;
 }
+
+/** Default {@link ClientServiceDeps.maxConcurrentDownloads}. */
+export const MAX_CONCURRENT_DOWNLOADS = 4;
 
 /** Default {@link ClientServiceDeps.maxConcurrentUploads}: one update per round, plus a retry racing a dying stream. */
 export const MAX_CONCURRENT_UPLOADS = 2;
@@ -57,8 +62,17 @@ type StreamingCall = grpc.ServerWritableStream<unknown, unknown>;
  * stream — not a writable buffer's worth.
  */
 function writeFlushed<T>(call: grpc.ServerWritableStream<unknown, T>, msg: T): Promise<void> {
+  if (call.cancelled) return Promise.reject(new Error("the download was cancelled"));
   return new Promise<void>((resolve, reject) => {
-    call.write(msg, (err?: Error | null) => (err ? reject(err) : resolve()));
+    // A client that goes away while a chunk waits for its window never frees it:
+    // give up on the write then, so the stored file is closed.
+    const onCancel = () => reject(new Error("the download was cancelled"));
+    call.once("cancelled", onCancel);
+    call.write(msg, (err?: Error | null) => {
+      call.off("cancelled", onCancel);
+      if (err) reject(err);
+      else resolve();
+    });
   });
 }
 
@@ -110,6 +124,9 @@ export function clientServiceHandlers(
   const maxUploads = deps.maxConcurrentUploads ?? MAX_CONCURRENT_UPLOADS;
   /** Open upload streams per client id. */
   const uploadsOpen = new Map<string, number>();
+  const maxDownloads = deps.maxConcurrentDownloads ?? MAX_CONCURRENT_DOWNLOADS;
+  /** Open download streams per client id. */
+  const downloadsOpen = new Map<string, number>();
   const identify = (
     call: { metadata: grpc.Metadata } & Parameters<typeof certificateClientId>[0],
     federationId: string,
@@ -313,10 +330,30 @@ export function clientServiceHandlers(
     },
 
     fetchAdapter(call) {
+      let release = () => {};
       (async () => {
         const req = call.request;
         const identity = identify(call, req.federationId);
         connections.touch(req.federationId, identity.clientId);
+        const open = downloadsOpen.get(identity.clientId) ?? 0;
+        if (open >= maxDownloads) {
+          throw new QuotaExceededError(
+            identity.clientId,
+            "concurrent_downloads",
+            maxDownloads,
+            `${open} downloads of this client are still running`,
+          );
+        }
+        downloadsOpen.set(identity.clientId, open + 1);
+        let released = false;
+        release = () => {
+          if (released) return;
+          released = true;
+          const n = (downloadsOpen.get(identity.clientId) ?? 1) - 1;
+          if (n <= 0) downloadsOpen.delete(identity.clientId);
+          else downloadsOpen.set(identity.clientId, n);
+        };
+        call.once("cancelled", release);
         const sel =
           req.selector.case === "round"
             ? { round: req.selector.value }
@@ -351,7 +388,9 @@ export function clientServiceHandlers(
           await reader.close();
         }
         call.end();
-      })().catch((err: unknown) => fail(call as StreamingCall, err));
+      })()
+        .finally(() => release())
+        .catch((err: unknown) => fail(call as StreamingCall, err));
     },
   };
 }
