@@ -46,6 +46,8 @@ export interface FederationSpec {
   readonly ui?: boolean;
   /** The coordinator's liveness timeout (default 60 s). */
   readonly livenessTimeoutMs?: number;
+  /** The coordinator's upload idle timeout (default 60 s). */
+  readonly uploadIdleMs?: number;
   /** The merge spec's norm bound, as a multiple of the median client norm. */
   readonly normBoundMedianMultiple?: number;
   readonly normBoundAction?: "clip" | "reject";
@@ -198,6 +200,7 @@ export async function startFixture(spec: FederationSpec = {}): Promise<Fixture> 
       publishRetryMs: 200,
       ...(spec.ui === true ? { ui: { port: 0 } } : {}),
       ...(spec.livenessTimeoutMs !== undefined ? { livenessTimeoutMs: spec.livenessTimeoutMs } : {}),
+      ...(spec.uploadIdleMs !== undefined ? { uploadIdleMs: spec.uploadIdleMs } : {}),
     });
   let service = await start();
   const conn = clientsFor(service.endpoint.address);

@@ -39,6 +39,9 @@ Options (environment variable in brackets):
   --liveness-timeout S  seconds a client without a WatchRounds stream counts as
                         connected after its last call (default 60)
                         [TRIBUTARY_LIVENESS_TIMEOUT]
+  --upload-idle-timeout S  seconds an upload may send nothing before it is ended
+                        (its bytes kept for a resume; default 60)
+                        [TRIBUTARY_UPLOAD_IDLE_TIMEOUT]
   --drain S             on SIGTERM, seconds health reports NOT_SERVING (gRPC
                         grpc.health.v1 and /healthz) before shutting down
                         (default 5; SIGINT shuts down at once) [TRIBUTARY_DRAIN]
@@ -72,6 +75,7 @@ export async function runServe(argv: readonly string[], io: CliIo): Promise<numb
         port: text,
         "nats-url": text,
         "liveness-timeout": text,
+        "upload-idle-timeout": text,
         drain: text,
         "tls-cert": text,
         "tls-key": text,
@@ -128,6 +132,10 @@ export async function runServe(argv: readonly string[], io: CliIo): Promise<numb
   const dataDir = resolve(str("data-dir", "TRIBUTARY_DATA_DIR") ?? DEFAULT_DATA_DIR);
   const liveness = integerOption("liveness-timeout", str("liveness-timeout", "TRIBUTARY_LIVENESS_TIMEOUT"));
   const drainSeconds = integerOption("drain", str("drain", "TRIBUTARY_DRAIN")) ?? 5;
+  const uploadIdle = integerOption(
+    "upload-idle-timeout",
+    str("upload-idle-timeout", "TRIBUTARY_UPLOAD_IDLE_TIMEOUT"),
+  );
   const log = pinoLog({ name: "tributary" });
   const metricsPort = str("metrics-port", "TRIBUTARY_METRICS_PORT");
   const telemetry = await startServeTelemetry({
@@ -145,6 +153,7 @@ export async function runServe(argv: readonly string[], io: CliIo): Promise<numb
     ...(tls !== undefined ? { tls } : {}),
     threads: integerOption("threads", values.threads as string | undefined),
     ...(liveness !== undefined ? { livenessTimeoutMs: liveness * 1000 } : {}),
+    ...(uploadIdle !== undefined ? { uploadIdleMs: uploadIdle * 1000 } : {}),
     log,
     ...(ui !== undefined ? { ui } : {}),
   });

@@ -39,6 +39,8 @@ export interface ServiceConfig {
   readonly publishRetryMs?: number;
   /** How long a client without a `WatchRounds` stream counts as connected after its last call (default 60 s). */
   readonly livenessTimeoutMs?: number;
+  /** An upload stream that sends nothing for this long is ended, its bytes kept for a resume (default 60 s). */
+  readonly uploadIdleMs?: number;
   readonly log?: Log;
   /** Spans and metrics (default: on the global OpenTelemetry API, a no-op unless an SDK was started). */
   readonly telemetry?: Telemetry;
@@ -139,6 +141,7 @@ export async function startService(config: ServiceConfig): Promise<RunningServic
       port: config.port ?? 7070,
       ...(config.tls !== undefined ? { tls: config.tls } : {}),
       ...(config.livenessTimeoutMs !== undefined ? { livenessTimeoutMs: config.livenessTimeoutMs } : {}),
+      ...(config.uploadIdleMs !== undefined ? { uploadIdleMs: config.uploadIdleMs } : {}),
       log,
     });
     cleanups.push(() => endpoint.close());

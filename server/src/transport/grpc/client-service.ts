@@ -45,7 +45,12 @@ export interface ClientServiceDeps {
   readonly maxConcurrentUploads?: number;
   /** Download streams one client may have open at once (default {@link MAX_CONCURRENT_DOWNLOADS}). */
   readonly maxConcurrentDownloads?: number;
+  /** An upload stream that sends nothing for this long is ended (default {@link UPLOAD_IDLE_MS}). */
+  readonly uploadIdleMs?: number;
 }
+
+/** Default {@link ClientServiceDeps.uploadIdleMs}: 60 s. */
+export const UPLOAD_IDLE_MS = 60_000;
 
 /** Default {@link ClientServiceDeps.maxConcurrentDownloads}. */
 export const MAX_CONCURRENT_DOWNLOADS = 4;
@@ -80,8 +85,30 @@ function writeFlushed<T>(call: grpc.ServerWritableStream<unknown, T>, msg: T): P
 async function splitUpload(
   call: AsyncIterable<SubmitUpdateRequest>,
   clientId: string,
+  idleMs: number,
 ): Promise<{ header: SubmitHeader; chunks: AsyncIterable<Uint8Array> }> {
-  const it = call[Symbol.asyncIterator]();
+  const messages = call[Symbol.asyncIterator]();
+  // An upload that sends nothing for `idleMs` is ended (what arrived stays resumable).
+  const it = {
+    next: () => {
+      let timer: NodeJS.Timeout | undefined;
+      const idle = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new QuotaExceededError(
+                clientId,
+                "upload_idle_seconds",
+                idleMs / 1000,
+                `the upload sent nothing for ${idleMs / 1000} s`,
+              ),
+            ),
+          idleMs,
+        );
+      });
+      return Promise.race([messages.next(), idle]).finally(() => clearTimeout(timer));
+    },
+  };
   const first = await it.next();
   if (first.done === true || first.value.payload.case !== "header") {
     throw new InvalidUpdateError(clientId, "the first SubmitUpdate message must be the header", {
@@ -257,7 +284,11 @@ export function clientServiceHandlers(
           if (n <= 0) uploadsOpen.delete(identity.clientId);
           else uploadsOpen.set(identity.clientId, n);
         };
-        const { header, chunks } = await splitUpload(call, identity.clientId);
+        const { header, chunks } = await splitUpload(
+          call,
+          identity.clientId,
+          deps.uploadIdleMs ?? UPLOAD_IDLE_MS,
+        );
         authorizeClient(identity, header.federationId, header.clientId);
         connections.touch(header.federationId, identity.clientId);
         const outcome = await coordinator.submitUpdate(identity.clientId, header, chunks);

@@ -36,6 +36,8 @@ export interface GrpcServerOptions {
   readonly tls?: TlsFiles;
   /** How long a client without a `WatchRounds` stream counts as connected after its last call (default 60 s). */
   readonly livenessTimeoutMs?: number;
+  /** An upload stream that sends nothing for this long is ended (default 60 s). */
+  readonly uploadIdleMs?: number;
   readonly log: Log;
 }
 
@@ -111,6 +113,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcEndp
       directory: directoryOf(opts.coordinator),
       connections,
       log: opts.log,
+      ...(opts.uploadIdleMs !== undefined ? { uploadIdleMs: opts.uploadIdleMs } : {}),
     }),
   );
   addService(
