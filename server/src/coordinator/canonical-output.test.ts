@@ -10,6 +10,8 @@ test("the merged adapter's config and layout come from the schema alone", () => 
   assert.equal(config.peft_type, "LORA");
   assert.deepEqual(config.modules_to_save, null);
   assert.ok(!("layers_to_transform" in config));
+  // lora_alpha carries the (median client) scaling at the config's rank.
+  assert.equal(canonicalConfig(f, 2).lora_alpha, 2 * (config.r as number));
   const layout = canonicalLayout(f);
   assert.deepEqual(
     [...layout.modules.keys()],

@@ -16,9 +16,11 @@ import type { LayoutSource } from "../pipeline/merged-output.ts";
  * The config every merged adapter of `federation` is written from: LoRA over
  * the schema's modules of its base model. `r` and `rank_pattern` are then set
  * from the merged ranks, and each module's scaling is folded into its `lora_B`
- * when it is written, so `lora_alpha` only fixes the unit (`lora_alpha = r`).
+ * when it is written, so `lora_alpha` only sets the scaling that clients
+ * continuing from the merged adapter train at: `scaling` (the median of the
+ * merged clients' scalings, a statistic no single client controls) × `r`.
  */
-export function canonicalConfig(federation: Federation): Record<string, unknown> {
+export function canonicalConfig(federation: Federation, scaling = 1): Record<string, unknown> {
   const rank = typeof federation.merge.rank === "number" ? federation.merge.rank : 8;
   const targets = [
     ...new Set(federation.schema.modules.map((m) => m.name.slice(m.name.lastIndexOf(".") + 1))),
@@ -27,7 +29,7 @@ export function canonicalConfig(federation: Federation): Record<string, unknown>
     peft_type: "LORA",
     base_model_name_or_path: federation.schema.baseModel,
     r: rank,
-    lora_alpha: rank,
+    lora_alpha: scaling * rank,
     lora_dropout: 0,
     bias: "none",
     fan_in_fan_out: false,
@@ -42,15 +44,15 @@ export function canonicalConfig(federation: Federation): Record<string, unknown>
   };
 }
 
-/** The layout source (config template and module layouts) of `federation`'s merged adapters. */
-export function canonicalLayout(federation: Federation): LayoutSource {
+/** The layout source (config template and module layouts) of `federation`'s merged adapters, at `scaling`. */
+export function canonicalLayout(federation: Federation, scaling = 1): LayoutSource {
   const modules = new Map<string, { readonly layout: LoraLayout }>();
   for (const m of federation.schema.modules) {
     modules.set(m.name, {
       layout: { kind: "linear", aShape: [m.dIn], bShape: [m.dOut], prefix: PEFT_PREFIX, adapterName: "" },
     });
   }
-  return { config: adapterConfigFromObject(canonicalConfig(federation), CONFIG_FILE), modules };
+  return { config: adapterConfigFromObject(canonicalConfig(federation, scaling), CONFIG_FILE), modules };
 }
 
 /** The dtype merged adapters are stored in: F32 when the schema allows it, else its first dtype. */

@@ -165,6 +165,14 @@ function checkAgainstIntake(u: UpdateRecord, input: LazyAdapter): void {
   }
 }
 
+/** The median LoRA scaling over every module of every input (1 when there is none). */
+function medianScaling(inputs: readonly LazyAdapter[]): number {
+  const all = inputs.flatMap((i) => [...i.modules.values()].map((m) => m.scaling)).sort((a, b) => a - b);
+  if (all.length === 0) return 1;
+  const mid = Math.floor(all.length / 2);
+  return all.length % 2 === 1 ? all[mid] : (all[mid - 1] + all[mid]) / 2;
+}
+
 /** One merge attempt of `args.updates`. */
 async function mergeOnce(
   args: MergeRoundArgs,
@@ -197,7 +205,7 @@ async function mergeOnce(
     const weights = meanClientWeights(outcome, clients.length);
     const mergedAt = args.now();
     const { configText, safetensors } = encodeAdapter(
-      mergedOutput(canonicalLayout(federation), outcome, canonicalDtype(federation), {
+      mergedOutput(canonicalLayout(federation, medianScaling(inputs)), outcome, canonicalDtype(federation), {
         [RESULT_METADATA.federation]: federation.id,
         [RESULT_METADATA.round]: String(round.number),
         [RESULT_METADATA.method]: federation.merge.method,
