@@ -13,6 +13,7 @@ import type { MergePool } from "../compute/merge-pool.ts";
 import type { Federation, MergeExclusion, RoundRecord, RoundResult, UpdateRecord } from "../core/model.ts";
 import type { CoordinatorStore, StoredAdapter, UpdateReader } from "../core/store.ts";
 import { MergeInputError } from "../merge/errors.ts";
+import { median } from "../merge/norm-bound.ts";
 import { encodeAdapter, type LazyAdapter, lazyAdapter } from "../peft/index.ts";
 import { type MergeOutcome, type ModuleCallback, mergeLazyAdapters } from "../pipeline/merge-adapters.ts";
 import { mergedOutput } from "../pipeline/merged-output.ts";
@@ -167,10 +168,8 @@ function checkAgainstIntake(u: UpdateRecord, input: LazyAdapter): void {
 
 /** The median LoRA scaling over every module of every input (1 when there is none). */
 function medianScaling(inputs: readonly LazyAdapter[]): number {
-  const all = inputs.flatMap((i) => [...i.modules.values()].map((m) => m.scaling)).sort((a, b) => a - b);
-  if (all.length === 0) return 1;
-  const mid = Math.floor(all.length / 2);
-  return all.length % 2 === 1 ? all[mid] : (all[mid - 1] + all[mid]) / 2;
+  const all = inputs.flatMap((i) => [...i.modules.values()].map((m) => m.scaling));
+  return all.length === 0 ? 1 : median(all);
 }
 
 /** One merge attempt of `args.updates`. */
