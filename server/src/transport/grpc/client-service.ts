@@ -31,6 +31,7 @@ import {
   type ClientIdentity,
   certificateClientId,
 } from "./auth.ts";
+import { clientSlots } from "./client-slots.ts";
 import type { ConnectionTracker } from "./connections.ts";
 import { federationToProto, roundToProto } from "./convert.ts";
 import { toServiceError } from "./status.ts";
@@ -148,12 +149,16 @@ export function clientServiceHandlers(
   deps: ClientServiceDeps,
 ): GrpcServiceImplementation<typeof ClientService> {
   const { coordinator, directory, connections, log } = deps;
-  const maxUploads = deps.maxConcurrentUploads ?? MAX_CONCURRENT_UPLOADS;
-  /** Open upload streams per client id. */
-  const uploadsOpen = new Map<string, number>();
-  const maxDownloads = deps.maxConcurrentDownloads ?? MAX_CONCURRENT_DOWNLOADS;
-  /** Open download streams per client id. */
-  const downloadsOpen = new Map<string, number>();
+  const takeUpload = clientSlots(
+    deps.maxConcurrentUploads ?? MAX_CONCURRENT_UPLOADS,
+    "concurrent_uploads",
+    "uploads",
+  );
+  const takeDownload = clientSlots(
+    deps.maxConcurrentDownloads ?? MAX_CONCURRENT_DOWNLOADS,
+    "concurrent_downloads",
+    "downloads",
+  );
   const identify = (
     call: { metadata: grpc.Metadata } & Parameters<typeof certificateClientId>[0],
     federationId: string,
@@ -266,24 +271,7 @@ export function clientServiceHandlers(
       let release = () => {};
       (async () => {
         const identity = authenticateClient(call.metadata, directory, certificateClientId(call));
-        const open = uploadsOpen.get(identity.clientId) ?? 0;
-        if (open >= maxUploads) {
-          throw new QuotaExceededError(
-            identity.clientId,
-            "concurrent_uploads",
-            maxUploads,
-            `${open} uploads of this client are still running`,
-          );
-        }
-        uploadsOpen.set(identity.clientId, open + 1);
-        let released = false;
-        release = () => {
-          if (released) return;
-          released = true;
-          const n = (uploadsOpen.get(identity.clientId) ?? 1) - 1;
-          if (n <= 0) uploadsOpen.delete(identity.clientId);
-          else uploadsOpen.set(identity.clientId, n);
-        };
+        release = takeUpload(identity.clientId);
         const { header, chunks } = await splitUpload(
           call,
           identity.clientId,
@@ -366,24 +354,7 @@ export function clientServiceHandlers(
         const req = call.request;
         const identity = identify(call, req.federationId);
         connections.touch(req.federationId, identity.clientId);
-        const open = downloadsOpen.get(identity.clientId) ?? 0;
-        if (open >= maxDownloads) {
-          throw new QuotaExceededError(
-            identity.clientId,
-            "concurrent_downloads",
-            maxDownloads,
-            `${open} downloads of this client are still running`,
-          );
-        }
-        downloadsOpen.set(identity.clientId, open + 1);
-        let released = false;
-        release = () => {
-          if (released) return;
-          released = true;
-          const n = (downloadsOpen.get(identity.clientId) ?? 1) - 1;
-          if (n <= 0) downloadsOpen.delete(identity.clientId);
-          else downloadsOpen.set(identity.clientId, n);
-        };
+        release = takeDownload(identity.clientId);
         call.once("cancelled", release);
         const sel =
           req.selector.case === "round"
