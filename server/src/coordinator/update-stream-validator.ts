@@ -18,6 +18,7 @@
 
 import { AdapterFormatError, PEFT_PREFIX } from "@tributary/protocol";
 import type { Federation } from "../core/model.ts";
+import { clientNorm2 } from "../merge/grams.ts";
 import { lazyAdapter } from "../peft/lazy-adapter.ts";
 import {
   checkTensorsAgainstSchema,
@@ -59,36 +60,6 @@ export interface ModuleSummary {
 /** The canonical PEFT tensor name of factor `factor` of `module`. */
 export function canonicalLoraName(module: string, factor: "A" | "B"): string {
   return `${PEFT_PREFIX}${module}.lora_${factor}.weight`;
-}
-
-/**
- * `‖B·A‖_F` in float64 from the Grams: `‖BA‖²_F = Σ_ij (A·Aᵀ)_ij (Bᵀ·B)_ij`
- * (A is `r × dIn`, B is `dOut × r`, both row-major).
- */
-export function productNorm(
-  a: Float32Array,
-  b: Float32Array,
-  rank: number,
-  dIn: number,
-  dOut: number,
-): number {
-  const ga = new Float64Array(rank * rank);
-  const gb = new Float64Array(rank * rank);
-  for (let i = 0; i < rank; i++) {
-    for (let j = i; j < rank; j++) {
-      let s = 0;
-      for (let k = 0; k < dIn; k++) s += a[i * dIn + k] * a[j * dIn + k];
-      ga[i * rank + j] = s;
-      ga[j * rank + i] = s;
-      let t = 0;
-      for (let k = 0; k < dOut; k++) t += b[k * rank + i] * b[k * rank + j];
-      gb[i * rank + j] = t;
-      gb[j * rank + i] = t;
-    }
-  }
-  let sum = 0;
-  for (let i = 0; i < rank * rank; i++) sum += ga[i] * gb[i];
-  return Math.sqrt(Math.max(0, sum));
 }
 
 /** The first index of `data` whose magnitude exceeds `limit` (or is not finite), else -1. */
@@ -173,7 +144,12 @@ export async function validateUpdateStream(req: UpdateStream): Promise<Map<strin
         fail(`tensor "${name}" has value ${data[bad]} at index ${bad}, beyond ±${MAX_FACTOR_VALUE}`, name);
       }
     }
-    const norm = plan.scaling * productNorm(module.a, module.b, module.rank, module.dIn, module.dOut);
+    const ba2 = clientNorm2(
+      { a: module.a, b: module.b, rank: module.rank, scaling: 1 },
+      module.dOut,
+      module.dIn,
+    );
+    const norm = plan.scaling * Math.sqrt(Math.max(0, ba2));
     if (!(norm <= MAX_MODULE_NORM)) {
       fail(
         `module ${spec.name} has task-vector norm ‖s·B·A‖ = ${norm.toPrecision(4)}, above ${MAX_MODULE_NORM}`,
