@@ -3,7 +3,7 @@ import { test } from "node:test";
 import { AdapterFormatError } from "@tributary/protocol";
 import type { UpdateRecord } from "../core/model.ts";
 import { MergeInputError } from "../merge/errors.ts";
-import { culpritOf, isTransientFault } from "./round-merge.ts";
+import { culpritOf } from "./round-merge.ts";
 
 const updates = ["alice", "bob", "carol"].map((clientId) => ({ clientId }) as UpdateRecord);
 
@@ -18,12 +18,4 @@ test("a merge failure is pinned on the client whose update file or index it name
   assert.equal(culpritOf(new MergeInputError("m: no clients", "m"), updates), undefined);
   assert.equal(culpritOf(new AdapterFormatError("merged: bad", "merged"), updates), undefined);
   assert.equal(culpritOf(new Error("symEig did not converge"), updates), undefined);
-});
-
-test("disk-full and I/O errors are transient; the rest are not", () => {
-  const fault = (code: string) => Object.assign(new Error(code), { code });
-  for (const code of ["ENOSPC", "EDQUOT", "EIO", "EMFILE"])
-    assert.equal(isTransientFault(fault(code)), true, code);
-  for (const code of ["ENOENT", "EACCES"]) assert.equal(isTransientFault(fault(code)), false, code);
-  assert.equal(isTransientFault(new Error("x")), false);
 });

@@ -11,6 +11,7 @@
 import { AdapterFormatError } from "@tributary/protocol";
 import type { MergePool } from "../compute/merge-pool.ts";
 import type { Federation, MergeExclusion, RoundRecord, RoundResult, UpdateRecord } from "../core/model.ts";
+import { isTransientFault } from "../core/storage-faults.ts";
 import type { CoordinatorStore, StoredAdapter, UpdateReader } from "../core/store.ts";
 import { MergeInputError } from "../merge/errors.ts";
 import { median } from "../merge/norm-bound.ts";
@@ -32,16 +33,8 @@ export const RESULT_METADATA = {
   excluded: "tributary_excluded",
 } as const;
 
-/** I/O faults worth retrying: the disk may free up, the device may recover. */
-const TRANSIENT_FAULTS = new Set(["ENOSPC", "EDQUOT", "EIO", "EAGAIN", "EMFILE", "ENFILE", "EBUSY"]);
 /** Tries of a merge that keeps meeting transient faults (backoff 1 s, doubling, at most 60 s: about 4 min). */
 const MAX_FAULT_TRIES = 8;
-
-/** Whether `err` is a transient I/O fault (disk full, I/O error, too many open files). */
-export function isTransientFault(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === "string" && TRANSIENT_FAULTS.has(code);
-}
 
 /**
  * The client a merge failure is attributable to: an adapter error naming

@@ -22,6 +22,7 @@ import type { Coordinator } from "../../coordinator/coordinator.ts";
 import { InvalidUpdateError, QuotaExceededError, UnknownRoundError } from "../../coordinator/errors.ts";
 import type { SubmitHeader } from "../../coordinator/update-intake.ts";
 import type { Log } from "../../core/log.ts";
+import { isStorageFull } from "../../core/storage-faults.ts";
 import type { AdapterHandle } from "../../core/store.ts";
 import { UploadConflictError } from "../../store/errors.ts";
 import {
@@ -293,8 +294,7 @@ export function clientServiceHandlers(
         .then(
           (res) => callback(null, res),
           (err: unknown) => {
-            const errno = (err as { code?: unknown } | null)?.code;
-            if (errno === "ENOSPC" || errno === "EDQUOT") {
+            if (isStorageFull(err)) {
               log.error("storage full: update refused with RESOURCE_EXHAUSTED", { error: err });
             } else log.info("update refused", { error: err instanceof Error ? err.message : String(err) });
             callback(toServiceError(err) as grpc.ServiceError);

@@ -26,6 +26,7 @@ import {
   UnknownRoundError,
   UpdateTooLargeError,
 } from "../../coordinator/errors.ts";
+import { isStorageFull } from "../../core/storage-faults.ts";
 import { MergeInputError, MergeOptionsError } from "../../merge/errors.ts";
 import { StoreArgumentError, StoreIntegrityError, UploadConflictError } from "../../store/errors.ts";
 import { PermissionDeniedError, UnauthenticatedError } from "./auth.ts";
@@ -178,8 +179,7 @@ function describe(err: unknown): Omit<ErrorSpec, "message"> {
   ) {
     return { code: status.INVALID_ARGUMENT, reason: ErrorReason.INVALID_REQUEST };
   }
-  const errno = (err as { code?: unknown } | null)?.code;
-  if (errno === "ENOSPC" || errno === "EDQUOT") {
+  if (isStorageFull(err)) {
     return { code: status.RESOURCE_EXHAUSTED, reason: ErrorReason.STORAGE_FULL };
   }
   if (err instanceof UploadConflictError) {
