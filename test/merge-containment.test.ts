@@ -29,6 +29,7 @@ import {
   type TestFederation,
 } from "./helpers/federation.ts";
 import { call, fetchAdapter, upload } from "./helpers/grpc-calls.ts";
+import { recordedMetrics } from "./helpers/metrics.ts";
 
 /** Writes a NaN over the first value of the first tensor of `c`'s stored update of round 1. */
 async function damageStoredUpdate(fx: Fixture, federationId: string, c: TestClient): Promise<void> {
@@ -47,8 +48,9 @@ async function damageStoredUpdate(fx: Fixture, federationId: string, c: TestClie
 
 describe("a client's update that cannot be merged is left out, not the round", { timeout: 120_000 }, () => {
   let fx: Fixture;
+  const metrics = recordedMetrics();
   before(async () => {
-    fx = await startFixture({ clients: 1 });
+    fx = await startFixture({ clients: 1, telemetry: metrics.telemetry });
   });
   after(async () => {
     await fx?.close();
@@ -120,6 +122,14 @@ describe("a client's update that cannot be merged is left out, not the round", {
     const submissions = page.rounds.find((r) => r.number === 1)?.submissions ?? [];
     assert.match(submissions.find((s) => s.clientId === c1.id)?.excluded ?? "", /non-finite/);
     assert.equal(submissions.find((s) => s.clientId === c2.id)?.excluded, null);
+
+    assert.equal(
+      await metrics.sum("tributary_merge_exclusions_total", {
+        federation: fed.federationId,
+        reason: "AdapterFormatError",
+      }),
+      1,
+    );
   });
 
   it("fails the round, saying why, when the rest fall below the quorum", async () => {

@@ -20,8 +20,10 @@ import {
   type OperatorService,
 } from "@tributary/protocol";
 import { type Log, silentLog } from "../../server/src/core/log.ts";
+import type { CoordinatorStore } from "../../server/src/core/store.ts";
 import { llamaQV, writeSyntheticAdapter } from "../../server/src/peft/synthetic-adapter.ts";
 import { type RunningService, startService } from "../../server/src/service/coordinator-service.ts";
+import type { Telemetry } from "../../server/src/telemetry/telemetry.ts";
 import { bearer, call, clientsFor } from "./grpc-calls.ts";
 import { startNatsServer, type TestNatsServer } from "./nats-server.ts";
 
@@ -42,6 +44,10 @@ export interface FederationSpec {
   readonly maxUpdateBytes?: number;
   /** The coordinator's log (default: silent). */
   readonly log?: Log;
+  /** The coordinator's store (default: the file store under the data directory). */
+  readonly store?: (dataDir: string) => CoordinatorStore;
+  /** The coordinator's telemetry (default: the global OpenTelemetry API). */
+  readonly telemetry?: Telemetry;
   /** Serve the operator page too (on a free port): `fixture.service.ui`. */
   readonly ui?: boolean;
   /** The coordinator's liveness timeout (default 60 s). */
@@ -197,6 +203,8 @@ export async function startFixture(spec: FederationSpec = {}): Promise<Fixture> 
       operatorToken: OPERATOR_TOKEN,
       threads: 0,
       log: spec.log ?? silentLog,
+      ...(spec.store !== undefined ? { store: spec.store } : {}),
+      ...(spec.telemetry !== undefined ? { telemetry: spec.telemetry } : {}),
       publishRetryMs: 200,
       ...(spec.ui === true ? { ui: { port: 0 } } : {}),
       ...(spec.livenessTimeoutMs !== undefined ? { livenessTimeoutMs: spec.livenessTimeoutMs } : {}),

@@ -160,20 +160,25 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
                     pool,
                     now: () => clock.now(),
                     onModule: traced.module,
-                    onEvent: (e) =>
-                      e.kind === "excluded"
-                        ? log.warn("update left out of the merge", {
-                            federation: federation.id,
-                            round: round.number,
-                            client: e.clientId,
-                            reason: e.reason,
-                          })
-                        : log.error("merge hit a transient fault; retrying", {
-                            federation: federation.id,
-                            round: round.number,
-                            error: e.error,
-                            retryInMs: e.retryInMs,
-                          }),
+                    onEvent: (e) => {
+                      if (e.kind === "excluded") {
+                        traced.excluded(e.clientId, e.error);
+                        log.warn("update left out of the merge", {
+                          federation: federation.id,
+                          round: round.number,
+                          client: e.clientId,
+                          reason: e.reason,
+                        });
+                      } else {
+                        traced.faultRetried(e.error);
+                        log.error("merge hit a transient fault; retrying", {
+                          federation: federation.id,
+                          round: round.number,
+                          error: e.error,
+                          retryInMs: e.retryInMs,
+                        });
+                      }
+                    },
                   });
             traced.end(merged.result.weights);
             results.set(key(federation.id, round.number), merged.result);

@@ -86,7 +86,7 @@ export interface MergeRoundArgs {
   /** Told about every client left out and every retried fault. */
   readonly onEvent?: (
     event:
-      | { kind: "excluded"; clientId: string; reason: string }
+      | { kind: "excluded"; clientId: string; reason: string; error: unknown }
       | { kind: "fault"; error: unknown; retryInMs: number },
   ) => void;
   /** Waits between fault retries (tests pass a fast one). */
@@ -118,7 +118,7 @@ export async function mergeRound(args: MergeRoundArgs): Promise<RoundMergeOutcom
       if (culprit !== undefined) {
         const reason = err instanceof Error ? err.message : String(err);
         excluded.push({ clientId: culprit, reason });
-        args.onEvent?.({ kind: "excluded", clientId: culprit, reason });
+        args.onEvent?.({ kind: "excluded", clientId: culprit, reason, error: err });
         updates = updates.filter((u) => u.clientId !== culprit);
         if (updates.length < quorum) {
           throw new Error(

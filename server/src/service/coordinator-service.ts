@@ -10,6 +10,7 @@ import { createMergePool, type MergePool } from "../compute/merge-pool.ts";
 import { type Coordinator, createCoordinator } from "../coordinator/coordinator.ts";
 import type { Log } from "../core/log.ts";
 import type { ResultPublisher } from "../core/publisher.ts";
+import type { CoordinatorStore } from "../core/store.ts";
 import { type OperatorUi, startOperatorUi } from "../operator-ui/operator-ui.ts";
 import { createFileStore } from "../store/file-store.ts";
 import { instrumentPublisher, instrumentStore } from "../telemetry/instrumented.ts";
@@ -42,6 +43,11 @@ export interface ServiceConfig {
   /** An upload stream that sends nothing for this long is ended, its bytes kept for a resume (default 60 s). */
   readonly uploadIdleMs?: number;
   readonly log?: Log;
+  /**
+   * The durable store, given the data directory (default: the file store
+   * there). A wrapper of the file store, say, or another backend.
+   */
+  readonly store?: (dataDir: string) => CoordinatorStore;
   /** Spans and metrics (default: on the global OpenTelemetry API, a no-op unless an SDK was started). */
   readonly telemetry?: Telemetry;
   /**
@@ -100,7 +106,7 @@ export async function startService(config: ServiceConfig): Promise<RunningServic
   const telemetry = config.telemetry ?? createTelemetry();
   cleanups.push(async () => telemetry.close());
   try {
-    const store = instrumentStore(createFileStore(config.dataDir), telemetry);
+    const store = instrumentStore((config.store ?? createFileStore)(config.dataDir), telemetry);
     cleanups.push(() => store.close());
     const pool: MergePool = await createMergePool({ threads: config.threads });
     cleanups.push(() => pool.close());

@@ -28,6 +28,10 @@ export interface Instruments {
   readonly alsIterations: Histogram;
   /** `{federation, method}`: each client's mean normalised merge weight in a round (FroM: `‖Θ_i‖^k`). */
   readonly mergeWeight: Histogram;
+  /** `{federation, method, reason}`: clients' updates a round merge left out, by error class. */
+  readonly mergeExclusions: Counter;
+  /** `{federation, reason}`: transient I/O faults (disk full, EIO) a round merge retried, by errno. */
+  readonly mergeFaultRetries: Counter;
   /** `{federation, outcome}`: one publish of a merged round on NATS (object store + announcement). */
   readonly natsPublish: Histogram;
   /** `{operation}`: a durable store write, fsync included (journal line, upload commit, adapter). */
@@ -76,6 +80,14 @@ export function createInstruments(meter: Meter): Instruments {
       description: "Iterations of an iterative merge solver (FroM ALS, LoRE) on one module",
       unit: "{iteration}",
       advice: { explicitBucketBoundaries: COUNTS.slice(1) },
+    }),
+    mergeExclusions: meter.createCounter("tributary_merge_exclusions_total", {
+      description: "Clients' updates a round merge left out, by error class",
+      unit: "{update}",
+    }),
+    mergeFaultRetries: meter.createCounter("tributary_merge_fault_retries_total", {
+      description: "Transient I/O faults (disk full, I/O error) a round merge retried, by errno",
+      unit: "{retry}",
     }),
     mergeWeight: meter.createHistogram("tributary_merge_weight", {
       description: "Each client's mean normalised merge weight in a round",

@@ -64,6 +64,10 @@ export interface MergeTrace {
   run<T>(fn: () => Promise<T>): Promise<T>;
   /** Pass to the merge pipeline: one child span per merged module. */
   readonly module: ModuleCallback;
+  /** A client's update was left out of the merge because of `err`. */
+  excluded(clientId: string, err: unknown): void;
+  /** The merge met a transient I/O fault and will retry. */
+  faultRetried(err: unknown): void;
   /** The merge was stored; `weights` are the per-client mean merge weights. */
   end(weights: readonly number[]): void;
   fail(err: unknown): void;
@@ -334,6 +338,18 @@ export function createTelemetry(opts: TelemetryOptions = {}): Telemetry {
         child.end(new Date(end));
         if (report.iterations > 0)
           m.alsIterations.record(report.iterations, { ...attrs, solver: report.solver });
+      },
+      excluded(clientId, err) {
+        m.mergeExclusions.add(1, { ...attrs, reason: reasonOf(err) });
+        span.addEvent("excluded", { "tributary.client": clientId, "tributary.reason": reasonOf(err) });
+      },
+      faultRetried(err) {
+        const code = (err as { code?: unknown } | null)?.code;
+        m.mergeFaultRetries.add(1, {
+          federation: federationId,
+          reason: typeof code === "string" ? code : reasonOf(err),
+        });
+        span.addEvent("fault_retry", { "tributary.reason": typeof code === "string" ? code : reasonOf(err) });
       },
       end(weights) {
         if (done) return;
