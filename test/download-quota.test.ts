@@ -9,13 +9,14 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { type ClientHttp2Stream, connect as connectHttp2 } from "node:http2";
 import { after, before, describe, it } from "node:test";
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import type * as grpc from "@grpc/grpc-js";
 import { status } from "@grpc/grpc-js";
 import { FetchAdapterRequestSchema, JoinRequestSchema, statusDetailsOf } from "@tributary/protocol";
 import { expectError, waitFor } from "./helpers/expect.ts";
 import { type BigClient, createBigFederation, type Fixture, startFixture } from "./helpers/federation.ts";
 import { bearer, call, fetchAdapter, upload } from "./helpers/grpc-calls.ts";
+import { unreadDownload } from "./helpers/unread-download.ts";
 
 describe("concurrent downloads per client", { timeout: 120_000 }, () => {
   let fx: Fixture;
@@ -54,24 +55,7 @@ describe("concurrent downloads per client", { timeout: 120_000 }, () => {
     const session = connectHttp2(`http://${fx.service.endpoint.address}`);
     session.on("error", () => {});
     try {
-      for (let i = 0; i < 4; i++) {
-        // A raw HTTP/2 gRPC call whose response is never read: flow control stops the coordinator.
-        const body = toBinary(FetchAdapterRequestSchema, req);
-        const frame = new Uint8Array(5 + body.length);
-        new DataView(frame.buffer).setUint32(1, body.length);
-        frame.set(body, 5);
-        const s = session.request({
-          ":method": "POST",
-          ":path": "/tributary.v1.ClientService/FetchAdapter",
-          "content-type": "application/grpc",
-          te: "trailers",
-          authorization: `Bearer ${c.token}`,
-        });
-        s.on("error", () => {});
-        s.end(frame);
-        s.pause();
-        streams.push(s);
-      }
+      for (let i = 0; i < 4; i++) streams.push(unreadDownload(session, c.token, req));
       await new Promise((r) => setTimeout(r, 300));
       const meta = await expectError(
         fetchAdapter(fx.client, c.token, req),

@@ -255,8 +255,8 @@ export interface BigClient {
 
 /**
  * Creates federation `federationId` on the fixture's coordinator whose adapters
- * span several 1 MiB chunks (5 layers of q/v at hidden 1024, rank 64, F32:
- * about 4 MiB), and enrolls `ids`, each with its own adapter under
+ * span several 1 MiB chunks (`layers` layers — default 5 — of q/v at hidden
+ * 1024, rank 64, F32: about 1 MiB per layer), and enrolls `ids`, each with its own adapter under
  * `root/<federation>/<id>`.
  */
 export async function createBigFederation(
@@ -264,9 +264,10 @@ export async function createBigFederation(
   federationId: string,
   ids: readonly string[],
   seed = 7,
+  layers = 5,
 ): Promise<BigClient[]> {
   const operatorMd = bearer(OPERATOR_TOKEN);
-  const modules = llamaQV(5, 1024);
+  const modules = llamaQV(layers, 1024);
   await call(
     fx.operator.createFederation,
     fx.operator,
