@@ -5,11 +5,13 @@
  * same client. Certificates made with openssl for this test.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
@@ -22,6 +24,7 @@ import {
   makeClient,
   OperatorService,
 } from "@tributary/protocol";
+import { runClientCli } from "../client-sdk/src/cli.ts";
 import { connect } from "../client-sdk/src/index.ts";
 import { silentLog } from "../server/src/core/log.ts";
 import { type RunningService, startService } from "../server/src/service/coordinator-service.ts";
@@ -31,6 +34,39 @@ import { bearer } from "./helpers/grpc-calls.ts";
 import { startNatsServer, type TestNatsServer } from "./helpers/nats-server.ts";
 
 const OPERATOR_TOKEN = "trb_mtls-test-operator-token-00000";
+const PYTHON = process.env.TRIBUTARY_PYTHON ?? "/usr/bin/python3";
+const PYTHON_DIR = fileURLToPath(new URL("../client-sdk/python", import.meta.url));
+
+/**
+ * Joins federation "mtls" from the Python client with certificate `cert`
+ * (files in `dir`) and no token; prints the client id, or the exception's
+ * class and message. Asynchronous: the coordinator runs in this process.
+ */
+async function pythonJoin(dir: string, address: string, cert: string): Promise<string> {
+  return python(dir, ["-c", PYTHON_JOIN, dir, address, cert]);
+}
+
+async function python(dir: string, args: readonly string[]): Promise<string> {
+  const { stdout } = await promisify(execFile)(PYTHON, args, {
+    cwd: dir,
+    env: { ...process.env, PYTHONPATH: PYTHON_DIR, PYTHONDONTWRITEBYTECODE: "1" },
+    timeout: 30_000,
+  });
+  return stdout.trim();
+}
+
+const PYTHON_JOIN = (() => {
+  const script = [
+    "import sys, tributary_client as t",
+    "d, addr, cert = sys.argv[1:]",
+    "try:",
+    "    with t.connect(addr, '', tls_ca=f'{d}/ca.pem', tls_cert=f'{d}/{cert}.pem', tls_key=f'{d}/{cert}.key', retries=0) as c:",
+    "        print(c.join('mtls').client_id)",
+    "except t.TributaryError as e:",
+    "    print(type(e).__name__, e)",
+  ].join("\n");
+  return script;
+})();
 
 describe("mutual TLS: client certificates from the configured CA", { timeout: 60_000 }, () => {
   let root: string;
@@ -207,5 +243,48 @@ describe("mutual TLS: client certificates from the configured CA", { timeout: 60
     } finally {
       await client.close();
     }
+  });
+
+  it("the Python client connects with a certificate and no token, and is refused with another CA's", async () => {
+    assert.equal(await pythonJoin(root, svc.endpoint.address, "client-1"), "client-1");
+    assert.match(await pythonJoin(root, svc.endpoint.address, "rogue"), /^UnavailableError /);
+  });
+
+  it("both client CLIs join with --tls-cert/--tls-key and no token, and later commands use the saved state", async () => {
+    const tls = ["--tls-ca", join(root, "ca.pem"), "--tls-cert", join(root, "client-1.pem")];
+    const conn = ["--coordinator", svc.endpoint.address, "--federation", "mtls", ...tls];
+    const out: string[] = [];
+    const io = { out: (l: string) => out.push(l), err: (l: string) => out.push(l) };
+    const state = join(root, "ts-state.json");
+    const noKey = await runClientCli(["join", ...conn, "--state", state], io, {});
+    assert.equal(noKey, 2, out.join("\n"));
+    assert.match(out.join("\n"), /--tls-cert and --tls-key go together/);
+    out.length = 0;
+    const key = ["--tls-key", join(root, "client-1.key")];
+    assert.equal(
+      await runClientCli(["join", ...conn, ...key, "--state", state, "--json"], io, {}),
+      0,
+      out.join("\n"),
+    );
+    assert.equal(JSON.parse(out.at(-1) ?? "{}").clientId, "client-1");
+    const saved = JSON.parse(await readFile(state, "utf8"));
+    assert.equal(saved.token, undefined);
+    assert.equal(saved.tlsKey, join(root, "client-1.key"));
+    out.length = 0;
+    assert.equal(await runClientCli(["status", "--state", state], io, {}), 0, out.join("\n"));
+
+    const pyState = join(root, "py-state.json");
+    const joined = await python(root, [
+      "-m",
+      "tributary_client",
+      "join",
+      ...conn,
+      ...key,
+      "--state",
+      pyState,
+      "--json",
+    ]);
+    assert.equal(JSON.parse(joined.split("\n").at(-1) ?? "{}").clientId, "client-1");
+    await python(root, ["-m", "tributary_client", "status", "--state", pyState]);
   });
 });

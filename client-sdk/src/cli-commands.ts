@@ -118,9 +118,16 @@ const ACTIONS: Record<string, (ctx: Context) => Promise<number>> = {
       coordinator: settings.coordinator,
       federation: settings.federation,
       clientId: res.clientId,
-      ...(settings.tokenFile !== undefined ? { tokenFile: settings.tokenFile } : { token: settings.token }),
+      ...(settings.tokenFile !== undefined
+        ? { tokenFile: settings.tokenFile }
+        : settings.token !== ""
+          ? { token: settings.token }
+          : {}),
       ...(settings.natsUrl !== undefined ? { natsUrl: settings.natsUrl } : {}),
       ...(settings.tlsCa !== undefined ? { tlsCa: settings.tlsCa } : {}),
+      ...(settings.tlsCert !== undefined && settings.tlsKey !== undefined
+        ? { tlsCert: settings.tlsCert, tlsKey: settings.tlsKey }
+        : {}),
       ...(state.federation === settings.federation && state.lastSubmittedRound !== undefined
         ? { lastSubmittedRound: state.lastSubmittedRound }
         : {}),
@@ -241,7 +248,16 @@ export async function runAction(action: string, flags: CliFlags, io: CliIo, env:
     coordinator: settings.coordinator,
     token: settings.token,
     ...(settings.natsUrl !== undefined ? { nats: settings.natsUrl } : {}),
-    ...(settings.tlsCa !== undefined ? { tls: { ca: await readFile(settings.tlsCa) } } : {}),
+    ...(settings.tlsCa !== undefined || settings.tlsCert !== undefined
+      ? {
+          tls: {
+            ...(settings.tlsCa !== undefined ? { ca: await readFile(settings.tlsCa) } : {}),
+            ...(settings.tlsCert !== undefined && settings.tlsKey !== undefined
+              ? { cert: await readFile(settings.tlsCert), key: await readFile(settings.tlsKey) }
+              : {}),
+          },
+        }
+      : {}),
     retry: {
       ...(settings.attempts !== undefined ? { attempts: settings.attempts } : {}),
       onRetry: (r) => io.err(`retrying ${r.what} in ${(r.delayMs / 1000).toFixed(1)} s (${r.reason})`),

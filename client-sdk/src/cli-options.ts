@@ -27,6 +27,8 @@ const OPTIONS = {
   federation: text,
   "nats-url": text,
   "tls-ca": text,
+  "tls-cert": text,
+  "tls-key": text,
   state: text,
   retries: text,
   round: text,
@@ -109,6 +111,9 @@ export interface ConnectionSettings {
   readonly natsUrl?: string;
   /** Absolute path of the CA certificate. */
   readonly tlsCa?: string;
+  /** Absolute paths of this client's certificate and key (mutual TLS). */
+  readonly tlsCert?: string;
+  readonly tlsKey?: string;
   /** Tries per call (`--retries` + 1). */
   readonly attempts?: number;
 }
@@ -154,24 +159,34 @@ export async function resolveConnection(
     tokenFile = state.tokenFile;
     token = await readToken(tokenFile);
   }
-  if (token === undefined) {
+  const natsUrl = nonEmpty(str(flags, "nats-url"), env.TRIBUTARY_NATS_URL, state.natsUrl);
+  const pathOf = (flag: string, envName: string, saved: string | undefined) => {
+    const given = nonEmpty(str(flags, flag), env[envName]);
+    return given !== undefined ? resolve(given) : saved;
+  };
+  const tlsCa = pathOf("tls-ca", "TRIBUTARY_TLS_CA", state.tlsCa);
+  const tlsCert = pathOf("tls-cert", "TRIBUTARY_TLS_CERT", state.tlsCert);
+  const tlsKey = pathOf("tls-key", "TRIBUTARY_TLS_KEY", state.tlsKey);
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) {
+    throw new UsageError("--tls-cert and --tls-key go together: pass both (or neither)");
+  }
+  // With a client certificate the token may be left out: the certificate identifies the client.
+  if (token === undefined && tlsCert === undefined) {
     throw new UsageError(
-      "no token: pass --token-file FILE or --token T (or set TRIBUTARY_TOKEN, or run join first)",
+      "no token: pass --token-file FILE or --token T (or set TRIBUTARY_TOKEN, or run join first), or a client certificate with --tls-cert/--tls-key",
     );
   }
-  const natsUrl = nonEmpty(str(flags, "nats-url"), env.TRIBUTARY_NATS_URL, state.natsUrl);
-  const ca = nonEmpty(str(flags, "tls-ca"), env.TRIBUTARY_TLS_CA);
-  const tlsCa = ca !== undefined ? resolve(ca) : state.tlsCa;
   const retries = intFlag(flags, "retries");
   return {
     statePath,
     coordinator:
       nonEmpty(str(flags, "coordinator"), env.TRIBUTARY_COORDINATOR, state.coordinator) ?? "127.0.0.1:7070",
     federation,
-    token,
+    token: token ?? "",
     ...(tokenFile !== undefined ? { tokenFile } : {}),
     ...(natsUrl !== undefined ? { natsUrl } : {}),
     ...(tlsCa !== undefined ? { tlsCa } : {}),
+    ...(tlsCert !== undefined && tlsKey !== undefined ? { tlsCert, tlsKey } : {}),
     ...(retries !== undefined ? { attempts: retries + 1 } : {}),
   };
 }

@@ -23,6 +23,9 @@ export interface ClientState {
   readonly natsUrl?: string;
   /** Absolute path of the CA certificate. */
   readonly tlsCa?: string;
+  /** Absolute paths of this client's certificate and key (mutual TLS). */
+  readonly tlsCert?: string;
+  readonly tlsKey?: string;
   /** The round of this client's last acknowledged update. */
   readonly lastSubmittedRound?: number;
 }

@@ -24,6 +24,10 @@ describe("tributary client: usage", () => {
       [["status", "--state", "/nonexistent/state.json"], /no federation: pass --federation/],
       [["status", "--state", "/nonexistent/state.json", "--federation", "f"], /no token: pass --token-file/],
       [
+        ["status", "--state", "/nonexistent/state.json", "--federation", "f", "--tls-cert", "c.pem"],
+        /--tls-cert and --tls-key go together/,
+      ],
+      [
         ["wait", "--federation", "f", "--token", "t", "--timeout", "soon"],
         /--timeout expects a positive number/,
       ],

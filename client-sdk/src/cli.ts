@@ -38,6 +38,8 @@ commands need none):
   --federation ID           federation id [TRIBUTARY_FEDERATION]
   --nats-url URL            NATS URL to download merged adapters from [TRIBUTARY_NATS_URL]
   --tls-ca FILE             connect over TLS, trusting this CA [TRIBUTARY_TLS_CA]
+  --tls-cert FILE           mutual TLS: this client's certificate; no token needed then [TRIBUTARY_TLS_CERT]
+  --tls-key FILE            mutual TLS: the key of --tls-cert [TRIBUTARY_TLS_KEY]
   --state FILE              state file (default .tributary/client.json) [TRIBUTARY_CLIENT_STATE]
   --retries N               retries of a failing call before giving up (default 5)
   --json                    print results as one JSON object per line

@@ -53,6 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--federation", help="federation id [TRIBUTARY_FEDERATION]")
     p.add_argument("--nats-url", help="NATS URL the coordinator announces on [TRIBUTARY_NATS_URL]")
     p.add_argument("--tls-ca", help="connect over TLS, trusting this CA [TRIBUTARY_TLS_CA]")
+    p.add_argument("--tls-cert", help="mutual TLS: this client's certificate; no token needed then [TRIBUTARY_TLS_CERT]")
+    p.add_argument("--tls-key", help="mutual TLS: the key of --tls-cert [TRIBUTARY_TLS_KEY]")
     p.add_argument("--state", help=f"state file (default {DEFAULT_STATE_FILE}) [TRIBUTARY_CLIENT_STATE]")
     p.add_argument("--retries", type=int, default=5, help="retries of a failing call (default 5)")
     p.add_argument("--json", action="store_true", help="print results as one JSON object per line")
@@ -77,17 +79,32 @@ def _resolve(args: argparse.Namespace, env: Dict[str, str], state: Dict[str, Any
         with open(token_file, "r", encoding="utf-8") as f:
             token = f.read().strip()
     federation = args.federation or env.get("TRIBUTARY_FEDERATION") or state.get("federation")
-    if not token:
-        raise _Usage("no token: pass --token-file FILE or --token TOKEN (or set TRIBUTARY_TOKEN)")
+
+    def path_of(given: Optional[str], saved: Optional[str]) -> Optional[str]:
+        return os.path.abspath(given) if given else saved
+
+    tls_ca = path_of(args.tls_ca or env.get("TRIBUTARY_TLS_CA"), state.get("tlsCa"))
+    tls_cert = path_of(args.tls_cert or env.get("TRIBUTARY_TLS_CERT"), state.get("tlsCert"))
+    tls_key = path_of(args.tls_key or env.get("TRIBUTARY_TLS_KEY"), state.get("tlsKey"))
+    if (tls_cert is None) != (tls_key is None):
+        raise _Usage("--tls-cert and --tls-key go together: pass both (or neither)")
+    # With a client certificate the token may be left out: the certificate identifies the client.
+    if not token and tls_cert is None:
+        raise _Usage(
+            "no token: pass --token-file FILE or --token TOKEN (or set TRIBUTARY_TOKEN), "
+            "or a client certificate with --tls-cert/--tls-key"
+        )
     if not federation:
         raise _Usage("no federation: pass --federation ID (or set TRIBUTARY_FEDERATION)")
     return {
         "coordinator": args.coordinator or env.get("TRIBUTARY_COORDINATOR") or state.get("coordinator") or "127.0.0.1:7070",
-        "token": token,
+        "token": token or "",
         "token_file": os.path.abspath(token_file) if token_file else None,
         "federation": federation,
         "nats": args.nats_url or env.get("TRIBUTARY_NATS_URL") or state.get("natsUrl"),
-        "tls_ca": args.tls_ca or env.get("TRIBUTARY_TLS_CA") or state.get("tlsCa"),
+        "tls_ca": tls_ca,
+        "tls_cert": tls_cert,
+        "tls_key": tls_key,
     }
 
 
@@ -105,16 +122,25 @@ def _run(args: argparse.Namespace, env: Dict[str, str]) -> int:
     state_path = args.state or env.get("TRIBUTARY_CLIENT_STATE") or DEFAULT_STATE_FILE
     state = _load_state(state_path)
     conn = _resolve(args, env, state)
-    client: Client = connect(conn["coordinator"], conn["token"], nats=conn["nats"], tls_ca=conn["tls_ca"], retries=args.retries)
+    client: Client = connect(
+        conn["coordinator"],
+        conn["token"],
+        nats=conn["nats"],
+        tls_ca=conn["tls_ca"],
+        tls_cert=conn["tls_cert"],
+        tls_key=conn["tls_key"],
+        retries=args.retries,
+    )
     try:
         info = client.join(conn["federation"], args.adapter if args.action == "join" else None)
         saved = {
             "coordinator": conn["coordinator"],
             "federation": conn["federation"],
             "clientId": info.client_id,
-            **({"tokenFile": conn["token_file"]} if conn["token_file"] else {"token": conn["token"]}),
+            **({"tokenFile": conn["token_file"]} if conn["token_file"] else {"token": conn["token"]} if conn["token"] else {}),
             **({"natsUrl": conn["nats"]} if conn["nats"] else {}),
-            **({"tlsCa": os.path.abspath(conn["tls_ca"])} if conn["tls_ca"] else {}),
+            **({"tlsCa": conn["tls_ca"]} if conn["tls_ca"] else {}),
+            **({"tlsCert": conn["tls_cert"], "tlsKey": conn["tls_key"]} if conn["tls_cert"] else {}),
             **({"lastSubmittedRound": state["lastSubmittedRound"]} if "lastSubmittedRound" in state else {}),
         }
         if args.action == "join":
