@@ -3,6 +3,7 @@
  * Markdown table for BENCHMARKS.md (also written to `.bench-out/`).
  */
 import { runCliBench } from "./cli-bench.ts";
+import { runHostileBench } from "./hostile-bench.ts";
 import { runMergeBench } from "./merge-bench.ts";
 import { runRobustBench } from "./robust-bench.ts";
 import { runRoundBench } from "./round-bench.ts";
@@ -10,6 +11,7 @@ import { runRoundBench } from "./round-bench.ts";
 const [name, ...rest] = process.argv.slice(2);
 const benches: Record<string, (args: string[]) => Promise<void>> = {
   cli: runCliBench,
+  hostile: runHostileBench,
   merge: runMergeBench,
   robust: runRobustBench,
   round: runRoundBench,

@@ -1,0 +1,243 @@
+/**
+ * `npm run bench -- hostile`: a hostile client's parse bombs against a real
+ * `tributary serve` process, while an honest client of the same federation
+ * sends a Heartbeat every 20 ms. Attacks, each sent `--repeat` times by
+ * `--attackers` concurrent streams:
+ *
+ * - `redos-key`: `rank_pattern` key `(.*){8}!` (stalled every RPC for 12 s
+ *   when keys were compiled to regular expressions);
+ * - `header-bomb`: a 64 MB safetensors header of 6 M metadata keys (80 s of
+ *   stall and 3 GB of RSS when it was parsed);
+ * - `deep-json`: `adapter_config.json` nested 10,000 deep.
+ *
+ * Each attack is sent for `--seconds` by `--attackers` clients, one stream
+ * each at a time. Reports how fast each is refused, and the honest client's
+ * Heartbeat latency during each attack (a worker thread of its own) next to
+ * the same with no attack (same run).
+ *
+ * Options: --seconds 5 --attackers 4
+ */
+import { createHash } from "node:crypto";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Worker } from "node:worker_threads";
+import { create } from "@bufbuild/protobuf";
+import type * as grpc from "@grpc/grpc-js";
+import { CHUNK_BYTES, SubmitUpdateRequestSchema, statusDetailsOf } from "@tributary/protocol";
+import { startCoordinatorProcess } from "../test/helpers/coordinator-process.ts";
+import { createTestFederation, joinAll } from "../test/helpers/federation.ts";
+import { bearer, clientsFor } from "../test/helpers/grpc-calls.ts";
+import { startNatsServer } from "../test/helpers/nats-server.ts";
+
+const root = new URL("..", import.meta.url).pathname;
+const MB = 1e6;
+
+type Client = ReturnType<typeof clientsFor>["client"];
+
+interface Attack {
+  readonly name: string;
+  readonly what: string;
+  readonly configJson: string;
+  readonly bytes: Uint8Array;
+  readonly contentHash: string;
+}
+
+/** A safetensors file whose header is `mb` MB of `__metadata__` keys (no tensors). */
+function headerBomb(mb: number): Uint8Array {
+  const keys: string[] = [];
+  let size = 20;
+  for (let i = 0; size < mb * MB; i++) {
+    const entry = `"k${i}":""`;
+    keys.push(entry);
+    size += entry.length + 1;
+  }
+  const json = new TextEncoder().encode(`{"__metadata__":{${keys.join(",")}}}`);
+  const out = new Uint8Array(8 + json.length);
+  new DataView(out.buffer).setBigUint64(0, BigInt(json.length), true);
+  out.set(json, 8);
+  return out;
+}
+
+/** Streams `a` as `clientId`; resolves with ms to the coordinator's answer and its reason. */
+function sendAttack(
+  client: Client,
+  token: string,
+  federationId: string,
+  clientId: string,
+  a: Attack,
+  i: number,
+) {
+  const t0 = performance.now();
+  return new Promise<{ ms: number; reason: string }>((resolve) => {
+    const done = (err: grpc.ServiceError | null) =>
+      resolve({
+        ms: performance.now() - t0,
+        reason: err === null ? "ACCEPTED" : (statusDetailsOf(err)?.errorInfo?.reason ?? String(err.code)),
+      });
+    let answered = false;
+    const stream = client.submitUpdate(bearer(token), (err) => {
+      answered = true;
+      done(err);
+    });
+    stream.on("error", () => {});
+    stream.write(
+      create(SubmitUpdateRequestSchema, {
+        payload: {
+          case: "header",
+          value: {
+            federationId,
+            round: 1,
+            clientId,
+            updateId: `attack-${a.name}-${i}`,
+            sampleCount: 100n,
+            contentHash: a.contentHash,
+            totalSize: BigInt(a.bytes.length),
+            adapterConfigJson: a.configJson,
+          },
+        },
+      }),
+    );
+    (async () => {
+      for (let pos = 0; pos < a.bytes.length && !answered; pos += CHUNK_BYTES) {
+        const ok = stream.write(
+          create(SubmitUpdateRequestSchema, {
+            payload: {
+              case: "chunk",
+              value: a.bytes.subarray(pos, Math.min(a.bytes.length, pos + CHUNK_BYTES)),
+            },
+          }),
+        );
+        if (!ok) {
+          const go = await new Promise<boolean>((r) => {
+            stream.once("drain", () => r(true));
+            stream.once("error", () => r(false));
+            stream.once("status", () => r(false));
+          });
+          if (!go) return;
+        }
+      }
+      stream.end();
+    })().catch(() => {});
+  });
+}
+
+/** The honest client's Heartbeats, from a worker thread, until `stop()`; returns the latencies. */
+function probe(address: string, token: string, federationId: string) {
+  const ms: number[] = [];
+  const worker = new Worker(new URL("./heartbeat-probe-entry.mjs", import.meta.url), {
+    workerData: { address, token, federationId },
+  });
+  worker.on("message", (v: number) => ms.push(v));
+  return {
+    async stop() {
+      const exited = new Promise((r) => worker.once("exit", r));
+      worker.postMessage("stop");
+      await exited;
+      return ms;
+    },
+  };
+}
+
+const quantile = (xs: readonly number[], q: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? Number.NaN;
+};
+
+/** Runs the benchmark (see the module comment). */
+export async function runHostileBench(args: string[]): Promise<void> {
+  const opt = (name: string, dflt: number) => {
+    const i = args.indexOf(`--${name}`);
+    return i >= 0 ? Number(args[i + 1]) : dflt;
+  };
+  const seconds = opt("seconds", 5);
+  const attackers = opt("attackers", 4);
+  const work = await mkdtemp(join(tmpdir(), "tributary-hostile-"));
+  const nats = await startNatsServer({ jetstream: true });
+  const proc = await startCoordinatorProcess({ dataDir: join(work, "data"), natsUrl: nats.url });
+  const conn = clientsFor(proc.address);
+  try {
+    const fed = await createTestFederation(conn.operator, work, {
+      id: "hostile",
+      clients: attackers + 1,
+      rank: 4,
+    });
+    await joinAll(conn.client, fed);
+    const [honest, ...evil] = fed.clients;
+    const config = JSON.parse(evil[0].configJson) as Record<string, unknown>;
+    let deep = "0";
+    for (let i = 0; i < 10_000; i++) deep = `[${deep}]`;
+    const attack = (name: string, what: string, configJson: string, bytes: Uint8Array): Attack => ({
+      name,
+      what,
+      configJson,
+      bytes,
+      contentHash: createHash("sha256").update(bytes).digest("hex"),
+    });
+    const attacks: Attack[] = [
+      attack(
+        "redos-key",
+        "`rank_pattern` key `(.*){8}!`",
+        JSON.stringify({ ...config, rank_pattern: { "(.*){8}!": 4 } }),
+        evil[0].bytes,
+      ),
+      attack(
+        "header-bomb",
+        "64 MB safetensors header, 6 M metadata keys",
+        evil[0].configJson,
+        headerBomb(64),
+      ),
+      attack(
+        "deep-json",
+        "`adapter_config.json` nested 10,000 deep",
+        `${evil[0].configJson.slice(0, -1)},"extra":${deep}}`,
+        evil[0].bytes,
+      ),
+    ];
+    const rows: string[] = [];
+    const rss = async () =>
+      Number(/VmHWM:\s+(\d+)/.exec(await readFile(`/proc/${proc.pid}/status`, "utf8"))?.[1] ?? 0) / 1024;
+    const latency = (ms: number[]) =>
+      `${quantile(ms, 0.5).toFixed(1)} / ${quantile(ms, 0.99).toFixed(1)} / ${Math.max(...ms).toFixed(1)} ms (${ms.length} calls)`;
+    const idle = probe(proc.address, honest.token, fed.federationId);
+    await new Promise((r) => setTimeout(r, seconds * 1000));
+    rows.push(
+      `| none (reference) | — | — | — | ${latency(await idle.stop())} | ${(await rss()).toFixed(0)} MB |`,
+    );
+    for (const a of attacks) {
+      const p = probe(proc.address, honest.token, fed.federationId);
+      const refusals: number[] = [];
+      const reasons = new Set<string>();
+      const until = performance.now() + seconds * 1000;
+      let sent = 0;
+      await Promise.all(
+        evil.map(async (c) => {
+          while (performance.now() < until) {
+            const r = await sendAttack(conn.client, c.token, fed.federationId, c.id, a, sent++);
+            refusals.push(r.ms);
+            reasons.add(r.reason);
+          }
+        }),
+      );
+      const ms = await p.stop();
+      rows.push(
+        `| ${a.what} | ${sent} | ${[...reasons].join(", ")} | ${quantile(refusals, 0.5).toFixed(1)} / ${Math.max(...refusals).toFixed(1)} ms | ${latency(ms)} | ${(await rss()).toFixed(0)} MB |`,
+      );
+    }
+    const table = [
+      `Hostile clients vs an honest client's Heartbeat (every 20 ms, own thread); ${attackers} attacking clients for ${seconds} s per row; coordinator in its own process (Node ${process.versions.node}):`,
+      "",
+      "| attack | sent | answer | refused in (median / max) | honest Heartbeat (median / p99 / max) | coordinator peak RSS so far |",
+      "|---|---|---|---|---|---|",
+      ...rows,
+    ].join("\n");
+    console.log(table);
+    await mkdir(join(root, ".bench-out"), { recursive: true });
+    await writeFile(join(root, ".bench-out/hostile.md"), `${table}\n`);
+  } finally {
+    conn.close();
+    await proc.kill("SIGKILL");
+    await nats.close();
+    await rm(work, { recursive: true, force: true });
+  }
+}
