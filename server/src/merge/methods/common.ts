@@ -9,7 +9,7 @@ import {
   stackGrams,
 } from "../grams.ts";
 import type { MergeOptions } from "../options.ts";
-import { chooseRoute, concatenate, truncateStack } from "../solvers/truncated-svd.ts";
+import { chooseRoute, concatenate, type Truncation, truncateStack } from "../solvers/truncated-svd.ts";
 import type { MergedLora, ModuleGroup, ModuleMergeResult } from "../types.ts";
 
 /** Output rank of a module: the requested one, else the largest input rank. */
@@ -97,12 +97,22 @@ export function linearMerge(
     merged: scaled(t.merged, opts.scale),
     report: {
       weights: weightsReport,
-      objective: weightedNorm2 === undefined ? null : t.residual + weightedNorm2 - t.norm2,
+      objective: weightedNorm2 === undefined ? null : objectiveOf(t, weightedNorm2),
       residual: t.residual,
       iterations: t.iterations,
       solver: t.solver,
     },
   };
+}
+
+/**
+ * `Σ w_i ‖BA − Θ_i‖² = ‖M − BA‖² + Σ w_i ‖Θ_i‖² − ‖M‖²`, which for the
+ * projection `BA` of `M` onto its top singular directions is also
+ * `Σ w_i ‖Θ_i‖² − Σ σ_j²` (the form used when `‖M‖²` is not known).
+ */
+function objectiveOf(t: Truncation, weightedNorm2: number): number {
+  if (t.residual === null || t.norm2 === null) return weightedNorm2 - t.sigma2.reduce((x, y) => x + y, 0);
+  return t.residual + weightedNorm2 - t.norm2;
 }
 
 /**
@@ -118,7 +128,9 @@ export function gramsAndNorms(
   const needs =
     opts.rank === "full" ||
     (opts.method !== "from" || opts.solver === "exact"
-      ? chooseRoute(group.dOut, group.dIn, stack.width, outputRank(group, opts), opts.truncation) !== "dense"
+      ? ["core", "subspace"].includes(
+          chooseRoute(group.dOut, group.dIn, stack.width, outputRank(group, opts), opts.truncation),
+        )
       : false);
   if (!needs)
     return { grams: undefined, norms2: group.clients.map((c) => clientNorm2(c, group.dOut, group.dIn)) };

@@ -31,10 +31,11 @@ export interface RitzOptions {
   /** Relative cut for the `S` eigenvalues treated as zero (rank deficiency). */
   readonly rcond: number;
   /**
-   * `‖M‖²_F` when known: then the iteration also stops once the captured
-   * energy `Σ_{j≤rank} λ_j` moves by at most `tol` times the remaining
-   * residual `‖M‖² − Σ λ_j` (the objective itself is then accurate to about
-   * `tol` relative, which is what callers report).
+   * `‖M‖²_F` when known, or an upper bound of it: then the iteration also
+   * stops once the captured energy `Σ_{j≤rank} λ_j` moves by at most `tol`
+   * times the remaining `‖M‖² − Σ λ_j` (or the bound's excess over `Σ λ_j`;
+   * the objective is then accurate to about `tol` relative, which is what
+   * callers report).
    */
   readonly norm2?: number;
 }

@@ -9,6 +9,13 @@
  * - `subspace`: subspace iteration with Rayleigh–Ritz on `T = G_p G_q` in
  *   the `G_q` inner product (`MᵀM` seen through `Qᵀ`), `R × R` products on
  *   tfjs, converged to a tolerance on the top-`r` singular values.
+ * - `stream`: the same iteration on `MᵀM`, applied as products only —
+ *   `M Y = P (D (Q Y))`, `Mᵀ X = Qᵀ (D (Pᵀ X))` — never forming `M` or any
+ *   `R × R` Gram. `O((dIn + dOut) R l)` per iteration: linear in the number
+ *   of clients, where the Gram routes are quadratic (`R²`). Chosen for
+ *   large `R` (many clients). It does not know `‖M‖²`: its `norm2` and
+ *   `residual` are `null` (the FroM objective `Σ w_i ‖Θ_i‖² − Σ σ_j²` needs
+ *   neither).
  * - `dense`: `M = P Q` on tfjs, then the same iteration on `MᵀM`.
  *   Chosen when `R` nears `min(dIn, dOut)`; elementwise methods start here.
  *
@@ -24,7 +31,7 @@ import type { MergedLora } from "../types.ts";
 import { blockTimes, crossGram, ritzIterate } from "./ritz-iteration.ts";
 
 /** Route selection; `auto` uses the cost model. */
-export type TruncationRoute = "auto" | "core" | "subspace" | "dense";
+export type TruncationRoute = "auto" | "core" | "subspace" | "stream" | "dense";
 
 /** Tuning of the rank-`r` solver. */
 export interface TruncationOptions {
@@ -43,10 +50,10 @@ export interface Truncation {
   readonly merged: MergedLora;
   /** Squared singular values kept, descending. */
   readonly sigma2: Float64Array;
-  /** `‖M‖²_F`. */
-  readonly norm2: number;
-  /** `‖M − BA‖²_F`. */
-  readonly residual: number;
+  /** `‖M‖²_F` (`null` from the `stream` route, which never needs it). */
+  readonly norm2: number | null;
+  /** `‖M − BA‖²_F` (`null` when `norm2` is). */
+  readonly residual: number | null;
   readonly iterations: number;
   readonly solver: string;
 }
@@ -67,14 +74,17 @@ export function chooseRoute(
   width: number,
   rank: number,
   opts: TruncationOptions,
-): "core" | "subspace" | "dense" {
+): "core" | "subspace" | "stream" | "dense" {
   if (opts.route !== undefined && opts.route !== "auto") return opts.route;
   const coreMax = opts.coreMaxWidth ?? DEFAULTS.coreMaxWidth;
   const l = blockWidth(rank, width);
   const gramCost = 2 * width * width * (dIn + dOut) + ASSUMED_ITERATIONS * 4 * width * width * l;
   const denseCost =
     2 * dOut * width * dIn + ASSUMED_ITERATIONS * 4 * dOut * dIn * blockWidth(rank, Math.min(dIn, dOut));
-  if (denseCost < gramCost) return "dense";
+  const streamCost = ASSUMED_ITERATIONS * 4 * width * (dIn + dOut) * l;
+  const best = Math.min(gramCost, denseCost, streamCost);
+  if (best === denseCost) return "dense";
+  if (best === streamCost) return "stream";
   return width <= coreMax ? "core" : "subspace";
 }
 
@@ -95,6 +105,7 @@ export function truncateStack(
   if (route === "dense" || stack.width === 0) {
     return truncateDense(denseCombination(stack, colCoef), target, opts);
   }
+  if (route === "stream") return streamRoute(stack, colCoef, target, opts);
   const g = grams ?? stackGrams(stack);
   return route === "core"
     ? coreRoute(stack, g, colCoef, target)
@@ -389,44 +400,163 @@ export function truncateDense(
   const mm = resident(m);
   const mt = resident(transposeF32(m));
   try {
-    const l = blockWidth(target, Math.min(dIn, dOut));
-    const result = ritzIterate(
-      (y) => {
-        const first = mm.timesWithGram(y, "ptp"); // M Y, (M Y)ᵀ (M Y)
-        const ty = mt.times(first.product);
-        return { wy: first.product, ty, s: crossGram(y, y), h: widen(first.gram) };
-      },
-      startBlock(dIn, l, opts.seed ?? DEFAULTS.seed, name),
+    const t = iterateProducts(
       {
-        rank: target,
-        tol: opts.tol ?? DEFAULTS.tol,
-        maxIter: opts.maxIter ?? DEFAULTS.maxIter,
-        rcond: 1e-10,
-        norm2,
+        dOut,
+        dIn,
+        timesWithGram: (y) => {
+          const first = mm.timesWithGram(y, "ptp"); // M Y, (M Y)ᵀ (M Y)
+          return { product: first.product, gram: widen(first.gram) };
+        },
+        timesT: (x) => mt.times(x),
       },
-    );
-    const k = result.values.length;
-    const coefK = firstCols(result.coef, k);
-    const mv = blockTimes(result.wy, coefK); // M V_r = U_r Σ_r   (dOut × k)
-    const v = blockTimes(result.y, coefK); // V_r               (dIn × k)
-    const b = new Float32Array(dOut * k);
-    const a = new Float32Array(k * dIn);
-    for (let j = 0; j < k; j++) {
-      const s = Math.sqrt(Math.sqrt(result.values[j]));
-      for (let i = 0; i < dOut; i++) b[i * k + j] = mv.data[i * k + j] / s;
-      for (let c = 0; c < dIn; c++) a[j * dIn + c] = v.data[c * k + j] * s;
-    }
-    const kept = result.values.reduce((x, y) => x + y, 0);
-    return {
-      merged: padRank(b, a, dOut, dIn, k, target),
-      sigma2: result.values,
+      target,
+      opts,
+      name,
       norm2,
-      residual: Math.max(0, norm2 - kept),
-      iterations: result.iterations,
-      solver: "dense",
-    };
+    );
+    return { ...t, solver: "dense" };
   } finally {
     mm.dispose();
     mt.dispose();
+  }
+}
+
+/** `M` (`dOut × dIn`) seen only through its products. */
+interface ProductOperator {
+  readonly dOut: number;
+  readonly dIn: number;
+  /** `M Y` and `(M Y)ᵀ (M Y)`. */
+  timesWithGram(y: F32Mat): { product: F32Mat; gram: Mat };
+  /** `Mᵀ X`. */
+  timesT(x: F32Mat): F32Mat;
+}
+
+/**
+ * Subspace iteration with Rayleigh–Ritz on `MᵀM` through `op`'s products,
+ * then balanced factors `B = M V_r Σ^{-1/2}`, `A = Σ^{1/2} V_rᵀ`.
+ */
+function iterateProducts(
+  op: ProductOperator,
+  target: number,
+  opts: TruncationOptions,
+  name: string,
+  norm2: number | undefined,
+): Omit<Truncation, "solver"> {
+  const { dOut, dIn } = op;
+  const l = blockWidth(target, Math.min(dIn, dOut));
+  const result = ritzIterate(
+    (y) => {
+      const first = op.timesWithGram(y);
+      return { wy: first.product, ty: op.timesT(first.product), s: crossGram(y, y), h: first.gram };
+    },
+    startBlock(dIn, l, opts.seed ?? DEFAULTS.seed, name),
+    {
+      rank: target,
+      tol: opts.tol ?? DEFAULTS.tol,
+      maxIter: opts.maxIter ?? DEFAULTS.maxIter,
+      rcond: 1e-10,
+      ...(norm2 !== undefined ? { norm2 } : {}),
+    },
+  );
+  const k = result.values.length;
+  const coefK = firstCols(result.coef, k);
+  const mv = blockTimes(result.wy, coefK); // M V_r = U_r Σ_r   (dOut × k)
+  const v = blockTimes(result.y, coefK); // V_r               (dIn × k)
+  const b = new Float32Array(dOut * k);
+  const a = new Float32Array(k * dIn);
+  for (let j = 0; j < k; j++) {
+    const s = Math.sqrt(Math.sqrt(result.values[j]));
+    for (let i = 0; i < dOut; i++) b[i * k + j] = mv.data[i * k + j] / s;
+    for (let c = 0; c < dIn; c++) a[j * dIn + c] = v.data[c * k + j] * s;
+  }
+  const kept = result.values.reduce((x, y) => x + y, 0);
+  return {
+    merged: padRank(b, a, dOut, dIn, k, target),
+    sigma2: result.values,
+    norm2: norm2 ?? null,
+    residual: norm2 === undefined ? null : Math.max(0, norm2 - kept),
+    iterations: result.iterations,
+  };
+}
+
+/**
+ * The `stream` route: the truncated SVD of `M = P D Q` from the products
+ * `M Y = P (D (Q Y))` and `Mᵀ X = Qᵀ (D (Pᵀ X))`, each `O((dIn + dOut) R l)`.
+ */
+/**
+ * `(Σ_i ‖c_i Θ_i‖_F)² ≥ ‖M‖²_F` (triangle inequality), each client's norm
+ * from its own `r_i × r_i` Grams: `O((dIn + dOut) Σ r_i²)`, linear in the
+ * number of clients. For FroM's normalised weights it is at most the
+ * objective's `Σ w_i ‖Θ_i‖²` (Cauchy–Schwarz).
+ */
+export function normBound2(stack: FactorStack, colCoef: Float64Array): number {
+  const columns: number[][] = Array.from({ length: stack.clients }, () => []);
+  for (let j = 0; j < stack.width; j++) columns[stack.owner[j]].push(j);
+  let sum = 0;
+  for (const cols of columns) {
+    const r = cols.length;
+    if (r === 0) continue;
+    // ‖P_J D_J Q_J‖² = Σ_{a,b} c_a c_b (p_aᵀ p_b)(q_a q_bᵀ).
+    let n2 = 0;
+    for (let x = 0; x < r; x++) {
+      for (let y = 0; y < r; y++) {
+        const a = cols[x];
+        const b = cols[y];
+        let gp = 0;
+        for (let i = 0; i < stack.dOut; i++)
+          gp += stack.pT.data[a * stack.dOut + i] * stack.pT.data[b * stack.dOut + i];
+        let gq = 0;
+        for (let i = 0; i < stack.dIn; i++)
+          gq += stack.q.data[a * stack.dIn + i] * stack.q.data[b * stack.dIn + i];
+        n2 += colCoef[a] * colCoef[b] * gp * gq;
+      }
+    }
+    sum += Math.sqrt(Math.max(0, n2));
+  }
+  return sum * sum;
+}
+
+function streamRoute(
+  stack: FactorStack,
+  colCoef: Float64Array,
+  target: number,
+  opts: TruncationOptions,
+): Truncation {
+  const p = resident(stack.p);
+  const pT = resident(stack.pT);
+  const q = resident(stack.q);
+  const qT = resident(stack.qT);
+  /** Multiplies row `a` of an `R × l` block by `colCoef[a]`, in place. */
+  const scaleRows = (z: F32Mat): F32Mat => {
+    for (let a = 0; a < z.rows; a++) {
+      const c = colCoef[a];
+      for (let j = 0; j < z.cols; j++) z.data[a * z.cols + j] *= c;
+    }
+    return z;
+  };
+  try {
+    const t = iterateProducts(
+      {
+        dOut: stack.dOut,
+        dIn: stack.dIn,
+        timesWithGram: (y) => {
+          const product = p.times(scaleRows(q.times(y)));
+          return { product, gram: crossGram(product, product) };
+        },
+        timesT: (x) => qT.times(scaleRows(pT.times(x))),
+      },
+      target,
+      opts,
+      stack.name,
+      normBound2(stack, colCoef),
+    );
+    // The iteration stopped on a bound of ‖M‖²; the norm itself stays unknown.
+    return { ...t, norm2: null, residual: null, solver: "stream" };
+  } finally {
+    p.dispose();
+    pT.dispose();
+    q.dispose();
+    qT.dispose();
   }
 }
