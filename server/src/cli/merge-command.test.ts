@@ -159,8 +159,9 @@ describe("tributary merge", () => {
     await writeFile(path, bytes);
     const nan = capture();
     assert.equal(await main(["merge", "--method", "from", "--out", join(root, "y"), inputs[0], bad], nan), 1);
+    // Tensors are read (and checked) when their module is merged, after the backend line.
     assert.match(
-      nan.stderr[0],
+      nan.stderr.at(-1) ?? "",
       new RegExp(`nan/adapter_model.safetensors.*${name.replaceAll(".", "\\.")}.*NaN`),
     );
 

@@ -7,8 +7,8 @@ import { writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { createMergePool } from "../compute/merge-pool.ts";
 import { METHODS, type MergeOptions, resolveOptions } from "../merge/options.ts";
-import { type AdapterOutput, type PeftAdapter, readAdapter, writeAdapter } from "../peft/index.ts";
-import { checkCompatible, mergeAdapters } from "../pipeline/merge-adapters.ts";
+import { type AdapterOutput, type OpenAdapterDir, openAdapterDir, writeAdapter } from "../peft/index.ts";
+import { checkCompatible, mergeLazyAdapters } from "../pipeline/merge-adapters.ts";
 import { mergedOutput } from "../pipeline/merged-output.ts";
 import { choiceOption, integerOption, numberListOption, numberOption, UsageError } from "./args.ts";
 import type { CliIo } from "./main.ts";
@@ -161,8 +161,23 @@ export async function runMerge(argv: readonly string[], io: CliIo): Promise<numb
     return 0;
   }
   const t0 = performance.now();
-  const inputs: PeftAdapter[] = [];
-  for (const dir of args.inputs) inputs.push(await readAdapter(dir));
+  // Opened lazily: configs and safetensors headers now, each module's tensors
+  // when it is merged, so memory holds the modules in flight, not the inputs.
+  const inputs: OpenAdapterDir[] = [];
+  try {
+    for (const dir of args.inputs) inputs.push(await openAdapterDir(dir));
+    return await mergeOpened(args, inputs, io, t0);
+  } finally {
+    await Promise.all(inputs.map((i) => i.close()));
+  }
+}
+
+async function mergeOpened(
+  args: MergeArgs,
+  inputs: readonly OpenAdapterDir[],
+  io: CliIo,
+  t0: number,
+): Promise<number> {
   const readMs = performance.now() - t0;
   checkCompatible(inputs); // fail before starting any worker
   const pool = await createMergePool({ threads: args.threads });
@@ -171,8 +186,10 @@ export async function runMerge(argv: readonly string[], io: CliIo): Promise<numb
     io.err(
       `tensor backend: ${pool.backend.name} via ${pool.backend.provider}, ${pool.threads || 1} thread(s)${skipped}`,
     );
-    io.err(`merging ${inputs.length} adapters with ${args.options.method} (read in ${fmtMs(readMs)})`);
-    const outcome = await mergeAdapters(inputs, args.options, pool, (name, entry, done, total) => {
+    io.err(
+      `merging ${inputs.length} adapters with ${args.options.method} (headers read in ${fmtMs(readMs)})`,
+    );
+    const outcome = await mergeLazyAdapters(inputs, args.options, pool, (name, entry, done, total) => {
       if (!args.quiet) io.err(`  [${done}/${total}] ${name} ${fmtMs(entry.ms)}`);
     });
     const dtype = args.dtype ?? inputs[0].dtype;

@@ -35,18 +35,33 @@ export interface TimedResult<T> {
   readonly ms: number;
 }
 
+/** How a group is handed to the pool. */
+export interface SubmitOptions {
+  /**
+   * The group's arrays are the caller's to give away: a worker pool moves
+   * each buffer the arrays wholly own to the worker (no copy), leaving them
+   * detached here. Default: copied.
+   */
+  readonly transfer?: boolean;
+}
+
 /** Merges modules on worker threads. */
 export interface MergePool {
   /** Backend each worker runs (all the same). */
   readonly backend: BackendInfo;
   readonly threads: number;
-  mergeModule(group: ModuleGroup, opts: MergeOptions): Promise<TimedResult<ModuleMergeResult>>;
+  mergeModule(
+    group: ModuleGroup,
+    opts: MergeOptions,
+    submit?: SubmitOptions,
+  ): Promise<TimedResult<ModuleMergeResult>>;
   mergeDense(group: DenseGroup, opts: MergeOptions): Promise<TimedResult<DenseMergeResult>>;
   close(): Promise<void>;
 }
 
 interface Pending {
   readonly req: WorkerRequest;
+  readonly transfer: ArrayBuffer[];
   resolve(reply: WorkerReply): void;
   reject(err: Error): void;
 }
@@ -74,7 +89,7 @@ export async function createMergePool(opts: MergePoolOptions = {}): Promise<Merg
       const w = idle.pop()!;
       const job = queue.shift()!;
       busy.set(w, job);
-      w.postMessage(job.req);
+      w.postMessage(job.req, job.transfer);
     }
   };
   const workers = Array.from({ length: threads }, () => {
@@ -102,13 +117,13 @@ export async function createMergePool(opts: MergePoolOptions = {}): Promise<Merg
     return w;
   });
 
-  const submit = (req: WorkerRequest): Promise<WorkerReply> =>
+  const submit = (req: WorkerRequest, transfer: ArrayBuffer[] = []): Promise<WorkerReply> =>
     new Promise((resolve, reject) => {
       if (closed) {
         reject(new Error("merge pool is closed"));
         return;
       }
-      queue.push({ req, resolve, reject });
+      queue.push({ req, transfer, resolve, reject });
       pump();
     });
   const unwrap = <K extends "module" | "dense" | "init">(reply: WorkerReply, kind: K) => {
@@ -122,8 +137,9 @@ export async function createMergePool(opts: MergePoolOptions = {}): Promise<Merg
   return {
     backend,
     threads,
-    async mergeModule(group, o) {
-      const r = unwrap(await submit({ id: nextId++, kind: "module", group, opts: o }), "module");
+    async mergeModule(group, o, how) {
+      const moved = how?.transfer === true ? ownedBuffers(group) : [];
+      const r = unwrap(await submit({ id: nextId++, kind: "module", group, opts: o }, moved), "module");
       return { result: r.result, ms: r.ms };
     },
     async mergeDense(group, o) {
@@ -135,6 +151,22 @@ export async function createMergePool(opts: MergePoolOptions = {}): Promise<Merg
       await Promise.all(workers.map((w) => w.terminate()));
     },
   };
+}
+
+/**
+ * The buffers of a group's factor arrays that each array wholly owns (a view
+ * into a larger or pooled buffer is copied instead, so nothing else is
+ * detached), without duplicates.
+ */
+function ownedBuffers(group: ModuleGroup): ArrayBuffer[] {
+  const out = new Set<ArrayBuffer>();
+  for (const c of group.clients) {
+    for (const x of [c.a, c.b]) {
+      if (x.buffer instanceof ArrayBuffer && x.byteOffset === 0 && x.byteLength === x.buffer.byteLength)
+        out.add(x.buffer);
+    }
+  }
+  return [...out];
 }
 
 function inProcessPool(backend: BackendInfo): MergePool {

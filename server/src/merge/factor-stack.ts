@@ -7,7 +7,7 @@
  * pair of Gram matrices) serves every weighting.
  */
 import type { F32Mat } from "./kernels/device-matmul.ts";
-import { f32 } from "./kernels/device-matmul.ts";
+import { f32, transposeF32 } from "./kernels/device-matmul.ts";
 import type { ModuleGroup } from "./types.ts";
 
 /** One rank-`rank` term `b · a` belonging to client `client`. */
@@ -34,11 +34,11 @@ export interface FactorStack {
   readonly owner: Int32Array;
   /** `P`, `dOut × R`. */
   readonly p: F32Mat;
-  /** `Pᵀ`, `R × dOut`. */
+  /** `Pᵀ`, `R × dOut` (built on first access). */
   readonly pT: F32Mat;
   /** `Q`, `R × dIn`. */
   readonly q: F32Mat;
-  /** `Qᵀ`, `dIn × R`. */
+  /** `Qᵀ`, `dIn × R` (built on first access). */
   readonly qT: F32Mat;
 }
 
@@ -62,9 +62,7 @@ export function stackTerms(
   const width = terms.reduce((s, t) => s + t.rank, 0);
   const owner = new Int32Array(width);
   const p = new Float32Array(dOut * width);
-  const pT = new Float32Array(width * dOut);
   const q = new Float32Array(width * dIn);
-  const qT = new Float32Array(dIn * width);
   let off = 0;
   for (const t of terms) {
     if (t.b.length !== dOut * t.rank || t.a.length !== t.rank * dIn) {
@@ -78,17 +76,12 @@ export function stackTerms(
       const dst = row * width + off;
       for (let j = 0; j < t.rank; j++) p[dst + j] = sc * t.b[src + j];
     }
-    for (let j = 0; j < t.rank; j++) {
-      const dst = (off + j) * dOut;
-      for (let row = 0; row < dOut; row++) pT[dst + row] = p[row * width + off + j];
-    }
     q.set(t.a, off * dIn);
-    for (let c = 0; c < dIn; c++) {
-      const dst = c * width + off;
-      for (let j = 0; j < t.rank; j++) qT[dst + j] = t.a[j * dIn + c];
-    }
     off += t.rank;
   }
+  // The transposes are built on first use: the product-only route never needs them.
+  let pT: F32Mat | undefined;
+  let qT: F32Mat | undefined;
   return {
     name,
     dIn,
@@ -97,9 +90,15 @@ export function stackTerms(
     clients,
     owner,
     p: f32(dOut, width, p),
-    pT: f32(width, dOut, pT),
+    get pT() {
+      pT ??= transposeF32(f32(dOut, width, p));
+      return pT;
+    },
     q: f32(width, dIn, q),
-    qT: f32(dIn, width, qT),
+    get qT() {
+      qT ??= transposeF32(f32(width, dIn, q));
+      return qT;
+    },
   };
 }
 

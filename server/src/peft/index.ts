@@ -33,7 +33,7 @@ export {
   rankFor,
   scalingFor,
 } from "./adapter-config.ts";
-export { readAdapter, writeAdapter } from "./adapter-dir.ts";
+export { type OpenAdapterDir, openAdapterDir, readAdapter, writeAdapter } from "./adapter-dir.ts";
 export { type AdapterPlan, type ModulePlan, planAdapter, type TensorInfo } from "./adapter-plan.ts";
 export type {
   AdapterOutput,

@@ -131,6 +131,8 @@ export function groupModule(inputs: readonly AdapterInput[], name: string): Modu
 export interface GroupSource {
   readonly modules: readonly string[];
   readonly dense: readonly string[];
+  /** Each `loadModule` returns fresh arrays the merge may move to a worker (no copy). */
+  readonly fresh?: boolean;
   loadModule(name: string): Promise<ModuleGroup> | ModuleGroup;
   loadDense(name: string): Promise<DenseGroup> | DenseGroup;
 }
@@ -158,7 +160,9 @@ export async function mergeGroups(
   const lane = async () => {
     while (next < names.length) {
       const name = names[next++];
-      const entry = await pool.mergeModule(await source.loadModule(name), opts);
+      const entry = await pool.mergeModule(await source.loadModule(name), opts, {
+        transfer: source.fresh === true,
+      });
       modules.set(name, entry);
       done++;
       onModule?.(name, entry, done, names.length);
@@ -220,6 +224,7 @@ export async function mergeLazyAdapters(
     {
       modules: [...first.modules.keys()],
       dense: [...first.dense.keys()],
+      fresh: true,
       async loadModule(name) {
         const parts = await Promise.all(inputs.map((inp) => inp.loadModule(name)));
         const { dIn, dOut } = parts[0];

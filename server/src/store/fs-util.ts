@@ -5,7 +5,10 @@
 import { createHash } from "node:crypto";
 import { type FileHandle, mkdir, open, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
+import { readAt } from "../peft/file-read.ts";
 import { tempName } from "./paths.ts";
+
+export { readAt };
 
 /** The `code` of a Node system error (`ENOENT`, …), if it is one. */
 export function errnoCode(err: unknown): string | undefined {
@@ -52,18 +55,6 @@ export async function writeFully(handle: FileHandle, bytes: Uint8Array, position
     const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, position + done);
     done += bytesWritten;
   }
-}
-
-/** Reads up to `length` bytes at `position` into a new buffer; shorter only at end of file. */
-export async function readAt(handle: FileHandle, position: number, length: number): Promise<Uint8Array> {
-  const out = new Uint8Array(length);
-  let done = 0;
-  while (done < length) {
-    const { bytesRead } = await handle.read(out, done, length - done, position + done);
-    if (bytesRead === 0) break;
-    done += bytesRead;
-  }
-  return done === length ? out : out.subarray(0, done);
 }
 
 /** Hex sha256 of the first `size` bytes of a file, read in 1 MiB positioned reads. */

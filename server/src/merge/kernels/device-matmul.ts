@@ -63,6 +63,8 @@ export interface ResidentMatrix {
   readonly cols: number;
   /** `left · x`. */
   times(x: F32Mat): F32Mat;
+  /** `x · left` (the resident matrix on the right). */
+  timesFrom(x: F32Mat): F32Mat;
   /**
    * `P = left · x` together with one small Gram, `xᵀP` (square `left` only)
    * or `PᵀP`, in one backend round trip (the iteration loops call this many
@@ -84,6 +86,13 @@ export function resident(m: F32Mat): ResidentMatrix {
       const data = Float32Array.from(out.dataSync() as Float32Array);
       out.dispose();
       return f32(m.rows, x.cols, data);
+    },
+    timesFrom(x: F32Mat): F32Mat {
+      if (x.cols !== m.rows) throw new RangeError(`resident: ${x.rows}×${x.cols} · ${m.rows}×${m.cols}`);
+      const out = tf.tidy(() => tf.matMul(tf.tensor2d(x.data, [x.rows, x.cols]), t));
+      const data = Float32Array.from(out.dataSync() as Float32Array);
+      out.dispose();
+      return f32(x.rows, m.cols, data);
     },
     timesWithGram(x: F32Mat, gram: "xtp" | "ptp") {
       if (x.rows !== m.cols) throw new RangeError(`resident: ${m.rows}×${m.cols} · ${x.rows}×${x.cols}`);

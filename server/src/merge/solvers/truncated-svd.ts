@@ -493,23 +493,30 @@ function iterateProducts(
 export function normBound2(stack: FactorStack, colCoef: Float64Array): number {
   const columns: number[][] = Array.from({ length: stack.clients }, () => []);
   for (let j = 0; j < stack.width; j++) columns[stack.owner[j]].push(j);
+  const R = stack.width;
+  const p = stack.p.data;
+  const q = stack.q.data;
   let sum = 0;
   for (const cols of columns) {
     const r = cols.length;
     if (r === 0) continue;
-    // ‖P_J D_J Q_J‖² = Σ_{a,b} c_a c_b (p_aᵀ p_b)(q_a q_bᵀ).
+    // ‖P_J D_J Q_J‖² = Σ_{x,y} c_x c_y (p_xᵀ p_y)(q_x q_yᵀ), from the client's r × r Grams.
+    const gp = new Float64Array(r * r);
+    for (let i = 0; i < stack.dOut; i++) {
+      const row = i * R;
+      for (let x = 0; x < r; x++) {
+        const v = p[row + cols[x]];
+        for (let y = 0; y < r; y++) gp[x * r + y] += v * p[row + cols[y]];
+      }
+    }
     let n2 = 0;
     for (let x = 0; x < r; x++) {
+      const qx = cols[x] * stack.dIn;
       for (let y = 0; y < r; y++) {
-        const a = cols[x];
-        const b = cols[y];
-        let gp = 0;
-        for (let i = 0; i < stack.dOut; i++)
-          gp += stack.pT.data[a * stack.dOut + i] * stack.pT.data[b * stack.dOut + i];
+        const qy = cols[y] * stack.dIn;
         let gq = 0;
-        for (let i = 0; i < stack.dIn; i++)
-          gq += stack.q.data[a * stack.dIn + i] * stack.q.data[b * stack.dIn + i];
-        n2 += colCoef[a] * colCoef[b] * gp * gq;
+        for (let i = 0; i < stack.dIn; i++) gq += q[qx + i] * q[qy + i];
+        n2 += colCoef[cols[x]] * colCoef[cols[y]] * gp[x * r + y] * gq;
       }
     }
     sum += Math.sqrt(Math.max(0, n2));
@@ -523,16 +530,21 @@ function streamRoute(
   target: number,
   opts: TruncationOptions,
 ): Truncation {
+  // Only P and Q are uploaded: Mᵀ X is computed as ((Xᵀ P) D Q)ᵀ, transposing
+  // the thin l-column blocks instead of the stacked factors.
   const p = resident(stack.p);
-  const pT = resident(stack.pT);
   const q = resident(stack.q);
-  const qT = resident(stack.qT);
   /** Multiplies row `a` of an `R × l` block by `colCoef[a]`, in place. */
   const scaleRows = (z: F32Mat): F32Mat => {
     for (let a = 0; a < z.rows; a++) {
       const c = colCoef[a];
       for (let j = 0; j < z.cols; j++) z.data[a * z.cols + j] *= c;
     }
+    return z;
+  };
+  /** Multiplies column `a` of an `l × R` block by `colCoef[a]`, in place. */
+  const scaleCols = (z: F32Mat): F32Mat => {
+    for (let i = 0; i < z.rows; i++) for (let a = 0; a < z.cols; a++) z.data[i * z.cols + a] *= colCoef[a];
     return z;
   };
   try {
@@ -544,7 +556,7 @@ function streamRoute(
           const product = p.times(scaleRows(q.times(y)));
           return { product, gram: crossGram(product, product) };
         },
-        timesT: (x) => qT.times(scaleRows(pT.times(x))),
+        timesT: (x) => transposeF32(q.timesFrom(scaleCols(p.timesFrom(transposeF32(x))))),
       },
       target,
       opts,
@@ -555,8 +567,6 @@ function streamRoute(
     return { ...t, norm2: null, residual: null, solver: "stream" };
   } finally {
     p.dispose();
-    pT.dispose();
     q.dispose();
-    qT.dispose();
   }
 }

@@ -1,0 +1,17 @@
+/** Positioned reads of files, the one loop every lazy reader uses. */
+import type { FileHandle } from "node:fs/promises";
+
+/**
+ * Reads `length` bytes at `position` of `handle` (fewer only at the end of
+ * the file) into a fresh buffer.
+ */
+export async function readAt(handle: FileHandle, position: number, length: number): Promise<Uint8Array> {
+  const out = new Uint8Array(length);
+  let done = 0;
+  while (done < length) {
+    const { bytesRead } = await handle.read(out, done, length - done, position + done);
+    if (bytesRead === 0) break;
+    done += bytesRead;
+  }
+  return done === length ? out : out.subarray(0, done);
+}
