@@ -4,6 +4,7 @@
  */
 import { runCliBench } from "./cli-bench.ts";
 import { runHostileBench } from "./hostile-bench.ts";
+import { runLinalgBench } from "./linalg-bench.ts";
 import { runMergeBench } from "./merge-bench.ts";
 import { runRobustBench } from "./robust-bench.ts";
 import { runRoundBench } from "./round-bench.ts";
@@ -12,6 +13,7 @@ const [name, ...rest] = process.argv.slice(2);
 const benches: Record<string, (args: string[]) => Promise<void>> = {
   cli: runCliBench,
   hostile: runHostileBench,
+  linalg: runLinalgBench,
   merge: runMergeBench,
   robust: runRobustBench,
   round: runRoundBench,

@@ -13,7 +13,8 @@
 # (client-sdk/python) python3-grpcio, python3-protobuf, python3-numpy, and
 # protoc with the gRPC Python plugin and the well-known types
 # (protobuf-compiler, protobuf-compiler-grpc, libprotobuf-dev) to generate
-# and check its stubs.
+# and check its stubs; liblapacke and libopenblas0-pthread (native LAPACK and
+# BLAS for the merge engine, loaded through koffi; JS fallback without them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,6 +34,9 @@ for cmd in "${!PACKAGES[@]}"; do
   fi
 done
 [ -f /usr/include/google/protobuf/duration.proto ] || missing+=(libprotobuf-dev)
+# Native LAPACK/BLAS for the merge engine's float64 decompositions (JS fallback without them).
+/sbin/ldconfig -p 2>/dev/null | grep -q 'liblapacke\.so\.3 ' || missing+=(liblapacke)
+/sbin/ldconfig -p 2>/dev/null | grep -q 'libopenblas\.so\.0 ' || missing+=(libopenblas0-pthread)
 # Python modules of Debian's python3 → Debian package
 declare -A PYTHON_MODULES=([grpc]=python3-grpcio [google.protobuf]=python3-protobuf [numpy]=python3-numpy)
 for module in "${!PYTHON_MODULES[@]}"; do

@@ -184,7 +184,7 @@ async function mergeOpened(
   try {
     const skipped = pool.backend.skipped.length > 0 ? ` (skipped: ${pool.backend.skipped.join("; ")})` : "";
     io.err(
-      `tensor backend: ${pool.backend.name} via ${pool.backend.provider}, ${pool.threads || 1} thread(s)${skipped}`,
+      `tensor backend: ${pool.backend.name} via ${pool.backend.provider}, ${pool.threads || 1} thread(s); decompositions: ${pool.backend.linalg}${skipped}`,
     );
     io.err(
       `merging ${inputs.length} adapters with ${args.options.method} (headers read in ${fmtMs(readMs)})`,

@@ -1,12 +1,16 @@
 /**
  * TensorFlow.js backend selection, done once per thread at start-up:
  * `tensorflow` (tfjs-node-gpu, then tfjs-node, when installed and loadable)
- * → `wasm` (SIMD, one thread) → `cpu`. The merge core only uses
- * `@tensorflow/tfjs-core` ops and never loads a backend itself.
+ * → `wasm` (SIMD, one thread) → `cpu`, and the float64 decompositions:
+ * native LAPACK when it loads (`lapack.ts`), else the JS ones. The merge
+ * core only uses `@tensorflow/tfjs-core` ops and the decompositions it is
+ * given, and never loads a backend itself.
  */
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
+import { useDecompositions } from "../merge/linalg/index.ts";
+import { selectDecompositions } from "./lapack.ts";
 
 /** Backends in order of preference. */
 export type BackendName = "tensorflow" | "wasm" | "cpu";
@@ -16,6 +20,8 @@ export interface BackendInfo {
   readonly name: BackendName;
   /** npm package that provides it. */
   readonly provider: string;
+  /** What runs the float64 decompositions: `js` or `lapack (…)`. */
+  readonly linalg: string;
   /** Reasons the preferred backends were skipped, for the start-up log. */
   readonly skipped: readonly string[];
 }
@@ -65,6 +71,10 @@ export function selectBackend(forced = process.env.TRIBUTARY_BACKEND): Promise<B
 
 async function select(forced: BackendName | undefined): Promise<BackendInfo> {
   const skipped: string[] = [];
+  const linalg = await selectDecompositions();
+  useDecompositions(linalg.decompositions);
+  if (linalg.skipped !== undefined) skipped.push(linalg.skipped);
+  const done = (info: Omit<BackendInfo, "linalg">) => ready({ ...info, linalg: linalg.decompositions.name });
   const want = (b: BackendName) => forced === undefined || forced === b;
   if (forced !== undefined && !["tensorflow", "wasm", "cpu"].includes(forced)) {
     throw new Error(`TRIBUTARY_BACKEND=${forced} is not one of tensorflow, wasm, cpu`);
@@ -112,7 +122,7 @@ export async function useBackend(name: BackendName): Promise<boolean> {
   return ok;
 }
 
-async function done(info: BackendInfo): Promise<BackendInfo> {
+async function ready(info: BackendInfo): Promise<BackendInfo> {
   await tf.ready();
   return info;
 }

@@ -77,6 +77,9 @@ interface Pending {
 export async function createMergePool(opts: MergePoolOptions = {}): Promise<MergePool> {
   const threads = opts.threads ?? availableParallelism();
   if (threads === 0) return inProcessPool(await selectBackend(opts.backend));
+  // Workers run modules in parallel: one BLAS thread each, not a core-sized
+  // pool per worker (read by OpenBLAS when the first worker loads LAPACK).
+  process.env.OPENBLAS_NUM_THREADS ??= "1";
   const workerUrl = workerEntry();
   const queue: Pending[] = [];
   const idle: Worker[] = [];

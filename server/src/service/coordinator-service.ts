@@ -113,6 +113,7 @@ export async function startService(config: ServiceConfig): Promise<RunningServic
     log.info("tensor backend", {
       backend: pool.backend.name,
       provider: pool.backend.provider,
+      linalg: pool.backend.linalg,
       threads: pool.threads,
       skipped: pool.backend.skipped,
     });

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { test } from "node:test";
+import { testEach as test } from "../../compute/decompositions-under-test.ts";
+import { symEig } from "./decompositions.ts";
 import { genSymEig } from "./gen-sym-eig.ts";
 import { diagScaleCols, fromRows, identity, type Mat, mat, matmul, matmulTN } from "./mat.ts";
-import { symEig } from "./sym-eig.ts";
 import {
   assertDescending,
   assertMatClose,

@@ -9,9 +9,10 @@
  * `B = V_r Σ_r^{-1/2}` (so `Bᵀ S B = I`), solve the ordinary symmetric
  * problem `(Bᵀ H B) z = λ z`, and map back `w = B z`.
  */
+
+import { symEig } from "./decompositions.ts";
 import { diagScaleCols, type Mat, matmul, matmulTN, sliceCols } from "./mat.ts";
 import { assertSquare } from "./numeric.ts";
-import { symEig } from "./sym-eig.ts";
 
 /** Generalised eigenvalues (descending) and `S`-orthonormal eigenvectors (columns, `n × k`). */
 export interface GenSymEig {

@@ -3,6 +3,15 @@
  * matrices, products, and the symmetric eigen, SVD, generalised eigen
  * decompositions and the PSD pseudo-inverse the solvers use.
  */
+export {
+  activeDecompositions,
+  type Decompositions,
+  denseMatmulNT,
+  jsDecompositions,
+  svd,
+  symEig,
+  useDecompositions,
+} from "./decompositions.ts";
 export { type GenSymEig, genSymEig } from "./gen-sym-eig.ts";
 export {
   add,
@@ -25,6 +34,7 @@ export {
   traceOfProduct,
   transpose,
 } from "./mat.ts";
+export { assertFinite, assertSquare } from "./numeric.ts";
 export { pinvSym } from "./pinv.ts";
-export { type Svd, svd } from "./svd.ts";
-export { type SymEig, symEig } from "./sym-eig.ts";
+export type { Svd } from "./svd.ts";
+export type { SymEig } from "./sym-eig.ts";

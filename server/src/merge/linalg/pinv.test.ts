@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { test } from "node:test";
+import { testEach as test } from "../../compute/decompositions-under-test.ts";
 import { fromRows, identity, type Mat, mat, matmul, transpose } from "./mat.ts";
 import { pinvSym } from "./pinv.ts";
 import { assertMatClose, randomPsd } from "./test-matrices.ts";

@@ -4,9 +4,10 @@
  * equations). Directions whose eigenvalue is at most `rcond` times the
  * largest are treated as exactly singular and dropped.
  */
+
+import { symEig } from "./decompositions.ts";
 import { diagScaleCols, type Mat, matmulNT, sliceCols } from "./mat.ts";
 import { assertSquare } from "./numeric.ts";
-import { symEig } from "./sym-eig.ts";
 
 /**
  * Pseudo-inverse of a symmetric PSD matrix (symmetrised first); eigenvalues

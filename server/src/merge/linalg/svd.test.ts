@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
-import { test } from "node:test";
+import { testEach as test } from "../../compute/decompositions-under-test.ts";
+import { denseMatmulNT, svd, symEig } from "./decompositions.ts";
 import { diagScaleCols, fromRows, type Mat, mat, matmulNT, matmulTN } from "./mat.ts";
-import { svd } from "./svd.ts";
-import { symEig } from "./sym-eig.ts";
 import {
   assertDescending,
   assertMatClose,
@@ -133,5 +132,23 @@ test("svd of badly scaled input keeps relative accuracy", () => {
     }
     assertOrthonormalCols(d.u, 1e-12, `${factor}: U`);
     assertOrthonormalCols(d.v, 1e-12, `${factor}: V`);
+  }
+});
+
+test("denseMatmulNT is A Bᵀ, empty shapes included", () => {
+  for (const [m, k, n] of [
+    [3, 5, 4],
+    [1, 1, 1],
+    [0, 3, 2],
+    [4, 0, 2],
+    [40, 33, 27],
+  ]) {
+    const a = randomMat(m, k, m + k);
+    const b = randomMat(n, k, n * 3 + k);
+    const got = denseMatmulNT(a, b);
+    assert.deepEqual([got.rows, got.cols], [m, n]);
+    const want = matmulNT(a, b);
+    for (let i = 0; i < want.data.length; i++)
+      assert.ok(Math.abs(got.data[i] - want.data[i]) <= 1e-12 * (1 + Math.abs(want.data[i])));
   }
 });

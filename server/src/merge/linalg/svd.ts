@@ -36,7 +36,7 @@ const CHAIN_WINDOW = 16;
  * Thin SVD of any `m × n` matrix, singular values descending and non-negative.
  * Dense equation: `M = U diag(s) Vᵀ`, `UᵀU = VᵀV = I_k`, `s[0] ≥ … ≥ s[k−1] ≥ 0`.
  */
-export function svd(m: Mat): Svd {
+export function svdJs(m: Mat): Svd {
   assertFinite("svd", m);
   const wide = m.rows < m.cols;
   const R = wide ? m.cols : m.rows;

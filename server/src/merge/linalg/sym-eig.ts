@@ -31,7 +31,7 @@ const ROTATION_WINDOW = 16;
  * Eigen-decomposition of the symmetric part of a square matrix.
  * Dense equation: `(M + Mᵀ)/2 = V Λ Vᵀ`, `VᵀV = I`, `Λ = diag(values)`, values descending.
  */
-export function symEig(m: Mat): SymEig {
+export function symEigJs(m: Mat): SymEig {
   assertSquare("symEig", m);
   assertFinite("symEig", m);
   const n = m.rows;

@@ -11,7 +11,7 @@
  */
 import { columnCoefficients, stackModule } from "../factor-stack.ts";
 import { stackGrams } from "../grams.ts";
-import { type Mat, svd } from "../linalg/index.ts";
+import { denseMatmulNT, diagScaleCols, type Mat, sliceCols, svd } from "../linalg/index.ts";
 import type { MergeOptions } from "../options.ts";
 import { coreFrame } from "../solvers/truncated-svd.ts";
 import type { ModuleGroup, ModuleMergeResult } from "../types.ts";
@@ -20,20 +20,20 @@ import { outputRank } from "./common.ts";
 /** Singular value thresholding `U diag((σ − μ)₊) Vᵀ`, keeping at most `cap` values; returns it and its nuclear norm. */
 export function svt(x: Mat, mu: number, cap: number): { value: Mat; nuclear: number } {
   const dec = svd(x);
-  const out = new Float64Array(x.rows * x.cols);
+  let k = 0;
+  const limit = Math.min(cap, dec.s.length);
+  while (k < limit && dec.s[k] - mu > 0) k++;
+  const shrunk = new Float64Array(k);
   let nuclear = 0;
-  const k = Math.min(cap, dec.s.length);
   for (let j = 0; j < k; j++) {
-    const s = dec.s[j] - mu;
-    if (s <= 0) break;
-    nuclear += s;
-    for (let i = 0; i < x.rows; i++) {
-      const ui = dec.u.data[i * dec.u.cols + j] * s;
-      if (ui === 0) continue;
-      for (let c = 0; c < x.cols; c++) out[i * x.cols + c] += ui * dec.v.data[c * dec.v.cols + j];
-    }
+    shrunk[j] = dec.s[j] - mu;
+    nuclear += shrunk[j];
   }
-  return { value: { rows: x.rows, cols: x.cols, data: out }, nuclear };
+  if (k === 0)
+    return { value: { rows: x.rows, cols: x.cols, data: new Float64Array(x.rows * x.cols) }, nuclear };
+  // U_k diag((σ − μ)₊) V_kᵀ as one float64 product.
+  const value = denseMatmulNT(diagScaleCols(sliceCols(dec.u, 0, k), shrunk), sliceCols(dec.v, 0, k));
+  return { value, nuclear };
 }
 
 /** Merges one module with LoRE-Merging (λ = `scale`). */
