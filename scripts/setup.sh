@@ -14,7 +14,8 @@
 # protoc with the gRPC Python plugin and the well-known types
 # (protobuf-compiler, protobuf-compiler-grpc, libprotobuf-dev) to generate
 # and check its stubs; liblapacke and libopenblas0-pthread (native LAPACK and
-# BLAS for the merge engine, loaded through koffi; JS fallback without them).
+# BLAS for the merge engine, loaded through koffi; JS fallback without them),
+# and Mesa >= 24 with the Vulkan loader (WebGPU on lavapipe, see below).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -54,6 +55,44 @@ if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# WebGPU (Dawn, from the `webgpu` npm package) needs a Vulkan driver: on a
+# GPU host the vendor's; the tests run the same path on Mesa's lavapipe (a
+# CPU Vulkan), which Dawn accepts from Mesa 24 on. Debian 12 ships 22.3, so
+# there mesa-vulkan-drivers comes from bookworm-backports, enabled on the same
+# mirror as the machine's own apt sources.
+mesa_ok() {
+  local v
+  v=$(dpkg-query -W -f='${Version}' mesa-vulkan-drivers 2>/dev/null) || return 1
+  dpkg --compare-versions "$v" ge 24 && dpkg-query -W libvulkan1 >/dev/null 2>&1
+}
+if command -v dpkg-query >/dev/null 2>&1 && ! mesa_ok; then
+  command -v apt-get >/dev/null 2>&1 || die "Mesa >= 24 (mesa-vulkan-drivers) is missing and apt-get is not available"
+  SUDO=""
+  [ "$(id -u)" = "0" ] || SUDO="sudo"
+  codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+  target=()
+  if [ "$codename" = "bookworm" ]; then
+    list=/etc/apt/sources.list.d/tributary-backports.sources
+    if [ ! -f "$list" ]; then
+      uri=""
+      [ -f /etc/apt/sources.list.d/debian.sources ] \
+        && uri=$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources)
+      [ -z "$uri" ] && [ -f /etc/apt/sources.list ] \
+        && uri=$(awk '$1 == "deb" && $3 == "bookworm" { print $2; exit }' /etc/apt/sources.list)
+      [ -n "$uri" ] || die "cannot find this machine's Debian mirror to enable bookworm-backports (for Mesa >= 24)"
+      echo "setup: enabling bookworm-backports from $uri (for Mesa >= 24)"
+      printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "$uri" \
+        | $SUDO tee "$list" >/dev/null
+    fi
+    target=(-t bookworm-backports)
+  fi
+  echo "setup: installing mesa-vulkan-drivers libvulkan1 ${target[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${target[@]}" \
+    mesa-vulkan-drivers libvulkan1 >/dev/null
+  mesa_ok || die "mesa-vulkan-drivers >= 24 did not install"
 fi
 
 # npm dependencies; `prepare` builds every package into its dist/.

@@ -1,7 +1,8 @@
 /**
- * TensorFlow.js backend selection, done once per thread at start-up:
- * `tensorflow` (tfjs-node-gpu, then tfjs-node, when installed and loadable)
- * → `wasm` (SIMD, one thread) → `cpu`, and the float64 decompositions:
+ * Tensor backend selection, done once per thread at start-up: `tensorflow`
+ * (tfjs-node-gpu, then tfjs-node, when installed and loadable) → `webgpu`
+ * (Dawn, when it finds a GPU — not a software rasteriser — or when asked
+ * for) → `wasm` (SIMD, one thread) → `cpu`, and the float64 decompositions:
  * native LAPACK when it loads (`lapack.ts`), else the JS ones. The merge
  * core only uses `@tensorflow/tfjs-core` ops and the decompositions it is
  * given, and never loads a backend itself.
@@ -9,11 +10,13 @@
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
+import { useMatmulDevice } from "../merge/kernels/device-matmul.ts";
 import { useDecompositions } from "../merge/linalg/index.ts";
 import { selectDecompositions } from "./lapack.ts";
+import { startWebgpuDevice, type WebgpuStart } from "./webgpu-device.ts";
 
 /** Backends in order of preference. */
-export type BackendName = "tensorflow" | "wasm" | "cpu";
+export type BackendName = "tensorflow" | "webgpu" | "wasm" | "cpu";
 
 /** Which backend runs, and why the better ones did not. */
 export interface BackendInfo {
@@ -22,6 +25,8 @@ export interface BackendInfo {
   readonly provider: string;
   /** What runs the float64 decompositions: `js` or `lapack (…)`. */
   readonly linalg: string;
+  /** The GPU adapter's description (`webgpu` only). */
+  readonly adapter?: string;
   /** Reasons the preferred backends were skipped, for the start-up log. */
   readonly skipped: readonly string[];
 }
@@ -76,8 +81,8 @@ async function select(forced: BackendName | undefined): Promise<BackendInfo> {
   if (linalg.skipped !== undefined) skipped.push(linalg.skipped);
   const done = (info: Omit<BackendInfo, "linalg">) => ready({ ...info, linalg: linalg.decompositions.name });
   const want = (b: BackendName) => forced === undefined || forced === b;
-  if (forced !== undefined && !["tensorflow", "wasm", "cpu"].includes(forced)) {
-    throw new Error(`TRIBUTARY_BACKEND=${forced} is not one of tensorflow, wasm, cpu`);
+  if (forced !== undefined && !["tensorflow", "webgpu", "wasm", "cpu"].includes(forced)) {
+    throw new Error(`TRIBUTARY_BACKEND=${forced} is not one of tensorflow, webgpu, wasm, cpu`);
   }
   if (want("tensorflow")) {
     for (const pkg of ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"]) {
@@ -85,6 +90,25 @@ async function select(forced: BackendName | undefined): Promise<BackendInfo> {
       if (why === null) return done({ name: "tensorflow", provider: pkg, skipped });
       skipped.push(why);
     }
+  }
+  if (want("webgpu")) {
+    const gpu = await webgpu(forced === "webgpu");
+    if (gpu.ok) {
+      useMatmulDevice(gpu.device);
+      // Anything else on tfjs in this thread runs on wasm (or cpu).
+      if ((await tryWasm()) !== null) {
+        await import("@tensorflow/tfjs-backend-cpu");
+        await tf.setBackend("cpu");
+      }
+      return done({
+        name: "webgpu",
+        provider: "webgpu (Dawn) + @tensorflow/tfjs-backend-webgpu",
+        adapter: gpu.device.adapter.description,
+        skipped,
+      });
+    }
+    if (forced === "webgpu") throw new Error(`TRIBUTARY_BACKEND=webgpu but ${gpu.reason}`);
+    skipped.push(gpu.reason);
   }
   if (want("wasm")) {
     const why = await tryWasm();
@@ -100,11 +124,32 @@ async function select(forced: BackendName | undefined): Promise<BackendInfo> {
   throw new Error(`no TensorFlow.js backend could be loaded: ${skipped.join("; ")}`);
 }
 
+let gpuStart: Promise<WebgpuStart> | undefined;
+
+/**
+ * This thread's WebGPU device, started once; a software adapter only when
+ * `allowSoftware` (a refusal is not kept, so a later call may allow it).
+ */
+async function webgpu(allowSoftware: boolean): Promise<WebgpuStart> {
+  gpuStart ??= startWebgpuDevice({ allowSoftware });
+  const r = await gpuStart;
+  if (!r.ok) gpuStart = undefined;
+  return r;
+}
+
 /**
  * Switches this thread to backend `name` if it can be loaded (for tests that
- * run one numeric suite on every backend). Returns false when it cannot.
+ * run one numeric suite on every backend; `webgpu` accepts a software
+ * adapter). Returns false when it cannot.
  */
 export async function useBackend(name: BackendName): Promise<boolean> {
+  if (name === "webgpu") {
+    const gpu = await webgpu(true);
+    if (!gpu.ok) return false;
+    useMatmulDevice(gpu.device);
+    return true;
+  }
+  useMatmulDevice(undefined);
   if (name === "tensorflow") {
     for (const pkg of ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"]) {
       if ((await tryNative(pkg)) === null) return true;
@@ -125,4 +170,10 @@ export async function useBackend(name: BackendName): Promise<boolean> {
 async function ready(info: BackendInfo): Promise<BackendInfo> {
   await tf.ready();
   return info;
+}
+
+/** Why WebGPU cannot start here (`undefined` when it can), for test messages. */
+export async function webgpuUnavailable(): Promise<string | undefined> {
+  const gpu = await webgpu(true);
+  return gpu.ok ? undefined : gpu.reason;
 }

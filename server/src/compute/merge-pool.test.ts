@@ -60,3 +60,44 @@ test("errors inside a worker come back typed, naming the module and client", asy
     await pool.close();
   }
 });
+
+test("a pool asked for webgpu runs its workers on Dawn and merges as in-process does", async () => {
+  const pool = await createMergePool({ threads: 1, backend: "webgpu" });
+  try {
+    assert.equal(pool.backend.name, "webgpu");
+    assert.ok((pool.backend.adapter ?? "").length > 0, "the adapter's description is reported");
+    const opts = resolveOptions({ method: "from", rank: 3, truncation: { route: "subspace", tol: 1e-9 } });
+    const g = randomModuleGroup({ seed: 4, name: "layers.1.q_proj", dOut: 20, dIn: 24, ranks: [2, 3, 4] });
+    const { result } = await pool.mergeModule(g, opts);
+    const local = mergeModule(g, opts);
+    assert.equal(result.report.solver, "subspace");
+    const o = result.report.objective ?? Number.NaN;
+    const want = local.report.objective ?? Number.NaN;
+    assert.ok(Math.abs(o - want) <= 1e-4 * want, `objective ${o} vs ${want}`);
+  } finally {
+    await pool.close();
+  }
+});
+
+test("without a GPU device node, automatic selection does not load Dawn and says why", async () => {
+  const { hasGpuDeviceNode, isSoftwareAdapter } = await import("./webgpu-device.ts");
+  const software = { vendor: "mesa", architecture: "software", device: "llvmpipe", description: "llvmpipe" };
+  assert.equal(isSoftwareAdapter(software), true);
+  assert.equal(
+    isSoftwareAdapter({ vendor: "nvidia", architecture: "ada", device: "", description: "NVIDIA H200" }),
+    false,
+  );
+  const info = await selectBackend();
+  if (!hasGpuDeviceNode()) {
+    assert.notEqual(info.name, "webgpu");
+    assert.ok(
+      info.skipped.some((s) => /webgpu: no GPU device/.test(s)),
+      info.skipped.join("; "),
+    );
+  } else {
+    assert.ok(
+      info.name === "webgpu" || info.skipped.some((s) => s.startsWith("webgpu")),
+      info.skipped.join("; "),
+    );
+  }
+});

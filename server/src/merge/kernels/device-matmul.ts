@@ -1,9 +1,12 @@
 /**
- * The few TensorFlow.js products the merge engine needs, on plain row-major
- * `Float32Array`s. Only the non-transposed product is used: on the wasm
- * backend `matMul` with `transposeA/B` runs ~15× slower (measured: 1.7 vs
- * 31 GFLOP/s for 512×4096×512), so callers pass explicit transposes, which
- * are cheap to build in JS while stacking factors.
+ * The few float32 products the merge engine needs, on plain row-major
+ * `Float32Array`s, run by this thread's matmul device: TensorFlow.js on its
+ * active backend by default (`tfjsDevice`), or one installed at start-up —
+ * WebGPU through Dawn, by the compute layer (`compute/webgpu-device.ts`).
+ * Only the non-transposed product is used: on the wasm backend `matMul`
+ * with `transposeA/B` runs ~15× slower (measured: 1.7 vs 31 GFLOP/s for
+ * 512×4096×512), so callers pass explicit transposes, which are cheap to
+ * build in JS while stacking factors.
  */
 import * as tf from "@tensorflow/tfjs-core";
 
@@ -22,8 +25,41 @@ export function f32(rows: number, cols: number, data: Float32Array = new Float32
   return { rows, cols, data };
 }
 
-/** `C = A · B` on the active tfjs backend: `C[i][j] = Σ_k A[i][k] B[k][j]`. */
+/** Where the products run (see the module comment). */
+export interface MatmulDevice {
+  /** For logs and test names. */
+  readonly name: string;
+  /** `A · B`. */
+  gemm(a: F32Mat, b: F32Mat): F32Mat;
+  /** Keeps `m` on the device for repeated products. */
+  resident(m: F32Mat): ResidentMatrix;
+}
+
+let device: MatmulDevice | undefined;
+
+/** Makes `d` this thread's matmul device (`undefined`: back to TensorFlow.js). */
+export function useMatmulDevice(d: MatmulDevice | undefined): void {
+  device = d;
+}
+
+/** This thread's matmul device. */
+export function activeMatmulDevice(): MatmulDevice {
+  return device ?? tfjsDevice;
+}
+
+/** `C = A · B` on this thread's device: `C[i][j] = Σ_k A[i][k] B[k][j]`. */
 export function gemm(a: F32Mat, b: F32Mat): F32Mat {
+  if (a.cols !== b.rows) throw new RangeError(`gemm: ${a.rows}×${a.cols} · ${b.rows}×${b.cols}`);
+  if (a.rows === 0 || b.cols === 0 || a.cols === 0) return f32(a.rows, b.cols);
+  return (device ?? tfjsDevice).gemm(a, b);
+}
+
+/** Uploads `m` once for repeated left-multiplication, on this thread's device. */
+export function resident(m: F32Mat): ResidentMatrix {
+  return (device ?? tfjsDevice).resident(m);
+}
+
+function tfjsGemm(a: F32Mat, b: F32Mat): F32Mat {
   if (a.cols !== b.rows) throw new RangeError(`gemm: ${a.rows}×${a.cols} · ${b.rows}×${b.cols}`);
   if (a.rows === 0 || b.cols === 0 || a.cols === 0) return f32(a.rows, b.cols);
   const out = tf.tidy(() => {
@@ -74,8 +110,7 @@ export interface ResidentMatrix {
   dispose(): void;
 }
 
-/** Uploads `m` once for repeated left-multiplication. */
-export function resident(m: F32Mat): ResidentMatrix {
+function tfjsResident(m: F32Mat): ResidentMatrix {
   const t = tf.tensor2d(m.data, [m.rows, m.cols]);
   return {
     rows: m.rows,
@@ -116,3 +151,6 @@ export function resident(m: F32Mat): ResidentMatrix {
     },
   };
 }
+
+/** TensorFlow.js on its active backend (tensorflow, wasm or cpu). */
+export const tfjsDevice: MatmulDevice = { name: "tfjs", gemm: tfjsGemm, resident: tfjsResident };

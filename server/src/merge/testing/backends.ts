@@ -1,15 +1,27 @@
 /**
- * Runs a numeric test suite on every tfjs backend that loads here
- * (STYLE.md §9: one suite, every implementation).
+ * Runs a numeric test suite on every tensor backend that loads here
+ * (STYLE.md §9: one suite, every implementation): wasm and cpu always,
+ * webgpu too — on a GPU, or on Mesa's lavapipe (CPU Vulkan) where there is
+ * none — and tensorflow when tfjs-node is installed. WebGPU missing is an
+ * error naming what to install, not a skip; `TRIBUTARY_TEST_WEBGPU=off`
+ * leaves it out on purpose.
  */
-import { type BackendName, useBackend } from "../../compute/backend.ts";
+import { type BackendName, useBackend, webgpuUnavailable } from "../../compute/backend.ts";
 
-const CANDIDATES: BackendName[] = ["tensorflow", "wasm", "cpu"];
+const CANDIDATES: BackendName[] = ["tensorflow", "webgpu", "wasm", "cpu"];
 
-/** Backends that load on this machine (wasm and cpu at least). */
+/** Backends that load on this machine (wasm, cpu and webgpu at least). */
 export async function loadableBackends(): Promise<BackendName[]> {
   const out: BackendName[] = [];
-  for (const b of CANDIDATES) if (await useBackend(b)) out.push(b);
+  for (const b of CANDIDATES) {
+    if (b === "webgpu" && process.env.TRIBUTARY_TEST_WEBGPU === "off") continue;
+    if (await useBackend(b)) out.push(b);
+    else if (b === "webgpu") {
+      throw new Error(
+        `the numeric suite runs on webgpu too, but ${await webgpuUnavailable()} (bash scripts/setup.sh installs Mesa's lavapipe from backports; TRIBUTARY_TEST_WEBGPU=off leaves webgpu out)`,
+      );
+    }
+  }
   return out;
 }
 
