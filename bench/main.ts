@@ -8,6 +8,7 @@ import { runLinalgBench } from "./linalg-bench.ts";
 import { runMergeBench } from "./merge-bench.ts";
 import { runRobustBench } from "./robust-bench.ts";
 import { runRoundBench } from "./round-bench.ts";
+import { runScaleBench } from "./scale-bench.ts";
 
 const [name, ...rest] = process.argv.slice(2);
 const benches: Record<string, (args: string[]) => Promise<void>> = {
@@ -17,6 +18,7 @@ const benches: Record<string, (args: string[]) => Promise<void>> = {
   merge: runMergeBench,
   robust: runRobustBench,
   round: runRoundBench,
+  scale: runScaleBench,
 };
 const run = name === undefined ? undefined : benches[name];
 if (run === undefined) {
