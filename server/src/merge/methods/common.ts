@@ -60,6 +60,7 @@ export function scaled(m: MergedLora, scale: number): MergedLora {
  * exactly by concatenation for `rank: "full"`, then multiplies by `scale`.
  * When `objectiveWeights` (normalised, summing to 1) and `Σ w_i ‖Θ_i‖²` are
  * given, reports `Σ w_i ‖BA − Θ_i‖² = ‖BA − M‖² + Σ w_i ‖Θ_i‖² − ‖M‖²`.
+ * `clientNorms2` (each client's `‖Θ_i‖²`, when known) goes to the solver.
  */
 export function linearMerge(
   group: ModuleGroup,
@@ -69,6 +70,7 @@ export function linearMerge(
   weightsReport: number[],
   weightedNorm2?: number,
   precomputed?: StackGrams,
+  clientNorms2?: readonly number[],
 ): ModuleMergeResult {
   if (opts.rank === "full") {
     const grams = precomputed ?? stackGrams(stack);
@@ -91,6 +93,7 @@ export function linearMerge(
     outputRank(group, opts),
     { seed: opts.seed, ...opts.truncation },
     precomputed,
+    clientNorms2,
   );
   return {
     name: group.name,

@@ -14,5 +14,5 @@ export function mergeFedavg(group: ModuleGroup, opts: MergeOptions): ModuleMerge
   const stack = stackModule(group);
   const { grams, norms2 } = gramsAndNorms(group, stack, opts);
   const weightedNorm2 = norms2.reduce((s, n2, i) => s + c[i] * n2, 0);
-  return linearMerge(group, stack, c, opts, c, weightedNorm2, grams);
+  return linearMerge(group, stack, c, opts, c, weightedNorm2, grams, norms2);
 }

@@ -25,7 +25,7 @@ export function mergeFrom(group: ModuleGroup, opts: MergeOptions): ModuleMergeRe
   const weights = normalise(frobeniusWeights(norms2, opts.k));
   const weightedNorm2 = weights.reduce((s, w, i) => s + w * norms2[i], 0);
   if (opts.solver === "exact" || opts.rank === "full") {
-    return linearMerge(group, stack, weights, opts, weights, weightedNorm2, grams);
+    return linearMerge(group, stack, weights, opts, weights, weightedNorm2, grams, norms2);
   }
   const als = alsStack(stack, weights, weightedNorm2, {
     rank: outputRank(group, opts),

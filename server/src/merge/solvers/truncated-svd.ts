@@ -91,6 +91,9 @@ export function chooseRoute(
 /**
  * Rank-`rank` truncated SVD of `M = Σ_j c_j b_j a_j` (per-client
  * coefficients `coeffs`). Dense meaning: `B A = U_r Σ_r V_rᵀ` of `M`.
+ * `clientNorms2`, when the caller has them, are each client's `‖Θ_i‖²`
+ * (the product of its terms in the stack), which spares the `stream` route
+ * computing its norm bound.
  */
 export function truncateStack(
   stack: FactorStack,
@@ -98,6 +101,7 @@ export function truncateStack(
   rank: number,
   opts: TruncationOptions = {},
   grams?: StackGrams,
+  clientNorms2?: readonly number[],
 ): Truncation {
   const colCoef = columnCoefficients(stack, coeffs);
   const target = Math.min(rank, stack.dOut, stack.dIn);
@@ -105,7 +109,13 @@ export function truncateStack(
   if (route === "dense" || stack.width === 0) {
     return truncateDense(denseCombination(stack, colCoef), target, opts);
   }
-  if (route === "stream") return streamRoute(stack, colCoef, target, opts);
+  if (route === "stream") {
+    const bound =
+      clientNorms2 === undefined
+        ? normBound2(stack, colCoef)
+        : clientNorms2.reduce((sum, n2, i) => sum + Math.abs(coeffs[i]) * Math.sqrt(Math.max(0, n2)), 0) ** 2;
+    return streamRoute(stack, colCoef, target, opts, bound);
+  }
   const g = grams ?? stackGrams(stack);
   return route === "core"
     ? coreRoute(stack, g, colCoef, target)
@@ -500,23 +510,27 @@ export function normBound2(stack: FactorStack, colCoef: Float64Array): number {
   for (const cols of columns) {
     const r = cols.length;
     if (r === 0) continue;
-    // ‖P_J D_J Q_J‖² = Σ_{x,y} c_x c_y (p_xᵀ p_y)(q_x q_yᵀ), from the client's r × r Grams.
+    // ‖P_J D_J Q_J‖² = Σ_{x,y} c_x c_y (p_xᵀ p_y)(q_x q_yᵀ), from the client's r × r Grams
+    // (upper triangles: both are symmetric).
     const gp = new Float64Array(r * r);
+    const row = new Float64Array(r);
     for (let i = 0; i < stack.dOut; i++) {
-      const row = i * R;
+      const base = i * R;
+      for (let x = 0; x < r; x++) row[x] = p[base + cols[x]];
       for (let x = 0; x < r; x++) {
-        const v = p[row + cols[x]];
-        for (let y = 0; y < r; y++) gp[x * r + y] += v * p[row + cols[y]];
+        const v = row[x];
+        if (v === 0) continue;
+        for (let y = x; y < r; y++) gp[x * r + y] += v * row[y];
       }
     }
     let n2 = 0;
     for (let x = 0; x < r; x++) {
       const qx = cols[x] * stack.dIn;
-      for (let y = 0; y < r; y++) {
+      for (let y = x; y < r; y++) {
         const qy = cols[y] * stack.dIn;
         let gq = 0;
         for (let i = 0; i < stack.dIn; i++) gq += q[qx + i] * q[qy + i];
-        n2 += colCoef[cols[x]] * colCoef[cols[y]] * gp[x * r + y] * gq;
+        n2 += (x === y ? 1 : 2) * colCoef[cols[x]] * colCoef[cols[y]] * gp[x * r + y] * gq;
       }
     }
     sum += Math.sqrt(Math.max(0, n2));
@@ -529,6 +543,7 @@ function streamRoute(
   colCoef: Float64Array,
   target: number,
   opts: TruncationOptions,
+  bound: number,
 ): Truncation {
   // Only P and Q are uploaded: Mᵀ X is computed as ((Xᵀ P) D Q)ᵀ, transposing
   // the thin l-column blocks instead of the stacked factors.
@@ -561,7 +576,7 @@ function streamRoute(
       target,
       opts,
       stack.name,
-      normBound2(stack, colCoef),
+      bound,
     );
     // The iteration stopped on a bound of ‖M‖²; the norm itself stays unknown.
     return { ...t, norm2: null, residual: null, solver: "stream" };
