@@ -9,8 +9,7 @@ import { after, before, describe, it } from "node:test";
 import { watchResults } from "@tributary/client/nats";
 import type { LogFields } from "../server/src/core/log.ts";
 import { waitFor } from "./helpers/expect.ts";
-import { type Fixture, startFixture } from "./helpers/federation.ts";
-import { upload } from "./helpers/grpc-calls.ts";
+import { type Fixture, startFixture, submitUpdate } from "./helpers/federation.ts";
 import { publishedResults } from "./helpers/nats-inspect.ts";
 
 interface LogLine {
@@ -40,17 +39,7 @@ describe("NATS down at publish time", () => {
     await fx.close();
   });
 
-  const send = (i: number) => {
-    const c = fx.clients[i];
-    return upload(fx.client, c.token, {
-      federationId: fx.federationId,
-      round: 1,
-      clientId: c.id,
-      updateId: `u-${c.id}`,
-      configJson: c.configJson,
-      bytes: c.bytes,
-    });
-  };
+  const send = (i: number) => submitUpdate(fx.client, fx.federationId, fx.clients[i]);
   const round1 = () => fx.service.coordinator.rounds(fx.federationId)[0].round;
 
   it("merges while NATS is down and announces once it is back", async () => {

@@ -3,17 +3,11 @@ import { createHash } from "node:crypto";
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { create } from "@bufbuild/protobuf";
 import { watchResults } from "@tributary/client/nats";
-import {
-  FetchAdapterRequestSchema,
-  ListUpdatesRequestSchema,
-  type ListUpdatesResponse,
-  RoundState,
-} from "@tributary/protocol";
+import { RoundState } from "@tributary/protocol";
 import { assertEqualsDirectMerge } from "./helpers/direct-merge.ts";
-import { type Fixture, MODULES, startFixture } from "./helpers/federation.ts";
-import { call, fetchAdapter, upload } from "./helpers/grpc-calls.ts";
+import { type Fixture, fetchRound, listUpdates, MODULES, startFixture } from "./helpers/federation.ts";
+import { upload } from "./helpers/grpc-calls.ts";
 
 describe("a full round: enrollment → uploads → merge → NATS broadcast", () => {
   let fx: Fixture;
@@ -70,23 +64,11 @@ describe("a full round: enrollment → uploads → merge → NATS broadcast", ()
       );
 
       // The same bytes over gRPC, and the operator's view of the round.
-      const fetched = await fetchAdapter(
-        fx.client,
-        fx.clients[0].token,
-        create(FetchAdapterRequestSchema, {
-          federationId: fx.federationId,
-          selector: { case: "round", value: 1 },
-        }),
-      );
+      const fetched = await fetchRound(fx.client, fx.clients[0].token, fx.federationId);
       assert.equal(fetched.contentHash, announcement.contentHash);
       assert.equal(fetched.bytes.length, adapter.safetensors.length);
       assert.equal(createHash("sha256").update(fetched.bytes).digest("hex"), announcement.contentHash);
-      const listed = (await call(
-        fx.operator.listUpdates,
-        fx.operator,
-        create(ListUpdatesRequestSchema, { federationId: fx.federationId, round: 1 }),
-        fx.operatorMd,
-      )) as ListUpdatesResponse;
+      const listed = await listUpdates(fx, fx.federationId);
       assert.equal(listed.updates.length, 3);
       const total = listed.updates.reduce((s, u) => s + u.mergeWeight, 0);
       assert.ok(Math.abs(total - 1) < 1e-9, `merge weights sum to ${total}`);

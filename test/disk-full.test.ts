@@ -11,20 +11,13 @@
 import assert from "node:assert/strict";
 import { writeFile } from "node:fs/promises";
 import { after, before, describe, it } from "node:test";
-import { create } from "@bufbuild/protobuf";
 import { status } from "@grpc/grpc-js";
-import {
-  FetchAdapterRequestSchema,
-  ListUpdatesRequestSchema,
-  type ListUpdatesResponse,
-} from "@tributary/protocol";
 import type { LogFields } from "../server/src/core/log.ts";
 import type { CoordinatorStore, UploadSink } from "../server/src/core/store.ts";
 import { createFileStore } from "../server/src/store/file-store.ts";
 import { assertEqualsDirectMerge } from "./helpers/direct-merge.ts";
 import { expectError, waitFor } from "./helpers/expect.ts";
-import { type Fixture, startFixture } from "./helpers/federation.ts";
-import { call, fetchAdapter, upload } from "./helpers/grpc-calls.ts";
+import { type Fixture, fetchRound, listUpdates, startFixture, submitUpdate } from "./helpers/federation.ts";
 import { recordedMetrics } from "./helpers/metrics.ts";
 
 /** Whether the disk is full now, and whether to fill it when the merged result is stored. */
@@ -108,17 +101,7 @@ describe("disk full during uploads and while storing the merged result", { timeo
     await fx?.close();
   });
 
-  const send = (i: number) => {
-    const c = fx.clients[i];
-    return upload(fx.client, c.token, {
-      federationId: fx.federationId,
-      round: 1,
-      clientId: c.id,
-      updateId: `u-${c.id}`,
-      configJson: c.configJson,
-      bytes: c.bytes,
-    });
-  };
+  const send = (i: number) => submitUpdate(fx.client, fx.federationId, fx.clients[i]);
 
   it("refuses an upload with STORAGE_FULL, keeps what was accepted, and accepts it once space is back", async () => {
     assert.equal((await send(0)).accepted, true);
@@ -129,12 +112,7 @@ describe("disk full during uploads and while storing the merged result", { timeo
       lines.some((l) => l.level === "error" && /storage full/.test(l.message)),
       "disk full is logged at error level",
     );
-    const listed = (await call(
-      fx.operator.listUpdates,
-      fx.operator,
-      create(ListUpdatesRequestSchema, { federationId: fx.federationId, round: 1 }),
-      fx.operatorMd,
-    )) as ListUpdatesResponse;
+    const listed = await listUpdates(fx, fx.federationId);
     assert.deepEqual(
       listed.updates.map((u) => u.clientId),
       [fx.clients[0].id],
@@ -159,14 +137,7 @@ describe("disk full during uploads and while storing the merged result", { timeo
       30_000,
     );
     assert.ok((await metrics.sum("tributary_merge_fault_retries_total", { reason: "ENOSPC" })) >= 1);
-    const merged = await fetchAdapter(
-      fx.client,
-      fx.clients[0].token,
-      create(FetchAdapterRequestSchema, {
-        federationId: fx.federationId,
-        selector: { case: "round", value: 1 },
-      }),
-    );
+    const merged = await fetchRound(fx.client, fx.clients[0].token, fx.federationId);
     await assertEqualsDirectMerge(
       { configJson: merged.configJson, safetensors: merged.bytes },
       fx.clients.map((c) => c.dir),

@@ -10,25 +10,20 @@ import assert from "node:assert/strict";
 import { open, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { create } from "@bufbuild/protobuf";
-import {
-  FetchAdapterRequestSchema,
-  ListUpdatesRequestSchema,
-  type ListUpdatesResponse,
-  parseSafetensorsLayout,
-  safetensorsHeaderLength,
-} from "@tributary/protocol";
+import { parseSafetensorsLayout, safetensorsHeaderLength } from "@tributary/protocol";
 import { roundsView } from "../server/src/operator-ui/views.ts";
 import { assertEqualsDirectMerge } from "./helpers/direct-merge.ts";
 import { waitFor } from "./helpers/expect.ts";
 import {
   type Fixture,
+  fetchRound,
   joinAll,
+  listUpdates,
   startFixture,
   type TestClient,
   type TestFederation,
 } from "./helpers/federation.ts";
-import { call, fetchAdapter, upload } from "./helpers/grpc-calls.ts";
+import { upload } from "./helpers/grpc-calls.ts";
 import { recordedMetrics } from "./helpers/metrics.ts";
 
 /** Writes a NaN over the first value of the first tensor of `c`'s stored update of round 1. */
@@ -94,26 +89,14 @@ describe("a client's update that cannot be merged is left out, not the round", {
       /client client-1\/adapter_model\.safetensors: tensor .* non-finite value NaN/,
     );
 
-    const merged = await fetchAdapter(
-      fx.client,
-      c2.token,
-      create(FetchAdapterRequestSchema, {
-        federationId: fed.federationId,
-        selector: { case: "round", value: 1 },
-      }),
-    );
+    const merged = await fetchRound(fx.client, c2.token, fed.federationId);
     await assertEqualsDirectMerge(
       { configJson: merged.configJson, safetensors: merged.bytes },
       [c2.dir, c3.dir],
       { rank: 4, samples: [100, 100] },
     );
 
-    const listed = (await call(
-      fx.operator.listUpdates,
-      fx.operator,
-      create(ListUpdatesRequestSchema, { federationId: fed.federationId, round: 1 }),
-      fx.operatorMd,
-    )) as ListUpdatesResponse;
+    const listed = await listUpdates(fx, fed.federationId);
     const byClient = new Map(listed.updates.map((u) => [u.clientId, u]));
     assert.match(byClient.get(c1.id)?.mergeExclusion ?? "", /non-finite value NaN/);
     assert.equal(byClient.get(c2.id)?.mergeExclusion, "");

@@ -15,7 +15,6 @@ import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { create } from "@bufbuild/protobuf";
 import {
-  FetchAdapterRequestSchema,
   GetUploadStatusRequestSchema,
   type GetUploadStatusResponse,
   parseSafetensorsLayout,
@@ -24,8 +23,14 @@ import {
 } from "@tributary/protocol";
 import { assertEqualsDirectMerge } from "./helpers/direct-merge.ts";
 import { waitFor } from "./helpers/expect.ts";
-import { type BigClient, createBigFederation, type Fixture, startFixture } from "./helpers/federation.ts";
-import { bearer, call, fetchAdapter } from "./helpers/grpc-calls.ts";
+import {
+  type BigClient,
+  createBigFederation,
+  type Fixture,
+  fetchRound,
+  startFixture,
+} from "./helpers/federation.ts";
+import { bearer, call } from "./helpers/grpc-calls.ts";
 import { startProxy } from "./helpers/tcp-proxy.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -141,14 +146,7 @@ describe("the Python client", { timeout: 240_000 }, () => {
       );
       assert.equal(out.acks["client-1"].liveness, 60);
 
-      const merged = await fetchAdapter(
-        fx.client,
-        fx.clients[0].token,
-        create(FetchAdapterRequestSchema, {
-          federationId: fx.federationId,
-          selector: { case: "round", value: 1 },
-        }),
-      );
+      const merged = await fetchRound(fx.client, fx.clients[0].token, fx.federationId);
       assert.equal(sha256Hex(merged.bytes), hashes[0]);
       const written = new Uint8Array(await readFile(join(work, "client-3", "adapter_model.safetensors")));
       assert.equal(sha256Hex(written), hashes[0], "the CLI wrote the merged adapter");

@@ -15,8 +15,11 @@ import {
   Dtype,
   EnrollClientRequestSchema,
   type EnrollClientResponse,
+  FetchAdapterRequestSchema,
   type GrpcClient,
   JoinRequestSchema,
+  ListUpdatesRequestSchema,
+  type ListUpdatesResponse,
   type OperatorService,
 } from "@tributary/protocol";
 import { type Log, silentLog } from "../../server/src/core/log.ts";
@@ -24,7 +27,7 @@ import type { CoordinatorStore } from "../../server/src/core/store.ts";
 import { llamaQV, writeSyntheticAdapter } from "../../server/src/peft/synthetic-adapter.ts";
 import { type RunningService, startService } from "../../server/src/service/coordinator-service.ts";
 import type { Telemetry } from "../../server/src/telemetry/telemetry.ts";
-import { bearer, call, clientsFor } from "./grpc-calls.ts";
+import { bearer, call, clientsFor, fetchAdapter, upload } from "./grpc-calls.ts";
 import { startNatsServer, type TestNatsServer } from "./nats-server.ts";
 
 /** Module shapes of the test federation (2 layers, hidden 64). */
@@ -307,4 +310,51 @@ export async function createBigFederation(
     });
   }
   return out;
+}
+
+/** Uploads `c`'s adapter as its update of `round` of `federationId` (update id `u-<client id>`). */
+export function submitUpdate(
+  client: Connections["client"],
+  federationId: string,
+  c: Pick<TestClient, "id" | "token" | "configJson" | "bytes">,
+  round = 1,
+  samples?: number,
+): ReturnType<typeof upload> {
+  return upload(client, c.token, {
+    federationId,
+    round,
+    clientId: c.id,
+    updateId: `u-${c.id}`,
+    ...(samples !== undefined ? { samples } : {}),
+    configJson: c.configJson,
+    bytes: c.bytes,
+  });
+}
+
+/** The operator's `ListUpdates` of `round` of `federationId`. */
+export async function listUpdates(
+  fx: Pick<Fixture, "operator" | "operatorMd">,
+  federationId: string,
+  round = 1,
+): Promise<ListUpdatesResponse> {
+  return (await call(
+    fx.operator.listUpdates,
+    fx.operator,
+    create(ListUpdatesRequestSchema, { federationId, round }),
+    fx.operatorMd,
+  )) as ListUpdatesResponse;
+}
+
+/** Downloads the merged adapter of `round` of `federationId` as the client holding `token`. */
+export function fetchRound(
+  client: Connections["client"],
+  token: string,
+  federationId: string,
+  round = 1,
+): ReturnType<typeof fetchAdapter> {
+  return fetchAdapter(
+    client,
+    token,
+    create(FetchAdapterRequestSchema, { federationId, selector: { case: "round", value: round } }),
+  );
 }
