@@ -9,9 +9,8 @@
  * Options: --runs N (default 15)
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { publishTable } from "./bench-output.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 
@@ -85,7 +84,5 @@ export async function runCliBench(argv: string[]): Promise<void> {
     "|---|---|---|---|",
     ...rows,
   ].join("\n");
-  console.log(table);
-  mkdirSync(join(root, ".bench-out"), { recursive: true });
-  writeFileSync(join(root, ".bench-out/cli.md"), `${table}\n`);
+  publishTable("cli", table);
 }

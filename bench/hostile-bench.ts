@@ -18,7 +18,7 @@
  * Options: --seconds 5 --attackers 4
  */
 import { createHash } from "node:crypto";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
@@ -29,8 +29,9 @@ import { startCoordinatorProcess } from "../test/helpers/coordinator-process.ts"
 import { createTestFederation, joinAll } from "../test/helpers/federation.ts";
 import { bearer, clientsFor } from "../test/helpers/grpc-calls.ts";
 import { startNatsServer } from "../test/helpers/nats-server.ts";
+import { publishTable } from "./bench-output.ts";
 
-const root = new URL("..", import.meta.url).pathname;
+const _root = new URL("..", import.meta.url).pathname;
 const MB = 1e6;
 
 type Client = ReturnType<typeof clientsFor>["client"];
@@ -231,9 +232,7 @@ export async function runHostileBench(args: string[]): Promise<void> {
       "|---|---|---|---|---|---|",
       ...rows,
     ].join("\n");
-    console.log(table);
-    await mkdir(join(root, ".bench-out"), { recursive: true });
-    await writeFile(join(root, ".bench-out/hostile.md"), `${table}\n`);
+    publishTable("hostile", table);
   } finally {
     conn.close();
     await proc.kill("SIGKILL");

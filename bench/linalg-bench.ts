@@ -1,14 +1,4 @@
-/**
- * `npm run bench -- linalg`: the float64 decompositions behind the merge
- * solvers, JS against native LAPACK (liblapacke + OpenBLAS through koffi,
- * one BLAS thread), in the same process on the same random matrices, then
- * LoRE (whose cost is n SVDs of (n·r)² cores per iteration) on one q_proj
- * module at n = 32 with each.
- *
- * Options: --sizes 128,256,512,1024  --lore-clients 32
- */
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { publishTable } from "./bench-output.ts";
 
 process.env.OPENBLAS_NUM_THREADS ??= "1";
 const { loadLapack } = await import("../server/src/compute/lapack.ts");
@@ -19,7 +9,7 @@ const { resolveOptions } = await import("../server/src/merge/options.ts");
 const { activate } = await import("../server/src/merge/testing/backends.ts");
 const { llama3QV, syntheticModule } = await import("./synthetic.ts");
 
-const root = new URL("..", import.meta.url).pathname;
+const _root = new URL("..", import.meta.url).pathname;
 
 function medianMs(fn: () => void, runs: number): number {
   const ms: number[] = [];
@@ -88,7 +78,5 @@ export async function runLinalgBench(args: string[]): Promise<void> {
     "|---|---|---|---|---|---|",
     ...lore,
   ].join("\n");
-  console.log(table);
-  mkdirSync(join(root, ".bench-out"), { recursive: true });
-  writeFileSync(join(root, ".bench-out/linalg.md"), `${table}\n`);
+  publishTable("linalg", table);
 }

@@ -8,8 +8,8 @@
  * Options: --clients 8,32,128  --quick (n = 8 only, fewer modules)
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { publishTable } from "./bench-output.ts";
 import type { CaseResult, CaseSpec } from "./merge-case.ts";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -178,7 +178,5 @@ export async function runMergeBench(args: string[]): Promise<void> {
       `| ${r.n} | ${r.label} | ${r.modules} | ${r.mergeS.toFixed(2)} | ${r.wallS.toFixed(2)} | ${r.perModuleMs.toFixed(0)} | ${r.rssMb.toFixed(0)} | ${r.objective} | ${r.iterations} | ${r.solver} | ${r.backend} |`,
   );
   const table = [header, ...lines].join("\n");
-  mkdirSync(join(root, ".bench-out"), { recursive: true });
-  writeFileSync(join(root, ".bench-out/merge.md"), `${table}\n`);
-  console.log(table);
+  publishTable("merge", table);
 }

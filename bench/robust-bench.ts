@@ -1,15 +1,3 @@
-/**
- * `npm run bench -- robust [--clients 8] [--dim 1024] [--rank 16] [--factor 100]`:
- * one client of a synthetic module (`dim × dim`, rank 16) scales its update
- * ×`factor`. Reported for FroM without a bound, FroM with the norm bound
- * (3 × the median client norm, clipped and rejected), and the geometric
- * median: the attacker's weight, and the distance of the merged task vector
- * from the honest clients' FroM merge (the reference, computed in the same
- * run) relative to that merge's norm; also each merge's time. Dense
- * `dim × dim` products are formed only here, to measure.
- */
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { selectBackend } from "../server/src/compute/backend.ts";
 import { mergeModule } from "../server/src/merge/engine.ts";
@@ -17,8 +5,9 @@ import { type MergeOptions, resolveOptions } from "../server/src/merge/options.t
 import { denseOfMerged } from "../server/src/merge/testing/dense-of.ts";
 import { randomModuleGroup } from "../server/src/merge/testing/random-modules.ts";
 import type { ModuleGroup } from "../server/src/merge/types.ts";
+import { publishTable } from "./bench-output.ts";
 
-const root = new URL("..", import.meta.url).pathname;
+const _root = new URL("..", import.meta.url).pathname;
 
 function relDistance(a: Float64Array, b: Float64Array): number {
   let d = 0;
@@ -94,7 +83,5 @@ export async function runRobustBench(argv: string[]): Promise<void> {
     "|---|---|---|---|",
     ...rows,
   ].join("\n");
-  console.log(table);
-  mkdirSync(join(root, ".bench-out"), { recursive: true });
-  writeFileSync(join(root, ".bench-out/robust.md"), `${table}\n`);
+  publishTable("robust", table);
 }

@@ -11,7 +11,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
@@ -34,6 +34,7 @@ import {
 import { writeSyntheticAdapter } from "../server/src/peft/synthetic-adapter.ts";
 import { bearer, call } from "../test/helpers/grpc-calls.ts";
 import { startNatsServer } from "../test/helpers/nats-server.ts";
+import { publishTable } from "./bench-output.ts";
 import { llama3QV } from "./synthetic.ts";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -272,9 +273,7 @@ export async function runRoundBench(args: string[]): Promise<void> {
           `| ${r.n} | ${r.mb.toFixed(0)} | ${r.uploadS.toFixed(2)} | ${r.mbps.toFixed(0)} | ${r.rawMbps.toFixed(0)} | ${(r.mbps / r.rawMbps).toFixed(2)} | ${r.ackToBroadcastS.toFixed(2)} | ${r.rssMb.toFixed(0)} |`,
       ),
     ].join("\n");
-    await mkdir(join(root, ".bench-out"), { recursive: true });
-    await writeFile(join(root, ".bench-out/round.md"), `${table}\n`);
-    console.log(table);
+    publishTable("round", table);
   } finally {
     await rm(work, { recursive: true, force: true });
   }

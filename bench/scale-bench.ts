@@ -14,13 +14,14 @@
  * Options: --clients 8,32,128,256
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { selectBackend } from "../server/src/compute/backend.ts";
 import { mergeModule } from "../server/src/merge/engine.ts";
 import { resolveOptions } from "../server/src/merge/options.ts";
 import { writeSyntheticAdapter } from "../server/src/peft/synthetic-adapter.ts";
+import { publishTable } from "./bench-output.ts";
 import { llama3QV, syntheticModule } from "./synthetic.ts";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -133,7 +134,5 @@ export async function runScaleBench(args: string[]): Promise<void> {
     "|---|---|---|---|---|---|---|",
     ...cli,
   ].join("\n");
-  console.log(table);
-  mkdirSync(join(root, ".bench-out"), { recursive: true });
-  writeFileSync(join(root, ".bench-out/scale.md"), `${table}\n`);
+  publishTable("scale", table);
 }
