@@ -11,8 +11,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import { useMatmulDevice } from "../merge/kernels/device-matmul.ts";
-import { useDecompositions } from "../merge/linalg/index.ts";
-import { selectDecompositions } from "./lapack.ts";
+import { installDecompositions } from "./lapack.ts";
 import { startWebgpuDevice, type WebgpuStart } from "./webgpu-device.ts";
 
 /** Backends in order of preference. */
@@ -76,10 +75,9 @@ export function selectBackend(forced = process.env.TRIBUTARY_BACKEND): Promise<B
 
 async function select(forced: BackendName | undefined): Promise<BackendInfo> {
   const skipped: string[] = [];
-  const linalg = await selectDecompositions();
-  useDecompositions(linalg.decompositions);
+  const linalg = await installDecompositions();
   if (linalg.skipped !== undefined) skipped.push(linalg.skipped);
-  const done = (info: Omit<BackendInfo, "linalg">) => ready({ ...info, linalg: linalg.decompositions.name });
+  const done = (info: Omit<BackendInfo, "linalg">) => ready({ ...info, linalg: linalg.name });
   const want = (b: BackendName) => forced === undefined || forced === b;
   if (forced !== undefined && !["tensorflow", "webgpu", "wasm", "cpu"].includes(forced)) {
     throw new Error(`TRIBUTARY_BACKEND=${forced} is not one of tensorflow, webgpu, wasm, cpu`);

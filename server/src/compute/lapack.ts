@@ -20,6 +20,7 @@ import {
   type Mat,
   type Svd,
   type SymEig,
+  useDecompositions,
 } from "../merge/linalg/index.ts";
 
 const ROW_MAJOR = 101;
@@ -178,4 +179,16 @@ export async function selectDecompositions(
   if (r.ok) return { decompositions: r.decompositions };
   if (mode === "on") throw new Error(`TRIBUTARY_LAPACK=on but ${r.reason}`);
   return { decompositions: jsDecompositions, skipped: r.reason };
+}
+
+/**
+ * Selects this thread's decompositions (see `selectDecompositions`) and
+ * installs them; returns what runs, for the start-up log. The merge pool's
+ * workers do this in `selectBackend`; a thread that runs float64 work of its
+ * own (the coordinator's intake) calls it once at start-up.
+ */
+export async function installDecompositions(): Promise<{ name: string; skipped?: string }> {
+  const { decompositions, skipped } = await selectDecompositions();
+  useDecompositions(decompositions);
+  return { name: decompositions.name, ...(skipped !== undefined ? { skipped } : {}) };
 }

@@ -5,7 +5,13 @@
  */
 import type { FactorStack } from "./factor-stack.ts";
 import { gemm } from "./kernels/device-matmul.ts";
-import { fromFloat32, type Mat } from "./linalg/index.ts";
+import {
+  activeDecompositions,
+  denseMatmulNT,
+  fromFloat32,
+  jsDecompositions,
+  type Mat,
+} from "./linalg/index.ts";
 import type { ClientLora } from "./types.ts";
 
 /** `G_p = PᵀP` and `G_q = QQᵀ` in float64 (`R × R`, products on tfjs). */
@@ -74,9 +80,29 @@ export function combinationNorm2(grams: StackGrams, colCoef: Float64Array): numb
 
 /**
  * `‖Θ_i‖²_F = s_i² tr((BᵀB)(AAᵀ))` for one client, in float64 on the CPU from
- * its two `r × r` Gram matrices: `O((dIn + dOut) r²)`.
+ * its two `r × r` Gram matrices: `O((dIn + dOut) r²)`, as two BLAS `dgemm`
+ * where this thread loaded LAPACK, else in plain JS.
  */
 export function clientNorm2(c: ClientLora, dOut: number, dIn: number): number {
+  const r = c.rank;
+  if (activeDecompositions() === jsDecompositions) return c.scaling * c.scaling * gramTraceJs(c, dOut, dIn);
+  // Bᵀ (r × dOut) and A (r × dIn) in float64; BᵀB = Bᵀ(Bᵀ)ᵀ, AAᵀ = A Aᵀ as two dgemm.
+  const bt = new Float64Array(r * dOut);
+  for (let row = 0; row < dOut; row++) {
+    const o = row * r;
+    for (let i = 0; i < r; i++) bt[i * dOut + row] = c.b[o + i];
+  }
+  const btm: Mat = { rows: r, cols: dOut, data: bt };
+  const am: Mat = { rows: r, cols: dIn, data: Float64Array.from(c.a) };
+  const btb = denseMatmulNT(btm, btm).data;
+  const aat = denseMatmulNT(am, am).data;
+  let tr = 0;
+  for (let i = 0; i < r * r; i++) tr += btb[i] * aat[i];
+  return c.scaling * c.scaling * tr;
+}
+
+/** `tr((BᵀB)(AAᵀ))` in plain JS, from the upper triangles of both Grams. */
+function gramTraceJs(c: ClientLora, dOut: number, dIn: number): number {
   const r = c.rank;
   const btb = new Float64Array(r * r);
   const aat = new Float64Array(r * r);
@@ -102,7 +128,7 @@ export function clientNorm2(c: ClientLora, dOut: number, dIn: number): number {
     tr += btb[i * r + i] * aat[i * r + i];
     for (let j = i + 1; j < r; j++) tr += 2 * btb[i * r + j] * aat[i * r + j];
   }
-  return c.scaling * c.scaling * tr;
+  return tr;
 }
 
 /** `‖Θ_i‖²_F` of every client from the Grams' diagonal blocks (free once the Grams exist). */

@@ -6,6 +6,7 @@
  */
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { installDecompositions } from "../compute/lapack.ts";
 import { createMergePool, type MergePool } from "../compute/merge-pool.ts";
 import { type Coordinator, createCoordinator } from "../coordinator/coordinator.ts";
 import type { Log } from "../core/log.ts";
@@ -110,6 +111,8 @@ export async function startService(config: ServiceConfig): Promise<RunningServic
     cleanups.push(() => store.close());
     const pool: MergePool = await createMergePool({ threads: config.threads });
     cleanups.push(() => pool.close());
+    // Intake's float64 norms run on this thread: give it LAPACK too.
+    await installDecompositions();
     log.info("tensor backend", {
       backend: pool.backend.name,
       provider: pool.backend.provider,
