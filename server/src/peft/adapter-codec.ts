@@ -78,9 +78,14 @@ export function decodeAdapter(configText: string, safetensorsBytes: Uint8Array, 
   };
 }
 
-/** Decodes a tensor to F32 and rejects NaN/Inf, naming the first bad index. */
-export function finiteF32(t: SafetensorsTensor, file: string, name: string): Float32Array {
-  const data = decodeTensorF32(t, file, name);
+/** Decodes a tensor to F32 (in place when `handedOver`, see `decodeFloats`) and rejects NaN/Inf, naming the first bad index. */
+export function finiteF32(
+  t: SafetensorsTensor,
+  file: string,
+  name: string,
+  handedOver = false,
+): Float32Array {
+  const data = decodeTensorF32(t, file, name, handedOver);
   const bad = firstUnrepresentable(data);
   if (bad >= 0) {
     throw new AdapterFormatError(

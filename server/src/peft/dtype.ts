@@ -91,17 +91,22 @@ function alignedCopy(bytes: Uint8Array): ArrayBuffer {
 /**
  * Decodes `bytes` (little-endian, any alignment) of the given dtype into a new
  * `Float32Array`. `bytes.length` must be a multiple of the element size.
+ * With `handedOver` (the caller gives `bytes` away and never touches them
+ * again, as a fresh file read), aligned F32 bytes are viewed, not copied.
  *
  * @example
  * decodeFloats(new Uint8Array([0x00, 0x3c]), "F16"); // Float32Array [1]
  */
-export function decodeFloats(bytes: Uint8Array, dtype: TensorDType): Float32Array {
+export function decodeFloats(bytes: Uint8Array, dtype: TensorDType, handedOver = false): Float32Array {
   const width = DTYPE_BYTES[dtype];
   if (bytes.length % width !== 0) {
     throw new RangeError(`${bytes.length} bytes is not a whole number of ${dtype} values`);
   }
   const n = bytes.length / width;
   if (dtype === "F32") {
+    if (LITTLE_ENDIAN_HOST && handedOver && bytes.byteOffset % 4 === 0) {
+      return new Float32Array(bytes.buffer, bytes.byteOffset, n);
+    }
     if (LITTLE_ENDIAN_HOST) return new Float32Array(alignedCopy(bytes));
     const out = new Float32Array(n);
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);

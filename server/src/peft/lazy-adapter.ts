@@ -10,7 +10,7 @@ import { type AdapterPlan, type ModulePlan, planAdapter, type TensorInfo } from 
 import type { DenseTensor, LoraModule } from "./adapter-types.ts";
 import type { TensorDType } from "./dtype.ts";
 
-/** Reads one tensor's raw bytes (e.g. a positioned read of a stored file). */
+/** Reads one tensor's raw bytes (e.g. a positioned read of a stored file) into a fresh buffer it hands over. */
 export type TensorReader = (name: string) => Promise<Uint8Array>;
 
 /** An adapter whose tensors are loaded on demand; structurally an adapter *shape* for compatibility checks. */
@@ -59,7 +59,8 @@ export function lazyAdapter(
         name,
       );
     }
-    return finiteF32({ dtype: info.dtype, shape: [...info.shape], bytes }, file, name);
+    // The reader's bytes are fresh and ours: F32 is decoded in place (one copy of the data, not two).
+    return finiteF32({ dtype: info.dtype, shape: [...info.shape], bytes }, file, name, true);
   };
   return {
     label,

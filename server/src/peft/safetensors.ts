@@ -105,10 +105,17 @@ export function serializeSafetensors(
 
 /**
  * A tensor's values as a new `Float32Array`: F32, F16 and BF16 are decoded,
- * F64 is narrowed; any other dtype throws `AdapterFormatError`.
+ * F64 is narrowed; any other dtype throws `AdapterFormatError`. With
+ * `handedOver`, aligned F32 bytes are viewed instead of copied (see
+ * `decodeFloats`).
  */
-export function decodeTensorF32(tensor: SafetensorsTensor, file: string, name: string): Float32Array {
-  if (isTensorDType(tensor.dtype)) return decodeFloats(tensor.bytes, tensor.dtype);
+export function decodeTensorF32(
+  tensor: SafetensorsTensor,
+  file: string,
+  name: string,
+  handedOver = false,
+): Float32Array {
+  if (isTensorDType(tensor.dtype)) return decodeFloats(tensor.bytes, tensor.dtype, handedOver);
   if (tensor.dtype === "F64") {
     const n = tensor.bytes.length / 8;
     const out = new Float32Array(n);
