@@ -171,3 +171,18 @@ test("firstUnrepresentable finds NaN, Inf and dtype overflow", () => {
   assert.equal(firstUnrepresentable(new Float32Array([1e38, f32FromBits(0x7f7f8000)]), "BF16"), 1);
   assert.equal(firstUnrepresentable(new Float32Array([3.4e38]), "F32"), -1);
 });
+
+test("decodeFloats views handed-over aligned F32 bytes instead of copying them, and copies otherwise", () => {
+  const values = new Float32Array([1.5, -2, 3.25]);
+  const bytes = new Uint8Array(values.buffer.slice(0));
+  const viewed = decodeFloats(bytes, "F32", true);
+  assert.deepEqual([...viewed], [1.5, -2, 3.25]);
+  assert.equal(viewed.buffer, bytes.buffer, "handed over: no copy");
+  const copied = decodeFloats(bytes, "F32");
+  assert.notEqual(copied.buffer, bytes.buffer, "not handed over: a copy");
+  const odd = new Uint8Array(13);
+  odd.set(bytes, 1);
+  const unaligned = decodeFloats(odd.subarray(1, 13), "F32", true);
+  assert.deepEqual([...unaligned], [1.5, -2, 3.25]);
+  assert.notEqual(unaligned.buffer, odd.buffer, "unaligned: copied");
+});
