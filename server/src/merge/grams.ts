@@ -5,13 +5,7 @@
  */
 import type { FactorStack } from "./factor-stack.ts";
 import { gemm } from "./kernels/device-matmul.ts";
-import {
-  activeDecompositions,
-  denseMatmulNT,
-  fromFloat32,
-  jsDecompositions,
-  type Mat,
-} from "./linalg/index.ts";
+import { denseMatmulNT, fromFloat32, type Mat } from "./linalg/index.ts";
 import type { ClientLora } from "./types.ts";
 
 /** `G_p = PᵀP` and `G_q = QQᵀ` in float64 (`R × R`, products on tfjs). */
@@ -80,13 +74,12 @@ export function combinationNorm2(grams: StackGrams, colCoef: Float64Array): numb
 
 /**
  * `‖Θ_i‖²_F = s_i² tr((BᵀB)(AAᵀ))` for one client, in float64 on the CPU from
- * its two `r × r` Gram matrices: `O((dIn + dOut) r²)`, as two BLAS `dgemm`
- * where this thread loaded LAPACK, else in plain JS.
+ * its two `r × r` Gram matrices: `O((dIn + dOut) r²)`, on this thread's
+ * float64 products (BLAS `dgemm` where LAPACK loaded, else `matmulNT`).
  */
 export function clientNorm2(c: ClientLora, dOut: number, dIn: number): number {
   const r = c.rank;
-  if (activeDecompositions() === jsDecompositions) return c.scaling * c.scaling * gramTraceJs(c, dOut, dIn);
-  // Bᵀ (r × dOut) and A (r × dIn) in float64; BᵀB = Bᵀ(Bᵀ)ᵀ, AAᵀ = A Aᵀ as two dgemm.
+  // Bᵀ (r × dOut) and A (r × dIn) in float64; BᵀB = Bᵀ(Bᵀ)ᵀ and AAᵀ.
   const bt = new Float64Array(r * dOut);
   for (let row = 0; row < dOut; row++) {
     const o = row * r;
@@ -99,36 +92,6 @@ export function clientNorm2(c: ClientLora, dOut: number, dIn: number): number {
   let tr = 0;
   for (let i = 0; i < r * r; i++) tr += btb[i] * aat[i];
   return c.scaling * c.scaling * tr;
-}
-
-/** `tr((BᵀB)(AAᵀ))` in plain JS, from the upper triangles of both Grams. */
-function gramTraceJs(c: ClientLora, dOut: number, dIn: number): number {
-  const r = c.rank;
-  const btb = new Float64Array(r * r);
-  const aat = new Float64Array(r * r);
-  for (let row = 0; row < dOut; row++) {
-    const o = row * r;
-    for (let i = 0; i < r; i++) {
-      const v = c.b[o + i];
-      if (v === 0) continue;
-      for (let j = i; j < r; j++) btb[i * r + j] += v * c.b[o + j];
-    }
-  }
-  for (let i = 0; i < r; i++) {
-    for (let j = i; j < r; j++) {
-      let s = 0;
-      const oi = i * dIn;
-      const oj = j * dIn;
-      for (let k = 0; k < dIn; k++) s += c.a[oi + k] * c.a[oj + k];
-      aat[i * r + j] = s;
-    }
-  }
-  let tr = 0;
-  for (let i = 0; i < r; i++) {
-    tr += btb[i * r + i] * aat[i * r + i];
-    for (let j = i + 1; j < r; j++) tr += 2 * btb[i * r + j] * aat[i * r + j];
-  }
-  return tr;
 }
 
 /** `‖Θ_i‖²_F` of every client from the Grams' diagonal blocks (free once the Grams exist). */

@@ -123,6 +123,13 @@ test("matmulTN and matmulNT equal the products with an explicit transpose", () =
     const c = randomMat(m, p, m + 13 * p);
     const d = randomMat(q, p, q + 17 * p);
     assertMatClose(matmulNT(c, d), naiveMatmul(c, transpose(d)), 1e-14, `matmulNT ${m} ${p} ${q}`);
+    const gram = matmulNT(c, c);
+    assertMatClose(gram, naiveMatmul(c, transpose(c)), 1e-14, `matmulNT(c, c) ${m} ${p}`);
+    assert.deepEqual(
+      gram.data,
+      matmulNT(c, { ...c }).data,
+      "A Aᵀ from its upper triangle equals the general product",
+    );
   }
   const tn = matmulTN(
     fromRows([

@@ -164,11 +164,13 @@ export function matmulTN(a: Mat, b: Mat): Mat {
 
 /**
  * The product with the second factor transposed, without forming `Bᵀ`
- * (row-by-row dot products).
+ * (row-by-row dot products; `A Aᵀ`, the same matrix passed twice, from its
+ * upper triangle).
  * Dense equation: `C[i][j] = Σ_k A[i][k] · B[j][k]`, i.e. `C = A Bᵀ`.
  */
 export function matmulNT(a: Mat, b: Mat): Mat {
   if (a.cols !== b.cols) throw new RangeError(`matmulNT: ${a.rows}×${a.cols} · (${b.rows}×${b.cols})ᵀ`);
+  if (a === b) return gramRows(a);
   const m = a.rows;
   const p = a.cols;
   const q = b.rows;
@@ -199,6 +201,25 @@ export function matmulNT(a: Mat, b: Mat): Mat {
     }
   }
   return { rows: m, cols: q, data: out };
+}
+
+/** `A Aᵀ` from the upper triangle (the same dot products as the general case, mirrored). */
+function gramRows(a: Mat): Mat {
+  const m = a.rows;
+  const p = a.cols;
+  const ad = a.data;
+  const out = new Float64Array(m * m);
+  for (let i = 0; i < m; i++) {
+    const ai = i * p;
+    for (let j = i; j < m; j++) {
+      const aj = j * p;
+      let s = 0;
+      for (let k = 0; k < p; k++) s += ad[ai + k] * ad[aj + k];
+      out[i * m + j] = s;
+      out[j * m + i] = s;
+    }
+  }
+  return { rows: m, cols: m, data: out };
 }
 
 function checkSameShape(what: string, a: Mat, b: Mat): void {
