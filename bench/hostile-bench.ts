@@ -22,14 +22,13 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
-import { create } from "@bufbuild/protobuf";
-import type * as grpc from "@grpc/grpc-js";
-import { CHUNK_BYTES, SubmitUpdateRequestSchema, statusDetailsOf } from "@tributary/protocol";
+import { statusDetailsOf } from "@tributary/protocol";
 import { startCoordinatorProcess } from "../test/helpers/coordinator-process.ts";
 import { createTestFederation, joinAll } from "../test/helpers/federation.ts";
-import { bearer, clientsFor } from "../test/helpers/grpc-calls.ts";
+import { clientsFor } from "../test/helpers/grpc-calls.ts";
 import { startNatsServer } from "../test/helpers/nats-server.ts";
 import { publishTable } from "./bench-output.ts";
+import { streamUpdate } from "./stream-update.ts";
 
 const _root = new URL("..", import.meta.url).pathname;
 const MB = 1e6;
@@ -61,66 +60,28 @@ function headerBomb(mb: number): Uint8Array {
 }
 
 /** Streams `a` as `clientId`; resolves with ms to the coordinator's answer and its reason. */
-function sendAttack(
+async function sendAttack(
   client: Client,
   token: string,
   federationId: string,
   clientId: string,
   a: Attack,
   i: number,
-) {
+): Promise<{ ms: number; reason: string }> {
   const t0 = performance.now();
-  return new Promise<{ ms: number; reason: string }>((resolve) => {
-    const done = (err: grpc.ServiceError | null) =>
-      resolve({
-        ms: performance.now() - t0,
-        reason: err === null ? "ACCEPTED" : (statusDetailsOf(err)?.errorInfo?.reason ?? String(err.code)),
-      });
-    let answered = false;
-    const stream = client.submitUpdate(bearer(token), (err) => {
-      answered = true;
-      done(err);
-    });
-    stream.on("error", () => {});
-    stream.write(
-      create(SubmitUpdateRequestSchema, {
-        payload: {
-          case: "header",
-          value: {
-            federationId,
-            round: 1,
-            clientId,
-            updateId: `attack-${a.name}-${i}`,
-            sampleCount: 100n,
-            contentHash: a.contentHash,
-            totalSize: BigInt(a.bytes.length),
-            adapterConfigJson: a.configJson,
-          },
-        },
-      }),
-    );
-    (async () => {
-      for (let pos = 0; pos < a.bytes.length && !answered; pos += CHUNK_BYTES) {
-        const ok = stream.write(
-          create(SubmitUpdateRequestSchema, {
-            payload: {
-              case: "chunk",
-              value: a.bytes.subarray(pos, Math.min(a.bytes.length, pos + CHUNK_BYTES)),
-            },
-          }),
-        );
-        if (!ok) {
-          const go = await new Promise<boolean>((r) => {
-            stream.once("drain", () => r(true));
-            stream.once("error", () => r(false));
-            stream.once("status", () => r(false));
-          });
-          if (!go) return;
-        }
-      }
-      stream.end();
-    })().catch(() => {});
+  const err = await streamUpdate(client, token, {
+    federationId,
+    clientId,
+    updateId: `attack-${a.name}-${i}`,
+    samples: 100,
+    contentHash: a.contentHash,
+    configJson: a.configJson,
+    bytes: a.bytes,
   });
+  return {
+    ms: performance.now() - t0,
+    reason: err === null ? "ACCEPTED" : (statusDetailsOf(err)?.errorInfo?.reason ?? String(err.code)),
+  };
 }
 
 /** The honest client's Heartbeats, from a worker thread, until `stop()`; returns the latencies. */

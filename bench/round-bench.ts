@@ -19,7 +19,6 @@ import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
 import { watchResults } from "@tributary/client/nats";
 import {
-  CHUNK_BYTES,
   ClientService,
   CreateFederationRequestSchema,
   Dtype,
@@ -29,12 +28,12 @@ import {
   JoinRequestSchema,
   makeClient,
   OperatorService,
-  SubmitUpdateRequestSchema,
 } from "@tributary/protocol";
 import { writeSyntheticAdapter } from "../server/src/peft/synthetic-adapter.ts";
 import { bearer, call } from "../test/helpers/grpc-calls.ts";
 import { startNatsServer } from "../test/helpers/nats-server.ts";
 import { publishTable } from "./bench-output.ts";
+import { streamUpdate } from "./stream-update.ts";
 import { llama3QV } from "./synthetic.ts";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -45,48 +44,23 @@ interface Payload {
 }
 
 /** Uploads with backpressure (waits for "drain"), resolving at the ack. */
-function uploadWithBackpressure(
+async function uploadWithBackpressure(
   client: GrpcClient<typeof ClientService>,
   token: string,
   federationId: string,
   clientId: string,
   p: Payload,
 ): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const stream = client.submitUpdate(bearer(token), (err) => (err ? reject(err) : resolve()));
-    const send = (msg: Parameters<typeof stream.write>[0]) =>
-      stream.write(msg) ? Promise.resolve() : new Promise<void>((r) => stream.once("drain", r));
-    (async () => {
-      await send(
-        create(SubmitUpdateRequestSchema, {
-          payload: {
-            case: "header",
-            value: {
-              federationId,
-              round: 1,
-              clientId,
-              updateId: `bench-${clientId}`,
-              sampleCount: 1000n,
-              contentHash: createHash("sha256").update(p.bytes).digest("hex"),
-              totalSize: BigInt(p.bytes.length),
-              adapterConfigJson: p.configJson,
-            },
-          },
-        }),
-      );
-      for (let pos = 0; pos < p.bytes.length; pos += CHUNK_BYTES) {
-        await send(
-          create(SubmitUpdateRequestSchema, {
-            payload: {
-              case: "chunk",
-              value: p.bytes.subarray(pos, Math.min(p.bytes.length, pos + CHUNK_BYTES)),
-            },
-          }),
-        );
-      }
-      stream.end();
-    })().catch(reject);
+  const err = await streamUpdate(client, token, {
+    federationId,
+    clientId,
+    updateId: `bench-${clientId}`,
+    samples: 1000,
+    contentHash: createHash("sha256").update(p.bytes).digest("hex"),
+    configJson: p.configJson,
+    bytes: p.bytes,
   });
+  if (err !== null) throw err;
 }
 
 function waitForLine(child: ChildProcess, pattern: RegExp): Promise<RegExpExecArray> {
