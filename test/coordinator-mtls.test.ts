@@ -5,8 +5,8 @@
  * same client. Certificates made with openssl for this test.
  */
 import assert from "node:assert/strict";
-import { execFile, execFileSync } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { execFile } from "node:child_process";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -28,6 +28,7 @@ import { runClientCli } from "../client-sdk/src/cli.ts";
 import { connect } from "../client-sdk/src/index.ts";
 import { silentLog } from "../server/src/core/log.ts";
 import { type RunningService, startService } from "../server/src/service/coordinator-service.ts";
+import { makeCert } from "./helpers/certs.ts";
 import { expectError, expectStatus } from "./helpers/expect.ts";
 import { MODULES } from "./helpers/federation.ts";
 import { bearer } from "./helpers/grpc-calls.ts";
@@ -55,18 +56,15 @@ async function python(dir: string, args: readonly string[]): Promise<string> {
   return stdout.trim();
 }
 
-const PYTHON_JOIN = (() => {
-  const script = [
-    "import sys, tributary_client as t",
-    "d, addr, cert = sys.argv[1:]",
-    "try:",
-    "    with t.connect(addr, '', tls_ca=f'{d}/ca.pem', tls_cert=f'{d}/{cert}.pem', tls_key=f'{d}/{cert}.key', retries=0) as c:",
-    "        print(c.join('mtls').client_id)",
-    "except t.TributaryError as e:",
-    "    print(type(e).__name__, e)",
-  ].join("\n");
-  return script;
-})();
+const PYTHON_JOIN = [
+  "import sys, tributary_client as t",
+  "d, addr, cert = sys.argv[1:]",
+  "try:",
+  "    with t.connect(addr, '', tls_ca=f'{d}/ca.pem', tls_cert=f'{d}/{cert}.pem', tls_key=f'{d}/{cert}.key', retries=0) as c:",
+  "        print(c.join('mtls').client_id)",
+  "except t.TributaryError as e:",
+  "    print(type(e).__name__, e)",
+].join("\n");
 
 describe("mutual TLS: client certificates from the configured CA", { timeout: 60_000 }, () => {
   let root: string;
@@ -74,43 +72,11 @@ describe("mutual TLS: client certificates from the configured CA", { timeout: 60
   let svc: RunningService;
   const pem: Record<string, Buffer> = {};
   const tokens: Record<string, string> = {};
-  const openssl = (...args: string[]) => execFileSync("openssl", args, { cwd: root, stdio: "ignore" });
-
-  /** A key and a certificate with subject CN `cn`, signed by CA `ca` (`ca.pem`/`ca.key` in root). */
-  const issue = async (name: string, cn: string, ca: string, san?: string) => {
-    openssl(
-      "req",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-subj",
-      `/CN=${cn}`,
-      "-keyout",
-      `${name}.key`,
-      "-out",
-      `${name}.csr`,
-    );
-    const ext = join(root, `${name}.ext`);
-    await writeFile(ext, san === undefined ? "basicConstraints=CA:FALSE\n" : `subjectAltName=${san}\n`);
-    openssl(
-      "x509",
-      "-req",
-      "-in",
-      `${name}.csr`,
-      "-CA",
-      `${ca}.pem`,
-      "-CAkey",
-      `${ca}.key`,
-      "-CAcreateserial",
-      "-days",
-      "1",
-      "-extfile",
-      ext,
-      "-out",
-      `${name}.pem`,
-    );
-    pem[`${name}.pem`] = await readFile(join(root, `${name}.pem`));
-    pem[`${name}.key`] = await readFile(join(root, `${name}.key`));
+  /** Certificate `name` with subject CN `cn`, signed by CA `ca`, into `pem`. */
+  const issue = (name: string, cn: string, ca: string, san?: string) => {
+    const made = makeCert(root, name, { cn, ca, ...(san !== undefined ? { san } : {}) });
+    pem[`${name}.pem`] = made.cert;
+    pem[`${name}.key`] = made.key;
   };
 
   const clientOf = (cert?: string) =>
@@ -132,28 +98,12 @@ describe("mutual TLS: client certificates from the configured CA", { timeout: 60
 
   before(async () => {
     root = await mkdtemp(join(tmpdir(), "tributary-mtls-"));
-    for (const ca of ["ca", "rogue-ca"]) {
-      openssl(
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        `/CN=${ca}`,
-        "-keyout",
-        `${ca}.key`,
-        "-out",
-        `${ca}.pem`,
-      );
-    }
+    for (const ca of ["ca", "rogue-ca"]) makeCert(root, ca, { cn: ca });
     pem["ca.pem"] = await readFile(join(root, "ca.pem"));
-    await issue("server", "127.0.0.1", "ca", "IP:127.0.0.1");
-    await issue("operator", "operator", "ca");
-    await issue("client-1", "client-1", "ca");
-    await issue("rogue", "client-1", "rogue-ca");
+    issue("server", "127.0.0.1", "ca", "IP:127.0.0.1");
+    issue("operator", "operator", "ca");
+    issue("client-1", "client-1", "ca");
+    issue("rogue", "client-1", "rogue-ca");
     nats = await startNatsServer({ jetstream: true });
     svc = await startService({
       dataDir: join(root, "data"),

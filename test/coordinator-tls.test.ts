@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -9,6 +8,7 @@ import * as grpc from "@grpc/grpc-js";
 import { callUnary, GetStatusRequestSchema, makeClient, OperatorService } from "@tributary/protocol";
 import { silentLog } from "../server/src/core/log.ts";
 import { type RunningService, startService } from "../server/src/service/coordinator-service.ts";
+import { makeCert } from "./helpers/certs.ts";
 import { startNatsServer, type TestNatsServer } from "./helpers/nats-server.ts";
 
 describe("gRPC over TLS when a certificate is configured", () => {
@@ -19,35 +19,15 @@ describe("gRPC over TLS when a certificate is configured", () => {
   before(async () => {
     root = await mkdtemp(join(tmpdir(), "tributary-tls-"));
     // A self-signed certificate for 127.0.0.1 (the test's CA is the certificate itself).
-    execFileSync(
-      "openssl",
-      [
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-addext",
-        "subjectAltName=IP:127.0.0.1,DNS:localhost",
-        "-keyout",
-        join(root, "key.pem"),
-        "-out",
-        join(root, "cert.pem"),
-      ],
-      { stdio: "ignore" },
-    );
-    cert = await readFile(join(root, "cert.pem"));
+    const made = makeCert(root, "cert", { cn: "127.0.0.1", san: "IP:127.0.0.1,DNS:localhost" });
+    cert = made.cert;
     nats = await startNatsServer({ jetstream: true });
     svc = await startService({
       dataDir: join(root, "data"),
       port: 0,
       natsUrl: nats.url,
       operatorToken: "trb_tls-test-operator-token-000000",
-      tls: { cert, key: await readFile(join(root, "key.pem")) },
+      tls: { cert, key: made.key },
       threads: 0,
       log: silentLog,
     });

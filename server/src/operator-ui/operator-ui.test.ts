@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { request } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { makeCert } from "../../../test/helpers/certs.ts";
 import { silentLog } from "../core/log.ts";
 import { tokenDigest } from "../transport/grpc/auth.ts";
 import { fakeReader } from "./fake-reader.ts";
@@ -175,25 +175,13 @@ describe("operator page: Host check and HTTPS", () => {
   it("serves HTTPS with the coordinator's certificate, and its session cookie is Secure", async () => {
     const dir = await mkdtemp(join(tmpdir(), "tributary-ui-tls-"));
     try {
-      execFileSync(
-        "openssl",
-        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"].concat([
-          "-addext",
-          "subjectAltName=IP:127.0.0.1",
-          "-keyout",
-          join(dir, "key.pem"),
-          "-out",
-          join(dir, "cert.pem"),
-        ]),
-        { stdio: "ignore" },
-      );
-      const cert = await readFile(join(dir, "cert.pem"));
+      const { cert, key } = makeCert(dir, "cert", { cn: "127.0.0.1", san: "IP:127.0.0.1" });
       const ui = await startOperatorUi({
         coordinator: fakeReader("x"),
         operatorDigest: tokenDigest(TOKEN),
         port: 0,
         log: silentLog,
-        tls: { cert, key: await readFile(join(dir, "key.pem")) },
+        tls: { cert, key },
       });
       try {
         assert.match(ui.url, /^https:\/\//);
