@@ -1,36 +1,23 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { SpanStatusCode } from "@opentelemetry/api";
-import { type DataPoint, MeterProvider, MetricReader } from "@opentelemetry/sdk-metrics";
 import {
   BasicTracerProvider,
   InMemorySpanExporter,
   SimpleSpanProcessor,
 } from "@opentelemetry/sdk-trace-base";
+import { recordedMetrics } from "../../../test/helpers/metrics.ts";
 import type { RoundRecord } from "../core/model.ts";
 import { pinoLog } from "./pino-log.ts";
-import { createTelemetry, noopTelemetry, reasonOf } from "./telemetry.ts";
-
-class PullReader extends MetricReader {
-  protected async onForceFlush() {}
-  protected async onShutdown() {}
-}
+import { noopTelemetry, reasonOf } from "./telemetry.ts";
 
 function harness() {
   const spans = new InMemorySpanExporter();
   const tracer = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] }).getTracer("t");
-  const reader = new PullReader();
-  const meter = new MeterProvider({ readers: [reader] }).getMeter("t");
   let clock = 1_000_000;
-  const telemetry = createTelemetry({ tracer, meter, now: () => clock });
-  const metric = async (name: string) => {
-    const { resourceMetrics } = await reader.collect();
-    const found = resourceMetrics.scopeMetrics
-      .flatMap((s) => s.metrics)
-      .find((m) => m.descriptor.name === name);
-    return (found?.dataPoints ?? []) as DataPoint<unknown>[];
-  };
-  return { telemetry, spans, metric, advance: (ms: number) => (clock += ms) };
+  const recorded = recordedMetrics({ tracer, now: () => clock });
+  const metric = (name: string) => recorded.points<unknown>(name);
+  return { telemetry: recorded.telemetry, spans, metric, advance: (ms: number) => (clock += ms) };
 }
 
 const round = (over: Partial<RoundRecord> = {}): RoundRecord => ({
