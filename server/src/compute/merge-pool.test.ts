@@ -80,7 +80,8 @@ test("a pool asked for webgpu runs its workers on Dawn and merges as in-process 
 });
 
 test("without a GPU device node, automatic selection does not load Dawn and says why", async () => {
-  const { hasGpuDeviceNode, isSoftwareAdapter } = await import("./webgpu-device.ts");
+  const { hasGpuDeviceNode } = await import("./webgpu-device.ts");
+  const { isSoftwareAdapter } = await import("./webgpu-protocol.ts");
   const software = { vendor: "mesa", architecture: "software", device: "llvmpipe", description: "llvmpipe" };
   assert.equal(isSoftwareAdapter(software), true);
   assert.equal(

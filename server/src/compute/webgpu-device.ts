@@ -10,15 +10,11 @@
 import { readdirSync } from "node:fs";
 import { MessageChannel, receiveMessageOnPort, Worker } from "node:worker_threads";
 import { type F32Mat, f32, type MatmulDevice, type ResidentMatrix } from "../merge/kernels/device-matmul.ts";
-import { type GpuAdapterInfo, type GpuReply, type GpuRequest, isSoftwareAdapter } from "./webgpu-protocol.ts";
-
-export { isSoftwareAdapter };
+import type { GpuAdapterInfo, GpuReply, GpuRequest } from "./webgpu-protocol.ts";
 
 /** A started WebGPU device. */
 export interface WebgpuDevice extends MatmulDevice {
   readonly adapter: GpuAdapterInfo;
-  /** Whether the adapter is a software rasteriser (lavapipe, SwiftShader): a CPU, not a GPU. */
-  readonly software: boolean;
   close(): Promise<void>;
 }
 
@@ -120,13 +116,6 @@ export async function startWebgpuDevice(opts: { allowSoftware: boolean }): Promi
     return { ok: false, reason: `webgpu: ${why}` };
   }
   const adapter = first.info;
-  if (!opts.allowSoftware && isSoftwareAdapter(adapter)) {
-    await close();
-    return {
-      ok: false,
-      reason: `webgpu: only a software adapter (${adapter.description}); TRIBUTARY_BACKEND=webgpu uses it`,
-    };
-  }
   // Started: the thread no longer keeps the process alive (calls block on it).
   worker.unref();
 
@@ -151,7 +140,6 @@ export async function startWebgpuDevice(opts: { allowSoftware: boolean }): Promi
   const device: WebgpuDevice = {
     name: `webgpu (${adapter.description || adapter.device || adapter.vendor})`,
     adapter,
-    software: isSoftwareAdapter(adapter),
     gemm: (a, b) => product(call({ op: "gemm", a, b }), a.rows, b.cols),
     resident(m): ResidentMatrix {
       const id = nextId++;

@@ -49,8 +49,11 @@ async function start(): Promise<typeof import("@tensorflow/tfjs-core") | undefin
       description: i.description,
     };
     if (!allowSoftware && isSoftwareAdapter(info)) {
-      // Only a CPU rasteriser: report it without creating a device.
-      answer({ ok: true, info });
+      // Only a CPU rasteriser: refuse it without creating a device.
+      answer({
+        ok: false,
+        error: `only a software adapter (${info.description}); TRIBUTARY_BACKEND=webgpu uses it`,
+      });
       return undefined;
     }
     Object.defineProperty(globalThis, "navigator", { value: { gpu }, configurable: true });
