@@ -122,15 +122,18 @@ async function select(forced: BackendName | undefined): Promise<BackendInfo> {
   throw new Error(`no TensorFlow.js backend could be loaded: ${skipped.join("; ")}`);
 }
 
-let gpuStart: Promise<WebgpuStart> | undefined;
+let gpuStart: { readonly allowSoftware: boolean; readonly start: Promise<WebgpuStart> } | undefined;
 
 /**
  * This thread's WebGPU device, started once; a software adapter only when
- * `allowSoftware` (a refusal is not kept, so a later call may allow it).
+ * `allowSoftware`. A refusal is not kept (a later call may allow it), and a
+ * device started allowing software is not handed to a caller that does not.
  */
 async function webgpu(allowSoftware: boolean): Promise<WebgpuStart> {
-  gpuStart ??= startWebgpuDevice({ allowSoftware });
-  const r = await gpuStart;
+  if (gpuStart === undefined || (gpuStart.allowSoftware && !allowSoftware)) {
+    gpuStart = { allowSoftware, start: startWebgpuDevice({ allowSoftware }) };
+  }
+  const r = await gpuStart.start;
   if (!r.ok) gpuStart = undefined;
   return r;
 }
