@@ -4,100 +4,63 @@
  * the stacked factors), and SVT commutes with that embedding, so coordinate
  * descent on `Σ_i ½‖θ₀ + δ_i − Θ_i‖² + μ‖δ_i‖_*`:
  *   `θ₀ = mean_i(Θ_i − δ_i)`,  `δ_i = SVT(Θ_i − θ₀; μ)`
- * runs on `kp × kq` cores `C_i = U_pᵀ Θ_i U_q` (`kp, kq ≤ R`), and the result
- * `θ₀ + λ Σ δ_i` is mapped back and truncated to the output rank.
+ * runs on `kp × kq` cores `C_i = U_pᵀ Θ_i U_q` (`kp, kq ≤ R`)
+ * (`lore-descent.ts`), and the result `θ₀ + λ Σ δ_i` is mapped back and
+ * truncated to the output rank.
  * (The paper writes `μ‖δ_i‖_*²` in Eq. 1; SVT(·; μ) is the exact minimiser
  * for `½‖·‖² + μ‖·‖_*`, which is the objective we report.)
  */
-import { columnCoefficients, stackModule } from "../factor-stack.ts";
+import { columnCoefficients, type FactorStack, stackModule } from "../factor-stack.ts";
 import { stackGrams } from "../grams.ts";
-import { denseMatmulNT, diagScaleCols, type Mat, sliceCols, svd } from "../linalg/index.ts";
+import { denseMatmulNT, type Mat, svd, transpose } from "../linalg/index.ts";
 import type { MergeOptions } from "../options.ts";
-import { coreFrame } from "../solvers/truncated-svd.ts";
+import { type CoreFrame, coreFrame } from "../solvers/truncated-svd.ts";
 import type { ModuleGroup, ModuleMergeResult } from "../types.ts";
 import { outputRank } from "./common.ts";
+import { type ClientCore, type LoreStart, loreDescent, sumOfDeltas } from "./lore-descent.ts";
 
-/** Singular value thresholding `U diag((σ − μ)₊) Vᵀ`, keeping at most `cap` values; returns it and its nuclear norm. */
-export function svt(x: Mat, mu: number, cap: number): { value: Mat; nuclear: number } {
-  const dec = svd(x);
-  let k = 0;
-  const limit = Math.min(cap, dec.s.length);
-  while (k < limit && dec.s[k] - mu > 0) k++;
-  const shrunk = new Float64Array(k);
-  let nuclear = 0;
-  for (let j = 0; j < k; j++) {
-    shrunk[j] = dec.s[j] - mu;
-    nuclear += shrunk[j];
-  }
-  if (k === 0)
-    return { value: { rows: x.rows, cols: x.cols, data: new Float64Array(x.rows * x.cols) }, nuclear };
-  // U_k diag((σ − μ)₊) V_kᵀ as one float64 product.
-  const value = denseMatmulNT(diagScaleCols(sliceCols(dec.u, 0, k), shrunk), sliceCols(dec.v, 0, k));
-  return { value, nuclear };
+/** How {@link mergeLore} runs its descent (tests pin these; merges use the defaults). */
+export interface LoreRun {
+  readonly start: LoreStart;
+  readonly partial: boolean;
 }
 
 /** Merges one module with LoRE-Merging (λ = `scale`). */
 export function mergeLore(group: ModuleGroup, opts: MergeOptions): ModuleMergeResult {
+  return loreModule(group, opts, { start: "auto", partial: true }).result;
+}
+
+/** {@link mergeLore} with its descent pinned, and how many SVTs each route took. */
+export function loreModule(
+  group: ModuleGroup,
+  opts: MergeOptions,
+  run: LoreRun,
+): { result: ModuleMergeResult; svts: { partial: number; full: number } } {
   const n = group.clients.length;
   const stack = stackModule(group);
   const ones = new Array(n).fill(1);
   const frame = coreFrame(stack, stackGrams(stack), columnCoefficients(stack, ones));
   const { kp, kq } = frame;
-  const size = kp * kq;
-  // C_i = Xp[:, cols of i] · Xq[rows of i, :]
-  const cores = group.clients.map((_, i) => {
-    const c = new Float64Array(size);
-    for (let a = 0; a < stack.width; a++) {
-      if (stack.owner[a] !== i) continue;
-      for (let p = 0; p < kp; p++) {
-        const x = frame.xp.data[p * stack.width + a];
-        if (x === 0) continue;
-        for (let q = 0; q < kq; q++) c[p * kq + q] += x * frame.xq.data[a * kq + q];
-      }
-    }
-    return c;
-  });
   const cap =
     opts.rankCap === undefined
       ? Number.POSITIVE_INFINITY
       : Math.ceil(opts.rankCap * Math.min(group.dOut, group.dIn));
-  const total2 = cores.reduce((s, c) => s + sumSq(c), 0);
-  let deltas: Float64Array[] = cores.map(() => new Float64Array(size));
-  let nuclear = new Array(n).fill(0);
-  let theta0 = new Float64Array(size);
-  let iterations = 0;
-  for (let it = 0; it < opts.iters; it++) {
-    iterations++;
-    const nextTheta = new Float64Array(size);
-    for (let i = 0; i < n; i++)
-      for (let j = 0; j < size; j++) nextTheta[j] += (cores[i][j] - deltas[i][j]) / n;
-    let change = diff2(nextTheta, theta0);
-    const nextDeltas: Float64Array[] = [];
-    nuclear = [];
-    for (let i = 0; i < n; i++) {
-      const resid = new Float64Array(size);
-      for (let j = 0; j < size; j++) resid[j] = cores[i][j] - nextTheta[j];
-      const t = svt({ rows: kp, cols: kq, data: resid }, opts.mu, cap);
-      change += diff2(t.value.data, deltas[i]);
-      nextDeltas.push(t.value.data);
-      nuclear.push(t.nuclear);
-    }
-    theta0 = nextTheta;
-    deltas = nextDeltas;
-    if (change <= opts.tol * opts.tol * total2) break;
+  const sum = denseMatmulNT(frame.xp, transpose(frame.xq)); // Σ_i C_i = Xp Xq
+  const d = loreDescent(clientCores(stack, frame), sum, {
+    mu: opts.mu,
+    tol: opts.tol,
+    iters: opts.iters,
+    cap,
+    start: run.start,
+    partial: run.partial,
+    seed: opts.seed,
+    name: group.name,
+  });
+  const merged = sumOfDeltas(d.deltas, kp, kq);
+  for (let j = 0; j < merged.data.length; j++) {
+    merged.data[j] = d.theta0.data[j] + opts.scale * merged.data[j];
   }
-  let objective = 0;
-  for (let i = 0; i < n; i++) {
-    let s = 0;
-    for (let j = 0; j < size; j++) {
-      const e = theta0[j] + deltas[i][j] - cores[i][j];
-      s += e * e;
-    }
-    objective += 0.5 * s + opts.mu * nuclear[i];
-  }
-  const result = Float64Array.from(theta0);
-  for (const d of deltas) for (let j = 0; j < size; j++) result[j] += opts.scale * d[j];
-  const dec = svd({ rows: kp, cols: kq, data: result });
+  const dec = svd(merged);
   const cut = (dec.s[0] ?? 0) * 1e-7;
   let positive = 0;
   while (positive < dec.s.length && dec.s[positive] > cut) positive++;
@@ -105,24 +68,43 @@ export function mergeLore(group: ModuleGroup, opts: MergeOptions): ModuleMergeRe
   const k = Math.min(target, positive);
   let residual = 0;
   for (let j = k; j < dec.s.length; j++) residual += dec.s[j] * dec.s[j];
-  return {
+  const result: ModuleMergeResult = {
     name: group.name,
     merged: frame.toFactors(dec.u, dec.s, dec.v, k, Math.max(target, k)),
-    report: { weights: ones.map(() => 1 / n), objective, residual, iterations, solver: "lore-core" },
+    report: {
+      weights: ones.map(() => 1 / n),
+      objective: d.objective,
+      residual,
+      iterations: d.iterations,
+      solver: d.start === "zero" ? "lore-core-zero-start" : "lore-core",
+    },
   };
+  return { result, svts: d.svts };
 }
 
-function sumSq(x: Float64Array): number {
-  let s = 0;
-  for (let i = 0; i < x.length; i++) s += x[i] * x[i];
-  return s;
-}
-
-function diff2(a: Float64Array, b: Float64Array): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = a[i] - b[i];
-    s += d * d;
-  }
-  return s;
+/** Each client's core `C_i = Xp[:, cols_i] · Xq[cols_i, :]` as its two factors. */
+function clientCores(stack: FactorStack, frame: CoreFrame): ClientCore[] {
+  const { kp, kq, xp, xq } = frame;
+  const width = stack.width;
+  const cols: number[][] = Array.from({ length: stack.clients }, () => []);
+  for (let a = 0; a < width; a++) cols[stack.owner[a]].push(a);
+  return cols.map((own) => {
+    const r = own.length;
+    const l = new Float64Array(kp * r);
+    const rt = new Float64Array(r * kq);
+    own.forEach((a, c) => {
+      for (let p = 0; p < kp; p++) l[p * r + c] = xp.data[p * width + a];
+      rt.set(xq.data.subarray(a * kq, (a + 1) * kq), c * kq);
+    });
+    const lm: Mat = { rows: kp, cols: r, data: l };
+    const rtm: Mat = { rows: r, cols: kq, data: rt };
+    const lt = transpose(lm);
+    const rm = transpose(rtm);
+    // ‖L Rᵀ‖² = tr((LᵀL)(RᵀR)).
+    const gl = denseMatmulNT(lt, lt);
+    const gr = denseMatmulNT(rtm, rtm);
+    let norm2 = 0;
+    for (let j = 0; j < gl.data.length; j++) norm2 += gl.data[j] * gr.data[j];
+    return { l: lm, lt, r: rm, rt: rtm, norm2 };
+  });
 }

@@ -57,6 +57,11 @@ export interface LoreDenseOptions {
   readonly tol?: number;
   /** Rank cap as a fraction `ρ ∈ (0, 1]`: keep at most `ceil(ρ · min(dOut, dIn))` singular values per `δ_i`. */
   readonly rankCap?: number;
+  /**
+   * Where the descent starts: `mean` (the paper's, `δ_i = 0`, so `θ₀` is first
+   * the mean; default) or `zero` (`θ₀ = 0`, `δ_i = SVT(Θ_i; μ)`).
+   */
+  readonly start?: "mean" | "zero";
 }
 
 /** Result of {@link loreDense}. */
@@ -83,7 +88,7 @@ export function loreRankLimit(rankCap: number, dOut: number, dIn: number): numbe
 
 /**
  * LoRE-Merging (papers/LoRE-Merging.txt Algorithm 1), densely: start from
- * `δ_i = 0`, `θ₀ = 0`; each iteration sets `θ₀ = (1/n) Σ (Θ_i − δ_i)` and then
+ * `δ_i = 0`, `θ₀ = 0` (or, with `start: "zero"`, `δ_i = SVT(Θ_i; μ)`); each iteration sets `θ₀ = (1/n) Σ (Θ_i − δ_i)` and then
  * `δ_i = SVT(Θ_i − θ₀; μ)` (rank-capped if `rankCap`); stop after an iteration
  * when `Σ_i ‖δ_i^new − δ_i^old‖² + ‖θ₀^new − θ₀^old‖² ≤ tol² · Σ_i ‖Θ_i‖²`.
  * Result `θ* = θ₀ + λ Σ δ_i`.
@@ -101,7 +106,10 @@ export function loreDense(module: ModuleGroup, opts: LoreDenseOptions): LoreDens
     opts.rankCap === undefined ? undefined : loreRankLimit(opts.rankCap, module.dOut, module.dIn);
   const scale2 = thetas.reduce((acc, t) => acc + frob2(t), 0);
 
-  let deltas = thetas.map(() => Matrix.zeros(module.dOut, module.dIn));
+  let deltas =
+    opts.start === "zero"
+      ? thetas.map((t) => svt(t, mu, maxRank))
+      : thetas.map(() => Matrix.zeros(module.dOut, module.dIn));
   let theta0 = Matrix.zeros(module.dOut, module.dIn);
   const objectives: number[] = [];
   let iterations = 0;

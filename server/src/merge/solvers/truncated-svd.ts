@@ -25,7 +25,7 @@
 import { columnCoefficients, type FactorStack } from "../factor-stack.ts";
 import { combinationNorm2, type StackGrams, stackGrams } from "../grams.ts";
 import { type F32Mat, f32, gemm, resident, transposeF32 } from "../kernels/device-matmul.ts";
-import { type Mat, matmul, svd, symEig } from "../linalg/index.ts";
+import { denseMatmulNT, type Mat, sliceCols, svd, symEig, transpose } from "../linalg/index.ts";
 import { normalAt, streamKey } from "../random.ts";
 import type { MergedLora } from "../types.ts";
 import { blockTimes, crossGram, ritzIterate } from "./ritz-iteration.ts";
@@ -230,7 +230,7 @@ export function coreFrame(stack: FactorStack, g: StackGrams, colCoef: Float64Arr
 
 /** The core of the whole combination: `K = Xp Xq` (`kp × kq`). */
 export function frameCore(frame: CoreFrame): Mat {
-  return matmul(frame.xp, frame.xq);
+  return denseMatmulNT(frame.xp, transpose(frame.xq));
 }
 
 function coreRoute(stack: FactorStack, g: StackGrams, colCoef: Float64Array, target: number): Truncation {
@@ -261,17 +261,9 @@ function countPositive(s: Float64Array): number {
 }
 
 /** First `k` columns of `g · v` (`R × k`). */
+/** `G V[:, :k]` for a symmetric `G` (`R × R`), as one float64 product (BLAS where installed). */
 function mulCols(g: Mat, v: Mat, k: number): Mat {
-  const R = g.rows;
-  const out = new Float64Array(R * k);
-  for (let a = 0; a < R; a++) {
-    for (let b = 0; b < R; b++) {
-      const x = g.data[a * R + b];
-      if (x === 0) continue;
-      for (let j = 0; j < k; j++) out[a * k + j] += x * v.data[b * v.cols + j];
-    }
-  }
-  return { rows: R, cols: k, data: out };
+  return denseMatmulNT(g, transpose(sliceCols(v, 0, k)));
 }
 
 function startBlock(n: number, l: number, seed: number, name: string): F32Mat {
