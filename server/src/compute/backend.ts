@@ -2,7 +2,10 @@
  * Tensor backend selection, done once per thread at start-up: `tensorflow`
  * (tfjs-node-gpu, then tfjs-node, when installed and loadable) → `webgpu`
  * (Dawn, when it finds a GPU — not a software rasteriser — or when asked
- * for) → `wasm` (SIMD, one thread) → `cpu`, and the float64 decompositions:
+ * for) → `blas` (the products on native BLAS, `blas-device.ts`, when it
+ * loads and `TRIBUTARY_LAPACK` is not `off`) → `wasm` (SIMD, one thread) →
+ * `cpu`; under `webgpu` and `blas` the few other tfjs ops run on wasm (or
+ * cpu). And the float64 decompositions:
  * native LAPACK when it loads (`lapack.ts`), else the JS ones. The merge
  * core only uses `@tensorflow/tfjs-core` ops and the decompositions it is
  * given, and never loads a backend itself.
@@ -11,11 +14,12 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import { useMatmulDevice } from "../merge/kernels/device-matmul.ts";
+import { loadBlasDevice } from "./blas-device.ts";
 import { installDecompositions } from "./lapack.ts";
 import { startWebgpuDevice, type WebgpuStart } from "./webgpu-device.ts";
 
 /** Backends in order of preference. */
-export type BackendName = "tensorflow" | "webgpu" | "wasm" | "cpu";
+export type BackendName = "tensorflow" | "webgpu" | "blas" | "wasm" | "cpu";
 
 /** Which backend runs, and why the better ones did not. */
 export interface BackendInfo {
@@ -79,8 +83,8 @@ async function select(forced: BackendName | undefined): Promise<BackendInfo> {
   if (linalg.skipped !== undefined) skipped.push(linalg.skipped);
   const done = (info: Omit<BackendInfo, "linalg">) => ready({ ...info, linalg: linalg.name });
   const want = (b: BackendName) => forced === undefined || forced === b;
-  if (forced !== undefined && !["tensorflow", "webgpu", "wasm", "cpu"].includes(forced)) {
-    throw new Error(`TRIBUTARY_BACKEND=${forced} is not one of tensorflow, webgpu, wasm, cpu`);
+  if (forced !== undefined && !["tensorflow", "webgpu", "blas", "wasm", "cpu"].includes(forced)) {
+    throw new Error(`TRIBUTARY_BACKEND=${forced} is not one of tensorflow, webgpu, blas, wasm, cpu`);
   }
   if (want("tensorflow")) {
     for (const pkg of ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"]) {
@@ -93,11 +97,7 @@ async function select(forced: BackendName | undefined): Promise<BackendInfo> {
     const gpu = await webgpu(forced === "webgpu");
     if (gpu.ok) {
       useMatmulDevice(gpu.device);
-      // Anything else on tfjs in this thread runs on wasm (or cpu).
-      if ((await tryWasm()) !== null) {
-        await import("@tensorflow/tfjs-backend-cpu");
-        await tf.setBackend("cpu");
-      }
+      await besideDevice();
       return done({
         name: "webgpu",
         provider: "webgpu (Dawn) + @tensorflow/tfjs-backend-webgpu",
@@ -107,6 +107,16 @@ async function select(forced: BackendName | undefined): Promise<BackendInfo> {
     }
     if (forced === "webgpu") throw new Error(`TRIBUTARY_BACKEND=webgpu but ${gpu.reason}`);
     skipped.push(gpu.reason);
+  }
+  if (want("blas")) {
+    const blas = await nativeBlas();
+    if (blas.ok) {
+      useMatmulDevice(blas.device);
+      await besideDevice();
+      return done({ name: "blas", provider: blas.device.name, skipped });
+    }
+    if (forced === "blas") throw new Error(`TRIBUTARY_BACKEND=blas but ${blas.reason}`);
+    skipped.push(blas.reason);
   }
   if (want("wasm")) {
     const why = await tryWasm();
@@ -120,6 +130,20 @@ async function select(forced: BackendName | undefined): Promise<BackendInfo> {
     skipped.push("@tensorflow/tfjs-backend-cpu: setBackend failed");
   }
   throw new Error(`no TensorFlow.js backend could be loaded: ${skipped.join("; ")}`);
+}
+
+/** Where the tfjs ops other than the products run when a matmul device takes those: wasm, else cpu. */
+async function besideDevice(): Promise<void> {
+  if ((await tryWasm()) !== null) {
+    await import("@tensorflow/tfjs-backend-cpu");
+    await tf.setBackend("cpu");
+  }
+}
+
+/** The BLAS matmul device, unless `TRIBUTARY_LAPACK=off` (one switch for the native libraries). */
+async function nativeBlas(): ReturnType<typeof loadBlasDevice> {
+  if (process.env.TRIBUTARY_LAPACK === "off") return { ok: false, reason: "BLAS off (TRIBUTARY_LAPACK=off)" };
+  return loadBlasDevice();
 }
 
 let gpuStart: { readonly allowSoftware: boolean; readonly start: Promise<WebgpuStart> } | undefined;
@@ -148,6 +172,13 @@ export async function useBackend(name: BackendName): Promise<boolean> {
     const gpu = await webgpu(true);
     if (!gpu.ok) return false;
     useMatmulDevice(gpu.device);
+    return true;
+  }
+  if (name === "blas") {
+    const blas = await nativeBlas();
+    if (!blas.ok) return false;
+    useMatmulDevice(blas.device);
+    await besideDevice();
     return true;
   }
   useMatmulDevice(undefined);

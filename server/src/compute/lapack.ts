@@ -36,7 +36,40 @@ export type LapackLoad =
   | { readonly ok: false; readonly reason: string };
 
 interface Koffi {
-  load(path: string): { func(signature: string): (...args: unknown[]) => number };
+  load(path: string): NativeLibrary;
+}
+
+/** A shared library opened through koffi. */
+export interface NativeLibrary {
+  func(signature: string): (...args: unknown[]) => number;
+}
+
+/** Opens `library` through koffi, or says why not (`hint`: what to install). */
+export async function openNative(
+  library: string,
+  hint: string,
+): Promise<{ readonly ok: true; readonly lib: NativeLibrary } | { readonly ok: false; readonly reason: string }> {
+  let koffi: Koffi;
+  try {
+    const mod = (await import("koffi")) as unknown as { default?: Koffi } & Koffi;
+    koffi = mod.default ?? mod;
+  } catch (err) {
+    return {
+      ok: false,
+      reason: `koffi not installed (${err instanceof Error ? err.message.split("\n")[0] : String(err)})`,
+    };
+  }
+  try {
+    return { ok: true, lib: koffi.load(library) };
+  } catch (err) {
+    const why = err instanceof Error ? err.message.split("\n")[0] : String(err);
+    return { ok: false, reason: `${library} not loadable (${why}); apt-get install ${hint}` };
+  }
+}
+
+/** The BLAS library: `TRIBUTARY_BLAS_LIB`, default `libblas.so.3` (OpenBLAS's, where installed). */
+export function blasLibrary(): string {
+  return process.env.TRIBUTARY_BLAS_LIB || "libblas.so.3";
 }
 
 /**
@@ -50,37 +83,12 @@ interface Koffi {
 export async function loadLapack(
   library = process.env.TRIBUTARY_LAPACK_LIB || "liblapacke.so.3",
 ): Promise<LapackLoad> {
-  let koffi: Koffi;
-  try {
-    const mod = (await import("koffi")) as unknown as { default?: Koffi } & Koffi;
-    koffi = mod.default ?? mod;
-  } catch (err) {
-    return {
-      ok: false,
-      reason: `koffi not installed (${err instanceof Error ? err.message.split("\n")[0] : String(err)})`,
-    };
-  }
-  let lib: ReturnType<Koffi["load"]>;
-  try {
-    lib = koffi.load(library);
-  } catch (err) {
-    const why = err instanceof Error ? err.message.split("\n")[0] : String(err);
-    return {
-      ok: false,
-      reason: `${library} not loadable (${why}); apt-get install liblapacke libopenblas0-pthread`,
-    };
-  }
-  let blas: ReturnType<Koffi["load"]>;
-  const blasLibrary = process.env.TRIBUTARY_BLAS_LIB || "libblas.so.3";
-  try {
-    blas = koffi.load(blasLibrary);
-  } catch (err) {
-    const why = err instanceof Error ? err.message.split("\n")[0] : String(err);
-    return {
-      ok: false,
-      reason: `${blasLibrary} not loadable (${why}); apt-get install libopenblas0-pthread`,
-    };
-  }
+  const opened = await openNative(library, "liblapacke libopenblas0-pthread");
+  if (!opened.ok) return opened;
+  const lib = opened.lib;
+  const blasOpened = await openNative(blasLibrary(), "libopenblas0-pthread");
+  if (!blasOpened.ok) return blasOpened;
+  const blas = blasOpened.lib;
   const dgemm = blas.func(
     "void cblas_dgemm(int layout, int ta, int tb, int m, int n, int k, double alpha, const double *a, int lda, const double *b, int ldb, double beta, _Inout_ double *c, int ldc)",
   );

@@ -2,20 +2,27 @@
  * Runs a numeric test suite on every tensor backend that loads here
  * (STYLE.md §9: one suite, every implementation): wasm and cpu always,
  * webgpu too — on a GPU, or on Mesa's lavapipe (CPU Vulkan) where there is
- * none — and tensorflow when tfjs-node is installed. WebGPU missing is an
- * error naming what to install, not a skip; `TRIBUTARY_TEST_WEBGPU=off`
- * leaves it out on purpose.
+ * none — blas (native BLAS), and tensorflow when tfjs-node is installed.
+ * WebGPU or BLAS missing is an error naming what to install, not a skip;
+ * `TRIBUTARY_TEST_WEBGPU=off` and `TRIBUTARY_LAPACK=off` leave them out on
+ * purpose.
  */
 import { type BackendName, useBackend, webgpuUnavailable } from "../../compute/backend.ts";
 
-const CANDIDATES: BackendName[] = ["tensorflow", "webgpu", "wasm", "cpu"];
+const CANDIDATES: BackendName[] = ["tensorflow", "webgpu", "blas", "wasm", "cpu"];
 
-/** Backends that load on this machine (wasm, cpu and webgpu at least). */
+/** Backends that load on this machine (wasm, cpu, webgpu and blas at least). */
 export async function loadableBackends(): Promise<BackendName[]> {
   const out: BackendName[] = [];
   for (const b of CANDIDATES) {
     if (b === "webgpu" && process.env.TRIBUTARY_TEST_WEBGPU === "off") continue;
+    if (b === "blas" && process.env.TRIBUTARY_LAPACK === "off") continue;
     if (await useBackend(b)) out.push(b);
+    else if (b === "blas") {
+      throw new Error(
+        "the numeric suite runs on native BLAS too, but libblas.so.3 (or koffi) does not load (bash scripts/setup.sh installs libopenblas0-pthread; TRIBUTARY_LAPACK=off leaves it out)",
+      );
+    }
     else if (b === "webgpu") {
       throw new Error(
         `the numeric suite runs on webgpu too, but ${await webgpuUnavailable()} (bash scripts/setup.sh installs Mesa's lavapipe from backports; TRIBUTARY_TEST_WEBGPU=off leaves webgpu out)`,

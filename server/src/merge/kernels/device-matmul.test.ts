@@ -1,0 +1,88 @@
+import assert from "node:assert/strict";
+import { before, describe, test } from "node:test";
+import { normalAt, streamKey } from "../random.ts";
+import { activate, loadableBackends } from "../testing/backends.ts";
+import { type F32Mat, f32, gemm, resident } from "./device-matmul.ts";
+
+function randomF32(rows: number, cols: number, seed: number): F32Mat {
+  const key = streamKey(seed, "device-matmul-test");
+  return f32(rows, cols, Float32Array.from({ length: rows * cols }, (_, i) => normalAt(key, i)));
+}
+
+/** `A · B` in float64, for reference. */
+function product64(a: F32Mat, b: F32Mat): Float64Array {
+  const out = new Float64Array(a.rows * b.cols);
+  for (let i = 0; i < a.rows; i++)
+    for (let k = 0; k < a.cols; k++) {
+      const x = a.data[i * a.cols + k];
+      for (let j = 0; j < b.cols; j++) out[i * b.cols + j] += x * b.data[k * b.cols + j];
+    }
+  return out;
+}
+
+function transposed(m: F32Mat): F32Mat {
+  const out = f32(m.cols, m.rows);
+  for (let i = 0; i < m.rows; i++) for (let j = 0; j < m.cols; j++) out.data[j * m.rows + i] = m.data[i * m.cols + j];
+  return out;
+}
+
+function assertNear(got: F32Mat, rows: number, cols: number, want: Float64Array, what: string): void {
+  assert.equal(got.rows, rows, `${what}: rows`);
+  assert.equal(got.cols, cols, `${what}: cols`);
+  let worst = 0;
+  for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got.data[i] - want[i]));
+  assert.ok(worst < 1e-4, `${what}: max |error| ${worst}`);
+}
+
+for (const backend of await loadableBackends()) {
+  describe(`matmul device on ${backend}`, () => {
+    before(() => activate(backend));
+
+    test("gemm equals the float64 product, for tall, wide and thin shapes", () => {
+      for (const [m, k, n] of [
+        [37, 5, 11],
+        [3, 64, 2],
+        [1, 1, 1],
+        [40, 8, 40],
+      ]) {
+        const a = randomF32(m, k, m);
+        const b = randomF32(k, n, n + 100);
+        assertNear(gemm(a, b), m, n, product64(a, b), `${m}×${k}·${k}×${n}`);
+      }
+    });
+
+    test("gemm of empty shapes gives zeros of the right shape, and mismatched shapes throw", () => {
+      const z = gemm(f32(3, 0), f32(0, 4));
+      assert.equal(z.rows, 3);
+      assert.equal(z.cols, 4);
+      assert.ok(z.data.every((v) => v === 0));
+      assert.throws(() => gemm(f32(2, 3), f32(2, 3)), /gemm: 2×3 · 2×3/);
+    });
+
+    test("a resident matrix multiplies from both sides and returns the asked Gram", () => {
+      const m = randomF32(12, 9, 1);
+      const sq = randomF32(9, 9, 2);
+      const x = randomF32(9, 4, 3);
+      const y = randomF32(5, 12, 4);
+      const r = resident(m);
+      const rs = resident(sq);
+      try {
+        assertNear(r.times(x), 12, 4, product64(m, x), "times");
+        assertNear(r.timesFrom(y), 5, 9, product64(y, m), "timesFrom");
+        const ptp = r.timesWithGram(x, "ptp");
+        const p = product64(m, x);
+        const pf = f32(12, 4, Float32Array.from(p));
+        assertNear(ptp.product, 12, 4, p, "product");
+        assertNear(ptp.gram, 4, 4, product64(transposed(pf), pf), "PᵀP");
+        const xtp = rs.timesWithGram(x, "xtp");
+        const q = f32(9, 4, Float32Array.from(product64(sq, x)));
+        assertNear(xtp.gram, 4, 4, product64(transposed(x), q), "xᵀP");
+        assert.throws(() => r.timesWithGram(x, "xtp"), /square/);
+        assert.throws(() => r.times(y), /resident/);
+      } finally {
+        r.dispose();
+        rs.dispose();
+      }
+    });
+  });
+}
