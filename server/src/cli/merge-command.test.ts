@@ -88,7 +88,7 @@ describe("tributary merge", () => {
         io.stdout.some((l) => l.startsWith(m.name)),
         `summary lacks ${m.name}`,
       );
-    assert.match(io.stderr[0], /^tensor backend: (wasm|cpu|tensorflow)/);
+    assert.match(io.stderr[0], /^tensor backend: (blas|wasm|cpu|tensorflow)/);
   });
 
   it("writes the requested dtype and FedAvg weights from --weights", async () => {

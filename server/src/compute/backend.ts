@@ -15,7 +15,7 @@ import { dirname, join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import { useMatmulDevice } from "../merge/kernels/device-matmul.ts";
 import { loadBlasDevice } from "./blas-device.ts";
-import { installDecompositions } from "./lapack.ts";
+import { blasLibrary, installDecompositions } from "./lapack.ts";
 import { startWebgpuDevice, type WebgpuStart } from "./webgpu-device.ts";
 
 /** Backends in order of preference. */
@@ -65,7 +65,7 @@ async function tryWasm(): Promise<string | null> {
 
 /**
  * Selects and initialises the best available backend for this thread.
- * `TRIBUTARY_BACKEND=wasm|cpu|tensorflow` forces one (start-up fails if it
+ * `TRIBUTARY_BACKEND=tensorflow|webgpu|blas|wasm|cpu` forces one (start-up fails if it
  * cannot load). Idempotent: later calls return the first result.
  *
  * @example
@@ -113,7 +113,7 @@ async function select(forced: BackendName | undefined): Promise<BackendInfo> {
     if (blas.ok) {
       useMatmulDevice(blas.device);
       await besideDevice();
-      return done({ name: "blas", provider: blas.device.name, skipped });
+      return done({ name: "blas", provider: `cblas_sgemm in ${blasLibrary()} (koffi)`, skipped });
     }
     if (forced === "blas") throw new Error(`TRIBUTARY_BACKEND=blas but ${blas.reason}`);
     skipped.push(blas.reason);

@@ -7,7 +7,7 @@
  * Transposed operands are BLAS flags, not copies. Measured here, one thread:
  * 75–180 GFLOP/s against wasm's 23–26 (`npm run bench -- linalg`).
  */
-import { f32, type F32Mat, type MatmulDevice, type ResidentMatrix } from "../merge/kernels/device-matmul.ts";
+import { type F32Mat, f32, type MatmulDevice, type ResidentMatrix } from "../merge/kernels/device-matmul.ts";
 import { blasLibrary, openNative } from "./lapack.ts";
 
 const ROW_MAJOR = 101;
@@ -36,6 +36,26 @@ export async function loadBlasDevice(library = blasLibrary()): Promise<BlasLoad>
     device: {
       name: `blas (${library})`,
       gemm: (a, b) => product(sgemm, a, false, b, false),
+      gemmT: (a, ta, b, tb) => product(sgemm, a, ta, b, tb),
+      gemmInto: (m, n, k, alpha, a, b, beta, c) => {
+        if (m === 0 || n === 0) return;
+        sgemm(
+          ROW_MAJOR,
+          NO_TRANS,
+          NO_TRANS,
+          m,
+          n,
+          k,
+          alpha,
+          a.data.subarray(a.offset),
+          a.ld,
+          b.data.subarray(b.offset),
+          b.ld,
+          beta,
+          c.data.subarray(c.offset),
+          c.ld,
+        );
+      },
       resident: (m) => residentOf(sgemm, m),
     },
   };

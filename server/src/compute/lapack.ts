@@ -48,7 +48,9 @@ export interface NativeLibrary {
 export async function openNative(
   library: string,
   hint: string,
-): Promise<{ readonly ok: true; readonly lib: NativeLibrary } | { readonly ok: false; readonly reason: string }> {
+): Promise<
+  { readonly ok: true; readonly lib: NativeLibrary } | { readonly ok: false; readonly reason: string }
+> {
   let koffi: Koffi;
   try {
     const mod = (await import("koffi")) as unknown as { default?: Koffi } & Koffi;

@@ -32,14 +32,16 @@ export interface FactorStack {
   readonly clients: number;
   /** Client owning each stacked column of `P` / row of `Q`. */
   readonly owner: Int32Array;
-  /** `P`, `dOut × R`. */
+  /** `P`, `dOut × R` (built on first access). */
   readonly p: F32Mat;
   /** `Pᵀ`, `R × dOut` (built on first access). */
   readonly pT: F32Mat;
-  /** `Q`, `R × dIn`. */
+  /** `Q`, `R × dIn` (built on first access). */
   readonly q: F32Mat;
   /** `Qᵀ`, `dIn × R` (built on first access). */
   readonly qT: F32Mat;
+  /** The stacked terms, in column order. */
+  readonly terms: readonly FactorTerm[];
 }
 
 /** The standard terms of a module: `(s_i B_i, A_i)` per client. */
@@ -51,7 +53,12 @@ export function clientTerms(group: ModuleGroup): FactorTerm[] {
   });
 }
 
-/** Stacks terms into `P`, `Pᵀ`, `Q`, `Qᵀ` (copies; inputs are untouched). */
+/**
+ * Stacks terms: `P`, `Pᵀ`, `Q`, `Qᵀ` are built on first access (copies;
+ * inputs are untouched). The product-only route on a device with strided
+ * products never builds any of them (`stackProducts`), so a module then holds
+ * no second copy of its clients' factors.
+ */
 export function stackTerms(
   name: string,
   dOut: number,
@@ -61,25 +68,16 @@ export function stackTerms(
 ): FactorStack {
   const width = terms.reduce((s, t) => s + t.rank, 0);
   const owner = new Int32Array(width);
-  const p = new Float32Array(dOut * width);
-  const q = new Float32Array(width * dIn);
   let off = 0;
   for (const t of terms) {
     if (t.b.length !== dOut * t.rank || t.a.length !== t.rank * dIn) {
       throw new RangeError(`${name}: term of client ${t.client} has the wrong size for rank ${t.rank}`);
     }
     for (let j = 0; j < t.rank; j++) owner[off + j] = t.client;
-    const sc = t.scale ?? 1;
-    // Loops ordered for contiguous writes; the strided side has only `rank` streams.
-    for (let row = 0; row < dOut; row++) {
-      const src = row * t.rank;
-      const dst = row * width + off;
-      for (let j = 0; j < t.rank; j++) p[dst + j] = sc * t.b[src + j];
-    }
-    q.set(t.a, off * dIn);
     off += t.rank;
   }
-  // The transposes are built on first use: the product-only route never needs them.
+  let p: F32Mat | undefined;
+  let q: F32Mat | undefined;
   let pT: F32Mat | undefined;
   let qT: F32Mat | undefined;
   return {
@@ -89,17 +87,50 @@ export function stackTerms(
     width,
     clients,
     owner,
-    p: f32(dOut, width, p),
+    terms,
+    get p() {
+      p ??= stackP(dOut, width, terms);
+      return p;
+    },
     get pT() {
-      pT ??= transposeF32(f32(dOut, width, p));
+      pT ??= transposeF32(this.p);
       return pT;
     },
-    q: f32(width, dIn, q),
+    get q() {
+      q ??= stackQ(dIn, width, terms);
+      return q;
+    },
     get qT() {
-      qT ??= transposeF32(f32(width, dIn, q));
+      qT ??= transposeF32(this.q);
       return qT;
     },
   };
+}
+
+function stackP(dOut: number, width: number, terms: readonly FactorTerm[]): F32Mat {
+  const p = new Float32Array(dOut * width);
+  let off = 0;
+  for (const t of terms) {
+    const sc = t.scale ?? 1;
+    // Loops ordered for contiguous writes; the strided side has only `rank` streams.
+    for (let row = 0; row < dOut; row++) {
+      const src = row * t.rank;
+      const dst = row * width + off;
+      for (let j = 0; j < t.rank; j++) p[dst + j] = sc * t.b[src + j];
+    }
+    off += t.rank;
+  }
+  return f32(dOut, width, p);
+}
+
+function stackQ(dIn: number, width: number, terms: readonly FactorTerm[]): F32Mat {
+  const q = new Float32Array(width * dIn);
+  let off = 0;
+  for (const t of terms) {
+    q.set(t.a, off * dIn);
+    off += t.rank;
+  }
+  return f32(width, dIn, q);
 }
 
 /** Stacks a module's clients with one term each. */

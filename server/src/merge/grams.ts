@@ -4,7 +4,7 @@
  * `⟨Θ_i, Θ_j⟩ = Σ_{a∈i, b∈j} (PᵀP)[a][b] · (QQᵀ)[a][b]`.
  */
 import type { FactorStack } from "./factor-stack.ts";
-import { gemm } from "./kernels/device-matmul.ts";
+import { gemmNT, gemmTN } from "./kernels/device-matmul.ts";
 import { denseMatmulNT, fromFloat32, type Mat } from "./linalg/index.ts";
 import type { ClientLora } from "./types.ts";
 
@@ -16,8 +16,8 @@ export interface StackGrams {
 
 /** Computes both Gram matrices of a stack: `G_p = PᵀP`, `G_q = QQᵀ`. */
 export function stackGrams(stack: FactorStack): StackGrams {
-  const gp = gemm(stack.pT, stack.p);
-  const gq = gemm(stack.q, stack.qT);
+  const gp = gemmTN(stack.p, stack.p, () => stack.pT);
+  const gq = gemmNT(stack.q, stack.q, () => stack.qT);
   return {
     gp: symmetrise(fromFloat32(gp.rows, gp.cols, gp.data)),
     gq: symmetrise(fromFloat32(gq.rows, gq.cols, gq.data)),

@@ -2,11 +2,15 @@ import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
 import { normalAt, streamKey } from "../random.ts";
 import { activate, loadableBackends } from "../testing/backends.ts";
-import { type F32Mat, f32, gemm, resident } from "./device-matmul.ts";
+import { type F32Mat, f32, gemm, gemmNT, gemmTN, resident } from "./device-matmul.ts";
 
 function randomF32(rows: number, cols: number, seed: number): F32Mat {
   const key = streamKey(seed, "device-matmul-test");
-  return f32(rows, cols, Float32Array.from({ length: rows * cols }, (_, i) => normalAt(key, i)));
+  return f32(
+    rows,
+    cols,
+    Float32Array.from({ length: rows * cols }, (_, i) => normalAt(key, i)),
+  );
 }
 
 /** `A · B` in float64, for reference. */
@@ -22,7 +26,8 @@ function product64(a: F32Mat, b: F32Mat): Float64Array {
 
 function transposed(m: F32Mat): F32Mat {
   const out = f32(m.cols, m.rows);
-  for (let i = 0; i < m.rows; i++) for (let j = 0; j < m.cols; j++) out.data[j * m.rows + i] = m.data[i * m.cols + j];
+  for (let i = 0; i < m.rows; i++)
+    for (let j = 0; j < m.cols; j++) out.data[j * m.rows + i] = m.data[i * m.cols + j];
   return out;
 }
 
@@ -84,5 +89,28 @@ for (const backend of await loadableBackends()) {
         rs.dispose();
       }
     });
+  });
+}
+
+for (const backend of await loadableBackends()) {
+  test(`gemmTN and gemmNT equal the products with explicit transposes on ${backend}`, async () => {
+    await activate(backend);
+    const a = randomF32(13, 6, 21);
+    const b = randomF32(13, 4, 22);
+    const c = randomF32(5, 6, 23);
+    let asked = 0;
+    const tn = gemmTN(a, b, () => {
+      asked++;
+      return transposed(a);
+    });
+    assertNear(tn, 6, 4, product64(transposed(a), b), "AᵀB");
+    const nt = gemmNT(a, c, () => {
+      asked++;
+      return transposed(c);
+    });
+    assertNear(nt, 13, 5, product64(a, transposed(c)), "ACᵀ");
+    // A device with transposed products never asks for the copies.
+    assert.equal(asked, backend === "blas" ? 0 : 2);
+    assert.throws(() => gemmTN(a, c, () => transposed(a)), /gemm/);
   });
 }

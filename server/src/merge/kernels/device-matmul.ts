@@ -33,6 +33,39 @@ export interface MatmulDevice {
   gemm(a: F32Mat, b: F32Mat): F32Mat;
   /** Keeps `m` on the device for repeated products. */
   resident(m: F32Mat): ResidentMatrix;
+  /**
+   * `op(A) · op(B)` with `op` transposing where asked, for devices that take
+   * transposed operands without a copy (BLAS); without it, callers pass
+   * explicit transposes (see the module comment).
+   */
+  gemmT?(a: F32Mat, ta: boolean, b: F32Mat, tb: boolean): F32Mat;
+  /**
+   * `C ← α · A · B + β · C` on strided views, in place (BLAS `sgemm`), for
+   * devices that run many small products without copies: the stacked
+   * products then go term by term and no stacked factor is ever built.
+   */
+  gemmInto?(
+    m: number,
+    n: number,
+    k: number,
+    alpha: number,
+    a: Strided,
+    b: Strided,
+    beta: number,
+    c: Strided,
+  ): void;
+}
+
+/** A row-major matrix inside `data`: element `(i, j)` at `data[offset + i·ld + j]`. */
+export interface Strided {
+  readonly data: Float32Array;
+  readonly offset: number;
+  readonly ld: number;
+}
+
+/** This thread's in-place strided product, when its device has one. */
+export function stridedGemm(): MatmulDevice["gemmInto"] {
+  return (device ?? tfjsDevice).gemmInto;
 }
 
 let device: MatmulDevice | undefined;
@@ -57,6 +90,25 @@ export function gemm(a: F32Mat, b: F32Mat): F32Mat {
 /** Uploads `m` once for repeated left-multiplication, on this thread's device. */
 export function resident(m: F32Mat): ResidentMatrix {
   return (device ?? tfjsDevice).resident(m);
+}
+
+/**
+ * `Aᵀ · B`: on the device's transposed product when it has one, else
+ * `gemm(aT(), B)` with the caller's transpose (e.g. one it caches).
+ */
+export function gemmTN(a: F32Mat, b: F32Mat, aT: () => F32Mat): F32Mat {
+  const d = device ?? tfjsDevice;
+  if (d.gemmT === undefined) return gemm(aT(), b);
+  if (a.rows !== b.rows) throw new RangeError(`gemm: (${a.rows}×${a.cols})ᵀ · ${b.rows}×${b.cols}`);
+  return d.gemmT(a, true, b, false);
+}
+
+/** `A · Bᵀ`: as {@link gemmTN}, with the caller's `bT()` on devices without transposed products. */
+export function gemmNT(a: F32Mat, b: F32Mat, bT: () => F32Mat): F32Mat {
+  const d = device ?? tfjsDevice;
+  if (d.gemmT === undefined) return gemm(a, bT());
+  if (a.cols !== b.cols) throw new RangeError(`gemm: ${a.rows}×${a.cols} · (${b.rows}×${b.cols})ᵀ`);
+  return d.gemmT(a, false, b, true);
 }
 
 function tfjsGemm(a: F32Mat, b: F32Mat): F32Mat {

@@ -8,7 +8,7 @@
  *   `Σ ŵ_i ‖BA − Θ_i‖² = tr(BᵀB · AAᵀ) − 2 tr((BᵀP D)(Q Aᵀ)) + Σ ŵ_i ‖Θ_i‖²`.
  */
 import { columnCoefficients, type FactorStack } from "../factor-stack.ts";
-import { type F32Mat, f32, gemm, transposeF32 } from "../kernels/device-matmul.ts";
+import { type F32Mat, f32, gemm, gemmTN, transposeF32 } from "../kernels/device-matmul.ts";
 import { type Mat, pinvSym } from "../linalg/index.ts";
 import { normalAt, streamKey } from "../random.ts";
 import type { MergedLora } from "../types.ts";
@@ -69,7 +69,7 @@ export function alsStack(
     }
     const b = gemm(stack.p, f32(R, r, x));
     // Eq. 8: A = (BᵀB)⁺ · (Bᵀ P D) · Q
-    const ptb = gemm(stack.pT, b); // Pᵀ B (R × r)
+    const ptb = gemmTN(stack.p, b, () => stack.pT); // Pᵀ B (R × r)
     const btb = gramCols(b.data, dOut, r);
     const btbPinv = pinvSym(btb);
     const y = new Float32Array(r * R);

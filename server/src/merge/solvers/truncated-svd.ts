@@ -27,6 +27,7 @@ import { combinationNorm2, type StackGrams, stackGrams } from "../grams.ts";
 import { type F32Mat, f32, gemm, resident, transposeF32 } from "../kernels/device-matmul.ts";
 import { denseMatmulNT, type Mat, sliceCols, svd, symEig, transpose } from "../linalg/index.ts";
 import { normalAt, streamKey } from "../random.ts";
+import { stackProducts } from "../stack-products.ts";
 import type { MergedLora } from "../types.ts";
 import { blockTimes, crossGram, ritzIterate } from "./ritz-iteration.ts";
 
@@ -353,9 +354,15 @@ function mapThroughStack(
   target: number,
 ): MergedLora {
   const R = stack.width;
-  const b = k > 0 ? gemm(stack.p, f32(R, k, Float32Array.from(left))) : f32(stack.dOut, 0);
-  const a = k > 0 ? gemm(f32(k, R, Float32Array.from(right)), stack.q) : f32(0, stack.dIn);
-  return padRank(b.data, a.data, stack.dOut, stack.dIn, k, target);
+  if (k === 0) return padRank(new Float32Array(0), new Float32Array(0), stack.dOut, stack.dIn, k, target);
+  const ops = stackProducts(stack);
+  try {
+    const b = ops.timesP(f32(R, k, Float32Array.from(left)));
+    const a = ops.fromQ(f32(k, R, Float32Array.from(right)));
+    return padRank(b.data, a.data, stack.dOut, stack.dIn, k, target);
+  } finally {
+    ops.dispose();
+  }
 }
 
 /** Pads a rank-`k` factor pair with zeros to rank `target` (exact: the product is unchanged). */
@@ -537,10 +544,10 @@ function streamRoute(
   opts: TruncationOptions,
   bound: number,
 ): Truncation {
-  // Only P and Q are uploaded: Mᵀ X is computed as ((Xᵀ P) D Q)ᵀ, transposing
-  // the thin l-column blocks instead of the stacked factors.
-  const p = resident(stack.p);
-  const q = resident(stack.q);
+  // Only P and Q are used (uploaded, or never built on a strided device): Mᵀ X
+  // is computed as ((Xᵀ P) D Q)ᵀ, transposing the thin l-column blocks instead
+  // of the stacked factors.
+  const ops = stackProducts(stack);
   /** Multiplies row `a` of an `R × l` block by `colCoef[a]`, in place. */
   const scaleRows = (z: F32Mat): F32Mat => {
     for (let a = 0; a < z.rows; a++) {
@@ -560,10 +567,10 @@ function streamRoute(
         dOut: stack.dOut,
         dIn: stack.dIn,
         timesWithGram: (y) => {
-          const product = p.times(scaleRows(q.times(y)));
+          const product = ops.timesP(scaleRows(ops.timesQ(y)));
           return { product, gram: crossGram(product, product) };
         },
-        timesT: (x) => transposeF32(q.timesFrom(scaleCols(p.timesFrom(transposeF32(x))))),
+        timesT: (x) => transposeF32(ops.fromQ(scaleCols(ops.fromP(transposeF32(x))))),
       },
       target,
       opts,
@@ -573,7 +580,6 @@ function streamRoute(
     // The iteration stopped on a bound of ‖M‖²; the norm itself stays unknown.
     return { ...t, norm2: null, residual: null, solver: "stream" };
   } finally {
-    p.dispose();
-    q.dispose();
+    ops.dispose();
   }
 }

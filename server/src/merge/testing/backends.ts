@@ -22,8 +22,7 @@ export async function loadableBackends(): Promise<BackendName[]> {
       throw new Error(
         "the numeric suite runs on native BLAS too, but libblas.so.3 (or koffi) does not load (bash scripts/setup.sh installs libopenblas0-pthread; TRIBUTARY_LAPACK=off leaves it out)",
       );
-    }
-    else if (b === "webgpu") {
+    } else if (b === "webgpu") {
       throw new Error(
         `the numeric suite runs on webgpu too, but ${await webgpuUnavailable()} (bash scripts/setup.sh installs Mesa's lavapipe from backports; TRIBUTARY_TEST_WEBGPU=off leaves webgpu out)`,
       );

@@ -1,0 +1,123 @@
+/**
+ * The four products of a stack that the product-only routes need —
+ * `Q·Y`, `P·X`, `X·P`, `X·Q` — without building `P` or `Q` where the device
+ * has in-place strided products (`gemmInto`, native BLAS): term by term,
+ * `Q·Y` stacks the rows `A_t·Y`, `P·X = Σ_t s_t B_t X_t` accumulates, and
+ * likewise for the products from the left. Elsewhere `P` and `Q` are built
+ * and kept resident on the device for the repeated products.
+ */
+import type { FactorStack } from "./factor-stack.ts";
+import { type F32Mat, f32, resident, stridedGemm } from "./kernels/device-matmul.ts";
+
+/** Repeated products with a stack's `P` (`dOut × R`) and `Q` (`R × dIn`). */
+export interface StackProducts {
+  /** `Q · Y` (`R × l`). */
+  timesQ(y: F32Mat): F32Mat;
+  /** `P · X` (`dOut × l`), `X` being `R × l`. */
+  timesP(x: F32Mat): F32Mat;
+  /** `X · P` (`l × R`), `X` being `l × dOut`. */
+  fromP(x: F32Mat): F32Mat;
+  /** `X · Q` (`l × dIn`), `X` being `l × R`. */
+  fromQ(x: F32Mat): F32Mat;
+  dispose(): void;
+}
+
+/** The products of `stack` on this thread's device (see the module comment). */
+export function stackProducts(stack: FactorStack): StackProducts {
+  const ops = unchecked(stack);
+  const { dOut, dIn, width: R } = stack;
+  const checked =
+    (what: string, ok: (m: F32Mat) => boolean, f: (m: F32Mat) => F32Mat) =>
+    (m: F32Mat): F32Mat => {
+      if (!ok(m)) throw new RangeError(`${stack.name}: ${what} of a ${m.rows}×${m.cols} block`);
+      return f(m);
+    };
+  return {
+    timesQ: checked("Q·Y", (y) => y.rows === dIn, ops.timesQ),
+    timesP: checked("P·X", (x) => x.rows === R, ops.timesP),
+    fromP: checked("X·P", (x) => x.cols === dOut, ops.fromP),
+    fromQ: checked("X·Q", (x) => x.cols === R, ops.fromQ),
+    dispose: () => ops.dispose(),
+  };
+}
+
+function unchecked(stack: FactorStack): StackProducts {
+  const into = stridedGemm();
+  if (into === undefined) {
+    const p = resident(stack.p);
+    const q = resident(stack.q);
+    return {
+      timesQ: (y) => q.times(y),
+      timesP: (x) => p.times(x),
+      fromP: (x) => p.timesFrom(x),
+      fromQ: (x) => q.timesFrom(x),
+      dispose() {
+        p.dispose();
+        q.dispose();
+      },
+    };
+  }
+  const { dOut, dIn, width: R, terms } = stack;
+  return {
+    timesQ(y) {
+      const out = f32(R, y.cols);
+      let off = 0;
+      for (const t of terms) {
+        const a = { data: t.a, offset: 0, ld: dIn };
+        into(t.rank, y.cols, dIn, 1, a, { data: y.data, offset: 0, ld: y.cols }, 0, {
+          data: out.data,
+          offset: off * y.cols,
+          ld: y.cols,
+        });
+        off += t.rank;
+      }
+      return out;
+    },
+    timesP(x) {
+      const out = f32(dOut, x.cols);
+      let off = 0;
+      let beta = 0;
+      for (const t of terms) {
+        if (t.rank === 0) continue;
+        const b = { data: t.b, offset: 0, ld: t.rank };
+        const xs = { data: x.data, offset: off * x.cols, ld: x.cols };
+        into(dOut, x.cols, t.rank, t.scale ?? 1, b, xs, beta, { data: out.data, offset: 0, ld: x.cols });
+        beta = 1;
+        off += t.rank;
+      }
+      return out;
+    },
+    fromP(x) {
+      const out = f32(x.rows, R);
+      let off = 0;
+      for (const t of terms) {
+        const b = { data: t.b, offset: 0, ld: t.rank };
+        into(x.rows, t.rank, dOut, t.scale ?? 1, { data: x.data, offset: 0, ld: dOut }, b, 0, {
+          data: out.data,
+          offset: off,
+          ld: R,
+        });
+        off += t.rank;
+      }
+      return out;
+    },
+    fromQ(x) {
+      const out = f32(x.rows, dIn);
+      let off = 0;
+      let beta = 0;
+      for (const t of terms) {
+        if (t.rank === 0) continue;
+        const xs = { data: x.data, offset: off, ld: R };
+        into(x.rows, dIn, t.rank, 1, xs, { data: t.a, offset: 0, ld: dIn }, beta, {
+          data: out.data,
+          offset: 0,
+          ld: dIn,
+        });
+        beta = 1;
+        off += t.rank;
+      }
+      return out;
+    },
+    dispose() {},
+  };
+}
