@@ -9,7 +9,7 @@
  * 2. `tributary merge` (the real CLI, inputs read lazily) of n synthetic
  *    8-module q/v adapters: wall time, merge time, time outside the merge
  *    (process and pool start, headers, output), and peak RSS (GNU time's
- *    maximum resident set).
+ *    maximum resident set); each row is the median of 3 runs.
  *
  * Options: --clients 8,32,128,256
  */
@@ -61,6 +61,43 @@ function engineRows(clients: readonly number[]): string[] {
   return rows;
 }
 
+interface CliRun {
+  readonly wall: number;
+  readonly merge: number;
+  readonly rss: number;
+}
+
+/** One `tributary merge` of `dirs` under GNU time: wall and merge seconds, peak RSS in MB. */
+function cliRun(dirs: readonly string[], out: string): CliRun {
+  const t0 = performance.now();
+  const res = spawnSync(
+    "/usr/bin/time",
+    [
+      "-f",
+      "maxrss_kb=%M",
+      process.execPath,
+      join(root, "server/bin/tributary.mjs"),
+      "merge",
+      "--method",
+      "from",
+      "--rank",
+      "8",
+      "--quiet",
+      "--out",
+      out,
+      ...dirs,
+    ],
+    { encoding: "utf8" },
+  );
+  const wall = (performance.now() - t0) / 1000;
+  if (res.status !== 0) throw new Error(`tributary merge n=${dirs.length} failed:\n${res.stderr}`);
+  const merge =
+    Number(/merge ([\d.]+) (ms|s)/.exec(res.stdout)?.[1] ?? Number.NaN) /
+    (/merge [\d.]+ ms/.test(res.stdout) ? 1000 : 1);
+  const rss = Number(/maxrss_kb=(\d+)/.exec(res.stderr)?.[1] ?? 0) / 1024;
+  return { wall, merge, rss };
+}
+
 async function cliRows(clients: readonly number[]): Promise<string[]> {
   const work = mkdtempSync(join(tmpdir(), "tributary-scale-"));
   const rows: string[] = [];
@@ -82,36 +119,15 @@ async function cliRows(clients: readonly number[]): Promise<string[]> {
       if (i === 0) bytes = statSync(join(dir, "adapter_model.safetensors")).size;
     }
     for (const n of clients) {
-      const out = join(work, `out-${n}`);
-      const t0 = performance.now();
-      const res = spawnSync(
-        "/usr/bin/time",
-        [
-          "-f",
-          "maxrss_kb=%M",
-          process.execPath,
-          join(root, "server/bin/tributary.mjs"),
-          "merge",
-          "--method",
-          "from",
-          "--rank",
-          "8",
-          "--quiet",
-          "--out",
-          out,
-          ...dirs.slice(0, n),
-        ],
-        { encoding: "utf8" },
-      );
-      const wall = (performance.now() - t0) / 1000;
-      if (res.status !== 0) throw new Error(`tributary merge n=${n} failed:\n${res.stderr}`);
-      const merge =
-        Number(/merge ([\d.]+) (ms|s)/.exec(res.stdout)?.[1] ?? Number.NaN) /
-        (/merge [\d.]+ ms/.test(res.stdout) ? 1000 : 1);
-      const rss = Number(/maxrss_kb=(\d+)/.exec(res.stderr)?.[1] ?? 0) / 1024;
+      // Peak RSS moves by ±10 % between runs (when the collector runs): the median of 3.
+      const runs = [0, 1, 2].map(() => cliRun(dirs.slice(0, n), join(work, `out-${n}`)));
+      const med = (f: (r: CliRun) => number) => runs.map(f).sort((a, b) => a - b)[1];
+      const wall = med((r) => r.wall);
+      const merge = med((r) => r.merge);
+      const rss = med((r) => r.rss);
       const gb = (n * bytes) / 1e9;
       rows.push(
-        `| ${n} | ${(gb * 1000).toFixed(0)} MB | ${wall.toFixed(2)} | ${merge.toFixed(2)} | ${((merge * 1000) / n).toFixed(1)} | ${(wall - merge).toFixed(2)} | ${rss.toFixed(0)} |`,
+        `| ${n} | ${(gb * 1000).toFixed(0)} MB | ${wall.toFixed(2)} | ${merge.toFixed(2)} | ${((merge * 1000) / n).toFixed(1)} | ${(wall - merge).toFixed(2)} | ${rss.toFixed(0)} (${runs.map((r) => r.rss.toFixed(0)).join(", ")}) |`,
       );
       console.error(rows.at(-1));
     }
@@ -137,7 +153,7 @@ export async function runScaleBench(args: string[]): Promise<void> {
     "",
     "`tributary merge --method from --rank 8` of n adapters (8 q/v modules of Llama-3-8B, r = 8, F32), 2 worker threads:",
     "",
-    "| n | input | wall (s) | merge (s) | merge ms per client | outside the merge (s) | peak RSS (MB) |",
+    "| n | input | wall (s) | merge (s) | merge ms per client | outside the merge (s) | peak RSS (MB), median (runs) |",
     "|---|---|---|---|---|---|---|",
     ...cli,
   ].join("\n");

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
-import { stackTerms } from "./factor-stack.ts";
+import { columnCoefficients, stackTerms } from "./factor-stack.ts";
 import { type F32Mat, f32 } from "./kernels/device-matmul.ts";
 import { normalAt, streamKey } from "./random.ts";
-import { stackProducts } from "./stack-products.ts";
+import { stackCombination, stackProducts } from "./stack-products.ts";
 import { activate, loadableBackends } from "./testing/backends.ts";
 
 function randomF32(rows: number, cols: number, seed: number): F32Mat {
@@ -64,6 +64,20 @@ for (const backend of await loadableBackends()) {
       } finally {
         ops.dispose();
       }
+    });
+
+    test("the combination P·diag(c)·Q equals the dense sum, for per-client and per-column coefficients", () => {
+      const stack = stackTerms("layers.0.q_proj", dOut, dIn, 3, terms);
+      const diagTimesQ = (c: Float64Array) =>
+        f32(
+          stack.width,
+          dIn,
+          Float32Array.from(stack.q.data, (v, i) => v * c[Math.floor(i / dIn)]),
+        );
+      const perClient = columnCoefficients(stack, [0.2, -1, 3]);
+      assertNear(stackCombination(stack, perClient), product64(stack.p, diagTimesQ(perClient)), "per client");
+      const perColumn = Float64Array.from({ length: stack.width }, (_, j) => j - 1.5);
+      assertNear(stackCombination(stack, perColumn), product64(stack.p, diagTimesQ(perColumn)), "per column");
     });
   });
 }

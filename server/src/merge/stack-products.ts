@@ -7,7 +7,7 @@
  * and kept resident on the device for the repeated products.
  */
 import type { FactorStack } from "./factor-stack.ts";
-import { type F32Mat, f32, resident, stridedGemm } from "./kernels/device-matmul.ts";
+import { type F32Mat, f32, gemm, resident, stridedGemm } from "./kernels/device-matmul.ts";
 
 /** Repeated products with a stack's `P` (`dOut × R`) and `Q` (`R × dIn`). */
 export interface StackProducts {
@@ -120,4 +120,51 @@ function unchecked(stack: FactorStack): StackProducts {
     },
     dispose() {},
   };
+}
+
+/**
+ * `M = P · diag(c) · Q` (`dOut × dIn`), `c` one coefficient per stacked
+ * column: on a strided device as `Σ_t c_t s_t B_t A_t` accumulated in place
+ * (when `c` is constant over each term, as per-client coefficients are), else
+ * through the built `P` and `Q`.
+ */
+export function stackCombination(stack: FactorStack, colCoef: Float64Array): F32Mat {
+  const { dOut, dIn, width: R, terms } = stack;
+  const into = stridedGemm();
+  const perTerm = termCoefficients(stack, colCoef);
+  if (into === undefined || perTerm === undefined) {
+    const pw = new Float32Array(dOut * R);
+    const p = stack.p.data;
+    for (let i = 0; i < dOut; i++) {
+      for (let j = 0; j < R; j++) pw[i * R + j] = p[i * R + j] * colCoef[j];
+    }
+    return gemm(f32(dOut, R, pw), stack.q);
+  }
+  const out = f32(dOut, dIn);
+  let beta = 0;
+  terms.forEach((t, i) => {
+    if (t.rank === 0) return;
+    const alpha = perTerm[i] * (t.scale ?? 1);
+    const b = { data: t.b, offset: 0, ld: t.rank };
+    into(dOut, dIn, t.rank, alpha, b, { data: t.a, offset: 0, ld: dIn }, beta, {
+      data: out.data,
+      offset: 0,
+      ld: dIn,
+    });
+    beta = 1;
+  });
+  return out;
+}
+
+/** Each term's coefficient when `colCoef` is constant over every term's columns, else `undefined`. */
+function termCoefficients(stack: FactorStack, colCoef: Float64Array): number[] | undefined {
+  const out: number[] = [];
+  let off = 0;
+  for (const t of stack.terms) {
+    const c = colCoef[off] ?? 0;
+    for (let j = 1; j < t.rank; j++) if (colCoef[off + j] !== c) return undefined;
+    out.push(c);
+    off += t.rank;
+  }
+  return out;
 }

@@ -24,10 +24,10 @@
  */
 import { columnCoefficients, type FactorStack } from "../factor-stack.ts";
 import { combinationNorm2, type StackGrams, stackGrams } from "../grams.ts";
-import { type F32Mat, f32, gemm, resident, transposeF32 } from "../kernels/device-matmul.ts";
+import { type F32Mat, f32, resident, transposeF32 } from "../kernels/device-matmul.ts";
 import { denseMatmulNT, type Mat, sliceCols, svd, symEig, transpose } from "../linalg/index.ts";
 import { normalAt, streamKey } from "../random.ts";
-import { stackProducts } from "../stack-products.ts";
+import { stackCombination, stackProducts } from "../stack-products.ts";
 import type { MergedLora } from "../types.ts";
 import { blockTimes, crossGram, ritzIterate } from "./ritz-iteration.ts";
 
@@ -108,7 +108,7 @@ export function truncateStack(
   const target = Math.min(rank, stack.dOut, stack.dIn);
   const route = chooseRoute(stack.dOut, stack.dIn, stack.width, target, opts);
   if (route === "dense" || stack.width === 0) {
-    return truncateDense(denseCombination(stack, colCoef), target, opts);
+    return truncateDense(stackCombination(stack, colCoef), target, opts);
   }
   if (route === "stream") {
     const bound =
@@ -135,16 +135,6 @@ export function concatenate(stack: FactorStack, coeffs: ArrayLike<number>): Merg
     for (let j = 0; j < R; j++) b[i * R + j] = stack.p.data[i * R + j] * colCoef[j];
   }
   return { a: Float32Array.from(stack.q.data), b, rank: R };
-}
-
-/** `M = P · diag(c) · Q` densely on tfjs (`dOut × dIn`). */
-export function denseCombination(stack: FactorStack, colCoef: Float64Array): F32Mat {
-  const R = stack.width;
-  const pw = new Float32Array(stack.dOut * R);
-  for (let i = 0; i < stack.dOut; i++) {
-    for (let j = 0; j < R; j++) pw[i * R + j] = stack.p.data[i * R + j] * colCoef[j];
-  }
-  return gemm(f32(stack.dOut, R, pw), stack.q);
 }
 
 function coreBasis(g: Mat): { vecs: Mat; inv: Float64Array; sqrt: Float64Array; k: number } {
