@@ -6,7 +6,7 @@ const { jsDecompositions, useDecompositions } = await import("../server/src/merg
 const { randomMat, randomSym } = await import("../server/src/merge/linalg/test-matrices.ts");
 const { loreModule } = await import("../server/src/merge/methods/lore.ts");
 const { resolveOptions } = await import("../server/src/merge/options.ts");
-const { activate } = await import("../server/src/merge/testing/backends.ts");
+const { selectBackend } = await import("../server/src/compute/backend.ts");
 const { llama3QV, syntheticModule } = await import("./synthetic.ts");
 
 const _root = new URL("..", import.meta.url).pathname;
@@ -47,7 +47,7 @@ export async function runLinalgBench(args: string[]): Promise<void> {
     );
     console.error(rows.at(-1));
   }
-  await activate("wasm");
+  const backend = await selectBackend(); // the float32 products on what this machine selects
   const shape = llama3QV()[0];
   const group = syntheticModule(shape, loreClients, 16, 1);
   const lore: string[] = [];
@@ -81,7 +81,7 @@ export async function runLinalgBench(args: string[]): Promise<void> {
     "|---|---|---|---|---|---|---|",
     ...rows,
     "",
-    `LoRE on ${shape.name} (${shape.dOut} × ${shape.dIn}), n = ${loreClients} clients at r = 16, wasm:`,
+    `LoRE on ${shape.name} (${shape.dOut} × ${shape.dIn}), n = ${loreClients} clients at r = 16, float32 products on ${backend.name}:`,
     "",
     "| decompositions | --iters | start | SVTs | partial / full SVTs | iterations run | seconds | seconds per iteration | objective |",
     "|---|---|---|---|---|---|---|---|---|",
