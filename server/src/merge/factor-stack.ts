@@ -40,8 +40,14 @@ export interface FactorStack {
   readonly q: F32Mat;
   /** `Qᵀ`, `dIn × R` (built on first access). */
   readonly qT: F32Mat;
-  /** The stacked terms, in column order. */
-  readonly terms: readonly FactorTerm[];
+  /** Each term's rank, in column order. */
+  readonly termRanks: readonly number[];
+  /**
+   * Calls `fn` with every term in column order (and its first column); a
+   * streamed stack reads each from storage on every call, only the factors
+   * named by `factors` (the others are then empty).
+   */
+  eachTerm(fn: (t: FactorTerm, offset: number) => void, factors?: "a" | "b" | "ab"): void;
 }
 
 /** The standard terms of a module: `(s_i B_i, A_i)` per client. */
@@ -87,7 +93,14 @@ export function stackTerms(
     width,
     clients,
     owner,
-    terms,
+    termRanks: terms.map((t) => t.rank),
+    eachTerm(fn) {
+      let at = 0;
+      for (const t of terms) {
+        fn(t, at);
+        at += t.rank;
+      }
+    },
     get p() {
       p ??= stackP(dOut, width, terms);
       return p;

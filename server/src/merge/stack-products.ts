@@ -57,56 +57,49 @@ function unchecked(stack: FactorStack): StackProducts {
       },
     };
   }
-  const { dOut, dIn, width: R, terms } = stack;
+  const { dOut, dIn, width: R } = stack;
   return {
     timesQ(y) {
       const out = f32(R, y.cols);
-      let off = 0;
-      for (const t of terms) {
+      stack.eachTerm((t, off) => {
         const a = { data: t.a, offset: 0, ld: dIn };
         into(t.rank, y.cols, dIn, 1, a, { data: y.data, offset: 0, ld: y.cols }, 0, {
           data: out.data,
           offset: off * y.cols,
           ld: y.cols,
         });
-        off += t.rank;
-      }
+      }, "a");
       return out;
     },
     timesP(x) {
       const out = f32(dOut, x.cols);
-      let off = 0;
       let beta = 0;
-      for (const t of terms) {
-        if (t.rank === 0) continue;
+      stack.eachTerm((t, off) => {
+        if (t.rank === 0) return;
         const b = { data: t.b, offset: 0, ld: t.rank };
         const xs = { data: x.data, offset: off * x.cols, ld: x.cols };
         into(dOut, x.cols, t.rank, t.scale ?? 1, b, xs, beta, { data: out.data, offset: 0, ld: x.cols });
         beta = 1;
-        off += t.rank;
-      }
+      }, "b");
       return out;
     },
     fromP(x) {
       const out = f32(x.rows, R);
-      let off = 0;
-      for (const t of terms) {
+      stack.eachTerm((t, off) => {
         const b = { data: t.b, offset: 0, ld: t.rank };
         into(x.rows, t.rank, dOut, t.scale ?? 1, { data: x.data, offset: 0, ld: dOut }, b, 0, {
           data: out.data,
           offset: off,
           ld: R,
         });
-        off += t.rank;
-      }
+      }, "b");
       return out;
     },
     fromQ(x) {
       const out = f32(x.rows, dIn);
-      let off = 0;
       let beta = 0;
-      for (const t of terms) {
-        if (t.rank === 0) continue;
+      stack.eachTerm((t, off) => {
+        if (t.rank === 0) return;
         const xs = { data: x.data, offset: off, ld: R };
         into(x.rows, dIn, t.rank, 1, xs, { data: t.a, offset: 0, ld: dIn }, beta, {
           data: out.data,
@@ -114,8 +107,7 @@ function unchecked(stack: FactorStack): StackProducts {
           ld: dIn,
         });
         beta = 1;
-        off += t.rank;
-      }
+      }, "a");
       return out;
     },
     dispose() {},
@@ -129,7 +121,7 @@ function unchecked(stack: FactorStack): StackProducts {
  * through the built `P` and `Q`.
  */
 export function stackCombination(stack: FactorStack, colCoef: Float64Array): F32Mat {
-  const { dOut, dIn, width: R, terms } = stack;
+  const { dOut, dIn, width: R } = stack;
   const into = stridedGemm();
   const perTerm = termCoefficients(stack, colCoef);
   if (into === undefined || perTerm === undefined) {
@@ -142,9 +134,10 @@ export function stackCombination(stack: FactorStack, colCoef: Float64Array): F32
   }
   const out = f32(dOut, dIn);
   let beta = 0;
-  terms.forEach((t, i) => {
+  let i = 0;
+  stack.eachTerm((t) => {
+    const alpha = perTerm[i++] * (t.scale ?? 1);
     if (t.rank === 0) return;
-    const alpha = perTerm[i] * (t.scale ?? 1);
     const b = { data: t.b, offset: 0, ld: t.rank };
     into(dOut, dIn, t.rank, alpha, b, { data: t.a, offset: 0, ld: dIn }, beta, {
       data: out.data,
@@ -160,11 +153,11 @@ export function stackCombination(stack: FactorStack, colCoef: Float64Array): F32
 function termCoefficients(stack: FactorStack, colCoef: Float64Array): number[] | undefined {
   const out: number[] = [];
   let off = 0;
-  for (const t of stack.terms) {
+  for (const rank of stack.termRanks) {
     const c = colCoef[off] ?? 0;
-    for (let j = 1; j < t.rank; j++) if (colCoef[off + j] !== c) return undefined;
+    for (let j = 1; j < rank; j++) if (colCoef[off + j] !== c) return undefined;
     out.push(c);
-    off += t.rank;
+    off += rank;
   }
   return out;
 }

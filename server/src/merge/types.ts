@@ -30,6 +30,23 @@ export interface ModuleGroup {
   readonly clients: readonly ClientLora[];
 }
 
+/** A module's clients as ranks and scalings only, before (or without) reading their factors. */
+export interface ModuleMeta {
+  readonly name: string;
+  readonly dIn: number;
+  readonly dOut: number;
+  readonly clients: readonly Pick<ClientLora, "rank" | "scaling">[];
+}
+
+/**
+ * A module whose clients' factors are read on demand (from storage, on every
+ * pass of a product-only merge), so no merge ever holds all of them at once.
+ */
+export interface ModuleSource extends ModuleMeta {
+  /** Client `i`'s factor, read afresh: `a` is `rank × dIn`, `b` is `dOut × rank`. */
+  read(i: number, factor: "a" | "b"): Float32Array;
+}
+
 /** A merged module in factored form: its task vector is exactly `b · a`. */
 export interface MergedLora {
   /** `A`, row-major `rank × dIn`. */

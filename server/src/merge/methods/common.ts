@@ -10,10 +10,10 @@ import {
 } from "../grams.ts";
 import type { MergeOptions } from "../options.ts";
 import { chooseRoute, concatenate, type Truncation, truncateStack } from "../solvers/truncated-svd.ts";
-import type { MergedLora, ModuleGroup, ModuleMergeResult } from "../types.ts";
+import type { MergedLora, ModuleGroup, ModuleMergeResult, ModuleMeta } from "../types.ts";
 
 /** Output rank of a module: the requested one, else the largest input rank. */
-export function outputRank(group: ModuleGroup, opts: MergeOptions): number {
+export function outputRank(group: ModuleMeta, opts: MergeOptions): number {
   if (typeof opts.rank === "number") return Math.min(opts.rank, group.dOut, group.dIn);
   return Math.max(1, ...group.clients.map((c) => c.rank));
 }
@@ -63,7 +63,7 @@ export function scaled(m: MergedLora, scale: number): MergedLora {
  * `clientNorms2` (each client's `‖Θ_i‖²`, when known) goes to the solver.
  */
 export function linearMerge(
-  group: ModuleGroup,
+  group: ModuleMeta,
   stack: FactorStack,
   coeffs: readonly number[],
   opts: MergeOptions,

@@ -1,0 +1,66 @@
+/**
+ * FroM, FedAvg and task arithmetic on a `ModuleSource`: the same merges as
+ * `from.ts`, `fedavg.ts` and `task-arithmetic.ts`, on the product-only route,
+ * reading each client's factors from storage on every pass instead of
+ * holding the module's factors. One pass gives the clients' norms (FroM's
+ * weights and the stream route's stopping bound); every product of the
+ * iteration, and the final mapping to factors, is another.
+ */
+import { MergeInputError } from "../errors.ts";
+import { clientNorm2 } from "../grams.ts";
+import { stridedGemm } from "../kernels/device-matmul.ts";
+import type { MergeOptions } from "../options.ts";
+import { chooseRoute } from "../solvers/truncated-svd.ts";
+import { streamedStack } from "../streamed-stack.ts";
+import type { ModuleMergeResult, ModuleMeta, ModuleSource } from "../types.ts";
+import { frobeniusWeights, linearMerge, normalise, outputRank, sampleWeights } from "./common.ts";
+
+/**
+ * Whether `meta` under `opts` merges from a source: a linear method at a
+ * rank on a route that only multiplies (`stream`, or the dense product),
+ * without norm bounds, on a device with strided products (native BLAS).
+ */
+export function streamable(meta: ModuleMeta, opts: MergeOptions): boolean {
+  if (!["from", "fedavg", "task-arithmetic"].includes(opts.method)) return false;
+  if (opts.method === "from" && opts.solver !== "exact") return false;
+  if (typeof opts.rank !== "number" || opts.normBound !== undefined || opts.normBoundMedian !== undefined)
+    return false;
+  if (stridedGemm() === undefined) return false;
+  const width = meta.clients.reduce((s, c) => s + c.rank, 0);
+  const route = chooseRoute(meta.dOut, meta.dIn, width, outputRank(meta, opts), opts.truncation);
+  return route === "stream" || route === "dense";
+}
+
+/** Merges one module of `source` (see the module comment); `streamable` must hold. */
+export function mergeStreamed(source: ModuleSource, opts: MergeOptions): ModuleMergeResult {
+  if (!streamable(source, opts)) {
+    throw new Error(`${source.name}: ${opts.method} with these options does not merge from a source`);
+  }
+  const n = source.clients.length;
+  if (n === 0) throw new MergeInputError(`${source.name}: no clients to merge`, source.name);
+  source.clients.forEach((c, i) => {
+    if (!Number.isInteger(c.rank) || c.rank < 1)
+      throw new MergeInputError(`${source.name}: client ${i} has rank ${c.rank}`, source.name, i);
+    if (!Number.isFinite(c.scaling))
+      throw new MergeInputError(`${source.name}: client ${i} has scaling ${c.scaling}`, source.name, i);
+  });
+  const stack = streamedStack(source);
+  const norms2: number[] = [];
+  stack.eachTerm((t) => {
+    norms2.push(
+      clientNorm2({ a: t.a, b: t.b, rank: t.rank, scaling: t.scale ?? 1 }, source.dOut, source.dIn),
+    );
+  });
+  if (opts.method === "from") {
+    const weights = normalise(frobeniusWeights(norms2, opts.k));
+    const weightedNorm2 = weights.reduce((s, w, i) => s + w * norms2[i], 0);
+    return linearMerge(source, stack, weights, opts, weights, weightedNorm2, undefined, norms2);
+  }
+  if (opts.method === "fedavg") {
+    const c = sampleWeights(n, opts.samples, source.name);
+    const weightedNorm2 = norms2.reduce((s, n2, i) => s + c[i] * n2, 0);
+    return linearMerge(source, stack, c, opts, c, weightedNorm2, undefined, norms2);
+  }
+  const ones = source.clients.map(() => 1);
+  return linearMerge(source, stack, ones, opts, ones, undefined, undefined, norms2);
+}
