@@ -8,7 +8,9 @@ import { Worker } from "node:worker_threads";
 import { mergeDenseTensor, mergeModule } from "../merge/engine.ts";
 import type { MergeOptions } from "../merge/options.ts";
 import type { DenseGroup, DenseMergeResult, ModuleGroup, ModuleMergeResult } from "../merge/types.ts";
+import type { ModuleFiles } from "../pipeline/module-files.ts";
 import { type BackendInfo, selectBackend } from "./backend.ts";
+import { mergeFiles } from "./merge-files.ts";
 import { deserializeError, type WorkerReply, type WorkerRequest } from "./worker-protocol.ts";
 
 /**
@@ -56,6 +58,13 @@ export interface MergePool {
     submit?: SubmitOptions,
   ): Promise<TimedResult<ModuleMergeResult>>;
   mergeDense(group: DenseGroup, opts: MergeOptions): Promise<TimedResult<DenseMergeResult>>;
+  /**
+   * Whether the workers can merge a module from its files (`mergeFiles`):
+   * their matmul device has strided products (native BLAS).
+   */
+  readonly readsFiles: boolean;
+  /** Merges a module whose inputs are files, read by the worker on every pass (see `readsFiles`). */
+  mergeFiles(files: ModuleFiles, opts: MergeOptions): Promise<TimedResult<ModuleMergeResult>>;
   close(): Promise<void>;
 }
 
@@ -149,6 +158,11 @@ export async function createMergePool(opts: MergePoolOptions = {}): Promise<Merg
       const r = unwrap(await submit({ id: nextId++, kind: "dense", group, opts: o }), "dense");
       return { result: r.result, ms: r.ms };
     },
+    readsFiles: backend.name === "blas",
+    async mergeFiles(files, o) {
+      const r = unwrap(await submit({ id: nextId++, kind: "files", files, opts: o }), "module");
+      return { result: r.result, ms: r.ms };
+    },
     async close() {
       closed = true;
       await Promise.all(workers.map((w) => w.terminate()));
@@ -184,6 +198,12 @@ function inProcessPool(backend: BackendInfo): MergePool {
     async mergeDense(group, o) {
       const t0 = performance.now();
       const result = mergeDenseTensor(group, o);
+      return { result, ms: performance.now() - t0 };
+    },
+    readsFiles: backend.name === "blas",
+    async mergeFiles(files, o) {
+      const t0 = performance.now();
+      const result = mergeFiles(files, o);
       return { result, ms: performance.now() - t0 };
     },
     async close() {},

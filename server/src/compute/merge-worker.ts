@@ -6,6 +6,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { mergeDenseTensor, mergeModule } from "../merge/engine.ts";
 import { selectBackend } from "./backend.ts";
+import { mergeFiles } from "./merge-files.ts";
 import { serializeError, type WorkerReply, type WorkerRequest } from "./worker-protocol.ts";
 
 const port = parentPort;
@@ -22,6 +23,10 @@ port.on("message", async (req: WorkerRequest) => {
     } else if (req.kind === "module") {
       const t0 = performance.now();
       const result = mergeModule(req.group, req.opts);
+      reply = { id: req.id, ok: true, kind: "module", result, ms: performance.now() - t0 };
+    } else if (req.kind === "files") {
+      const t0 = performance.now();
+      const result = mergeFiles(req.files, req.opts);
       reply = { id: req.id, ok: true, kind: "module", result, ms: performance.now() - t0 };
     } else {
       const t0 = performance.now();

@@ -1,13 +1,16 @@
 /** Messages between the merge pool and its worker threads, and error (de)serialisation. */
+import { AdapterFormatError } from "@tributary/protocol";
 import { MergeInputError, MergeOptionsError } from "../merge/errors.ts";
 import type { MergeOptions } from "../merge/options.ts";
 import type { DenseGroup, DenseMergeResult, ModuleGroup, ModuleMergeResult } from "../merge/types.ts";
+import type { ModuleFiles } from "../pipeline/module-files.ts";
 import type { BackendInfo } from "./backend.ts";
 
 /** A job for a worker. */
 export type WorkerRequest =
   | { readonly id: number; readonly kind: "init" }
   | { readonly id: number; readonly kind: "module"; readonly group: ModuleGroup; readonly opts: MergeOptions }
+  | { readonly id: number; readonly kind: "files"; readonly files: ModuleFiles; readonly opts: MergeOptions }
   | { readonly id: number; readonly kind: "dense"; readonly group: DenseGroup; readonly opts: MergeOptions };
 
 /** An error as it crosses the thread boundary. */
@@ -16,6 +19,11 @@ export interface SerializedError {
   readonly message: string;
   readonly module?: string;
   readonly client?: number;
+  /** `AdapterFormatError`'s file and tensor. */
+  readonly file?: string;
+  readonly tensor?: string;
+  /** A system error's code (`ENOSPC`, `EIO`, …), which the merge's retry looks at. */
+  readonly code?: string;
 }
 
 /** A worker's answer. */
@@ -41,7 +49,17 @@ export type WorkerReply =
 export function serializeError(err: unknown): SerializedError {
   if (err instanceof MergeInputError)
     return { name: err.name, message: err.message, module: err.module, client: err.client };
-  if (err instanceof Error) return { name: err.name, message: err.message };
+  if (err instanceof AdapterFormatError)
+    return {
+      name: err.name,
+      message: err.message,
+      file: err.file,
+      ...(err.tensor ? { tensor: err.tensor } : {}),
+    };
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    return { name: err.name, message: err.message, ...(typeof code === "string" ? { code } : {}) };
+  }
   return { name: "Error", message: String(err) };
 }
 
@@ -49,7 +67,10 @@ export function serializeError(err: unknown): SerializedError {
 export function deserializeError(e: SerializedError): Error {
   if (e.name === "MergeInputError") return new MergeInputError(e.message, e.module, e.client);
   if (e.name === "MergeOptionsError") return new MergeOptionsError(e.message);
-  const err = new Error(e.message);
+  if (e.name === "AdapterFormatError" && e.file !== undefined)
+    return new AdapterFormatError(e.message, e.file, e.tensor);
+  const err = new Error(e.message) as Error & { code?: string };
   err.name = e.name;
+  if (e.code !== undefined) err.code = e.code;
   return err;
 }

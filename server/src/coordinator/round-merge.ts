@@ -179,11 +179,18 @@ async function mergeOnce(
     for (const u of updates) {
       const reader = await store.openUpdate(u.federationId, u.round, u.clientId);
       readers.push(reader);
+      const path = reader.path;
       const input = lazyAdapter(
         u.configJson,
         reader.tensors,
         (name) => reader.read(name),
         updateLabel(u.clientId),
+        path === undefined
+          ? undefined
+          : (name) => {
+              const t = reader.tensors.get(name);
+              return t === undefined ? undefined : { path, offset: t.offset, byteLength: t.byteLength };
+            },
       );
       checkAgainstIntake(u, input);
       inputs.push(input);

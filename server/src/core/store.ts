@@ -166,6 +166,11 @@ export interface UpdateReader {
   readonly metadata: Readonly<Record<string, string>>;
   /** One tensor's raw bytes (a new, aligned buffer), read with a positioned read of exactly its range. */
   read(name: string): Promise<Uint8Array>;
+  /**
+   * The file the update is in, when the store keeps it in one that other
+   * threads may read (the file store), for merges that read it again.
+   */
+  readonly path?: string;
   /** Releases the file. */
   close(): Promise<void>;
 }

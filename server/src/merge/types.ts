@@ -43,7 +43,11 @@ export interface ModuleMeta {
  * pass of a product-only merge), so no merge ever holds all of them at once.
  */
 export interface ModuleSource extends ModuleMeta {
-  /** Client `i`'s factor, read afresh: `a` is `rank × dIn`, `b` is `dOut × rank`. */
+  /**
+   * Client `i`'s factor, read afresh: `a` is `rank × dIn`, `b` is `dOut ×
+   * rank`. The array may be a scratch buffer that the next read of the same
+   * factor overwrites: use it before reading again.
+   */
   read(i: number, factor: "a" | "b"): Float32Array;
 }
 

@@ -107,6 +107,10 @@ export async function openAdapterDir(dir: string): Promise<OpenAdapterDir> {
         return bytes;
       },
       label,
+      (name) => {
+        const t = layout.tensors.get(name);
+        return t === undefined ? undefined : { path, offset: t.offset, byteLength: t.byteLength };
+      },
     );
     return { ...lazy, close: () => handle.close() };
   } catch (err) {

@@ -54,7 +54,7 @@ export {
   isTensorDType,
   type TensorDType,
 } from "./dtype.ts";
-export { type LazyAdapter, lazyAdapter, type TensorReader } from "./lazy-adapter.ts";
+export { type LazyAdapter, lazyAdapter, type TensorPlace, type TensorReader } from "./lazy-adapter.ts";
 export {
   decodeTensorF32,
   parseSafetensors,
@@ -63,3 +63,4 @@ export {
   type SafetensorsTensor,
   serializeSafetensors,
 } from "./safetensors.ts";
+export { readTensorSync, type TensorLocation } from "./tensor-location.ts";

@@ -9,6 +9,7 @@ import { type AdapterConfig, parseAdapterConfig } from "./adapter-config.ts";
 import { type AdapterPlan, type ModulePlan, planAdapter, type TensorInfo } from "./adapter-plan.ts";
 import type { DenseTensor, LoraModule } from "./adapter-types.ts";
 import type { TensorDType } from "./dtype.ts";
+import type { TensorLocation } from "./tensor-location.ts";
 
 /** Reads one tensor's raw bytes (e.g. a positioned read of a stored file) into a fresh buffer it hands over. */
 export type TensorReader = (name: string) => Promise<Uint8Array>;
@@ -27,7 +28,14 @@ export interface LazyAdapter {
   loadModule(name: string): Promise<LoraModule>;
   /** Loads one dense tensor, rejecting NaN/Inf naming the tensor. */
   loadDense(name: string): Promise<DenseTensor>;
+  /** Where a tensor lies in a file, when the adapter is read from one (for reads from another thread). */
+  locate?(name: string): TensorLocation | undefined;
 }
+
+/** Where a tensor's bytes are in the adapter's file (what `lazyAdapter` adds the rest of `TensorLocation` to). */
+export type TensorPlace = (
+  name: string,
+) => Pick<TensorLocation, "path" | "offset" | "byteLength"> | undefined;
 
 /**
  * Wraps a stored update: `configText` is its `adapter_config.json`, `tensors`
@@ -44,6 +52,7 @@ export function lazyAdapter(
   tensors: ReadonlyMap<string, TensorInfo>,
   read: TensorReader,
   label: string,
+  place?: TensorPlace,
 ): LazyAdapter {
   const file = `${label}/${WEIGHTS_FILE}`;
   const config = parseAdapterConfig(configText, `${label}/${CONFIG_FILE}`);
@@ -80,5 +89,15 @@ export function lazyAdapter(
       if (info === undefined) throw new RangeError(`${label}: no tensor ${name}`);
       return { shape: [...info.shape], data: await load(name) };
     },
+    ...(place !== undefined
+      ? {
+          locate(name: string): TensorLocation | undefined {
+            const info = tensors.get(name);
+            const at = place(name);
+            if (info === undefined || at === undefined) return undefined;
+            return { ...at, file, name, dtype: info.dtype, shape: info.shape };
+          },
+        }
+      : {}),
   };
 }

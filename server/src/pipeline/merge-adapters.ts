@@ -5,9 +5,11 @@
  */
 import type { MergePool } from "../compute/merge-pool.ts";
 import { MergeInputError } from "../merge/errors.ts";
+import { streamableOptions } from "../merge/methods/streamed.ts";
 import type { MergeOptions } from "../merge/options.ts";
 import type { DenseGroup, DenseMergeResult, ModuleGroup, ModuleMergeResult } from "../merge/types.ts";
 import type { LazyAdapter } from "../peft/lazy-adapter.ts";
+import { type ModuleFiles, moduleFiles } from "./module-files.ts";
 
 /** One LoRA module of an input adapter (structurally a PEFT `LoraModule`). */
 export interface InputModule {
@@ -135,6 +137,8 @@ export interface GroupSource {
   readonly fresh?: boolean;
   loadModule(name: string): Promise<ModuleGroup> | ModuleGroup;
   loadDense(name: string): Promise<DenseGroup> | DenseGroup;
+  /** A module's inputs as files, when every input is read from one (see `MergePool.mergeFiles`). */
+  files?(name: string): ModuleFiles | undefined;
 }
 
 /** Called after each merged module (progress, telemetry). */
@@ -162,9 +166,13 @@ export async function mergeGroups(
   const lane = async () => {
     while (next < names.length) {
       const name = names[next++];
-      const entry = await pool.mergeModule(await source.loadModule(name), opts, {
-        transfer: source.fresh === true,
-      });
+      // A module whose merge only multiplies is read by the worker itself on
+      // every pass, so no one holds all its clients' factors.
+      const files = pool.readsFiles ? source.files?.(name) : undefined;
+      const entry =
+        files !== undefined && streamableOptions(files, opts)
+          ? await pool.mergeFiles(files, opts)
+          : await pool.mergeModule(await source.loadModule(name), opts, { transfer: source.fresh === true });
       modules.set(name, entry);
       done++;
       onModule?.(name, entry, done, names.length);
@@ -241,6 +249,7 @@ export async function mergeLazyAdapters(
         const parts = await Promise.all(inputs.map((inp) => inp.loadDense(name)));
         return { name, shape: parts[0].shape, clients: parts.map((p) => p.data) };
       },
+      files: (name) => moduleFiles(inputs, name),
     },
     opts,
     pool,

@@ -52,6 +52,7 @@ export async function openUpdateReader(
     return tracked(handle, registry, {
       label,
       size,
+      path,
       tensors,
       metadata,
       async read(name: string) {

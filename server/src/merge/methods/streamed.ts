@@ -21,11 +21,15 @@ import { frobeniusWeights, linearMerge, normalise, outputRank, sampleWeights } f
  * without norm bounds, on a device with strided products (native BLAS).
  */
 export function streamable(meta: ModuleMeta, opts: MergeOptions): boolean {
+  return stridedGemm() !== undefined && streamableOptions(meta, opts);
+}
+
+/** `streamable` without the device (for a caller whose workers have it, e.g. the merge pool's). */
+export function streamableOptions(meta: ModuleMeta, opts: MergeOptions): boolean {
   if (!["from", "fedavg", "task-arithmetic"].includes(opts.method)) return false;
   if (opts.method === "from" && opts.solver !== "exact") return false;
   if (typeof opts.rank !== "number" || opts.normBound !== undefined || opts.normBoundMedian !== undefined)
     return false;
-  if (stridedGemm() === undefined) return false;
   const width = meta.clients.reduce((s, c) => s + c.rank, 0);
   const route = chooseRoute(meta.dOut, meta.dIn, width, outputRank(meta, opts), opts.truncation);
   return route === "stream" || route === "dense";
