@@ -3,7 +3,9 @@
  * "Llama-3-8B q_proj+v_proj, r=16" adapter (64 modules, F32, ≈27 MB each)
  * concurrently to a coordinator running in its own process, with a real
  * nats-server. Reports upload throughput, time from the last ack to the NATS
- * announcement, and the coordinator's peak RSS; then sends the same bytes
+ * announcement, and the coordinator's peak RSS while the uploads arrive and,
+ * separately (the peak is started over at the last ack), while the round
+ * merges; then sends the same bytes
  * the same way to a bare grpc-js server (another process) for the reference
  * throughput and the ratio.
  *
@@ -11,7 +13,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
@@ -83,10 +85,16 @@ function waitForLine(child: ChildProcess, pattern: RegExp): Promise<RegExpExecAr
   });
 }
 
-async function peakRssMb(pid: number): Promise<number> {
+/** The process's resident set now (`VmRSS`) and its peak so far (`VmHWM`), in MB. */
+async function rssMb(pid: number): Promise<{ now: number; peak: number }> {
   const status = await readFile(`/proc/${pid}/status`, "utf8");
-  const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  return kb / 1024;
+  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+  return { now: kb("VmRSS") / 1024, peak: kb("VmHWM") / 1024 };
+}
+
+/** Starts the peak (`VmHWM`) over from the current resident set (Linux `clear_refs` 5). */
+async function resetPeak(pid: number): Promise<void> {
+  await writeFile(`/proc/${pid}/clear_refs`, "5");
 }
 
 interface RoundRow {
@@ -96,7 +104,12 @@ interface RoundRow {
   readonly mbps: number;
   readonly rawMbps: number;
   readonly ackToBroadcastS: number;
-  readonly rssMb: number;
+  /** Coordinator peak RSS up to the last ack (the uploads). */
+  readonly uploadPeakMb: number;
+  /** Its RSS at the last ack. */
+  readonly ackRssMb: number;
+  /** Its peak RSS from the last ack to the broadcast (the round merge). */
+  readonly mergePeakMb: number;
 }
 
 async function runOnce(n: number, payloads: Payload[], work: string): Promise<RoundRow> {
@@ -172,10 +185,12 @@ async function runOnce(n: number, payloads: Payload[], work: string): Promise<Ro
       tokens.map((t, i) => uploadWithBackpressure(client, t, federationId, `c${i}`, payloads[i])),
     );
     const tAck = performance.now();
+    const atAck = await rssMb(coordinator.pid!);
+    await resetPeak(coordinator.pid!);
     await announced;
     const tBroadcast = performance.now();
     await watch.close();
-    const rssMb = await peakRssMb(coordinator.pid!);
+    const merge = await rssMb(coordinator.pid!);
     client.close();
     operator.close();
     // The reference: the same bytes, the same client code, a bare server.
@@ -196,7 +211,9 @@ async function runOnce(n: number, payloads: Payload[], work: string): Promise<Ro
       mbps: mb / uploadS,
       rawMbps: mb / rawS,
       ackToBroadcastS: (tBroadcast - tAck) / 1000,
-      rssMb,
+      uploadPeakMb: atAck.peak,
+      ackRssMb: atAck.now,
+      mergePeakMb: merge.peak,
     };
   } finally {
     coordinator.kill("SIGTERM");
@@ -236,15 +253,15 @@ export async function runRoundBench(args: string[]): Promise<void> {
       const row = await runOnce(n, payloads, work);
       rows.push(row);
       console.error(
-        `n=${n}: ${row.mb.toFixed(0)} MB in ${row.uploadS.toFixed(2)} s = ${row.mbps.toFixed(0)} MB/s (raw grpc-js ${row.rawMbps.toFixed(0)} MB/s), last ack → broadcast ${row.ackToBroadcastS.toFixed(2)} s, peak RSS ${row.rssMb.toFixed(0)} MB`,
+        `n=${n}: ${row.mb.toFixed(0)} MB in ${row.uploadS.toFixed(2)} s = ${row.mbps.toFixed(0)} MB/s (raw grpc-js ${row.rawMbps.toFixed(0)} MB/s), last ack → broadcast ${row.ackToBroadcastS.toFixed(2)} s, peak RSS ${row.uploadPeakMb.toFixed(0)} MB uploading, ${row.mergePeakMb.toFixed(0)} MB merging (${row.ackRssMb.toFixed(0)} MB at the last ack)`,
       );
     }
     const table = [
-      "| n | uploaded (MB) | upload wall (s) | coordinator MB/s | raw grpc-js MB/s | ratio | last ack → broadcast (s) | coordinator peak RSS (MB) |",
-      "|---|---|---|---|---|---|---|---|",
+      "| n | uploaded (MB) | upload wall (s) | coordinator MB/s | raw grpc-js MB/s | ratio | last ack → broadcast (s) | peak RSS uploading (MB) | RSS at last ack (MB) | peak RSS merging (MB) |",
+      "|---|---|---|---|---|---|---|---|---|---|",
       ...rows.map(
         (r) =>
-          `| ${r.n} | ${r.mb.toFixed(0)} | ${r.uploadS.toFixed(2)} | ${r.mbps.toFixed(0)} | ${r.rawMbps.toFixed(0)} | ${(r.mbps / r.rawMbps).toFixed(2)} | ${r.ackToBroadcastS.toFixed(2)} | ${r.rssMb.toFixed(0)} |`,
+          `| ${r.n} | ${r.mb.toFixed(0)} | ${r.uploadS.toFixed(2)} | ${r.mbps.toFixed(0)} | ${r.rawMbps.toFixed(0)} | ${(r.mbps / r.rawMbps).toFixed(2)} | ${r.ackToBroadcastS.toFixed(2)} | ${r.uploadPeakMb.toFixed(0)} | ${r.ackRssMb.toFixed(0)} | ${r.mergePeakMb.toFixed(0)} |`,
       ),
     ].join("\n");
     publishTable("round", table);
