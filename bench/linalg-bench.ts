@@ -1,3 +1,11 @@
+/**
+ * `npm run bench -- linalg`: the float64 decompositions (JS against LAPACK,
+ * same matrices, one BLAS thread as in a merge worker), the float32
+ * products on the merge's shapes (TensorFlow.js wasm against native BLAS),
+ * and LoRE on one Llama-3-8B q_proj at n = 32 in every form of its descent.
+ *
+ * Options: --sizes 128,256,512,1024  --lore-clients 32
+ */
 import { publishTable } from "./bench-output.ts";
 
 process.env.OPENBLAS_NUM_THREADS ??= "1";
@@ -6,10 +14,24 @@ const { jsDecompositions, useDecompositions } = await import("../server/src/merg
 const { randomMat, randomSym } = await import("../server/src/merge/linalg/test-matrices.ts");
 const { loreModule } = await import("../server/src/merge/methods/lore.ts");
 const { resolveOptions } = await import("../server/src/merge/options.ts");
-const { selectBackend } = await import("../server/src/compute/backend.ts");
+const { selectBackend, useBackend } = await import("../server/src/compute/backend.ts");
+const { loadBlasDevice } = await import("../server/src/compute/blas-device.ts");
+const { f32, tfjsDevice } = await import("../server/src/merge/kernels/device-matmul.ts");
 const { llama3QV, syntheticModule } = await import("./synthetic.ts");
 
 const _root = new URL("..", import.meta.url).pathname;
+
+function randomF32(n: number, seed: number): Float32Array {
+  let x = seed * 2654435761 || 1;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = (x | 0) * 2 ** -31;
+  }
+  return out;
+}
 
 function medianMs(fn: () => void, runs: number): number {
   const ms: number[] = [];
@@ -47,6 +69,30 @@ export async function runLinalgBench(args: string[]): Promise<void> {
     );
     console.error(rows.at(-1));
   }
+  // The float32 products: native BLAS against TensorFlow.js on wasm, on the merge's shapes.
+  const products: string[] = [];
+  if (await useBackend("wasm")) {
+    const blas = await loadBlasDevice();
+    if (!blas.ok) throw new Error(`BLAS is needed for this benchmark: ${blas.reason}`);
+    for (const [m, k, n, what] of [
+      [4096, 1024, 16, "P·X, n = 128 at r = 8"],
+      [1024, 4096, 16, "Q·Y"],
+      [512, 4096, 512, "a Gram (R = 512)"],
+      [4096, 8, 16, "one client's B·X"],
+      [8, 4096, 16, "one client's A·Y"],
+    ] as const) {
+      const a = f32(m, k, randomF32(m * k, 3));
+      const b = f32(k, n, randomF32(k * n, 4));
+      const runs = m * n * k > 1e8 ? 5 : 21;
+      const tw = medianMs(() => tfjsDevice.gemm(a, b), runs);
+      const tb = medianMs(() => blas.device.gemm(a, b), runs);
+      const gf = (ms: number) => ((2 * m * n * k) / ms / 1e6).toFixed(1);
+      products.push(
+        `| ${m} × ${k} · ${k} × ${n} (${what}) | ${tw.toFixed(3)} (${gf(tw)}) | ${tb.toFixed(3)} (${gf(tb)}) | ${(tw / tb).toFixed(1)}× |`,
+      );
+      console.error(products.at(-1));
+    }
+  }
   const backend = await selectBackend(); // the float32 products on what this machine selects
   const shape = llama3QV()[0];
   const group = syntheticModule(shape, loreClients, 16, 1);
@@ -80,6 +126,12 @@ export async function runLinalgBench(args: string[]): Promise<void> {
     "| matrix | symEig JS | symEig LAPACK | ratio | svd JS | svd LAPACK | ratio |",
     "|---|---|---|---|---|---|---|",
     ...rows,
+    "",
+    "Float32 products, TensorFlow.js wasm (with its copies in and out) against native BLAS (in place), median ms (GFLOP/s):",
+    "",
+    "| product | wasm | blas | ratio |",
+    "|---|---|---|---|",
+    ...products,
     "",
     `LoRE on ${shape.name} (${shape.dOut} × ${shape.dIn}), n = ${loreClients} clients at r = 16, float32 products on ${backend.name}:`,
     "",

@@ -85,8 +85,15 @@ for (const backend of await loadableBackends()) {
       const R = stack.width;
       assertNear(ops.timesP(randomF32(R, 3, 5)), product64(stack.p, randomF32(R, 3, 5)), "P·X");
       assertNear(ops.fromQ(randomF32(2, R, 6)), product64(randomF32(2, R, 6), stack.q), "X·Q");
-      const coef = columnCoefficients(stack, many.map((_, i) => (i % 3) - 0.5));
-      const diagTimesQ = f32(R, dIn, Float32Array.from(stack.q.data, (v, i) => v * coef[Math.floor(i / dIn)]));
+      const coef = columnCoefficients(
+        stack,
+        many.map((_, i) => (i % 3) - 0.5),
+      );
+      const diagTimesQ = f32(
+        R,
+        dIn,
+        Float32Array.from(stack.q.data, (v, i) => v * coef[Math.floor(i / dIn)]),
+      );
       assertNear(stackCombination(stack, coef), product64(stack.p, diagTimesQ), "P·diag(c)·Q");
     });
 
