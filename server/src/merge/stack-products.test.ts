@@ -2,38 +2,15 @@ import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
 import { columnCoefficients, stackTerms } from "./factor-stack.ts";
 import { type F32Mat, f32 } from "./kernels/device-matmul.ts";
-import { normalAt, streamKey } from "./random.ts";
 import { stackCombination, stackProducts } from "./stack-products.ts";
 import { activate, loadableBackends } from "./testing/backends.ts";
+import { assertNearF32, product64, randomF32 as randomMatrix } from "./testing/f32-products.ts";
 
-function randomF32(rows: number, cols: number, seed: number): F32Mat {
-  const key = streamKey(seed, "stack-products-test");
-  return f32(
-    rows,
-    cols,
-    Float32Array.from({ length: rows * cols }, (_, i) => normalAt(key, i)),
-  );
-}
-
-/** `A · B` in float64. */
-function product64(a: F32Mat, b: F32Mat): Float64Array {
-  const out = new Float64Array(a.rows * b.cols);
-  for (let i = 0; i < a.rows; i++)
-    for (let k = 0; k < a.cols; k++)
-      for (let j = 0; j < b.cols; j++) out[i * b.cols + j] += a.data[i * a.cols + k] * b.data[k * b.cols + j];
-  return out;
-}
+const randomF32 = (rows: number, cols: number, seed: number) =>
+  randomMatrix(rows, cols, seed, "stack-products-test");
 
 function assertNear(got: F32Mat, want: Float64Array, what: string): void {
-  assert.equal(got.data.length, want.length, `${what}: size`);
-  let worst = 0;
-  let scale = 1;
-  for (let i = 0; i < want.length; i++) {
-    worst = Math.max(worst, Math.abs(got.data[i] - want[i]));
-    scale = Math.max(scale, Math.abs(want[i]));
-  }
-  // Float32 sums over hundreds of columns: relative to the largest entry.
-  assert.ok(worst < 1e-5 * scale, `${what}: max |error| ${worst} (largest entry ${scale})`);
+  assertNearF32(got, got.rows, got.cols, want, what);
 }
 
 const dOut = 14;

@@ -1,43 +1,18 @@
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
-import { normalAt, streamKey } from "../random.ts";
 import { activate, loadableBackends } from "../testing/backends.ts";
-import { type F32Mat, f32, gemm, gemmNT, gemmTN, resident } from "./device-matmul.ts";
+import {
+  assertNearF32,
+  product64,
+  randomF32 as randomMatrix,
+  transposedF32,
+} from "../testing/f32-products.ts";
+import { f32, gemm, gemmNT, gemmTN, resident } from "./device-matmul.ts";
 
-function randomF32(rows: number, cols: number, seed: number): F32Mat {
-  const key = streamKey(seed, "device-matmul-test");
-  return f32(
-    rows,
-    cols,
-    Float32Array.from({ length: rows * cols }, (_, i) => normalAt(key, i)),
-  );
-}
-
-/** `A · B` in float64, for reference. */
-function product64(a: F32Mat, b: F32Mat): Float64Array {
-  const out = new Float64Array(a.rows * b.cols);
-  for (let i = 0; i < a.rows; i++)
-    for (let k = 0; k < a.cols; k++) {
-      const x = a.data[i * a.cols + k];
-      for (let j = 0; j < b.cols; j++) out[i * b.cols + j] += x * b.data[k * b.cols + j];
-    }
-  return out;
-}
-
-function transposed(m: F32Mat): F32Mat {
-  const out = f32(m.cols, m.rows);
-  for (let i = 0; i < m.rows; i++)
-    for (let j = 0; j < m.cols; j++) out.data[j * m.rows + i] = m.data[i * m.cols + j];
-  return out;
-}
-
-function assertNear(got: F32Mat, rows: number, cols: number, want: Float64Array, what: string): void {
-  assert.equal(got.rows, rows, `${what}: rows`);
-  assert.equal(got.cols, cols, `${what}: cols`);
-  let worst = 0;
-  for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got.data[i] - want[i]));
-  assert.ok(worst < 1e-4, `${what}: max |error| ${worst}`);
-}
+const randomF32 = (rows: number, cols: number, seed: number) =>
+  randomMatrix(rows, cols, seed, "device-matmul-test");
+const transposed = transposedF32;
+const assertNear = assertNearF32;
 
 for (const backend of await loadableBackends()) {
   describe(`matmul device on ${backend}`, () => {
