@@ -1,12 +1,15 @@
 /**
  * The few float32 products the merge engine needs, on plain row-major
  * `Float32Array`s, run by this thread's matmul device: TensorFlow.js on its
- * active backend by default (`tfjsDevice`), or one installed at start-up —
- * WebGPU through Dawn, by the compute layer (`compute/webgpu-device.ts`).
- * Only the non-transposed product is used: on the wasm backend `matMul`
- * with `transposeA/B` runs ~15× slower (measured: 1.7 vs 31 GFLOP/s for
- * 512×4096×512), so callers pass explicit transposes, which are cheap to
- * build in JS while stacking factors.
+ * active backend by default (`tfjsDevice`), or one installed at start-up by
+ * the compute layer — WebGPU through Dawn (`compute/webgpu-device.ts`), or
+ * native BLAS (`compute/blas-device.ts`).
+ * On TensorFlow.js only the non-transposed product is used: on the wasm
+ * backend `matMul` with `transposeA/B` runs ~15× slower (measured: 1.7 vs
+ * 31 GFLOP/s for 512×4096×512), so callers pass explicit transposes, which
+ * are cheap to build in JS while stacking factors. A device that takes
+ * transposed operands and strided views without copies (BLAS) says so with
+ * `gemmT` and `gemmInto`, and callers then skip the transposes and stacks.
  */
 import * as tf from "@tensorflow/tfjs-core";
 
