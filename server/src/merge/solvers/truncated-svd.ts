@@ -23,7 +23,7 @@
  * padded with zero rows/columns up to the requested rank.
  */
 import { columnCoefficients, type FactorStack } from "../factor-stack.ts";
-import { combinationNorm2, type StackGrams, stackGrams } from "../grams.ts";
+import { clientNorm2, combinationNorm2, type StackGrams, stackGrams } from "../grams.ts";
 import { type F32Mat, f32, resident, transposeF32 } from "../kernels/device-matmul.ts";
 import { denseMatmulNT, type Mat, sliceCols, svd, symEig, transpose } from "../linalg/index.ts";
 import { normalAt, streamKey } from "../random.ts";
@@ -480,53 +480,56 @@ function iterateProducts(
 }
 
 /**
- * The `stream` route: the truncated SVD of `M = P D Q` from the products
- * `M Y = P (D (Q Y))` and `Mᵀ X = Qᵀ (D (Pᵀ X))`, each `O((dIn + dOut) R l)`.
- */
-/**
  * `(Σ_i ‖c_i Θ_i‖_F)² ≥ ‖M‖²_F` (triangle inequality), each client's norm
- * from its own `r_i × r_i` Grams: `O((dIn + dOut) Σ r_i²)`, linear in the
- * number of clients. For FroM's normalised weights it is at most the
+ * from its own `r_i × r_i` Grams (`clientNorm2` of the client's terms, each
+ * column weighted by its coefficient): `O((dIn + dOut) Σ r_i²)`, linear in
+ * the number of clients. For FroM's normalised weights it is at most the
  * objective's `Σ w_i ‖Θ_i‖²` (Cauchy–Schwarz).
  */
 export function normBound2(stack: FactorStack, colCoef: Float64Array): number {
-  const columns: number[][] = Array.from({ length: stack.clients }, () => []);
-  for (let j = 0; j < stack.width; j++) columns[stack.owner[j]].push(j);
-  const R = stack.width;
-  const p = stack.p.data;
-  const q = stack.q.data;
+  const { dOut, dIn } = stack;
+  const terms: { client: number; rank: number; a: Float32Array; b: Float32Array }[] = [];
+  stack.eachTerm((t, off) => {
+    // Copies: a streamed stack's arrays last only until its next read.
+    const b = new Float32Array(dOut * t.rank);
+    for (let row = 0; row < dOut; row++)
+      for (let j = 0; j < t.rank; j++)
+        b[row * t.rank + j] = (t.scale ?? 1) * colCoef[off + j] * t.b[row * t.rank + j];
+    terms.push({ client: t.client, rank: t.rank, a: t.a.slice(0, t.rank * dIn), b });
+  });
   let sum = 0;
-  for (const cols of columns) {
-    const r = cols.length;
-    if (r === 0) continue;
-    // ‖P_J D_J Q_J‖² = Σ_{x,y} c_x c_y (p_xᵀ p_y)(q_x q_yᵀ), from the client's r × r Grams
-    // (upper triangles: both are symmetric).
-    const gp = new Float64Array(r * r);
-    const row = new Float64Array(r);
-    for (let i = 0; i < stack.dOut; i++) {
-      const base = i * R;
-      for (let x = 0; x < r; x++) row[x] = p[base + cols[x]];
-      for (let x = 0; x < r; x++) {
-        const v = row[x];
-        if (v === 0) continue;
-        for (let y = x; y < r; y++) gp[x * r + y] += v * row[y];
-      }
-    }
-    let n2 = 0;
-    for (let x = 0; x < r; x++) {
-      const qx = cols[x] * stack.dIn;
-      for (let y = x; y < r; y++) {
-        const qy = cols[y] * stack.dIn;
-        let gq = 0;
-        for (let i = 0; i < stack.dIn; i++) gq += q[qx + i] * q[qy + i];
-        n2 += (x === y ? 1 : 2) * colCoef[cols[x]] * colCoef[cols[y]] * gp[x * r + y] * gq;
-      }
-    }
-    sum += Math.sqrt(Math.max(0, n2));
+  for (let client = 0; client < stack.clients; client++) {
+    const own = terms.filter((t) => t.client === client && t.rank > 0);
+    if (own.length === 0) continue;
+    const merged = own.length === 1 ? own[0] : joinTerms(own, dOut, dIn);
+    sum += Math.sqrt(Math.max(0, clientNorm2({ ...merged, scaling: 1 }, dOut, dIn)));
   }
   return sum * sum;
 }
 
+/** One client's terms as one factor pair: `B = [B_1 | B_2 | …]`, `A = [A_1; A_2; …]`. */
+function joinTerms(
+  terms: readonly { rank: number; a: Float32Array; b: Float32Array }[],
+  dOut: number,
+  dIn: number,
+): { rank: number; a: Float32Array; b: Float32Array } {
+  const rank = terms.reduce((s, t) => s + t.rank, 0);
+  const a = new Float32Array(rank * dIn);
+  const b = new Float32Array(dOut * rank);
+  let off = 0;
+  for (const t of terms) {
+    a.set(t.a, off * dIn);
+    for (let row = 0; row < dOut; row++)
+      for (let j = 0; j < t.rank; j++) b[row * rank + off + j] = t.b[row * t.rank + j];
+    off += t.rank;
+  }
+  return { rank, a, b };
+}
+
+/**
+ * The `stream` route: the truncated SVD of `M = P D Q` from the products
+ * `M Y = P (D (Q Y))` and `Mᵀ X = Qᵀ (D (Pᵀ X))`, each `O((dIn + dOut) R l)`.
+ */
 function streamRoute(
   stack: FactorStack,
   colCoef: Float64Array,
