@@ -17,7 +17,7 @@ import { mergeTaskArithmetic } from "./methods/task-arithmetic.ts";
 import { mergeTies } from "./methods/ties.ts";
 import { boundNorms } from "./norm-bound.ts";
 import type { MergeOptions, MethodName } from "./options.ts";
-import type { DenseGroup, DenseMergeResult, ModuleGroup, ModuleMergeResult } from "./types.ts";
+import type { DenseGroup, DenseMergeResult, ModuleGroup, ModuleMergeResult, ModuleMeta } from "./types.ts";
 
 const IMPLEMENTATIONS: Record<MethodName, (g: ModuleGroup, o: MergeOptions) => ModuleMergeResult> = {
   from: mergeFrom,
@@ -31,19 +31,29 @@ const IMPLEMENTATIONS: Record<MethodName, (g: ModuleGroup, o: MergeOptions) => M
   median: mergeMedian,
 };
 
-/** Checks a module's shapes before any math: every client's factors match `dIn`, `dOut` and its rank. */
-export function validateModule(group: ModuleGroup, opts: MergeOptions): void {
-  if (group.clients.length === 0) throw new MergeInputError(`${group.name}: no clients to merge`, group.name);
-  if (opts.samples !== undefined && opts.samples.length !== group.clients.length) {
+/** Checks what a module's metadata says before any math: clients, sample counts, ranks, scalings. */
+export function validateMeta(meta: ModuleMeta, opts: MergeOptions): void {
+  if (meta.clients.length === 0) throw new MergeInputError(`${meta.name}: no clients to merge`, meta.name);
+  if (opts.samples !== undefined && opts.samples.length !== meta.clients.length) {
     throw new MergeInputError(
-      `${group.name}: ${opts.samples.length} sample counts for ${group.clients.length} clients`,
-      group.name,
+      `${meta.name}: ${opts.samples.length} sample counts for ${meta.clients.length} clients`,
+      meta.name,
     );
   }
-  group.clients.forEach((c, i) => {
+  meta.clients.forEach((c, i) => {
     if (!Number.isInteger(c.rank) || c.rank < 1) {
-      throw new MergeInputError(`${group.name}: client ${i} has rank ${c.rank}`, group.name, i);
+      throw new MergeInputError(`${meta.name}: client ${i} has rank ${c.rank}`, meta.name, i);
     }
+    if (!Number.isFinite(c.scaling)) {
+      throw new MergeInputError(`${meta.name}: client ${i} has scaling ${c.scaling}`, meta.name, i);
+    }
+  });
+}
+
+/** Checks a module's shapes before any math: `validateMeta`, and every client's factors match `dIn`, `dOut` and its rank. */
+export function validateModule(group: ModuleGroup, opts: MergeOptions): void {
+  validateMeta(group, opts);
+  group.clients.forEach((c, i) => {
     if (c.a.length !== c.rank * group.dIn) {
       throw new MergeInputError(
         `${group.name}: client ${i} lora_A has ${c.a.length} values, expected ${c.rank}×${group.dIn}`,
@@ -57,9 +67,6 @@ export function validateModule(group: ModuleGroup, opts: MergeOptions): void {
         group.name,
         i,
       );
-    }
-    if (!Number.isFinite(c.scaling)) {
-      throw new MergeInputError(`${group.name}: client ${i} has scaling ${c.scaling}`, group.name, i);
     }
   });
 }

@@ -3,16 +3,28 @@
  * (sample counts; equal when absent), at the output rank. The reported
  * objective is the sample-weighted `Σ c_i ‖BA − Θ_i‖²`.
  */
-import { stackModule } from "../factor-stack.ts";
+import { type FactorStack, stackModule } from "../factor-stack.ts";
+import type { StackGrams } from "../grams.ts";
 import type { MergeOptions } from "../options.ts";
-import type { ModuleGroup, ModuleMergeResult } from "../types.ts";
+import type { ModuleGroup, ModuleMergeResult, ModuleMeta } from "../types.ts";
 import { gramsAndNorms, linearMerge, sampleWeights } from "./common.ts";
 
 /** Merges one module with exact FedAvg. */
 export function mergeFedavg(group: ModuleGroup, opts: MergeOptions): ModuleMergeResult {
-  const c = sampleWeights(group.clients.length, opts.samples, group.name);
   const stack = stackModule(group);
   const { grams, norms2 } = gramsAndNorms(group, stack, opts);
+  return fedavgOnStack(group, stack, norms2, opts, grams);
+}
+
+/** Exact FedAvg on `stack` (the module's clients, held or streamed), whose clients' squared norms are `norms2`. */
+export function fedavgOnStack(
+  meta: ModuleMeta,
+  stack: FactorStack,
+  norms2: readonly number[],
+  opts: MergeOptions,
+  grams?: StackGrams,
+): ModuleMergeResult {
+  const c = sampleWeights(meta.clients.length, opts.samples, meta.name);
   const weightedNorm2 = norms2.reduce((s, n2, i) => s + c[i] * n2, 0);
-  return linearMerge(group, stack, c, opts, c, weightedNorm2, grams, norms2);
+  return linearMerge(meta, stack, c, opts, c, weightedNorm2, grams, norms2);
 }

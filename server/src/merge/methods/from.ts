@@ -5,12 +5,28 @@
  * truncated SVD of `M = Σ ŵ_i Θ_i` (`solver: "exact"`), or is approached by
  * the paper's Algorithm 1 (`solver: "als"`). The result is scaled by α.
  */
-import { stackModule } from "../factor-stack.ts";
-import { clientNorm2 } from "../grams.ts";
+import { type FactorStack, stackModule } from "../factor-stack.ts";
+import { clientNorm2, type StackGrams } from "../grams.ts";
 import type { MergeOptions } from "../options.ts";
 import { alsStack } from "../solvers/als.ts";
-import type { ModuleGroup, ModuleMergeResult } from "../types.ts";
+import type { ModuleGroup, ModuleMergeResult, ModuleMeta } from "../types.ts";
 import { frobeniusWeights, gramsAndNorms, linearMerge, normalise, outputRank, scaled } from "./common.ts";
+
+/**
+ * FroM's exact solver on `stack` (the module's clients, held or streamed),
+ * whose clients' squared norms are `norms2`.
+ */
+export function fromOnStack(
+  meta: ModuleMeta,
+  stack: FactorStack,
+  norms2: readonly number[],
+  opts: MergeOptions,
+  grams?: StackGrams,
+): ModuleMergeResult {
+  const weights = normalise(frobeniusWeights(norms2, opts.k));
+  const weightedNorm2 = weights.reduce((s, w, i) => s + w * norms2[i], 0);
+  return linearMerge(meta, stack, weights, opts, weights, weightedNorm2, grams, norms2);
+}
 
 /** FroM weights of a module's clients: normalised `‖Θ_i‖_F^k` and the squared norms. */
 export function fromModuleWeights(group: ModuleGroup, k: number): { weights: number[]; norms2: number[] } {
@@ -22,11 +38,9 @@ export function fromModuleWeights(group: ModuleGroup, k: number): { weights: num
 export function mergeFrom(group: ModuleGroup, opts: MergeOptions): ModuleMergeResult {
   const stack = stackModule(group);
   const { grams, norms2 } = gramsAndNorms(group, stack, opts);
+  if (opts.solver === "exact" || opts.rank === "full") return fromOnStack(group, stack, norms2, opts, grams);
   const weights = normalise(frobeniusWeights(norms2, opts.k));
   const weightedNorm2 = weights.reduce((s, w, i) => s + w * norms2[i], 0);
-  if (opts.solver === "exact" || opts.rank === "full") {
-    return linearMerge(group, stack, weights, opts, weights, weightedNorm2, grams, norms2);
-  }
   const als = alsStack(stack, weights, weightedNorm2, {
     rank: outputRank(group, opts),
     sigma: opts.sigma,

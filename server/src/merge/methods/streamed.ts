@@ -6,14 +6,17 @@
  * weights and the stream route's stopping bound); every product of the
  * iteration, and the final mapping to factors, is another.
  */
-import { MergeInputError } from "../errors.ts";
+import { validateMeta } from "../engine.ts";
 import { clientNorm2 } from "../grams.ts";
 import { stridedGemm } from "../kernels/device-matmul.ts";
 import type { MergeOptions } from "../options.ts";
 import { chooseRoute } from "../solvers/truncated-svd.ts";
 import { streamedStack } from "../streamed-stack.ts";
 import type { ModuleMergeResult, ModuleMeta, ModuleSource } from "../types.ts";
-import { frobeniusWeights, linearMerge, normalise, outputRank, sampleWeights } from "./common.ts";
+import { outputRank } from "./common.ts";
+import { fedavgOnStack } from "./fedavg.ts";
+import { fromOnStack } from "./from.ts";
+import { taskArithmeticOnStack } from "./task-arithmetic.ts";
 
 /**
  * Whether `meta` under `opts` merges from a source: a linear method at a
@@ -40,14 +43,7 @@ export function mergeStreamed(source: ModuleSource, opts: MergeOptions): ModuleM
   if (!streamable(source, opts)) {
     throw new Error(`${source.name}: ${opts.method} with these options does not merge from a source`);
   }
-  const n = source.clients.length;
-  if (n === 0) throw new MergeInputError(`${source.name}: no clients to merge`, source.name);
-  source.clients.forEach((c, i) => {
-    if (!Number.isInteger(c.rank) || c.rank < 1)
-      throw new MergeInputError(`${source.name}: client ${i} has rank ${c.rank}`, source.name, i);
-    if (!Number.isFinite(c.scaling))
-      throw new MergeInputError(`${source.name}: client ${i} has scaling ${c.scaling}`, source.name, i);
-  });
+  validateMeta(source, opts);
   const stack = streamedStack(source);
   const norms2: number[] = [];
   stack.eachTerm((t) => {
@@ -55,16 +51,7 @@ export function mergeStreamed(source: ModuleSource, opts: MergeOptions): ModuleM
       clientNorm2({ a: t.a, b: t.b, rank: t.rank, scaling: t.scale ?? 1 }, source.dOut, source.dIn),
     );
   });
-  if (opts.method === "from") {
-    const weights = normalise(frobeniusWeights(norms2, opts.k));
-    const weightedNorm2 = weights.reduce((s, w, i) => s + w * norms2[i], 0);
-    return linearMerge(source, stack, weights, opts, weights, weightedNorm2, undefined, norms2);
-  }
-  if (opts.method === "fedavg") {
-    const c = sampleWeights(n, opts.samples, source.name);
-    const weightedNorm2 = norms2.reduce((s, n2, i) => s + c[i] * n2, 0);
-    return linearMerge(source, stack, c, opts, c, weightedNorm2, undefined, norms2);
-  }
-  const ones = source.clients.map(() => 1);
-  return linearMerge(source, stack, ones, opts, ones, undefined, undefined, norms2);
+  if (opts.method === "from") return fromOnStack(source, stack, norms2, opts);
+  if (opts.method === "fedavg") return fedavgOnStack(source, stack, norms2, opts);
+  return taskArithmeticOnStack(source, stack, opts, norms2);
 }
