@@ -21,7 +21,12 @@
  */
 import { denseMatmulNT, type Mat, svd, transpose } from "../linalg/index.ts";
 import { normalAt, streamKey } from "../random.ts";
-import { type LowRankMinusDense, partialSvt, type SvtFactors } from "../solvers/partial-svt.ts";
+import {
+  type LowRankMinusDense,
+  partialSvt,
+  type SvtFactors,
+  thresholdTriplets,
+} from "../solvers/partial-svt.ts";
 
 /** One client's core `C_i = L_i R_iᵀ` (`kp × kq`, rank `r_i`). */
 export interface ClientCore {
@@ -209,21 +214,9 @@ function objectiveOf(deltas: readonly SvtFactors[], xNorms2: readonly number[], 
 
 /** `‖δ_a − δ_b‖²_F`, densely (no cancellation between the two norms). */
 function deltaDiff2(a: LoreDelta, b: LoreDelta): number {
-  const kp = a.udt.cols;
-  const kq = a.vt.cols;
-  const k = a.udt.rows + b.udt.rows;
-  if (k === 0) return 0;
-  const ud = new Float64Array(k * kp);
-  ud.set(a.udt.data);
-  for (let j = 0; j < b.udt.data.length; j++) ud[a.udt.data.length + j] = -b.udt.data[j];
-  const v = new Float64Array(k * kq);
-  v.set(a.vt.data);
-  v.set(b.vt.data, a.vt.data.length);
-  const d = denseMatmulNT(
-    transpose({ rows: k, cols: kp, data: ud }),
-    transpose({ rows: k, cols: kq, data: v }),
-  );
-  return sumSq(d.data);
+  if (a.udt.rows + b.udt.rows === 0) return 0;
+  const minusB = { ...b, udt: { ...b.udt, data: b.udt.data.map((v) => -v) } };
+  return sumSq(sumOfDeltas([a, minusB], a.udt.cols, a.vt.cols).data);
 }
 
 /** `SVT(X; μ)` by the full SVD of the dense `X = L Rᵀ − T`. */
@@ -231,28 +224,11 @@ function fullSvt(x: LowRankMinusDense, mu: number, cap: number, block: number): 
   const dense = denseMatmulNT(x.l, x.r);
   if (x.t !== undefined) for (let j = 0; j < dense.data.length; j++) dense.data[j] -= x.t.data[j];
   const dec = svd(dense);
-  const kp = dense.rows;
-  const kq = dense.cols;
-  let k = 0;
-  while (k < Math.min(cap, dec.s.length) && dec.s[k] > mu) k++;
-  const udt = new Float64Array(k * kp);
   const vt = transpose(dec.v);
-  let nuclear = 0;
-  let shrunk2 = 0;
-  for (let j = 0; j < k; j++) {
-    const g = dec.s[j] - mu;
-    nuclear += g;
-    shrunk2 += dec.s[j] * dec.s[j] - mu * mu;
-    for (let p = 0; p < kp; p++) udt[j * kp + p] = g * dec.u.data[p * dec.u.cols + j];
-  }
-  const b = Math.min(Math.max(block, k + OVERSAMPLE), vt.rows);
-  return {
-    udt: { rows: k, cols: kp, data: udt },
-    vt: { rows: k, cols: kq, data: vt.data.slice(0, k * kq) },
-    nuclear,
-    shrunk2,
-    basis: { rows: b, cols: kq, data: vt.data.slice(0, b * kq) },
-  };
+  const out = thresholdTriplets(transpose(dec.u), dec.s, vt, mu, cap);
+  // The next call's warm start: the leading right vectors, as many as its block.
+  const b = Math.min(Math.max(block, out.udt.rows + OVERSAMPLE), vt.rows);
+  return { ...out, basis: { rows: b, cols: vt.cols, data: vt.data.slice(0, b * vt.cols) } };
 }
 
 function emptyDelta(kp: number, kq: number): LoreDelta {

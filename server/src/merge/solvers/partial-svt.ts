@@ -89,7 +89,7 @@ export function partialSvt(x: LowRankMinusDense, o: PartialSvtOptions): SvtFacto
   for (let step = 0; step <= o.maxSteps; step++) {
     const yt = timesRows(x, vt);
     if (ritz !== undefined && converged(yt, ritz.left, ritz.s, o)) {
-      return threshold(ritz.left, ritz.s, vt, o);
+      return thresholdTriplets(ritz.left, ritz.s, vt, o.mu, o.cap);
     }
     if (step === o.maxSteps) break;
     const ut = orthonormalRows(yt);
@@ -121,18 +121,22 @@ function converged(yt: Mat, left: Mat, s: Float64Array, o: PartialSvtOptions): b
   return true;
 }
 
-function threshold(left: Mat, s: Float64Array, vt: Mat, o: PartialSvtOptions): SvtFactors {
+/**
+ * `SVT(·; μ)` of singular triplets given as rows (`left` `· × kp`, values `s`
+ * descending, `vt` `· × kq`), keeping at most `cap`; `basis` is all of `vt`.
+ */
+export function thresholdTriplets(left: Mat, s: Float64Array, vt: Mat, mu: number, cap: number): SvtFactors {
   let k = 0;
-  while (k < Math.min(o.cap, s.length) && s[k] > o.mu) k++;
+  while (k < Math.min(cap, s.length) && s[k] > mu) k++;
   const kp = left.cols;
   const kq = vt.cols;
   const udt = new Float64Array(k * kp);
   let nuclear = 0;
   let shrunk2 = 0;
   for (let j = 0; j < k; j++) {
-    const g = s[j] - o.mu;
+    const g = s[j] - mu;
     nuclear += g;
-    shrunk2 += s[j] * s[j] - o.mu * o.mu;
+    shrunk2 += s[j] * s[j] - mu * mu;
     for (let c = 0; c < kp; c++) udt[j * kp + c] = g * left.data[j * kp + c];
   }
   return {
