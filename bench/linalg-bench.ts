@@ -17,19 +17,13 @@ const { resolveOptions } = await import("../server/src/merge/options.ts");
 const { selectBackend, useBackend } = await import("../server/src/compute/backend.ts");
 const { loadBlasDevice } = await import("../server/src/compute/blas-device.ts");
 const { f32, tfjsDevice } = await import("../server/src/merge/kernels/device-matmul.ts");
-const { llama3QV, syntheticModule } = await import("./synthetic.ts");
+const { fillUniform, llama3QV, syntheticModule } = await import("./synthetic.ts");
 
 const _root = new URL("..", import.meta.url).pathname;
 
 function randomF32(n: number, seed: number): Float32Array {
-  let x = seed * 2654435761 || 1;
   const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = (x | 0) * 2 ** -31;
-  }
+  fillUniform(out, seed, 1);
   return out;
 }
 

@@ -23,7 +23,8 @@ export function llama3QV(): ModuleShape[] {
   return out;
 }
 
-function fill(out: Float32Array, seed: number, scale: number): void {
+/** Fills `out` with uniform values of variance `scale²` (xorshift32 from `seed`). */
+export function fillUniform(out: Float32Array, seed: number, scale: number): void {
   let x = seed | 0 || 0x12345678;
   const k = scale * Math.sqrt(3) * 2 ** -31; // uniform on [-√3, √3]·scale: unit variance
   for (let i = 0; i < out.length; i++) {
@@ -49,8 +50,8 @@ export function syntheticModule(
     const a = new Float32Array(rank * shape.dIn);
     const b = new Float32Array(shape.dOut * rank);
     const s = mix32(seed) ^ hashString(shape.name) ^ mix32(i + 1);
-    fill(a, s ^ 0x9e3779b9, 1 / Math.sqrt(shape.dIn));
-    fill(b, s ^ 0x7f4a7c15, 0.01);
+    fillUniform(a, s ^ 0x9e3779b9, 1 / Math.sqrt(shape.dIn));
+    fillUniform(b, s ^ 0x7f4a7c15, 0.01);
     list.push({ a, b, rank, scaling: 2 });
   }
   return { name: shape.name, dIn: shape.dIn, dOut: shape.dOut, clients: list };

@@ -55,7 +55,7 @@ describe("the round merge reads stored update files itself", () => {
 
   it("merges the product-only modules from the files, equal to the direct merge", async () => {
     // The coordinator runs in this process (threads: 0): its backend is this one.
-    const readsFiles = (await selectBackend()).name === "blas";
+    const readsFiles = (await selectBackend()).stridedProducts;
     for (const c of fx.clients)
       assert.equal((await submitUpdate(fx.client, fx.federationId, c)).accepted, true);
     await waitFor(

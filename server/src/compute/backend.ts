@@ -13,7 +13,7 @@
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
-import { useMatmulDevice } from "../merge/kernels/device-matmul.ts";
+import { stridedGemm, useMatmulDevice } from "../merge/kernels/device-matmul.ts";
 import { loadBlasDevice } from "./blas-device.ts";
 import { blasLibrary, installDecompositions } from "./lapack.ts";
 import { startWebgpuDevice, type WebgpuStart } from "./webgpu-device.ts";
@@ -32,6 +32,12 @@ export interface BackendInfo {
   readonly adapter?: string;
   /** Reasons the preferred backends were skipped, for the start-up log. */
   readonly skipped: readonly string[];
+  /**
+   * Whether this thread's matmul device runs strided products in place
+   * (`gemmInto`, native BLAS), so that merges may read clients' factors
+   * from files on every pass.
+   */
+  readonly stridedProducts: boolean;
 }
 
 const require = createRequire(import.meta.url);
@@ -81,7 +87,8 @@ async function select(forced: BackendName | undefined): Promise<BackendInfo> {
   const skipped: string[] = [];
   const linalg = await installDecompositions();
   if (linalg.skipped !== undefined) skipped.push(linalg.skipped);
-  const done = (info: Omit<BackendInfo, "linalg">) => ready({ ...info, linalg: linalg.name });
+  const done = (info: Omit<BackendInfo, "linalg" | "stridedProducts">) =>
+    ready({ ...info, linalg: linalg.name, stridedProducts: stridedGemm() !== undefined });
   const want = (b: BackendName) => forced === undefined || forced === b;
   if (forced !== undefined && !["tensorflow", "webgpu", "blas", "wasm", "cpu"].includes(forced)) {
     throw new Error(`TRIBUTARY_BACKEND=${forced} is not one of tensorflow, webgpu, blas, wasm, cpu`);

@@ -60,7 +60,7 @@ export interface MergePool {
   mergeDense(group: DenseGroup, opts: MergeOptions): Promise<TimedResult<DenseMergeResult>>;
   /**
    * Whether the workers can merge a module from its files (`mergeFiles`):
-   * their matmul device has strided products (native BLAS).
+   * their matmul device has strided products (`BackendInfo.stridedProducts`).
    */
   readonly readsFiles: boolean;
   /** Merges a module whose inputs are files, read by the worker on every pass (see `readsFiles`). */
@@ -158,7 +158,7 @@ export async function createMergePool(opts: MergePoolOptions = {}): Promise<Merg
       const r = unwrap(await submit({ id: nextId++, kind: "dense", group, opts: o }), "dense");
       return { result: r.result, ms: r.ms };
     },
-    readsFiles: backend.name === "blas",
+    readsFiles: backend.stridedProducts,
     async mergeFiles(files, o) {
       const r = unwrap(await submit({ id: nextId++, kind: "files", files, opts: o }), "module");
       return { result: r.result, ms: r.ms };
@@ -200,7 +200,7 @@ function inProcessPool(backend: BackendInfo): MergePool {
       const result = mergeDenseTensor(group, o);
       return { result, ms: performance.now() - t0 };
     },
-    readsFiles: backend.name === "blas",
+    readsFiles: backend.stridedProducts,
     async mergeFiles(files, o) {
       const t0 = performance.now();
       const result = mergeFiles(files, o);

@@ -158,3 +158,14 @@ export function columnCoefficients(stack: FactorStack, coeffs: ArrayLike<number>
   for (let j = 0; j < stack.width; j++) out[j] = coeffs[stack.owner[j]];
   return out;
 }
+
+/** `P · diag(colCoef)` (`dOut × R`), built from the stack's `P`. */
+export function weightedP(stack: FactorStack, colCoef: Float64Array): F32Mat {
+  const R = stack.width;
+  const p = stack.p.data;
+  const out = new Float32Array(stack.dOut * R);
+  for (let i = 0; i < stack.dOut; i++) {
+    for (let j = 0; j < R; j++) out[i * R + j] = p[i * R + j] * colCoef[j];
+  }
+  return f32(stack.dOut, R, out);
+}

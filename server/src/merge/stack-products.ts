@@ -6,7 +6,7 @@
  * likewise for the products from the left. Elsewhere `P` and `Q` are built
  * and kept resident on the device for the repeated products.
  */
-import type { FactorStack } from "./factor-stack.ts";
+import { type FactorStack, weightedP } from "./factor-stack.ts";
 import { type F32Mat, f32, gemm, resident, stridedGemm } from "./kernels/device-matmul.ts";
 
 /** Repeated products with a stack's `P` (`dOut × R`) and `Q` (`R × dIn`). */
@@ -121,17 +121,10 @@ function unchecked(stack: FactorStack): StackProducts {
  * through the built `P` and `Q`.
  */
 export function stackCombination(stack: FactorStack, colCoef: Float64Array): F32Mat {
-  const { dOut, dIn, width: R } = stack;
+  const { dOut, dIn } = stack;
   const into = stridedGemm();
   const perTerm = termCoefficients(stack, colCoef);
-  if (into === undefined || perTerm === undefined) {
-    const pw = new Float32Array(dOut * R);
-    const p = stack.p.data;
-    for (let i = 0; i < dOut; i++) {
-      for (let j = 0; j < R; j++) pw[i * R + j] = p[i * R + j] * colCoef[j];
-    }
-    return gemm(f32(dOut, R, pw), stack.q);
-  }
+  if (into === undefined || perTerm === undefined) return gemm(weightedP(stack, colCoef), stack.q);
   const out = f32(dOut, dIn);
   let beta = 0;
   let i = 0;

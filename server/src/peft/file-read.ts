@@ -1,4 +1,5 @@
-/** Positioned reads of files, the one loop every lazy reader uses. */
+/** Positioned reads of files, the one loop every lazy reader uses (and its synchronous twin, for merge workers). */
+import { readSync } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 
 /**
@@ -14,4 +15,18 @@ export async function readAt(handle: FileHandle, position: number, length: numbe
     done += bytesRead;
   }
   return done === length ? out : out.subarray(0, done);
+}
+
+/**
+ * Fills `into` from `position` of the open file descriptor `fd`, blocking;
+ * returns the bytes read (fewer than `into.length` only at the end of the file).
+ */
+export function readAtSync(fd: number, position: number, into: Uint8Array): number {
+  let done = 0;
+  while (done < into.length) {
+    const n = readSync(fd, into, done, into.length - done, position + done);
+    if (n === 0) break;
+    done += n;
+  }
+  return done;
 }

@@ -4,9 +4,9 @@
  * it synchronously, with the same checks as the lazy reader: the exact byte
  * count, and NaN/Inf rejected naming the file and tensor.
  */
-import { readSync } from "node:fs";
 import { AdapterFormatError } from "@tributary/protocol";
 import { finiteF32 } from "./adapter-codec.ts";
+import { readAtSync } from "./file-read.ts";
 import { decodeTensorF32 } from "./safetensors.ts";
 
 /** A tensor in a file. */
@@ -38,13 +38,7 @@ export function readTensorSync(
   check = true,
 ): Float32Array {
   const bytes = scratch === undefined ? new Uint8Array(loc.byteLength) : scratch.subarray(0, loc.byteLength);
-  let done = 0;
-  while (done < loc.byteLength) {
-    const n = readSync(fd, bytes, done, loc.byteLength - done, loc.offset + done);
-    if (n === 0) break;
-    done += n;
-  }
-  if (done !== loc.byteLength) {
+  if (readAtSync(fd, loc.offset, bytes) !== loc.byteLength) {
     throw new AdapterFormatError(
       `${loc.file}: tensor "${loc.name}" is cut short (the file shrank)`,
       loc.file,

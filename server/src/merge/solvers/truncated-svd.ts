@@ -22,7 +22,7 @@
  * Output factors are balanced: `B = U_r Σ_r^{1/2}`, `A = Σ_r^{1/2} V_rᵀ`,
  * padded with zero rows/columns up to the requested rank.
  */
-import { columnCoefficients, type FactorStack } from "../factor-stack.ts";
+import { columnCoefficients, type FactorStack, weightedP } from "../factor-stack.ts";
 import { clientNorm2, combinationNorm2, type StackGrams, stackGrams } from "../grams.ts";
 import { type F32Mat, f32, resident, transposeF32 } from "../kernels/device-matmul.ts";
 import { denseMatmulNT, type Mat, sliceCols, svd, symEig, transpose } from "../linalg/index.ts";
@@ -128,13 +128,8 @@ export function truncateStack(
  * (concatenation, rank `R`). Dense meaning: `B A = Σ_i c_i Θ_i`.
  */
 export function concatenate(stack: FactorStack, coeffs: ArrayLike<number>): MergedLora {
-  const colCoef = columnCoefficients(stack, coeffs);
-  const R = stack.width;
-  const b = new Float32Array(stack.dOut * R);
-  for (let i = 0; i < stack.dOut; i++) {
-    for (let j = 0; j < R; j++) b[i * R + j] = stack.p.data[i * R + j] * colCoef[j];
-  }
-  return { a: Float32Array.from(stack.q.data), b, rank: R };
+  const b = weightedP(stack, columnCoefficients(stack, coeffs)).data;
+  return { a: Float32Array.from(stack.q.data), b, rank: stack.width };
 }
 
 function coreBasis(g: Mat): { vecs: Mat; inv: Float64Array; sqrt: Float64Array; k: number } {
