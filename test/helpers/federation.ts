@@ -57,6 +57,8 @@ export interface FederationSpec {
   readonly livenessTimeoutMs?: number;
   /** The coordinator's upload idle timeout (default 60 s). */
   readonly uploadIdleMs?: number;
+  /** The coordinator's bound on uploads read at once (default 32). */
+  readonly maxActiveUploads?: number;
   /** The merge spec's norm bound, as a multiple of the median client norm. */
   readonly normBoundMedianMultiple?: number;
   readonly normBoundAction?: "clip" | "reject";
@@ -212,6 +214,7 @@ export async function startFixture(spec: FederationSpec = {}): Promise<Fixture> 
       ...(spec.ui === true ? { ui: { port: 0 } } : {}),
       ...(spec.livenessTimeoutMs !== undefined ? { livenessTimeoutMs: spec.livenessTimeoutMs } : {}),
       ...(spec.uploadIdleMs !== undefined ? { uploadIdleMs: spec.uploadIdleMs } : {}),
+      ...(spec.maxActiveUploads !== undefined ? { maxActiveUploads: spec.maxActiveUploads } : {}),
     });
   let service = await start();
   const conn = clientsFor(service.endpoint.address);

@@ -42,6 +42,9 @@ Options (environment variable in brackets):
   --upload-idle-timeout S  seconds an upload may send nothing before it is ended
                         (its bytes kept for a resume; default 60)
                         [TRIBUTARY_UPLOAD_IDLE_TIMEOUT]
+  --max-active-uploads N  upload streams read at once, all clients together;
+                        later ones wait their turn unread (default 32)
+                        [TRIBUTARY_MAX_ACTIVE_UPLOADS]
   --drain S             on SIGTERM, seconds health reports NOT_SERVING (gRPC
                         grpc.health.v1 and /healthz) before shutting down
                         (default 5; SIGINT shuts down at once) [TRIBUTARY_DRAIN]
@@ -76,6 +79,7 @@ export async function runServe(argv: readonly string[], io: CliIo): Promise<numb
         "nats-url": text,
         "liveness-timeout": text,
         "upload-idle-timeout": text,
+        "max-active-uploads": text,
         drain: text,
         "tls-cert": text,
         "tls-key": text,
@@ -136,6 +140,13 @@ export async function runServe(argv: readonly string[], io: CliIo): Promise<numb
     "upload-idle-timeout",
     str("upload-idle-timeout", "TRIBUTARY_UPLOAD_IDLE_TIMEOUT"),
   );
+  const maxActiveUploads = integerOption(
+    "max-active-uploads",
+    str("max-active-uploads", "TRIBUTARY_MAX_ACTIVE_UPLOADS"),
+  );
+  if (maxActiveUploads !== undefined && maxActiveUploads < 1) {
+    throw new UsageError(`--max-active-uploads expects a positive integer, got ${maxActiveUploads}`);
+  }
   const log = pinoLog({ name: "tributary" });
   const metricsPort = str("metrics-port", "TRIBUTARY_METRICS_PORT");
   const telemetry = await startServeTelemetry({
@@ -154,6 +165,7 @@ export async function runServe(argv: readonly string[], io: CliIo): Promise<numb
     threads: integerOption("threads", values.threads as string | undefined),
     ...(liveness !== undefined ? { livenessTimeoutMs: liveness * 1000 } : {}),
     ...(uploadIdle !== undefined ? { uploadIdleMs: uploadIdle * 1000 } : {}),
+    ...(maxActiveUploads !== undefined ? { maxActiveUploads } : {}),
     log,
     ...(ui !== undefined ? { ui } : {}),
   });

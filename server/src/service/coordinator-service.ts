@@ -43,6 +43,12 @@ export interface ServiceConfig {
   readonly livenessTimeoutMs?: number;
   /** An upload stream that sends nothing for this long is ended, its bytes kept for a resume (default 60 s). */
   readonly uploadIdleMs?: number;
+  /**
+   * Upload streams read at once, all clients together (default 32): later
+   * ones wait their turn unread, held back by HTTP/2 flow control, so memory
+   * stays flat however many clients upload at once.
+   */
+  readonly maxActiveUploads?: number;
   readonly log?: Log;
   /**
    * The durable store, given the data directory (default: the file store
@@ -152,6 +158,7 @@ export async function startService(config: ServiceConfig): Promise<RunningServic
       ...(config.tls !== undefined ? { tls: config.tls } : {}),
       ...(config.livenessTimeoutMs !== undefined ? { livenessTimeoutMs: config.livenessTimeoutMs } : {}),
       ...(config.uploadIdleMs !== undefined ? { uploadIdleMs: config.uploadIdleMs } : {}),
+      ...(config.maxActiveUploads !== undefined ? { maxActiveUploads: config.maxActiveUploads } : {}),
       log,
     });
     cleanups.push(() => endpoint.close());

@@ -36,6 +36,7 @@ import { clientSlots } from "./client-slots.ts";
 import type { ConnectionTracker } from "./connections.ts";
 import { federationToProto, roundToProto } from "./convert.ts";
 import { toServiceError } from "./status.ts";
+import { MAX_ACTIVE_UPLOADS, uploadGate } from "./upload-gate.ts";
 
 /** Dependencies of the client service. */
 export interface ClientServiceDeps {
@@ -47,6 +48,12 @@ export interface ClientServiceDeps {
   readonly maxConcurrentUploads?: number;
   /** Download streams one client may have open at once (default {@link MAX_CONCURRENT_DOWNLOADS}). */
   readonly maxConcurrentDownloads?: number;
+  /**
+   * Upload streams read at once, all clients together (default
+   * {@link MAX_ACTIVE_UPLOADS}); later ones wait their turn unread, so the
+   * coordinator's memory does not grow with the number of clients uploading.
+   */
+  readonly maxActiveUploads?: number;
   /** An upload stream that sends nothing for this long is ended (default {@link UPLOAD_IDLE_MS}). */
   readonly uploadIdleMs?: number;
 }
@@ -160,6 +167,7 @@ export function clientServiceHandlers(
     "concurrent_downloads",
     "downloads",
   );
+  const gate = uploadGate(deps.maxActiveUploads ?? MAX_ACTIVE_UPLOADS);
   const identify = (
     call: { metadata: grpc.Metadata } & Parameters<typeof certificateClientId>[0],
     federationId: string,
@@ -272,7 +280,23 @@ export function clientServiceHandlers(
       let release = () => {};
       (async () => {
         const identity = authenticateClient(call.metadata, directory, certificateClientId(call));
-        release = takeUpload(identity.clientId);
+        const releaseSlot = takeUpload(identity.clientId);
+        release = releaseSlot;
+        const { active, waiting, limit } = gate.state();
+        if (active >= limit && waiting === 0) {
+          log.info("uploads now wait for a turn", { clientId: identity.clientId, active, limit });
+        }
+        const releaseTurn = await gate.enter((onCancel) =>
+          call.once("cancelled", () =>
+            onCancel(
+              new Error(`the upload of ${identity.clientId} was cancelled while waiting for its turn`),
+            ),
+          ),
+        );
+        release = () => {
+          releaseTurn();
+          releaseSlot();
+        };
         const { header, chunks } = await splitUpload(
           call,
           identity.clientId,

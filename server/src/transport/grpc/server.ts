@@ -38,6 +38,8 @@ export interface GrpcServerOptions {
   readonly livenessTimeoutMs?: number;
   /** An upload stream that sends nothing for this long is ended (default 60 s). */
   readonly uploadIdleMs?: number;
+  /** Upload streams read at once, all clients together (default 32); later ones wait unread. */
+  readonly maxActiveUploads?: number;
   readonly log: Log;
 }
 
@@ -114,6 +116,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcEndp
       connections,
       log: opts.log,
       ...(opts.uploadIdleMs !== undefined ? { uploadIdleMs: opts.uploadIdleMs } : {}),
+      ...(opts.maxActiveUploads !== undefined ? { maxActiveUploads: opts.maxActiveUploads } : {}),
     }),
   );
   addService(
