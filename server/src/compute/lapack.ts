@@ -129,6 +129,29 @@ export async function loadLapack(
         }
         return { rows: a.rows, cols: b.rows, data: c };
       },
+      matmulTN: (a, b) => {
+        if (a.rows !== b.rows) throw new RangeError(`matmulTN: (${a.rows}×${a.cols})ᵀ · ${b.rows}×${b.cols}`);
+        const c = new Float64Array(a.cols * b.cols);
+        if (a.cols > 0 && b.cols > 0 && a.rows > 0) {
+          dgemm(
+            ROW_MAJOR,
+            TRANS,
+            NO_TRANS,
+            a.cols,
+            b.cols,
+            a.rows,
+            1,
+            a.data,
+            a.cols,
+            b.data,
+            b.cols,
+            0,
+            c,
+            b.cols,
+          );
+        }
+        return { rows: a.cols, cols: b.cols, data: c };
+      },
     },
   };
 }

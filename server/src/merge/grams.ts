@@ -5,7 +5,7 @@
  */
 import type { FactorStack } from "./factor-stack.ts";
 import { gemmNT, gemmTN } from "./kernels/device-matmul.ts";
-import { denseMatmulNT, fromFloat32, type Mat } from "./linalg/index.ts";
+import { denseMatmulNT, denseMatmulTN, fromFloat32, type Mat } from "./linalg/index.ts";
 import type { ClientLora } from "./types.ts";
 
 /** `G_p = PᵀP` and `G_q = QQᵀ` in float64 (`R × R`, products on tfjs). */
@@ -75,19 +75,14 @@ export function combinationNorm2(grams: StackGrams, colCoef: Float64Array): numb
 /**
  * `‖Θ_i‖²_F = s_i² tr((BᵀB)(AAᵀ))` for one client, in float64 on the CPU from
  * its two `r × r` Gram matrices: `O((dIn + dOut) r²)`, on this thread's
- * float64 products (BLAS `dgemm` where LAPACK loaded, else `matmulNT`).
+ * float64 products (BLAS `dgemm` where LAPACK loaded, else `matmulTN` / `matmulNT`).
  */
 export function clientNorm2(c: ClientLora, dOut: number, dIn: number): number {
   const r = c.rank;
-  // Bᵀ (r × dOut) and A (r × dIn) in float64; BᵀB = Bᵀ(Bᵀ)ᵀ and AAᵀ.
-  const bt = new Float64Array(r * dOut);
-  for (let row = 0; row < dOut; row++) {
-    const o = row * r;
-    for (let i = 0; i < r; i++) bt[i * dOut + row] = c.b[o + i];
-  }
-  const btm: Mat = { rows: r, cols: dOut, data: bt };
-  const am: Mat = { rows: r, cols: dIn, data: Float64Array.from(c.a) };
-  const btb = denseMatmulNT(btm, btm).data;
+  // BᵀB and AAᵀ in float64, straight from the factors (no transposed copy).
+  const bm: Mat = { rows: dOut, cols: r, data: new Float64Array(c.b) };
+  const am: Mat = { rows: r, cols: dIn, data: new Float64Array(c.a) };
+  const btb = denseMatmulTN(bm, bm).data;
   const aat = denseMatmulNT(am, am).data;
   let tr = 0;
   for (let i = 0; i < r * r; i++) tr += btb[i] * aat[i];

@@ -6,7 +6,7 @@
  * layer finds it (`compute/lapack.ts`). The merge core stays pure: it never
  * loads anything itself, it calls what it was given.
  */
-import { type Mat, matmulNT as matmulNTJs } from "./mat.ts";
+import { type Mat, matmulNT as matmulNTJs, matmulTN as matmulTNJs } from "./mat.ts";
 import { type Svd, svdJs } from "./svd.ts";
 import { type SymEig, symEigJs } from "./sym-eig.ts";
 
@@ -20,6 +20,8 @@ export interface Decompositions {
   svd(m: Mat): Svd;
   /** `A Bᵀ` in float64 (the large products next to the decompositions: LoRE's SVT). */
   matmulNT(a: Mat, b: Mat): Mat;
+  /** `Aᵀ B` in float64 (Grams of tall factors, e.g. a client's `BᵀB`, without a transposed copy). */
+  matmulTN(a: Mat, b: Mat): Mat;
 }
 
 /** The JS implementations (Householder + QL, Golub–Kahan–Reinsch). */
@@ -28,6 +30,7 @@ export const jsDecompositions: Decompositions = {
   symEig: symEigJs,
   svd: svdJs,
   matmulNT: matmulNTJs,
+  matmulTN: matmulTNJs,
 };
 
 let active: Decompositions = jsDecompositions;
@@ -55,4 +58,9 @@ export function svd(m: Mat): Svd {
 /** `A Bᵀ` in float64 (this thread's implementation; `matmulNT` of `mat.ts` in JS). */
 export function denseMatmulNT(a: Mat, b: Mat): Mat {
   return active.matmulNT(a, b);
+}
+
+/** `Aᵀ B` in float64 (this thread's implementation; `matmulTN` of `mat.ts` in JS). */
+export function denseMatmulTN(a: Mat, b: Mat): Mat {
+  return active.matmulTN(a, b);
 }

@@ -7,6 +7,7 @@ export {
   activeDecompositions,
   type Decompositions,
   denseMatmulNT,
+  denseMatmulTN,
   jsDecompositions,
   svd,
   symEig,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { testEach as test } from "../../compute/decompositions-under-test.ts";
-import { denseMatmulNT, svd, symEig } from "./decompositions.ts";
+import { denseMatmulNT, denseMatmulTN, svd, symEig } from "./decompositions.ts";
 import { diagScaleCols, fromRows, type Mat, mat, matmulNT, matmulTN } from "./mat.ts";
 import {
   assertDescending,
@@ -148,6 +148,25 @@ test("denseMatmulNT is A Bᵀ, empty shapes included", () => {
     const got = denseMatmulNT(a, b);
     assert.deepEqual([got.rows, got.cols], [m, n]);
     const want = matmulNT(a, b);
+    for (let i = 0; i < want.data.length; i++)
+      assert.ok(Math.abs(got.data[i] - want.data[i]) <= 1e-12 * (1 + Math.abs(want.data[i])));
+  }
+});
+
+test("denseMatmulTN is Aᵀ B, empty shapes included", () => {
+  for (const [k, m, n] of [
+    [3, 5, 4],
+    [1, 1, 1],
+    [0, 3, 2],
+    [4, 0, 2],
+    [4096, 16, 16],
+    [40, 33, 27],
+  ]) {
+    const a = randomMat(k, m, k + m);
+    const b = randomMat(k, n, n * 3 + k);
+    const got = denseMatmulTN(a, b);
+    assert.deepEqual([got.rows, got.cols], [m, n]);
+    const want = matmulTN(a, b);
     for (let i = 0; i < want.data.length; i++)
       assert.ok(Math.abs(got.data[i] - want.data[i]) <= 1e-12 * (1 + Math.abs(want.data[i])));
   }

@@ -9,14 +9,17 @@
  * - `subspace`: subspace iteration with Rayleigh–Ritz on `T = G_p G_q` in
  *   the `G_q` inner product (`MᵀM` seen through `Qᵀ`), `R × R` products on
  *   tfjs, converged to a tolerance on the top-`r` singular values.
- * - `stream`: the same iteration on `MᵀM`, applied as products only —
+ * - `stream`: block Krylov iteration on `MᵀM` (`block-krylov.ts`: each
+ *   step's Ritz values come from every block so far, not just the last, so
+ *   it needs about the square root of the steps on flat spectra), applied as
+ *   products only —
  *   `M Y = P (D (Q Y))`, `Mᵀ X = Qᵀ (D (Pᵀ X))` — never forming `M` or any
  *   `R × R` Gram. `O((dIn + dOut) R l)` per iteration: linear in the number
  *   of clients, where the Gram routes are quadratic (`R²`). Chosen for
  *   large `R` (many clients). It does not know `‖M‖²`: its `norm2` and
  *   `residual` are `null` (the FroM objective `Σ w_i ‖Θ_i‖² − Σ σ_j²` needs
  *   neither).
- * - `dense`: `M = P Q` on tfjs, then the same iteration on `MᵀM`.
+ * - `dense`: `M = P Q` on the device, then the same block Krylov iteration.
  *   Chosen when `R` nears `min(dIn, dOut)`; elementwise methods start here.
  *
  * Output factors are balanced: `B = U_r Σ_r^{1/2}`, `A = Σ_r^{1/2} V_rᵀ`,
@@ -29,6 +32,7 @@ import { denseMatmulNT, type Mat, sliceCols, svd, symEig, transpose } from "../l
 import { normalAt, streamKey } from "../random.ts";
 import { stackCombination, stackProducts } from "../stack-products.ts";
 import type { MergedLora } from "../types.ts";
+import { blockKrylov } from "./block-krylov.ts";
 import { blockTimes, crossGram, ritzIterate } from "./ritz-iteration.ts";
 
 /** Route selection; `auto` uses the cost model. */
@@ -62,7 +66,18 @@ export interface Truncation {
 const DEFAULTS = { tol: 1e-6, maxIter: 500, seed: 0x5eed, coreMaxWidth: 160 } as const;
 /** Eigenvalues of float32-computed Grams below this fraction of the largest are noise. */
 const GRAM_RCOND = 1e-9;
+/** Iterations the cost model assumes for the `subspace` route (subspace iteration on `R × R`). */
 const ASSUMED_ITERATIONS = 30;
+/** Iterations it assumes for the product routes' block Krylov iteration (9–13 measured at n = 128). */
+const KRYLOV_ITERATIONS = 12;
+/**
+ * What a flop of the iterations' thin products (`l` columns) costs against
+ * one of the large products (Grams, `M = P Q`): measured on BLAS at n = 128,
+ * v_proj's stream route ran at about half the rate of its dense `P Q`.
+ */
+const THIN_PRODUCTS = 2;
+/** Blocks the Krylov basis of the product routes holds before it restarts. */
+const KRYLOV_BLOCKS = 10;
 
 function blockWidth(rank: number, limit: number): number {
   return Math.max(1, Math.min(limit, rank + 8));
@@ -79,10 +94,11 @@ export function chooseRoute(
   if (opts.route !== undefined && opts.route !== "auto") return opts.route;
   const coreMax = opts.coreMaxWidth ?? DEFAULTS.coreMaxWidth;
   const l = blockWidth(rank, width);
-  const gramCost = 2 * width * width * (dIn + dOut) + ASSUMED_ITERATIONS * 4 * width * width * l;
+  const thin = (iterations: number, perIteration: number) => THIN_PRODUCTS * iterations * perIteration;
+  const gramCost = 2 * width * width * (dIn + dOut) + thin(ASSUMED_ITERATIONS, 4 * width * width * l);
   const denseCost =
-    2 * dOut * width * dIn + ASSUMED_ITERATIONS * 4 * dOut * dIn * blockWidth(rank, Math.min(dIn, dOut));
-  const streamCost = ASSUMED_ITERATIONS * 4 * width * (dIn + dOut) * l;
+    2 * dOut * width * dIn + thin(KRYLOV_ITERATIONS, 4 * dOut * dIn * blockWidth(rank, Math.min(dIn, dOut)));
+  const streamCost = thin(KRYLOV_ITERATIONS, 4 * width * (dIn + dOut) * l);
   const best = Math.min(gramCost, denseCost, streamCost);
   if (best === denseCost) return "dense";
   if (best === streamCost) return "stream";
@@ -427,7 +443,7 @@ interface ProductOperator {
 }
 
 /**
- * Subspace iteration with Rayleigh–Ritz on `MᵀM` through `op`'s products,
+ * Block Krylov iteration on `MᵀM` (`block-krylov.ts`) through `op`'s products,
  * then balanced factors `B = M V_r Σ^{-1/2}`, `A = Σ^{1/2} V_rᵀ`.
  */
 function iterateProducts(
@@ -439,30 +455,21 @@ function iterateProducts(
 ): Omit<Truncation, "solver"> {
   const { dOut, dIn } = op;
   const l = blockWidth(target, Math.min(dIn, dOut));
-  const result = ritzIterate(
-    (y) => {
-      const first = op.timesWithGram(y);
-      return { wy: first.product, ty: op.timesT(first.product), s: crossGram(y, y), h: first.gram };
-    },
-    startBlock(dIn, l, opts.seed ?? DEFAULTS.seed, name),
-    {
-      rank: target,
-      tol: opts.tol ?? DEFAULTS.tol,
-      maxIter: opts.maxIter ?? DEFAULTS.maxIter,
-      rcond: 1e-10,
-      ...(norm2 !== undefined ? { norm2 } : {}),
-    },
-  );
+  const result = blockKrylov(op, startBlock(dIn, l, opts.seed ?? DEFAULTS.seed, name), {
+    rank: target,
+    tol: opts.tol ?? DEFAULTS.tol,
+    maxIter: opts.maxIter ?? DEFAULTS.maxIter,
+    rcond: 1e-10,
+    maxBasis: Math.min(dIn, KRYLOV_BLOCKS * l),
+    ...(norm2 !== undefined ? { norm2 } : {}),
+  });
   const k = result.values.length;
-  const coefK = firstCols(result.coef, k);
-  const mv = blockTimes(result.wy, coefK); // M V_r = U_r Σ_r   (dOut × k)
-  const v = blockTimes(result.y, coefK); // V_r               (dIn × k)
   const b = new Float32Array(dOut * k);
   const a = new Float32Array(k * dIn);
   for (let j = 0; j < k; j++) {
     const s = Math.sqrt(Math.sqrt(result.values[j]));
-    for (let i = 0; i < dOut; i++) b[i * k + j] = mv.data[i * k + j] / s;
-    for (let c = 0; c < dIn; c++) a[j * dIn + c] = v.data[c * k + j] * s;
+    for (let i = 0; i < dOut; i++) b[i * k + j] = result.mv.data[i * k + j] / s;
+    for (let c = 0; c < dIn; c++) a[j * dIn + c] = result.v.data[c * k + j] * s;
   }
   const kept = result.values.reduce((x, y) => x + y, 0);
   return {
