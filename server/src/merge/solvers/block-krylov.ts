@@ -17,8 +17,8 @@
  * restarts from its current Ritz vectors.
  */
 import { type F32Mat, f32, gemm, gemmTN, transposeF32 } from "../kernels/device-matmul.ts";
-import { type Mat, symEig } from "../linalg/index.ts";
-import type { RitzOptions } from "./ritz-iteration.ts";
+import { fromFloat32, type Mat, sliceCols, symEig, toFloat32 } from "../linalg/index.ts";
+import { countPositive, type RitzOptions, ritzSettled } from "./ritz-iteration.ts";
 
 /** `M` through its products. */
 export interface KrylovOperator {
@@ -109,10 +109,10 @@ export function blockKrylov(op: KrylovOperator, z0: F32Mat, opts: KrylovOptions)
       store = new Basis(dIn, mz.rows, restarts ? opts.maxBasis : dIn + z0.cols);
     } else if (restarts && store.m + z.cols > opts.maxBasis && last !== undefined) {
       const keep = Math.min(last.vectors.cols, z0.cols);
-      store.rotate(toF32(firstCols(last.vectors, keep)));
+      store.rotate(narrow(sliceCols(last.vectors, 0, keep)));
       h = diagonal(last.values, keep);
     }
-    h = bordered(h, widen(gemm(store.mv, mz)), gram);
+    h = bordered(h, widenF32(gemm(store.mv, mz)), gram);
     store.push(z, mz);
     const eig = symEig(h);
     const positive = countPositive(eig.values, opts.rcond);
@@ -120,7 +120,7 @@ export function blockKrylov(op: KrylovOperator, z0: F32Mat, opts: KrylovOptions)
     const values = eig.values.slice(0, k);
     last = eig;
     wanted = values;
-    if (k === 0 || it >= opts.maxIter || (prev !== null && settled(values, prev, opts))) {
+    if (k === 0 || it >= opts.maxIter || (prev !== null && ritzSettled(values, prev, opts))) {
       return ritzVectors(store, eig.vectors, values, it);
     }
     prev = values;
@@ -128,44 +128,8 @@ export function blockKrylov(op: KrylovOperator, z0: F32Mat, opts: KrylovOptions)
   }
 }
 
-/** The stopping rule of `ritzIterate`: every wanted value moved by `≤ tol · λ_1`, or the captured energy settled. */
-function settled(values: Float64Array, prev: Float64Array, opts: RitzOptions): boolean {
-  const scale = values[0];
-  let all = true;
-  for (let j = 0; j < values.length; j++) {
-    if (Math.abs(values[j] - (prev[j] ?? 0)) > opts.tol * scale) all = false;
-  }
-  if (all || opts.norm2 === undefined) return all;
-  const energy = sum(values);
-  return Math.abs(energy - sum(prev)) <= opts.tol * Math.max(0, opts.norm2 - energy);
-}
-
-function sum(v: Float64Array): number {
-  let t = 0;
-  for (let i = 0; i < v.length; i++) t += v[i];
-  return t;
-}
-
-function countPositive(values: Float64Array, rcond: number): number {
-  const cut = (values[0] ?? 0) * rcond;
-  let k = 0;
-  while (k < values.length && values[k] > cut && values[k] > 0) k++;
-  return k;
-}
-
-function widen(m: F32Mat): Mat {
-  return { rows: m.rows, cols: m.cols, data: Float64Array.from(m.data) };
-}
-
-function toF32(m: Mat): F32Mat {
-  return f32(m.rows, m.cols, Float32Array.from(m.data));
-}
-
-function firstCols(m: Mat, k: number): Mat {
-  const out = new Float64Array(m.rows * k);
-  for (let i = 0; i < m.rows; i++) for (let j = 0; j < k; j++) out[i * k + j] = m.data[i * m.cols + j];
-  return { rows: m.rows, cols: k, data: out };
-}
+const widenF32 = (m: F32Mat): Mat => fromFloat32(m.rows, m.cols, m.data);
+const narrow = (m: Mat): F32Mat => f32(m.rows, m.cols, toFloat32(m));
 
 /** `diag(values[0..k))`: `H` of a basis rotated onto its first `k` Ritz vectors. */
 function diagonal(values: Float64Array, k: number): Mat {
@@ -200,7 +164,7 @@ function projectAndNormalise(raw: F32Mat, basis: Basis | undefined, cut: number)
     z = f32(raw.rows, raw.cols);
     for (let i = 0; i < z.data.length; i++) z.data[i] = raw.data[i] - vc.data[i];
   }
-  const g = symEig(widen(gemmTN(z, z, () => transposeF32(z))));
+  const g = symEig(widenF32(gemmTN(z, z, () => transposeF32(z))));
   let keep = 0;
   while (keep < g.values.length && g.values[keep] > cut) keep++;
   if (keep === 0) return undefined;
@@ -246,7 +210,7 @@ function ritzVectors(
       iterations,
     };
   }
-  const c = toF32(firstCols(vectors, values.length));
+  const c = narrow(sliceCols(vectors, 0, values.length));
   return {
     values,
     v: gemmTN(basis.v, c, () => transposeF32(basis.v)),

@@ -70,25 +70,30 @@ export function ritzIterate(step: (y: F32Mat) => RitzStep, y0: F32Mat, opts: Rit
     // Fewer directions than the block: after at least one application of T
     // the block spans all of range(T), so the Ritz pairs are exact.
     const rankDeficient = it > 1 && (eig.vectors.cols < y.cols || positive < eig.vectors.cols);
-    let settled = false;
-    if (prev !== null && k > 0) {
-      const scale = values[0];
-      settled = true;
-      for (let j = 0; j < k; j++) {
-        if (Math.abs(values[j] - (prev[j] ?? 0)) > opts.tol * scale) settled = false;
-      }
-      if (!settled && opts.norm2 !== undefined) {
-        const energy = sum(values);
-        const residual = Math.max(0, opts.norm2 - energy);
-        settled = Math.abs(energy - sum(prev)) <= opts.tol * residual;
-      }
-    }
-    if (k === 0 || settled || rankDeficient || it >= opts.maxIter) {
+    const done = prev !== null && k > 0 && ritzSettled(values, prev, opts);
+    if (k === 0 || done || rankDeficient || it >= opts.maxIter) {
       return { values, y, wy: st.wy, coef: eig.vectors, iterations: it };
     }
     prev = values;
     y = nextBlock(st.ty, eig.vectors, eig.values, positive);
   }
+}
+
+/**
+ * The stopping rule of the iterations on Ritz values: every wanted value
+ * (`values`, descending, non-empty) moved by at most `tol · λ_1` since
+ * `prev`, or — with `norm2` — the captured energy `Σ λ_j` moved by at most
+ * `tol` times what is left of `norm2`.
+ */
+export function ritzSettled(values: Float64Array, prev: Float64Array, opts: RitzOptions): boolean {
+  const scale = values[0];
+  let all = true;
+  for (let j = 0; j < values.length; j++) {
+    if (Math.abs(values[j] - (prev[j] ?? 0)) > opts.tol * scale) all = false;
+  }
+  if (all || opts.norm2 === undefined) return all;
+  const energy = sum(values);
+  return Math.abs(energy - sum(prev)) <= opts.tol * Math.max(0, opts.norm2 - energy);
 }
 
 function sum(v: Float64Array): number {
@@ -97,7 +102,8 @@ function sum(v: Float64Array): number {
   return s;
 }
 
-function countPositive(values: Float64Array, rcond: number): number {
+/** How many of `values` (descending) are positive and above `rcond` times the first. */
+export function countPositive(values: Float64Array, rcond: number): number {
   const cut = (values[0] ?? 0) * rcond;
   let k = 0;
   while (k < values.length && values[k] > cut && values[k] > 0) k++;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
 import { mergeModule } from "../engine.ts";
-import { columnCoefficients, stackModule } from "../factor-stack.ts";
+import { columnCoefficients, stackModule, stackTerms } from "../factor-stack.ts";
 import { resolveOptions } from "../options.ts";
 import { flatten, frob2, taskArithmeticDense, truncatedSvd } from "../reference/index.ts";
 import { relFrobError } from "../testing/assert-close.ts";
@@ -48,6 +48,46 @@ test("normBound2 bounds ‖Σ c_i Θ_i‖², and is exact for one client", () =>
   const got = normBound2(s1, columnCoefficients(s1, [0.7]));
   assert.ok(Math.abs(got - want) <= 1e-5 * want, `${got} vs ${want}`);
 });
+
+test("normBound2 joins a client's several terms (FR-Merging's stacks) before taking its norm", () => {
+  // One client as two terms, B = [B1 | B2], A = [A1; A2]: exact, as for one term.
+  const one = randomModuleGroup({ seed: 7, dOut: 12, dIn: 9, ranks: [4] });
+  const c = one.clients[0];
+  const split = (b: Float32Array, from: number, to: number) => {
+    const out = new Float32Array(12 * (to - from));
+    for (let row = 0; row < 12; row++)
+      for (let j = from; j < to; j++) out[row * (to - from) + j - from] = b[row * 4 + j];
+    return out;
+  };
+  const terms = [
+    { client: 0, rank: 1, b: split(c.b, 0, 1), a: c.a.slice(0, 9), scale: c.scaling },
+    { client: 0, rank: 3, b: split(c.b, 1, 4), a: c.a.slice(9, 36), scale: c.scaling },
+  ];
+  const stack = stackTerms(one.name, 12, 9, 1, terms);
+  const want = frob2(taskArithmeticDense(one, 0.7).merged);
+  const got = normBound2(stack, columnCoefficients(stack, [0.7]));
+  assert.ok(Math.abs(got - want) <= 1e-5 * want, `${got} vs ${want}`);
+  // Two clients of two terms each: a bound of the combination.
+  const two = randomModuleGroup({ seed: 8, dOut: 12, dIn: 9, ranks: [2, 2] });
+  const twoTerms = two.clients.flatMap((k, i) => [
+    { client: i, rank: 1, b: split2(k.b, 0), a: k.a.slice(0, 9), scale: k.scaling },
+    { client: i, rank: 1, b: split2(k.b, 1), a: k.a.slice(9, 18), scale: k.scaling },
+  ]);
+  const s2 = stackTerms(two.name, 12, 9, 2, twoTerms);
+  const coeffs = [0.6, -0.3];
+  const exact = frob2(
+    taskArithmeticDense(
+      { ...two, clients: two.clients.map((k, i) => ({ ...k, scaling: k.scaling * coeffs[i] })) },
+      1,
+    ).merged,
+  );
+  assert.ok(normBound2(s2, columnCoefficients(s2, coeffs)) >= exact * (1 - 1e-6));
+});
+
+/** Column `j` of a `12 × 2` row-major `B`. */
+function split2(b: Float32Array, j: number): Float32Array {
+  return Float32Array.from({ length: 12 }, (_, row) => b[row * 2 + j]);
+}
 
 for (const backend of backends) {
   describe(`stream route on ${backend}`, () => {

@@ -490,22 +490,41 @@ function iterateProducts(
  */
 export function normBound2(stack: FactorStack, colCoef: Float64Array): number {
   const { dOut, dIn } = stack;
-  const terms: { client: number; rank: number; a: Float32Array; b: Float32Array }[] = [];
+  // Clients with one term whose columns share a coefficient (every linear method's
+  // stack) need no copy: ‖c s B A‖ = |c s| ‖B A‖, from the term's own arrays.
+  const termsOf = new Int32Array(stack.clients);
+  let at = 0;
+  for (const rank of stack.termRanks) {
+    if (rank > 0) termsOf[stack.owner[at]]++;
+    at += rank;
+  }
+  const norms = new Float64Array(stack.clients);
+  const joined: { client: number; rank: number; a: Float32Array; b: Float32Array }[] = [];
   stack.eachTerm((t, off) => {
+    if (t.rank === 0) return;
+    const c = colCoef[off];
+    let constant = true;
+    for (let j = 1; j < t.rank; j++) if (colCoef[off + j] !== c) constant = false;
+    if (termsOf[t.client] === 1 && constant) {
+      const n2 = clientNorm2({ rank: t.rank, a: t.a, b: t.b, scaling: 1 }, dOut, dIn);
+      norms[t.client] = Math.abs(c * (t.scale ?? 1)) * Math.sqrt(Math.max(0, n2));
+      return;
+    }
     // Copies: a streamed stack's arrays last only until its next read.
     const b = new Float32Array(dOut * t.rank);
     for (let row = 0; row < dOut; row++)
       for (let j = 0; j < t.rank; j++)
         b[row * t.rank + j] = (t.scale ?? 1) * colCoef[off + j] * t.b[row * t.rank + j];
-    terms.push({ client: t.client, rank: t.rank, a: t.a.slice(0, t.rank * dIn), b });
+    joined.push({ client: t.client, rank: t.rank, a: t.a.slice(0, t.rank * dIn), b });
   });
-  let sum = 0;
   for (let client = 0; client < stack.clients; client++) {
-    const own = terms.filter((t) => t.client === client && t.rank > 0);
+    const own = joined.filter((t) => t.client === client);
     if (own.length === 0) continue;
     const merged = own.length === 1 ? own[0] : joinTerms(own, dOut, dIn);
-    sum += Math.sqrt(Math.max(0, clientNorm2({ ...merged, scaling: 1 }, dOut, dIn)));
+    norms[client] = Math.sqrt(Math.max(0, clientNorm2({ ...merged, scaling: 1 }, dOut, dIn)));
   }
+  let sum = 0;
+  for (const n of norms) sum += n;
   return sum * sum;
 }
 
