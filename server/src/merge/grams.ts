@@ -4,7 +4,7 @@
  * `⟨Θ_i, Θ_j⟩ = Σ_{a∈i, b∈j} (PᵀP)[a][b] · (QQᵀ)[a][b]`.
  */
 import type { FactorStack } from "./factor-stack.ts";
-import { gemmNT, gemmTN } from "./kernels/device-matmul.ts";
+import { type F32Mat, f32, gemmNT, gemmTN, transposeF32 } from "./kernels/device-matmul.ts";
 import { denseMatmulNT, denseMatmulTN, fromFloat32, type Mat } from "./linalg/index.ts";
 import type { ClientLora } from "./types.ts";
 
@@ -87,6 +87,25 @@ export function clientNorm2(c: ClientLora, dOut: number, dIn: number): number {
   let tr = 0;
   for (let i = 0; i < r * r; i++) tr += btb[i] * aat[i];
   return c.scaling * c.scaling * tr;
+}
+
+/**
+ * `‖B A‖²_F = tr((BᵀB)(AAᵀ))` with both `r × r` Grams as float32 products on
+ * this thread's device: about 1e-6 relative, for bounds and stopping rules
+ * (the stream route's `‖M‖²` bound), never for weights or reported
+ * objectives, which take {@link clientNorm2}.
+ */
+export function factorNorm2F32(b: F32Mat, a: F32Mat): number {
+  const btb = gemmTN(b, b, () => transposeF32(b)).data;
+  const aat = gemmNT(a, a, () => transposeF32(a)).data;
+  let tr = 0;
+  for (let i = 0; i < btb.length; i++) tr += btb[i] * aat[i];
+  return tr;
+}
+
+/** `‖Θ_i‖²_F = s² ‖B A‖²_F` of one client by {@link factorNorm2F32}: as the Grams' diagonal blocks give it. */
+export function clientNorm2F32(c: ClientLora, dOut: number, dIn: number): number {
+  return c.scaling * c.scaling * factorNorm2F32(f32(dOut, c.rank, c.b), f32(c.rank, dIn, c.a));
 }
 
 /** `‖Θ_i‖²_F` of every client from the Grams' diagonal blocks (free once the Grams exist). */

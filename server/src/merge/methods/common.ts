@@ -2,7 +2,7 @@
 import type { FactorStack } from "../factor-stack.ts";
 import { columnCoefficients } from "../factor-stack.ts";
 import {
-  clientNorm2,
+  clientNorm2F32,
   clientNorms2FromGrams,
   combinationNorm2,
   type StackGrams,
@@ -121,7 +121,8 @@ function objectiveOf(t: Truncation, weightedNorm2: number): number {
 /**
  * The stack's Gram matrices when the chosen solver route will need them
  * (then per-client norms come free from their diagonal blocks), else
- * `undefined` and norms from each client's own `r × r` Grams.
+ * `undefined` and norms from each client's own `r × r` Grams — float32
+ * device products either way, as the Grams' diagonal blocks are.
  */
 export function gramsAndNorms(
   group: ModuleGroup,
@@ -136,7 +137,10 @@ export function gramsAndNorms(
         )
       : false);
   if (!needs)
-    return { grams: undefined, norms2: group.clients.map((c) => clientNorm2(c, group.dOut, group.dIn)) };
+    return {
+      grams: undefined,
+      norms2: group.clients.map((c) => clientNorm2F32(c, group.dOut, group.dIn)),
+    };
   const grams = stackGrams(stack);
   return { grams, norms2: clientNorms2FromGrams(stack, grams) };
 }

@@ -7,7 +7,7 @@
  * iteration, and the final mapping to factors, is another.
  */
 import { validateMeta } from "../engine.ts";
-import { clientNorm2 } from "../grams.ts";
+import { clientNorm2F32 } from "../grams.ts";
 import { stridedGemm } from "../kernels/device-matmul.ts";
 import type { MergeOptions } from "../options.ts";
 import { chooseRoute } from "../solvers/truncated-svd.ts";
@@ -48,7 +48,7 @@ export function mergeStreamed(source: ModuleSource, opts: MergeOptions): ModuleM
   const norms2: number[] = [];
   stack.eachTerm((t) => {
     norms2.push(
-      clientNorm2({ a: t.a, b: t.b, rank: t.rank, scaling: t.scale ?? 1 }, source.dOut, source.dIn),
+      clientNorm2F32({ a: t.a, b: t.b, rank: t.rank, scaling: t.scale ?? 1 }, source.dOut, source.dIn),
     );
   });
   if (opts.method === "from") return fromOnStack(source, stack, norms2, opts);

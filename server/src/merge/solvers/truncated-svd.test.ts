@@ -46,7 +46,8 @@ test("normBound2 bounds ‖Σ c_i Θ_i‖², and is exact for one client", () =>
   const s1 = stackModule(one);
   const want = frob2(taskArithmeticDense(one, 0.7).merged);
   const got = normBound2(s1, columnCoefficients(s1, [0.7]));
-  assert.ok(Math.abs(got - want) <= 1e-5 * want, `${got} vs ${want}`);
+  // Float32 Grams, raised by a 1e-5 margin: at least the norm, and within 5e-5 of it.
+  assert.ok(got >= want && got - want <= 5e-5 * want, `${got} vs ${want}`);
 });
 
 test("normBound2 joins a client's several terms (FR-Merging's stacks) before taking its norm", () => {

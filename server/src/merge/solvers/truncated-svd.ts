@@ -26,7 +26,7 @@
  * padded with zero rows/columns up to the requested rank.
  */
 import { columnCoefficients, type FactorStack, weightedP } from "../factor-stack.ts";
-import { clientNorm2, combinationNorm2, type StackGrams, stackGrams } from "../grams.ts";
+import { clientNorm2, combinationNorm2, factorNorm2F32, type StackGrams, stackGrams } from "../grams.ts";
 import { type F32Mat, f32, resident, transposeF32 } from "../kernels/device-matmul.ts";
 import { denseMatmulNT, type Mat, sliceCols, svd, symEig, transpose } from "../linalg/index.ts";
 import { normalAt, streamKey } from "../random.ts";
@@ -483,9 +483,12 @@ function iterateProducts(
 
 /**
  * `(Σ_i ‖c_i Θ_i‖_F)² ≥ ‖M‖²_F` (triangle inequality), each client's norm
- * from its own `r_i × r_i` Grams (`clientNorm2` of the client's terms, each
- * column weighted by its coefficient): `O((dIn + dOut) Σ r_i²)`, linear in
- * the number of clients. For FroM's normalised weights it is at most the
+ * from its own `r_i × r_i` Grams: `O((dIn + dOut) Σ r_i²)`, linear in the
+ * number of clients. A client of one term takes them as float32 device
+ * products (`factorNorm2F32`, no copy), one of several terms joins them
+ * first (`clientNorm2`, float64); the sum is raised by `BOUND_MARGIN` so
+ * float32 rounding cannot take it below `‖M‖²`. It only stops the stream
+ * route's iteration. For FroM's normalised weights it is at most the
  * objective's `Σ w_i ‖Θ_i‖²` (Cauchy–Schwarz).
  */
 export function normBound2(stack: FactorStack, colCoef: Float64Array): number {
@@ -506,7 +509,7 @@ export function normBound2(stack: FactorStack, colCoef: Float64Array): number {
     let constant = true;
     for (let j = 1; j < t.rank; j++) if (colCoef[off + j] !== c) constant = false;
     if (termsOf[t.client] === 1 && constant) {
-      const n2 = clientNorm2({ rank: t.rank, a: t.a, b: t.b, scaling: 1 }, dOut, dIn);
+      const n2 = factorNorm2F32(f32(dOut, t.rank, t.b), f32(t.rank, dIn, t.a));
       norms[t.client] = Math.abs(c * (t.scale ?? 1)) * Math.sqrt(Math.max(0, n2));
       return;
     }
@@ -525,8 +528,11 @@ export function normBound2(stack: FactorStack, colCoef: Float64Array): number {
   }
   let sum = 0;
   for (const n of norms) sum += n;
-  return sum * sum;
+  return sum * sum * (1 + BOUND_MARGIN);
 }
+
+/** Relative margin of {@link normBound2} over its float32 terms' rounding. */
+const BOUND_MARGIN = 1e-5;
 
 /** One client's terms as one factor pair: `B = [B_1 | B_2 | …]`, `A = [A_1; A_2; …]`. */
 function joinTerms(
