@@ -3,7 +3,7 @@
  * `liblapacke` (over OpenBLAS where installed) called through `koffi`, a
  * prebuilt FFI from npm. `symEig` is `LAPACKE_dsyevd` (divide and conquer),
  * `svd` is `LAPACKE_dgesdd` (thin, divide and conquer), both row-major,
- * and `matmulNT` is `cblas_dgemm` from `libblas.so.3` (OpenBLAS's, where
+ * and `matmulNT` / `matmulTN` are `cblas_dgemm` from `libblas.so.3` (OpenBLAS's, where
  * installed);
  * results are put in the JS implementations' form (values descending,
  * eigen/singular vectors as columns), so either runs behind the same tests.
@@ -108,52 +108,41 @@ export async function loadLapack(
       svd: (m) => svdLapack(dgesdd, m),
       matmulNT: (a, b) => {
         if (a.cols !== b.cols) throw new RangeError(`matmulNT: ${a.rows}×${a.cols} · (${b.rows}×${b.cols})ᵀ`);
-        const c = new Float64Array(a.rows * b.rows);
-        if (a.rows > 0 && b.rows > 0 && a.cols > 0) {
-          dgemm(
-            ROW_MAJOR,
-            NO_TRANS,
-            TRANS,
-            a.rows,
-            b.rows,
-            a.cols,
-            1,
-            a.data,
-            a.cols,
-            b.data,
-            b.cols,
-            0,
-            c,
-            b.rows,
-          );
-        }
-        return { rows: a.rows, cols: b.rows, data: c };
+        return dgemmProduct(dgemm, a, false, b, true);
       },
       matmulTN: (a, b) => {
         if (a.rows !== b.rows) throw new RangeError(`matmulTN: (${a.rows}×${a.cols})ᵀ · ${b.rows}×${b.cols}`);
-        const c = new Float64Array(a.cols * b.cols);
-        if (a.cols > 0 && b.cols > 0 && a.rows > 0) {
-          dgemm(
-            ROW_MAJOR,
-            TRANS,
-            NO_TRANS,
-            a.cols,
-            b.cols,
-            a.rows,
-            1,
-            a.data,
-            a.cols,
-            b.data,
-            b.cols,
-            0,
-            c,
-            b.cols,
-          );
-        }
-        return { rows: a.cols, cols: b.cols, data: c };
+        return dgemmProduct(dgemm, a, true, b, false);
       },
     },
   };
+}
+
+/** `op(A) · op(B)` by `cblas_dgemm` (shapes already checked), empty shapes giving zeros. */
+function dgemmProduct(dgemm: (...args: unknown[]) => void, a: Mat, ta: boolean, b: Mat, tb: boolean): Mat {
+  const m = ta ? a.cols : a.rows;
+  const k = ta ? a.rows : a.cols;
+  const n = tb ? b.rows : b.cols;
+  const c = new Float64Array(m * n);
+  if (m > 0 && n > 0 && k > 0) {
+    dgemm(
+      ROW_MAJOR,
+      ta ? TRANS : NO_TRANS,
+      tb ? TRANS : NO_TRANS,
+      m,
+      n,
+      k,
+      1,
+      a.data,
+      a.cols,
+      b.data,
+      b.cols,
+      0,
+      c,
+      n,
+    );
+  }
+  return { rows: m, cols: n, data: c };
 }
 
 function symEigLapack(dsyevd: (...args: unknown[]) => number, m: Mat): SymEig {
