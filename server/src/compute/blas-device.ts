@@ -8,11 +8,10 @@
  * 75–180 GFLOP/s against wasm's 23–26 (`npm run bench -- linalg`).
  */
 import { type F32Mat, f32, type MatmulDevice, type ResidentMatrix } from "../merge/kernels/device-matmul.ts";
-import { blasLibrary, openNative } from "./lapack.ts";
+import { blasLibrary, cblasProduct, openNative } from "./lapack.ts";
 
 const ROW_MAJOR = 101;
 const NO_TRANS = 111;
-const TRANS = 112;
 
 type Sgemm = (...args: unknown[]) => number;
 
@@ -63,28 +62,7 @@ export async function loadBlasDevice(library = blasLibrary()): Promise<BlasLoad>
 
 /** `op(A) · op(B)`, `op` transposing when asked. */
 function product(sgemm: Sgemm, a: F32Mat, ta: boolean, b: F32Mat, tb: boolean): F32Mat {
-  const m = ta ? a.cols : a.rows;
-  const k = ta ? a.rows : a.cols;
-  const n = tb ? b.rows : b.cols;
-  const out = f32(m, n);
-  if (m === 0 || n === 0 || k === 0) return out;
-  sgemm(
-    ROW_MAJOR,
-    ta ? TRANS : NO_TRANS,
-    tb ? TRANS : NO_TRANS,
-    m,
-    n,
-    k,
-    1,
-    a.data,
-    a.cols,
-    b.data,
-    b.cols,
-    0,
-    out.data,
-    n,
-  );
-  return out;
+  return cblasProduct(sgemm, a, ta, b, tb, f32);
 }
 
 function residentOf(sgemm: Sgemm, m: F32Mat): ResidentMatrix {

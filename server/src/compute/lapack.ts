@@ -108,24 +108,42 @@ export async function loadLapack(
       svd: (m) => svdLapack(dgesdd, m),
       matmulNT: (a, b) => {
         if (a.cols !== b.cols) throw new RangeError(`matmulNT: ${a.rows}×${a.cols} · (${b.rows}×${b.cols})ᵀ`);
-        return dgemmProduct(dgemm, a, false, b, true);
+        return cblasProduct(dgemm, a, false, b, true, float64);
       },
       matmulTN: (a, b) => {
         if (a.rows !== b.rows) throw new RangeError(`matmulTN: (${a.rows}×${a.cols})ᵀ · ${b.rows}×${b.cols}`);
-        return dgemmProduct(dgemm, a, true, b, false);
+        return cblasProduct(dgemm, a, true, b, false, float64);
       },
     },
   };
 }
 
-/** `op(A) · op(B)` by `cblas_dgemm` (shapes already checked), empty shapes giving zeros. */
-function dgemmProduct(dgemm: (...args: unknown[]) => void, a: Mat, ta: boolean, b: Mat, tb: boolean): Mat {
+/** A row-major matrix of either precision, as the BLAS products take it. */
+interface Dense<D extends Float32Array | Float64Array> {
+  readonly rows: number;
+  readonly cols: number;
+  readonly data: D;
+}
+
+/**
+ * `op(A) · op(B)` by a CBLAS `?gemm` (`cblas_sgemm` or `cblas_dgemm`,
+ * row-major; shapes already checked), into `alloc(m, n)`; empty shapes
+ * give zeros.
+ */
+export function cblasProduct<D extends Float32Array | Float64Array, M extends Dense<D>>(
+  gemm: (...args: unknown[]) => unknown,
+  a: Dense<D>,
+  ta: boolean,
+  b: Dense<D>,
+  tb: boolean,
+  alloc: (rows: number, cols: number) => M,
+): M {
   const m = ta ? a.cols : a.rows;
   const k = ta ? a.rows : a.cols;
   const n = tb ? b.rows : b.cols;
-  const c = new Float64Array(m * n);
+  const out = alloc(m, n);
   if (m > 0 && n > 0 && k > 0) {
-    dgemm(
+    gemm(
       ROW_MAJOR,
       ta ? TRANS : NO_TRANS,
       tb ? TRANS : NO_TRANS,
@@ -138,12 +156,14 @@ function dgemmProduct(dgemm: (...args: unknown[]) => void, a: Mat, ta: boolean, 
       b.data,
       b.cols,
       0,
-      c,
+      out.data,
       n,
     );
   }
-  return { rows: m, cols: n, data: c };
+  return out;
 }
+
+const float64 = (rows: number, cols: number): Mat => ({ rows, cols, data: new Float64Array(rows * cols) });
 
 function symEigLapack(dsyevd: (...args: unknown[]) => number, m: Mat): SymEig {
   assertSquare("symEig", m);
