@@ -91,9 +91,10 @@ export function clientNorm2(c: ClientLora, dOut: number, dIn: number): number {
 
 /**
  * `‖B A‖²_F = tr((BᵀB)(AAᵀ))` with both `r × r` Grams as float32 products on
- * this thread's device: about 1e-6 relative, for bounds and stopping rules
- * (the stream route's `‖M‖²` bound), never for weights or reported
- * objectives, which take {@link clientNorm2}.
+ * this thread's device: about 1e-6 relative, as the stack Grams' diagonal
+ * blocks give it on the Gram routes. The merge's weights, objectives and the
+ * stream route's `‖M‖²` bound take it; the intake's norm policy and clipping
+ * take the float64 {@link clientNorm2}.
  */
 export function factorNorm2F32(b: F32Mat, a: F32Mat): number {
   const btb = gemmTN(b, b, () => transposeF32(b)).data;

@@ -53,6 +53,8 @@ function withSpectrum(dOut: number, dIn: number, sigma: readonly number[], seed:
 function operatorOf(m: F32Mat): KrylovOperator & { products: number } {
   const mt = transposeF32(m);
   const op = {
+    dOut: m.rows,
+    dIn: m.cols,
     products: 0,
     timesWithGram(z: F32Mat) {
       op.products++;

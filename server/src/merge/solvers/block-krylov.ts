@@ -17,11 +17,13 @@
  * restarts from its current Ritz vectors.
  */
 import { type F32Mat, f32, gemm, gemmTN, transposeF32 } from "../kernels/device-matmul.ts";
-import { fromFloat32, type Mat, sliceCols, symEig, toFloat32 } from "../linalg/index.ts";
-import { countPositive, type RitzOptions, ritzSettled } from "./ritz-iteration.ts";
+import { type Mat, sliceCols, symEig } from "../linalg/index.ts";
+import { countPositive, narrow, type RitzOptions, ritzSettled, widen } from "./ritz-iteration.ts";
 
-/** `M` through its products. */
+/** `M` (`dOut × dIn`) seen only through its products. */
 export interface KrylovOperator {
+  readonly dOut: number;
+  readonly dIn: number;
   /** `M Z` and `(M Z)ᵀ (M Z)`. */
   timesWithGram(z: F32Mat): { product: F32Mat; gram: Mat };
   /** `Mᵀ X`. */
@@ -91,45 +93,36 @@ class Basis {
  * invariant subspace (the values are then exact), or `maxIter`.
  */
 export function blockKrylov(op: KrylovOperator, z0: F32Mat, opts: KrylovOptions): KrylovResult {
-  const dIn = z0.rows;
+  const { dIn, dOut } = op;
   // A basis that may span the whole space never restarts (it cannot outgrow it).
   const restarts = opts.maxBasis < dIn;
-  let store: Basis | undefined;
+  const basis = new Basis(dIn, dOut, restarts ? opts.maxBasis : dIn + z0.cols);
   let h: Mat = { rows: 0, cols: 0, data: new Float64Array(0) };
   let raw = z0;
-  let prev: Float64Array | null = null;
   /** The last Ritz problem's eigenpairs (all of them) and its wanted values. */
-  let last: { values: Float64Array; vectors: Mat } | undefined;
-  let wanted = new Float64Array(0);
+  let last: { eig: { values: Float64Array; vectors: Mat }; wanted: Float64Array } | undefined;
   for (let it = 1; ; it++) {
-    const z = orthonormalAgainst(raw, store);
-    if (z === undefined) return ritzVectors(store, last?.vectors, wanted, it - 1); // an invariant subspace: exact
+    const z = orthonormalAgainst(raw, basis);
+    if (z === undefined) return ritzVectors(basis, last?.eig.vectors, last?.wanted, it - 1); // invariant: exact
     const { product: mz, gram } = op.timesWithGram(z);
-    if (store === undefined) {
-      store = new Basis(dIn, mz.rows, restarts ? opts.maxBasis : dIn + z0.cols);
-    } else if (restarts && store.m + z.cols > opts.maxBasis && last !== undefined) {
-      const keep = Math.min(last.vectors.cols, z0.cols);
-      store.rotate(narrow(sliceCols(last.vectors, 0, keep)));
-      h = diagonal(last.values, keep);
+    if (restarts && last !== undefined && basis.m + z.cols > opts.maxBasis) {
+      const keep = Math.min(last.eig.vectors.cols, z0.cols);
+      basis.rotate(narrow(sliceCols(last.eig.vectors, 0, keep)));
+      h = diagonal(last.eig.values, keep);
     }
-    h = bordered(h, widenF32(gemm(store.mv, mz)), gram);
-    store.push(z, mz);
+    h = bordered(h, widen(gemm(basis.mv, mz)), gram);
+    basis.push(z, mz);
     const eig = symEig(h);
-    const positive = countPositive(eig.values, opts.rcond);
-    const k = Math.min(opts.rank, positive);
-    const values = eig.values.slice(0, k);
-    last = eig;
-    wanted = values;
-    if (k === 0 || it >= opts.maxIter || (prev !== null && ritzSettled(values, prev, opts))) {
-      return ritzVectors(store, eig.vectors, values, it);
+    const k = Math.min(opts.rank, countPositive(eig.values, opts.rcond));
+    const wanted = eig.values.slice(0, k);
+    const prev = last?.wanted;
+    last = { eig, wanted };
+    if (k === 0 || it >= opts.maxIter || (prev !== undefined && ritzSettled(wanted, prev, opts))) {
+      return ritzVectors(basis, eig.vectors, wanted, it);
     }
-    prev = values;
     raw = op.timesT(mz);
   }
 }
-
-const widenF32 = (m: F32Mat): Mat => fromFloat32(m.rows, m.cols, m.data);
-const narrow = (m: Mat): F32Mat => f32(m.rows, m.cols, toFloat32(m));
 
 /** `diag(values[0..k))`: `H` of a basis rotated onto its first `k` Ritz vectors. */
 function diagonal(values: Float64Array, k: number): Mat {
@@ -147,7 +140,7 @@ function diagonal(values: Float64Array, k: number): Mat {
  * second pass keeps the basis orthonormal to float32 rounding however small
  * the new directions were. `undefined` when none is left.
  */
-function orthonormalAgainst(raw: F32Mat, basis: Basis | undefined): F32Mat | undefined {
+function orthonormalAgainst(raw: F32Mat, basis: Basis): F32Mat | undefined {
   let before = 0;
   for (let i = 0; i < raw.data.length; i++) before += raw.data[i] * raw.data[i];
   if (!(before > 0)) return undefined;
@@ -156,15 +149,15 @@ function orthonormalAgainst(raw: F32Mat, basis: Basis | undefined): F32Mat | und
 }
 
 /** `Z − V Vᵀ Z`, orthonormalised through its Gram's eigenvectors, keeping the directions with norm² above `cut`. */
-function projectAndNormalise(raw: F32Mat, basis: Basis | undefined, cut: number): F32Mat | undefined {
+function projectAndNormalise(raw: F32Mat, basis: Basis, cut: number): F32Mat | undefined {
   let z = raw;
-  if (basis !== undefined && basis.m > 0) {
+  if (basis.m > 0) {
     const vt = basis.v;
     const vc = gemmTN(vt, gemm(vt, z), () => transposeF32(vt)); // V (Vᵀ Z)
     z = f32(raw.rows, raw.cols);
     for (let i = 0; i < z.data.length; i++) z.data[i] = raw.data[i] - vc.data[i];
   }
-  const g = symEig(widenF32(gemmTN(z, z, () => transposeF32(z))));
+  const g = symEig(widen(gemmTN(z, z, () => transposeF32(z))));
   let keep = 0;
   while (keep < g.values.length && g.values[keep] > cut) keep++;
   if (keep === 0) return undefined;
@@ -197,18 +190,13 @@ function bordered(h: Mat, cross: Mat, g: Mat): Mat {
 
 /** `V_k = V C_k` and `M V_k` for the wanted `values` of the last Ritz problem (eigenvectors `vectors`). */
 function ritzVectors(
-  basis: Basis | undefined,
+  basis: Basis,
   vectors: Mat | undefined,
-  values: Float64Array,
+  values: Float64Array | undefined,
   iterations: number,
 ): KrylovResult {
-  if (basis === undefined || vectors === undefined || values.length === 0) {
-    return {
-      values: new Float64Array(0),
-      v: f32(basis?.dIn ?? 0, 0),
-      mv: f32(basis?.dOut ?? 0, 0),
-      iterations,
-    };
+  if (vectors === undefined || values === undefined || values.length === 0) {
+    return { values: new Float64Array(0), v: f32(basis.dIn, 0), mv: f32(basis.dOut, 0), iterations };
   }
   const c = narrow(sliceCols(vectors, 0, values.length));
   return {

@@ -7,7 +7,7 @@
  */
 import type { F32Mat } from "../kernels/device-matmul.ts";
 import { f32, gemm, transposeF32 } from "../kernels/device-matmul.ts";
-import { genSymEig, type Mat } from "../linalg/index.ts";
+import { fromFloat32, genSymEig, type Mat, toFloat32 } from "../linalg/index.ts";
 
 /** What one step returns for the current block `Y` (`n × l`). */
 export interface RitzStep {
@@ -121,8 +121,17 @@ function nextBlock(ty: F32Mat, coef: Mat, values: Float64Array, k: number): F32M
 
 /** `Xᵀ Y` for two `n × l` float32 blocks (product on tfjs, result widened to float64). */
 export function crossGram(x: F32Mat, y: F32Mat): Mat {
-  const g = gemm(transposeF32(x), y);
-  return { rows: g.rows, cols: g.cols, data: Float64Array.from(g.data) };
+  return widen(gemm(transposeF32(x), y));
+}
+
+/** A float32 block as float64 (the small problems the solvers take on the CPU). */
+export function widen(m: F32Mat): Mat {
+  return fromFloat32(m.rows, m.cols, m.data);
+}
+
+/** A float64 matrix as a float32 block (for the device's products). */
+export function narrow(m: Mat): F32Mat {
+  return f32(m.rows, m.cols, toFloat32(m));
 }
 
 /** `X · C` for a float32 block `X` (`n × l`) and a float64 `C` (`l × k`), as float64. */

@@ -32,8 +32,8 @@ import { denseMatmulNT, type Mat, sliceCols, svd, symEig, transpose } from "../l
 import { normalAt, streamKey } from "../random.ts";
 import { stackCombination, stackProducts } from "../stack-products.ts";
 import type { MergedLora } from "../types.ts";
-import { blockKrylov } from "./block-krylov.ts";
-import { blockTimes, crossGram, ritzIterate } from "./ritz-iteration.ts";
+import { blockKrylov, type KrylovOperator } from "./block-krylov.ts";
+import { blockTimes, crossGram, narrow, ritzIterate, widen } from "./ritz-iteration.ts";
 
 /** Route selection; `auto` uses the cost model. */
 export type TruncationRoute = "auto" | "core" | "subspace" | "stream" | "dense";
@@ -283,8 +283,8 @@ function subspaceRoute(
   opts: TruncationOptions,
 ): Truncation {
   const R = stack.width;
-  const gpw = resident(toF32(weightedGram(g.gp, colCoef)));
-  const gq = resident(toF32(g.gq));
+  const gpw = resident(narrow(weightedGram(g.gp, colCoef)));
+  const gq = resident(narrow(g.gq));
   const norm2 = combinationNorm2(g, colCoef);
   try {
     const l = blockWidth(target, R);
@@ -304,7 +304,7 @@ function subspaceRoute(
       },
     );
     const k = result.values.length;
-    const coefK = firstCols(result.coef, k);
+    const coefK = sliceCols(result.coef, 0, k);
     // B = P0 · (D · Gq Y W_r Σ^{-1/2});  A = (Σ^{1/2} W_rᵀ Yᵀ) · Q.
     const wyW = blockTimes(result.wy, coefK);
     const yW = blockTimes(result.y, coefK);
@@ -330,20 +330,6 @@ function subspaceRoute(
     gpw.dispose();
     gq.dispose();
   }
-}
-
-function firstCols(m: Mat, k: number): Mat {
-  const out = new Float64Array(m.rows * k);
-  for (let i = 0; i < m.rows; i++) for (let j = 0; j < k; j++) out[i * k + j] = m.data[i * m.cols + j];
-  return { rows: m.rows, cols: k, data: out };
-}
-
-function widen(m: F32Mat): Mat {
-  return { rows: m.rows, cols: m.cols, data: Float64Array.from(m.data) };
-}
-
-function toF32(m: Mat): F32Mat {
-  return f32(m.rows, m.cols, Float32Array.from(m.data));
 }
 
 /** Maps small coefficient matrices back through the stack: `B = P0 · left`, `A = right · Q`. */
@@ -432,22 +418,12 @@ export function truncateDense(
   }
 }
 
-/** `M` (`dOut × dIn`) seen only through its products. */
-interface ProductOperator {
-  readonly dOut: number;
-  readonly dIn: number;
-  /** `M Y` and `(M Y)ᵀ (M Y)`. */
-  timesWithGram(y: F32Mat): { product: F32Mat; gram: Mat };
-  /** `Mᵀ X`. */
-  timesT(x: F32Mat): F32Mat;
-}
-
 /**
  * Block Krylov iteration on `MᵀM` (`block-krylov.ts`) through `op`'s products,
  * then balanced factors `B = M V_r Σ^{-1/2}`, `A = Σ^{1/2} V_rᵀ`.
  */
 function iterateProducts(
-  op: ProductOperator,
+  op: KrylovOperator,
   target: number,
   opts: TruncationOptions,
   name: string,
@@ -502,7 +478,7 @@ export function normBound2(stack: FactorStack, colCoef: Float64Array): number {
     at += rank;
   }
   const norms = new Float64Array(stack.clients);
-  const joined: { client: number; rank: number; a: Float32Array; b: Float32Array }[] = [];
+  const joined = new Map<number, { rank: number; a: Float32Array; b: Float32Array }[]>();
   stack.eachTerm((t, off) => {
     if (t.rank === 0) return;
     const c = colCoef[off];
@@ -518,11 +494,11 @@ export function normBound2(stack: FactorStack, colCoef: Float64Array): number {
     for (let row = 0; row < dOut; row++)
       for (let j = 0; j < t.rank; j++)
         b[row * t.rank + j] = (t.scale ?? 1) * colCoef[off + j] * t.b[row * t.rank + j];
-    joined.push({ client: t.client, rank: t.rank, a: t.a.slice(0, t.rank * dIn), b });
+    const own = joined.get(t.client) ?? [];
+    own.push({ rank: t.rank, a: t.a.slice(0, t.rank * dIn), b });
+    joined.set(t.client, own);
   });
-  for (let client = 0; client < stack.clients; client++) {
-    const own = joined.filter((t) => t.client === client);
-    if (own.length === 0) continue;
+  for (const [client, own] of joined) {
     const merged = own.length === 1 ? own[0] : joinTerms(own, dOut, dIn);
     norms[client] = Math.sqrt(Math.max(0, clientNorm2({ ...merged, scaling: 1 }, dOut, dIn)));
   }
