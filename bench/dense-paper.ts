@@ -7,7 +7,7 @@
 import { clientNorm2 } from "../server/src/merge/grams.ts";
 import { f32, gemm, transposeF32 } from "../server/src/merge/kernels/device-matmul.ts";
 import { pinvSym } from "../server/src/merge/linalg/index.ts";
-import { frobeniusWeights, normalise } from "../server/src/merge/methods/common.ts";
+import { frobeniusWeights } from "../server/src/merge/methods/common.ts";
 import { taskVector } from "../server/src/merge/methods/elementwise.ts";
 import { normalAt, streamKey } from "../server/src/merge/random.ts";
 import { gramCols, gramRows } from "../server/src/merge/solvers/als.ts";
@@ -30,11 +30,9 @@ export function denseAlgorithm1(
 ): { loss: number; iterations: number } {
   const { dOut, dIn } = group;
   const r = o.rank;
-  const w = normalise(
-    frobeniusWeights(
-      group.clients.map((c) => clientNorm2(c, dOut, dIn)),
-      o.k,
-    ),
+  const w = frobeniusWeights(
+    group.clients.map((c) => clientNorm2(c, dOut, dIn)),
+    o.k,
   );
   const thetas = group.clients.map((c) => f32(dOut, dIn, taskVector(c, dOut, dIn)));
   const thetasT = thetas.map((t) => transposeF32(t));

@@ -5,7 +5,7 @@
  */
 import { MergeInputError } from "./errors.ts";
 import { clientNorm2 } from "./grams.ts";
-import { frobeniusWeights, normalise, sampleWeights } from "./methods/common.ts";
+import { frobeniusWeights, sampleWeights } from "./methods/common.ts";
 import { mergeDare } from "./methods/dare.ts";
 import { mergeFedavg } from "./methods/fedavg.ts";
 import { mergeFedavgFactors } from "./methods/fedavg-factors.ts";
@@ -121,7 +121,7 @@ export function mergeDenseTensor(group: DenseGroup, opts: MergeOptions): DenseMe
     w = sampleWeights(n, opts.samples, group.name);
   else if (opts.method === "from") {
     const norms2 = group.clients.map((t) => t.reduce((s, x) => s + x * x, 0));
-    w = normalise(frobeniusWeights(norms2, opts.k));
+    w = frobeniusWeights(norms2, opts.k);
   } else w = new Array(n).fill(1 / n);
   const data = new Float32Array(size);
   const acc = new Float64Array(size);

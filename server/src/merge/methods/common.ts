@@ -25,13 +25,13 @@ export function normalise(w: readonly number[]): number[] {
   return w.map((x) => x / total);
 }
 
-/** FroM's weights `‖Θ_i‖_F^k`, with a zero update weighted 0 whatever `k` is. */
+/** FroM's normalised weights `ŵ_i ∝ ‖Θ_i‖_F^k`, with a zero update weighted 0 whatever `k` is. */
 export function frobeniusWeights(norms2: readonly number[], k: number): number[] {
   // Scaled by the largest norm (in logs) so that large k cannot overflow;
-  // the weights are normalised afterwards, so the scale does not matter.
+  // normalising makes the scale irrelevant.
   const logs = norms2.map((n2) => (n2 > 0 ? Math.log(n2) : Number.NEGATIVE_INFINITY));
   const top = Math.max(...logs);
-  return logs.map((l) => (l === Number.NEGATIVE_INFINITY ? 0 : Math.exp((k / 2) * (l - top))));
+  return normalise(logs.map((l) => (l === Number.NEGATIVE_INFINITY ? 0 : Math.exp((k / 2) * (l - top)))));
 }
 
 /** FedAvg's coefficients `n_i / Σ n_j` (equal when no counts are given). */
@@ -53,6 +53,27 @@ export function scaled(m: MergedLora, scale: number): MergedLora {
   const b = new Float32Array(m.b.length);
   for (let i = 0; i < b.length; i++) b[i] = m.b[i] * scale;
   return { ...m, b };
+}
+
+/** `Σ_i w_i ‖Θ_i‖²` from the clients' squared norms: the weighted objective's constant. */
+export function weightedNorm2(weights: readonly number[], norms2: readonly number[]): number {
+  return weights.reduce((s, w, i) => s + w * norms2[i], 0);
+}
+
+/**
+ * {@link linearMerge} of `M = Σ w_i Θ_i` for normalised `weights`, reporting
+ * `Σ w_i ‖BA − Θ_i‖²`; `norms2` (each client's `‖Θ_i‖²`) give its constant
+ * and go to the solver.
+ */
+export function weightedMerge(
+  meta: ModuleMeta,
+  stack: FactorStack,
+  weights: number[],
+  norms2: readonly number[],
+  opts: MergeOptions,
+  grams?: StackGrams,
+): ModuleMergeResult {
+  return linearMerge(meta, stack, weights, opts, weights, weightedNorm2(weights, norms2), grams, norms2);
 }
 
 /**

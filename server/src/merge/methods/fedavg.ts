@@ -7,7 +7,7 @@ import { type FactorStack, stackModule } from "../factor-stack.ts";
 import type { StackGrams } from "../grams.ts";
 import type { MergeOptions } from "../options.ts";
 import type { ModuleGroup, ModuleMergeResult, ModuleMeta } from "../types.ts";
-import { gramsAndNorms, linearMerge, sampleWeights } from "./common.ts";
+import { gramsAndNorms, sampleWeights, weightedMerge } from "./common.ts";
 
 /** Merges one module with exact FedAvg. */
 export function mergeFedavg(group: ModuleGroup, opts: MergeOptions): ModuleMergeResult {
@@ -24,7 +24,12 @@ export function fedavgOnStack(
   opts: MergeOptions,
   grams?: StackGrams,
 ): ModuleMergeResult {
-  const c = sampleWeights(meta.clients.length, opts.samples, meta.name);
-  const weightedNorm2 = norms2.reduce((s, n2, i) => s + c[i] * n2, 0);
-  return linearMerge(meta, stack, c, opts, c, weightedNorm2, grams, norms2);
+  return weightedMerge(
+    meta,
+    stack,
+    sampleWeights(meta.clients.length, opts.samples, meta.name),
+    norms2,
+    opts,
+    grams,
+  );
 }

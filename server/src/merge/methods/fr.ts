@@ -11,7 +11,7 @@ import { clientNorm2 } from "../grams.ts";
 import { type F32Mat, f32, gemm } from "../kernels/device-matmul.ts";
 import type { MergeOptions } from "../options.ts";
 import type { ModuleGroup, ModuleMergeResult } from "../types.ts";
-import { frobeniusWeights, linearMerge, normalise } from "./common.ts";
+import { frobeniusWeights, linearMerge, weightedNorm2 } from "./common.ts";
 
 /** Merges one module with FR-Merging. */
 export function mergeFr(group: ModuleGroup, opts: MergeOptions): ModuleMergeResult {
@@ -42,9 +42,8 @@ export function mergeFr(group: ModuleGroup, opts: MergeOptions): ModuleMergeResu
   if (opts.combine === "sum") {
     return linearMerge(group, stack, new Array(n).fill(1), opts, new Array(n).fill(1));
   }
-  const w = opts.combine === "from" ? normalise(frobeniusWeights(norms2, opts.k)) : new Array(n).fill(1 / n);
-  const weightedNorm2 = w.reduce((s, x, i) => s + x * norms2[i], 0);
-  return linearMerge(group, stack, w, opts, w, weightedNorm2);
+  const w = opts.combine === "from" ? frobeniusWeights(norms2, opts.k) : new Array(n).fill(1 / n);
+  return linearMerge(group, stack, w, opts, w, weightedNorm2(w, norms2));
 }
 
 /** `Π X = E (Eᵀ X)` for `X` (`m × r`). */

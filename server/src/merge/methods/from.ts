@@ -6,11 +6,18 @@
  * the paper's Algorithm 1 (`solver: "als"`). The result is scaled by α.
  */
 import { type FactorStack, stackModule } from "../factor-stack.ts";
-import { clientNorm2, type StackGrams } from "../grams.ts";
+import type { StackGrams } from "../grams.ts";
 import type { MergeOptions } from "../options.ts";
 import { alsStack } from "../solvers/als.ts";
 import type { ModuleGroup, ModuleMergeResult, ModuleMeta } from "../types.ts";
-import { frobeniusWeights, gramsAndNorms, linearMerge, normalise, outputRank, scaled } from "./common.ts";
+import {
+  frobeniusWeights,
+  gramsAndNorms,
+  outputRank,
+  scaled,
+  weightedMerge,
+  weightedNorm2,
+} from "./common.ts";
 
 /**
  * FroM's exact solver on `stack` (the module's clients, held or streamed),
@@ -23,15 +30,7 @@ export function fromOnStack(
   opts: MergeOptions,
   grams?: StackGrams,
 ): ModuleMergeResult {
-  const weights = normalise(frobeniusWeights(norms2, opts.k));
-  const weightedNorm2 = weights.reduce((s, w, i) => s + w * norms2[i], 0);
-  return linearMerge(meta, stack, weights, opts, weights, weightedNorm2, grams, norms2);
-}
-
-/** FroM weights of a module's clients: normalised `‖Θ_i‖_F^k` and the squared norms. */
-export function fromModuleWeights(group: ModuleGroup, k: number): { weights: number[]; norms2: number[] } {
-  const norms2 = group.clients.map((c) => clientNorm2(c, group.dOut, group.dIn));
-  return { weights: normalise(frobeniusWeights(norms2, k)), norms2 };
+  return weightedMerge(meta, stack, frobeniusWeights(norms2, opts.k), norms2, opts, grams);
 }
 
 /** Merges one module with FroM. */
@@ -39,9 +38,8 @@ export function mergeFrom(group: ModuleGroup, opts: MergeOptions): ModuleMergeRe
   const stack = stackModule(group);
   const { grams, norms2 } = gramsAndNorms(group, stack, opts);
   if (opts.solver === "exact" || opts.rank === "full") return fromOnStack(group, stack, norms2, opts, grams);
-  const weights = normalise(frobeniusWeights(norms2, opts.k));
-  const weightedNorm2 = weights.reduce((s, w, i) => s + w * norms2[i], 0);
-  const als = alsStack(stack, weights, weightedNorm2, {
+  const weights = frobeniusWeights(norms2, opts.k);
+  const als = alsStack(stack, weights, weightedNorm2(weights, norms2), {
     rank: outputRank(group, opts),
     sigma: opts.sigma,
     iters: opts.iters,
