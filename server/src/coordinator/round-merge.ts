@@ -15,7 +15,7 @@ import { isTransientFault } from "../core/storage-faults.ts";
 import type { CoordinatorStore, StoredAdapter, UpdateReader } from "../core/store.ts";
 import { MergeInputError } from "../merge/errors.ts";
 import { median } from "../merge/norm-bound.ts";
-import { encodeAdapter, type LazyAdapter, lazyAdapter } from "../peft/index.ts";
+import { encodeAdapter, type LazyAdapter, lazyAdapter, placesIn } from "../peft/index.ts";
 import { type MergeOutcome, type ModuleCallback, mergeLazyAdapters } from "../pipeline/merge-adapters.ts";
 import { mergedOutput } from "../pipeline/merged-output.ts";
 import { updateLabel } from "./adapter-schema.ts";
@@ -179,18 +179,12 @@ async function mergeOnce(
     for (const u of updates) {
       const reader = await store.openUpdate(u.federationId, u.round, u.clientId);
       readers.push(reader);
-      const path = reader.path;
       const input = lazyAdapter(
         u.configJson,
         reader.tensors,
         (name) => reader.read(name),
         updateLabel(u.clientId),
-        path === undefined
-          ? undefined
-          : (name) => {
-              const t = reader.tensors.get(name);
-              return t === undefined ? undefined : { path, offset: t.offset, byteLength: t.byteLength };
-            },
+        reader.path === undefined ? undefined : placesIn(reader.path, reader.tensors),
       );
       checkAgainstIntake(u, input);
       inputs.push(input);

@@ -10,7 +10,7 @@ import { AdapterFormatError, readSafetensorsLayout } from "@tributary/protocol";
 import { CONFIG_FILE, decodeAdapter, encodeAdapter, WEIGHTS_FILE } from "./adapter-codec.ts";
 import type { AdapterOutput, PeftAdapter } from "./adapter-types.ts";
 import { readAt } from "./file-read.ts";
-import { type LazyAdapter, lazyAdapter } from "./lazy-adapter.ts";
+import { type LazyAdapter, lazyAdapter, placesIn } from "./lazy-adapter.ts";
 
 function errnoCode(err: unknown): string | undefined {
   return err instanceof Error && "code" in err && typeof err.code === "string" ? err.code : undefined;
@@ -107,10 +107,7 @@ export async function openAdapterDir(dir: string): Promise<OpenAdapterDir> {
         return bytes;
       },
       label,
-      (name) => {
-        const t = layout.tensors.get(name);
-        return t === undefined ? undefined : { path, offset: t.offset, byteLength: t.byteLength };
-      },
+      placesIn(path, layout.tensors),
     );
     return { ...lazy, close: () => handle.close() };
   } catch (err) {

@@ -54,7 +54,13 @@ export {
   isTensorDType,
   type TensorDType,
 } from "./dtype.ts";
-export { type LazyAdapter, lazyAdapter, type TensorPlace, type TensorReader } from "./lazy-adapter.ts";
+export {
+  type LazyAdapter,
+  lazyAdapter,
+  placesIn,
+  type TensorPlace,
+  type TensorReader,
+} from "./lazy-adapter.ts";
 export {
   decodeTensorF32,
   parseSafetensors,

@@ -37,6 +37,17 @@ export type TensorPlace = (
   name: string,
 ) => Pick<TensorLocation, "path" | "offset" | "byteLength"> | undefined;
 
+/** The {@link TensorPlace} of tensors laid out in the file at `path` (e.g. a safetensors header's entries). */
+export function placesIn(
+  path: string,
+  tensors: ReadonlyMap<string, { readonly offset: number; readonly byteLength: number }>,
+): TensorPlace {
+  return (name) => {
+    const t = tensors.get(name);
+    return t === undefined ? undefined : { path, offset: t.offset, byteLength: t.byteLength };
+  };
+}
+
 /**
  * Wraps a stored update: `configText` is its `adapter_config.json`, `tensors`
  * its safetensors header, `read` fetches a tensor's bytes. Structural errors
