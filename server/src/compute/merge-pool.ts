@@ -11,7 +11,7 @@ import type { DenseGroup, DenseMergeResult, ModuleGroup, ModuleMergeResult } fro
 import type { ModuleFiles } from "../pipeline/module-files.ts";
 import { type BackendInfo, selectBackend } from "./backend.ts";
 import { mergeFiles } from "./merge-files.ts";
-import { deserializeError, type WorkerReply, type WorkerRequest } from "./worker-protocol.ts";
+import { deserializeError, timed, type WorkerReply, type WorkerRequest } from "./worker-protocol.ts";
 
 /**
  * The worker's entry: the compiled `merge-worker.js` next to this module, or,
@@ -190,22 +190,10 @@ function inProcessPool(backend: BackendInfo): MergePool {
   return {
     backend,
     threads: 0,
-    async mergeModule(group, o) {
-      const t0 = performance.now();
-      const result = mergeModule(group, o);
-      return { result, ms: performance.now() - t0 };
-    },
-    async mergeDense(group, o) {
-      const t0 = performance.now();
-      const result = mergeDenseTensor(group, o);
-      return { result, ms: performance.now() - t0 };
-    },
+    mergeModule: async (group, o) => timed(() => mergeModule(group, o)),
+    mergeDense: async (group, o) => timed(() => mergeDenseTensor(group, o)),
     readsFiles: backend.stridedProducts,
-    async mergeFiles(files, o) {
-      const t0 = performance.now();
-      const result = mergeFiles(files, o);
-      return { result, ms: performance.now() - t0 };
-    },
+    mergeFiles: async (files, o) => timed(() => mergeFiles(files, o)),
     async close() {},
   };
 }

@@ -7,7 +7,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { mergeDenseTensor, mergeModule } from "../merge/engine.ts";
 import { selectBackend } from "./backend.ts";
 import { mergeFiles } from "./merge-files.ts";
-import { serializeError, type WorkerReply, type WorkerRequest } from "./worker-protocol.ts";
+import { serializeError, timed, type WorkerReply, type WorkerRequest } from "./worker-protocol.ts";
 
 const port = parentPort;
 if (port === null) throw new Error("merge-worker.ts must run in a worker thread");
@@ -21,17 +21,11 @@ port.on("message", async (req: WorkerRequest) => {
     if (req.kind === "init") {
       reply = { id: req.id, ok: true, kind: "init", backend };
     } else if (req.kind === "module") {
-      const t0 = performance.now();
-      const result = mergeModule(req.group, req.opts);
-      reply = { id: req.id, ok: true, kind: "module", result, ms: performance.now() - t0 };
+      reply = { id: req.id, ok: true, kind: "module", ...timed(() => mergeModule(req.group, req.opts)) };
     } else if (req.kind === "files") {
-      const t0 = performance.now();
-      const result = mergeFiles(req.files, req.opts);
-      reply = { id: req.id, ok: true, kind: "module", result, ms: performance.now() - t0 };
+      reply = { id: req.id, ok: true, kind: "module", ...timed(() => mergeFiles(req.files, req.opts)) };
     } else {
-      const t0 = performance.now();
-      const result = mergeDenseTensor(req.group, req.opts);
-      reply = { id: req.id, ok: true, kind: "dense", result, ms: performance.now() - t0 };
+      reply = { id: req.id, ok: true, kind: "dense", ...timed(() => mergeDenseTensor(req.group, req.opts)) };
     }
   } catch (err) {
     reply = { id: req.id, ok: false, error: serializeError(err) };
