@@ -19,7 +19,10 @@ import { blasLibrary, installDecompositions } from "./lapack.ts";
 import { startWebgpuDevice, type WebgpuStart } from "./webgpu-device.ts";
 
 /** Backends in order of preference. */
-export type BackendName = "tensorflow" | "webgpu" | "blas" | "wasm" | "cpu";
+export const BACKENDS = ["tensorflow", "webgpu", "blas", "wasm", "cpu"] as const;
+
+/** One of {@link BACKENDS}. */
+export type BackendName = (typeof BACKENDS)[number];
 
 /** Which backend runs, and why the better ones did not. */
 export interface BackendInfo {
@@ -90,8 +93,8 @@ async function select(forced: BackendName | undefined): Promise<BackendInfo> {
   const done = (info: Omit<BackendInfo, "linalg" | "stridedProducts">) =>
     ready({ ...info, linalg: linalg.name, stridedProducts: stridedGemm() !== undefined });
   const want = (b: BackendName) => forced === undefined || forced === b;
-  if (forced !== undefined && !["tensorflow", "webgpu", "blas", "wasm", "cpu"].includes(forced)) {
-    throw new Error(`TRIBUTARY_BACKEND=${forced} is not one of tensorflow, webgpu, blas, wasm, cpu`);
+  if (forced !== undefined && !(BACKENDS as readonly string[]).includes(forced)) {
+    throw new Error(`TRIBUTARY_BACKEND=${forced} is not one of ${BACKENDS.join(", ")}`);
   }
   if (want("tensorflow")) {
     for (const pkg of ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"]) {

@@ -7,14 +7,12 @@
  * `TRIBUTARY_TEST_WEBGPU=off` and `TRIBUTARY_LAPACK=off` leave them out on
  * purpose.
  */
-import { type BackendName, useBackend, webgpuUnavailable } from "../../compute/backend.ts";
-
-const CANDIDATES: BackendName[] = ["tensorflow", "webgpu", "blas", "wasm", "cpu"];
+import { BACKENDS, type BackendName, useBackend, webgpuUnavailable } from "../../compute/backend.ts";
 
 /** Backends that load on this machine (wasm, cpu, webgpu and blas at least). */
 export async function loadableBackends(): Promise<BackendName[]> {
   const out: BackendName[] = [];
-  for (const b of CANDIDATES) {
+  for (const b of BACKENDS) {
     if (b === "webgpu" && process.env.TRIBUTARY_TEST_WEBGPU === "off") continue;
     if (b === "blas" && process.env.TRIBUTARY_LAPACK === "off") continue;
     if (await useBackend(b)) out.push(b);
