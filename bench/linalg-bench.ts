@@ -11,7 +11,7 @@ import { publishTable } from "./bench-output.ts";
 process.env.OPENBLAS_NUM_THREADS ??= "1";
 const { loadLapack } = await import("../server/src/compute/lapack.ts");
 const { jsDecompositions, useDecompositions } = await import("../server/src/merge/linalg/index.ts");
-const { randomMat, randomSym } = await import("../server/src/merge/linalg/test-matrices.ts");
+const { randomMat, randomSym } = await import("../server/src/merge/linalg/testing/test-matrices.ts");
 const { loreModule } = await import("../server/src/merge/methods/lore.ts");
 const { resolveOptions } = await import("../server/src/merge/options.ts");
 const { selectBackend, useBackend } = await import("../server/src/compute/backend.ts");

@@ -6,7 +6,9 @@
 //      export resolves to JavaScript and type declarations under Node 16+ and
 //      bundler resolution;
 //   3. every package the compiled JavaScript imports is a declared dependency
-//      (no import that works only through workspace hoisting).
+//      (no import that works only through workspace hoisting);
+//   4. the tarball holds no test support: no tests, no `testing/` folders,
+//      no dense `reference/` implementations, no fixtures.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { builtinModules } from "node:module";
@@ -55,6 +57,10 @@ function undeclaredImports(pkg) {
   return problems;
 }
 
+/** Paths of test support, which no tarball may hold. */
+const TEST_SUPPORT =
+  /(^|\/)(testing|reference|__tests__)\/|\.test\.[cm]?[jt]s$|test-fixtures|(^|\/)fake-[^/]*$/;
+
 const tmp = mkdtempSync(join(tmpdir(), "tributary-packages-"));
 const failures = [];
 try {
@@ -72,10 +78,14 @@ try {
       failures.push(`${pkg}: npm pack\n${pack.output}`);
       continue;
     }
-    const [{ filename }] = JSON.parse(pack.output.slice(pack.output.indexOf("[")));
+    const [{ filename, files }] = JSON.parse(pack.output.slice(pack.output.indexOf("[")));
+    const support = files.map((f) => f.path).filter((path) => TEST_SUPPORT.test(path));
+    if (support.length > 0) failures.push(`${pkg}: test support in the tarball\n${support.join("\n")}`);
     const types = run(bin("attw"), [join(tmp, filename), "--profile", "esm-only", "--format", "ascii"]);
     if (!types.ok) failures.push(`${pkg}: attw\n${types.output}`);
-    console.log(`lint:packages: ${pkg} ${lint.ok && types.ok && undeclared.length === 0 ? "ok" : "FAILED"}`);
+    console.log(
+      `lint:packages: ${pkg} ${lint.ok && types.ok && undeclared.length === 0 && support.length === 0 ? "ok" : "FAILED"}`,
+    );
   }
 } finally {
   rmSync(tmp, { recursive: true, force: true });

@@ -5,7 +5,13 @@
  * submit updates (chunked, retried, resumed).
  */
 import { create } from "@bufbuild/protobuf";
-import { Dtype, type Federation, HeartbeatRequestSchema, JoinRequestSchema } from "@tributary/protocol";
+import {
+  Dtype,
+  type Federation,
+  HeartbeatRequestSchema,
+  idProblem,
+  JoinRequestSchema,
+} from "@tributary/protocol";
 import { type AdapterFiles, readAdapter, verifyAdapter } from "./adapter-files.ts";
 import type { JoinSchema } from "./adapter-schema.ts";
 import { type Channel, openChannel, type TlsOptions, unary } from "./channel.ts";
@@ -162,6 +168,8 @@ export function connect(options: ConnectOptions): TributaryClient {
 
     async join(federationId, schema = {}) {
       if (closed) throw new TributaryError("CLOSED", "the client was closed");
+      const badId = idProblem("federation_id", federationId);
+      if (badId !== undefined) throw new TributaryError("INVALID_ARGUMENT", badId);
       if (joined !== undefined && joined.federationId !== federationId) {
         throw new TributaryError(
           "ALREADY_JOINED",

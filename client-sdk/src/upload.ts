@@ -11,13 +11,14 @@ import type * as grpc from "@grpc/grpc-js";
 import {
   CHUNK_BYTES,
   GetUploadStatusRequestSchema,
+  idProblem,
   type SubmitUpdateRequest,
   SubmitUpdateRequestSchema,
   type SubmitUpdateResponse,
 } from "@tributary/protocol";
 import type { AdapterFiles } from "./adapter-files.ts";
 import { type Channel, unary } from "./channel.ts";
-import { isServiceError, isTransient } from "./errors.ts";
+import { InvalidUpdateError, isServiceError, isTransient } from "./errors.ts";
 import { type ResolvedRetry, withRetry } from "./retry.ts";
 
 /** How far an upload got, for {@link SubmitOptions.onProgress}. */
@@ -37,7 +38,8 @@ export interface SubmitOptions {
   /** Training metrics to report, e.g. `{ loss: 0.42 }`. */
   readonly metrics?: Readonly<Record<string, number>>;
   /**
-   * Idempotency key (1–128 of `A-Z a-z 0-9 . _ : -`). Default: derived from
+   * Idempotency key (`@tributary/protocol`'s `ID_RULES.update_id`: 1–128
+   * of `A-Z a-z 0-9 . _ -`, not `.` or `..`). Default: derived from
    * the round and the adapter's content, so a retried or re-run submit of the
    * same adapter is recognised as the same update.
    */
@@ -93,6 +95,8 @@ export async function uploadUpdate(
   const bytes = adapter.safetensors;
   const sha = createHash("sha256").update(bytes).digest();
   const updateId = options.updateId ?? defaultUpdateId(round, sha.toString("hex"), adapter.configJson);
+  const badId = idProblem("update_id", updateId);
+  if (badId !== undefined) throw new InvalidUpdateError("INVALID_ARGUMENT", badId);
   let attempts = 0;
   let resumedFrom: number | undefined;
   const ack = await withRetry(

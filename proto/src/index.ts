@@ -10,6 +10,7 @@
  * - the NATS announcement of a merged round and where its adapter is stored;
  * - the safetensors header reader and PEFT LoRA tensor naming that both ends
  *   check adapters with;
+ * - the rule for each kind of id (`ids.ts`);
  * - the `Log` interface every package logs through.
  *
  * @example
@@ -38,4 +39,5 @@ export * from "./gen/tributary/v1/errors_pb.ts";
 export * from "./gen/tributary/v1/federation_pb.ts";
 export * from "./gen/tributary/v1/operator_pb.ts";
 export * from "./grpc-adapter.ts";
+export * from "./ids.ts";
 export * from "./log.ts";

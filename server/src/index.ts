@@ -10,7 +10,8 @@
  * await pool.close();
  */
 export { type BackendInfo, type BackendName, selectBackend } from "./compute/backend.ts";
-export { createMergePool, type MergePool, type MergePoolOptions } from "./compute/merge-pool.ts";
+export { createMergePool, type MergePoolOptions } from "./compute/merge-pool.ts";
+export type { MergeRunner, ModuleCallback, RunnerBackend, TimedResult } from "./core/merge-runner.ts";
 export { mergeDenseTensor, mergeModule } from "./merge/engine.ts";
 export { MergeInputError, MergeOptionsError } from "./merge/errors.ts";
 export {

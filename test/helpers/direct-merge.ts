@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { createMergePool } from "../../server/src/compute/merge-pool.ts";
 import { resolveOptions } from "../../server/src/merge/options.ts";
 import { decodeAdapter, readAdapter } from "../../server/src/peft/index.ts";
-import { denseProduct, relativeError } from "../../server/src/peft/test-fixtures.ts";
+import { denseProduct, relativeError } from "../../server/src/peft/testing/fixtures.ts";
 import { mergeAdapters } from "../../server/src/pipeline/merge-adapters.ts";
 
 /**

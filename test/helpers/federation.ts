@@ -24,9 +24,9 @@ import {
 } from "@tributary/protocol";
 import { type Log, silentLog } from "../../server/src/core/log.ts";
 import type { CoordinatorStore } from "../../server/src/core/store.ts";
+import type { Telemetry } from "../../server/src/core/telemetry.ts";
 import { llamaQV, writeSyntheticAdapter } from "../../server/src/peft/synthetic-adapter.ts";
 import { type RunningService, startService } from "../../server/src/service/coordinator-service.ts";
-import type { Telemetry } from "../../server/src/telemetry/telemetry.ts";
 import { bearer, call, clientsFor, fetchAdapter, upload } from "./grpc-calls.ts";
 import { startNatsServer, type TestNatsServer } from "./nats-server.ts";
 

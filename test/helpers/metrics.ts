@@ -3,11 +3,8 @@
  * reader on a real OpenTelemetry SDK meter.
  */
 import { type DataPoint, MeterProvider, MetricReader } from "@opentelemetry/sdk-metrics";
-import {
-  createTelemetry,
-  type Telemetry,
-  type TelemetryOptions,
-} from "../../server/src/telemetry/telemetry.ts";
+import type { Telemetry } from "../../server/src/core/telemetry.ts";
+import { createTelemetry, type TelemetryOptions } from "../../server/src/telemetry/telemetry.ts";
 
 class PullReader extends MetricReader {
   protected async onForceFlush() {}

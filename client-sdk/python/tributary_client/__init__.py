@@ -42,6 +42,7 @@ from .errors import (
     is_transient,
 )
 from .federated import RoundOutcome, TrainResult, run_federated
+from .ids import ID_RULES, id_problem, is_valid_id
 
 __version__ = "0.1.0"
 
@@ -54,6 +55,7 @@ __all__ = [
     "Client",
     "ConflictingUpdateError",
     "FieldViolation",
+    "ID_RULES",
     "IntegrityError",
     "InternalError",
     "InvalidUpdateError",
@@ -80,7 +82,9 @@ __all__ = [
     "decode_status",
     "default_update_id",
     "from_rpc_error",
+    "id_problem",
     "is_transient",
+    "is_valid_id",
     "load_merged_adapter",
     "read_adapter",
     "run_federated",

@@ -21,6 +21,7 @@ from ._gen.tributary.v1 import client_pb2, client_pb2_grpc, federation_pb2
 from .adapter import AdapterFiles, adapter_schema, read_adapter, sha256_hex, write_adapter
 from .errors import (
     IntegrityError,
+    InvalidUpdateError,
     NotFoundError,
     RoundFailedError,
     TributaryError,
@@ -28,6 +29,7 @@ from .errors import (
     from_rpc_error,
     is_transient,
 )
+from .ids import id_problem
 
 #: Size of upload chunks (1 MiB), as the protocol recommends.
 CHUNK_BYTES = 1 << 20
@@ -208,6 +210,9 @@ class Client:
         """Joins ``federation_id``; with ``adapter_dir`` the coordinator checks that adapter's
         base model, module shapes and dtype against the federation's schema now. Starts the
         round watch (reconnected with backoff if it drops)."""
+        problem = id_problem("federation_id", federation_id)
+        if problem is not None:
+            raise TributaryError("INVALID_ARGUMENT", problem)
         req = client_pb2.JoinRequest(federation_id=federation_id)
         if adapter_dir is not None:
             try:
@@ -350,6 +355,9 @@ class Client:
         data = adapter.safetensors
         content_hash = sha256_hex(data)
         uid = update_id or default_update_id(round_number, content_hash, adapter.config_json)
+        problem = id_problem("update_id", uid)
+        if problem is not None:
+            raise InvalidUpdateError("INVALID_ARGUMENT", problem)
         state = {"attempts": 0, "resumed_from": None}
 
         def attempt(n: int) -> client_pb2.SubmitUpdateResponse:

@@ -26,7 +26,7 @@ import {
   StartRoundRequestSchema,
 } from "@tributary/protocol";
 import { integerOption, UsageError } from "./args.ts";
-import type { CliIo } from "./main.ts";
+import type { CliIo } from "./io.ts";
 import { DEFAULT_DATA_DIR } from "./serve-command.ts";
 
 /** Help text of `tributary admin`. */

@@ -9,20 +9,12 @@ import { AdapterFormatError } from "@tributary/protocol";
 import { MergeInputError, MergeOptionsError } from "../merge/errors.ts";
 import { ADMIN_USAGE, runAdmin } from "./admin-command.ts";
 import { UsageError } from "./args.ts";
+import { type CliIo, processIo } from "./io.ts";
 import { MERGE_USAGE, runMerge } from "./merge-command.ts";
 import { runServe, SERVE_USAGE } from "./serve-command.ts";
 import { setupProblem } from "./setup-problems.ts";
 
-/** Where the CLI writes; tests pass their own. */
-export interface CliIo {
-  out(line: string): void;
-  err(line: string): void;
-}
-
-const processIo: CliIo = {
-  out: (line) => process.stdout.write(`${line}\n`),
-  err: (line) => process.stderr.write(`${line}\n`),
-};
+export type { CliIo } from "./io.ts";
 
 const USAGE = `Usage: tributary <command> [options]
 

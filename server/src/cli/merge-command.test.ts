@@ -10,7 +10,7 @@ import { mergeModule } from "../merge/engine.ts";
 import { resolveOptions } from "../merge/options.ts";
 import { parseSafetensors, readAdapter } from "../peft/index.ts";
 import { llamaQV, writeSyntheticAdapter } from "../peft/synthetic-adapter.ts";
-import { denseProduct, relativeError } from "../peft/test-fixtures.ts";
+import { denseProduct, relativeError } from "../peft/testing/fixtures.ts";
 import { groupModule } from "../pipeline/merge-adapters.ts";
 import { type CliIo, main } from "./main.ts";
 import type { MergeReport } from "./merge-report.ts";

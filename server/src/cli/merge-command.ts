@@ -11,7 +11,7 @@ import { type AdapterOutput, type OpenAdapterDir, openAdapterDir, writeAdapter }
 import { checkCompatible, mergeLazyAdapters } from "../pipeline/merge-adapters.ts";
 import { mergedOutput } from "../pipeline/merged-output.ts";
 import { choiceOption, integerOption, numberListOption, numberOption, UsageError } from "./args.ts";
-import type { CliIo } from "./main.ts";
+import type { CliIo } from "./io.ts";
 import { buildReport, formatSummary } from "./merge-report.ts";
 
 /** Help text of `tributary merge`. */

@@ -13,7 +13,7 @@ import { startService } from "../service/coordinator-service.ts";
 import { pinoLog } from "../telemetry/pino-log.ts";
 import { DEFAULT_METRICS_PORT, startServeTelemetry } from "../telemetry/serve-telemetry.ts";
 import { integerOption, UsageError } from "./args.ts";
-import type { CliIo } from "./main.ts";
+import type { CliIo } from "./io.ts";
 
 /** The default data directory: `data/coordinator` under the working directory. */
 export const DEFAULT_DATA_DIR = join("data", "coordinator");

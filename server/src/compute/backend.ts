@@ -13,6 +13,7 @@
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
+import type { RunnerBackend } from "../core/merge-runner.ts";
 import { stridedGemm, useMatmulDevice } from "../merge/kernels/device-matmul.ts";
 import { loadBlasDevice } from "./blas-device.ts";
 import { blasLibrary, installDecompositions } from "./lapack.ts";
@@ -24,23 +25,9 @@ export const BACKENDS = ["tensorflow", "webgpu", "blas", "wasm", "cpu"] as const
 /** One of {@link BACKENDS}. */
 export type BackendName = (typeof BACKENDS)[number];
 
-/** Which backend runs, and why the better ones did not. */
-export interface BackendInfo {
+/** Which backend runs, and why the better ones did not (the merge-runner port's `RunnerBackend`, named). */
+export interface BackendInfo extends RunnerBackend {
   readonly name: BackendName;
-  /** npm package that provides it. */
-  readonly provider: string;
-  /** What runs the float64 decompositions: `js` or `lapack (…)`. */
-  readonly linalg: string;
-  /** The GPU adapter's description (`webgpu` only). */
-  readonly adapter?: string;
-  /** Reasons the preferred backends were skipped, for the start-up log. */
-  readonly skipped: readonly string[];
-  /**
-   * Whether this thread's matmul device runs strided products in place
-   * (`gemmInto`, native BLAS), so that merges may read clients' factors
-   * from files on every pass.
-   */
-  readonly stridedProducts: boolean;
 }
 
 const require = createRequire(import.meta.url);

@@ -1,14 +1,14 @@
 /**
- * A pool of worker threads that merge modules in parallel (wasm tfjs has no
+ * A pool of worker threads that merge modules in parallel: the core's
+ * `MergeRunner` port (wasm tfjs has no
  * threads of its own in Node, so this is how both cores get used). With
  * `threads: 0` the work runs in the calling thread, same code path.
  */
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
+import type { MergeRunner } from "../core/merge-runner.ts";
 import { mergeDenseTensor, mergeModule } from "../merge/engine.ts";
-import type { MergeOptions } from "../merge/options.ts";
-import type { DenseGroup, DenseMergeResult, ModuleGroup, ModuleMergeResult } from "../merge/types.ts";
-import type { ModuleFiles } from "../pipeline/module-files.ts";
+import type { ModuleGroup } from "../merge/types.ts";
 import { type BackendInfo, selectBackend } from "./backend.ts";
 import { mergeFiles } from "./merge-files.ts";
 import { deserializeError, timed, type WorkerReply, type WorkerRequest } from "./worker-protocol.ts";
@@ -31,43 +31,6 @@ export interface MergePoolOptions {
   readonly backend?: string;
 }
 
-/** Timing of one merged module. */
-export interface TimedResult<T> {
-  readonly result: T;
-  readonly ms: number;
-}
-
-/** How a group is handed to the pool. */
-export interface SubmitOptions {
-  /**
-   * The group's arrays are the caller's to give away: a worker pool moves
-   * each buffer the arrays wholly own to the worker (no copy), leaving them
-   * detached here. Default: copied.
-   */
-  readonly transfer?: boolean;
-}
-
-/** Merges modules on worker threads. */
-export interface MergePool {
-  /** Backend each worker runs (all the same). */
-  readonly backend: BackendInfo;
-  readonly threads: number;
-  mergeModule(
-    group: ModuleGroup,
-    opts: MergeOptions,
-    submit?: SubmitOptions,
-  ): Promise<TimedResult<ModuleMergeResult>>;
-  mergeDense(group: DenseGroup, opts: MergeOptions): Promise<TimedResult<DenseMergeResult>>;
-  /**
-   * Whether the workers can merge a module from its files (`mergeFiles`):
-   * their matmul device has strided products (`BackendInfo.stridedProducts`).
-   */
-  readonly readsFiles: boolean;
-  /** Merges a module whose inputs are files, read by the worker on every pass (see `readsFiles`). */
-  mergeFiles(files: ModuleFiles, opts: MergeOptions): Promise<TimedResult<ModuleMergeResult>>;
-  close(): Promise<void>;
-}
-
 interface Pending {
   readonly req: WorkerRequest;
   readonly transfer: ArrayBuffer[];
@@ -83,7 +46,7 @@ interface Pending {
  * const { result } = await pool.mergeModule(group, resolveOptions({ method: "from" }));
  * await pool.close();
  */
-export async function createMergePool(opts: MergePoolOptions = {}): Promise<MergePool> {
+export async function createMergePool(opts: MergePoolOptions = {}): Promise<MergeRunner> {
   const threads = opts.threads ?? availableParallelism();
   if (threads === 0) return inProcessPool(await selectBackend(opts.backend));
   // Workers run modules in parallel: one BLAS thread each, not a core-sized
@@ -186,7 +149,7 @@ function ownedBuffers(group: ModuleGroup): ArrayBuffer[] {
   return [...out];
 }
 
-function inProcessPool(backend: BackendInfo): MergePool {
+function inProcessPool(backend: BackendInfo): MergeRunner {
   return {
     backend,
     threads: 0,

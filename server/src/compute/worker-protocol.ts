@@ -1,9 +1,9 @@
 /** Messages between the merge pool and its worker threads, and error (de)serialisation. */
 import { AdapterFormatError } from "@tributary/protocol";
+import type { ModuleFiles } from "../core/merge-runner.ts";
 import { MergeInputError, MergeOptionsError } from "../merge/errors.ts";
 import type { MergeOptions } from "../merge/options.ts";
 import type { DenseGroup, DenseMergeResult, ModuleGroup, ModuleMergeResult } from "../merge/types.ts";
-import type { ModuleFiles } from "../pipeline/module-files.ts";
 import type { BackendInfo } from "./backend.ts";
 
 /** A job for a worker. */

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { canonicalConfig, canonicalDtype, canonicalLayout } from "./canonical-output.ts";
-import { testFederation } from "./test-fixtures.ts";
+import { testFederation } from "./testing/fixtures.ts";
 
 test("the merged adapter's config and layout come from the schema alone", () => {
   const f = testFederation();

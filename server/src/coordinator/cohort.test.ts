@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { canOpenRound, cohortSizeFor, selectCohort } from "./cohort.ts";
-import { testFederation } from "./test-fixtures.ts";
+import { testFederation } from "./testing/fixtures.ts";
 
 test("cohorts follow the policy and rotate deterministically", () => {
   const base = testFederation().policy;

@@ -5,14 +5,20 @@
  * already authenticated and raises typed errors that the edge maps to gRPC
  * statuses once.
  */
-import type { MergePool } from "../compute/merge-pool.ts";
+import { idProblem } from "@tributary/protocol";
 import { type Clock, systemClock } from "../core/clock.ts";
 import { type Log, silentLog } from "../core/log.ts";
+import type { MergeRunner } from "../core/merge-runner.ts";
 import type { ClientRecord, Federation, RoundRecord, RoundResult, UpdateRecord } from "../core/model.ts";
 import type { ResultPublisher } from "../core/publisher.ts";
 import type { CoordinatorStore, StoreState, UploadKey, UploadStatus } from "../core/store.ts";
-import { noopTelemetry, type Telemetry } from "../telemetry/telemetry.ts";
-import { FederationExistsError, UnknownFederationError, UnknownRoundError } from "./errors.ts";
+import { noopTelemetry, type Telemetry } from "../core/telemetry.ts";
+import {
+  FederationConfigError,
+  FederationExistsError,
+  UnknownFederationError,
+  UnknownRoundError,
+} from "./errors.ts";
 import { validateFederation } from "./federation-config.ts";
 import { createResultPublishing, type ResultPublishing, readResultMetadata } from "./result-publishing.ts";
 import { mergeRound } from "./round-merge.ts";
@@ -29,7 +35,7 @@ export interface RoundEvent {
 /** What `createCoordinator` needs. */
 export interface CoordinatorOptions {
   readonly store: CoordinatorStore;
-  readonly pool: MergePool;
+  readonly pool: MergeRunner;
   /** Where merged adapters are announced; none = stored and fetchable over gRPC only. */
   readonly publisher?: ResultPublisher;
   readonly clock?: Clock;
@@ -322,6 +328,9 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
     },
     async enrollClient(federationId, clientId, tokenSha256) {
       const scheduler = schedulerOf(federationId);
+      const problem = idProblem("client_id", clientId);
+      if (problem !== undefined)
+        throw new FederationConfigError(federationId, "client_id", problem.slice("client_id ".length));
       const client: ClientRecord = { federationId, clientId, tokenSha256, enrolledAt: clock.now() };
       await store.append({ type: "client-enrolled", client });
       await scheduler.onClientEnrolled(clientId);

@@ -4,7 +4,7 @@ import type { Federation } from "../core/model.ts";
 import { MergeOptionsError } from "../merge/errors.ts";
 import { FederationConfigError } from "./errors.ts";
 import { mergeOptionsFor, validateFederation } from "./federation-config.ts";
-import { testFederation } from "./test-fixtures.ts";
+import { testFederation } from "./testing/fixtures.ts";
 
 function rejects(f: Federation, field: string, pattern?: RegExp): FederationConfigError {
   let caught: unknown;

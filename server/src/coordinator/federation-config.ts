@@ -4,18 +4,12 @@
  * rounds.
  */
 
+import { ID_RULES, isValidId, quoteValue } from "@tributary/protocol";
 import type { Federation, MergeSpec } from "../core/model.ts";
 import { MergeOptionsError } from "../merge/errors.ts";
 import { type MergeOptions, resolveOptions } from "../merge/options.ts";
 import { isTensorDType } from "../peft/dtype.ts";
 import { FederationConfigError } from "./errors.ts";
-
-/**
- * Federation ids: 1 to 128 of `A-Z a-z 0-9 _ -` — URL- and path-safe, and a
- * NATS subject token (no `.`), since results are announced on
- * `tributary.rounds.<id>`.
- */
-export const FEDERATION_ID = /^[A-Za-z0-9_-]{1,128}$/;
 
 function isPositiveInteger(v: unknown): v is number {
   return Number.isSafeInteger(v) && (v as number) > 0;
@@ -58,11 +52,7 @@ export function validateFederation(f: Federation): void {
   const check = (ok: boolean, field: string, detail: string): void => {
     if (!ok) throw new FederationConfigError(id, field, detail);
   };
-  check(
-    typeof f.id === "string" && FEDERATION_ID.test(f.id),
-    "id",
-    `must be 1 to 128 of A-Z a-z 0-9 _ - (a NATS subject token: no "."), got ${JSON.stringify(f.id)}`,
-  );
+  check(isValidId("federation_id", f.id), "id", `${quoteValue(f.id)} must be ${ID_RULES.federation_id}`);
   check(typeof f.name === "string", "name", "must be a string");
   check(Number.isFinite(f.createdAt), "createdAt", `must be epoch milliseconds, got ${f.createdAt}`);
 

@@ -5,7 +5,7 @@ import { startNatsServer } from "../../../test/helpers/nats-server.ts";
 import type { RoundResult } from "../core/model.ts";
 import { PublishUnavailableError } from "../core/publisher.ts";
 import { createNatsPublisher } from "../transport/nats/publisher.ts";
-import { makeResultFixture } from "../transport/nats/testing.ts";
+import { makeResultFixture } from "../transport/nats/testing/result-fixture.ts";
 import { createPublishOutbox } from "./publish-outbox.ts";
 
 describe("publish outbox", { timeout: 45_000 }, () => {

@@ -9,14 +9,14 @@
  */
 
 import { AdapterFormatError } from "@tributary/protocol";
-import type { MergePool } from "../compute/merge-pool.ts";
+import type { MergeRunner, ModuleCallback } from "../core/merge-runner.ts";
 import type { Federation, MergeExclusion, RoundRecord, RoundResult, UpdateRecord } from "../core/model.ts";
 import { isTransientFault } from "../core/storage-faults.ts";
 import type { CoordinatorStore, StoredAdapter, UpdateReader } from "../core/store.ts";
 import { MergeInputError } from "../merge/errors.ts";
 import { median } from "../merge/norm-bound.ts";
 import { encodeAdapter, type LazyAdapter, lazyAdapter, placesIn } from "../peft/index.ts";
-import { type MergeOutcome, type ModuleCallback, mergeLazyAdapters } from "../pipeline/merge-adapters.ts";
+import { type MergeOutcome, mergeLazyAdapters } from "../pipeline/merge-adapters.ts";
 import { mergedOutput } from "../pipeline/merged-output.ts";
 import { updateLabel } from "./adapter-schema.ts";
 import { canonicalDtype, canonicalLayout } from "./canonical-output.ts";
@@ -79,7 +79,7 @@ export interface MergeRoundArgs {
   readonly round: RoundRecord;
   readonly updates: readonly UpdateRecord[];
   readonly store: CoordinatorStore;
-  readonly pool: MergePool;
+  readonly pool: MergeRunner;
   readonly now: () => number;
   /** Called after each merged module (telemetry). */
   readonly onModule?: ModuleCallback;

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { createFakeClock } from "../core/fake-clock.ts";
 import type { RoundPolicy, RoundRecord, UpdateRecord } from "../core/model.ts";
+import { createFakeClock } from "../core/testing/fake-clock.ts";
 import { NotEnrolledError, RoundStateError, StaleRoundError } from "./errors.ts";
 import { createRoundScheduler, RETRY_MS, type SchedulerSnapshot } from "./round-scheduler.ts";
-import { testFederation, updateRecord } from "./test-fixtures.ts";
+import { testFederation, updateRecord } from "./testing/fixtures.ts";
 
 const T0 = 1_000_000;
 const CLIENTS = ["a", "b", "c", "d", "e"];

@@ -9,8 +9,8 @@
 import type { Log } from "../core/log.ts";
 import type { Federation, UpdateRecord } from "../core/model.ts";
 import type { CoordinatorStore, UploadKey, UploadSink } from "../core/store.ts";
-import { StoreIntegrityError } from "../store/errors.ts";
-import { noopTelemetry, type Telemetry, type UpdateTrace } from "../telemetry/telemetry.ts";
+import { StoreIntegrityError } from "../core/store-errors.ts";
+import { noopTelemetry, type Telemetry, type UpdateTrace } from "../core/telemetry.ts";
 import { InvalidUpdateError, ResumeOffsetError } from "./errors.ts";
 import type { RoundScheduler } from "./round-scheduler-types.ts";
 import { validateUpdateStream } from "./update-stream-validator.ts";

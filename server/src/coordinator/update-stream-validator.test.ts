@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { parseSafetensors } from "../peft/safetensors.ts";
 import { InvalidUpdateError } from "./errors.ts";
-import { encodeTestAdapter, schemaModules, testFederation } from "./test-fixtures.ts";
+import { encodeTestAdapter, schemaModules, testFederation } from "./testing/fixtures.ts";
 import { validateUpdateStream } from "./update-stream-validator.ts";
 
 const fed = testFederation();

@@ -9,7 +9,7 @@ import {
   StaleRoundError,
   UpdateTooLargeError,
 } from "./errors.ts";
-import { encodeTestAdapter, schemaModules, testFederation, updateRecord } from "./test-fixtures.ts";
+import { encodeTestAdapter, schemaModules, testFederation, updateRecord } from "./testing/fixtures.ts";
 import {
   type UpdateHeader,
   type UpdateRequest,
@@ -152,6 +152,9 @@ test("header fields and config are checked", () => {
   field({ samples: 1.5 }, "sample_count");
   field({ updateId: "" }, "update_id");
   field({ updateId: "a/b" }, "update_id");
+  // The store's rule, refused at intake rather than by the store after the upload.
+  field({ updateId: "a:b" }, "update_id");
+  field({ updateId: ".." }, "update_id");
   field({ totalSize: 0 }, "total_size");
   field({ configJson: "{not json" }, "adapter_config_json");
   field({ configJson: JSON.stringify({ peft_type: "IA3" }) }, "adapter_config_json");

@@ -6,7 +6,7 @@
  * NaN/Inf, module set, dimensions, rank, dtype). Nothing here does I/O.
  */
 
-import { AdapterFormatError } from "@tributary/protocol";
+import { AdapterFormatError, idProblem } from "@tributary/protocol";
 import type { Federation, RoundRecord, UpdateRecord } from "../core/model.ts";
 import { decodeAdapter } from "../peft/adapter-codec.ts";
 import type { PeftAdapter } from "../peft/adapter-types.ts";
@@ -20,8 +20,6 @@ import {
   UpdateTooLargeError,
 } from "./errors.ts";
 
-/** Idempotency keys: 1 to 128 of `A-Z a-z 0-9 . _ : -` (a UUID fits). */
-export const UPDATE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const SHA256_HEX = /^[0-9a-fA-F]{64}$/;
 
 /** The upload header of an update, as the edge decodes it. */
@@ -113,11 +111,8 @@ function checkHeaderFields(clientId: string, h: UpdateHeader): void {
     if (!ok) throw new InvalidUpdateError(clientId, detail, { field });
   };
   check(Number.isSafeInteger(h.round) && h.round >= 1, "round", `round must be ≥ 1, got ${h.round}`);
-  check(
-    typeof h.updateId === "string" && UPDATE_ID.test(h.updateId),
-    "update_id",
-    `update_id ${JSON.stringify(h.updateId)} must be 1 to 128 of A-Z a-z 0-9 . _ : -`,
-  );
+  const badId = idProblem("update_id", h.updateId);
+  check(badId === undefined, "update_id", badId ?? "");
   check(
     Number.isSafeInteger(h.samples) && h.samples >= 0,
     "sample_count",

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { systemClock } from "./clock.ts";
-import { createFakeClock } from "./fake-clock.ts";
+import { createFakeClock } from "./testing/fake-clock.ts";
 
 test("systemClock fires due timers and not cancelled ones", async () => {
   // systemClock's timers are unref'd: keep the event loop alive meanwhile.

@@ -20,8 +20,8 @@ import { setupProblem } from "../cli/setup-problems.ts";
 import { selectBackend } from "../compute/backend.ts";
 import { silentLog } from "../core/log.ts";
 import type { Federation } from "../core/model.ts";
+import { newToken, tokenDigest } from "../core/tokens.ts";
 import { startService } from "../service/coordinator-service.ts";
-import { newToken, tokenDigest } from "../transport/grpc/auth.ts";
 import { findNatsServer } from "../transport/nats/nats-binary.ts";
 import {
   BASE_MODEL_ID,

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { testEach } from "../compute/decompositions-under-test.ts";
+import { testEach } from "../testing/decompositions.ts";
 import { clientNorm2 } from "./grams.ts";
 import { denseTaskVector, frob2 } from "./reference/index.ts";
 import { randomModuleGroup } from "./testing/random-modules.ts";

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
+import { activate, loadableBackends } from "../testing/backends.ts";
 import { clientNorm2, mergeModule } from "./engine.ts";
 import { median } from "./norm-bound.ts";
 import { resolveOptions } from "./options.ts";
 import { flatten, fromDense } from "./reference/index.ts";
 import { assertClose, relFrobError } from "./testing/assert-close.ts";
-import { activate, loadableBackends } from "./testing/backends.ts";
 import { denseOfMerged } from "./testing/dense-of.ts";
 import { randomModuleGroup } from "./testing/random-modules.ts";
 import type { ModuleGroup } from "./types.ts";

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
+import { activate, loadableBackends } from "../testing/backends.ts";
 import { columnCoefficients, stackTerms } from "./factor-stack.ts";
 import { type F32Mat, f32 } from "./kernels/device-matmul.ts";
 import { stackCombination, stackProducts } from "./stack-products.ts";
-import { activate, loadableBackends } from "./testing/backends.ts";
 import { assertNearF32, product64, randomF32 as randomMatrix } from "./testing/f32-products.ts";
 
 const randomF32 = (rows: number, cols: number, seed: number) =>

@@ -7,11 +7,11 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { makeCert } from "../../../test/helpers/certs.ts";
 import { silentLog } from "../core/log.ts";
-import { tokenDigest } from "../transport/grpc/auth.ts";
-import { fakeReader } from "./fake-reader.ts";
+import { tokenDigest } from "../core/tokens.ts";
 import { escapeHtml, loginPage } from "./login-page.ts";
 import { type OperatorUi, startOperatorUi } from "./operator-ui.ts";
 import { SESSION_COOKIE } from "./sessions.ts";
+import { fakeReader } from "./testing/fake-reader.ts";
 
 const TOKEN = "trb_unit-test-operator-token-0123456789";
 

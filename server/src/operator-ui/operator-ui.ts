@@ -25,7 +25,7 @@ import type { AddressInfo } from "node:net";
 import { hostname } from "node:os";
 import { UnknownFederationError } from "../coordinator/errors.ts";
 import type { Log } from "../core/log.ts";
-import { tokenMatches } from "../transport/grpc/auth.ts";
+import { tokenMatches } from "../core/tokens.ts";
 import { loginPage } from "./login-page.ts";
 import { cookieValue, createSessionStore, SESSION_COOKIE, sessionCookie } from "./sessions.ts";
 import { type CoordinatorReader, federationsView, roundsView } from "./views.ts";

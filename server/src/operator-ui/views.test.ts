@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { UnknownFederationError } from "../coordinator/errors.ts";
-import { fakeReader, T0 } from "./fake-reader.ts";
+import { fakeReader, T0 } from "./testing/fake-reader.ts";
 import { federationsView, roundsView } from "./views.ts";
 
 describe("operator page views", () => {

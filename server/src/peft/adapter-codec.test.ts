@@ -7,7 +7,7 @@ import { parseAdapterConfig } from "./adapter-config.ts";
 import type { LoraLayout, OutputModule } from "./adapter-types.ts";
 import type { TensorDType } from "./dtype.ts";
 import { parseSafetensors, type SafetensorsEntry, serializeSafetensors } from "./safetensors.ts";
-import { denseProduct, randomArray, rawSafetensors, relativeError } from "./test-fixtures.ts";
+import { denseProduct, randomArray, rawSafetensors, relativeError } from "./testing/fixtures.ts";
 
 const LABEL = "clients/7";
 const WEIGHTS = `${LABEL}/adapter_model.safetensors`;

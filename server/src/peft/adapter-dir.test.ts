@@ -7,7 +7,7 @@ import { AdapterFormatError } from "@tributary/protocol";
 import { parseAdapterConfig } from "./adapter-config.ts";
 import { readAdapter, writeAdapter } from "./adapter-dir.ts";
 import type { OutputModule } from "./adapter-types.ts";
-import { denseProduct, randomArray, relativeError } from "./test-fixtures.ts";
+import { denseProduct, randomArray, relativeError } from "./testing/fixtures.ts";
 
 let root = "";
 before(async () => {

@@ -8,7 +8,7 @@ import {
   f32BitsToF16Bits,
   firstUnrepresentable,
 } from "./dtype.ts";
-import { f32Bits, f32FromBits, seededRandom, u16Bytes } from "./test-fixtures.ts";
+import { f32Bits, f32FromBits, seededRandom, u16Bytes } from "./testing/fixtures.ts";
 
 const f16 = (x: number): number => f32BitsToF16Bits(f32Bits(x));
 

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { AdapterFormatError } from "@tributary/protocol";
 import { decodeTensorF32, parseSafetensors, serializeSafetensors } from "./safetensors.ts";
-import { rawSafetensors } from "./test-fixtures.ts";
+import { rawSafetensors } from "./testing/fixtures.ts";
 
 const FILE = "dir/adapter_model.safetensors";
 

@@ -3,7 +3,8 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { createMergePool, type MergePool } from "../compute/merge-pool.ts";
+import { createMergePool } from "../compute/merge-pool.ts";
+import type { MergeRunner } from "../core/merge-runner.ts";
 import { MergeInputError } from "../merge/errors.ts";
 import { resolveOptions } from "../merge/options.ts";
 import { type LazyAdapter, lazyAdapter, parseSafetensors, readAdapter } from "../peft/index.ts";
@@ -12,7 +13,7 @@ import { checkCompatible, mergeAdapters, mergeLazyAdapters } from "./merge-adapt
 
 describe("merging whole adapters", () => {
   let root: string;
-  let pool: MergePool;
+  let pool: MergeRunner;
   const dirs: string[] = [];
 
   before(async () => {

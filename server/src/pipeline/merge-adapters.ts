@@ -3,13 +3,13 @@
  * groups them module by module and runs every module through the merge pool,
  * a few at a time so memory stays bounded by the modules in flight.
  */
-import type { MergePool } from "../compute/merge-pool.ts";
+import type { MergeRunner, ModuleCallback, ModuleFiles, TimedResult } from "../core/merge-runner.ts";
 import { MergeInputError } from "../merge/errors.ts";
 import { streamableOptions } from "../merge/methods/streamed.ts";
 import type { MergeOptions } from "../merge/options.ts";
 import type { DenseGroup, DenseMergeResult, ModuleGroup, ModuleMergeResult } from "../merge/types.ts";
 import type { LazyAdapter } from "../peft/lazy-adapter.ts";
-import { type ModuleFiles, moduleFiles } from "./module-files.ts";
+import { moduleFiles } from "./module-files.ts";
 
 /** One LoRA module of an input adapter (structurally a PEFT `LoraModule`). */
 export interface InputModule {
@@ -31,10 +31,7 @@ export interface AdapterInput {
 }
 
 /** A merged module with its timing. */
-export interface MergedModuleEntry {
-  readonly result: ModuleMergeResult;
-  readonly ms: number;
-}
+export type MergedModuleEntry = TimedResult<ModuleMergeResult>;
 
 /** Everything a merge produced. */
 export interface MergeOutcome {
@@ -137,12 +134,9 @@ export interface GroupSource {
   readonly fresh?: boolean;
   loadModule(name: string): Promise<ModuleGroup> | ModuleGroup;
   loadDense(name: string): Promise<DenseGroup> | DenseGroup;
-  /** A module's inputs as files, when every input is read from one (see `MergePool.mergeFiles`). */
+  /** A module's inputs as files, when every input is read from one (see `MergeRunner.mergeFiles`). */
   files?(name: string): ModuleFiles | undefined;
 }
-
-/** Called after each merged module (progress, telemetry). */
-export type ModuleCallback = (name: string, entry: MergedModuleEntry, done: number, total: number) => void;
 
 /**
  * Merges module after module from `source`, keeping at most `threads + 1`
@@ -154,7 +148,7 @@ export type ModuleCallback = (name: string, entry: MergedModuleEntry, done: numb
 export async function mergeGroups(
   source: GroupSource,
   opts: MergeOptions,
-  pool: MergePool,
+  pool: MergeRunner,
   onModule?: ModuleCallback,
 ): Promise<MergeOutcome> {
   const t0 = performance.now();
@@ -197,7 +191,7 @@ export async function mergeGroups(
 export async function mergeAdapters(
   inputs: readonly AdapterInput[],
   opts: MergeOptions,
-  pool: MergePool,
+  pool: MergeRunner,
   onModule?: ModuleCallback,
 ): Promise<MergeOutcome> {
   checkCompatible(inputs);
@@ -225,7 +219,7 @@ export async function mergeAdapters(
 export async function mergeLazyAdapters(
   inputs: readonly LazyAdapter[],
   opts: MergeOptions,
-  pool: MergePool,
+  pool: MergeRunner,
   onModule?: ModuleCallback,
 ): Promise<MergeOutcome> {
   checkCompatible(inputs);

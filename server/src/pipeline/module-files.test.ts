@@ -4,15 +4,17 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { AdapterFormatError } from "@tributary/protocol";
-import { createMergePool, type MergePool } from "../compute/merge-pool.ts";
+import { fileModuleSource } from "../compute/file-module-source.ts";
+import { createMergePool } from "../compute/merge-pool.ts";
+import type { MergeRunner } from "../core/merge-runner.ts";
 import { resolveOptions } from "../merge/options.ts";
 import { openAdapterDir, parseSafetensors, readAdapter } from "../peft/index.ts";
 import { llamaQV, writeSyntheticAdapter } from "../peft/synthetic-adapter.ts";
 import { mergeAdapters, mergeLazyAdapters } from "./merge-adapters.ts";
-import { fileModuleSource, moduleFiles } from "./module-files.ts";
+import { moduleFiles } from "./module-files.ts";
 
 /** `pool` counting how many modules it merged from files. */
-function counting(pool: MergePool): { pool: MergePool; fromFiles: () => number } {
+function counting(pool: MergeRunner): { pool: MergeRunner; fromFiles: () => number } {
   let n = 0;
   return {
     pool: {
@@ -31,7 +33,7 @@ function counting(pool: MergePool): { pool: MergePool; fromFiles: () => number }
 
 describe("merging modules from their files", () => {
   let root: string;
-  let pool: MergePool;
+  let pool: MergeRunner;
   const dirs: string[] = [];
   // The product-only route, so that every module qualifies.
   const opts = resolveOptions({ method: "from", rank: 3, truncation: { route: "stream" } });

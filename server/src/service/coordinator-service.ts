@@ -7,17 +7,19 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { installDecompositions } from "../compute/lapack.ts";
-import { createMergePool, type MergePool } from "../compute/merge-pool.ts";
+import { createMergePool } from "../compute/merge-pool.ts";
 import { type Coordinator, createCoordinator } from "../coordinator/coordinator.ts";
 import type { Log } from "../core/log.ts";
+import type { MergeRunner } from "../core/merge-runner.ts";
 import type { ResultPublisher } from "../core/publisher.ts";
 import type { CoordinatorStore } from "../core/store.ts";
+import type { Telemetry } from "../core/telemetry.ts";
+import { newToken, tokenDigest } from "../core/tokens.ts";
 import { type OperatorUi, startOperatorUi } from "../operator-ui/operator-ui.ts";
 import { createFileStore } from "../store/file-store.ts";
 import { instrumentPublisher, instrumentStore } from "../telemetry/instrumented.ts";
 import { pinoLog } from "../telemetry/pino-log.ts";
-import { createTelemetry, type Telemetry } from "../telemetry/telemetry.ts";
-import { newToken, tokenDigest } from "../transport/grpc/auth.ts";
+import { createTelemetry } from "../telemetry/telemetry.ts";
 import { type GrpcEndpoint, startGrpcServer, type TlsFiles } from "../transport/grpc/server.ts";
 import { type LocalNats, startLocalNats } from "../transport/nats/nats-supervisor.ts";
 import { createNatsPublisher } from "../transport/nats/publisher.ts";
@@ -115,7 +117,7 @@ export async function startService(config: ServiceConfig): Promise<RunningServic
   try {
     const store = instrumentStore((config.store ?? createFileStore)(config.dataDir), telemetry);
     cleanups.push(() => store.close());
-    const pool: MergePool = await createMergePool({ threads: config.threads });
+    const pool: MergeRunner = await createMergePool({ threads: config.threads });
     cleanups.push(() => pool.close());
     // Intake's float64 norms run on this thread: give it LAPACK too.
     await installDecompositions();

@@ -9,8 +9,8 @@ import { createReadStream } from "node:fs";
 import { mkdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { AdapterHandle, PutAdapterInput, StoredAdapter } from "../core/store.ts";
+import { StoreArgumentError, StoreCorruptError, StoreIntegrityError } from "../core/store-errors.ts";
 import { CONFIG_FILE, parseSafetensors, WEIGHTS_FILE } from "../peft/index.ts";
-import { StoreArgumentError, StoreCorruptError, StoreIntegrityError } from "./errors.ts";
 import { ensureDir, errnoCode, syncDir, writeFileAtomic } from "./fs-util.ts";
 import type { KeyedMutex } from "./keyed-mutex.ts";
 import { checkId, checkRound, checkSha256, type StoreLayout, tempName } from "./paths.ts";
@@ -112,7 +112,7 @@ export function createAdapterStore(
   return {
     get,
     async put({ federationId, round, configJson, safetensors }) {
-      checkId("federation id", federationId);
+      checkId("federation_id", federationId);
       checkRound(round);
       const label = `federation "${federationId}" round ${round} merged adapter`;
       parseSafetensors(safetensors, label);

@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { StoreArgumentError, StoreIntegrityError } from "../core/store-errors.ts";
 import { AdapterFormatError } from "../peft/index.ts";
-import { StoreArgumentError, StoreIntegrityError } from "./errors.ts";
 import { createFileStore } from "./file-store.ts";
 import { sha256, tempDir, updateBytes } from "./testing/fixtures.ts";
 

@@ -8,8 +8,8 @@
 import { chmod, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { CoordinatorStore, JournalEvent, StoreState } from "../core/store.ts";
+import { describeUpload, StoreArgumentError, StoreCorruptError } from "../core/store-errors.ts";
 import { createAdapterStore } from "./adapter-store.ts";
-import { describeUpload, StoreArgumentError, StoreCorruptError } from "./errors.ts";
 import { errnoCode } from "./fs-util.ts";
 import { encodeJournalLine, parseJournalEvent } from "./journal-codec.ts";
 import { type JournalFile, openJournal } from "./journal-file.ts";

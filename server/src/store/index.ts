@@ -30,10 +30,10 @@ export type {
   StoreState,
   UpdateAccepted,
   UpdateReader,
+  UploadKey,
   UploadSink,
   UploadStatus,
 } from "../core/store.ts";
-export type { RoundAdapterRecord } from "./adapter-store.ts";
 export {
   describeUpload,
   type IntegrityReason,
@@ -43,9 +43,9 @@ export {
   StoreIntegrityError,
   StoreLockedError,
   UploadConflictError,
-  type UploadKey,
-} from "./errors.ts";
+} from "../core/store-errors.ts";
+export type { RoundAdapterRecord } from "./adapter-store.ts";
 export { createFileStore, type FileStore, type FileStoreOptions } from "./file-store.ts";
 export { acceptedUpdate, checkEvent, replay } from "./journal-state.ts";
-export { checkId, ID_PATTERN } from "./paths.ts";
+export { checkId } from "./paths.ts";
 export type { RecoveryReport } from "./recovery.ts";

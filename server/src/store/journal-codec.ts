@@ -5,7 +5,7 @@
  */
 
 import type { JournalEvent, JournalEventType } from "../core/store.ts";
-import { JournalEventError } from "./errors.ts";
+import { JournalEventError } from "../core/store-errors.ts";
 import { checkId, checkRound, checkSha256 } from "./paths.ts";
 
 const PAYLOAD: Readonly<Record<JournalEventType, string>> = {
@@ -56,23 +56,23 @@ export function parseJournalEvent(value: unknown): JournalEvent {
   const where = `${type} seq ${seq}`;
   switch (type) {
     case "federation-created":
-      field(where, () => checkId("federation id", p.id));
+      field(where, () => checkId("federation_id", p.id));
       break;
     case "client-enrolled":
-      field(where, () => checkId("federation id", p.federationId));
-      field(where, () => checkId("client id", p.clientId));
+      field(where, () => checkId("federation_id", p.federationId));
+      field(where, () => checkId("client_id", p.clientId));
       break;
     case "round-opened":
     case "round-updated":
-      field(where, () => checkId("federation id", p.federationId));
+      field(where, () => checkId("federation_id", p.federationId));
       field(where, () => checkRound(p.number));
       if (typeof p.state !== "string") throw new JournalEventError(`${where}: round has no state`);
       break;
     case "update-accepted":
-      field(where, () => checkId("federation id", p.federationId));
+      field(where, () => checkId("federation_id", p.federationId));
       field(where, () => checkRound(p.round));
-      field(where, () => checkId("client id", p.clientId));
-      field(where, () => checkId("update id", p.updateId));
+      field(where, () => checkId("client_id", p.clientId));
+      field(where, () => checkId("update_id", p.updateId));
       field(where, () => checkSha256("sha256", p.sha256));
       if (typeof p.size !== "number" || !Number.isSafeInteger(p.size) || p.size < 0) {
         throw new JournalEventError(`${where}: size ${JSON.stringify(p.size)} is not a byte count`);

@@ -2,7 +2,12 @@ import assert from "node:assert/strict";
 import { appendFile, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { JournalEventError, StoreCorruptError, StoreIntegrityError, StoreLockedError } from "./errors.ts";
+import {
+  JournalEventError,
+  StoreCorruptError,
+  StoreIntegrityError,
+  StoreLockedError,
+} from "../core/store-errors.ts";
 import { createFileStore } from "./file-store.ts";
 import { client, federation, round, tempDir, updateBytes, updateRecord } from "./testing/fixtures.ts";
 
@@ -133,7 +138,7 @@ test("append refuses events that do not fit and writes nothing", async () => {
   );
   await assert.rejects(
     store.append({ type: "client-enrolled", client: client("../x") }),
-    /invalid client id/,
+    /invalid client_id/,
   );
   await assert.rejects(store.append({ type: "round-opened", round: round(1) }), /opened after round 1/);
   const key = { federationId: "fed-1", round: 1, clientId: "alice", updateId: "u1" };

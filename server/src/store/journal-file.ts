@@ -7,7 +7,7 @@
  */
 import { constants, type FileHandle, open } from "node:fs/promises";
 import { dirname } from "node:path";
-import { JournalEventError, StoreCorruptError } from "./errors.ts";
+import { JournalEventError, StoreCorruptError } from "../core/store-errors.ts";
 import { syncDir, writeFully } from "./fs-util.ts";
 import { parseJournalEvent } from "./journal-codec.ts";
 import { applyEvent, emptyState, type MutableStoreState } from "./journal-state.ts";

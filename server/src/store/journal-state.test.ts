@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { JournalEvent, NewJournalEvent, UpdateAccepted } from "../core/store.ts";
-import { JournalEventError } from "./errors.ts";
+import { JournalEventError } from "../core/store-errors.ts";
 import { parseJournalEvent } from "./journal-codec.ts";
 import { acceptedUpdate, replay } from "./journal-state.ts";
 import { client, federation, round, updateBytes, updateRecord } from "./testing/fixtures.ts";
@@ -101,7 +101,7 @@ test("parseJournalEvent checks structure and ids", () => {
   assert.throws(() => parseJournalEvent({ ...ok, update: undefined }), /missing "update"/);
   assert.throws(
     () => parseJournalEvent({ ...ok, update: { ...ok.update, clientId: "../x" } }),
-    (err: unknown) => err instanceof JournalEventError && /invalid client id "..\/x"/.test(err.message),
+    (err: unknown) => err instanceof JournalEventError && /invalid client_id "..\/x"/.test(err.message),
   );
   assert.throws(() => parseJournalEvent({ ...ok, update: { ...ok.update, sha256: "XY" } }), /sha256 "XY"/);
 });

@@ -7,7 +7,7 @@
  */
 import type { ClientRecord, Federation, RoundRecord, UpdateRecord } from "../core/model.ts";
 import type { JournalEvent, StoreState } from "../core/store.ts";
-import { describeUpload, JournalEventError } from "./errors.ts";
+import { describeUpload, JournalEventError } from "../core/store-errors.ts";
 
 interface MutableRound {
   record: RoundRecord;

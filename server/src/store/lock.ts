@@ -5,7 +5,7 @@
  */
 import { open, readFile, unlink } from "node:fs/promises";
 import { resolve } from "node:path";
-import { StoreLockedError } from "./errors.ts";
+import { StoreLockedError } from "../core/store-errors.ts";
 import { errnoCode } from "./fs-util.ts";
 
 /** Data directories locked by this process. */

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { JournalEventError, StoreArgumentError } from "./errors.ts";
+import { JournalEventError, StoreArgumentError } from "../core/store-errors.ts";
 import { createFileStore } from "./file-store.ts";
 import { checkId, checkRound } from "./paths.ts";
 import { client, federation, tempDir } from "./testing/fixtures.ts";
@@ -18,11 +18,11 @@ const hostile = ["..", ".", "../x", "a/b", "a\\b", "", "x".repeat(129), "é", "a
 
 test("ids are [A-Za-z0-9._-]{1,128}, never . or ..", () => {
   for (const ok of ["a", "A.b-c_9", "x".repeat(128), "...", ".hidden"])
-    assert.equal(checkId("client id", ok), ok);
+    assert.equal(checkId("client_id", ok), ok);
   for (const bad of [...hostile, 7, null, undefined]) {
-    assert.throws(() => checkId("client id", bad), StoreArgumentError, JSON.stringify(bad));
+    assert.throws(() => checkId("client_id", bad), StoreArgumentError, JSON.stringify(bad));
   }
-  assert.throws(() => checkId("client id", "../x"), /invalid client id "..\/x"/);
+  assert.throws(() => checkId("client_id", "../x"), /invalid client_id "..\/x"/);
   for (const bad of [0, -1, 1.5, "1", Number.NaN]) assert.throws(() => checkRound(bad), StoreArgumentError);
 });
 

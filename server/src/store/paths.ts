@@ -15,21 +15,17 @@
  */
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { StoreArgumentError, type UploadKey } from "./errors.ts";
-
-/** Ids (federation, client, update) that may be stored: also the path components they become. */
-export const ID_PATTERN = /^[A-Za-z0-9._-]{1,128}$/;
+import { type IdKind, idProblem } from "@tributary/protocol";
+import type { UploadKey } from "../core/store.ts";
+import { StoreArgumentError } from "../core/store-errors.ts";
 
 const SHA256_PATTERN = /^[0-9a-f]{64}$/;
 
-/** Returns `value` if it is a valid id (`[A-Za-z0-9._-]{1,128}`, not `.` or `..`), else throws `StoreArgumentError`. */
-export function checkId(kind: string, value: unknown): string {
-  if (typeof value !== "string" || !ID_PATTERN.test(value) || value === "." || value === "..") {
-    throw new StoreArgumentError(
-      `invalid ${kind} ${JSON.stringify(value)}: ids are 1–128 characters of [A-Za-z0-9._-], not "." or ".."`,
-    );
-  }
-  return value;
+/** Returns `value` if it is a valid id of its kind (`@tributary/protocol`'s `ID_RULES`), else throws `StoreArgumentError`. */
+export function checkId(kind: IdKind, value: unknown): string {
+  const problem = idProblem(kind, value);
+  if (problem !== undefined) throw new StoreArgumentError(`invalid ${problem}`);
+  return value as string;
 }
 
 /** Returns `value` if it is a round number (a positive safe integer), else throws `StoreArgumentError`. */
@@ -52,10 +48,10 @@ export function checkSha256(kind: string, value: unknown): string {
 
 /** Validates every component of an upload key. */
 export function checkUploadKey(key: UploadKey): UploadKey {
-  checkId("federation id", key.federationId);
+  checkId("federation_id", key.federationId);
   checkRound(key.round);
-  checkId("client id", key.clientId);
-  checkId("update id", key.updateId);
+  checkId("client_id", key.clientId);
+  checkId("update_id", key.updateId);
   return key;
 }
 
@@ -110,16 +106,16 @@ export function storeLayout(root: string): StoreLayout {
       };
     },
     update(federationId, round, clientId) {
-      checkId("federation id", federationId);
+      checkId("federation_id", federationId);
       checkRound(round);
-      checkId("client id", clientId);
+      checkId("client_id", clientId);
       return { dirs: ["updates", federationId, String(round)], file: `${clientId}.safetensors` };
     },
     adapter(hash) {
       return join(root, "adapters", checkSha256("content hash", hash));
     },
     round(federationId, round) {
-      checkId("federation id", federationId);
+      checkId("federation_id", federationId);
       checkRound(round);
       return { dirs: ["rounds", federationId], file: `${round}.json` };
     },

@@ -8,11 +8,12 @@
 import type { Dirent } from "node:fs";
 import { readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
+import { isValidId } from "@tributary/protocol";
 import type { StoreState } from "../core/store.ts";
-import { StoreCorruptError } from "./errors.ts";
+import { StoreCorruptError } from "../core/store-errors.ts";
 import { errnoCode } from "./fs-util.ts";
 import { acceptedUpdate } from "./journal-state.ts";
-import { ID_PATTERN, type StoreLayout } from "./paths.ts";
+import type { StoreLayout } from "./paths.ts";
 
 /** What recovery removed. */
 export interface RecoveryReport {
@@ -49,7 +50,7 @@ export async function recover(layout: StoreLayout, state: StoreState): Promise<R
       if (n === undefined) continue;
       for (const f of await list(join(layout.updates, fed.name, round.name))) {
         const client = f.name.replace(/\.safetensors$/, "");
-        if (client === f.name || !ID_PATTERN.test(client)) continue;
+        if (client === f.name || !isValidId("client_id", client)) continue;
         if (acceptedUpdate(state, fed.name, n, client) === undefined) {
           await remove(join(layout.updates, fed.name, round.name, f.name));
           unjournaledUpdates++;

@@ -4,8 +4,8 @@
  * is actually on disk, and hands the file to the store to move into place.
  */
 import { type FileHandle, unlink } from "node:fs/promises";
-import type { CommittedUpload, ExpectedUpload, UploadSink } from "../core/store.ts";
-import { StoreIntegrityError, UploadConflictError, type UploadKey } from "./errors.ts";
+import type { CommittedUpload, ExpectedUpload, UploadKey, UploadSink } from "../core/store.ts";
+import { StoreIntegrityError, UploadConflictError } from "../core/store-errors.ts";
 import { hashFile, unlinkIfExists, writeFully } from "./fs-util.ts";
 
 /** What a sink needs from its store. */

@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import type { UploadSink } from "../core/store.ts";
+import type { UploadKey, UploadSink } from "../core/store.ts";
+import { StoreArgumentError, StoreIntegrityError, UploadConflictError } from "../core/store-errors.ts";
 import { parseSafetensors, serializeSafetensors } from "../peft/index.ts";
-import { StoreArgumentError, StoreIntegrityError, UploadConflictError, type UploadKey } from "./errors.ts";
 import { createFileStore, type FileStore } from "./file-store.ts";
 import { client, federation, round, sha256, tempDir, updateBytes, updateRecord } from "./testing/fixtures.ts";
 

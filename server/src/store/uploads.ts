@@ -10,8 +10,15 @@
 import { constants, open, readdir, rename, rm, rmdir } from "node:fs/promises";
 import { basename, join } from "node:path";
 import type { UpdateRecord } from "../core/model.ts";
-import type { CommittedUpload, ExpectedUpload, StoreState, UploadSink, UploadStatus } from "../core/store.ts";
-import { StoreArgumentError, StoreIntegrityError, UploadConflictError, type UploadKey } from "./errors.ts";
+import type {
+  CommittedUpload,
+  ExpectedUpload,
+  StoreState,
+  UploadKey,
+  UploadSink,
+  UploadStatus,
+} from "../core/store.ts";
+import { StoreArgumentError, StoreIntegrityError, UploadConflictError } from "../core/store-errors.ts";
 import { ensureDir, errnoCode, syncDir, unlinkIfExists } from "./fs-util.ts";
 import { acceptedUpdate } from "./journal-state.ts";
 import type { KeyedMutex } from "./keyed-mutex.ts";
@@ -215,7 +222,7 @@ export function createUploads(layout: StoreLayout, state: () => StoreState, lock
         return removed;
       }),
     async discardRound(federationId, round) {
-      const prefix = `${checkId("federation id", federationId)}/${round}/`;
+      const prefix = `${checkId("federation_id", federationId)}/${round}/`;
       let stopped = 0;
       for (const [id, sink] of [...active]) {
         if (id.startsWith(prefix)) {

@@ -7,7 +7,7 @@
 
 import type { ResultPublisher } from "../core/publisher.ts";
 import type { CoordinatorStore, UploadSink } from "../core/store.ts";
-import type { Telemetry } from "./telemetry.ts";
+import type { Telemetry } from "../core/telemetry.ts";
 
 function timedSink(sink: UploadSink, telemetry: Telemetry): UploadSink {
   return {

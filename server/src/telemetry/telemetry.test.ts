@@ -9,7 +9,7 @@ import {
 import { recordedMetrics } from "../../../test/helpers/metrics.ts";
 import type { RoundRecord } from "../core/model.ts";
 import { pinoLog } from "./pino-log.ts";
-import { noopTelemetry, reasonOf } from "./telemetry.ts";
+import { reasonOf } from "./telemetry.ts";
 
 function harness() {
   const spans = new InMemorySpanExporter();
@@ -123,14 +123,6 @@ describe("telemetry facade", () => {
     const odd = new Error("x");
     odd.name = "round 17 of client-3";
     assert.equal(reasonOf(odd), "other");
-  });
-
-  it("noopTelemetry runs the steps and records nothing", async () => {
-    const u = noopTelemetry.update({ federationId: "f", round: 1, clientId: "c", updateId: "u" });
-    assert.equal(await u.step("validate", () => 42), 42);
-    assert.equal(await noopTelemetry.storeWrite("journal", async () => "ok"), "ok");
-    u.end("accepted");
-    noopTelemetry.close();
   });
 });
 

@@ -5,7 +5,7 @@ import { parseSafetensors } from "../../peft/index.ts";
 import { decodeLora, demoAdapterConfig, encodeLora } from "./adapter-files.ts";
 import { BASE_MODEL_ID } from "./base-model.ts";
 import { initLora, type LoraWeights, predict, trainLora } from "./lora-model.ts";
-import { testFixture } from "./test-fixtures.ts";
+import { testFixture } from "./testing/fixtures.ts";
 
 /** `scaling · B · A` of every module, dense, in module-name order. */
 function deltas(w: LoraWeights): Float64Array[] {

@@ -4,7 +4,7 @@ import { selectBackend } from "../../compute/backend.ts";
 import { moduleNames, moduleShapes, trainBaseModel } from "./base-model.ts";
 import { accuracy } from "./lora-model.ts";
 import { createTask } from "./task.ts";
-import { testFixture } from "./test-fixtures.ts";
+import { testFixture } from "./testing/fixtures.ts";
 
 test("the base is accurate on the pretraining distribution, much worse on the shifted one", async () => {
   const { task, base } = await testFixture();

@@ -3,7 +3,7 @@ import { test } from "node:test";
 import { decodeLora, encodeLora } from "./adapter-files.ts";
 import { mergeAdapterFiles } from "./local-merge.ts";
 import { initLora, predict, trainLora } from "./lora-model.ts";
-import { testFixture } from "./test-fixtures.ts";
+import { testFixture } from "./testing/fixtures.ts";
 
 test("an adapter merged with itself predicts like itself (FroM and FedAvg)", async () => {
   const { task, base } = await testFixture();

@@ -3,7 +3,7 @@ import { test } from "node:test";
 import { decodeLora, encodeLora } from "./adapter-files.ts";
 import { evaluate, trainNode } from "./local-round.ts";
 import { accuracy, initLora } from "./lora-model.ts";
-import { testFixture } from "./test-fixtures.ts";
+import { testFixture } from "./testing/fixtures.ts";
 
 test("trainNode is deterministic: same seed → same adapter bytes; another seed → other bytes", async () => {
   const { task, base } = await testFixture();

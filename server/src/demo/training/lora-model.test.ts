@@ -4,7 +4,7 @@ import { test } from "node:test";
 import * as tf from "@tensorflow/tfjs-core";
 import type { BaseModel } from "./base-model.ts";
 import { accuracy, initLora, predict, trainLora } from "./lora-model.ts";
-import { testFixture } from "./test-fixtures.ts";
+import { testFixture } from "./testing/fixtures.ts";
 
 function baseDigest(base: BaseModel): string {
   const h = createHash("sha256");

@@ -3,7 +3,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { selectBackend } from "../../compute/backend.ts";
 import { normalAt, streamKey } from "../../merge/random.ts";
 import { assertClose } from "../../merge/testing/assert-close.ts";
-import { activate, loadableBackends } from "../../merge/testing/backends.ts";
+import { activate, loadableBackends } from "../../testing/backends.ts";
 import { backward, crossEntropy, forward, type LayerTensors } from "./mlp-math.ts";
 
 // A tiny MLP 5 → 4 → 3 with a rank-2 LoRA on both layers, batch of 6.

@@ -3,7 +3,7 @@ import { test } from "node:test";
 import { decodeLora } from "./adapter-files.ts";
 import { evaluate } from "./local-round.ts";
 import { formatRow, simulateFederation } from "./simulation.ts";
-import { testFixture } from "./test-fixtures.ts";
+import { testFixture } from "./testing/fixtures.ts";
 
 test("end to end without a coordinator: 4 nodes, 3 rounds, FroM and FedAvg merged by the engine", async () => {
   const { task, base } = await testFixture();

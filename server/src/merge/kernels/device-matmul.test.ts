@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
-import { activate, loadableBackends } from "../testing/backends.ts";
+import { activate, loadableBackends } from "../../testing/backends.ts";
 import {
   assertNearF32,
   product64,

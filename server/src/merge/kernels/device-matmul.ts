@@ -78,11 +78,6 @@ export function useMatmulDevice(d: MatmulDevice | undefined): void {
   device = d;
 }
 
-/** This thread's matmul device. */
-export function activeMatmulDevice(): MatmulDevice {
-  return device ?? tfjsDevice;
-}
-
 /** `C = A · B` on this thread's device: `C[i][j] = Σ_k A[i][k] B[k][j]`. */
 export function gemm(a: F32Mat, b: F32Mat): F32Mat {
   if (a.cols !== b.rows) throw new RangeError(`gemm: ${a.rows}×${a.cols} · ${b.rows}×${b.cols}`);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { testEach as test } from "../../compute/decompositions-under-test.ts";
+import { testEach as test } from "../../testing/decompositions.ts";
 import { symEig } from "./decompositions.ts";
 import { genSymEig } from "./gen-sym-eig.ts";
 import { diagScaleCols, fromRows, identity, type Mat, mat, matmul, matmulTN } from "./mat.ts";
@@ -10,7 +10,7 @@ import {
   randomMat,
   randomPsd,
   randomSym,
-} from "./test-matrices.ts";
+} from "./testing/test-matrices.ts";
 
 function checkPencil(
   h: Mat,

@@ -21,7 +21,7 @@ import {
   traceOfProduct,
   transpose,
 } from "./mat.ts";
-import { assertMatClose, randomMat } from "./test-matrices.ts";
+import { assertMatClose, randomMat } from "./testing/test-matrices.ts";
 
 /** The textbook triple loop, as the reference for the optimised products. */
 function naiveMatmul(a: Mat, b: Mat): Mat {

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { testEach as test } from "../../compute/decompositions-under-test.ts";
+import { testEach as test } from "../../testing/decompositions.ts";
 import { fromRows, identity, type Mat, mat, matmul, transpose } from "./mat.ts";
 import { pinvSym } from "./pinv.ts";
-import { assertMatClose, randomPsd } from "./test-matrices.ts";
+import { assertMatClose, randomPsd } from "./testing/test-matrices.ts";
 
 /** The four Moore–Penrose conditions. */
 function checkPenrose(a: Mat, p: Mat, tol: number, what: string): void {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { testEach as test } from "../../compute/decompositions-under-test.ts";
+import { testEach as test } from "../../testing/decompositions.ts";
 import { denseMatmulNT, denseMatmulTN, svd, symEig } from "./decompositions.ts";
 import { diagScaleCols, fromRows, type Mat, mat, matmulNT, matmulTN } from "./mat.ts";
 import {
@@ -9,7 +9,7 @@ import {
   duplicateColumn,
   randomLowRank,
   randomMat,
-} from "./test-matrices.ts";
+} from "./testing/test-matrices.ts";
 
 function reconstruct(u: Mat, s: Float64Array, v: Mat): Mat {
   return matmulNT(diagScaleCols(u, s), v);

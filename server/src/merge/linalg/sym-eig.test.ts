@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { testEach as test } from "../../compute/decompositions-under-test.ts";
+import { testEach as test } from "../../testing/decompositions.ts";
 import { symEig } from "./decompositions.ts";
 import { diagScaleCols, fromRows, identity, type Mat, mat, matmul, matmulNT, transpose } from "./mat.ts";
 import {
@@ -9,7 +9,7 @@ import {
   randomMat,
   randomPsd,
   randomSym,
-} from "./test-matrices.ts";
+} from "./testing/test-matrices.ts";
 
 function reconstruct(values: Float64Array, vectors: Mat): Mat {
   return matmulNT(diagScaleCols(vectors, values), vectors);

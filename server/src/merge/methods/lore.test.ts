@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
+import { activate, loadableBackends } from "../../testing/backends.ts";
 import { mergeModule } from "../engine.ts";
 import { resolveOptions } from "../options.ts";
 import { flatten, loreDense, truncatedSvd } from "../reference/index.ts";
 import { assertClose, relFrobError } from "../testing/assert-close.ts";
-import { activate, loadableBackends } from "../testing/backends.ts";
 import { denseOfMerged } from "../testing/dense-of.ts";
 import { randomModuleGroup } from "../testing/random-modules.ts";
 import type { ModuleMergeResult } from "../types.ts";

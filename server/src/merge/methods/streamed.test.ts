@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { activate, loadableBackends } from "../../testing/backends.ts";
 import { mergeModule } from "../engine.ts";
 import { resolveOptions } from "../options.ts";
 import { groupSource } from "../streamed-stack.ts";
 import { relFrobError } from "../testing/assert-close.ts";
-import { activate, loadableBackends } from "../testing/backends.ts";
 import { denseOfMerged } from "../testing/dense-of.ts";
 import { randomModuleGroup } from "../testing/random-modules.ts";
 import type { ModuleSource } from "../types.ts";

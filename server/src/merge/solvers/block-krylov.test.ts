@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
+import { activate, loadableBackends } from "../../testing/backends.ts";
 import { type F32Mat, f32, gemm, transposeF32 } from "../kernels/device-matmul.ts";
 import { symEig } from "../linalg/index.ts";
 import { normalAt, streamKey } from "../random.ts";
-import { activate, loadableBackends } from "../testing/backends.ts";
 import { blockKrylov, type KrylovOperator } from "./block-krylov.ts";
 import { ritzIterate } from "./ritz-iteration.ts";
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe } from "node:test";
 import { Matrix } from "ml-matrix";
-import { testEach as test } from "../../compute/decompositions-under-test.ts";
+import { testEach as test } from "../../testing/decompositions.ts";
 import { denseMatmulNT, type Mat, transpose } from "../linalg/index.ts";
 import { normalAt, streamKey } from "../random.ts";
 import { svt } from "../reference/index.ts";

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
+import { activate, loadableBackends } from "../../testing/backends.ts";
 import { mergeModule } from "../engine.ts";
 import { columnCoefficients, stackModule, stackTerms } from "../factor-stack.ts";
 import { resolveOptions } from "../options.ts";
 import { flatten, frob2, taskArithmeticDense, truncatedSvd } from "../reference/index.ts";
 import { relFrobError } from "../testing/assert-close.ts";
-import { activate, loadableBackends } from "../testing/backends.ts";
 import { denseOfMerged } from "../testing/dense-of.ts";
 import { randomModuleGroup } from "../testing/random-modules.ts";
 import { chooseRoute, normBound2, truncateStack } from "./truncated-svd.ts";

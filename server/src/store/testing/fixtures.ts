@@ -7,8 +7,8 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ClientRecord, Federation, RoundRecord, UpdateRecord } from "../../core/model.ts";
+import type { UploadKey } from "../../core/store.ts";
 import { serializeSafetensors } from "../../peft/index.ts";
-import type { UploadKey } from "../errors.ts";
 
 /** A federation with a small schema. */
 export function federation(id = "fed-1"): Federation {

@@ -5,10 +5,10 @@
  * stored or compared (in constant time); tokens are never logged.
  */
 
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type { PeerCertificate } from "node:tls";
 import type { Metadata } from "@grpc/grpc-js";
 import { NotEnrolledError } from "../../coordinator/errors.ts";
+import { tokenDigest, tokenMatches } from "../../core/tokens.ts";
 
 /** No or malformed credentials. → `UNAUTHENTICATED`. */
 export class UnauthenticatedError extends Error {
@@ -18,16 +18,6 @@ export class UnauthenticatedError extends Error {
 /** Valid credentials that do not allow the call. → `PERMISSION_DENIED`. */
 export class PermissionDeniedError extends Error {
   override readonly name = "PermissionDeniedError";
-}
-
-/** A new random bearer token (256 bits, base64url, `trb_` prefix so leaked tokens are recognisable). */
-export function newToken(): string {
-  return `trb_${randomBytes(32).toString("base64url")}`;
-}
-
-/** Hex sha256 of a token: what the store keeps. */
-export function tokenDigest(token: string): string {
-  return createHash("sha256").update(token, "utf8").digest("hex");
 }
 
 /** The bearer token of a call, or `UnauthenticatedError`. */
@@ -40,13 +30,6 @@ export function bearerToken(metadata: Metadata): string {
   const match = /^Bearer ([A-Za-z0-9._~+/=-]{16,512})$/.exec(String(values[0]));
   if (match === null) throw new UnauthenticatedError('"authorization" metadata is not "Bearer <token>"');
   return match[1];
-}
-
-/** Whether `token` hashes to `digestHex`, compared in constant time. */
-export function tokenMatches(token: string, digestHex: string): boolean {
-  const a = Buffer.from(tokenDigest(token), "hex");
-  const b = Buffer.from(digestHex, "hex");
-  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 /** Looks up enrolled clients by token digest. */

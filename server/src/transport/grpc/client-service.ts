@@ -24,7 +24,7 @@ import type { SubmitHeader } from "../../coordinator/update-intake.ts";
 import type { Log } from "../../core/log.ts";
 import { isStorageFull } from "../../core/storage-faults.ts";
 import type { AdapterHandle } from "../../core/store.ts";
-import { UploadConflictError } from "../../store/errors.ts";
+import { UploadConflictError } from "../../core/store-errors.ts";
 import {
   authenticateClient,
   authorizeClient,

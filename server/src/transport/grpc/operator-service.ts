@@ -19,11 +19,10 @@ import {
   StartRoundResponseSchema,
 } from "@tributary/protocol";
 import type { Coordinator } from "../../coordinator/coordinator.ts";
-import { FederationConfigError } from "../../coordinator/errors.ts";
 import type { Log } from "../../core/log.ts";
 import type { RoundRecord } from "../../core/model.ts";
-import { checkId } from "../../store/paths.ts";
-import { authenticateOperator, newToken, tokenDigest } from "./auth.ts";
+import { newToken, tokenDigest } from "../../core/tokens.ts";
+import { authenticateOperator } from "./auth.ts";
 import type { ConnectionTracker } from "./connections.ts";
 import { federationFromProto, federationToProto, roundToProto, updateToProto } from "./convert.ts";
 import { toServiceError } from "./status.ts";
@@ -64,16 +63,6 @@ export function operatorServiceHandlers(
       return create(CreateFederationResponseSchema, { federation: federationToProto(f) });
     }),
     enrollClient: unary(async (req) => {
-      try {
-        checkId("client id", req.clientId);
-      } catch (err) {
-        throw new FederationConfigError(
-          req.federationId,
-          "client_id",
-          `is invalid: ${(err as Error).message}`,
-          { cause: err },
-        );
-      }
       const token = newToken();
       await coordinator.enrollClient(req.federationId, req.clientId, tokenDigest(token));
       log.info("client token issued", { federation: req.federationId, client: req.clientId });

@@ -27,8 +27,8 @@ import {
   UpdateTooLargeError,
 } from "../../coordinator/errors.ts";
 import { isStorageFull } from "../../core/storage-faults.ts";
+import { StoreArgumentError, StoreIntegrityError, UploadConflictError } from "../../core/store-errors.ts";
 import { MergeInputError, MergeOptionsError } from "../../merge/errors.ts";
-import { StoreArgumentError, StoreIntegrityError, UploadConflictError } from "../../store/errors.ts";
 import { PermissionDeniedError, UnauthenticatedError } from "./auth.ts";
 
 const COORDINATOR_CODES: Record<CoordinatorErrorCode, status> = {
@@ -190,11 +190,6 @@ function describe(err: unknown): Omit<ErrorSpec, "message"> {
     };
   }
   return { code: status.INTERNAL, reason: ErrorReason.INTERNAL };
-}
-
-/** The gRPC status code for an error raised inside the coordinator. */
-export function statusCodeOf(err: unknown): status {
-  return describe(err).code;
 }
 
 /**

@@ -8,7 +8,7 @@ import { adapterObjects, DEFAULT_BUCKET, DEFAULT_STREAM, type RoundAnnouncement 
 import { startNatsServer, type TestNatsServer } from "../../../../test/helpers/nats-server.ts";
 import { PublishContentError, type ResultPublisher } from "../../core/publisher.ts";
 import { createNatsPublisher } from "./publisher.ts";
-import { makeResultFixture } from "./testing.ts";
+import { makeResultFixture } from "./testing/result-fixture.ts";
 
 async function next(
   watch: ResultWatch,

@@ -220,8 +220,10 @@ export type UpdateHeader = Message<"tributary.v1.UpdateHeader"> & {
   clientId: string;
 
   /**
-   * Client-chosen idempotency key (e.g. a UUID). Submitting the same
-   * update_id again returns the first result with duplicate = true.
+   * Client-chosen idempotency key (e.g. a UUID): 1 to 128 of
+   * A-Z a-z 0-9 . _ -, not "." or ".." (the protocol package's ID_RULES).
+   * Submitting the same update_id again returns the first result with
+   * duplicate = true.
    *
    * @generated from field: string update_id = 4;
    */

@@ -3,10 +3,10 @@
  * federation (`fed-1`, quorum 2) with three clients and two rounds — round 1
  * published (client-3 a straggler, client-2 after quorum), round 2 open.
  */
-import { UnknownFederationError, UnknownRoundError } from "../coordinator/errors.ts";
-import { testFederation, updateRecord } from "../coordinator/test-fixtures.ts";
-import type { RoundRecord, RoundResult, UpdateRecord } from "../core/model.ts";
-import type { CoordinatorReader } from "./views.ts";
+import { UnknownFederationError, UnknownRoundError } from "../../coordinator/errors.ts";
+import { testFederation, updateRecord } from "../../coordinator/testing/fixtures.ts";
+import type { RoundRecord, RoundResult, UpdateRecord } from "../../core/model.ts";
+import type { CoordinatorReader } from "../views.ts";
 
 /** Epoch ms round 1 opened at. */
 export const T0 = 1_700_000_000_000;

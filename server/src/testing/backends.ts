@@ -7,7 +7,7 @@
  * `TRIBUTARY_TEST_WEBGPU=off` and `TRIBUTARY_LAPACK=off` leave them out on
  * purpose.
  */
-import { BACKENDS, type BackendName, useBackend, webgpuUnavailable } from "../../compute/backend.ts";
+import { BACKENDS, type BackendName, useBackend, webgpuUnavailable } from "../compute/backend.ts";
 
 /** Backends that load on this machine (wasm, cpu, webgpu and blas at least). */
 export async function loadableBackends(): Promise<BackendName[]> {

@@ -3,9 +3,9 @@
  * each, covering all 10 classes) and its base network, trained once per
  * test process.
  */
-import { selectBackend } from "../../compute/backend.ts";
-import { type BaseModel, trainBaseModel } from "./base-model.ts";
-import { createTask, type Task, type TaskSpec } from "./task.ts";
+import { selectBackend } from "../../../compute/backend.ts";
+import { type BaseModel, trainBaseModel } from "../base-model.ts";
+import { createTask, type Task, type TaskSpec } from "../task.ts";
 
 /** The test task's spec. */
 export const TEST_TASK: Partial<TaskSpec> = {

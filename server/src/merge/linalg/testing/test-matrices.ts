@@ -3,7 +3,7 @@
  * (not exported from the package index).
  */
 import assert from "node:assert/strict";
-import { identity, type Mat, matmul, matmulTN, sub } from "./mat.ts";
+import { identity, type Mat, matmul, matmulTN, sub } from "../mat.ts";
 
 /**
  * A seeded uniform generator (mulberry32).
@@ -79,18 +79,6 @@ export function frob(m: Mat): number {
   let s = 0;
   for (const x of m.data) s += x * x;
   return Math.sqrt(s);
-}
-
-/**
- * Relative Frobenius distance (absolute when `expected` is zero).
- * Dense equation: `‖A − E‖_F / ‖E‖_F`.
- */
-export function relErr(actual: Mat, expected: Mat): number {
-  assert.equal(actual.rows, expected.rows, "row count");
-  assert.equal(actual.cols, expected.cols, "column count");
-  const d = frob(sub(actual, expected));
-  const e = frob(expected);
-  return e === 0 ? d : d / e;
 }
 
 /**

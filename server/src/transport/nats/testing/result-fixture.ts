@@ -1,7 +1,7 @@
 /** Test fixtures of the NATS edge: round results with random adapters. */
 import { randomBytes } from "node:crypto";
 import { type ResultAdapter, sha256Hex } from "@tributary/protocol";
-import type { RoundResult } from "../../core/model.ts";
+import type { RoundResult } from "../../../core/model.ts";
 
 /** A result and its adapter. */
 export interface ResultFixture {

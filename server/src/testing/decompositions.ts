@@ -5,8 +5,8 @@
  * the JS one alone, on purpose.
  */
 import { test } from "node:test";
+import { loadLapack } from "../compute/lapack.ts";
 import { type Decompositions, jsDecompositions, useDecompositions } from "../merge/linalg/index.ts";
-import { loadLapack } from "./lapack.ts";
 
 async function implementations(): Promise<Decompositions[]> {
   if (process.env.TRIBUTARY_LAPACK === "off") return [jsDecompositions];

@@ -3,12 +3,12 @@
  * and real PEFT adapters encoded in memory.
  */
 
-import type { Federation, RoundPolicy, UpdateRecord } from "../core/model.ts";
-import { encodeAdapter } from "../peft/adapter-codec.ts";
-import { adapterConfigFromObject } from "../peft/adapter-config.ts";
-import type { OutputModule } from "../peft/adapter-types.ts";
-import type { TensorDType } from "../peft/dtype.ts";
-import { fillUniform, linearLayout } from "../peft/synthetic-adapter.ts";
+import type { Federation, RoundPolicy, UpdateRecord } from "../../core/model.ts";
+import { encodeAdapter } from "../../peft/adapter-codec.ts";
+import { adapterConfigFromObject } from "../../peft/adapter-config.ts";
+import type { OutputModule } from "../../peft/adapter-types.ts";
+import type { TensorDType } from "../../peft/dtype.ts";
+import { fillUniform, linearLayout } from "../../peft/synthetic-adapter.ts";
 
 /** Base model of `testFederation`. */
 export const BASE_MODEL = "tiny/llama-2l";

@@ -1,12 +1,11 @@
 /**
- * Typed errors of the coordinator store. The RPC edge maps them once:
+ * Typed errors of the coordinator store port (`store.ts`), which every
+ * implementation throws. The RPC edge maps them once:
  * `StoreIntegrityError` → `INVALID_ARGUMENT` (the client resends),
  * `UploadConflictError` → `ALREADY_EXISTS`/`FAILED_PRECONDITION`,
  * `StoreArgumentError` → `INVALID_ARGUMENT`, the others → `INTERNAL`/`UNAVAILABLE`.
  */
-import type { UploadKey } from "../core/store.ts";
-
-export type { UploadKey } from "../core/store.ts";
+import type { UploadKey } from "./store.ts";
 
 /** `federation "f" round 3 client "c" update "u"`, for messages. */
 export function describeUpload(key: Partial<UploadKey>): string {

@@ -2,7 +2,7 @@
  * A manual clock for tests: time moves only when `advance` is called, which
  * fires every timer that falls due, in time order.
  */
-import type { Cancel, Clock } from "./clock.ts";
+import type { Cancel, Clock } from "../clock.ts";
 
 /** A `Clock` whose time tests move by hand. */
 export interface FakeClock extends Clock {
