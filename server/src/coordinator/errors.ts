@@ -1,31 +1,19 @@
 /**
- * Typed errors of the coordinator's round logic. Each carries a transport-free
- * `code` that the RPC edge maps once to a gRPC status (`"invalid-argument"` →
- * `INVALID_ARGUMENT`, …); nothing here imports gRPC. Messages are
- * self-contained: they name the federation, client, round, tensor or field at
- * fault.
+ * Typed errors of the coordinator's round logic. Each declares, where it is
+ * defined, its transport-free `code` and its `detail()` (a stable
+ * `ErrorReason`, metadata, the fields at fault) — `core/errors.ts`'s
+ * `DomainError` — which the RPC edge maps once to a gRPC status; nothing here
+ * imports gRPC. Messages are self-contained: they name the federation,
+ * client, round, tensor or field at fault.
  */
 
-import { AdapterFormatError } from "@tributary/protocol";
+import { AdapterFormatError, ErrorReason } from "@tributary/protocol";
+import { DomainError, type ErrorCode, type ErrorDetail, violationOf } from "../core/errors.ts";
 import type { RoundRecord } from "../core/model.ts";
+import { StoreIntegrityError } from "../core/store-errors.ts";
 import { MergeOptionsError } from "../merge/errors.ts";
 
-/** Transport-free error kinds, one per gRPC status code the coordinator uses. */
-export type CoordinatorErrorCode =
-  | "invalid-argument"
-  | "failed-precondition"
-  | "already-exists"
-  | "resource-exhausted"
-  | "permission-denied"
-  | "not-found";
-
-/**
- * Base class of every coordinator error; `code` says which gRPC status the
- * edge should answer with.
- */
-export abstract class CoordinatorError extends Error {
-  abstract readonly code: CoordinatorErrorCode;
-}
+export { UpdateConflictError } from "../core/store-errors.ts";
 
 /** What part of an update an `InvalidUpdateError` is about. */
 export interface UpdateFault {
@@ -45,7 +33,7 @@ export interface UpdateFault {
  * @example
  * throw new InvalidUpdateError("hospital-3", `module m has rank 32, above max_rank 16`, { module: "m" });
  */
-export class InvalidUpdateError extends CoordinatorError {
+export class InvalidUpdateError extends DomainError {
   override readonly name = "InvalidUpdateError";
   readonly code = "invalid-argument";
   readonly tensor?: string;
@@ -61,6 +49,29 @@ export class InvalidUpdateError extends CoordinatorError {
     if (fault.module !== undefined) this.module = fault.module;
     if (fault.field !== undefined) this.field = fault.field;
   }
+  detail(): ErrorDetail {
+    const metadata = {
+      client_id: this.clientId,
+      tensor: this.tensor,
+      module: this.module,
+      field: this.field,
+    };
+    if (this.tensor !== undefined || (this.module !== undefined && this.field === undefined)) {
+      return {
+        reason: ErrorReason.INVALID_TENSOR,
+        metadata,
+        fieldViolations: violationOf(this.tensor ?? this.module ?? "", this),
+      };
+    }
+    if (this.cause instanceof AdapterFormatError) return { reason: ErrorReason.MALFORMED_ADAPTER, metadata };
+    const fields = this.field !== undefined ? { fieldViolations: violationOf(this.field, this) } : {};
+    if (this.cause instanceof StoreIntegrityError) {
+      const header =
+        this.field !== undefined ? { fieldViolations: violationOf(`header.${this.field}`, this) } : {};
+      return { reason: ErrorReason.CONTENT_MISMATCH, metadata, ...header };
+    }
+    return { reason: ErrorReason.INVALID_FIELD, metadata, ...fields };
+  }
 }
 
 function describeRound(current: RoundRecord | undefined): string {
@@ -73,7 +84,7 @@ function describeRound(current: RoundRecord | undefined): string {
  * An update for a round that is not the federation's
  * OPEN round: closed, failed, published, or not opened yet. → `FAILED_PRECONDITION`.
  */
-export class StaleRoundError extends CoordinatorError {
+export class StaleRoundError extends DomainError {
   override readonly name = "StaleRoundError";
   readonly code = "failed-precondition";
   readonly currentRound?: number;
@@ -91,34 +102,21 @@ export class StaleRoundError extends CoordinatorError {
       this.currentState = current.state;
     }
   }
-}
-
-/**
- * A second, different update from the same client in the same round (another
- * `update_id`, or the same `update_id` with other content). The first update
- * stands; resubmitting it with its own `update_id` is idempotent.
- * → `ALREADY_EXISTS` (the round's update for this client already exists).
- */
-export class ConflictingUpdateError extends CoordinatorError {
-  override readonly name = "ConflictingUpdateError";
-  readonly code = "already-exists";
-  constructor(
-    readonly clientId: string,
-    readonly round: number,
-    /** `update_id` of the update already accepted. */
-    readonly existingUpdateId: string,
-    readonly updateId: string,
-    detail?: string,
-  ) {
-    super(
-      detail ??
-        `client "${clientId}" already submitted update "${existingUpdateId}" for round ${round}; update "${updateId}" is refused (one update per client per round)`,
-    );
+  detail(): ErrorDetail {
+    return {
+      reason: ErrorReason.STALE_ROUND,
+      metadata: {
+        federation_id: this.federationId,
+        round: this.submittedRound,
+        current_round: this.currentRound,
+        current_state: this.currentState,
+      },
+    };
   }
 }
 
 /** An update larger than the federation's `maxUpdateBytes`. → `RESOURCE_EXHAUSTED`. */
-export class UpdateTooLargeError extends CoordinatorError {
+export class UpdateTooLargeError extends DomainError {
   override readonly name = "UpdateTooLargeError";
   readonly code = "resource-exhausted";
   constructor(
@@ -130,10 +128,13 @@ export class UpdateTooLargeError extends CoordinatorError {
       `update from client "${clientId}" is ${size} bytes, above the federation's limit of ${limit} bytes`,
     );
   }
+  detail(): ErrorDetail {
+    return { reason: ErrorReason.UPDATE_TOO_LARGE, metadata: { size: this.size, limit: this.limit } };
+  }
 }
 
 /** A per-client limit of the coordinator was reached (e.g. concurrent uploads). → `RESOURCE_EXHAUSTED`. */
-export class QuotaExceededError extends CoordinatorError {
+export class QuotaExceededError extends DomainError {
   override readonly name = "QuotaExceededError";
   readonly code = "resource-exhausted";
   constructor(
@@ -145,10 +146,13 @@ export class QuotaExceededError extends CoordinatorError {
   ) {
     super(`client "${clientId}": ${detail} (limit ${quota} = ${limit})`);
   }
+  detail(): ErrorDetail {
+    return { reason: ErrorReason.QUOTA_EXCEEDED, metadata: { quota: this.quota, limit: this.limit } };
+  }
 }
 
 /** A client that is not enrolled in the federation. → `PERMISSION_DENIED`. */
-export class NotEnrolledError extends CoordinatorError {
+export class NotEnrolledError extends DomainError {
   override readonly name = "NotEnrolledError";
   readonly code = "permission-denied";
   constructor(
@@ -157,6 +161,12 @@ export class NotEnrolledError extends CoordinatorError {
   ) {
     super(`client "${clientId}" is not enrolled in federation "${federationId}"`);
   }
+  detail(): ErrorDetail {
+    return {
+      reason: ErrorReason.NOT_ENROLLED,
+      metadata: { federation_id: this.federationId, client_id: this.clientId },
+    };
+  }
 }
 
 /**
@@ -164,7 +174,7 @@ export class NotEnrolledError extends CoordinatorError {
  * → `FAILED_PRECONDITION`, as `ClientService.SubmitUpdate` documents ("client
  * not in its cohort"): the client may be selected for a later round.
  */
-export class NotInCohortError extends CoordinatorError {
+export class NotInCohortError extends DomainError {
   override readonly name = "NotInCohortError";
   readonly code = "failed-precondition";
   constructor(
@@ -174,19 +184,28 @@ export class NotInCohortError extends CoordinatorError {
   ) {
     super(`client "${clientId}" is not in the cohort of round ${round} of federation "${federationId}"`);
   }
+  detail(): ErrorDetail {
+    return {
+      reason: ErrorReason.NOT_IN_COHORT,
+      metadata: { federation_id: this.federationId, client_id: this.clientId, round: this.round },
+    };
+  }
 }
 
 /** No federation with this id. → `NOT_FOUND`. */
-export class UnknownFederationError extends CoordinatorError {
+export class UnknownFederationError extends DomainError {
   override readonly name = "UnknownFederationError";
   readonly code = "not-found";
   constructor(readonly federationId: string) {
     super(`no federation "${federationId}"`);
   }
+  detail(): ErrorDetail {
+    return { reason: ErrorReason.FEDERATION_NOT_FOUND, metadata: { federation_id: this.federationId } };
+  }
 }
 
 /** No round with this number in the federation. → `NOT_FOUND`. */
-export class UnknownRoundError extends CoordinatorError {
+export class UnknownRoundError extends DomainError {
   override readonly name = "UnknownRoundError";
   readonly code = "not-found";
   constructor(
@@ -195,19 +214,28 @@ export class UnknownRoundError extends CoordinatorError {
   ) {
     super(`federation "${federationId}" has no round ${round}`);
   }
+  detail(): ErrorDetail {
+    return {
+      reason: ErrorReason.ROUND_NOT_FOUND,
+      metadata: { federation_id: this.federationId, round: this.round || undefined },
+    };
+  }
 }
 
 /** A federation id that is already taken. → `ALREADY_EXISTS`. */
-export class FederationExistsError extends CoordinatorError {
+export class FederationExistsError extends DomainError {
   override readonly name = "FederationExistsError";
   readonly code = "already-exists";
   constructor(readonly federationId: string) {
     super(`federation "${federationId}" already exists`);
   }
+  detail(): ErrorDetail {
+    return { reason: ErrorReason.FEDERATION_EXISTS, metadata: { federation_id: this.federationId } };
+  }
 }
 
 /** An invalid federation definition (id, schema, merge spec, policy). → `INVALID_ARGUMENT`. */
-export class FederationConfigError extends CoordinatorError {
+export class FederationConfigError extends DomainError {
   override readonly name = "FederationConfigError";
   readonly code = "invalid-argument";
   constructor(
@@ -219,6 +247,13 @@ export class FederationConfigError extends CoordinatorError {
   ) {
     super(`federation "${federationId}": ${field} ${detail}`, options);
   }
+  detail(): ErrorDetail {
+    return {
+      reason: ErrorReason.INVALID_FEDERATION,
+      metadata: { federation_id: this.federationId, field: this.field },
+      fieldViolations: violationOf(this.field, this),
+    };
+  }
 }
 
 /**
@@ -226,7 +261,7 @@ export class FederationConfigError extends CoordinatorError {
  * one is running or too few clients are connected, closing a round with no
  * update. → `FAILED_PRECONDITION`.
  */
-export class RoundStateError extends CoordinatorError {
+export class RoundStateError extends DomainError {
   override readonly name = "RoundStateError";
   readonly code = "failed-precondition";
   constructor(
@@ -235,18 +270,21 @@ export class RoundStateError extends CoordinatorError {
   ) {
     super(`federation "${federationId}": ${detail}`);
   }
+  detail(): ErrorDetail {
+    return { reason: ErrorReason.ROUND_STATE, metadata: { federation_id: this.federationId } };
+  }
 }
 
 /**
- * The code the edge should map `err` to: a `CoordinatorError`'s own code,
+ * The code the edge should map `err` to: a `DomainError`'s own code,
  * `invalid-argument` for adapter and merge-option errors, `undefined` for
  * anything else (an internal error).
  *
  * @example
  * const status = { "invalid-argument": Code.InvalidArgument, ... }[errorKind(err) ?? "internal"];
  */
-export function errorKind(err: unknown): CoordinatorErrorCode | undefined {
-  if (err instanceof CoordinatorError) return err.code;
+export function errorKind(err: unknown): ErrorCode | undefined {
+  if (err instanceof DomainError) return err.code;
   if (err instanceof AdapterFormatError || err instanceof MergeOptionsError) return "invalid-argument";
   return undefined;
 }
@@ -256,7 +294,7 @@ export function errorKind(err: unknown): CoordinatorErrorCode | undefined {
  * coordinator durably holds. → `FAILED_PRECONDITION`; the message says where
  * to resume from.
  */
-export class ResumeOffsetError extends CoordinatorError {
+export class ResumeOffsetError extends DomainError {
   override readonly name = "ResumeOffsetError";
   readonly code = "failed-precondition";
   constructor(
@@ -268,5 +306,15 @@ export class ResumeOffsetError extends CoordinatorError {
     super(
       `update "${updateId}" from client "${clientId}": resume_offset ${resumeOffset} does not match the ${durableBytes} bytes already stored; resume from ${durableBytes} (GetUploadStatus) or resend from 0`,
     );
+  }
+  detail(): ErrorDetail {
+    return {
+      reason: ErrorReason.RESUME_OFFSET_MISMATCH,
+      metadata: {
+        update_id: this.updateId,
+        requested_offset: this.resumeOffset,
+        resume_offset: this.durableBytes,
+      },
+    };
   }
 }

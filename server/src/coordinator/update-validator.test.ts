@@ -3,10 +3,10 @@ import { test } from "node:test";
 import type { RoundRecord } from "../core/model.ts";
 import { parseSafetensors } from "../peft/safetensors.ts";
 import {
-  ConflictingUpdateError,
   InvalidUpdateError,
   NotInCohortError,
   StaleRoundError,
+  UpdateConflictError,
   UpdateTooLargeError,
 } from "./errors.ts";
 import { encodeTestAdapter, schemaModules, testFederation, updateRecord } from "./testing/fixtures.ts";
@@ -117,13 +117,13 @@ test("the same update id is a duplicate, another one conflicts", () => {
   assert.equal(late.kind, "duplicate");
   const other = throwsWith(
     () => validateUpdate(request({ updateId: "u-2" }, { accepted: [existing] })),
-    ConflictingUpdateError,
+    UpdateConflictError,
     /already submitted update "u-1" for round 3/,
   );
   assert.equal(other.code, "already-exists");
   throwsWith(
     () => validateUpdate(request({ sha256Hex: "cd".repeat(32) }, { accepted: [existing] })),
-    ConflictingUpdateError,
+    UpdateConflictError,
     /reused update id "u-1".*different content/,
   );
   // Another client's update, or this client's update of another round, does not count.

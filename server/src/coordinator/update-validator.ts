@@ -13,10 +13,10 @@ import type { PeftAdapter } from "../peft/adapter-types.ts";
 import { parseSafetensors } from "../peft/safetensors.ts";
 import { checkTensorsAgainstSchema, parseUpdateConfig, updateLabel } from "./adapter-schema.ts";
 import {
-  ConflictingUpdateError,
   InvalidUpdateError,
   NotInCohortError,
   StaleRoundError,
+  UpdateConflictError,
   UpdateTooLargeError,
 } from "./errors.ts";
 
@@ -69,7 +69,7 @@ export interface RoundClaim {
  * accepted from it is a duplicate (whatever the round's state, so a retry
  * after a lost ack gets its ack); otherwise the round must be the open one,
  * the client in its cohort, and without another update from it. Throws
- * `ConflictingUpdateError`, `StaleRoundError` or `NotInCohortError`.
+ * `UpdateConflictError`, `StaleRoundError` or `NotInCohortError`.
  *
  * @example
  * const decision = admitToRound(claim, scheduler.current(), scheduler.accepted(claim.round));
@@ -83,12 +83,11 @@ export function admitToRound(
   const same = mine.find((u) => u.updateId === claim.updateId);
   if (same !== undefined) {
     if (same.sha256.toLowerCase() !== claim.sha256Hex.toLowerCase()) {
-      throw new ConflictingUpdateError(
-        claim.clientId,
-        claim.round,
-        same.updateId,
-        claim.updateId,
+      throw new UpdateConflictError(
+        claim,
         `client "${claim.clientId}" reused update id "${claim.updateId}" in round ${claim.round} for different content (sha256 ${claim.sha256Hex.toLowerCase()}, accepted ${same.sha256})`,
+        same.updateId,
+        { plain: true },
       );
     }
     return { kind: "duplicate", existing: same };
@@ -100,7 +99,12 @@ export function admitToRound(
     throw new NotInCohortError(claim.federationId, claim.clientId, claim.round);
   }
   if (mine.length > 0) {
-    throw new ConflictingUpdateError(claim.clientId, claim.round, mine[0].updateId, claim.updateId);
+    throw new UpdateConflictError(
+      claim,
+      `client "${claim.clientId}" already submitted update "${mine[0].updateId}" for round ${claim.round}; update "${claim.updateId}" is refused (one update per client per round)`,
+      mine[0].updateId,
+      { plain: true },
+    );
   }
   return { kind: "new" };
 }
@@ -137,7 +141,7 @@ function checkHeaderFields(clientId: string, h: UpdateHeader): void {
  * Checks an update's header before any of its bytes are stored. Throws
  * `InvalidUpdateError` (header field, config, base model),
  * `StaleRoundError` (round not open; names the current round),
- * `NotInCohortError`, `ConflictingUpdateError` (another update from this
+ * `NotInCohortError`, `UpdateConflictError` (another update from this
  * client this round) or `UpdateTooLargeError`.
  *
  * @example

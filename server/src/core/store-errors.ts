@@ -1,10 +1,13 @@
 /**
  * Typed errors of the coordinator store port (`store.ts`), which every
- * implementation throws. The RPC edge maps them once:
- * `StoreIntegrityError` → `INVALID_ARGUMENT` (the client resends),
- * `UploadConflictError` → `ALREADY_EXISTS`/`FAILED_PRECONDITION`,
- * `StoreArgumentError` → `INVALID_ARGUMENT`, the others → `INTERNAL`/`UNAVAILABLE`.
+ * implementation throws. Those a client can act on are `DomainError`s that
+ * declare their status and reason: `StoreIntegrityError` → `INVALID_ARGUMENT`
+ * `CONTENT_MISMATCH` (the client resends), `UpdateConflictError` →
+ * `ALREADY_EXISTS` `UPDATE_CONFLICT`, `StoreArgumentError` →
+ * `INVALID_ARGUMENT`; the others are the coordinator's problem (`INTERNAL`).
  */
+import { ErrorReason } from "@tributary/protocol";
+import { DomainError, type ErrorDetail, violationOf } from "./errors.ts";
 import type { UploadKey } from "./store.ts";
 
 /** `federation "f" round 3 client "c" update "u"`, for messages. */
@@ -41,8 +44,9 @@ export type IntegrityReason =
  * @example
  * throw new StoreIntegrityError("sha256-mismatch", key, `sha256 is ${got}, declared ${want}`);
  */
-export class StoreIntegrityError extends Error {
+export class StoreIntegrityError extends DomainError {
   override readonly name = "StoreIntegrityError";
+  readonly code = "invalid-argument";
   constructor(
     /** What was wrong. */
     readonly reason: IntegrityReason,
@@ -52,6 +56,19 @@ export class StoreIntegrityError extends Error {
     options?: { cause?: unknown },
   ) {
     super(`${describeUpload(key)}: ${detail}`, options);
+  }
+  detail(): ErrorDetail {
+    const field =
+      this.reason === "sha256-mismatch"
+        ? "content_hash"
+        : this.reason.startsWith("size")
+          ? "total_size"
+          : undefined;
+    return {
+      reason: ErrorReason.CONTENT_MISMATCH,
+      metadata: { field },
+      ...(field !== undefined ? { fieldViolations: violationOf(`header.${field}`, this) } : {}),
+    };
   }
 }
 
@@ -77,25 +94,38 @@ export class StoreCorruptError extends Error {
 /**
  * A second, different update for a client and round that already has one
  * (accepted, or committed and awaiting its journal event), the same update id
- * with different content, or an upload superseded by a newer one of the same key.
+ * with different content, or an upload superseded by a newer one of the same
+ * key. The first update stands; resubmitting it with its own `update_id` is
+ * idempotent. Raised by intake and by the store alike. → `ALREADY_EXISTS`.
  */
-export class UploadConflictError extends Error {
-  override readonly name = "UploadConflictError";
+export class UpdateConflictError extends DomainError {
+  override readonly name = "UpdateConflictError";
+  readonly code = "already-exists";
   constructor(
     /** The upload that was refused. */
     readonly key: UploadKey,
     detail: string,
     /** Update id of the update already stored for the client and round, if any. */
     readonly existingUpdateId?: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; plain?: boolean },
   ) {
-    super(`${describeUpload(key)}: ${detail}`, options);
+    super(options?.plain === true ? detail : `${describeUpload(key)}: ${detail}`, options);
+  }
+  detail(): ErrorDetail {
+    return {
+      reason: ErrorReason.UPDATE_CONFLICT,
+      metadata: { round: this.key.round, existing_update_id: this.existingUpdateId },
+    };
   }
 }
 
 /** An id, round number, size or hash the store cannot accept (bad characters, path traversal). */
-export class StoreArgumentError extends Error {
+export class StoreArgumentError extends DomainError {
   override readonly name = "StoreArgumentError";
+  readonly code = "invalid-argument";
+  detail(): ErrorDetail {
+    return { reason: ErrorReason.INVALID_REQUEST };
+  }
 }
 
 /**

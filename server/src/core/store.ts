@@ -226,11 +226,11 @@ export interface CoordinatorStore {
   /**
    * Starts or resumes an upload. An upload of the same key resumes at its
    * durable bytes; a new sink for a key supersedes an older one still open.
-   * Throws `UploadConflictError` when a different update is accepted for the
+   * Throws `UpdateConflictError` when a different update is accepted for the
    * client and round, or the same update id with different content.
    */
   beginUpload(key: UploadKey, expected: ExpectedUpload): Promise<UploadSink>;
-  /** Durable bytes of an upload (see `UploadStatus`); `UploadConflictError` as `beginUpload`. */
+  /** Durable bytes of an upload (see `UploadStatus`); `UpdateConflictError` as `beginUpload`. */
   uploadStatus(key: UploadKey): Promise<UploadStatus>;
   /** Deletes a partial or committed-but-not-journaled upload; accepted updates are never deleted. True if something was removed. */
   discardUpload(key: UploadKey): Promise<boolean>;

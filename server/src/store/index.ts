@@ -42,7 +42,7 @@ export {
   StoreCorruptError,
   StoreIntegrityError,
   StoreLockedError,
-  UploadConflictError,
+  UpdateConflictError,
 } from "../core/store-errors.ts";
 export type { RoundAdapterRecord } from "./adapter-store.ts";
 export { createFileStore, type FileStore, type FileStoreOptions } from "./file-store.ts";

@@ -5,7 +5,7 @@
  */
 import { type FileHandle, unlink } from "node:fs/promises";
 import type { CommittedUpload, ExpectedUpload, UploadKey, UploadSink } from "../core/store.ts";
-import { StoreIntegrityError, UploadConflictError } from "../core/store-errors.ts";
+import { StoreIntegrityError, UpdateConflictError } from "../core/store-errors.ts";
 import { hashFile, unlinkIfExists, writeFully } from "./fs-util.ts";
 
 /** What a sink needs from its store. */
@@ -18,7 +18,7 @@ export interface SinkHooks {
 
 /** An `UploadSink` the store can take away from a client that reconnected. */
 export interface ManagedSink extends UploadSink {
-  /** Waits for the sink's pending operation, closes it; later calls fail with `UploadConflictError`. */
+  /** Waits for the sink's pending operation, closes it; later calls fail with `UpdateConflictError`. */
   supersede(): Promise<void>;
 }
 
@@ -51,7 +51,7 @@ export function createUploadSink(options: SinkOptions): ManagedSink {
   const serial = <T>(fn: () => Promise<T>): Promise<T> => {
     const run = chain.then(() => {
       if (state === "superseded") {
-        throw new UploadConflictError(key, "superseded by a newer upload of the same key");
+        throw new UpdateConflictError(key, "superseded by a newer upload of the same key");
       }
       if (state === "done") throw new Error("upload sink already committed, closed or aborted");
       return fn();

@@ -3,7 +3,7 @@ import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import type { UploadKey, UploadSink } from "../core/store.ts";
-import { StoreArgumentError, StoreIntegrityError, UploadConflictError } from "../core/store-errors.ts";
+import { StoreArgumentError, StoreIntegrityError, UpdateConflictError } from "../core/store-errors.ts";
 import { parseSafetensors, serializeSafetensors } from "../peft/index.ts";
 import { createFileStore, type FileStore } from "./file-store.ts";
 import { client, federation, round, sha256, tempDir, updateBytes, updateRecord } from "./testing/fixtures.ts";
@@ -171,7 +171,7 @@ test("a new sink for the same key supersedes the old one", async () => {
   await old.write(bytes.subarray(0, 64));
   const fresh2 = await store.beginUpload(key(), expected);
   assert.equal(fresh2.offset, 64);
-  await assert.rejects(old.write(bytes.subarray(64, 128)), UploadConflictError);
+  await assert.rejects(old.write(bytes.subarray(64, 128)), UpdateConflictError);
   await send(fresh2, bytes, 1000);
   await fresh2.commit();
   await store.close();
@@ -193,15 +193,15 @@ test("one update per client and round: conflicts, idempotent resends, discards",
   });
   await send(otherSink, other, 1000);
   await assert.rejects(otherSink.commit(), (err: unknown) => {
-    assert.ok(err instanceof UploadConflictError);
+    assert.ok(err instanceof UpdateConflictError);
     assert.equal(err.existingUpdateId, "u1");
     return true;
   });
 
   await store.append({ type: "update-accepted", update: updateRecord(key(), bytes) });
   await assert.rejects(store.beginUpload(key("alice", "u2"), expected), /update "u1" is already accepted/);
-  await assert.rejects(store.uploadStatus(key("alice", "u2")), UploadConflictError);
-  await assert.rejects(store.beginUpload(key(), { ...expected, sha256: sha256(other) }), UploadConflictError);
+  await assert.rejects(store.uploadStatus(key("alice", "u2")), UpdateConflictError);
+  await assert.rejects(store.beginUpload(key(), { ...expected, sha256: sha256(other) }), UpdateConflictError);
   // A resend of the accepted update is complete at once.
   const resend = await store.beginUpload(key(), expected);
   assert.equal(resend.offset, bytes.length);

@@ -18,7 +18,7 @@ import type {
   UploadSink,
   UploadStatus,
 } from "../core/store.ts";
-import { StoreArgumentError, StoreIntegrityError, UploadConflictError } from "../core/store-errors.ts";
+import { StoreArgumentError, StoreIntegrityError, UpdateConflictError } from "../core/store-errors.ts";
 import { ensureDir, errnoCode, syncDir, unlinkIfExists } from "./fs-util.ts";
 import { acceptedUpdate } from "./journal-state.ts";
 import type { KeyedMutex } from "./keyed-mutex.ts";
@@ -72,10 +72,10 @@ export function createUploads(layout: StoreLayout, state: () => StoreState, lock
     if (have === undefined) return undefined;
     if (have.updateId !== key.updateId) {
       if (rec === undefined) return undefined; // committed but not journaled: `commit` decides
-      throw new UploadConflictError(key, `update "${rec.updateId}" is already accepted`, rec.updateId);
+      throw new UpdateConflictError(key, `update "${rec.updateId}" is already accepted`, rec.updateId);
     }
     if (expected !== undefined && (have.sha256 !== expected.sha256 || have.size !== expected.size)) {
-      throw new UploadConflictError(
+      throw new UpdateConflictError(
         key,
         `already stored with ${have.size} bytes sha256 ${have.sha256}, not ${expected.size} bytes sha256 ${expected.sha256}`,
         have.updateId,
@@ -91,7 +91,7 @@ export function createUploads(layout: StoreLayout, state: () => StoreState, lock
       const rec = acceptedUpdate(state(), key.federationId, key.round, key.clientId);
       const holder = rec?.updateId ?? other?.updateId;
       if (holder !== undefined && holder !== key.updateId) {
-        throw new UploadConflictError(
+        throw new UpdateConflictError(
           key,
           `update "${holder}" is already ${rec ? "accepted" : "committed"} for this client and round`,
           holder,

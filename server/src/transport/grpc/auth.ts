@@ -7,17 +7,27 @@
 
 import type { PeerCertificate } from "node:tls";
 import type { Metadata } from "@grpc/grpc-js";
+import { ErrorReason } from "@tributary/protocol";
 import { NotEnrolledError } from "../../coordinator/errors.ts";
+import { DomainError, type ErrorDetail } from "../../core/errors.ts";
 import { tokenDigest, tokenMatches } from "../../core/tokens.ts";
 
 /** No or malformed credentials. → `UNAUTHENTICATED`. */
-export class UnauthenticatedError extends Error {
+export class UnauthenticatedError extends DomainError {
   override readonly name = "UnauthenticatedError";
+  readonly code = "unauthenticated";
+  detail(): ErrorDetail {
+    return { reason: ErrorReason.UNAUTHENTICATED };
+  }
 }
 
 /** Valid credentials that do not allow the call. → `PERMISSION_DENIED`. */
-export class PermissionDeniedError extends Error {
+export class PermissionDeniedError extends DomainError {
   override readonly name = "PermissionDeniedError";
+  readonly code = "permission-denied";
+  detail(): ErrorDetail {
+    return { reason: ErrorReason.PERMISSION_DENIED };
+  }
 }
 
 /** The bearer token of a call, or `UnauthenticatedError`. */

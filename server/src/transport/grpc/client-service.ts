@@ -24,7 +24,7 @@ import type { SubmitHeader } from "../../coordinator/update-intake.ts";
 import type { Log } from "../../core/log.ts";
 import { isStorageFull } from "../../core/storage-faults.ts";
 import type { AdapterHandle } from "../../core/store.ts";
-import { UploadConflictError } from "../../core/store-errors.ts";
+import { UpdateConflictError } from "../../core/store-errors.ts";
 import {
   authenticateClient,
   authorizeClient,
@@ -359,7 +359,7 @@ export function clientServiceHandlers(
           .catch((err: unknown) => {
             // Another update holds this client's slot: nothing of *this* one is stored
             // (submitting it is then refused with ALREADY_EXISTS, saying which one).
-            if (err instanceof UploadConflictError) return { state: "none" as const, bytes: 0 };
+            if (err instanceof UpdateConflictError) return { state: "none" as const, bytes: 0 };
             throw err;
           });
         return create(GetUploadStatusResponseSchema, {
