@@ -34,8 +34,7 @@ async function journal(dataDir: string): Promise<JournalEvent[]> {
     .map((l) => JSON.parse(l) as JournalEvent);
 }
 
-const isRoundEvent = (e: JournalEvent): e is JournalEvent & { round: RoundRecord } =>
-  e.type === "round-opened" || e.type === "round-updated";
+const isRoundEvent = (e: JournalEvent): e is JournalEvent & { round: RoundRecord } => "round" in e;
 
 describe("a coordinator process killed with SIGKILL", () => {
   let root: string;

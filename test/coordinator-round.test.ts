@@ -1,13 +1,33 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { readdir, stat } from "node:fs/promises";
+import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { watchResults } from "@tributary/client/nats";
 import { RoundState } from "@tributary/protocol";
+import type { JournalEvent } from "../server/src/core/store.ts";
 import { assertEqualsDirectMerge } from "./helpers/direct-merge.ts";
+import { waitFor } from "./helpers/expect.ts";
 import { type Fixture, fetchRound, listUpdates, MODULES, startFixture } from "./helpers/federation.ts";
 import { upload } from "./helpers/grpc-calls.ts";
+
+/** The journal's events, as the file store wrote them. */
+async function journal(dataDir: string): Promise<JournalEvent[]> {
+  const text = await readFile(join(dataDir, "journal.jsonl"), "utf8");
+  return text
+    .split("\n")
+    .filter((line) => line !== "")
+    .map((line) => JSON.parse(line) as JournalEvent);
+}
+
+/** The types of the events of round `n`, in journal order. */
+async function roundEvents(dataDir: string, n: number): Promise<string[]> {
+  return (await journal(dataDir))
+    .filter(
+      (e) => ("round" in e && e.round.number === n) || (e.type === "update-accepted" && e.update.round === n),
+    )
+    .map((e) => e.type);
+}
 
 describe("a full round: enrollment → uploads → merge → NATS broadcast", () => {
   let fx: Fixture;
@@ -99,6 +119,27 @@ describe("a full round: enrollment → uploads → merge → NATS broadcast", ()
       if (((await stat(fx.dataDir)).mode & 0o077) !== 0) loose.push(fx.dataDir);
       await walk(fx.dataDir);
       assert.deepEqual(loose, [], "data dir 0700, files 0600");
+
+      // The round, read as the journal tells it: one event per step, in order,
+      // and the merge's result journaled with the round, as announced.
+      await waitFor("round 1 announced in the journal", async () =>
+        (await roundEvents(fx.dataDir, 1)).includes("round-published"),
+      );
+      const steps = await roundEvents(fx.dataDir, 1);
+      assert.deepEqual(steps, [
+        "round-opened",
+        "update-accepted",
+        "update-accepted",
+        "update-accepted",
+        "round-closed",
+        "round-merged",
+        "round-published",
+      ]);
+      const merged = (await journal(fx.dataDir)).find((e) => e.type === "round-merged");
+      assert.ok(merged?.type === "round-merged");
+      assert.equal(merged.result.contentHash, announcement.contentHash);
+      assert.deepEqual(merged.result.clients, announcement.clients);
+      assert.deepEqual(merged.result.weights, announcement.weights);
     } finally {
       await watch.close();
     }

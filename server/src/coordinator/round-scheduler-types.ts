@@ -1,27 +1,23 @@
 /**
  * The contract of the round scheduler (`round-scheduler.ts`): what the
- * coordinator provides (effects, journaled snapshot) and what it gets back.
+ * coordinator provides (the journal, the journaled snapshot) and what it gets
+ * back.
  */
 import type { Clock } from "../core/clock.ts";
-import type { Federation, RoundRecord, UpdateRecord } from "../core/model.ts";
+import type { Federation, RoundRecord, RoundResult, UpdateRecord } from "../core/model.ts";
+import type { NewRoundFlowEvent } from "../core/store.ts";
 import type { UpdateDecision } from "./update-validator.ts";
 
 /** The coordinator's side of the scheduler; every call happens inside a transition. */
 export interface SchedulerEffects {
-  /** Journals a round record; the transition counts only once this resolves. */
-  persistRound(round: RoundRecord): Promise<void>;
-  /** Journals an accepted update; it counts (and is merged) only once this resolves. */
-  persistUpdate(update: UpdateRecord): Promise<void>;
   /**
-   * Starts merging a closed round's updates (sorted by client id); called once
-   * per round, and again by `recover` for a round left MERGING by a crash. Not
-   * awaited: report the result with `onMergeFinished` / `onMergeFailed`; a
-   * rejection counts as `onMergeFailed`.
+   * Journals a round event (`round-opened`, `update-accepted`, `round-closed`,
+   * `round-merged`, …); the transition counts only once this resolves. What
+   * follows from it (merging a closed round, announcing a merged one, telling
+   * watchers) reacts to the journaled event, not to the scheduler.
    */
-  startMerge(round: RoundRecord, updates: readonly UpdateRecord[]): Promise<void> | void;
-  /** Notifies watchers of a round change or a new accepted-update count; errors are only reported. */
-  broadcast(round: RoundRecord, acceptedUpdates: number): Promise<void> | void;
-  /** Errors no caller can receive: failed timer transitions (retried), broadcasts, merge callbacks. */
+  journal(event: NewRoundFlowEvent): Promise<void>;
+  /** Errors no caller can receive: failed timer transitions (retried). */
   reportError(err: unknown): void;
 }
 
@@ -66,8 +62,8 @@ export interface RoundScheduler {
   abortRound(reason: string, n?: number): Promise<RoundRecord>;
   /** Admits and journals a validated, durably staged update; may close the round. */
   onUpdateAccepted(update: UpdateRecord): Promise<UpdateDecision>;
-  /** Publishes round `n`'s merged adapter (idempotent for the same hash). */
-  onMergeFinished(n: number, resultHash: string): Promise<RoundRecord>;
+  /** Journals round `n`'s merged adapter and result (`round-merged`; idempotent for the same hash). */
+  onMergeFinished(n: number, result: RoundResult): Promise<RoundRecord>;
   /**
    * Journals that round `n`'s merged adapter was announced on NATS
    * (`published: true`); idempotent. Rounds merged but not yet announced

@@ -1,63 +1,71 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { RoundPolicy, RoundRecord, UpdateRecord } from "../core/model.ts";
+import type { NewRoundFlowEvent } from "../core/store.ts";
 import { createFakeClock } from "../core/testing/fake-clock.ts";
 import { NotEnrolledError, RoundStateError, StaleRoundError } from "./errors.ts";
 import { createRoundScheduler, RETRY_MS, type SchedulerSnapshot } from "./round-scheduler.ts";
-import { testFederation, updateRecord } from "./testing/fixtures.ts";
+import { roundResult, testFederation, updateRecord } from "./testing/fixtures.ts";
 
 const T0 = 1_000_000;
 const CLIENTS = ["a", "b", "c", "d", "e"];
 
-/** A scheduler over a fake clock whose effects record what they were asked. */
+/**
+ * A scheduler over a fake clock whose journal records what it was asked, with
+ * the coordinator's reaction to it: a `round-closed` round is merged (and a
+ * round recovered MERGING is merged again), a rejected merge fails the round.
+ */
 async function harness(policy: Partial<RoundPolicy> = {}, initial: SchedulerSnapshot = {}) {
   const federation = testFederation(policy);
   const clock = createFakeClock(T0);
+  const events: NewRoundFlowEvent[] = [];
   const journal: RoundRecord[] = [];
   const stored: UpdateRecord[] = [];
   const merges: { round: RoundRecord; updates: readonly UpdateRecord[] }[] = [];
-  const broadcasts: [RoundRecord, number][] = [];
   const errors: unknown[] = [];
   let failPersists = 0;
   let skipPersists = 0;
   let mergeResult: Promise<void> | undefined;
+  const merge = (round: RoundRecord): void => {
+    const updates = [...scheduler.accepted(round.number)].sort((x, y) => (x.clientId < y.clientId ? -1 : 1));
+    merges.push({ round, updates });
+    mergeResult?.catch((err: unknown) => scheduler.onMergeFailed(round.number, err));
+  };
   const scheduler = createRoundScheduler({
     federation,
     clock,
     initial: { enrolled: CLIENTS, ...initial },
     effects: {
-      async persistRound(r) {
+      async journal(e) {
         await Promise.resolve();
-        if (skipPersists > 0) skipPersists--;
-        else if (failPersists > 0) {
-          failPersists--;
-          throw new Error("journal unavailable");
+        if (e.type === "update-accepted") {
+          stored.push(e.update);
+        } else {
+          if (skipPersists > 0) skipPersists--;
+          else if (failPersists > 0) {
+            failPersists--;
+            throw new Error("journal unavailable");
+          }
+          journal.push(e.round);
         }
-        journal.push(r);
-      },
-      async persistUpdate(u) {
-        stored.push(u);
-      },
-      startMerge(round, updates) {
-        merges.push({ round, updates });
-        return mergeResult;
-      },
-      broadcast(r, n) {
-        broadcasts.push([r, n]);
+        events.push(e);
+        if (e.type === "round-closed") merge(e.round);
       },
       reportError: (err) => errors.push(err),
     },
   });
   await scheduler.recover();
+  const recovered = scheduler.current();
+  if (recovered?.state === "merging") merge(recovered);
   return {
     scheduler,
     clock,
+    events,
     journal,
     stored,
     merges,
-    broadcasts,
     errors,
-    /** Fails `n` journal writes after letting `skip` through. */
+    /** Fails `n` journal writes of round events after letting `skip` through. */
     failNextPersists: (n: number, skip = 0) => {
       failPersists = n;
       skipPersists = skip;
@@ -76,6 +84,8 @@ async function harness(policy: Partial<RoundPolicy> = {}, initial: SchedulerSnap
     },
     submit: (id: string, round = scheduler.current()?.number ?? 1) =>
       scheduler.onUpdateAccepted(updateRecord(id, round, { receivedAt: clock.now() })),
+    /** Reports round `n` merged into an adapter of hash `hash`. */
+    merged: (n: number, hash: string) => scheduler.onMergeFinished(n, roundResult(n, hash)),
   };
 }
 
@@ -90,7 +100,7 @@ test("a round opens automatically once minClients are connected", async () => {
   assert.deepEqual(r.cohort, ["a", "b", "c"]);
   assert.equal(r.deadlineAt, T0 + 60_000);
   assert.deepEqual(h.journal, [r]);
-  assert.deepEqual(h.broadcasts, [[r, 0]]);
+  assert.deepEqual(h.events, [{ type: "round-opened", round: r }]);
   await assert.rejects(h.scheduler.onClientConnected("mallory"), NotEnrolledError);
 });
 
@@ -101,7 +111,7 @@ test("the cohort follows cohortSize and rotates between rounds", async () => {
   await assert.rejects(h.submit("c"), /"c" is not in the cohort of round 1/);
   await h.submit("a");
   await h.submit("b");
-  await h.scheduler.onMergeFinished(1, "f".repeat(64));
+  await h.merged(1, "f".repeat(64));
   assert.deepEqual(h.scheduler.current()!.cohort, ["c", "d"]);
 });
 
@@ -230,16 +240,16 @@ test("merge results publish or fail the round, then the next round opens", async
   await h.submit("a");
   await h.submit("b");
   const hash = "0".repeat(64);
-  const published = await h.scheduler.onMergeFinished(1, hash);
+  const published = await h.merged(1, hash);
   assert.equal(published.state, "published");
   assert.equal(published.resultHash, hash);
   assert.equal(published.published, undefined, "not announced on NATS yet");
-  assert.deepEqual(await h.scheduler.onMergeFinished(1, hash), published);
+  assert.deepEqual(await h.merged(1, hash), published);
   const announced = await h.scheduler.markPublished(1);
   assert.equal(announced.published, true);
   assert.equal(h.scheduler.round(1)!.published, true);
   assert.deepEqual(await h.scheduler.markPublished(1), announced, "idempotent");
-  await assert.rejects(h.scheduler.onMergeFinished(1, "1".repeat(64)), RoundStateError);
+  await assert.rejects(h.merged(1, "1".repeat(64)), RoundStateError);
   assert.equal(h.scheduler.current()!.number, 2);
   h.rejectMerges(new Error("out of memory"));
   await h.submit("a");
@@ -270,7 +280,7 @@ test("a transition counts only once journaled; failed timer transitions are retr
   assert.equal(h.merges.length, 1);
   // Publishing counts even if opening the next round fails; the opening is retried.
   h.failNextPersists(1, 1);
-  assert.equal((await h.scheduler.onMergeFinished(2, "a".repeat(64))).state, "published");
+  assert.equal((await h.merged(2, "a".repeat(64))).state, "published");
   assert.equal(h.scheduler.current()!.number, 2);
   await h.advance(RETRY_MS);
   assert.equal(h.scheduler.current()!.number, 3);
@@ -320,7 +330,7 @@ test("recover a merging round: the merge is started again, once", async () => {
     ["a", "b"],
   );
   assert.equal(h.scheduler.current()!.number, 4, "no new round while merging");
-  await h.scheduler.onMergeFinished(4, "e".repeat(64));
+  await h.merged(4, "e".repeat(64));
   assert.equal(h.scheduler.current()!.number, 5);
 });
 
@@ -335,6 +345,6 @@ test("recover a published round: nothing is merged again", async () => {
   const unannounced = openRound({ state: "published", resultHash: "d".repeat(64) });
   const h2 = await harness({ autoAdvance: false }, { rounds: [unannounced] });
   assert.equal(h2.merges.length, 0);
-  assert.deepEqual(h2.broadcasts, [[unannounced, 0]]);
+  assert.deepEqual(h2.events, [], "recovering a merged round journals nothing");
   assert.equal(h2.scheduler.current()!.published, undefined, "left for the publish outbox");
 });

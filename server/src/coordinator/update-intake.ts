@@ -14,22 +14,9 @@ import { noopTelemetry, type Telemetry, type UpdateTrace } from "../core/telemet
 import { InvalidUpdateError, ResumeOffsetError } from "./errors.ts";
 import type { RoundScheduler } from "./round-scheduler-types.ts";
 import { validateUpdateStream } from "./update-stream-validator.ts";
-import { validateUpdate } from "./update-validator.ts";
+import { type SubmitHeader, validateUpdate } from "./update-validator.ts";
 
-/** The header of an upload, as the RPC edge decodes it. */
-export interface SubmitHeader {
-  readonly federationId: string;
-  readonly round: number;
-  readonly clientId: string;
-  readonly updateId: string;
-  readonly samples: number;
-  readonly metrics: Readonly<Record<string, number>>;
-  readonly sha256Hex: string;
-  readonly totalSize: number;
-  readonly configJson: string;
-  /** 0 for a new upload; the durable byte count to resume one. */
-  readonly resumeOffset: number;
-}
+export type { SubmitHeader } from "./update-validator.ts";
 
 /** The acknowledgement of an accepted (durably stored) update. */
 export interface SubmitOutcome {
@@ -38,7 +25,8 @@ export interface SubmitOutcome {
   readonly accepted: boolean;
   /** The update was already accepted earlier; nothing new was stored. */
   readonly duplicate: boolean;
-  readonly sha256Hex: string;
+  /** Lower-case hex sha256 of the stored bytes. */
+  readonly sha256: string;
   readonly size: number;
 }
 
@@ -54,7 +42,7 @@ function ack(u: UpdateRecord, duplicate: boolean): SubmitOutcome {
     round: u.round,
     accepted: true,
     duplicate,
-    sha256Hex: u.sha256,
+    sha256: u.sha256,
     size: u.size,
   };
 }
@@ -100,15 +88,7 @@ async function receive(args: ReceiveArgs, traced: UpdateTrace): Promise<SubmitOu
     validateUpdate({
       federation,
       clientId,
-      header: {
-        round: header.round,
-        updateId: header.updateId,
-        samples: header.samples,
-        sha256Hex: header.sha256Hex,
-        totalSize: header.totalSize,
-        configJson: header.configJson,
-        metrics: header.metrics,
-      },
+      header,
       currentRound: scheduler.current(),
       accepted: scheduler.accepted(header.round),
     }),
@@ -123,7 +103,7 @@ async function receive(args: ReceiveArgs, traced: UpdateTrace): Promise<SubmitOu
     clientId,
     updateId: header.updateId,
   };
-  const expected = { size: header.totalSize, sha256: header.sha256Hex };
+  const expected = { size: header.totalSize, sha256: header.sha256 };
   let sink: UploadSink = await store.beginUpload(key, expected);
   if (header.resumeOffset !== sink.offset) {
     if (header.resumeOffset === 0) {

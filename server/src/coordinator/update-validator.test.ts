@@ -11,7 +11,7 @@ import {
 } from "./errors.ts";
 import { encodeTestAdapter, schemaModules, testFederation, updateRecord } from "./testing/fixtures.ts";
 import {
-  type UpdateHeader,
+  type SubmitHeader,
   type UpdateRequest,
   validateUpdate,
   validateUpdateContent,
@@ -34,16 +34,20 @@ function round(number: number, state: RoundRecord["state"] = "open"): RoundRecor
   };
 }
 
-function request(header: Partial<UpdateHeader> = {}, rest: Partial<UpdateRequest> = {}): UpdateRequest {
+function request(header: Partial<SubmitHeader> = {}, rest: Partial<UpdateRequest> = {}): UpdateRequest {
   return {
     federation: fed,
     clientId: "alice",
     header: {
+      federationId: fed.id,
       round: 3,
+      clientId: "alice",
       updateId: "u-1",
       samples: 10,
-      sha256Hex: SHA,
+      metrics: {},
+      sha256: SHA,
       totalSize: 2048,
+      resumeOffset: 0,
       configJson: encodeTestAdapter().configText,
       ...header,
     },
@@ -122,7 +126,7 @@ test("the same update id is a duplicate, another one conflicts", () => {
   );
   assert.equal(other.code, "already-exists");
   throwsWith(
-    () => validateUpdate(request({ sha256Hex: "cd".repeat(32) }, { accepted: [existing] })),
+    () => validateUpdate(request({ sha256: "cd".repeat(32) }, { accepted: [existing] })),
     UpdateConflictError,
     /reused update id "u-1".*different content/,
   );
@@ -141,13 +145,13 @@ test("size limit", () => {
 });
 
 test("header fields and config are checked", () => {
-  const field = (header: Partial<UpdateHeader>, name: string): void => {
+  const field = (header: Partial<SubmitHeader>, name: string): void => {
     const err = throwsWith(() => validateUpdate(request(header)), InvalidUpdateError, /client "alice"/);
     assert.equal(err.field, name);
     assert.equal(err.code, "invalid-argument");
   };
-  field({ sha256Hex: "ab".repeat(31) }, "content_hash");
-  field({ sha256Hex: "zz".repeat(32) }, "content_hash");
+  field({ sha256: "ab".repeat(31) }, "content_hash");
+  field({ sha256: "zz".repeat(32) }, "content_hash");
   field({ samples: -1 }, "sample_count");
   field({ samples: 1.5 }, "sample_count");
   field({ updateId: "" }, "update_id");

@@ -22,20 +22,20 @@ import {
 
 const SHA256_HEX = /^[0-9a-fA-F]{64}$/;
 
-/** The upload header of an update, as the edge decodes it. */
-export interface UpdateHeader {
-  readonly round: number;
-  /** Client-chosen idempotency key. */
-  readonly updateId: string;
-  /** Training samples behind the update (FedAvg weight). */
-  readonly samples: number;
-  /** Hex sha256 of the complete safetensors bytes. */
-  readonly sha256Hex: string;
-  /** Size of the complete safetensors bytes. */
+/**
+ * The header of an upload, as the RPC edge decodes it: everything of the
+ * update but its bytes. It becomes the `UpdateRecord` once the bytes are
+ * stored and checked (`sha256` lower-case hex, one name for the hash).
+ */
+export interface SubmitHeader
+  extends Pick<
+    UpdateRecord,
+    "federationId" | "round" | "clientId" | "updateId" | "samples" | "metrics" | "sha256" | "configJson"
+  > {
+  /** Size of the complete safetensors bytes (the record's `size` once stored). */
   readonly totalSize: number;
-  /** The adapter's `adapter_config.json`, verbatim. */
-  readonly configJson: string;
-  readonly metrics?: Readonly<Record<string, number>>;
+  /** 0 for a new upload; the durable byte count to resume one. */
+  readonly resumeOffset: number;
 }
 
 /** What `validateUpdate` needs. */
@@ -43,7 +43,7 @@ export interface UpdateRequest {
   readonly federation: Federation;
   /** The caller's client id (from its token). */
   readonly clientId: string;
-  readonly header: UpdateHeader;
+  readonly header: SubmitHeader;
   /** The federation's latest round, whatever its state; `undefined` before the first. */
   readonly currentRound: RoundRecord | undefined;
   /** Updates accepted for the header's round (others are ignored). */
@@ -55,14 +55,8 @@ export type UpdateDecision =
   | { readonly kind: "new" }
   | { readonly kind: "duplicate"; readonly existing: UpdateRecord };
 
-/** One client's claim on a round, as `admitToRound` checks it. */
-export interface RoundClaim {
-  readonly federationId: string;
-  readonly clientId: string;
-  readonly round: number;
-  readonly updateId: string;
-  readonly sha256Hex: string;
-}
+/** One client's claim on a round, as `admitToRound` checks it: the identifying part of an update. */
+export type RoundClaim = Pick<UpdateRecord, "federationId" | "clientId" | "round" | "updateId" | "sha256">;
 
 /**
  * Whether a client may add an update to a round: the same `updateId` already
@@ -82,10 +76,10 @@ export function admitToRound(
   const mine = accepted.filter((u) => u.round === claim.round && u.clientId === claim.clientId);
   const same = mine.find((u) => u.updateId === claim.updateId);
   if (same !== undefined) {
-    if (same.sha256.toLowerCase() !== claim.sha256Hex.toLowerCase()) {
+    if (same.sha256.toLowerCase() !== claim.sha256.toLowerCase()) {
       throw new UpdateConflictError(
         claim,
-        `client "${claim.clientId}" reused update id "${claim.updateId}" in round ${claim.round} for different content (sha256 ${claim.sha256Hex.toLowerCase()}, accepted ${same.sha256})`,
+        `client "${claim.clientId}" reused update id "${claim.updateId}" in round ${claim.round} for different content (sha256 ${claim.sha256.toLowerCase()}, accepted ${same.sha256})`,
         same.updateId,
         { plain: true },
       );
@@ -110,7 +104,7 @@ export function admitToRound(
 }
 
 /** Checks the header's own fields; throws `InvalidUpdateError` naming the field. */
-function checkHeaderFields(clientId: string, h: UpdateHeader): void {
+function checkHeaderFields(clientId: string, h: SubmitHeader): void {
   const check = (ok: boolean, field: string, detail: string): void => {
     if (!ok) throw new InvalidUpdateError(clientId, detail, { field });
   };
@@ -123,9 +117,9 @@ function checkHeaderFields(clientId: string, h: UpdateHeader): void {
     `sample_count must be an integer ≥ 0, got ${h.samples}`,
   );
   check(
-    typeof h.sha256Hex === "string" && SHA256_HEX.test(h.sha256Hex),
+    typeof h.sha256 === "string" && SHA256_HEX.test(h.sha256),
     "content_hash",
-    `content_hash must be a SHA-256 as 64 hex digits, got ${JSON.stringify(h.sha256Hex)}`,
+    `content_hash must be a SHA-256 as 64 hex digits, got ${JSON.stringify(h.sha256)}`,
   );
   check(
     Number.isSafeInteger(h.totalSize) && h.totalSize >= 8,
@@ -152,7 +146,7 @@ export function validateUpdate(req: UpdateRequest): UpdateDecision {
   const { federation, clientId, header } = req;
   checkHeaderFields(clientId, header);
   const decision = admitToRound(
-    { federationId: federation.id, clientId, ...header },
+    { ...header, federationId: federation.id, clientId },
     req.currentRound,
     req.accepted,
   );

@@ -8,16 +8,10 @@
  * implementation can implement the same interface for several coordinators.
  */
 import type { Readable } from "node:stream";
-import type { ClientRecord, Federation, RoundRecord, UpdateRecord } from "./model.ts";
+import type { ClientRecord, Federation, RoundRecord, RoundResult, UpdateRecord } from "./model.ts";
 
-/** Identifies one upload: a client's update for one round of a federation. */
-export interface UploadKey {
-  readonly federationId: string;
-  readonly round: number;
-  readonly clientId: string;
-  /** Client-chosen idempotency key of the update. */
-  readonly updateId: string;
-}
+/** Identifies one upload: a client's update for one round of a federation (the identifying fields of its `UpdateRecord`). */
+export type UploadKey = Pick<UpdateRecord, "federationId" | "round" | "clientId" | "updateId">;
 
 /** Fields the store adds to every journaled event. */
 export interface EventMeta {
@@ -45,7 +39,42 @@ export interface RoundOpened extends EventMeta {
   readonly round: RoundRecord;
 }
 
-/** A round's record changed (state, extension, quorum time, result hash, published flag); the whole new record. */
+/**
+ * Something happened to an open or merging round; each event carries the
+ * round's whole new record:
+ * - `round-extended`: the deadline passed without quorum and was extended once;
+ * - `round-quorum`: quorum was reached (`quorumAt`), stragglers still welcome;
+ * - `round-closed`: no more updates; the round is MERGING;
+ * - `round-failed`: no quorum by the deadline, or the merge failed (`failure`);
+ * - `round-aborted`: the operator stopped it (`failure`);
+ * - `round-published`: its merged adapter was announced on NATS (`published`).
+ */
+export interface RoundChanged extends EventMeta {
+  readonly type:
+    | "round-extended"
+    | "round-quorum"
+    | "round-closed"
+    | "round-failed"
+    | "round-aborted"
+    | "round-published";
+  readonly round: RoundRecord;
+}
+
+/**
+ * A round was merged: its adapter is stored under `round.resultHash` and
+ * `result` says who was merged with which weights, and when. The round is
+ * PUBLISHED (fetchable); announcing it on NATS is `round-published`.
+ */
+export interface RoundMerged extends EventMeta {
+  readonly type: "round-merged";
+  readonly round: RoundRecord;
+  readonly result: RoundResult;
+}
+
+/**
+ * A round's record changed, without saying why: what coordinators before the
+ * typed round events journaled. Replayed as it was; never written any more.
+ */
 export interface RoundUpdated extends EventMeta {
   readonly type: "round-updated";
   readonly round: RoundRecord;
@@ -58,20 +87,35 @@ export interface UpdateAccepted extends EventMeta {
 }
 
 /** One journal record (one JSON line of the file store's `journal.jsonl`). */
-export type JournalEvent = FederationCreated | ClientEnrolled | RoundOpened | RoundUpdated | UpdateAccepted;
+export type JournalEvent =
+  | FederationCreated
+  | ClientEnrolled
+  | RoundOpened
+  | RoundChanged
+  | RoundMerged
+  | RoundUpdated
+  | UpdateAccepted;
+
+/** The events of a round's life, in the order a newcomer reads them (see `coordinator/round-flow.ts`). */
+export type RoundFlowEvent = RoundOpened | RoundChanged | RoundMerged | UpdateAccepted;
 
 /** The `type` tags of `JournalEvent`. */
 export type JournalEventType = JournalEvent["type"];
 
 type Unsealed<E> = E extends EventMeta ? Omit<E, "seq" | "at"> & { readonly at?: number } : never;
 
-/** An event as handed to `append`: without `seq`, `at` optional. */
-export type NewJournalEvent = Unsealed<JournalEvent>;
+/** An event as handed to `append`: without `seq`, `at` optional; never the legacy `round-updated`. */
+export type NewJournalEvent = Unsealed<Exclude<JournalEvent, RoundUpdated>>;
 
-/** A round as replayed: its latest record and its accepted updates. */
+/** A round event as the scheduler journals it. */
+export type NewRoundFlowEvent = Unsealed<RoundFlowEvent>;
+
+/** A round as replayed: its latest record, its accepted updates and its result. */
 export interface RoundEntry {
-  /** The latest `round-opened`/`round-updated` record. */
+  /** The record of the round's latest event. */
   readonly record: RoundRecord;
+  /** What `round-merged` journaled (absent before the merge, and for rounds merged before results were journaled). */
+  readonly result?: RoundResult;
   /** Accepted updates by client id, in acceptance order. */
   readonly updates: ReadonlyMap<string, UpdateRecord>;
 }
@@ -93,13 +137,8 @@ export interface StoreState {
   readonly federations: ReadonlyMap<string, FederationEntry>;
 }
 
-/** What the client declared before sending an update's bytes. */
-export interface ExpectedUpload {
-  /** Total safetensors bytes. */
-  readonly size: number;
-  /** Lower-case hex sha256 of those bytes. */
-  readonly sha256: string;
-}
+/** What the client declared before sending an update's bytes: its `UpdateRecord`'s size and lower-case hex sha256. */
+export type ExpectedUpload = Pick<UpdateRecord, "size" | "sha256">;
 
 /** Where an upload ended up once committed. */
 export interface CommittedUpload {

@@ -146,8 +146,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoRow[]> {
       svc.coordinator.watch(m.id, ({ round }) => {
         if (round.state !== "published" || round.resultHash === undefined) return;
         const job = (async () => {
-          const handle = await svc.coordinator.store.adapterForRound(m.id, round.number);
-          if (handle === undefined) return;
+          const { handle } = await svc.coordinator.publishedAdapter(m.id, { round: round.number });
           const reader = await handle.open();
           const safetensors = await reader.read(0, handle.size);
           await reader.close();

@@ -12,6 +12,13 @@ const PAYLOAD: Readonly<Record<JournalEventType, string>> = {
   "federation-created": "federation",
   "client-enrolled": "client",
   "round-opened": "round",
+  "round-extended": "round",
+  "round-quorum": "round",
+  "round-closed": "round",
+  "round-merged": "round",
+  "round-failed": "round",
+  "round-aborted": "round",
+  "round-published": "round",
   "round-updated": "round",
   "update-accepted": "update",
 };
@@ -33,6 +40,13 @@ function field<T>(what: string, check: () => T): T {
       cause: err,
     });
   }
+}
+
+/** Checks a round record's ids and state. */
+function checkRoundPayload(where: string, p: Record<string, unknown>): void {
+  field(where, () => checkId("federation_id", p.federationId));
+  field(where, () => checkRound(p.number));
+  if (typeof p.state !== "string") throw new JournalEventError(`${where}: round has no state`);
 }
 
 /**
@@ -62,11 +76,25 @@ export function parseJournalEvent(value: unknown): JournalEvent {
       field(where, () => checkId("federation_id", p.federationId));
       field(where, () => checkId("client_id", p.clientId));
       break;
+    case "round-merged": {
+      const result = value.result;
+      if (!isRecord(result)) throw new JournalEventError(`${where}: missing "result" object`);
+      field(where, () => checkSha256("result content hash", result.contentHash));
+      if (!Array.isArray(result.clients) || !Array.isArray(result.weights)) {
+        throw new JournalEventError(`${where}: result has no clients and weights`);
+      }
+      checkRoundPayload(where, p);
+      break;
+    }
     case "round-opened":
+    case "round-extended":
+    case "round-quorum":
+    case "round-closed":
+    case "round-failed":
+    case "round-aborted":
+    case "round-published":
     case "round-updated":
-      field(where, () => checkId("federation_id", p.federationId));
-      field(where, () => checkRound(p.number));
-      if (typeof p.state !== "string") throw new JournalEventError(`${where}: round has no state`);
+      checkRoundPayload(where, p);
       break;
     case "update-accepted":
       field(where, () => checkId("federation_id", p.federationId));

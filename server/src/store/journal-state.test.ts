@@ -1,17 +1,21 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { JournalEvent, NewJournalEvent, UpdateAccepted } from "../core/store.ts";
+import type { JournalEvent, UpdateAccepted } from "../core/store.ts";
 import { JournalEventError } from "../core/store-errors.ts";
 import { parseJournalEvent } from "./journal-codec.ts";
 import { acceptedUpdate, replay } from "./journal-state.ts";
 import { client, federation, round, updateBytes, updateRecord } from "./testing/fixtures.ts";
 
-function seal(drafts: NewJournalEvent[]): JournalEvent[] {
+/** An event without `seq` and `at`, the legacy `round-updated` included (replay still reads it). */
+type Draft = JournalEvent extends infer E ? (E extends JournalEvent ? Omit<E, "seq" | "at"> : never) : never;
+
+function seal(drafts: Draft[]): JournalEvent[] {
   return drafts.map((d, i) => ({ ...d, seq: i + 1, at: 1000 + i }) as JournalEvent);
 }
 
 const key = { federationId: "fed-1", round: 1, clientId: "alice", updateId: "u-1" };
-const history: NewJournalEvent[] = [
+/** A journal written before the typed round events (`round-updated`). */
+const history: Draft[] = [
   { type: "federation-created", federation: federation() },
   { type: "client-enrolled", client: client("alice") },
   { type: "client-enrolled", client: client("bob") },
@@ -43,7 +47,7 @@ test("replay folds federations, clients, latest round records and accepted updat
 });
 
 test("replay rejects events that do not fit the state", () => {
-  const bad: [string, NewJournalEvent[], RegExp][] = [
+  const bad: [string, Draft[], RegExp][] = [
     [
       "unknown federation",
       [{ type: "client-enrolled", client: client("x", "nope") }],
@@ -104,4 +108,63 @@ test("parseJournalEvent checks structure and ids", () => {
     (err: unknown) => err instanceof JournalEventError && /invalid client_id "..\/x"/.test(err.message),
   );
   assert.throws(() => parseJournalEvent({ ...ok, update: { ...ok.update, sha256: "XY" } }), /sha256 "XY"/);
+});
+
+/** The same round told by the typed round events: what coordinators journal now. */
+const typed: Draft[] = [
+  ...history.slice(0, 5),
+  { type: "round-quorum", round: round(1, "fed-1", { quorumAt: 5 }) },
+  { type: "round-closed", round: round(1, "fed-1", { state: "merging", quorumAt: 5, closedAt: 6 }) },
+  {
+    type: "round-merged",
+    round: round(1, "fed-1", { state: "published", quorumAt: 5, closedAt: 6, resultHash: "a".repeat(64) }),
+    result: {
+      federationId: "fed-1",
+      round: 1,
+      contentHash: "a".repeat(64),
+      size: 10,
+      method: "from",
+      clients: ["alice"],
+      weights: [1],
+      mergedAt: 7,
+    },
+  },
+  {
+    type: "round-published",
+    round: round(1, "fed-1", {
+      state: "published",
+      quorumAt: 5,
+      closedAt: 6,
+      resultHash: "a".repeat(64),
+      published: true,
+    }),
+  },
+];
+
+test("typed round events fold into the round's record, and round-merged journals its result", () => {
+  const events = seal(typed);
+  for (const e of events) assert.deepEqual(parseJournalEvent(JSON.parse(JSON.stringify(e))), e);
+  const r1 = replay(events).federations.get("fed-1")!.rounds.get(1)!;
+  assert.equal(r1.record.state, "published");
+  assert.equal(r1.record.published, true);
+  assert.equal(r1.result?.contentHash, "a".repeat(64));
+  assert.deepEqual(r1.result?.weights, [1]);
+  assert.equal(replay(seal(history)).federations.get("fed-1")!.rounds.get(1)!.result, undefined);
+});
+
+test("a merged result must be the round's, and its hash never changes", () => {
+  const merged = typed[7] as Extract<Draft, { type: "round-merged" }>;
+  const wrong = { ...merged, result: { ...merged.result, contentHash: "b".repeat(64) } };
+  assert.throws(
+    () => replay(seal([...typed.slice(0, 7), wrong])),
+    /merged result b+ is not the round's result a+/,
+  );
+  const changed = {
+    type: "round-published" as const,
+    round: { ...merged.round, resultHash: "c".repeat(64) },
+  };
+  assert.throws(() => replay(seal([...typed.slice(0, 8), changed])), /result a+ cannot change to c+/);
+  const noResult = JSON.parse(JSON.stringify(seal(typed)[7]));
+  delete noResult.result;
+  assert.throws(() => parseJournalEvent(noResult), /round-merged seq 8: missing "result" object/);
 });

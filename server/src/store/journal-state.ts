@@ -5,12 +5,13 @@
  * state (sequence, references, duplicates) and throws `JournalEventError`
  * otherwise, so the journal can only hold a consistent history.
  */
-import type { ClientRecord, Federation, RoundRecord, UpdateRecord } from "../core/model.ts";
+import type { ClientRecord, Federation, RoundRecord, RoundResult, UpdateRecord } from "../core/model.ts";
 import type { JournalEvent, StoreState } from "../core/store.ts";
 import { describeUpload, JournalEventError } from "../core/store-errors.ts";
 
 interface MutableRound {
   record: RoundRecord;
+  result?: RoundResult;
   readonly updates: Map<string, UpdateRecord>;
 }
 
@@ -74,16 +75,23 @@ export function checkEvent(state: StoreState, event: JournalEvent): void {
       }
       return;
     }
-    case "round-updated": {
-      const { federationId, number, resultHash } = event.round;
-      const before = roundOf(state, federationId, number).record;
-      if (before.resultHash !== undefined && resultHash !== before.resultHash) {
+    case "round-merged":
+      if (event.result.contentHash !== event.round.resultHash) {
         fail(
-          `${describeUpload({ federationId, round: number })}: result ${before.resultHash} cannot change to ${resultHash}`,
+          `${describeUpload({ federationId: event.round.federationId, round: event.round.number })}: merged result ${event.result.contentHash} is not the round's result ${event.round.resultHash}`,
         );
       }
+      checkResultKept(state, event.round);
       return;
-    }
+    case "round-updated":
+    case "round-extended":
+    case "round-quorum":
+    case "round-closed":
+    case "round-failed":
+    case "round-aborted":
+    case "round-published":
+      checkResultKept(state, event.round);
+      return;
     case "update-accepted": {
       const u = event.update;
       const round = roundOf(state, u.federationId, u.round);
@@ -96,6 +104,17 @@ export function checkEvent(state: StoreState, event: JournalEvent): void {
       }
       return;
     }
+  }
+}
+
+/** Throws unless `next` keeps the result hash its round already has. */
+function checkResultKept(state: StoreState, next: RoundRecord): void {
+  const { federationId, number, resultHash } = next;
+  const before = roundOf(state, federationId, number).record;
+  if (before.resultHash !== undefined && resultHash !== before.resultHash) {
+    fail(
+      `${describeUpload({ federationId, round: number })}: result ${before.resultHash} cannot change to ${resultHash}`,
+    );
   }
 }
 
@@ -119,7 +138,19 @@ export function applyEvent(state: MutableStoreState, event: JournalEvent): void 
         updates: new Map(),
       });
       break;
+    case "round-merged": {
+      const round = roundOf(state, event.round.federationId, event.round.number);
+      round.record = event.round;
+      round.result = event.result;
+      break;
+    }
     case "round-updated":
+    case "round-extended":
+    case "round-quorum":
+    case "round-closed":
+    case "round-failed":
+    case "round-aborted":
+    case "round-published":
       roundOf(state, event.round.federationId, event.round.number).record = event.round;
       break;
     case "update-accepted":

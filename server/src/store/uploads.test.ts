@@ -243,7 +243,7 @@ test("partial uploads of rounds that are no longer open are removed at open", as
   store = await reopen(store);
   assert.equal(store.recovery?.staleUploadRounds, 0);
   assert.deepEqual(await store.uploadStatus(key("bob", "b1")), { state: "partial", bytes: 300 });
-  await store.append({ type: "round-updated", round: round(1, "fed-1", { state: "failed" }) });
+  await store.append({ type: "round-failed", round: round(1, "fed-1", { state: "failed" }) });
   store = await reopen(store);
   assert.equal(store.recovery?.staleUploadRounds, 1);
   assert.deepEqual(await store.uploadStatus(key("bob", "b1")), { state: "none", bytes: 0 });

@@ -3,7 +3,7 @@
  * and real PEFT adapters encoded in memory.
  */
 
-import type { Federation, RoundPolicy, UpdateRecord } from "../../core/model.ts";
+import type { Federation, RoundPolicy, RoundResult, UpdateRecord } from "../../core/model.ts";
 import { encodeAdapter } from "../../peft/adapter-codec.ts";
 import { adapterConfigFromObject } from "../../peft/adapter-config.ts";
 import type { OutputModule } from "../../peft/adapter-types.ts";
@@ -117,6 +117,25 @@ export function updateRecord(
     size: 1024,
     receivedAt: 0,
     configJson: "{}",
+    ...extra,
+  };
+}
+
+/** The result of merging round `round` of `fed-1` into an adapter of content hash `contentHash`. */
+export function roundResult(
+  round: number,
+  contentHash: string,
+  extra: Partial<RoundResult> = {},
+): RoundResult {
+  return {
+    federationId: "fed-1",
+    round,
+    contentHash,
+    size: 1024,
+    method: "fedavg",
+    clients: [],
+    weights: [],
+    mergedAt: 0,
     ...extra,
   };
 }

@@ -19,12 +19,10 @@ import {
   WatchRoundsResponseSchema,
 } from "@tributary/protocol";
 import type { Coordinator } from "../../coordinator/coordinator.ts";
-import { InvalidUpdateError, QuotaExceededError, UnknownRoundError } from "../../coordinator/errors.ts";
+import { InvalidUpdateError, QuotaExceededError } from "../../coordinator/errors.ts";
 import type { SubmitHeader } from "../../coordinator/update-intake.ts";
 import type { Log } from "../../core/log.ts";
 import { isStorageFull } from "../../core/storage-faults.ts";
-import type { AdapterHandle } from "../../core/store.ts";
-import { UpdateConflictError } from "../../core/store-errors.ts";
 import {
   authenticateClient,
   authorizeClient,
@@ -132,7 +130,7 @@ async function splitUpload(
     updateId: h.updateId,
     samples: Number(h.sampleCount),
     metrics: { ...h.metrics },
-    sha256Hex: h.contentHash,
+    sha256: h.contentHash,
     totalSize: Number(h.totalSize),
     configJson: h.adapterConfigJson,
     resumeOffset: Number(h.resumeOffset),
@@ -182,55 +180,20 @@ export function clientServiceHandlers(
     call.emit("error", toServiceError(err));
   };
 
-  const adapterFor = async (
-    federationId: string,
-    sel: { round?: number; hash?: string },
-  ): Promise<{ handle: AdapterHandle; round: number }> => {
-    const rounds = coordinator.rounds(federationId).filter((r) => r.round.state === "published");
-    const pick =
-      sel.round !== undefined
-        ? rounds.find((r) => r.round.number === sel.round)
-        : sel.hash !== undefined
-          ? rounds.find((r) => r.round.resultHash === sel.hash)
-          : rounds.at(-1);
-    if (pick === undefined || pick.round.resultHash === undefined) {
-      throw new UnknownRoundError(federationId, sel.round ?? 0);
-    }
-    const handle = await coordinator.store.getAdapter(pick.round.resultHash);
-    if (handle === undefined) throw new UnknownRoundError(federationId, pick.round.number);
-    return { handle, round: pick.round.number };
-  };
-
   return {
     join(call, callback) {
       (async () => {
         const req = call.request;
         const identity = identify(call, req.federationId);
-        const federation = coordinator.federation(req.federationId);
-        if (req.baseModelId !== "" && req.baseModelId !== federation.schema.baseModel) {
-          throw new InvalidUpdateError(
-            identity.clientId,
-            `base model "${req.baseModelId}" differs from the federation's "${federation.schema.baseModel}"`,
-            { field: "base_model_id" },
-          );
-        }
-        for (const m of req.modules) {
-          const want = federation.schema.modules.find((s) => s.name === m.name);
-          if (want === undefined || want.dIn !== m.dIn || want.dOut !== m.dOut || m.maxRank > want.maxRank) {
-            throw new InvalidUpdateError(
-              identity.clientId,
-              want === undefined
-                ? `module ${m.name} is not in the federation's schema`
-                : `module ${m.name} is ${m.dIn}→${m.dOut} rank ≤ ${m.maxRank}; the schema says ${want.dIn}→${want.dOut} rank ≤ ${want.maxRank}`,
-              { module: m.name },
-            );
-          }
-        }
         connections.touch(req.federationId, identity.clientId);
-        await coordinator.clientConnected(req.federationId, identity.clientId);
-        const current = coordinator.current(req.federationId);
-        const accepted =
-          current === undefined ? 0 : coordinator.updates(req.federationId, current.number).length;
+        const { federation, current, accepted } = await coordinator.join(
+          req.federationId,
+          identity.clientId,
+          {
+            baseModelId: req.baseModelId,
+            modules: req.modules,
+          },
+        );
         return create(JoinResponseSchema, {
           clientId: identity.clientId,
           federation: federationToProto(federation),
@@ -310,7 +273,7 @@ export function clientServiceHandlers(
           round: outcome.round,
           accepted: outcome.accepted,
           duplicate: outcome.duplicate,
-          contentHash: outcome.sha256Hex,
+          contentHash: outcome.sha256,
           size: BigInt(outcome.size),
         });
       })()
@@ -349,19 +312,12 @@ export function clientServiceHandlers(
         const req = call.request;
         const identity = identify(call, req.federationId);
         connections.touch(req.federationId, identity.clientId);
-        const s = await coordinator
-          .uploadStatus({
-            federationId: req.federationId,
-            round: req.round,
-            clientId: identity.clientId,
-            updateId: req.updateId,
-          })
-          .catch((err: unknown) => {
-            // Another update holds this client's slot: nothing of *this* one is stored
-            // (submitting it is then refused with ALREADY_EXISTS, saying which one).
-            if (err instanceof UpdateConflictError) return { state: "none" as const, bytes: 0 };
-            throw err;
-          });
+        const s = await coordinator.uploadStatus({
+          federationId: req.federationId,
+          round: req.round,
+          clientId: identity.clientId,
+          updateId: req.updateId,
+        });
         return create(GetUploadStatusResponseSchema, {
           receivedBytes: BigInt(s.bytes),
           complete: s.state === "accepted",
@@ -386,7 +342,7 @@ export function clientServiceHandlers(
             : req.selector.case === "contentHash"
               ? { hash: req.selector.value }
               : {};
-        const { handle, round } = await adapterFor(req.federationId, sel);
+        const { handle, round } = await coordinator.publishedAdapter(req.federationId, sel);
         await writeFlushed(
           call,
           create(FetchAdapterResponseSchema, {

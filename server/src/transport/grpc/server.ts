@@ -5,7 +5,7 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { addService, ClientService, GRPC_SERVER_OPTIONS, OperatorService } from "@tributary/protocol";
-import type { Coordinator } from "../../coordinator/coordinator.ts";
+import type { Coordinator, TokenHolder } from "../../coordinator/coordinator.ts";
 import type { Log } from "../../core/log.ts";
 import type { ClientDirectory } from "./auth.ts";
 import { clientServiceHandlers } from "./client-service.ts";
@@ -55,14 +55,20 @@ export interface GrpcEndpoint {
   close(graceMs?: number): Promise<void>;
 }
 
-/** A client directory over the coordinator's enrolled clients, rebuilt when the journal grows. */
-function directoryOf(coordinator: Coordinator): ClientDirectory {
-  let seq = -1;
-  let byDigest = new Map<string, { clientId: string; federations: Set<string> }>();
-  let byId = new Map<string, { clientId: string; federations: Set<string> }>();
+/**
+ * A client directory over the coordinator's enrolled clients, rebuilt on
+ * first use after a `client-enrolled` event (the journal says who may call).
+ */
+function directoryOf(coordinator: Coordinator): ClientDirectory & { stop(): void } {
+  let stale = true;
+  let byDigest = new Map<string, TokenHolder>();
+  let byId = new Map<string, TokenHolder>();
+  const stop = coordinator.subscribe((event) => {
+    if (event.type === "client-enrolled") stale = true;
+  });
   const fresh = () => {
-    const now = coordinator.store.state().lastSeq;
-    if (now === seq) return;
+    if (!stale) return;
+    stale = false;
     byDigest = coordinator.tokenDigests();
     byId = new Map();
     for (const { clientId, federations } of byDigest.values()) {
@@ -70,7 +76,6 @@ function directoryOf(coordinator: Coordinator): ClientDirectory {
       for (const f of federations) hit.federations.add(f);
       byId.set(clientId, hit);
     }
-    seq = now;
   };
   return {
     byTokenDigest(digest) {
@@ -81,6 +86,7 @@ function directoryOf(coordinator: Coordinator): ClientDirectory {
       fresh();
       return byId.get(clientId);
     },
+    stop,
   };
 }
 
@@ -92,6 +98,7 @@ function directoryOf(coordinator: Coordinator): ClientDirectory {
  */
 export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcEndpoint> {
   const server = new grpc.Server({ ...GRPC_SERVER_OPTIONS });
+  const directory = directoryOf(opts.coordinator);
   const bookkeeping = (what: string, federationId: string, clientId: string) => (err: unknown) =>
     opts.log.warn(`${what} bookkeeping failed`, { federation: federationId, client: clientId, error: err });
   const connections = createConnectionTracker({
@@ -112,7 +119,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcEndp
     ClientService,
     clientServiceHandlers({
       coordinator: opts.coordinator,
-      directory: directoryOf(opts.coordinator),
+      directory,
       connections,
       log: opts.log,
       ...(opts.uploadIdleMs !== undefined ? { uploadIdleMs: opts.uploadIdleMs } : {}),
@@ -157,6 +164,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcEndp
     health,
     close(graceMs = 2000) {
       connections.close();
+      directory.stop();
       return new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           server.forceShutdown();

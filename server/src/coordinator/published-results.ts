@@ -1,0 +1,126 @@
+/**
+ * Merged rounds and their results, as the journal records them: a round's
+ * `RoundResult` (from its `round-merged` event, or read back from its stored
+ * adapter for rounds merged before results were journaled), the published
+ * adapter a client asks for, and the announcer that publishes every merged,
+ * unannounced round on NATS, retrying while NATS is down (`publish-outbox.ts`).
+ */
+import type { Log } from "../core/log.ts";
+import type { Federation, RoundRecord, RoundResult } from "../core/model.ts";
+import type { ResultPublisher } from "../core/publisher.ts";
+import type { AdapterHandle, CoordinatorStore, JournalEvent } from "../core/store.ts";
+import { UnknownRoundError } from "./errors.ts";
+import { createPublishOutbox, type PublishOutbox } from "./publish-outbox.ts";
+import { readResultMetadata } from "./result-metadata.ts";
+
+/** Which published round a client asks for: by number, by content hash, or the latest. */
+export interface AdapterSelector {
+  readonly round?: number;
+  readonly hash?: string;
+}
+
+/** Results of merged rounds (see the module comment). */
+export interface PublishedResults {
+  /** Round `n`'s result, once merged. */
+  result(federationId: string, n: number): Promise<RoundResult | undefined>;
+  /** The published adapter `sel` names (`UnknownRoundError` when there is none). */
+  adapter(federationId: string, sel: AdapterSelector): Promise<{ handle: AdapterHandle; round: number }>;
+  /** Announces merged, unannounced rounds on `publisher` from now on; returns the announcer. */
+  announce(
+    publisher: ResultPublisher,
+    onPublished: (r: RoundResult) => Promise<void>,
+    retryMs?: number,
+  ): PublishOutbox;
+  /** Reacts to a journaled event (`round-merged` wakes the announcer). */
+  onEvent(event: JournalEvent): void;
+}
+
+/** Results over the journal's state in `store`. */
+export function createPublishedResults(
+  store: CoordinatorStore,
+  log: Log,
+  federation: (id: string) => Federation,
+): PublishedResults {
+  const legacy = new Map<string, RoundResult>();
+  let outbox: PublishOutbox | undefined;
+  const entryOf = (federationId: string, n: number) =>
+    store.state().federations.get(federationId)?.rounds.get(n);
+
+  const result = async (federationId: string, n: number): Promise<RoundResult | undefined> => {
+    const entry = entryOf(federationId, n);
+    if (entry?.result !== undefined) return entry.result;
+    if (entry?.record.resultHash === undefined) return undefined;
+    const key = `${federationId}\u0000${n}`;
+    const cached = legacy.get(key);
+    if (cached !== undefined) return cached;
+    const handle = await store.adapterForRound(federationId, n);
+    if (handle === undefined) return undefined;
+    const rebuilt = await readResultMetadata(federation(federationId), entry.record, handle);
+    legacy.set(key, rebuilt);
+    return rebuilt;
+  };
+
+  const unannounced = (): RoundRecord[] =>
+    [...store.state().federations.values()].flatMap((f) =>
+      [...f.rounds.values()]
+        .map((r) => r.record)
+        .filter((r) => r.state === "published" && r.published !== true),
+    );
+
+  return {
+    result,
+    async adapter(federationId, sel) {
+      const rounds = [...(store.state().federations.get(federationId)?.rounds.values() ?? [])]
+        .map((r) => r.record)
+        .filter((r) => r.state === "published");
+      const pick =
+        sel.round !== undefined
+          ? rounds.find((r) => r.number === sel.round)
+          : sel.hash !== undefined
+            ? rounds.find((r) => r.resultHash === sel.hash)
+            : rounds.at(-1);
+      if (pick?.resultHash === undefined) throw new UnknownRoundError(federationId, sel.round ?? 0);
+      const handle = await store.getAdapter(pick.resultHash);
+      if (handle === undefined) throw new UnknownRoundError(federationId, pick.number);
+      return { handle, round: pick.number };
+    },
+    announce(publisher, onPublished, retryMs) {
+      outbox = createPublishOutbox({
+        publisher,
+        log,
+        ...(retryMs !== undefined ? { retryMs } : {}),
+        onPublished,
+        pending: async () => {
+          const out = [];
+          for (const round of unannounced()) {
+            const r = await result(round.federationId, round.number);
+            const handle = await store.adapterForRound(round.federationId, round.number);
+            if (r === undefined || handle === undefined) {
+              log.error("merged round has no stored adapter", {
+                federation: round.federationId,
+                round: round.number,
+              });
+              continue;
+            }
+            out.push({
+              result: r,
+              load: async () => {
+                const reader = await handle.open();
+                try {
+                  return { configJson: handle.configJson, safetensors: await reader.read(0, handle.size) };
+                } finally {
+                  await reader.close();
+                }
+              },
+            });
+          }
+          return out;
+        },
+      });
+      return outbox;
+    },
+    onEvent(event) {
+      if (event.type === "round-merged") outbox?.kick();
+    },
+  };
+}
