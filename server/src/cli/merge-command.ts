@@ -6,7 +6,17 @@
 import { writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { createMergePool } from "../compute/merge-pool.ts";
-import { METHODS, type MergeOptions, resolveOptions } from "../merge/options.ts";
+import { MERGE_METHODS } from "../merge/methods/registry.ts";
+import {
+  defaultOptions,
+  METHODS,
+  type MergeOptions,
+  type MethodName,
+  PARAM_KEYS,
+  PARAMS,
+  type ParamKey,
+  resolveOptions,
+} from "../merge/options.ts";
 import { type AdapterOutput, type OpenAdapterDir, openAdapterDir, writeAdapter } from "../peft/index.ts";
 import { checkCompatible, mergeLazyAdapters } from "../pipeline/merge-adapters.ts";
 import { mergedOutput } from "../pipeline/merged-output.ts";
@@ -14,13 +24,34 @@ import { choiceOption, integerOption, numberListOption, numberOption, UsageError
 import type { CliIo } from "./io.ts";
 import { buildReport, formatSummary } from "./merge-report.ts";
 
+/** `--flag X (default)` for each of `keys`, the method's defaults applied. */
+function flagsHelp(keys: readonly ParamKey[], method?: MethodName): string {
+  const defaults = method === undefined ? undefined : defaultOptions(method);
+  return keys
+    .map((k) => {
+      const spec = PARAMS[k];
+      const value = defaults?.[k] ?? spec.default;
+      const shown =
+        typeof value === "number" && value !== 0 && Math.abs(value) < 1e-3 ? value.toExponential() : value;
+      return `--${spec.flag} ${spec.placeholder}${shown !== undefined ? ` (${shown})` : ""}`;
+    })
+    .join("  ");
+}
+
+/** One help line per method, from the registry: its title, name, summary and parameters. */
+function methodsHelp(): string {
+  return METHODS.map((name) => {
+    const m = MERGE_METHODS[name];
+    const flags = m.params.length === 0 ? "" : `\n${" ".repeat(21)}${flagsHelp(m.params, name)}`;
+    return `  ${name.padEnd(18)} ${m.title}: ${m.summary}${flags}`;
+  }).join("\n");
+}
+
 /** Help text of `tributary merge`. */
 export const MERGE_USAGE = `Usage: tributary merge --method <method> --out DIR [options] ADAPTER_DIR...
 
 Merges PEFT LoRA adapters (adapter_config.json + adapter_model.safetensors)
 into a new PEFT adapter in DIR.
-
-Methods: ${METHODS.join(", ")}
 
 Common options:
   --out DIR          output adapter directory (created; files replaced atomically)
@@ -38,14 +69,28 @@ Common options:
   --norm-bound-action clip|reject   rescale adapters above it (default) or leave them out
   --quiet            no per-module progress on stderr
 
-FroM (from):   --k X (0.9)  --solver exact|als  --sigma X (1)  --iters N (100)  --tol X (1e-6)
-LoRE (lore):   --mu X (0.01)  --iters N (50)  --rank-cap F (fraction of min(d_out, d_in))
-FR (fr):       --cutoff F (0.1)  --combine mean|sum|from
-TIES (ties):   --density F (0.2)
-DARE (dare):   --drop P (0.5)  --combine mean|sum
-Geometric median (median): --iters N (100)  --tol X (1e-6)  (robust: Weiszfeld, weights ∝ 1/‖M − Θ_i‖)
+Methods (--method) and their options:
+${methodsHelp()}
 
 Exit codes: 0 merged, 1 unusable input (named in the message), 2 usage error.`;
+
+/** The value of each parameter flag given, parsed by its kind. */
+function paramValues(
+  values: Record<string, string | boolean | undefined>,
+): Partial<Record<ParamKey, unknown>> {
+  const out: Partial<Record<ParamKey, unknown>> = {};
+  for (const key of PARAM_KEYS) {
+    const spec = PARAMS[key];
+    const raw = values[spec.flag] as string | undefined;
+    out[key] =
+      spec.kind === "integer"
+        ? integerOption(spec.flag, raw)
+        : spec.kind === "number"
+          ? numberOption(spec.flag, raw)
+          : choiceOption(spec.flag, raw, spec.choices ?? []);
+  }
+  return out;
+}
 
 interface MergeArgs {
   readonly options: MergeOptions;
@@ -65,11 +110,13 @@ function parseMergeArgs(argv: readonly string[]): MergeArgs | "help" {
     throw new UsageError(err instanceof Error ? err.message : String(err));
   }
   const v = parsed.values;
+  /** The parameter flags, named by the registry (`merge/params.ts`). */
+  const flags = v as Record<string, string | boolean | undefined>;
   if (v.help === true) return "help";
   if (v.method === undefined) throw new UsageError("--method is required");
   if (v.out === undefined) throw new UsageError("--out DIR is required");
   if (parsed.positionals.length === 0) throw new UsageError("no adapter directories given");
-  if (v.scale !== undefined && v.lambda !== undefined)
+  if (flags.scale !== undefined && v.lambda !== undefined)
     throw new UsageError("give --scale or --lambda, not both");
   const rank = v.rank === "full" ? "full" : integerOption("rank", v.rank);
   const samples = numberListOption("weights", v.weights);
@@ -78,25 +125,12 @@ function parseMergeArgs(argv: readonly string[]): MergeArgs | "help" {
       `--weights has ${samples.length} entries for ${parsed.positionals.length} adapters (one sample count per adapter)`,
     );
   }
+  const params = paramValues(flags) as Partial<MergeOptions>;
   const options = resolveOptions({
+    ...params,
     method: v.method,
     rank,
-    scale: numberOption("scale", v.scale) ?? numberOption("lambda", v.lambda),
-    k: numberOption("k", v.k),
-    solver: choiceOption("solver", v.solver, ["exact", "als"] as const),
-    sigma: numberOption("sigma", v.sigma),
-    iters: integerOption("iters", v.iters),
-    tol: numberOption("tol", v.tol),
-    seed: integerOption("seed", v.seed),
-    mu: numberOption("mu", v.mu),
-    rankCap: numberOption("rank-cap", v["rank-cap"]),
-    cutoff: numberOption("cutoff", v.cutoff),
-    combine: choiceOption("combine", v.combine, ["mean", "sum", "from"] as const),
-    density: numberOption("density", v.density),
-    drop: numberOption("drop", v.drop),
-    normBound: numberOption("norm-bound", v["norm-bound"]),
-    normBoundMedian: numberOption("norm-bound-median", v["norm-bound-median"]),
-    normBoundAction: choiceOption("norm-bound-action", v["norm-bound-action"], ["clip", "reject"] as const),
+    scale: params.scale ?? numberOption("lambda", v.lambda),
     samples,
   });
   const dtype = choiceOption("dtype", v.dtype, ["f32", "f16", "bf16"] as const);
@@ -123,23 +157,8 @@ function parse(argv: readonly string[]) {
       method: text,
       out: text,
       rank: text,
-      scale: text,
       lambda: text,
-      k: text,
-      solver: text,
-      sigma: text,
-      iters: text,
-      tol: text,
-      seed: text,
-      mu: text,
-      "rank-cap": text,
-      cutoff: text,
-      combine: text,
-      density: text,
-      drop: text,
-      "norm-bound": text,
-      "norm-bound-median": text,
-      "norm-bound-action": text,
+      ...Object.fromEntries(PARAM_KEYS.map((k) => [PARAMS[k].flag, text])),
       weights: text,
       dtype: text,
       report: text,

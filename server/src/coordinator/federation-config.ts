@@ -7,7 +7,7 @@
 import { ID_RULES, isValidId, quoteValue } from "@tributary/protocol";
 import type { Federation, MergeSpec } from "../core/model.ts";
 import { MergeOptionsError } from "../merge/errors.ts";
-import { type MergeOptions, resolveOptions } from "../merge/options.ts";
+import { type MergeOptions, PARAM_KEYS, resolveOptions } from "../merge/options.ts";
 import { isTensorDType } from "../peft/dtype.ts";
 import { FederationConfigError } from "./errors.ts";
 
@@ -17,27 +17,8 @@ function isPositiveInteger(v: unknown): v is number {
 
 /** The merge options a spec gives, before per-round sample counts. */
 function specOptions(spec: MergeSpec, samples?: readonly number[]): Parameters<typeof resolveOptions>[0] {
-  return {
-    method: spec.method,
-    rank: spec.rank,
-    k: spec.k,
-    scale: spec.scale,
-    solver: spec.solver,
-    sigma: spec.sigma,
-    iters: spec.iters,
-    tol: spec.tol,
-    seed: spec.seed,
-    mu: spec.mu,
-    rankCap: spec.rankCap,
-    cutoff: spec.cutoff,
-    combine: spec.combine,
-    density: spec.density,
-    drop: spec.drop,
-    normBound: spec.normBound,
-    normBoundMedian: spec.normBoundMedian,
-    normBoundAction: spec.normBoundAction,
-    samples,
-  };
+  const params = Object.fromEntries(PARAM_KEYS.map((k) => [k, spec[k]]));
+  return { ...params, method: spec.method, rank: spec.rank, samples };
 }
 
 /**

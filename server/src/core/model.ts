@@ -5,7 +5,7 @@
  * edges translate to and from the protobuf messages.
  */
 import type { AnnouncedResult } from "@tributary/protocol";
-import type { MethodName } from "../merge/options.ts";
+import type { MergeOptions, MethodName, ParamKey } from "../merge/params.ts";
 import type { TensorDType } from "../peft/dtype.ts";
 
 /** One LoRA target module a federation's adapters must contain. */
@@ -27,31 +27,16 @@ export interface AdapterSchema {
   readonly dtypes: readonly TensorDType[];
 }
 
-/** How a federation merges: a method of the merge engine and its parameters. */
-export interface MergeSpec {
+/**
+ * How a federation merges: a method of the merge engine and its parameters,
+ * as the engine's vocabulary (`merge/params.ts`) names them; unset ones take
+ * the method's defaults.
+ */
+export type MergeSpec = {
   readonly method: MethodName;
   /** Output rank; `undefined` = largest input rank; `"full"` = exact concatenation. */
   readonly rank?: number | "full";
-  readonly k?: number;
-  readonly scale?: number;
-  readonly solver?: "exact" | "als";
-  readonly sigma?: number;
-  readonly iters?: number;
-  readonly tol?: number;
-  readonly seed?: number;
-  readonly mu?: number;
-  readonly rankCap?: number;
-  readonly cutoff?: number;
-  readonly combine?: "mean" | "sum" | "from";
-  readonly density?: number;
-  readonly drop?: number;
-  /** Absolute per-module bound on a client's `‖Θ_i‖_F`. */
-  readonly normBound?: number;
-  /** Per-module bound as a multiple of the median client norm. */
-  readonly normBoundMedian?: number;
-  /** `clip` (default) or `reject` clients above the bound. */
-  readonly normBoundAction?: "clip" | "reject";
-}
+} & { readonly [K in ParamKey]?: Exclude<MergeOptions[K], undefined> };
 
 /** What happens when a round's deadline passes without quorum. */
 export type DeadlinePolicy = "extend-once" | "fail";

@@ -6,30 +6,10 @@
 import { MergeInputError } from "./errors.ts";
 import { clientNorm2 } from "./grams.ts";
 import { frobeniusWeights, sampleWeights } from "./methods/common.ts";
-import { mergeDare } from "./methods/dare.ts";
-import { mergeFedavg } from "./methods/fedavg.ts";
-import { mergeFedavgFactors } from "./methods/fedavg-factors.ts";
-import { mergeFr } from "./methods/fr.ts";
-import { mergeFrom } from "./methods/from.ts";
-import { mergeLore } from "./methods/lore.ts";
-import { mergeMedian } from "./methods/median.ts";
-import { mergeTaskArithmetic } from "./methods/task-arithmetic.ts";
-import { mergeTies } from "./methods/ties.ts";
+import { methodOf } from "./methods/registry.ts";
 import { boundNorms } from "./norm-bound.ts";
-import type { MergeOptions, MethodName } from "./options.ts";
+import type { MergeOptions } from "./params.ts";
 import type { DenseGroup, DenseMergeResult, ModuleGroup, ModuleMergeResult, ModuleMeta } from "./types.ts";
-
-const IMPLEMENTATIONS: Record<MethodName, (g: ModuleGroup, o: MergeOptions) => ModuleMergeResult> = {
-  from: mergeFrom,
-  lore: mergeLore,
-  fr: mergeFr,
-  fedavg: mergeFedavg,
-  "fedavg-factors": mergeFedavgFactors,
-  "task-arithmetic": mergeTaskArithmetic,
-  ties: mergeTies,
-  dare: mergeDare,
-  median: mergeMedian,
-};
 
 /** Checks what a module's metadata says before any math: clients, sample counts, ranks, scalings. */
 export function validateMeta(meta: ModuleMeta, opts: MergeOptions): void {
@@ -81,7 +61,7 @@ export function validateModule(group: ModuleGroup, opts: MergeOptions): void {
 export function mergeModule(group: ModuleGroup, opts: MergeOptions): ModuleMergeResult {
   validateModule(group, opts);
   const { group: g, kept, bounded } = boundNorms(group, opts);
-  if (bounded.length === 0) return IMPLEMENTATIONS[opts.method](group, opts);
+  if (bounded.length === 0) return methodOf(opts.method).merge(group, opts);
   if (kept.length === 0) {
     throw new MergeInputError(
       `${group.name}: every client is above the norm bound ${bounded[0].bound}`,
@@ -89,7 +69,7 @@ export function mergeModule(group: ModuleGroup, opts: MergeOptions): ModuleMerge
     );
   }
   const samples = opts.samples === undefined ? undefined : kept.map((i) => opts.samples![i]);
-  const result = IMPLEMENTATIONS[opts.method](g, { ...opts, samples });
+  const result = methodOf(opts.method).merge(g, { ...opts, samples });
   // Rejected clients weigh 0; the weights stay in the module's client order.
   const weights = new Array<number>(group.clients.length).fill(0);
   kept.forEach((i, j) => {
@@ -117,9 +97,9 @@ export function mergeDenseTensor(group: DenseGroup, opts: MergeOptions): DenseMe
     }
   });
   let w: number[];
-  if (opts.method === "fedavg" || opts.method === "fedavg-factors")
-    w = sampleWeights(n, opts.samples, group.name);
-  else if (opts.method === "from") {
+  const weighting = methodOf(opts.method).denseWeights;
+  if (weighting === "samples") w = sampleWeights(n, opts.samples, group.name);
+  else if (weighting === "frobenius") {
     const norms2 = group.clients.map((t) => t.reduce((s, x) => s + x * x, 0));
     w = frobeniusWeights(norms2, opts.k);
   } else w = new Array(n).fill(1 / n);

@@ -8,7 +8,7 @@
  * Dense equation: `Θ_i ← Θ_i · min(1, bound / ‖Θ_i‖_F)`.
  */
 import { clientNorm2 } from "./grams.ts";
-import type { MergeOptions } from "./options.ts";
+import type { MergeOptions } from "./params.ts";
 import type { BoundedClient, ModuleGroup } from "./types.ts";
 
 /** A module group after its norm bound. */

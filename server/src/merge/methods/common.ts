@@ -8,7 +8,7 @@ import {
   type StackGrams,
   stackGrams,
 } from "../grams.ts";
-import type { MergeOptions } from "../options.ts";
+import type { MergeOptions } from "../params.ts";
 import { chooseRoute, concatenate, type Truncation, truncateStack } from "../solvers/truncated-svd.ts";
 import type { MergedLora, ModuleGroup, ModuleMergeResult, ModuleMeta } from "../types.ts";
 

@@ -4,7 +4,8 @@
  * survivors by `1/(1 − p)`, combine by mean or sum, times λ; then the best
  * rank-`r` approximation. Elementwise, so it densifies (in row blocks).
  */
-import type { MergeOptions } from "../options.ts";
+import type { MergeMethod } from "../method.ts";
+import type { MergeOptions } from "../params.ts";
 import { streamKey, uniformAt } from "../random.ts";
 import type { ModuleGroup, ModuleMergeResult } from "../types.ts";
 import { blockRows, denseResult, taskVectorRows } from "./elementwise.ts";
@@ -35,3 +36,20 @@ export function mergeDare(group: ModuleGroup, opts: MergeOptions): ModuleMergeRe
     group.clients.map(() => (opts.combine === "sum" ? 1 : 1 / n)),
   );
 }
+
+/** DARE, as the registry lists it. */
+export const dareMethod: MergeMethod = {
+  name: "dare",
+  title: "DARE",
+  summary: "drop entries with probability p and rescale the rest by 1/(1 − p), then combine",
+  params: ["drop", "combine"],
+  check: (o) =>
+    o.combine === "from"
+      ? "dare combines with mean or sum"
+      : o.rank === "full"
+        ? "dare produces a dense update; choose a numeric rank"
+        : undefined,
+  denseWeights: "uniform",
+  merge: mergeDare,
+  reference: "dare-dense",
+};

@@ -4,7 +4,7 @@
  * `clients × block × dIn`, never `clients × dOut × dIn`.
  */
 import { f32, gemm } from "../kernels/device-matmul.ts";
-import type { MergeOptions } from "../options.ts";
+import type { MergeOptions } from "../params.ts";
 import { truncateDense } from "../solvers/truncated-svd.ts";
 import type { ClientLora, ModuleGroup, ModuleMergeResult } from "../types.ts";
 import { outputRank, scaled } from "./common.ts";

@@ -9,7 +9,8 @@
 import { MergeInputError } from "../errors.ts";
 import { clientTerms, columnCoefficients, stackTerms } from "../factor-stack.ts";
 import { combinationNorm2, stackGrams } from "../grams.ts";
-import type { MergeOptions } from "../options.ts";
+import type { MergeMethod } from "../method.ts";
+import type { MergeOptions } from "../params.ts";
 import type { ModuleGroup, ModuleMergeResult } from "../types.ts";
 import { sampleWeights, scaled } from "./common.ts";
 
@@ -64,3 +65,14 @@ export function mergeFedavgFactors(group: ModuleGroup, opts: MergeOptions): Modu
     },
   };
 }
+
+/** FedAvg of the factors, as the registry lists it. */
+export const fedavgFactorsMethod: MergeMethod = {
+  name: "fedavg-factors",
+  title: "FedAvg of factors",
+  summary: "sample-weighted means of the A and of the B factors (inexact, the classic baseline)",
+  params: [],
+  denseWeights: "samples",
+  merge: mergeFedavgFactors,
+  reference: "fedavg-factors-dense",
+};

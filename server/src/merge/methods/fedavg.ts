@@ -5,7 +5,8 @@
  */
 import { type FactorStack, stackModule } from "../factor-stack.ts";
 import type { StackGrams } from "../grams.ts";
-import type { MergeOptions } from "../options.ts";
+import type { MergeMethod } from "../method.ts";
+import type { MergeOptions } from "../params.ts";
 import type { ModuleGroup, ModuleMergeResult, ModuleMeta } from "../types.ts";
 import { gramsAndNorms, sampleWeights, weightedMerge } from "./common.ts";
 
@@ -33,3 +34,15 @@ export function fedavgOnStack(
     grams,
   );
 }
+
+/** FedAvg, as the registry lists it. */
+export const fedavgMethod: MergeMethod = {
+  name: "fedavg",
+  title: "FedAvg",
+  summary: "sample-weighted mean of the products Σ n_i Θ_i / Σ n_j (exact), at the output rank",
+  params: [],
+  denseWeights: "samples",
+  merge: mergeFedavg,
+  streamed: { merge: (meta, stack, norms2, o) => fedavgOnStack(meta, stack, norms2, o) },
+  reference: "fedavg-dense",
+};

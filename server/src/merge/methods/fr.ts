@@ -9,7 +9,8 @@ import { clientTerms, type FactorTerm, stackTerms } from "../factor-stack.ts";
 import { type LowBand, lowBand } from "../frequency-bands.ts";
 import { clientNorm2 } from "../grams.ts";
 import { type F32Mat, f32, gemm } from "../kernels/device-matmul.ts";
-import type { MergeOptions } from "../options.ts";
+import type { MergeMethod } from "../method.ts";
+import type { MergeOptions } from "../params.ts";
 import type { ModuleGroup, ModuleMergeResult } from "../types.ts";
 import { frobeniusWeights, linearMerge, weightedNorm2 } from "./common.ts";
 
@@ -55,3 +56,14 @@ function project(band: LowBand, x: F32Mat): Float32Array {
 function projectRows(band: LowBand, x: F32Mat): Float32Array {
   return gemm(gemm(x, band.e), band.eT).data;
 }
+
+/** FR-Merging, as the registry lists it. */
+export const frMethod: MergeMethod = {
+  name: "fr",
+  title: "FR",
+  summary: "the lowest frequencies of each task vector removed (FREE-Merging), then combined",
+  params: ["cutoff", "combine", "k"],
+  denseWeights: "uniform",
+  merge: mergeFr,
+  reference: "fr-dense",
+};

@@ -7,7 +7,8 @@
  */
 import { type FactorStack, stackModule } from "../factor-stack.ts";
 import type { StackGrams } from "../grams.ts";
-import type { MergeOptions } from "../options.ts";
+import type { MergeMethod } from "../method.ts";
+import type { MergeOptions } from "../params.ts";
 import { alsStack } from "../solvers/als.ts";
 import type { ModuleGroup, ModuleMergeResult, ModuleMeta } from "../types.ts";
 import {
@@ -52,3 +53,18 @@ export function mergeFrom(group: ModuleGroup, opts: MergeOptions): ModuleMergeRe
     report: { weights, objective: als.loss, residual: null, iterations: als.iterations, solver: "als" },
   };
 }
+
+/** FroM, as the registry lists it. */
+export const fromMethod: MergeMethod = {
+  name: "from",
+  title: "FroM",
+  summary: "Frobenius-norm-weighted merge, weights ‖Θ_i‖^k; exact rank-r optimum or the paper's ALS",
+  params: ["k", "solver", "sigma", "iters", "tol"],
+  denseWeights: "frobenius",
+  merge: mergeFrom,
+  streamed: {
+    when: (o) => o.solver === "exact",
+    merge: (meta, stack, norms2, o) => fromOnStack(meta, stack, norms2, o),
+  },
+  reference: "from-dense",
+};

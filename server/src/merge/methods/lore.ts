@@ -13,7 +13,8 @@
 import { columnCoefficients, type FactorStack, stackModule } from "../factor-stack.ts";
 import { stackGrams } from "../grams.ts";
 import { denseMatmulNT, type Mat, svd, transpose } from "../linalg/index.ts";
-import type { MergeOptions } from "../options.ts";
+import type { MergeMethod } from "../method.ts";
+import type { MergeOptions } from "../params.ts";
 import { type CoreFrame, coreFrame } from "../solvers/truncated-svd.ts";
 import type { ModuleGroup, ModuleMergeResult } from "../types.ts";
 import { outputRank } from "./common.ts";
@@ -108,3 +109,15 @@ function clientCores(stack: FactorStack, frame: CoreFrame): ClientCore[] {
     return { l: lm, lt, r: rm, rt: rtm, norm2 };
   });
 }
+
+/** LoRE, as the registry lists it. */
+export const loreMethod: MergeMethod = {
+  name: "lore",
+  title: "LoRE",
+  summary: "a shared low-rank base plus per-client residuals thresholded by SVT (μ)",
+  params: ["mu", "iters", "rankCap"],
+  defaults: { iters: 50 },
+  denseWeights: "uniform",
+  merge: mergeLore,
+  reference: "lore-dense",
+};

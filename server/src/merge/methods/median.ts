@@ -12,7 +12,8 @@
 import { stackModule } from "../factor-stack.ts";
 import { clientInnerProducts, stackGrams } from "../grams.ts";
 import type { Mat } from "../linalg/index.ts";
-import type { MergeOptions } from "../options.ts";
+import type { MergeMethod } from "../method.ts";
+import type { MergeOptions } from "../params.ts";
 import type { ModuleGroup, ModuleMergeResult } from "../types.ts";
 import { linearMerge, sampleWeights } from "./common.ts";
 
@@ -79,3 +80,14 @@ export function mergeMedian(group: ModuleGroup, opts: MergeOptions): ModuleMerge
     report: { ...result.report, objective: median.objective, iterations: median.iterations },
   };
 }
+
+/** The geometric median, as the registry lists it. */
+export const medianMethod: MergeMethod = {
+  name: "median",
+  title: "Geometric median",
+  summary: "Weiszfeld iterations, weights ∝ 1/‖M − Θ_i‖ (robust to a client scaling its update)",
+  params: ["iters", "tol"],
+  denseWeights: "uniform",
+  merge: mergeMedian,
+  reference: "median-dense",
+};

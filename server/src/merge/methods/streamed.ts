@@ -1,6 +1,6 @@
 /**
- * FroM, FedAvg and task arithmetic on a `ModuleSource`: the same merges as
- * `from.ts`, `fedavg.ts` and `task-arithmetic.ts`, on the product-only route,
+ * The methods that have a `streamed` merge (FroM, FedAvg, task arithmetic) on
+ * a `ModuleSource`: the same merges as their module merges, on the product-only route,
  * reading each client's factors from storage on every pass instead of
  * holding the module's factors. One pass gives the clients' norms (FroM's
  * weights and the stream route's stopping bound); every product of the
@@ -9,14 +9,12 @@
 import { validateMeta } from "../engine.ts";
 import { clientNorm2F32 } from "../grams.ts";
 import { stridedGemm } from "../kernels/device-matmul.ts";
-import type { MergeOptions } from "../options.ts";
+import type { MergeOptions } from "../params.ts";
 import { chooseRoute } from "../solvers/truncated-svd.ts";
 import { streamedStack } from "../streamed-stack.ts";
 import type { ModuleMergeResult, ModuleMeta, ModuleSource } from "../types.ts";
 import { outputRank } from "./common.ts";
-import { fedavgOnStack } from "./fedavg.ts";
-import { fromOnStack } from "./from.ts";
-import { taskArithmeticOnStack } from "./task-arithmetic.ts";
+import { methodOf } from "./registry.ts";
 
 /**
  * Whether `meta` under `opts` merges from a source: a linear method at a
@@ -29,8 +27,8 @@ export function streamable(meta: ModuleMeta, opts: MergeOptions): boolean {
 
 /** `streamable` without the device (for a caller whose workers have it, e.g. the merge pool's). */
 export function streamableOptions(meta: ModuleMeta, opts: MergeOptions): boolean {
-  if (!["from", "fedavg", "task-arithmetic"].includes(opts.method)) return false;
-  if (opts.method === "from" && opts.solver !== "exact") return false;
+  const streamed = methodOf(opts.method).streamed;
+  if (streamed === undefined || streamed.when?.(opts) === false) return false;
   if (typeof opts.rank !== "number" || opts.normBound !== undefined || opts.normBoundMedian !== undefined)
     return false;
   const width = meta.clients.reduce((s, c) => s + c.rank, 0);
@@ -51,7 +49,5 @@ export function mergeStreamed(source: ModuleSource, opts: MergeOptions): ModuleM
       clientNorm2F32({ a: t.a, b: t.b, rank: t.rank, scaling: t.scale ?? 1 }, source.dOut, source.dIn),
     );
   });
-  if (opts.method === "from") return fromOnStack(source, stack, norms2, opts);
-  if (opts.method === "fedavg") return fedavgOnStack(source, stack, norms2, opts);
-  return taskArithmeticOnStack(source, stack, opts, norms2);
+  return methodOf(opts.method).streamed!.merge(source, stack, norms2, opts);
 }

@@ -3,7 +3,8 @@
  * output rank.
  */
 import { type FactorStack, stackModule } from "../factor-stack.ts";
-import type { MergeOptions } from "../options.ts";
+import type { MergeMethod } from "../method.ts";
+import type { MergeOptions } from "../params.ts";
 import type { ModuleGroup, ModuleMergeResult, ModuleMeta } from "../types.ts";
 import { linearMerge } from "./common.ts";
 
@@ -26,3 +27,15 @@ export function taskArithmeticOnStack(
   const ones = meta.clients.map(() => 1);
   return linearMerge(meta, stack, ones, opts, ones, undefined, undefined, norms2);
 }
+
+/** Task arithmetic, as the registry lists it. */
+export const taskArithmeticMethod: MergeMethod = {
+  name: "task-arithmetic",
+  title: "Task arithmetic",
+  summary: "λ Σ Θ_i (λ = --scale), at the output rank",
+  params: [],
+  denseWeights: "uniform",
+  merge: mergeTaskArithmetic,
+  streamed: { merge: (meta, stack, norms2, o) => taskArithmeticOnStack(meta, stack, o, norms2) },
+  reference: "task-arithmetic-dense",
+};

@@ -6,7 +6,8 @@
  * so it densifies (in row blocks).
  */
 import { kthLargestAbs } from "../kernels/select.ts";
-import type { MergeOptions } from "../options.ts";
+import type { MergeMethod } from "../method.ts";
+import type { MergeOptions } from "../params.ts";
 import type { ModuleGroup, ModuleMergeResult } from "../types.ts";
 import { blockRows, denseResult, taskVector, taskVectorRows } from "./elementwise.ts";
 
@@ -52,3 +53,15 @@ export function mergeTies(group: ModuleGroup, opts: MergeOptions): ModuleMergeRe
     group.clients.map(() => 1 / group.clients.length),
   );
 }
+
+/** TIES, as the registry lists it. */
+export const tiesMethod: MergeMethod = {
+  name: "ties",
+  title: "TIES",
+  summary: "trim to the top density of magnitudes, elect signs, disjoint mean",
+  params: ["density"],
+  check: (o) => (o.rank === "full" ? "ties produces a dense update; choose a numeric rank" : undefined),
+  denseWeights: "uniform",
+  merge: mergeTies,
+  reference: "ties-dense",
+};

@@ -1,7 +1,9 @@
 /**
  * Conversions between protobuf messages (`@tributary/proto`) and the
  * coordinator's domain records. Validation of values happens in the
- * coordinator; this only translates shapes, units and enums.
+ * coordinator; this only translates shapes, units and enums. A merge spec's
+ * parameters map to `tributary.v1.MergeSpec` fields by the merge engine's
+ * table (`merge/params.ts`).
  */
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs, durationMs, timestampFromMs } from "@bufbuild/protobuf/wkt";
@@ -25,7 +27,7 @@ import type {
   RoundRecord,
   UpdateRecord,
 } from "../../core/model.ts";
-import type { MethodName } from "../../merge/options.ts";
+import { type MethodName, PARAM_KEYS, PARAMS } from "../../merge/options.ts";
 import type { TensorDType } from "../../peft/dtype.ts";
 
 /** Default update size limit when a federation sets none (2 GiB). */
@@ -58,26 +60,25 @@ const STATES: Record<DomainRoundState, RoundState> = {
 
 function mergeFromProto(m: CreateFederationRequest["merge"]): MergeSpec {
   if (m === undefined) return { method: "from" };
-  const optional = <K extends string, V>(k: K, v: V | undefined) => (v === undefined ? {} : { [k]: v });
+  const fields = m as unknown as Record<string, unknown>;
+  const params = PARAM_KEYS.flatMap((k) => {
+    const value = fields[PARAMS[k].protoField];
+    return value === undefined ? [] : [[k, value] as const];
+  });
   return {
     method: (m.method || "from") as MethodName,
     ...(m.fullRank ? { rank: "full" as const } : m.rank > 0 ? { rank: m.rank } : {}),
-    ...optional("k", m.k),
-    ...optional("scale", m.scale),
-    ...optional("solver", m.solver as MergeSpec["solver"]),
-    ...optional("sigma", m.sigma),
-    ...optional("iters", m.iters),
-    ...optional("tol", m.tol),
-    ...optional("seed", m.seed),
-    ...optional("mu", m.mu),
-    ...optional("rankCap", m.rankCap),
-    ...optional("cutoff", m.cutoff),
-    ...optional("combine", m.combine as MergeSpec["combine"]),
-    ...optional("density", m.density),
-    ...optional("drop", m.drop),
-    ...optional("normBound", m.normBound),
-    ...optional("normBoundMedian", m.normBoundMedianMultiple),
-    ...optional("normBoundAction", m.normBoundAction as MergeSpec["normBoundAction"]),
+    ...Object.fromEntries(params),
+  };
+}
+
+/** A merge spec as the fields of `tributary.v1.MergeSpec`. */
+function mergeToProto(m: MergeSpec): Record<string, unknown> {
+  return {
+    method: m.method,
+    rank: typeof m.rank === "number" ? m.rank : 0,
+    fullRank: m.rank === "full",
+    ...Object.fromEntries(PARAM_KEYS.map((k) => [PARAMS[k].protoField, m[k]])),
   };
 }
 
@@ -125,7 +126,6 @@ export function federationFromProto(req: CreateFederationRequest): Omit<Federati
 
 /** A domain federation as its protobuf message. */
 export function federationToProto(f: Federation): FederationMessage {
-  const m = f.merge;
   return create(FederationSchema, {
     id: f.id,
     displayName: f.name,
@@ -134,27 +134,7 @@ export function federationToProto(f: Federation): FederationMessage {
       modules: f.schema.modules.map((x) => ({ name: x.name, dIn: x.dIn, dOut: x.dOut, maxRank: x.maxRank })),
       allowedDtypes: f.schema.dtypes.map(dtypeToProto),
     },
-    merge: {
-      method: m.method,
-      rank: typeof m.rank === "number" ? m.rank : 0,
-      fullRank: m.rank === "full",
-      k: m.k,
-      scale: m.scale,
-      solver: m.solver,
-      sigma: m.sigma,
-      iters: m.iters,
-      tol: m.tol,
-      seed: m.seed,
-      mu: m.mu,
-      rankCap: m.rankCap,
-      cutoff: m.cutoff,
-      combine: m.combine,
-      density: m.density,
-      drop: m.drop,
-      normBound: m.normBound,
-      normBoundMedianMultiple: m.normBoundMedian,
-      normBoundAction: m.normBoundAction,
-    },
+    merge: mergeToProto(f.merge),
     policy: {
       minClients: f.policy.minClients,
       cohortSize: f.policy.cohortSize ?? 0,
