@@ -10,12 +10,8 @@ import {
   UpdateTooLargeError,
 } from "./errors.ts";
 import { encodeTestAdapter, schemaModules, testFederation, updateRecord } from "./testing/fixtures.ts";
-import {
-  type SubmitHeader,
-  type UpdateRequest,
-  validateUpdate,
-  validateUpdateContent,
-} from "./update-validator.ts";
+import { validateUpdateContent } from "./testing/update-content.ts";
+import { type SubmitHeader, type UpdateRequest, validateUpdate } from "./update-validator.ts";
 
 const SHA = "ab".repeat(32);
 const fed = testFederation({ maxUpdateBytes: 4096 });

@@ -1,17 +1,15 @@
 /**
- * Validation of a client's update at the boundary, in two steps:
- * `validateUpdate` checks the upload header before any byte is stored (round,
- * cohort, idempotency, size, config, base model); `validateUpdateContent`
- * checks the staged safetensors bytes before the update is accepted (format,
- * NaN/Inf, module set, dimensions, rank, dtype). Nothing here does I/O.
+ * Validation of a client's update at the boundary, first step:
+ * `validateUpdate` checks the upload header before any byte is stored (ids,
+ * round, cohort, idempotency, size, config, base model). The staged bytes
+ * are checked tensor by tensor before the update is accepted
+ * (`update-stream-validator.ts`: format, NaN/Inf, module set, dimensions,
+ * rank, dtype). Nothing here does I/O.
  */
 
-import { AdapterFormatError, idProblem } from "@tributary/protocol";
+import { idProblem } from "@tributary/protocol";
 import type { Federation, RoundRecord, UpdateRecord } from "../core/model.ts";
-import { decodeAdapter } from "../peft/adapter-codec.ts";
-import type { PeftAdapter } from "../peft/adapter-types.ts";
-import { parseSafetensors } from "../peft/safetensors.ts";
-import { checkTensorsAgainstSchema, parseUpdateConfig, updateLabel } from "./adapter-schema.ts";
+import { parseUpdateConfig } from "./adapter-schema.ts";
 import {
   InvalidUpdateError,
   NotInCohortError,
@@ -156,51 +154,4 @@ export function validateUpdate(req: UpdateRequest): UpdateDecision {
   }
   parseUpdateConfig(federation.schema, clientId, header.configJson);
   return decision;
-}
-
-/** What `validateUpdateContent` needs. */
-export interface UpdateContent {
-  readonly federation: Federation;
-  readonly clientId: string;
-  /** The header's `adapter_config.json`. */
-  readonly configJson: string;
-  /** The complete staged safetensors bytes. */
-  readonly bytes: Uint8Array;
-}
-
-/** Runs `fn`, turning an `AdapterFormatError` into an `InvalidUpdateError` with the same message. */
-function asInvalidUpdate<T>(clientId: string, fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    if (err instanceof AdapterFormatError) {
-      throw new InvalidUpdateError(clientId, err.message, {
-        ...(err.tensor !== undefined ? { tensor: err.tensor } : {}),
-        cause: err,
-      });
-    }
-    throw err;
-  }
-}
-
-/**
- * Checks a staged update's bytes before it is accepted, and returns the
- * decoded adapter. Malformed safetensors and NaN/Inf values become
- * `InvalidUpdateError` naming the tensor (the `AdapterFormatError` message is
- * kept); then the module set, dimensions, rank ≤ `maxRank` and dtypes are
- * checked against the schema. Holds the whole adapter in memory: for large
- * adapters use `validateUpdateStream`.
- *
- * @example
- * const adapter = validateUpdateContent({ federation, clientId, configJson: header.configJson, bytes });
- */
-export function validateUpdateContent(req: UpdateContent): PeftAdapter {
-  const { federation, clientId, configJson, bytes } = req;
-  const label = updateLabel(clientId);
-  const config = parseUpdateConfig(federation.schema, clientId, configJson);
-  const { tensors } = asInvalidUpdate(clientId, () =>
-    parseSafetensors(bytes, `${label}/adapter_model.safetensors`),
-  );
-  checkTensorsAgainstSchema(federation.schema, clientId, config, tensors);
-  return asInvalidUpdate(clientId, () => decodeAdapter(configJson, bytes, label));
 }
