@@ -11,10 +11,10 @@ import type * as grpc from "@grpc/grpc-js";
 import {
   CHUNK_BYTES,
   GetUploadStatusRequestSchema,
-  idProblem,
   type SubmitUpdateRequest,
   SubmitUpdateRequestSchema,
   type SubmitUpdateResponse,
+  updateHeaderProblem,
 } from "@tributary/protocol";
 import type { AdapterFiles } from "./adapter-files.ts";
 import { type Channel, unary } from "./channel.ts";
@@ -95,8 +95,15 @@ export async function uploadUpdate(
   const bytes = adapter.safetensors;
   const sha = createHash("sha256").update(bytes).digest();
   const updateId = options.updateId ?? defaultUpdateId(round, sha.toString("hex"), adapter.configJson);
-  const badId = idProblem("update_id", updateId);
-  if (badId !== undefined) throw new InvalidUpdateError("INVALID_ARGUMENT", badId);
+  const bad = updateHeaderProblem({
+    federationId,
+    clientId,
+    updateId,
+    contentHash: sha.toString("hex"),
+    adapterConfigJson: adapter.configJson,
+    metrics: options.metrics ?? {},
+  });
+  if (bad !== undefined) throw new InvalidUpdateError("INVALID_ARGUMENT", bad.problem);
   let attempts = 0;
   let resumedFrom: number | undefined;
   const ack = await withRetry(

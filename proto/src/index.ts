@@ -10,7 +10,8 @@
  * - the NATS announcement of a merged round and where its adapter is stored;
  * - the safetensors header reader and PEFT LoRA tensor naming that both ends
  *   check adapters with;
- * - the rule for each kind of id (`ids.ts`);
+ * - the rule for each kind of id (`ids.ts`) and the limits of an update's
+ *   header, content hashes included (`update-header.ts`);
  * - the `Log` interface every package logs through.
  *
  * @example
@@ -41,3 +42,4 @@ export * from "./gen/tributary/v1/operator_pb.ts";
 export * from "./grpc-adapter.ts";
 export * from "./ids.ts";
 export * from "./log.ts";
+export * from "./update-header.ts";

@@ -75,6 +75,8 @@ export interface UploadSpec {
   readonly resumeOffset?: number;
   /** Send only the bytes from `resumeOffset` up to this offset, then cancel. */
   readonly stopAt?: number;
+  /** Training metrics of the header. */
+  readonly metrics?: Readonly<Record<string, number>>;
 }
 
 /** Streams an update in 1 MiB chunks; resolves with the ack. `auth`: a bearer token, or the call's metadata. */
@@ -101,6 +103,7 @@ export function upload(
             totalSize: BigInt(spec.totalSize ?? spec.bytes.length),
             adapterConfigJson: spec.configJson,
             resumeOffset: BigInt(start),
+            metrics: { ...spec.metrics },
           },
         },
       }),

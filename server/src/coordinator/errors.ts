@@ -318,3 +318,27 @@ export class ResumeOffsetError extends DomainError {
     };
   }
 }
+
+/**
+ * A request field that breaks its rule (an id's characters or length, a
+ * content hash's form), refused before anything else reads it; the message
+ * quotes at most a short prefix of the value. → `INVALID_ARGUMENT`.
+ */
+export class InvalidRequestError extends DomainError {
+  override readonly name = "InvalidRequestError";
+  readonly code = "invalid-argument";
+  constructor(
+    /** The field at fault, e.g. `federation_id`. */
+    readonly field: string,
+    detail: string,
+  ) {
+    super(detail);
+  }
+  detail(): ErrorDetail {
+    return {
+      reason: ErrorReason.INVALID_FIELD,
+      metadata: { field: this.field },
+      fieldViolations: violationOf(this.field, this),
+    };
+  }
+}

@@ -9,9 +9,9 @@
 import type { Log } from "../core/log.ts";
 import type { Federation, UpdateRecord } from "../core/model.ts";
 import type { CoordinatorStore, UploadKey, UploadSink } from "../core/store.ts";
-import { StoreIntegrityError } from "../core/store-errors.ts";
+import { StoreIntegrityError, UpdateConflictError } from "../core/store-errors.ts";
 import { noopTelemetry, type Telemetry, type UpdateTrace } from "../core/telemetry.ts";
-import { InvalidUpdateError, ResumeOffsetError } from "./errors.ts";
+import { InvalidUpdateError, ResumeOffsetError, StaleRoundError } from "./errors.ts";
 import type { RoundScheduler } from "./round-scheduler-types.ts";
 import { validateUpdateStream } from "./update-stream-validator.ts";
 import { type SubmitHeader, validateUpdate } from "./update-validator.ts";
@@ -104,6 +104,17 @@ async function receive(args: ReceiveArgs, traced: UpdateTrace): Promise<SubmitOu
     updateId: header.updateId,
   };
   const expected = { size: header.totalSize, sha256: header.sha256 };
+  /**
+   * The store stops the uploads of a round that closes (a superseded sink):
+   * if that is why this one stopped, the client is told the round is stale.
+   */
+  const staleIfClosed = (err: unknown): unknown => {
+    const now = scheduler.current();
+    const open = now?.number === header.round && now.state === "open";
+    return err instanceof UpdateConflictError && !open
+      ? new StaleRoundError(federation.id, header.round, now)
+      : err;
+  };
   let sink: UploadSink = await store.beginUpload(key, expected);
   if (header.resumeOffset !== sink.offset) {
     if (header.resumeOffset === 0) {
@@ -134,13 +145,14 @@ async function receive(args: ReceiveArgs, traced: UpdateTrace): Promise<SubmitOu
     });
   } catch (err) {
     if (err instanceof InvalidUpdateError) await sink.abort();
-    else await sink.close(); // keep what arrived: the client may resume
-    throw err;
+    else if (!(err instanceof UpdateConflictError)) await sink.close(); // keep what arrived: the client may resume
+    throw staleIfClosed(err);
   }
   let committed: Awaited<ReturnType<UploadSink["commit"]>>;
   try {
     committed = await traced.step("store", () => sink.commit());
   } catch (err) {
+    if (err instanceof UpdateConflictError) throw staleIfClosed(err);
     if (err instanceof StoreIntegrityError) {
       // A size or sha256 mismatch already deleted the bytes and released the
       // sink (closing it again would throw); an incomplete upload keeps them.

@@ -9,17 +9,20 @@ import type * as grpc from "@grpc/grpc-js";
 import {
   CHUNK_BYTES,
   type ClientService,
+  contentHashProblem,
   FetchAdapterResponseSchema,
   GetUploadStatusResponseSchema,
   type GrpcServiceImplementation,
   HeartbeatResponseSchema,
   JoinResponseSchema,
+  normalizeContentHash,
   type SubmitUpdateRequest,
   SubmitUpdateResponseSchema,
+  updateHeaderProblem,
   WatchRoundsResponseSchema,
 } from "@tributary/protocol";
 import type { Coordinator } from "../../coordinator/coordinator.ts";
-import { InvalidUpdateError, QuotaExceededError } from "../../coordinator/errors.ts";
+import { InvalidRequestError, InvalidUpdateError, QuotaExceededError } from "../../coordinator/errors.ts";
 import type { SubmitHeader } from "../../coordinator/update-intake.ts";
 import type { Log } from "../../core/log.ts";
 import { isStorageFull } from "../../core/storage-faults.ts";
@@ -123,6 +126,9 @@ async function splitUpload(
     });
   }
   const h = first.value.payload.value;
+  // The limits first: nothing else reads, stores or echoes a field that breaks one.
+  const bad = updateHeaderProblem({ ...h, metrics: h.metrics });
+  if (bad !== undefined) throw new InvalidUpdateError(clientId, bad.problem, { field: bad.field });
   const header: SubmitHeader = {
     federationId: h.federationId,
     round: h.round,
@@ -130,7 +136,7 @@ async function splitUpload(
     updateId: h.updateId,
     samples: Number(h.sampleCount),
     metrics: { ...h.metrics },
-    sha256: h.contentHash,
+    sha256: normalizeContentHash(h.contentHash) ?? h.contentHash,
     totalSize: Number(h.totalSize),
     configJson: h.adapterConfigJson,
     resumeOffset: Number(h.resumeOffset),
@@ -148,6 +154,13 @@ async function splitUpload(
     },
   };
   return { header, chunks };
+}
+
+/** A requested content hash, lower case (`InvalidRequestError` unless it is 64 hex digits). */
+function contentHashOf(value: string): string {
+  const hash = normalizeContentHash(value);
+  if (hash === undefined) throw new InvalidRequestError("content_hash", contentHashProblem(value)!);
+  return hash;
 }
 
 /** Builds the handlers. */
@@ -340,7 +353,7 @@ export function clientServiceHandlers(
           req.selector.case === "round"
             ? { round: req.selector.value }
             : req.selector.case === "contentHash"
-              ? { hash: req.selector.value }
+              ? { hash: contentHashOf(req.selector.value) }
               : {};
         const { handle, round } = await coordinator.publishedAdapter(req.federationId, sel);
         await writeFlushed(

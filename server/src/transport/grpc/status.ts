@@ -47,9 +47,20 @@ function describe(err: unknown): Omit<ErrorSpec, "message"> {
   return { code: status.INTERNAL, reason: ErrorReason.INTERNAL };
 }
 
+/** Characters of a status message at most; metadata values and field violations get less. */
+export const STATUS_MESSAGE_CHARS = 1024;
+const METADATA_VALUE_CHARS = 256;
+
+/** `text`, cut to `max` characters with a note of how long it was. */
+function bounded(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length} characters)`;
+}
+
 /**
  * A grpc-js `ServiceError` for `err` with its machine-readable details;
- * unknown errors get a generic message.
+ * unknown errors get a generic message. Every string a client's request may
+ * have put there is bounded, so the status (sent as HTTP/2 trailers) always
+ * fits: a status that does not fit would leave the client with none.
  */
 export function toServiceError(err: unknown): ReturnType<typeof serviceError> {
   const spec = describe(err);
@@ -59,5 +70,20 @@ export function toServiceError(err: unknown): ReturnType<typeof serviceError> {
       : spec.reason === ErrorReason.STORAGE_FULL
         ? "the coordinator's storage is full; retry later"
         : (err as Error).message;
-  return serviceError({ ...spec, message });
+  const metadata = Object.fromEntries(
+    Object.entries(spec.metadata ?? {}).map(([k, v]) => [
+      k,
+      typeof v === "string" ? bounded(v, METADATA_VALUE_CHARS) : v,
+    ]),
+  );
+  const fieldViolations = spec.fieldViolations?.map((f) => ({
+    field: bounded(f.field, METADATA_VALUE_CHARS),
+    description: bounded(f.description, STATUS_MESSAGE_CHARS / 2),
+  }));
+  return serviceError({
+    ...spec,
+    metadata,
+    ...(fieldViolations !== undefined ? { fieldViolations } : {}),
+    message: bounded(message, STATUS_MESSAGE_CHARS),
+  });
 }
