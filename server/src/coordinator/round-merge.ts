@@ -3,9 +3,12 @@
  * module by module (never whole), merged with the federation's method on the
  * merge pool, encoded as a PEFT adapter in the federation's canonical form
  * (`canonical-output.ts`: names, layout and config from the schema, nothing
- * from a client) and stored content-addressed. The
- * per-client merge weights travel inside the adapter's safetensors metadata,
- * so they survive restarts with the adapter itself.
+ * from a client) and stored content-addressed. The per-client merge weights
+ * travel inside the adapter's safetensors metadata too, so the adapter says
+ * how it was made. The content is a function of the accepted updates and the
+ * merge spec alone (no wall-clock time, no unseeded randomness): a merge
+ * redone after a crash stores the same bytes under the same hash. When it
+ * was merged is the journal's to say (`round-merged`).
  */
 
 import { AdapterFormatError } from "@tributary/protocol";
@@ -29,6 +32,7 @@ export const RESULT_METADATA = {
   method: "tributary_method",
   clients: "tributary_clients",
   weights: "tributary_weights",
+  /** Written by coordinators before merges were byte-deterministic; read back from such adapters only. */
   mergedAt: "tributary_merged_at",
   excluded: "tributary_excluded",
 } as const;
@@ -204,7 +208,6 @@ async function mergeOnce(
         [RESULT_METADATA.method]: federation.merge.method,
         [RESULT_METADATA.clients]: JSON.stringify(clients),
         [RESULT_METADATA.weights]: JSON.stringify(weights),
-        [RESULT_METADATA.mergedAt]: String(mergedAt),
         ...(excluded.length > 0 ? { [RESULT_METADATA.excluded]: JSON.stringify(excluded) } : {}),
       }),
     );

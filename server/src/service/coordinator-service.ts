@@ -115,7 +115,10 @@ export async function startService(config: ServiceConfig): Promise<RunningServic
   const telemetry = config.telemetry ?? createTelemetry();
   cleanups.push(async () => telemetry.close());
   try {
-    const store = instrumentStore((config.store ?? createFileStore)(config.dataDir), telemetry);
+    const store = instrumentStore(
+      config.store?.(config.dataDir) ?? createFileStore(config.dataDir, { log }),
+      telemetry,
+    );
     cleanups.push(() => store.close());
     const pool: MergeRunner = await createMergePool({ threads: config.threads });
     cleanups.push(() => pool.close());

@@ -7,6 +7,7 @@
  */
 import { chmod, mkdir } from "node:fs/promises";
 import { join } from "node:path";
+import type { Log } from "../core/log.ts";
 import type { CoordinatorStore, JournalEvent, StoreState } from "../core/store.ts";
 import { describeUpload, StoreArgumentError, StoreCorruptError } from "../core/store-errors.ts";
 import { createAdapterStore } from "./adapter-store.ts";
@@ -18,7 +19,7 @@ import { createKeyedMutex } from "./keyed-mutex.ts";
 import { acquireLock } from "./lock.ts";
 import { type StoreLayout, slotKey, storeLayout } from "./paths.ts";
 import type { RecoveryReport } from "./recovery.ts";
-import { recover } from "./recovery.ts";
+import { recover, removedAnything } from "./recovery.ts";
 import { openUpdateReader, type ReaderRegistry } from "./update-reader.ts";
 import { createUploads, type Uploads } from "./uploads.ts";
 
@@ -26,6 +27,8 @@ import { createUploads, type Uploads } from "./uploads.ts";
 export interface FileStoreOptions {
   /** Clock for events appended without `at` (default `Date.now`). */
   readonly now?: () => number;
+  /** Where `open` reports what it cleaned up (default: nowhere). */
+  readonly log?: Log;
 }
 
 /** The file store: a `CoordinatorStore` plus what its open found. */
@@ -116,6 +119,7 @@ export function createFileStore(dataDir: string, options: FileStoreOptions = {})
         const journal = await openJournal(layout.journal);
         try {
           const recovery = await recover(layout, journal.state);
+          if (removedAnything(recovery)) options.log?.warn("removed what a crash left behind", { dataDir, ...recovery });
           const uploads = createUploads(layout, () => journal.state, locked);
           const adapters = createAdapterStore(layout, locked, readers);
           opened = { journal, uploads, adapters, release, recovery };

@@ -2,11 +2,12 @@
  * What the file store does at open, after replaying the journal: delete
  * what a crash left that must never be used (committed updates whose
  * `update-accepted` event was never journaled, temporary files, partial
- * uploads of rounds that are no longer open) and check that every journaled
- * update is on disk with its size. Names it does not recognise are left alone.
+ * uploads of rounds that are no longer open, merged adapters that no round
+ * references) and check that every journaled update is on disk with its
+ * size. Names it does not recognise are left alone.
  */
 import type { Dirent } from "node:fs";
-import { readdir, rm, stat } from "node:fs/promises";
+import { readdir, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { isValidId } from "@tributary/protocol";
 import type { StoreState } from "../core/store.ts";
@@ -23,6 +24,13 @@ export interface RecoveryReport {
   readonly staleUploadRounds: number;
   /** Temporary files and directories of interrupted writes. */
   readonly tempFiles: number;
+  /** Merged adapters that neither the journal nor a round's record references (a merge cut before its round file). */
+  readonly unreferencedAdapters: number;
+}
+
+/** Whether recovery removed anything (worth a log line). */
+export function removedAnything(r: RecoveryReport): boolean {
+  return r.unjournaledUpdates + r.staleUploadRounds + r.tempFiles + r.unreferencedAdapters > 0;
 }
 
 async function list(dir: string): Promise<Dirent[]> {
@@ -34,6 +42,18 @@ async function list(dir: string): Promise<Dirent[]> {
   }
 }
 
+const SHA256 = /^[0-9a-f]{64}$/;
+
+/** The content hash a round's record file names, if it reads as one. */
+async function roundFileHash(path: string): Promise<string | undefined> {
+  try {
+    const hash = (JSON.parse(await readFile(path, "utf8")) as { contentHash?: unknown }).contentHash;
+    return typeof hash === "string" && SHA256.test(hash) ? hash : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 const isTemp = (name: string): boolean => name.includes("+") && name.endsWith(".tmp");
 const roundOf = (name: string): number | undefined => (/^[1-9][0-9]*$/.test(name) ? Number(name) : undefined);
 
@@ -42,6 +62,7 @@ export async function recover(layout: StoreLayout, state: StoreState): Promise<R
   let unjournaledUpdates = 0;
   let staleUploadRounds = 0;
   let tempFiles = 0;
+  let unreferencedAdapters = 0;
   const remove = async (path: string): Promise<void> => rm(path, { recursive: true, force: true });
 
   for (const fed of await list(layout.updates)) {
@@ -68,10 +89,10 @@ export async function recover(layout: StoreLayout, state: StoreState): Promise<R
       }
     }
   }
-  for (const entry of await list(layout.adapters)) {
-    if (isTemp(entry.name)) {
-      await remove(join(layout.adapters, entry.name));
-      tempFiles++;
+  const referenced = new Set<string>();
+  for (const fed of state.federations.values()) {
+    for (const round of fed.rounds.values()) {
+      if (round.record.resultHash !== undefined) referenced.add(round.record.resultHash);
     }
   }
   for (const fed of await list(layout.rounds)) {
@@ -79,11 +100,23 @@ export async function recover(layout: StoreLayout, state: StoreState): Promise<R
       if (isTemp(entry.name)) {
         await remove(join(layout.rounds, fed.name, entry.name));
         tempFiles++;
+      } else if (entry.name.endsWith(".json")) {
+        const hash = await roundFileHash(join(layout.rounds, fed.name, entry.name));
+        if (hash !== undefined) referenced.add(hash);
       }
     }
   }
+  for (const entry of await list(layout.adapters)) {
+    if (isTemp(entry.name)) {
+      await remove(join(layout.adapters, entry.name));
+      tempFiles++;
+    } else if (SHA256.test(entry.name) && !referenced.has(entry.name)) {
+      await remove(join(layout.adapters, entry.name));
+      unreferencedAdapters++;
+    }
+  }
   await checkAccepted(layout, state);
-  return { unjournaledUpdates, staleUploadRounds, tempFiles };
+  return { unjournaledUpdates, staleUploadRounds, tempFiles, unreferencedAdapters };
 }
 
 async function checkAccepted(layout: StoreLayout, state: StoreState): Promise<void> {
