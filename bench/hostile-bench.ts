@@ -15,6 +15,12 @@
  * Heartbeat latency during each attack (a worker thread of its own) next to
  * the same with no attack (same run).
  *
+ * Then the slow-uploader attack, on a coordinator of its own with 4 upload
+ * turns (`--max-active-uploads 4`, the other limits at their defaults):
+ * `--attackers` clients each trickle one byte every 2 s (never idle for the
+ * 60 s idle timeout) and an honest client uploads its adapter; the honest
+ * upload's time is reported next to the same upload with no attack.
+ *
  * Options: --seconds 5 --attackers 4
  */
 import { createHash } from "node:crypto";
@@ -22,10 +28,11 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
-import { statusDetailsOf } from "@tributary/protocol";
+import { create } from "@bufbuild/protobuf";
+import { SubmitUpdateRequestSchema, statusDetailsOf } from "@tributary/protocol";
 import { startCoordinatorProcess } from "../test/helpers/coordinator-process.ts";
 import { createTestFederation, joinAll } from "../test/helpers/federation.ts";
-import { clientsFor } from "../test/helpers/grpc-calls.ts";
+import { bearer, clientsFor } from "../test/helpers/grpc-calls.ts";
 import { startNatsServer } from "../test/helpers/nats-server.ts";
 import { publishTable } from "./bench-output.ts";
 import { streamUpdate } from "./stream-update.ts";
@@ -193,11 +200,128 @@ export async function runHostileBench(args: string[]): Promise<void> {
       "|---|---|---|---|---|---|",
       ...rows,
     ].join("\n");
-    publishTable("hostile", table);
+    publishTable("hostile", `${table}\n\n${await slowUploaders(work, nats.url, attackers)}`);
   } finally {
     conn.close();
     await proc.kill("SIGKILL");
     await nats.close();
     await rm(work, { recursive: true, force: true });
+  }
+}
+
+/** An upload that sends one byte every `everyMs`; `answer` resolves with the coordinator's reason. */
+function trickle(
+  client: Client,
+  token: string,
+  u: { federationId: string; clientId: string; configJson: string; bytes: Uint8Array },
+  everyMs: number,
+) {
+  let timer: NodeJS.Timeout | undefined;
+  let cancel = () => {};
+  const t0 = performance.now();
+  const answer = new Promise<{ ms: number; reason: string }>((resolve) => {
+    const stream = client.submitUpdate(bearer(token), (err) => {
+      clearInterval(timer);
+      resolve({
+        ms: performance.now() - t0,
+        reason: err === null ? "ACCEPTED" : (statusDetailsOf(err)?.errorInfo?.reason ?? String(err.code)),
+      });
+    });
+    stream.on("error", () => {});
+    cancel = () => stream.cancel();
+    stream.write(
+      create(SubmitUpdateRequestSchema, {
+        payload: {
+          case: "header",
+          value: {
+            federationId: u.federationId,
+            round: 1,
+            clientId: u.clientId,
+            updateId: `slow-${u.clientId}`,
+            sampleCount: 100n,
+            contentHash: createHash("sha256").update(u.bytes).digest("hex"),
+            totalSize: BigInt(u.bytes.length),
+            adapterConfigJson: u.configJson,
+          },
+        },
+      }),
+    );
+    let sent = 0;
+    timer = setInterval(() => {
+      if (sent < u.bytes.length - 1) {
+        stream.write(
+          create(SubmitUpdateRequestSchema, {
+            payload: { case: "chunk", value: u.bytes.subarray(sent, sent + 1) },
+          }),
+        );
+        sent++;
+      }
+    }, everyMs);
+  });
+  return {
+    answer,
+    stop: () => {
+      clearInterval(timer);
+      cancel();
+    },
+  };
+}
+
+/** The slow-uploader attack (see the module comment); returns its table. */
+async function slowUploaders(work: string, natsUrl: string, attackers: number): Promise<string> {
+  const proc = await startCoordinatorProcess({
+    dataDir: join(work, "slow"),
+    natsUrl,
+    args: ["--max-active-uploads", String(attackers)],
+  });
+  const conn = clientsFor(proc.address);
+  try {
+    const fed = await createTestFederation(conn.operator, work, {
+      id: "slow",
+      clients: attackers + 2,
+      rank: 4,
+    });
+    await joinAll(conn.client, fed);
+    const [reference, honest, ...evil] = fed.clients;
+    const upload = async (c: (typeof fed.clients)[number], updateId: string) => {
+      const t0 = performance.now();
+      const err = await streamUpdate(conn.client, c.token, {
+        federationId: fed.federationId,
+        clientId: c.id,
+        updateId,
+        samples: 100,
+        contentHash: createHash("sha256").update(c.bytes).digest("hex"),
+        configJson: c.configJson,
+        bytes: c.bytes,
+      });
+      return {
+        ms: performance.now() - t0,
+        reason: err === null ? "ACCEPTED" : (statusDetailsOf(err)?.errorInfo?.reason ?? String(err.code)),
+      };
+    };
+    const alone = await upload(reference, "alone");
+    const slow = evil.map((c) =>
+      trickle(conn.client, c.token, { ...c, clientId: c.id, federationId: fed.federationId }, 2_000),
+    );
+    await new Promise((r) => setTimeout(r, 3_000)); // every turn taken
+    const attacked = await upload(honest, "attacked");
+    const answered: string[] = [];
+    for (const x of slow) void x.answer.then((a) => answered.push(a.reason));
+    await new Promise((r) => setTimeout(r, 500));
+    for (const x of slow) x.stop();
+    const deferred = answered.filter((r) => r === "UPLOAD_DEFERRED").length;
+    return [
+      `Slow uploaders: ${attackers} clients trickle 1 byte every 2 s into all ${attackers} upload turns (\`--max-active-uploads ${attackers}\`, minimum rate and wait bound at their defaults), then an honest client uploads (${(honest.bytes.length / 1e3).toFixed(0)} kB):`,
+      "",
+      "| honest upload | time to ack | answer |",
+      "|---|---|---|",
+      `| alone (reference) | ${alone.ms.toFixed(0)} ms | ${alone.reason} |`,
+      `| while the turns are held by tricklers | ${attacked.ms.toFixed(0)} ms | ${attacked.reason} |`,
+      "",
+      `Tricklers deferred (UPLOAD_DEFERRED, their bytes kept for a resume): ${deferred} of ${attackers}; one deferral per waiting upload, the others kept their turns while nobody waited.`,
+    ].join("\n");
+  } finally {
+    conn.close();
+    await proc.kill("SIGKILL");
   }
 }

@@ -167,14 +167,15 @@ export function isServiceError(err: unknown): err is ServiceError {
  * asked for by this client, `ABORTED`), or a resumed upload that raced the
  * coordinator's bookkeeping of the dropped one (reason
  * `RESUME_OFFSET_MISMATCH`: ask `GetUploadStatus` again), or a coordinator
- * whose disk is full (reason `STORAGE_FULL`). `INTERNAL` and `UNKNOWN` are
- * not transient.
+ * whose disk is full (reason `STORAGE_FULL`), or an upload the coordinator
+ * deferred so others get their turn (reason `UPLOAD_DEFERRED`: it resumes).
+ * `INTERNAL` and `UNKNOWN` are not transient.
  */
 export function isTransient(err: unknown): boolean {
   if (!isServiceError(err)) return false;
   if (TRANSIENT.has(err.code)) return true;
   const reason = statusDetailsOf(err)?.errorInfo?.reason;
-  return reason === "RESUME_OFFSET_MISMATCH" || reason === "STORAGE_FULL";
+  return reason === "RESUME_OFFSET_MISMATCH" || reason === "STORAGE_FULL" || reason === "UPLOAD_DEFERRED";
 }
 
 /** The gRPC status name of `code`, e.g. `"FAILED_PRECONDITION"`. */
@@ -204,6 +205,7 @@ export function fromServiceError(err: ServiceError): TributaryError {
     case "QUOTA_EXCEEDED":
       return new QuotaExceededError(name, details, opts);
     case "STORAGE_FULL":
+    case "UPLOAD_DEFERRED":
       return new UnavailableError(name, details, opts);
   }
   switch (err.code) {

@@ -26,9 +26,21 @@ export async function startCoordinatorProcess(opts: {
   natsUrl: string;
   port?: number;
   timeoutMs?: number;
+  /** More `tributary serve` options. */
+  args?: readonly string[];
 }): Promise<CoordinatorProcess> {
   const args = [BIN, "serve", "--data-dir", opts.dataDir, "--port", String(opts.port ?? 0)];
-  args.push("--nats-url", opts.natsUrl, "--threads", "0", "--ui-port", "0", "--drain", "0");
+  args.push(
+    "--nats-url",
+    opts.natsUrl,
+    "--threads",
+    "0",
+    "--ui-port",
+    "0",
+    "--drain",
+    "0",
+    ...(opts.args ?? []),
+  );
   const child: ChildProcess = spawn(process.execPath, args, {
     env: { ...process.env, TRIBUTARY_OPERATOR_TOKEN: OPERATOR_TOKEN, TRIBUTARY_LOG: "warn" },
     stdio: ["ignore", "ignore", "pipe"],

@@ -26,7 +26,11 @@ import { type Log, silentLog } from "../../server/src/core/log.ts";
 import type { CoordinatorStore } from "../../server/src/core/store.ts";
 import type { Telemetry } from "../../server/src/core/telemetry.ts";
 import { llamaQV, writeSyntheticAdapter } from "../../server/src/peft/synthetic-adapter.ts";
-import { type RunningService, startService } from "../../server/src/service/coordinator-service.ts";
+import {
+  type RunningService,
+  startService,
+  type UploadFairness,
+} from "../../server/src/service/coordinator-service.ts";
 import { bearer, call, clientsFor, fetchAdapter, upload } from "./grpc-calls.ts";
 import { startNatsServer, type TestNatsServer } from "./nats-server.ts";
 
@@ -59,6 +63,8 @@ export interface FederationSpec {
   readonly uploadIdleMs?: number;
   /** The coordinator's bound on uploads read at once (default 32). */
   readonly maxActiveUploads?: number;
+  /** Fair turns between uploads (default: the coordinator's). */
+  readonly uploadFairness?: UploadFairness;
   /** The merge spec's norm bound, as a multiple of the median client norm. */
   readonly normBoundMedianMultiple?: number;
   readonly normBoundAction?: "clip" | "reject";
@@ -215,6 +221,7 @@ export async function startFixture(spec: FederationSpec = {}): Promise<Fixture> 
       ...(spec.livenessTimeoutMs !== undefined ? { livenessTimeoutMs: spec.livenessTimeoutMs } : {}),
       ...(spec.uploadIdleMs !== undefined ? { uploadIdleMs: spec.uploadIdleMs } : {}),
       ...(spec.maxActiveUploads !== undefined ? { maxActiveUploads: spec.maxActiveUploads } : {}),
+      ...(spec.uploadFairness !== undefined ? { uploadFairness: spec.uploadFairness } : {}),
     });
   let service = await start();
   const conn = clientsFor(service.endpoint.address);

@@ -124,6 +124,7 @@ _BY_REASON = {
     "UPDATE_TOO_LARGE": UpdateTooLargeError,
     "QUOTA_EXCEEDED": QuotaExceededError,
     "STORAGE_FULL": UnavailableError,
+    "UPLOAD_DEFERRED": UnavailableError,
 }
 
 _BY_CODE = {
@@ -141,13 +142,14 @@ _BY_CODE = {
 
 def is_transient(err: BaseException) -> bool:
     """Whether a failed call is worth retrying: a dropped connection, a deadline, a
-    restarting coordinator, or reason RESUME_OFFSET_MISMATCH (ask GetUploadStatus again)."""
+    restarting coordinator, reason RESUME_OFFSET_MISMATCH (ask GetUploadStatus again),
+    STORAGE_FULL, or UPLOAD_DEFERRED (the coordinator gave other uploads their turn; resume)."""
     if not isinstance(err, grpc.RpcError) or not hasattr(err, "code"):
         return False
     if err.code() in _TRANSIENT:
         return True
     details = status_details_of(err)
-    return details is not None and details.reason in ("RESUME_OFFSET_MISMATCH", "STORAGE_FULL")
+    return details is not None and details.reason in ("RESUME_OFFSET_MISMATCH", "STORAGE_FULL", "UPLOAD_DEFERRED")
 
 
 def from_rpc_error(err: grpc.RpcError) -> TributaryError:

@@ -9,7 +9,7 @@ import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { redactCredentials } from "@tributary/client/nats";
-import { startService } from "../service/coordinator-service.ts";
+import { DEFAULT_UPLOAD_FAIRNESS, startService } from "../service/coordinator-service.ts";
 import { pinoLog } from "../telemetry/pino-log.ts";
 import { DEFAULT_METRICS_PORT, startServeTelemetry } from "../telemetry/serve-telemetry.ts";
 import { integerOption, UsageError } from "./args.ts";
@@ -45,6 +45,12 @@ Options (environment variable in brackets):
   --max-active-uploads N  upload streams read at once, all clients together;
                         later ones wait their turn unread (default 32)
                         [TRIBUTARY_MAX_ACTIVE_UPLOADS]
+  --min-upload-rate K   KiB/s an upload holding a turn must send, over 10 s,
+                        while others wait; below it, it is deferred
+                        (UPLOAD_DEFERRED, its bytes kept; default 64; 0 = no
+                        minimum) [TRIBUTARY_MIN_UPLOAD_RATE]
+  --max-upload-wait S   seconds an upload may wait for a turn before it is
+                        deferred (default 120) [TRIBUTARY_MAX_UPLOAD_WAIT]
   --drain S             on SIGTERM, seconds health reports NOT_SERVING (gRPC
                         grpc.health.v1 and /healthz) before shutting down
                         (default 5; SIGINT shuts down at once) [TRIBUTARY_DRAIN]
@@ -80,6 +86,8 @@ export async function runServe(argv: readonly string[], io: CliIo): Promise<numb
         "liveness-timeout": text,
         "upload-idle-timeout": text,
         "max-active-uploads": text,
+        "min-upload-rate": text,
+        "max-upload-wait": text,
         drain: text,
         "tls-cert": text,
         "tls-key": text,
@@ -147,6 +155,17 @@ export async function runServe(argv: readonly string[], io: CliIo): Promise<numb
   if (maxActiveUploads !== undefined && maxActiveUploads < 1) {
     throw new UsageError(`--max-active-uploads expects a positive integer, got ${maxActiveUploads}`);
   }
+  const minRate = integerOption("min-upload-rate", str("min-upload-rate", "TRIBUTARY_MIN_UPLOAD_RATE"));
+  if (minRate !== undefined && minRate < 0)
+    throw new UsageError(`--min-upload-rate expects KiB/s ≥ 0, got ${minRate}`);
+  const maxWait = integerOption("max-upload-wait", str("max-upload-wait", "TRIBUTARY_MAX_UPLOAD_WAIT"));
+  if (maxWait !== undefined && maxWait < 1)
+    throw new UsageError(`--max-upload-wait expects seconds ≥ 1, got ${maxWait}`);
+  const uploadFairness = {
+    ...DEFAULT_UPLOAD_FAIRNESS,
+    ...(minRate !== undefined ? { minBytesPerSec: minRate * 1024 } : {}),
+    ...(maxWait !== undefined ? { maxWaitMs: maxWait * 1000 } : {}),
+  };
   const log = pinoLog({ name: "tributary" });
   const metricsPort = str("metrics-port", "TRIBUTARY_METRICS_PORT");
   const telemetry = await startServeTelemetry({
@@ -166,6 +185,7 @@ export async function runServe(argv: readonly string[], io: CliIo): Promise<numb
     ...(liveness !== undefined ? { livenessTimeoutMs: liveness * 1000 } : {}),
     ...(uploadIdle !== undefined ? { uploadIdleMs: uploadIdle * 1000 } : {}),
     ...(maxActiveUploads !== undefined ? { maxActiveUploads } : {}),
+    uploadFairness,
     log,
     ...(ui !== undefined ? { ui } : {}),
   });

@@ -342,3 +342,27 @@ export class InvalidRequestError extends DomainError {
     };
   }
 }
+
+/**
+ * The coordinator deferred an upload so that others get their turn: it sent
+ * below the minimum rate while uploads waited, or waited too long for a
+ * turn. What arrived is kept; the client resumes later. → `RESOURCE_EXHAUSTED`.
+ */
+export class UploadDeferredError extends DomainError {
+  override readonly name = "UploadDeferredError";
+  readonly code = "resource-exhausted";
+  constructor(
+    readonly clientId: string,
+    /** The limit that deferred it: `min_upload_rate` (bytes/s) or `max_upload_wait` (seconds). */
+    readonly limit: "min_upload_rate" | "max_upload_wait",
+    readonly value: number,
+    detail: string,
+  ) {
+    super(
+      `upload of client "${clientId}" deferred: ${detail}; resume later (GetUploadStatus says from where)`,
+    );
+  }
+  detail(): ErrorDetail {
+    return { reason: ErrorReason.UPLOAD_DEFERRED, metadata: { limit: this.limit, value: this.value } };
+  }
+}

@@ -21,6 +21,10 @@ import { instrumentPublisher, instrumentStore } from "../telemetry/instrumented.
 import { pinoLog } from "../telemetry/pino-log.ts";
 import { createTelemetry } from "../telemetry/telemetry.ts";
 import { type GrpcEndpoint, startGrpcServer, type TlsFiles } from "../transport/grpc/server.ts";
+import type { UploadFairness } from "../transport/grpc/upload-fairness.ts";
+
+export { DEFAULT_UPLOAD_FAIRNESS, type UploadFairness } from "../transport/grpc/upload-fairness.ts";
+
 import { type LocalNats, startLocalNats } from "../transport/nats/nats-supervisor.ts";
 import { createNatsPublisher } from "../transport/nats/publisher.ts";
 
@@ -51,6 +55,12 @@ export interface ServiceConfig {
    * stays flat however many clients upload at once.
    */
   readonly maxActiveUploads?: number;
+  /**
+   * Fair turns between uploads: an upload holding a turn while others wait
+   * must send at least a minimum rate, and none waits longer than a bound
+   * (default 64 KiB/s over 10 s, 120 s).
+   */
+  readonly uploadFairness?: UploadFairness;
   readonly log?: Log;
   /**
    * The durable store, given the data directory (default: the file store
@@ -164,6 +174,7 @@ export async function startService(config: ServiceConfig): Promise<RunningServic
       ...(config.livenessTimeoutMs !== undefined ? { livenessTimeoutMs: config.livenessTimeoutMs } : {}),
       ...(config.uploadIdleMs !== undefined ? { uploadIdleMs: config.uploadIdleMs } : {}),
       ...(config.maxActiveUploads !== undefined ? { maxActiveUploads: config.maxActiveUploads } : {}),
+      ...(config.uploadFairness !== undefined ? { uploadFairness: config.uploadFairness } : {}),
       log,
     });
     cleanups.push(() => endpoint.close());

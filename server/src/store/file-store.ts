@@ -119,7 +119,8 @@ export function createFileStore(dataDir: string, options: FileStoreOptions = {})
         const journal = await openJournal(layout.journal);
         try {
           const recovery = await recover(layout, journal.state);
-          if (removedAnything(recovery)) options.log?.warn("removed what a crash left behind", { dataDir, ...recovery });
+          if (removedAnything(recovery))
+            options.log?.warn("removed what a crash left behind", { dataDir, ...recovery });
           const uploads = createUploads(layout, () => journal.state, locked);
           const adapters = createAdapterStore(layout, locked, readers);
           opened = { journal, uploads, adapters, release, recovery };

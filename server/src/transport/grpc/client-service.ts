@@ -22,7 +22,12 @@ import {
   WatchRoundsResponseSchema,
 } from "@tributary/protocol";
 import type { Coordinator } from "../../coordinator/coordinator.ts";
-import { InvalidRequestError, InvalidUpdateError, QuotaExceededError } from "../../coordinator/errors.ts";
+import {
+  InvalidRequestError,
+  InvalidUpdateError,
+  QuotaExceededError,
+  UploadDeferredError,
+} from "../../coordinator/errors.ts";
 import type { SubmitHeader } from "../../coordinator/update-intake.ts";
 import type { Log } from "../../core/log.ts";
 import { isStorageFull } from "../../core/storage-faults.ts";
@@ -37,6 +42,12 @@ import { clientSlots } from "./client-slots.ts";
 import type { ConnectionTracker } from "./connections.ts";
 import { federationToProto, roundToProto } from "./convert.ts";
 import { toServiceError } from "./status.ts";
+import {
+  DEFAULT_UPLOAD_FAIRNESS,
+  type RateWatch,
+  type UploadFairness,
+  watchRate,
+} from "./upload-fairness.ts";
 import { MAX_ACTIVE_UPLOADS, uploadGate } from "./upload-gate.ts";
 
 /** Dependencies of the client service. */
@@ -57,6 +68,8 @@ export interface ClientServiceDeps {
   readonly maxActiveUploads?: number;
   /** An upload stream that sends nothing for this long is ended (default {@link UPLOAD_IDLE_MS}). */
   readonly uploadIdleMs?: number;
+  /** Fair turns between uploads (default {@link DEFAULT_UPLOAD_FAIRNESS}). */
+  readonly uploadFairness?: UploadFairness;
 }
 
 /** Default {@link ClientServiceDeps.uploadIdleMs}: 60 s. */
@@ -96,6 +109,7 @@ async function splitUpload(
   call: AsyncIterable<SubmitUpdateRequest>,
   clientId: string,
   idleMs: number,
+  rate?: RateWatch,
 ): Promise<{ header: SubmitHeader; chunks: AsyncIterable<Uint8Array> }> {
   const messages = call[Symbol.asyncIterator]();
   // An upload that sends nothing for `idleMs` is ended (what arrived stays resumable).
@@ -116,7 +130,9 @@ async function splitUpload(
           idleMs,
         );
       });
-      return Promise.race([messages.next(), idle]).finally(() => clearTimeout(timer));
+      const next = messages.next();
+      const waits = rate === undefined ? [next, idle] : [next, idle, rate.slow];
+      return Promise.race(waits).finally(() => clearTimeout(timer));
     },
   };
   const first = await it.next();
@@ -149,6 +165,7 @@ async function splitUpload(
         if (next.value.payload.case !== "chunk") {
           throw new InvalidUpdateError(clientId, "only chunks may follow the header", { field: "chunk" });
         }
+        rate?.received(next.value.payload.value.byteLength);
         yield next.value.payload.value;
       }
     },
@@ -179,6 +196,9 @@ export function clientServiceHandlers(
     "downloads",
   );
   const gate = uploadGate(deps.maxActiveUploads ?? MAX_ACTIVE_UPLOADS);
+  const fairness = deps.uploadFairness ?? DEFAULT_UPLOAD_FAIRNESS;
+  /** Uploads deferred for their rate whose turn is not given back yet. */
+  let deferredNow = 0;
   const identify = (
     call: { metadata: grpc.Metadata } & Parameters<typeof certificateClientId>[0],
     federationId: string,
@@ -262,14 +282,45 @@ export function clientServiceHandlers(
         if (active >= limit && waiting === 0) {
           log.info("uploads now wait for a turn", { clientId: identity.clientId, active, limit });
         }
-        const releaseTurn = await gate.enter((onCancel) =>
-          call.once("cancelled", () =>
-            onCancel(
-              new Error(`the upload of ${identity.clientId} was cancelled while waiting for its turn`),
+        const releaseTurn = await gate.enter(
+          (onCancel) =>
+            call.once("cancelled", () =>
+              onCancel(
+                new Error(`the upload of ${identity.clientId} was cancelled while waiting for its turn`),
+              ),
             ),
-          ),
+          {
+            ms: fairness.maxWaitMs,
+            error: () =>
+              new UploadDeferredError(
+                identity.clientId,
+                "max_upload_wait",
+                fairness.maxWaitMs / 1000,
+                `it waited ${fairness.maxWaitMs / 1000} s for one of the ${gate.state().limit} upload turns`,
+              ),
+          },
+        );
+        // Uploads deferred for their rate and not yet gone count against the
+        // waiting ones, so no more are deferred than there are uploads waiting.
+        let yielding = false;
+        const rate = watchRate(
+          fairness,
+          () => gate.state().waiting > deferredNow,
+          (got) => {
+            yielding = true;
+            deferredNow++;
+            return new UploadDeferredError(
+              identity.clientId,
+              "min_upload_rate",
+              fairness.minBytesPerSec,
+              `it sent ${got} bytes in the last ${fairness.windowMs / 1000} s while other uploads waited, below the minimum of ${fairness.minBytesPerSec} bytes/s`,
+            );
+          },
         );
         release = () => {
+          rate.stop();
+          if (yielding) deferredNow--;
+          yielding = false;
           releaseTurn();
           releaseSlot();
         };
@@ -277,6 +328,7 @@ export function clientServiceHandlers(
           call,
           identity.clientId,
           deps.uploadIdleMs ?? UPLOAD_IDLE_MS,
+          rate,
         );
         authorizeClient(identity, header.federationId, header.clientId);
         connections.touch(header.federationId, identity.clientId);

@@ -12,6 +12,7 @@ import { clientServiceHandlers } from "./client-service.ts";
 import { type ConnectionTracker, createConnectionTracker } from "./connections.ts";
 import { addHealthAndReflection, type HealthControl } from "./discovery.ts";
 import { operatorServiceHandlers } from "./operator-service.ts";
+import type { UploadFairness } from "./upload-fairness.ts";
 
 /** PEM material for TLS on the gRPC port. */
 export interface TlsFiles {
@@ -40,6 +41,8 @@ export interface GrpcServerOptions {
   readonly uploadIdleMs?: number;
   /** Upload streams read at once, all clients together (default 32); later ones wait unread. */
   readonly maxActiveUploads?: number;
+  /** Fair turns between uploads (default: `DEFAULT_UPLOAD_FAIRNESS`). */
+  readonly uploadFairness?: UploadFairness;
   readonly log: Log;
 }
 
@@ -124,6 +127,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcEndp
       log: opts.log,
       ...(opts.uploadIdleMs !== undefined ? { uploadIdleMs: opts.uploadIdleMs } : {}),
       ...(opts.maxActiveUploads !== undefined ? { maxActiveUploads: opts.maxActiveUploads } : {}),
+      ...(opts.uploadFairness !== undefined ? { uploadFairness: opts.uploadFairness } : {}),
     }),
   );
   addService(

@@ -33,9 +33,13 @@ export interface UploadGate {
   /**
    * Waits for a free turn. `cancelled` registers a callback run if the
    * stream goes away while it waits: the place in line is given up and the
-   * promise rejects with that error.
+   * promise rejects with that error. With `wait`, a place not served within
+   * `wait.ms` is given up too, rejecting with `wait.error()`.
    */
-  enter(cancelled?: (onCancel: (err: Error) => void) => void): Promise<UploadTurn>;
+  enter(
+    cancelled?: (onCancel: (err: Error) => void) => void,
+    wait?: { readonly ms: number; readonly error: () => Error },
+  ): Promise<UploadTurn>;
   /** Counts, for logs and metrics. */
   state(): UploadGateState;
 }
@@ -66,23 +70,28 @@ export function uploadGate(limit: number = MAX_ACTIVE_UPLOADS): UploadGate {
   };
 
   return {
-    enter(cancelled) {
+    enter(cancelled, wait) {
       if (active < limit && line.length === 0) {
         active++;
         return Promise.resolve(turn());
       }
       return new Promise<UploadTurn>((resolve, reject) => {
+        let timer: NodeJS.Timeout | undefined;
         const admit = () => {
+          clearTimeout(timer);
           active++;
           resolve(turn());
         };
-        line.push(admit);
-        cancelled?.((err) => {
+        const leave = (err: Error) => {
           const at = line.indexOf(admit);
           if (at < 0) return; // already admitted
           line.splice(at, 1);
+          clearTimeout(timer);
           reject(err);
-        });
+        };
+        line.push(admit);
+        cancelled?.(leave);
+        if (wait !== undefined) timer = setTimeout(() => leave(wait.error()), wait.ms);
       });
     },
     state: () => ({ active, waiting: line.length, limit }),
