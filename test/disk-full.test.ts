@@ -130,6 +130,10 @@ describe("disk full during uploads and while storing the merged result", { timeo
       30_000,
     );
     assert.equal(fx.service.coordinator.rounds(fx.federationId)[0].round.state, "merging");
+    assert.ok(
+      lines.some((l) => l.level === "error" && l.fields.alert === "storage_full"),
+      "an alert-level line says the disk is full",
+    );
     disk.full = false;
     await waitFor(
       "the round to publish",

@@ -21,6 +21,7 @@ import {
   ListUpdatesRequestSchema,
   makeClient,
   OperatorService,
+  RetryMergeRequestSchema,
   type Round,
   RoundState,
   StartRoundRequestSchema,
@@ -38,6 +39,8 @@ Actions:
   start-round --federation F          open the next round now
   close-round --federation F [--round N]          merge the open round with what it has
   abort-round --federation F [--round N] [--reason TEXT]
+  retry-merge --federation F --round N   merge again a round whose merge failed on the
+                                      coordinator's side (full disk, I/O fault)
   rounds --federation F               list rounds
   updates --federation F --round N    list a round's accepted updates and merge weights
   status                              federations, open rounds, connected clients
@@ -167,6 +170,19 @@ export async function runAdmin(argv: readonly string[], io: CliIo): Promise<numb
                   create(AbortRoundRequestSchema, { federationId, round, reason: s("reason") ?? "" }),
                   md,
                 );
+        io.out(roundLine(res.round!));
+        return 0;
+      }
+      case "retry-merge": {
+        const res = await callUnary(
+          op,
+          "retryMerge",
+          create(RetryMergeRequestSchema, {
+            federationId: need("federation"),
+            round: integerOption("round", need("round")) ?? 0,
+          }),
+          md,
+        );
         io.out(roundLine(res.round!));
         return 0;
       }

@@ -57,6 +57,8 @@ export interface Coordinator {
   startRound(federationId: string): Promise<RoundRecord>;
   closeRound(federationId: string, round?: number): Promise<RoundRecord>;
   abortRound(federationId: string, reason: string, round?: number): Promise<RoundRecord>;
+  /** Merges a round whose merge failed on the coordinator's side again (see `RoundScheduler.retryMerge`). */
+  retryMerge(federationId: string, round: number): Promise<RoundRecord>;
   federations(): Federation[];
   federation(id: string): Federation;
   rounds(federationId: string): { round: RoundRecord; accepted: number }[];

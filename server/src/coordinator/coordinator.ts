@@ -60,6 +60,7 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
     updates: (id, n) => schedulerOf(id).accepted(n),
     finished: (round, result) => schedulerOf(round.federationId).onMergeFinished(round.number, result),
     failed: (round, err) => schedulerOf(round.federationId).onMergeFailed(round.number, err),
+    stillMerging: (round) => schedulerOf(round.federationId).round(round.number)?.state === "merging",
   });
   flow.subscribe((event) => {
     watch.onEvent(event);
@@ -122,6 +123,7 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
     startRound: (id) => schedulerOf(id).startRound(),
     closeRound: (id, n) => schedulerOf(id).closeRound(n),
     abortRound: (id, reason, n) => schedulerOf(id).abortRound(reason, n),
+    retryMerge: (id, n) => schedulerOf(id).retryMerge(n),
     async join(id, clientId, claim) {
       const federation = fedOf(id);
       checkJoinClaim(federation, clientId, claim);

@@ -9,6 +9,7 @@ import type { Clock } from "../core/clock.ts";
 import type { Log } from "../core/log.ts";
 import type { MergeRunner } from "../core/merge-runner.ts";
 import type { Federation, RoundRecord, RoundResult, UpdateRecord } from "../core/model.ts";
+import { isStorageFull } from "../core/storage-faults.ts";
 import type { CoordinatorStore, JournalEvent } from "../core/store.ts";
 import type { Telemetry } from "../core/telemetry.ts";
 import { readResultMetadata } from "./result-metadata.ts";
@@ -28,6 +29,8 @@ export interface MergeServiceOptions {
   readonly finished: (round: RoundRecord, result: RoundResult) => Promise<unknown>;
   /** The merge failed: journal `round-failed`. */
   readonly failed: (round: RoundRecord, error: unknown) => Promise<unknown>;
+  /** Whether the round is still MERGING (an aborted round's merge stops retrying). */
+  readonly stillMerging: (round: RoundRecord) => boolean;
 }
 
 /** The running merge service. */
@@ -71,6 +74,7 @@ export function createMergeService(opts: MergeServiceOptions): MergeService {
               pool,
               now: () => clock.now(),
               onModule: traced.module,
+              keepTrying: () => !closed && opts.stillMerging(round),
               onEvent: (e) => {
                 const where = { federation: federation.id, round: round.number };
                 if (e.kind === "excluded") {
@@ -82,8 +86,11 @@ export function createMergeService(opts: MergeServiceOptions): MergeService {
                   });
                 } else {
                   traced.faultRetried(e.error);
+                  const full = isStorageFull(e.error);
+                  // A full disk is retried until space returns: the alert field says so.
                   log.error("merge hit a transient fault; retrying", {
                     ...where,
+                    ...(full ? { alert: "storage_full" } : {}),
                     error: e.error,
                     retryInMs: e.retryInMs,
                   });

@@ -13,6 +13,7 @@ import type { NewRoundFlowEvent } from "../core/store.ts";
 import { canOpenRound, selectCohort } from "./cohort.ts";
 import { RoundStateError } from "./errors.ts";
 import { isRunning, type RoundBook } from "./round-book.ts";
+import { ClientsBelowQuorumError } from "./round-merge.ts";
 import type { SchedulerEffects } from "./round-scheduler-types.ts";
 import { RETRY_MS, type RoundTimers } from "./round-timers.ts";
 
@@ -70,12 +71,17 @@ export function createRoundLifecycle(deps: LifecycleDeps): RoundLifecycle {
     timers.cancelAll();
     return next;
   };
-  const failRound = async (r: RoundRecord, failure: string): Promise<RoundRecord> => {
+  const failRound = async (
+    r: RoundRecord,
+    failure: string,
+    mergeFault?: RoundRecord["mergeFault"],
+  ): Promise<RoundRecord> => {
     const next = await commit("round-failed", {
       ...r,
       state: "failed",
       closedAt: r.closedAt ?? clock.now(),
       failure,
+      ...(mergeFault !== undefined ? { mergeFault } : {}),
     });
     timers.cancelAll();
     await advance();
@@ -160,7 +166,7 @@ export function createRoundLifecycle(deps: LifecycleDeps): RoundLifecycle {
     const reason = `merge failed: ${error instanceof Error ? error.message : String(error)}`;
     if (r.state === "failed" && r.failure === reason) return r;
     if (r.state !== "merging") fail(`round ${n} is ${r.state}, not merging; its merge failure is ignored`);
-    return failRound(r, reason);
+    return failRound(r, reason, error instanceof ClientsBelowQuorumError ? "clients" : "coordinator");
   };
   return {
     commit,

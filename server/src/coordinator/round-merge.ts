@@ -14,7 +14,7 @@
 import { AdapterFormatError } from "@tributary/protocol";
 import type { MergeRunner, ModuleCallback } from "../core/merge-runner.ts";
 import type { Federation, MergeExclusion, RoundRecord, RoundResult, UpdateRecord } from "../core/model.ts";
-import { isTransientFault } from "../core/storage-faults.ts";
+import { isStorageFull, isTransientFault } from "../core/storage-faults.ts";
 import type { CoordinatorStore, StoredAdapter, UpdateReader } from "../core/store.ts";
 import { MergeInputError } from "../merge/errors.ts";
 import { median } from "../merge/norm-bound.ts";
@@ -37,8 +37,22 @@ export const RESULT_METADATA = {
   excluded: "tributary_excluded",
 } as const;
 
-/** Tries of a merge that keeps meeting transient faults (backoff 1 s, doubling, at most 60 s: about 4 min). */
+/**
+ * Tries of a merge that keeps meeting transient I/O faults other than a full
+ * disk (backoff 1 s, doubling, at most 60 s: about 4 min). A full disk is
+ * retried until space returns or the merge is called off (`keepTrying`).
+ */
 const MAX_FAULT_TRIES = 8;
+
+/** So many clients' updates could not be merged that the rest fall below the quorum: the clients' fault, not to be retried. */
+export class ClientsBelowQuorumError extends Error {
+  override readonly name = "ClientsBelowQuorumError";
+}
+
+/** The merge was called off while it waited to retry (the round was aborted, the coordinator is closing). */
+export class MergeCalledOffError extends Error {
+  override readonly name = "MergeCalledOffError";
+}
 
 /**
  * The client a merge failure is attributable to: an adapter error naming
@@ -95,6 +109,8 @@ export interface MergeRoundArgs {
   ) => void;
   /** Waits between fault retries (tests pass a fast one). */
   readonly sleep?: (ms: number) => Promise<void>;
+  /** Whether to go on retrying after a fault (default: always); checked before each retry. */
+  readonly keepTrying?: () => boolean;
 }
 
 /**
@@ -103,8 +119,9 @@ export interface MergeRoundArgs {
  * client's update (its stored file unreadable, a module the merge cannot
  * use), that client is left out — recorded with the reason in the result —
  * and the rest are merged, as long as they still make the quorum. Transient
- * I/O faults (disk full, I/O errors) are retried with backoff. Anything else
- * fails the round.
+ * I/O faults (I/O errors, too many open files) are retried with backoff, a
+ * full disk until space returns (every retry reported, so an operator hears
+ * of it) unless `keepTrying` says stop. Anything else fails the round.
  *
  * @example
  * const { stored, result } = await mergeRound({ federation, round, updates, store, pool, now: Date.now });
@@ -125,17 +142,26 @@ export async function mergeRound(args: MergeRoundArgs): Promise<RoundMergeOutcom
         args.onEvent?.({ kind: "excluded", clientId: culprit, reason, error: err });
         updates = updates.filter((u) => u.clientId !== culprit);
         if (updates.length < quorum) {
-          throw new Error(
+          throw new ClientsBelowQuorumError(
             `${excluded.length} update(s) could not be merged (${excluded.map((e) => e.clientId).join(", ")}); ${updates.length} left, below the quorum of ${quorum}`,
             { cause: err },
           );
         }
         continue;
       }
-      if (isTransientFault(err) && ++faults < MAX_FAULT_TRIES) {
+      if (isStorageFull(err) || (isTransientFault(err) && faults + 1 < MAX_FAULT_TRIES)) {
+        faults++;
         const retryInMs = Math.min(60_000, 1000 * 2 ** (faults - 1));
         args.onEvent?.({ kind: "fault", error: err, retryInMs });
         await sleep(retryInMs);
+        if (args.keepTrying?.() === false) {
+          throw new MergeCalledOffError(
+            `the merge of round ${args.round.number} was called off while retrying`,
+            {
+              cause: err,
+            },
+          );
+        }
         continue;
       }
       throw err;

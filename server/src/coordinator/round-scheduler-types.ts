@@ -72,6 +72,12 @@ export interface RoundScheduler {
   markPublished(n: number): Promise<RoundRecord>;
   /** Fails round `n` whose merge failed. */
   onMergeFailed(n: number, error: unknown): Promise<RoundRecord>;
+  /**
+   * Merges failed round `n` again (`round-closed`, then the merge reacts as
+   * for any closed round), when its merge failed on the coordinator's side
+   * (`mergeFault: "coordinator"`); `RoundStateError` otherwise.
+   */
+  retryMerge(n: number): Promise<RoundRecord>;
   /** Records a newly enrolled client. */
   onClientEnrolled(clientId: string): Promise<void>;
   /** Marks an enrolled client connected (`NotEnrolledError` otherwise); may open a round. */

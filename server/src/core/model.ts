@@ -110,6 +110,12 @@ export interface RoundRecord {
   /** Whether the result has been announced on NATS. */
   readonly published?: boolean;
   readonly failure?: string;
+  /**
+   * Whose fault a failed merge was: the clients' (their updates left the round
+   * below its quorum) or the coordinator's (I/O, a bug). Only the latter may
+   * be merged again (`retryMerge`).
+   */
+  readonly mergeFault?: "clients" | "coordinator";
 }
 
 /** An accepted (durably stored) update. */

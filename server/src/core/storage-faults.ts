@@ -3,6 +3,7 @@
  * carrying an errno `code`. One place decides which faults mean "disk full"
  * (answered `RESOURCE_EXHAUSTED`) and which are worth retrying.
  */
+import { StorageFullError } from "./store-errors.ts";
 
 /** Errno codes that mean the storage has no room left. */
 const STORAGE_FULL = new Set(["ENOSPC", "EDQUOT"]);
@@ -14,8 +15,9 @@ function errno(err: unknown): string | undefined {
   return typeof code === "string" ? code : undefined;
 }
 
-/** Whether `err` says the disk (or the quota) is full: `ENOSPC`, `EDQUOT`. */
+/** Whether `err` says the disk (or the quota) is full: `ENOSPC`, `EDQUOT`, or an upload that would not fit. */
 export function isStorageFull(err: unknown): boolean {
+  if (err instanceof StorageFullError) return true;
   const code = errno(err);
   return code !== undefined && STORAGE_FULL.has(code);
 }

@@ -148,3 +148,27 @@ export class StoreLockedError extends Error {
     super(message);
   }
 }
+
+/**
+ * An upload whose declared size does not fit in the free space left once the
+ * uploads already admitted are counted: refused before any byte is stored, so
+ * those admitted finish. → `RESOURCE_EXHAUSTED` `STORAGE_FULL`.
+ */
+export class StorageFullError extends DomainError {
+  override readonly name = "StorageFullError";
+  readonly code = "resource-exhausted";
+  constructor(
+    readonly key: UploadKey,
+    /** Bytes the upload still needs. */
+    readonly needed: number,
+    /** Free bytes left for it. */
+    readonly free: number,
+  ) {
+    super(
+      `${describeUpload(key)}: needs ${needed} more bytes, and the coordinator's storage has ${Math.max(0, free)} free once the uploads under way are counted; retry later`,
+    );
+  }
+  detail(): ErrorDetail {
+    return { reason: ErrorReason.STORAGE_FULL, metadata: { needed: this.needed } };
+  }
+}

@@ -5,7 +5,7 @@
  * commit, of the directories renames happen in — so a coordinator killed at
  * any point restarts with every acknowledged event and update.
  */
-import { chmod, mkdir } from "node:fs/promises";
+import { chmod, mkdir, statfs } from "node:fs/promises";
 import { join } from "node:path";
 import type { Log } from "../core/log.ts";
 import type { CoordinatorStore, JournalEvent, StoreState } from "../core/store.ts";
@@ -29,6 +29,14 @@ export interface FileStoreOptions {
   readonly now?: () => number;
   /** Where `open` reports what it cleaned up (default: nowhere). */
   readonly log?: Log;
+  /** Free bytes of the data directory's file system (default: `statfs`); uploads are admitted against it. */
+  readonly freeBytes?: () => Promise<number>;
+}
+
+/** Free bytes an unprivileged writer may use on `dir`'s file system. */
+async function freeBytesOf(dir: string): Promise<number> {
+  const s = await statfs(dir);
+  return s.bavail * s.bsize;
 }
 
 /** The file store: a `CoordinatorStore` plus what its open found. */
@@ -121,7 +129,12 @@ export function createFileStore(dataDir: string, options: FileStoreOptions = {})
           const recovery = await recover(layout, journal.state);
           if (removedAnything(recovery))
             options.log?.warn("removed what a crash left behind", { dataDir, ...recovery });
-          const uploads = createUploads(layout, () => journal.state, locked);
+          const uploads = createUploads(
+            layout,
+            () => journal.state,
+            locked,
+            options.freeBytes ?? (async () => freeBytesOf(dataDir)),
+          );
           const adapters = createAdapterStore(layout, locked, readers);
           opened = { journal, uploads, adapters, release, recovery };
           return journal.state;

@@ -3,7 +3,12 @@ import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import type { UploadKey, UploadSink } from "../core/store.ts";
-import { StoreArgumentError, StoreIntegrityError, UpdateConflictError } from "../core/store-errors.ts";
+import {
+  StorageFullError,
+  StoreArgumentError,
+  StoreIntegrityError,
+  UpdateConflictError,
+} from "../core/store-errors.ts";
 import { parseSafetensors, serializeSafetensors } from "../peft/index.ts";
 import { createFileStore, type FileStore } from "./file-store.ts";
 import { client, federation, round, sha256, tempDir, updateBytes, updateRecord } from "./testing/fixtures.ts";
@@ -300,5 +305,49 @@ test("one partial upload per client and round: a new update id drops the client'
   assert.equal((await store.uploadStatus(key("alice", "p0"))).state, "none");
   await assert.rejects(partials[0].write(new Uint8Array(1)), "a dropped partial's sink is stopped");
   await Promise.all([partials[2].close(), bobSink.close()]);
+  await store.close();
+});
+
+test("admission counts what the uploads under way still need: a later one that cannot fit is refused before a byte is stored", async () => {
+  const dir = join(root, `d${n++}`);
+  const bytes = updateBytes(5);
+  // A disk of 3.5 uploads' room, whose free space shrinks with what is written.
+  let written = 0;
+  const store = createFileStore(dir, { freeBytes: async () => Math.floor(3.5 * bytes.length) - written });
+  await store.open();
+  await store.append({ type: "federation-created", federation: federation() });
+  const clients = ["c1", "c2", "c3", "c4"];
+  for (const c of clients) await store.append({ type: "client-enrolled", client: client(c) });
+  await store.append({ type: "round-opened", round: round(1) });
+  const expected = { size: bytes.length, sha256: sha256(bytes) };
+  const sinks: UploadSink[] = [];
+  for (const c of clients.slice(0, 3)) {
+    const sink = await store.beginUpload(key(c, `u-${c}`), expected);
+    await sink.write(bytes.subarray(0, 10));
+    written += 10;
+    sinks.push(sink);
+  }
+  // Three are under way: the fourth would leave one of them unable to finish.
+  const refused = await store.beginUpload(key("c4", "u-c4"), expected).then(
+    () => assert.fail("admitted"),
+    (err: unknown) => err,
+  );
+  assert.ok(refused instanceof StorageFullError, String(refused));
+  assert.match((refused as Error).message, /needs \d+ more bytes/);
+  assert.deepEqual(
+    await store.uploadStatus(key("c4", "u-c4")),
+    { state: "none", bytes: 0 },
+    "nothing of it was stored",
+  );
+  // Every admitted upload finishes; then the fourth fits.
+  for (const sink of sinks) {
+    await sink.write(bytes.subarray(10));
+    written += bytes.length - 10;
+    await sink.commit();
+  }
+  written = 0; // the rounds' bytes moved off, say
+  const late = await store.beginUpload(key("c4", "u-c4"), expected);
+  await late.write(bytes);
+  await late.commit();
   await store.close();
 });

@@ -18,7 +18,12 @@ import type {
   UploadSink,
   UploadStatus,
 } from "../core/store.ts";
-import { StoreArgumentError, StoreIntegrityError, UpdateConflictError } from "../core/store-errors.ts";
+import {
+  StorageFullError,
+  StoreArgumentError,
+  StoreIntegrityError,
+  UpdateConflictError,
+} from "../core/store-errors.ts";
 import { ensureDir, errnoCode, syncDir, unlinkIfExists } from "./fs-util.ts";
 import { acceptedUpdate } from "./journal-state.ts";
 import type { KeyedMutex } from "./keyed-mutex.ts";
@@ -50,7 +55,12 @@ function uploadKey(key: UploadKey): string {
 }
 
 /** Upload staging over `layout`; `state` is the live journal state. */
-export function createUploads(layout: StoreLayout, state: () => StoreState, locked: KeyedMutex): Uploads {
+export function createUploads(
+  layout: StoreLayout,
+  state: () => StoreState,
+  locked: KeyedMutex,
+  freeBytes: () => Promise<number>,
+): Uploads {
   const pending = new Map<string, Pending>();
   const active = new Map<string, ManagedSink>();
 
@@ -168,6 +178,16 @@ export function createUploads(layout: StoreLayout, state: () => StoreState, lock
             size = 0;
           }
           const id = uploadKey(key);
+          // Admitted uploads must be able to finish: what this one still needs has to fit
+          // in the free space less what the uploads under way still need.
+          let owed = 0;
+          for (const [other, s] of active) if (other !== id) owed += Math.max(0, s.expected.size - s.offset);
+          const free = (await freeBytes()) - owed;
+          if (expected.size - size > free) {
+            await handle.close();
+            if (size === 0) await unlinkIfExists(path);
+            throw new StorageFullError(key, expected.size - size, free);
+          }
           sink = createUploadSink({
             key,
             expected,
@@ -184,7 +204,7 @@ export function createUploads(layout: StoreLayout, state: () => StoreState, lock
           active.set(id, sink);
           return sink;
         } catch (err) {
-          if (sink === undefined) await handle.close();
+          if (sink === undefined && !(err instanceof StorageFullError)) await handle.close();
           throw err;
         }
       }),

@@ -16,6 +16,7 @@ import {
   ListRoundsResponseSchema,
   ListUpdatesResponseSchema,
   type OperatorService,
+  RetryMergeResponseSchema,
   StartRoundResponseSchema,
 } from "@tributary/protocol";
 import type { Coordinator } from "../../coordinator/coordinator.ts";
@@ -83,6 +84,10 @@ export function operatorServiceHandlers(
         req.round || undefined,
       );
       return create(AbortRoundResponseSchema, { round: withCount(r) });
+    }),
+    retryMerge: unary(async (req) => {
+      const r = await coordinator.retryMerge(req.federationId, req.round);
+      return create(RetryMergeResponseSchema, { round: withCount(r) });
     }),
     listRounds: unary(async (req) => {
       // Newest first, as operator.proto documents.

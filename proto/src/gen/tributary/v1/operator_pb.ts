@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tributary/v1/operator.proto.
  */
 export const file_tributary_v1_operator: GenFile = /*@__PURE__*/
-  fileDesc("Cht0cmlidXRhcnkvdjEvb3BlcmF0b3IucHJvdG8SDHRyaWJ1dGFyeS52MSLGAQoXQ3JlYXRlRmVkZXJhdGlvblJlcXVlc3QSFQoNZmVkZXJhdGlvbl9pZBgBIAEoCRIUCgxkaXNwbGF5X25hbWUYAiABKAkSKwoGc2NoZW1hGAMgASgLMhsudHJpYnV0YXJ5LnYxLkFkYXB0ZXJTY2hlbWESJgoFbWVyZ2UYBCABKAsyFy50cmlidXRhcnkudjEuTWVyZ2VTcGVjEikKBnBvbGljeRgFIAEoCzIZLnRyaWJ1dGFyeS52MS5Sb3VuZFBvbGljeSJIChhDcmVhdGVGZWRlcmF0aW9uUmVzcG9uc2USLAoKZmVkZXJhdGlvbhgBIAEoCzIYLnRyaWJ1dGFyeS52MS5GZWRlcmF0aW9uIj8KE0Vucm9sbENsaWVudFJlcXVlc3QSFQoNZmVkZXJhdGlvbl9pZBgBIAEoCRIRCgljbGllbnRfaWQYAiABKAkiOAoURW5yb2xsQ2xpZW50UmVzcG9uc2USEQoJY2xpZW50X2lkGAEgASgJEg0KBXRva2VuGAIgASgJIioKEVN0YXJ0Um91bmRSZXF1ZXN0EhUKDWZlZGVyYXRpb25faWQYASABKAkiOAoSU3RhcnRSb3VuZFJlc3BvbnNlEiIKBXJvdW5kGAEgASgLMhMudHJpYnV0YXJ5LnYxLlJvdW5kIjkKEUNsb3NlUm91bmRSZXF1ZXN0EhUKDWZlZGVyYXRpb25faWQYASABKAkSDQoFcm91bmQYAiABKA0iOAoSQ2xvc2VSb3VuZFJlc3BvbnNlEiIKBXJvdW5kGAEgASgLMhMudHJpYnV0YXJ5LnYxLlJvdW5kIkkKEUFib3J0Um91bmRSZXF1ZXN0EhUKDWZlZGVyYXRpb25faWQYASABKAkSDQoFcm91bmQYAiABKA0SDgoGcmVhc29uGAMgASgJIjgKEkFib3J0Um91bmRSZXNwb25zZRIiCgVyb3VuZBgBIAEoCzITLnRyaWJ1dGFyeS52MS5Sb3VuZCJRChFMaXN0Um91bmRzUmVxdWVzdBIVCg1mZWRlcmF0aW9uX2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoDRISCgpwYWdlX3Rva2VuGAMgASgJIlIKEkxpc3RSb3VuZHNSZXNwb25zZRIjCgZyb3VuZHMYASADKAsyEy50cmlidXRhcnkudjEuUm91bmQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjoKEkxpc3RVcGRhdGVzUmVxdWVzdBIVCg1mZWRlcmF0aW9uX2lkGAEgASgJEg0KBXJvdW5kGAIgASgNIkMKE0xpc3RVcGRhdGVzUmVzcG9uc2USLAoHdXBkYXRlcxgBIAMoCzIbLnRyaWJ1dGFyeS52MS5VcGRhdGVTdW1tYXJ5IhIKEEdldFN0YXR1c1JlcXVlc3QingEKD0Nvbm5lY3RlZENsaWVudBIRCgljbGllbnRfaWQYASABKAkSFQoNZmVkZXJhdGlvbl9pZBgCIAEoCRItCglqb2luX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmxhc3Rfc2Vlbl90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKmAQoRR2V0U3RhdHVzUmVzcG9uc2USLQoLZmVkZXJhdGlvbnMYASADKAsyGC50cmlidXRhcnkudjEuRmVkZXJhdGlvbhIoCgtvcGVuX3JvdW5kcxgCIAMoCzITLnRyaWJ1dGFyeS52MS5Sb3VuZBI4ChFjb25uZWN0ZWRfY2xpZW50cxgDIAMoCzIdLnRyaWJ1dGFyeS52MS5Db25uZWN0ZWRDbGllbnQysQUKD09wZXJhdG9yU2VydmljZRJhChBDcmVhdGVGZWRlcmF0aW9uEiUudHJpYnV0YXJ5LnYxLkNyZWF0ZUZlZGVyYXRpb25SZXF1ZXN0GiYudHJpYnV0YXJ5LnYxLkNyZWF0ZUZlZGVyYXRpb25SZXNwb25zZRJVCgxFbnJvbGxDbGllbnQSIS50cmlidXRhcnkudjEuRW5yb2xsQ2xpZW50UmVxdWVzdBoiLnRyaWJ1dGFyeS52MS5FbnJvbGxDbGllbnRSZXNwb25zZRJPCgpTdGFydFJvdW5kEh8udHJpYnV0YXJ5LnYxLlN0YXJ0Um91bmRSZXF1ZXN0GiAudHJpYnV0YXJ5LnYxLlN0YXJ0Um91bmRSZXNwb25zZRJPCgpDbG9zZVJvdW5kEh8udHJpYnV0YXJ5LnYxLkNsb3NlUm91bmRSZXF1ZXN0GiAudHJpYnV0YXJ5LnYxLkNsb3NlUm91bmRSZXNwb25zZRJPCgpBYm9ydFJvdW5kEh8udHJpYnV0YXJ5LnYxLkFib3J0Um91bmRSZXF1ZXN0GiAudHJpYnV0YXJ5LnYxLkFib3J0Um91bmRSZXNwb25zZRJPCgpMaXN0Um91bmRzEh8udHJpYnV0YXJ5LnYxLkxpc3RSb3VuZHNSZXF1ZXN0GiAudHJpYnV0YXJ5LnYxLkxpc3RSb3VuZHNSZXNwb25zZRJSCgtMaXN0VXBkYXRlcxIgLnRyaWJ1dGFyeS52MS5MaXN0VXBkYXRlc1JlcXVlc3QaIS50cmlidXRhcnkudjEuTGlzdFVwZGF0ZXNSZXNwb25zZRJMCglHZXRTdGF0dXMSHi50cmlidXRhcnkudjEuR2V0U3RhdHVzUmVxdWVzdBofLnRyaWJ1dGFyeS52MS5HZXRTdGF0dXNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_tributary_v1_federation]);
+  fileDesc("Cht0cmlidXRhcnkvdjEvb3BlcmF0b3IucHJvdG8SDHRyaWJ1dGFyeS52MSLGAQoXQ3JlYXRlRmVkZXJhdGlvblJlcXVlc3QSFQoNZmVkZXJhdGlvbl9pZBgBIAEoCRIUCgxkaXNwbGF5X25hbWUYAiABKAkSKwoGc2NoZW1hGAMgASgLMhsudHJpYnV0YXJ5LnYxLkFkYXB0ZXJTY2hlbWESJgoFbWVyZ2UYBCABKAsyFy50cmlidXRhcnkudjEuTWVyZ2VTcGVjEikKBnBvbGljeRgFIAEoCzIZLnRyaWJ1dGFyeS52MS5Sb3VuZFBvbGljeSJIChhDcmVhdGVGZWRlcmF0aW9uUmVzcG9uc2USLAoKZmVkZXJhdGlvbhgBIAEoCzIYLnRyaWJ1dGFyeS52MS5GZWRlcmF0aW9uIj8KE0Vucm9sbENsaWVudFJlcXVlc3QSFQoNZmVkZXJhdGlvbl9pZBgBIAEoCRIRCgljbGllbnRfaWQYAiABKAkiOAoURW5yb2xsQ2xpZW50UmVzcG9uc2USEQoJY2xpZW50X2lkGAEgASgJEg0KBXRva2VuGAIgASgJIioKEVN0YXJ0Um91bmRSZXF1ZXN0EhUKDWZlZGVyYXRpb25faWQYASABKAkiOAoSU3RhcnRSb3VuZFJlc3BvbnNlEiIKBXJvdW5kGAEgASgLMhMudHJpYnV0YXJ5LnYxLlJvdW5kIjkKEUNsb3NlUm91bmRSZXF1ZXN0EhUKDWZlZGVyYXRpb25faWQYASABKAkSDQoFcm91bmQYAiABKA0iOAoSQ2xvc2VSb3VuZFJlc3BvbnNlEiIKBXJvdW5kGAEgASgLMhMudHJpYnV0YXJ5LnYxLlJvdW5kIkkKEUFib3J0Um91bmRSZXF1ZXN0EhUKDWZlZGVyYXRpb25faWQYASABKAkSDQoFcm91bmQYAiABKA0SDgoGcmVhc29uGAMgASgJIjgKEkFib3J0Um91bmRSZXNwb25zZRIiCgVyb3VuZBgBIAEoCzITLnRyaWJ1dGFyeS52MS5Sb3VuZCI5ChFSZXRyeU1lcmdlUmVxdWVzdBIVCg1mZWRlcmF0aW9uX2lkGAEgASgJEg0KBXJvdW5kGAIgASgNIjgKElJldHJ5TWVyZ2VSZXNwb25zZRIiCgVyb3VuZBgBIAEoCzITLnRyaWJ1dGFyeS52MS5Sb3VuZCJRChFMaXN0Um91bmRzUmVxdWVzdBIVCg1mZWRlcmF0aW9uX2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoDRISCgpwYWdlX3Rva2VuGAMgASgJIlIKEkxpc3RSb3VuZHNSZXNwb25zZRIjCgZyb3VuZHMYASADKAsyEy50cmlidXRhcnkudjEuUm91bmQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjoKEkxpc3RVcGRhdGVzUmVxdWVzdBIVCg1mZWRlcmF0aW9uX2lkGAEgASgJEg0KBXJvdW5kGAIgASgNIkMKE0xpc3RVcGRhdGVzUmVzcG9uc2USLAoHdXBkYXRlcxgBIAMoCzIbLnRyaWJ1dGFyeS52MS5VcGRhdGVTdW1tYXJ5IhIKEEdldFN0YXR1c1JlcXVlc3QingEKD0Nvbm5lY3RlZENsaWVudBIRCgljbGllbnRfaWQYASABKAkSFQoNZmVkZXJhdGlvbl9pZBgCIAEoCRItCglqb2luX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmxhc3Rfc2Vlbl90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKmAQoRR2V0U3RhdHVzUmVzcG9uc2USLQoLZmVkZXJhdGlvbnMYASADKAsyGC50cmlidXRhcnkudjEuRmVkZXJhdGlvbhIoCgtvcGVuX3JvdW5kcxgCIAMoCzITLnRyaWJ1dGFyeS52MS5Sb3VuZBI4ChFjb25uZWN0ZWRfY2xpZW50cxgDIAMoCzIdLnRyaWJ1dGFyeS52MS5Db25uZWN0ZWRDbGllbnQyggYKD09wZXJhdG9yU2VydmljZRJhChBDcmVhdGVGZWRlcmF0aW9uEiUudHJpYnV0YXJ5LnYxLkNyZWF0ZUZlZGVyYXRpb25SZXF1ZXN0GiYudHJpYnV0YXJ5LnYxLkNyZWF0ZUZlZGVyYXRpb25SZXNwb25zZRJVCgxFbnJvbGxDbGllbnQSIS50cmlidXRhcnkudjEuRW5yb2xsQ2xpZW50UmVxdWVzdBoiLnRyaWJ1dGFyeS52MS5FbnJvbGxDbGllbnRSZXNwb25zZRJPCgpTdGFydFJvdW5kEh8udHJpYnV0YXJ5LnYxLlN0YXJ0Um91bmRSZXF1ZXN0GiAudHJpYnV0YXJ5LnYxLlN0YXJ0Um91bmRSZXNwb25zZRJPCgpDbG9zZVJvdW5kEh8udHJpYnV0YXJ5LnYxLkNsb3NlUm91bmRSZXF1ZXN0GiAudHJpYnV0YXJ5LnYxLkNsb3NlUm91bmRSZXNwb25zZRJPCgpBYm9ydFJvdW5kEh8udHJpYnV0YXJ5LnYxLkFib3J0Um91bmRSZXF1ZXN0GiAudHJpYnV0YXJ5LnYxLkFib3J0Um91bmRSZXNwb25zZRJPCgpSZXRyeU1lcmdlEh8udHJpYnV0YXJ5LnYxLlJldHJ5TWVyZ2VSZXF1ZXN0GiAudHJpYnV0YXJ5LnYxLlJldHJ5TWVyZ2VSZXNwb25zZRJPCgpMaXN0Um91bmRzEh8udHJpYnV0YXJ5LnYxLkxpc3RSb3VuZHNSZXF1ZXN0GiAudHJpYnV0YXJ5LnYxLkxpc3RSb3VuZHNSZXNwb25zZRJSCgtMaXN0VXBkYXRlcxIgLnRyaWJ1dGFyeS52MS5MaXN0VXBkYXRlc1JlcXVlc3QaIS50cmlidXRhcnkudjEuTGlzdFVwZGF0ZXNSZXNwb25zZRJMCglHZXRTdGF0dXMSHi50cmlidXRhcnkudjEuR2V0U3RhdHVzUmVxdWVzdBofLnRyaWJ1dGFyeS52MS5HZXRTdGF0dXNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_tributary_v1_federation]);
 
 /**
  * Request of OperatorService.CreateFederation.
@@ -290,6 +290,55 @@ export const AbortRoundResponseSchema: GenMessage<AbortRoundResponse> = /*@__PUR
   messageDesc(file_tributary_v1_operator, 9);
 
 /**
+ * Request of OperatorService.RetryMerge.
+ *
+ * @generated from message tributary.v1.RetryMergeRequest
+ */
+export type RetryMergeRequest = Message<"tributary.v1.RetryMergeRequest"> & {
+  /**
+   * Federation of the round.
+   *
+   * @generated from field: string federation_id = 1;
+   */
+  federationId: string;
+
+  /**
+   * Number of the FAILED round to merge again.
+   *
+   * @generated from field: uint32 round = 2;
+   */
+  round: number;
+};
+
+/**
+ * Describes the message tributary.v1.RetryMergeRequest.
+ * Use `create(RetryMergeRequestSchema)` to create a new message.
+ */
+export const RetryMergeRequestSchema: GenMessage<RetryMergeRequest> = /*@__PURE__*/
+  messageDesc(file_tributary_v1_operator, 10);
+
+/**
+ * Response of OperatorService.RetryMerge.
+ *
+ * @generated from message tributary.v1.RetryMergeResponse
+ */
+export type RetryMergeResponse = Message<"tributary.v1.RetryMergeResponse"> & {
+  /**
+   * The round, now MERGING.
+   *
+   * @generated from field: tributary.v1.Round round = 1;
+   */
+  round?: Round | undefined;
+};
+
+/**
+ * Describes the message tributary.v1.RetryMergeResponse.
+ * Use `create(RetryMergeResponseSchema)` to create a new message.
+ */
+export const RetryMergeResponseSchema: GenMessage<RetryMergeResponse> = /*@__PURE__*/
+  messageDesc(file_tributary_v1_operator, 11);
+
+/**
  * Request of OperatorService.ListRounds.
  *
  * @generated from message tributary.v1.ListRoundsRequest
@@ -322,7 +371,7 @@ export type ListRoundsRequest = Message<"tributary.v1.ListRoundsRequest"> & {
  * Use `create(ListRoundsRequestSchema)` to create a new message.
  */
 export const ListRoundsRequestSchema: GenMessage<ListRoundsRequest> = /*@__PURE__*/
-  messageDesc(file_tributary_v1_operator, 10);
+  messageDesc(file_tributary_v1_operator, 12);
 
 /**
  * Response of OperatorService.ListRounds.
@@ -350,7 +399,7 @@ export type ListRoundsResponse = Message<"tributary.v1.ListRoundsResponse"> & {
  * Use `create(ListRoundsResponseSchema)` to create a new message.
  */
 export const ListRoundsResponseSchema: GenMessage<ListRoundsResponse> = /*@__PURE__*/
-  messageDesc(file_tributary_v1_operator, 11);
+  messageDesc(file_tributary_v1_operator, 13);
 
 /**
  * Request of OperatorService.ListUpdates.
@@ -378,7 +427,7 @@ export type ListUpdatesRequest = Message<"tributary.v1.ListUpdatesRequest"> & {
  * Use `create(ListUpdatesRequestSchema)` to create a new message.
  */
 export const ListUpdatesRequestSchema: GenMessage<ListUpdatesRequest> = /*@__PURE__*/
-  messageDesc(file_tributary_v1_operator, 12);
+  messageDesc(file_tributary_v1_operator, 14);
 
 /**
  * Response of OperatorService.ListUpdates.
@@ -399,7 +448,7 @@ export type ListUpdatesResponse = Message<"tributary.v1.ListUpdatesResponse"> & 
  * Use `create(ListUpdatesResponseSchema)` to create a new message.
  */
 export const ListUpdatesResponseSchema: GenMessage<ListUpdatesResponse> = /*@__PURE__*/
-  messageDesc(file_tributary_v1_operator, 13);
+  messageDesc(file_tributary_v1_operator, 15);
 
 /**
  * Request of OperatorService.GetStatus.
@@ -414,7 +463,7 @@ export type GetStatusRequest = Message<"tributary.v1.GetStatusRequest"> & {
  * Use `create(GetStatusRequestSchema)` to create a new message.
  */
 export const GetStatusRequestSchema: GenMessage<GetStatusRequest> = /*@__PURE__*/
-  messageDesc(file_tributary_v1_operator, 14);
+  messageDesc(file_tributary_v1_operator, 16);
 
 /**
  * A client currently connected to the coordinator.
@@ -456,7 +505,7 @@ export type ConnectedClient = Message<"tributary.v1.ConnectedClient"> & {
  * Use `create(ConnectedClientSchema)` to create a new message.
  */
 export const ConnectedClientSchema: GenMessage<ConnectedClient> = /*@__PURE__*/
-  messageDesc(file_tributary_v1_operator, 15);
+  messageDesc(file_tributary_v1_operator, 17);
 
 /**
  * Response of OperatorService.GetStatus.
@@ -491,7 +540,7 @@ export type GetStatusResponse = Message<"tributary.v1.GetStatusResponse"> & {
  * Use `create(GetStatusResponseSchema)` to create a new message.
  */
 export const GetStatusResponseSchema: GenMessage<GetStatusResponse> = /*@__PURE__*/
-  messageDesc(file_tributary_v1_operator, 16);
+  messageDesc(file_tributary_v1_operator, 18);
 
 /**
  * What operators call to run federations. Calls carry the operator token in
@@ -554,6 +603,19 @@ export const OperatorService: GenService<{
     methodKind: "unary";
     input: typeof AbortRoundRequestSchema;
     output: typeof AbortRoundResponseSchema;
+  },
+  /**
+   * Merges a FAILED round again, when its merge failed for a reason of the
+   * coordinator's (a full disk, an I/O fault) and not a client's: the round
+   * becomes MERGING with every update it had accepted. FAILED_PRECONDITION
+   * for a round that did not fail in its merge.
+   *
+   * @generated from rpc tributary.v1.OperatorService.RetryMerge
+   */
+  retryMerge: {
+    methodKind: "unary";
+    input: typeof RetryMergeRequestSchema;
+    output: typeof RetryMergeResponseSchema;
   },
   /**
    * The rounds of a federation, newest first.

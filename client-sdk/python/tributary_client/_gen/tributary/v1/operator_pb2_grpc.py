@@ -41,6 +41,11 @@ class OperatorServiceStub(object):
                 request_serializer=tributary_dot_v1_dot_operator__pb2.AbortRoundRequest.SerializeToString,
                 response_deserializer=tributary_dot_v1_dot_operator__pb2.AbortRoundResponse.FromString,
                 )
+        self.RetryMerge = channel.unary_unary(
+                '/tributary.v1.OperatorService/RetryMerge',
+                request_serializer=tributary_dot_v1_dot_operator__pb2.RetryMergeRequest.SerializeToString,
+                response_deserializer=tributary_dot_v1_dot_operator__pb2.RetryMergeResponse.FromString,
+                )
         self.ListRounds = channel.unary_unary(
                 '/tributary.v1.OperatorService/ListRounds',
                 request_serializer=tributary_dot_v1_dot_operator__pb2.ListRoundsRequest.SerializeToString,
@@ -103,6 +108,16 @@ class OperatorServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RetryMerge(self, request, context):
+        """Merges a FAILED round again, when its merge failed for a reason of the
+        coordinator's (a full disk, an I/O fault) and not a client's: the round
+        becomes MERGING with every update it had accepted. FAILED_PRECONDITION
+        for a round that did not fail in its merge.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListRounds(self, request, context):
         """The rounds of a federation, newest first.
         """
@@ -151,6 +166,11 @@ def add_OperatorServiceServicer_to_server(servicer, server):
                     servicer.AbortRound,
                     request_deserializer=tributary_dot_v1_dot_operator__pb2.AbortRoundRequest.FromString,
                     response_serializer=tributary_dot_v1_dot_operator__pb2.AbortRoundResponse.SerializeToString,
+            ),
+            'RetryMerge': grpc.unary_unary_rpc_method_handler(
+                    servicer.RetryMerge,
+                    request_deserializer=tributary_dot_v1_dot_operator__pb2.RetryMergeRequest.FromString,
+                    response_serializer=tributary_dot_v1_dot_operator__pb2.RetryMergeResponse.SerializeToString,
             ),
             'ListRounds': grpc.unary_unary_rpc_method_handler(
                     servicer.ListRounds,
@@ -261,6 +281,23 @@ class OperatorService(object):
         return grpc.experimental.unary_unary(request, target, '/tributary.v1.OperatorService/AbortRound',
             tributary_dot_v1_dot_operator__pb2.AbortRoundRequest.SerializeToString,
             tributary_dot_v1_dot_operator__pb2.AbortRoundResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def RetryMerge(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/tributary.v1.OperatorService/RetryMerge',
+            tributary_dot_v1_dot_operator__pb2.RetryMergeRequest.SerializeToString,
+            tributary_dot_v1_dot_operator__pb2.RetryMergeResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
 
