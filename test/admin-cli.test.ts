@@ -73,7 +73,10 @@ describe("tributary admin against a running coordinator", () => {
     assert.equal(await main(["admin", "rounds", ...conn, "--federation", "nope"], missing), 1);
     assert.match(missing.stderr[0], /NOT_FOUND: .*nope/);
     const noRound = capture();
-    assert.equal(await main(["admin", "retry-merge", ...conn, "--federation", "from-cli", "--round", "1"], noRound), 1);
+    assert.equal(
+      await main(["admin", "retry-merge", ...conn, "--federation", "from-cli", "--round", "1"], noRound),
+      1,
+    );
     assert.match(noRound.stderr[0], /FAILED_PRECONDITION: .*no round 1 to merge again/);
     const usage = capture();
     assert.equal(await main(["admin", "enroll", ...conn, "--federation", "from-cli"], usage), 2);

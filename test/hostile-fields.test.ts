@@ -15,7 +15,9 @@ import {
   JoinRequestSchema,
   SubmitUpdateRequestSchema,
   UPDATE_HEADER_LIMITS,
+  WatchRoundsRequestSchema,
 } from "@tributary/protocol";
+import { MAX_CONCURRENT_WATCHES } from "../server/src/transport/grpc/client-service.ts";
 import { expectError } from "./helpers/expect.ts";
 import { type Fixture, startFixture, type TestClient } from "./helpers/federation.ts";
 import { bearer, call, fetchAdapter, type UploadSpec, upload } from "./helpers/grpc-calls.ts";
@@ -139,6 +141,36 @@ describe("request fields: limits, statuses and the hash rule", () => {
       "content_hash",
       /content_hash "not-a-hash" must be a SHA-256/,
     );
+  });
+
+  it("caps a client's WatchRounds streams, naming the limit", async () => {
+    const open = () => {
+      const stream = fx.client.watchRounds(
+        create(WatchRoundsRequestSchema, { federationId: fx.federationId }),
+        bearer(c2.token),
+      );
+      const first = new Promise<unknown>((resolve, reject) => {
+        stream.once("data", resolve);
+        stream.once("error", reject);
+      });
+      first.catch(() => undefined);
+      return { stream, first };
+    };
+    const streams = Array.from({ length: MAX_CONCURRENT_WATCHES }, open);
+    for (const s of streams) await s.first;
+    const extra = open();
+    const meta = await expectError(
+      extra.first,
+      grpc.status.RESOURCE_EXHAUSTED,
+      "QUOTA_EXCEEDED",
+      /WatchRounds streams of this client are still running/,
+    );
+    assert.equal(meta.quota, "concurrent_watches");
+    streams[0].stream.cancel();
+    await new Promise((r) => setTimeout(r, 100));
+    const again = open();
+    await again.first;
+    for (const s of [...streams, again]) s.stream.cancel();
   });
 
   it("tells an upload cut by its round closing that the round is stale", async () => {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
 import { request } from "node:http";
 import { request as httpsRequest } from "node:https";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -152,6 +153,23 @@ function getWithHost(port: number, path: string, host: string): Promise<number> 
   });
 }
 
+/** The status code of a raw HTTP/1.1 request of `path` to `port` with these `Host` fields. */
+function statusWithHosts(port: number, path: string, hosts: readonly string[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, "127.0.0.1", () => {
+      socket.write(
+        `GET ${path} HTTP/1.1\r\n${hosts.map((h) => `Host: ${h}\r\n`).join("")}Connection: close\r\n\r\n`,
+      );
+    });
+    let text = "";
+    socket.on("data", (d) => {
+      text += d.toString("latin1");
+    });
+    socket.on("end", () => resolve(Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0)));
+    socket.on("error", reject);
+  });
+}
+
 describe("operator page: Host check and HTTPS", () => {
   it("answers only to its own host names (DNS rebinding), /healthz to anyone", async () => {
     const ui = await startOperatorUi({
@@ -167,6 +185,9 @@ describe("operator page: Host check and HTTPS", () => {
       assert.equal(await getWithHost(ui.port, "/login", "evil.example"), 421);
       assert.equal(await getWithHost(ui.port, "/api/federations", `rebound.example:${ui.port}`), 421);
       assert.equal(await getWithHost(ui.port, "/healthz", "10.0.0.7:7071"), 200);
+      // Two Host fields, the valid one first, are refused (RFC 9112: 400).
+      assert.equal(await statusWithHosts(ui.port, "/login", [`127.0.0.1:${ui.port}`]), 200);
+      assert.equal(await statusWithHosts(ui.port, "/login", [`127.0.0.1:${ui.port}`, "evil.example"]), 400);
     } finally {
       await ui.close();
     }

@@ -176,6 +176,11 @@ export async function startOperatorUi(opts: OperatorUiOptions): Promise<Operator
       const serving = opts.serving?.() ?? true;
       return json(res, serving ? 200 : 503, { status: serving ? "serving" : "not_serving" });
     }
+    // RFC 9112 §3.2: a request with more than one Host field is answered 400.
+    let hostFields = 0;
+    for (let i = 0; i < req.rawHeaders.length; i += 2)
+      if (req.rawHeaders[i].toLowerCase() === "host") hostFields++;
+    if (hostFields > 1) throw new HttpError(400, `${hostFields} Host header fields; a request has one`);
     const requestHost = hostnameOf(req.headers.host);
     if (requestHost === undefined || !allowedHosts.has(requestHost)) {
       throw new HttpError(

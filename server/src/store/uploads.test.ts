@@ -351,3 +351,23 @@ test("admission counts what the uploads under way still need: a later one that c
   await late.commit();
   await store.close();
 });
+
+test("two uploads of one client begun at once leave one partial for the round, the later one", async () => {
+  const store = await fresh();
+  const bytes = updateBytes(6);
+  const expected = { size: bytes.length, sha256: sha256(bytes) };
+  const [first, second] = await Promise.all([
+    store.beginUpload(key("alice", "u-first"), expected),
+    store.beginUpload(key("alice", "u-second"), expected),
+  ]);
+  await second.write(bytes.subarray(0, 16));
+  const dir = join(store.dataDir, "uploads", "fed-1", "1", "alice");
+  const partials = (await readdir(dir)).filter((f) => f.endsWith(".partial"));
+  assert.equal(partials.length, 1, partials.join(", "));
+  await assert.rejects(
+    first.write(bytes.subarray(0, 16)),
+    UpdateConflictError,
+    "the earlier one was superseded",
+  );
+  await store.close();
+});

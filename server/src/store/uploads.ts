@@ -160,53 +160,56 @@ export function createUploads(
         const done = stored(key, expected);
         if (done !== undefined) return committedSink(key, expected, done);
         await supersede(key);
-        await locked(`client:${slotKey(key.federationId, key.round, key.clientId)}`, () =>
-          dropOtherPartials(key),
-        );
-        const { dirs, path } = partialPath(key);
-        await ensureDir(layout.root, dirs);
-        const handle = await open(path, constants.O_RDWR | constants.O_CREAT, 0o600);
-        let sink: ManagedSink | undefined;
-        try {
-          await handle.sync();
-          await syncDir(join(layout.root, ...dirs));
-          let { size } = await handle.stat();
-          if (size > expected.size) {
-            // Left by different content under the same id: start over.
-            await handle.truncate(0);
+        // One partial per client and round: dropping the others and creating this one
+        // happen under the client's lock, so two uploads begun at once cannot both stay.
+        return locked(`client:${slotKey(key.federationId, key.round, key.clientId)}`, async () => {
+          await dropOtherPartials(key);
+          const { dirs, path } = partialPath(key);
+          await ensureDir(layout.root, dirs);
+          const handle = await open(path, constants.O_RDWR | constants.O_CREAT, 0o600);
+          let sink: ManagedSink | undefined;
+          try {
             await handle.sync();
-            size = 0;
-          }
-          const id = uploadKey(key);
-          // Admitted uploads must be able to finish: what this one still needs has to fit
-          // in the free space less what the uploads under way still need.
-          let owed = 0;
-          for (const [other, s] of active) if (other !== id) owed += Math.max(0, s.expected.size - s.offset);
-          const free = (await freeBytes()) - owed;
-          if (expected.size - size > free) {
-            await handle.close();
-            if (size === 0) await unlinkIfExists(path);
-            throw new StorageFullError(key, expected.size - size, free);
-          }
-          sink = createUploadSink({
-            key,
-            expected,
-            path,
-            handle,
-            offset: size,
-            hooks: {
-              accept: (from) => accept(key, expected, from),
-              release: () => {
-                if (active.get(id) === sink) active.delete(id);
+            await syncDir(join(layout.root, ...dirs));
+            let { size } = await handle.stat();
+            if (size > expected.size) {
+              // Left by different content under the same id: start over.
+              await handle.truncate(0);
+              await handle.sync();
+              size = 0;
+            }
+            const id = uploadKey(key);
+            // Admitted uploads must be able to finish: what this one still needs has to fit
+            // in the free space less what the uploads under way still need.
+            let owed = 0;
+            for (const [other, s] of active)
+              if (other !== id) owed += Math.max(0, s.expected.size - s.offset);
+            const free = (await freeBytes()) - owed;
+            if (expected.size - size > free) {
+              await handle.close();
+              if (size === 0) await unlinkIfExists(path);
+              throw new StorageFullError(key, expected.size - size, free);
+            }
+            sink = createUploadSink({
+              key,
+              expected,
+              path,
+              handle,
+              offset: size,
+              hooks: {
+                accept: (from) => accept(key, expected, from),
+                release: () => {
+                  if (active.get(id) === sink) active.delete(id);
+                },
               },
-            },
-          });
-          active.set(id, sink);
-          return sink;
-        } catch (err) {
-          if (sink === undefined && !(err instanceof StorageFullError)) await handle.close();
-          throw err;
-        }
+            });
+            active.set(id, sink);
+            return sink;
+          } catch (err) {
+            if (sink === undefined && !(err instanceof StorageFullError)) await handle.close();
+            throw err;
+          }
+        });
       }),
     status: async (key) =>
       locked(`upload:${uploadKey(checkUploadKey(key))}`, async () => {

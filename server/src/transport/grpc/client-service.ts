@@ -58,6 +58,8 @@ export interface ClientServiceDeps {
   readonly log: Log;
   /** Upload streams one client may have open at once (default {@link MAX_CONCURRENT_UPLOADS}). */
   readonly maxConcurrentUploads?: number;
+  /** `WatchRounds` streams one client may have open at once (default {@link MAX_CONCURRENT_WATCHES}). */
+  readonly maxConcurrentWatches?: number;
   /** Download streams one client may have open at once (default {@link MAX_CONCURRENT_DOWNLOADS}). */
   readonly maxConcurrentDownloads?: number;
   /**
@@ -74,6 +76,9 @@ export interface ClientServiceDeps {
 
 /** Default {@link ClientServiceDeps.uploadIdleMs}: 60 s. */
 export const UPLOAD_IDLE_MS = 60_000;
+
+/** Default {@link ClientServiceDeps.maxConcurrentWatches}: a client needs one; a few cover reconnects racing dying streams. */
+export const MAX_CONCURRENT_WATCHES = 4;
 
 /** Default {@link ClientServiceDeps.maxConcurrentDownloads}. */
 export const MAX_CONCURRENT_DOWNLOADS = 4;
@@ -190,6 +195,11 @@ export function clientServiceHandlers(
     "concurrent_uploads",
     "uploads",
   );
+  const takeWatch = clientSlots(
+    deps.maxConcurrentWatches ?? MAX_CONCURRENT_WATCHES,
+    "concurrent_watches",
+    "WatchRounds streams",
+  );
   const takeDownload = clientSlots(
     deps.maxConcurrentDownloads ?? MAX_CONCURRENT_DOWNLOADS,
     "concurrent_downloads",
@@ -249,6 +259,13 @@ export function clientServiceHandlers(
         return;
       }
       const clientId = identity.clientId;
+      let releaseWatch: () => void;
+      try {
+        releaseWatch = takeWatch(clientId);
+      } catch (err) {
+        fail(call as StreamingCall, err);
+        return;
+      }
       const unsubscribe = coordinator.watch(federationId, ({ round, acceptedUpdates }) => {
         call.write(create(WatchRoundsResponseSchema, { round: roundToProto(round, acceptedUpdates) }));
       });
@@ -258,6 +275,7 @@ export function clientServiceHandlers(
       const end = () => {
         unsubscribe();
         release();
+        releaseWatch();
       };
       call.on("cancelled", end);
       call.on("close", end);
