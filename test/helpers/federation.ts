@@ -65,6 +65,8 @@ export interface FederationSpec {
   readonly maxActiveUploads?: number;
   /** Fair turns between uploads (default: the coordinator's). */
   readonly uploadFairness?: UploadFairness;
+  /** gRPC connections idle this long are closed (default: the coordinator's). */
+  readonly maxConnectionIdleMs?: number;
   /** The merge spec's norm bound, as a multiple of the median client norm. */
   readonly normBoundMedianMultiple?: number;
   readonly normBoundAction?: "clip" | "reject";
@@ -222,6 +224,7 @@ export async function startFixture(spec: FederationSpec = {}): Promise<Fixture> 
       ...(spec.uploadIdleMs !== undefined ? { uploadIdleMs: spec.uploadIdleMs } : {}),
       ...(spec.maxActiveUploads !== undefined ? { maxActiveUploads: spec.maxActiveUploads } : {}),
       ...(spec.uploadFairness !== undefined ? { uploadFairness: spec.uploadFairness } : {}),
+      ...(spec.maxConnectionIdleMs !== undefined ? { maxConnectionIdleMs: spec.maxConnectionIdleMs } : {}),
     });
   let service = await start();
   const conn = clientsFor(service.endpoint.address);

@@ -51,6 +51,8 @@ Options (environment variable in brackets):
                         minimum) [TRIBUTARY_MIN_UPLOAD_RATE]
   --max-upload-wait S   seconds an upload may wait for a turn before it is
                         deferred (default 120) [TRIBUTARY_MAX_UPLOAD_WAIT]
+  --max-connection-idle S  seconds a gRPC connection with no call in flight
+                        stays open (default 300) [TRIBUTARY_MAX_CONNECTION_IDLE]
   --drain S             on SIGTERM, seconds health reports NOT_SERVING (gRPC
                         grpc.health.v1 and /healthz) before shutting down
                         (default 5; SIGINT shuts down at once) [TRIBUTARY_DRAIN]
@@ -88,6 +90,7 @@ export async function runServe(argv: readonly string[], io: CliIo): Promise<numb
         "max-active-uploads": text,
         "min-upload-rate": text,
         "max-upload-wait": text,
+        "max-connection-idle": text,
         drain: text,
         "tls-cert": text,
         "tls-key": text,
@@ -166,6 +169,12 @@ export async function runServe(argv: readonly string[], io: CliIo): Promise<numb
     ...(minRate !== undefined ? { minBytesPerSec: minRate * 1024 } : {}),
     ...(maxWait !== undefined ? { maxWaitMs: maxWait * 1000 } : {}),
   };
+  const idle = integerOption(
+    "max-connection-idle",
+    str("max-connection-idle", "TRIBUTARY_MAX_CONNECTION_IDLE"),
+  );
+  if (idle !== undefined && idle < 1)
+    throw new UsageError(`--max-connection-idle expects seconds ≥ 1, got ${idle}`);
   const log = pinoLog({ name: "tributary" });
   const metricsPort = str("metrics-port", "TRIBUTARY_METRICS_PORT");
   const telemetry = await startServeTelemetry({
@@ -186,6 +195,7 @@ export async function runServe(argv: readonly string[], io: CliIo): Promise<numb
     ...(uploadIdle !== undefined ? { uploadIdleMs: uploadIdle * 1000 } : {}),
     ...(maxActiveUploads !== undefined ? { maxActiveUploads } : {}),
     uploadFairness,
+    ...(idle !== undefined ? { maxConnectionIdleMs: idle * 1000 } : {}),
     log,
     ...(ui !== undefined ? { ui } : {}),
   });

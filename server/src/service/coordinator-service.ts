@@ -61,6 +61,8 @@ export interface ServiceConfig {
    * (default 64 KiB/s over 10 s, 120 s).
    */
   readonly uploadFairness?: UploadFairness;
+  /** A gRPC connection with no call in flight for this long is closed (default 5 min). */
+  readonly maxConnectionIdleMs?: number;
   readonly log?: Log;
   /**
    * The durable store, given the data directory (default: the file store
@@ -175,6 +177,9 @@ export async function startService(config: ServiceConfig): Promise<RunningServic
       ...(config.uploadIdleMs !== undefined ? { uploadIdleMs: config.uploadIdleMs } : {}),
       ...(config.maxActiveUploads !== undefined ? { maxActiveUploads: config.maxActiveUploads } : {}),
       ...(config.uploadFairness !== undefined ? { uploadFairness: config.uploadFairness } : {}),
+      ...(config.maxConnectionIdleMs !== undefined
+        ? { maxConnectionIdleMs: config.maxConnectionIdleMs }
+        : {}),
       log,
     });
     cleanups.push(() => endpoint.close());

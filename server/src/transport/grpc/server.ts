@@ -41,6 +41,8 @@ export interface GrpcServerOptions {
   readonly uploadIdleMs?: number;
   /** Upload streams read at once, all clients together (default 32); later ones wait unread. */
   readonly maxActiveUploads?: number;
+  /** A connection with no call in flight for this long is closed (default {@link MAX_CONNECTION_IDLE_MS}). */
+  readonly maxConnectionIdleMs?: number;
   /** Fair turns between uploads (default: `DEFAULT_UPLOAD_FAIRNESS`). */
   readonly uploadFairness?: UploadFairness;
   readonly log: Log;
@@ -57,6 +59,9 @@ export interface GrpcEndpoint {
   /** Stops accepting calls and waits for running ones (forcing after `graceMs`). */
   close(graceMs?: number): Promise<void>;
 }
+
+/** Default {@link GrpcServerOptions.maxConnectionIdleMs}: 5 minutes. */
+export const MAX_CONNECTION_IDLE_MS = 300_000;
 
 /**
  * A client directory over the coordinator's enrolled clients, rebuilt on
@@ -100,7 +105,13 @@ function directoryOf(coordinator: Coordinator): ClientDirectory & { stop(): void
  * const endpoint = await startGrpcServer({ coordinator, operatorDigest, port: 7070, log });
  */
 export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcEndpoint> {
-  const server = new grpc.Server({ ...GRPC_SERVER_OPTIONS });
+  const server = new grpc.Server({
+    ...GRPC_SERVER_OPTIONS,
+    // A connection with no call in flight for this long is closed (HTTP/2
+    // GOAWAY; clients reconnect on their next call), so idle connections
+    // cannot pile up. A WatchRounds stream is a call in flight.
+    "grpc.max_connection_idle_ms": opts.maxConnectionIdleMs ?? MAX_CONNECTION_IDLE_MS,
+  });
   const directory = directoryOf(opts.coordinator);
   const bookkeeping = (what: string, federationId: string, clientId: string) => (err: unknown) =>
     opts.log.warn(`${what} bookkeeping failed`, { federation: federationId, client: clientId, error: err });

@@ -1,0 +1,68 @@
+/**
+ * Idle connections do not pile up: a gRPC connection with no call in flight
+ * for `maxConnectionIdleMs` is closed by the coordinator (HTTP/2 GOAWAY; the
+ * client reconnects on its next call), and one carrying a WatchRounds stream
+ * is not idle.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { create } from "@bufbuild/protobuf";
+import * as grpc from "@grpc/grpc-js";
+import { ClientService, JoinRequestSchema, makeClient, WatchRoundsRequestSchema } from "@tributary/protocol";
+import { type Fixture, startFixture } from "./helpers/federation.ts";
+import { bearer, call } from "./helpers/grpc-calls.ts";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("idle gRPC connections", () => {
+  let fx: Fixture;
+  before(async () => {
+    fx = await startFixture({ clients: 2, maxConnectionIdleMs: 400 });
+  });
+  after(async () => {
+    await fx?.close();
+  });
+
+  it("are closed after the idle time; a connection with a WatchRounds stream is not idle", async () => {
+    const [c1, c2] = fx.clients;
+    const address = fx.service.endpoint.address;
+    // Each on a connection of its own (grpc-js shares connections between channels otherwise).
+    const own = { "grpc.use_local_subchannel_pool": 1 };
+    const idle = makeClient(ClientService, address, grpc.credentials.createInsecure(), own);
+    const watching = makeClient(ClientService, address, grpc.credentials.createInsecure(), own);
+    try {
+      const join = (client: typeof idle, token: string) =>
+        call(
+          client.join,
+          client,
+          create(JoinRequestSchema, { federationId: fx.federationId }),
+          bearer(token),
+        );
+      await join(idle, c1.token);
+      await join(watching, c2.token);
+      const stream = watching.watchRounds(
+        create(WatchRoundsRequestSchema, { federationId: fx.federationId }),
+        bearer(c2.token),
+      );
+      stream.on("error", () => {});
+      assert.equal(idle.getChannel().getConnectivityState(false), grpc.connectivityState.READY);
+      await sleep(1_500);
+      assert.equal(
+        idle.getChannel().getConnectivityState(false),
+        grpc.connectivityState.IDLE,
+        "the idle connection was closed",
+      );
+      assert.equal(
+        watching.getChannel().getConnectivityState(false),
+        grpc.connectivityState.READY,
+        "the watching one is open",
+      );
+      // The client simply reconnects on its next call.
+      await join(idle, c1.token);
+      stream.cancel();
+    } finally {
+      idle.close();
+      watching.close();
+    }
+  });
+});
