@@ -28,12 +28,13 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
-import { create } from "@bufbuild/protobuf";
-import { SubmitUpdateRequestSchema, statusDetailsOf } from "@tributary/protocol";
+import type * as grpc from "@grpc/grpc-js";
+import { statusDetailsOf } from "@tributary/protocol";
 import { startCoordinatorProcess } from "../test/helpers/coordinator-process.ts";
 import { createTestFederation, joinAll } from "../test/helpers/federation.ts";
-import { bearer, clientsFor } from "../test/helpers/grpc-calls.ts";
+import { clientsFor } from "../test/helpers/grpc-calls.ts";
 import { startNatsServer } from "../test/helpers/nats-server.ts";
+import { trickle } from "../test/helpers/trickle.ts";
 import { publishTable } from "./bench-output.ts";
 import { streamUpdate } from "./stream-update.ts";
 
@@ -209,64 +210,6 @@ export async function runHostileBench(args: string[]): Promise<void> {
   }
 }
 
-/** An upload that sends one byte every `everyMs`; `answer` resolves with the coordinator's reason. */
-function trickle(
-  client: Client,
-  token: string,
-  u: { federationId: string; clientId: string; configJson: string; bytes: Uint8Array },
-  everyMs: number,
-) {
-  let timer: NodeJS.Timeout | undefined;
-  let cancel = () => {};
-  const t0 = performance.now();
-  const answer = new Promise<{ ms: number; reason: string }>((resolve) => {
-    const stream = client.submitUpdate(bearer(token), (err) => {
-      clearInterval(timer);
-      resolve({
-        ms: performance.now() - t0,
-        reason: err === null ? "ACCEPTED" : (statusDetailsOf(err)?.errorInfo?.reason ?? String(err.code)),
-      });
-    });
-    stream.on("error", () => {});
-    cancel = () => stream.cancel();
-    stream.write(
-      create(SubmitUpdateRequestSchema, {
-        payload: {
-          case: "header",
-          value: {
-            federationId: u.federationId,
-            round: 1,
-            clientId: u.clientId,
-            updateId: `slow-${u.clientId}`,
-            sampleCount: 100n,
-            contentHash: createHash("sha256").update(u.bytes).digest("hex"),
-            totalSize: BigInt(u.bytes.length),
-            adapterConfigJson: u.configJson,
-          },
-        },
-      }),
-    );
-    let sent = 0;
-    timer = setInterval(() => {
-      if (sent < u.bytes.length - 1) {
-        stream.write(
-          create(SubmitUpdateRequestSchema, {
-            payload: { case: "chunk", value: u.bytes.subarray(sent, sent + 1) },
-          }),
-        );
-        sent++;
-      }
-    }, everyMs);
-  });
-  return {
-    answer,
-    stop: () => {
-      clearInterval(timer);
-      cancel();
-    },
-  };
-}
-
 /** The slow-uploader attack (see the module comment); returns its table. */
 async function slowUploaders(work: string, natsUrl: string, attackers: number): Promise<string> {
   const proc = await startCoordinatorProcess({
@@ -301,12 +244,18 @@ async function slowUploaders(work: string, natsUrl: string, attackers: number): 
     };
     const alone = await upload(reference, "alone");
     const slow = evil.map((c) =>
-      trickle(conn.client, c.token, { ...c, clientId: c.id, federationId: fed.federationId }, 2_000),
+      trickle(conn.client, { ...c, clientId: c.id, federationId: fed.federationId }, 2_000),
     );
     await new Promise((r) => setTimeout(r, 3_000)); // every turn taken
     const attacked = await upload(honest, "attacked");
     const answered: string[] = [];
-    for (const x of slow) void x.answer.then((a) => answered.push(a.reason));
+    for (const x of slow) {
+      void x.done.then(
+        () => answered.push("ACCEPTED"),
+        (err: grpc.ServiceError) =>
+          answered.push(statusDetailsOf(err)?.errorInfo?.reason ?? String(err.code)),
+      );
+    }
     await new Promise((r) => setTimeout(r, 500));
     for (const x of slow) x.stop();
     const deferred = answered.filter((r) => r === "UPLOAD_DEFERRED").length;

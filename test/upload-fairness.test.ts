@@ -8,69 +8,17 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
-import {
-  GetUploadStatusRequestSchema,
-  type GetUploadStatusResponse,
-  SubmitUpdateRequestSchema,
-  sha256Hex,
-} from "@tributary/protocol";
+import { GetUploadStatusRequestSchema, type GetUploadStatusResponse } from "@tributary/protocol";
 import { expectError } from "./helpers/expect.ts";
 import { type Fixture, startFixture, type TestClient } from "./helpers/federation.ts";
 import { bearer, call, upload } from "./helpers/grpc-calls.ts";
+import { trickle } from "./helpers/trickle.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** An upload of `c`'s adapter that sends one byte every `everyMs`; `done` settles with the call. */
-function trickle(fx: Fixture, c: TestClient, everyMs: number) {
-  let sent = 0;
-  let timer: NodeJS.Timeout | undefined;
-  let settled = false;
-  let cancel = () => {};
-  const done = new Promise<unknown>((resolve, reject) => {
-    const stream = fx.client.submitUpdate(bearer(c.token), (err, res) => {
-      clearInterval(timer);
-      settled = true;
-      if (err) reject(err);
-      else resolve(res);
-    });
-    cancel = () => stream.cancel();
-    stream.write(
-      create(SubmitUpdateRequestSchema, {
-        payload: {
-          case: "header",
-          value: {
-            federationId: fx.federationId,
-            round: 1,
-            clientId: c.id,
-            updateId: `slow-${c.id}`,
-            sampleCount: 10n,
-            contentHash: sha256Hex(c.bytes),
-            totalSize: BigInt(c.bytes.length),
-            adapterConfigJson: c.configJson,
-          },
-        },
-      }),
-    );
-    timer = setInterval(() => {
-      if (sent >= c.bytes.length - 1) return;
-      stream.write(
-        create(SubmitUpdateRequestSchema, {
-          payload: { case: "chunk", value: c.bytes.subarray(sent, sent + 1) },
-        }),
-      );
-      sent++;
-    }, everyMs);
-  });
-  done.catch(() => undefined);
-  return {
-    done,
-    settled: () => settled,
-    stop: () => {
-      clearInterval(timer);
-      cancel();
-    },
-  };
-}
+/** `c`'s adapter, one byte every `everyMs`. */
+const slowly = (fx: Fixture, c: TestClient, everyMs: number) =>
+  trickle(fx.client, { ...c, clientId: c.id, federationId: fx.federationId }, everyMs);
 
 const honest = (fx: Fixture, c: TestClient, updateId: string) =>
   upload(fx.client, c.token, {
@@ -112,7 +60,7 @@ describe("fair upload turns", { timeout: 60_000 }, () => {
 
     it("defers a trickling upload while an honest one waits, which is then served at once; not while none waits", async () => {
       const [s1, s2, h] = fx.clients;
-      const slow = [trickle(fx, s1, 200), trickle(fx, s2, 200)];
+      const slow = [slowly(fx, s1, 200), slowly(fx, s2, 200)];
       try {
         // Both turns are taken by tricklers that are never idle for the idle timeout.
         while ((await receivedBytes(fx, s1, `slow-${s1.id}`)) === 0) await sleep(50);
@@ -163,7 +111,7 @@ describe("fair upload turns", { timeout: 60_000 }, () => {
 
     it("answers an upload that waited past the bound, naming the limit, instead of silence", async () => {
       const [s, h] = fx.clients;
-      const slow = trickle(fx, s, 200);
+      const slow = slowly(fx, s, 200);
       try {
         while ((await receivedBytes(fx, s, `slow-${s.id}`)) === 0) await sleep(50);
         const t0 = performance.now();

@@ -86,16 +86,6 @@ export function parseJournalEvent(value: unknown): JournalEvent {
       checkRoundPayload(where, p);
       break;
     }
-    case "round-opened":
-    case "round-extended":
-    case "round-quorum":
-    case "round-closed":
-    case "round-failed":
-    case "round-aborted":
-    case "round-published":
-    case "round-updated":
-      checkRoundPayload(where, p);
-      break;
     case "update-accepted":
       field(where, () => checkId("federation_id", p.federationId));
       field(where, () => checkRound(p.round));
@@ -107,6 +97,10 @@ export function parseJournalEvent(value: unknown): JournalEvent {
       }
       if (typeof p.configJson !== "string")
         throw new JournalEventError(`${where}: configJson is not a string`);
+      break;
+    default:
+      // round-opened and every other round event: a round record.
+      checkRoundPayload(where, p);
       break;
   }
   return value as unknown as JournalEvent;

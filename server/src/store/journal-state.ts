@@ -83,15 +83,6 @@ export function checkEvent(state: StoreState, event: JournalEvent): void {
       }
       checkResultKept(state, event.round);
       return;
-    case "round-updated":
-    case "round-extended":
-    case "round-quorum":
-    case "round-closed":
-    case "round-failed":
-    case "round-aborted":
-    case "round-published":
-      checkResultKept(state, event.round);
-      return;
     case "update-accepted": {
       const u = event.update;
       const round = roundOf(state, u.federationId, u.round);
@@ -104,6 +95,10 @@ export function checkEvent(state: StoreState, event: JournalEvent): void {
       }
       return;
     }
+    default:
+      // Every other round event (and the legacy round-updated): the round's new record.
+      checkResultKept(state, event.round);
+      return;
   }
 }
 
@@ -144,20 +139,15 @@ export function applyEvent(state: MutableStoreState, event: JournalEvent): void 
       round.result = event.result;
       break;
     }
-    case "round-updated":
-    case "round-extended":
-    case "round-quorum":
-    case "round-closed":
-    case "round-failed":
-    case "round-aborted":
-    case "round-published":
-      roundOf(state, event.round.federationId, event.round.number).record = event.round;
-      break;
     case "update-accepted":
       roundOf(state, event.update.federationId, event.update.round).updates.set(
         event.update.clientId,
         event.update,
       );
+      break;
+    default:
+      // Every other round event (and the legacy round-updated): the round's new record.
+      roundOf(state, event.round.federationId, event.round.number).record = event.round;
       break;
   }
   state.lastSeq = event.seq;
