@@ -15,6 +15,7 @@ export const METHODS = [
   "fr",
   "fedavg",
   "fedavg-factors",
+  "fedit",
   "task-arithmetic",
   "ties",
   "dare",

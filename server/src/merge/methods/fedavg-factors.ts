@@ -35,17 +35,35 @@ export function mergeFedavgFactors(group: ModuleGroup, opts: MergeOptions): Modu
       group.name,
     );
   }
+  return meanFactors(group, opts, r, "factors");
+}
+
+/**
+ * `B̄ = Σ c_i s_i [B_i 0]`, `Ā = Σ c_i [A_i; 0]` at rank `r` (each client's
+ * factors zero-padded to `r`; `c_i` the sample shares), merged `B̄Ā`, with
+ * the report's residual `‖B̄Ā − Σ c_i Θ_i‖²` from Gram matrices (up to
+ * `RESIDUAL_MAX_WIDTH` stacked columns).
+ */
+export function meanFactors(
+  group: ModuleGroup,
+  opts: MergeOptions,
+  r: number,
+  solver: string,
+): ModuleMergeResult {
   const c = sampleWeights(group.clients.length, opts.samples, group.name);
   const b = new Float32Array(group.dOut * r);
   const a = new Float32Array(r * group.dIn);
   group.clients.forEach((cl, i) => {
     const cb = c[i] * cl.scaling;
-    for (let j = 0; j < b.length; j++) b[j] += cb * cl.b[j];
-    for (let j = 0; j < a.length; j++) a[j] += c[i] * cl.a[j];
+    for (let row = 0; row < group.dOut; row++) {
+      for (let j = 0; j < cl.rank; j++) b[row * r + j] += cb * cl.b[row * cl.rank + j];
+    }
+    for (let j = 0; j < cl.a.length; j++) a[j] += c[i] * cl.a[j];
   });
   const n = group.clients.length;
+  const width = group.clients.reduce((sum, cl) => sum + cl.rank, 0) + r;
   let residual: number | null = null;
-  if ((n + 1) * r <= RESIDUAL_MAX_WIDTH) {
+  if (width <= RESIDUAL_MAX_WIDTH) {
     const terms = [...clientTerms(group), { client: n, rank: r, b, a }];
     const stack = stackTerms(group.name, group.dOut, group.dIn, n + 1, terms);
     residual = Math.max(
@@ -56,13 +74,7 @@ export function mergeFedavgFactors(group: ModuleGroup, opts: MergeOptions): Modu
   return {
     name: group.name,
     merged: scaled({ a, b, rank: r }, opts.scale),
-    report: {
-      weights: c,
-      objective: null,
-      residual,
-      iterations: 0,
-      solver: "factors",
-    },
+    report: { weights: c, objective: null, residual, iterations: 0, solver },
   };
 }
 

@@ -10,6 +10,7 @@ import type { MethodName } from "../params.ts";
 import { dareMethod } from "./dare.ts";
 import { fedavgMethod } from "./fedavg.ts";
 import { fedavgFactorsMethod } from "./fedavg-factors.ts";
+import { feditMethod } from "./fedit.ts";
 import { frMethod } from "./fr.ts";
 import { fromMethod } from "./from.ts";
 import { loreMethod } from "./lore.ts";
@@ -24,6 +25,7 @@ export const MERGE_METHODS: Readonly<Record<MethodName, MergeMethod>> = {
   fr: frMethod,
   fedavg: fedavgMethod,
   "fedavg-factors": fedavgFactorsMethod,
+  fedit: feditMethod,
   "task-arithmetic": taskArithmeticMethod,
   ties: tiesMethod,
   dare: dareMethod,

@@ -6,6 +6,7 @@ export * from "./als-dense.ts";
 export * from "./dare-dense.ts";
 export * from "./fedavg-dense.ts";
 export * from "./fedavg-factors-dense.ts";
+export * from "./fedit-dense.ts";
 export * from "./fr-dense.ts";
 export * from "./from-dense.ts";
 export * from "./lore-dense.ts";
