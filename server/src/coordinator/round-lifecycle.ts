@@ -33,6 +33,8 @@ export interface RoundLifecycle {
   closeToMerge(r: RoundRecord): Promise<RoundRecord>;
   /** Fails round `n`, whose merge failed (idempotent for the same error). */
   failMerge(n: number, error: unknown): Promise<RoundRecord>;
+  /** Closes failed round `n` again for another merge, when its merge failed on the coordinator's side. */
+  retryMerge(n: number): Promise<RoundRecord>;
   /** Throws `RoundStateError` with `detail`. */
   fail(detail: string): never;
   /** No round opens any more. */
@@ -168,8 +170,25 @@ export function createRoundLifecycle(deps: LifecycleDeps): RoundLifecycle {
     if (r.state !== "merging") fail(`round ${n} is ${r.state}, not merging; its merge failure is ignored`);
     return failRound(r, reason, error instanceof ClientsBelowQuorumError ? "clients" : "coordinator");
   };
+  const retryMerge = async (n: number): Promise<RoundRecord> => {
+    const r = book.round(n) ?? fail(`no round ${n} to merge again`);
+    if (r.state !== "failed" || r.mergeFault !== "coordinator") {
+      const why =
+        r.state !== "failed"
+          ? `is ${r.state}`
+          : r.mergeFault === "clients"
+            ? "failed because of its clients' updates"
+            : "did not fail in its merge";
+      fail(
+        `round ${n} ${why}; only a round whose merge failed on the coordinator's side can be merged again`,
+      );
+    }
+    const { failure: _failure, mergeFault: _fault, ...kept } = r;
+    return commit("round-closed", { ...kept, state: "merging" });
+  };
   return {
     commit,
+    retryMerge,
     openRound,
     advance,
     checkQuorum,

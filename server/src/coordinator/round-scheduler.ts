@@ -135,23 +135,7 @@ export function createRoundScheduler(opts: RoundSchedulerOptions): RoundSchedule
         return next;
       }),
     onMergeFailed: (n, error) => transition(() => life.failMerge(n, error)),
-    retryMerge: (n) =>
-      transition(async () => {
-        const r = book.round(n) ?? fail(`no round ${n} to merge again`);
-        if (r.state !== "failed" || r.mergeFault !== "coordinator") {
-          const why =
-            r.state !== "failed"
-              ? `is ${r.state}`
-              : r.mergeFault === "clients"
-                ? "failed because of its clients' updates"
-                : "did not fail in its merge";
-          fail(
-            `round ${n} ${why}; only a round whose merge failed on the coordinator's side can be merged again`,
-          );
-        }
-        const { failure: _failure, mergeFault: _fault, ...kept } = r;
-        return commit("round-closed", { ...kept, state: "merging" });
-      }),
+    retryMerge: (n) => transition(() => life.retryMerge(n)),
     markPublished: (n) =>
       transition(async () => {
         const r = book.round(n) ?? fail(`no round ${n} to mark published`);
