@@ -2,7 +2,7 @@
  * Idle connections do not pile up: a gRPC connection with no call in flight
  * for `maxConnectionIdleMs` is closed by the coordinator (HTTP/2 GOAWAY; the
  * client reconnects on its next call), and one carrying a WatchRounds stream
- * is not idle.
+ * is not idle. Per-client stream limits are the operator's to set.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
@@ -17,7 +17,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe("idle gRPC connections", () => {
   let fx: Fixture;
   before(async () => {
-    fx = await startFixture({ clients: 2, maxConnectionIdleMs: 400 });
+    fx = await startFixture({ clients: 2, maxConnectionIdleMs: 400, clientStreams: { watches: 1 } });
   });
   after(async () => {
     await fx?.close();
@@ -59,6 +59,14 @@ describe("idle gRPC connections", () => {
       );
       // The client simply reconnects on its next call.
       await join(idle, c1.token);
+      // One WatchRounds stream per client here (--client-watches 1): a second is refused, naming the limit.
+      const second = watching.watchRounds(
+        create(WatchRoundsRequestSchema, { federationId: fx.federationId }),
+        bearer(c2.token),
+      );
+      const refused = await new Promise<grpc.ServiceError>((resolve) => second.once("error", resolve));
+      assert.equal(refused.code, grpc.status.RESOURCE_EXHAUSTED);
+      assert.match(refused.details, /limit concurrent_watches = 1/);
       stream.cancel();
     } finally {
       idle.close();

@@ -67,6 +67,12 @@ export interface FederationSpec {
   readonly uploadFairness?: UploadFairness;
   /** gRPC connections idle this long are closed (default: the coordinator's). */
   readonly maxConnectionIdleMs?: number;
+  /** Per-client stream limits (default: the coordinator's). */
+  readonly clientStreams?: {
+    readonly uploads?: number;
+    readonly downloads?: number;
+    readonly watches?: number;
+  };
   /** The merge spec's norm bound, as a multiple of the median client norm. */
   readonly normBoundMedianMultiple?: number;
   readonly normBoundAction?: "clip" | "reject";
@@ -225,6 +231,7 @@ export async function startFixture(spec: FederationSpec = {}): Promise<Fixture> 
       ...(spec.maxActiveUploads !== undefined ? { maxActiveUploads: spec.maxActiveUploads } : {}),
       ...(spec.uploadFairness !== undefined ? { uploadFairness: spec.uploadFairness } : {}),
       ...(spec.maxConnectionIdleMs !== undefined ? { maxConnectionIdleMs: spec.maxConnectionIdleMs } : {}),
+      ...(spec.clientStreams !== undefined ? { clientStreams: spec.clientStreams } : {}),
     });
   let service = await start();
   const conn = clientsFor(service.endpoint.address);

@@ -21,3 +21,25 @@ test("tributary serve --help documents --max-active-uploads and its variable", (
   assert.match(SERVE_USAGE, /--max-active-uploads N/);
   assert.match(SERVE_USAGE, /TRIBUTARY_MAX_ACTIVE_UPLOADS/);
 });
+
+test("tributary serve takes every per-client stream limit as a flag, refusing one below 1 before starting", async () => {
+  for (const flag of [
+    "--client-uploads",
+    "--client-downloads",
+    "--client-watches",
+    "--max-connection-idle",
+  ]) {
+    assert.match(SERVE_USAGE, new RegExp(flag));
+    await assert.rejects(
+      runServe([flag, "0"], quiet),
+      (e: unknown) => e instanceof UsageError && e.message.includes(flag),
+    );
+  }
+  for (const variable of [
+    "TRIBUTARY_CLIENT_UPLOADS",
+    "TRIBUTARY_CLIENT_DOWNLOADS",
+    "TRIBUTARY_CLIENT_WATCHES",
+  ]) {
+    assert.match(SERVE_USAGE, new RegExp(variable));
+  }
+});

@@ -53,6 +53,12 @@ Options (environment variable in brackets):
                         deferred (default 120) [TRIBUTARY_MAX_UPLOAD_WAIT]
   --max-connection-idle S  seconds a gRPC connection with no call in flight
                         stays open (default 300) [TRIBUTARY_MAX_CONNECTION_IDLE]
+  --client-uploads N    upload streams one client may have open at once
+                        (default 2) [TRIBUTARY_CLIENT_UPLOADS]
+  --client-downloads N  FetchAdapter streams one client may have open at once
+                        (default 4) [TRIBUTARY_CLIENT_DOWNLOADS]
+  --client-watches N    WatchRounds streams one client may have open at once
+                        (default 4) [TRIBUTARY_CLIENT_WATCHES]
   --drain S             on SIGTERM, seconds health reports NOT_SERVING (gRPC
                         grpc.health.v1 and /healthz) before shutting down
                         (default 5; SIGINT shuts down at once) [TRIBUTARY_DRAIN]
@@ -91,6 +97,9 @@ export async function runServe(argv: readonly string[], io: CliIo): Promise<numb
         "min-upload-rate": text,
         "max-upload-wait": text,
         "max-connection-idle": text,
+        "client-uploads": text,
+        "client-downloads": text,
+        "client-watches": text,
         drain: text,
         "tls-cert": text,
         "tls-key": text,
@@ -175,6 +184,16 @@ export async function runServe(argv: readonly string[], io: CliIo): Promise<numb
   );
   if (idle !== undefined && idle < 1)
     throw new UsageError(`--max-connection-idle expects seconds ≥ 1, got ${idle}`);
+  const streamLimit = (flag: string, env: string): number | undefined => {
+    const n = integerOption(flag, str(flag, env));
+    if (n !== undefined && n < 1) throw new UsageError(`--${flag} expects a positive integer, got ${n}`);
+    return n;
+  };
+  const clientStreams = {
+    uploads: streamLimit("client-uploads", "TRIBUTARY_CLIENT_UPLOADS"),
+    downloads: streamLimit("client-downloads", "TRIBUTARY_CLIENT_DOWNLOADS"),
+    watches: streamLimit("client-watches", "TRIBUTARY_CLIENT_WATCHES"),
+  };
   const log = pinoLog({ name: "tributary" });
   const metricsPort = str("metrics-port", "TRIBUTARY_METRICS_PORT");
   const telemetry = await startServeTelemetry({
@@ -196,6 +215,7 @@ export async function runServe(argv: readonly string[], io: CliIo): Promise<numb
     ...(maxActiveUploads !== undefined ? { maxActiveUploads } : {}),
     uploadFairness,
     ...(idle !== undefined ? { maxConnectionIdleMs: idle * 1000 } : {}),
+    clientStreams,
     log,
     ...(ui !== undefined ? { ui } : {}),
   });

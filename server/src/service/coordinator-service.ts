@@ -20,6 +20,7 @@ import { createFileStore } from "../store/file-store.ts";
 import { instrumentPublisher, instrumentStore } from "../telemetry/instrumented.ts";
 import { pinoLog } from "../telemetry/pino-log.ts";
 import { createTelemetry } from "../telemetry/telemetry.ts";
+import type { ClientStreamLimits } from "../transport/grpc/client-service.ts";
 import { type GrpcEndpoint, startGrpcServer, type TlsFiles } from "../transport/grpc/server.ts";
 import type { UploadFairness } from "../transport/grpc/upload-fairness.ts";
 
@@ -61,6 +62,8 @@ export interface ServiceConfig {
    * (default 64 KiB/s over 10 s, 120 s).
    */
   readonly uploadFairness?: UploadFairness;
+  /** Streams one client may have open at once, by kind (defaults: 2 uploads, 4 downloads, 4 watches). */
+  readonly clientStreams?: ClientStreamLimits;
   /** A gRPC connection with no call in flight for this long is closed (default 5 min). */
   readonly maxConnectionIdleMs?: number;
   readonly log?: Log;
@@ -180,6 +183,7 @@ export async function startService(config: ServiceConfig): Promise<RunningServic
       ...(config.maxConnectionIdleMs !== undefined
         ? { maxConnectionIdleMs: config.maxConnectionIdleMs }
         : {}),
+      ...(config.clientStreams !== undefined ? { clientStreams: config.clientStreams } : {}),
       log,
     });
     cleanups.push(() => endpoint.close());

@@ -77,6 +77,13 @@ export interface ClientServiceDeps {
 /** Default {@link ClientServiceDeps.uploadIdleMs}: 60 s. */
 export const UPLOAD_IDLE_MS = 60_000;
 
+/** Per-client stream limits, as `tributary serve` takes them (each defaults as in {@link ClientServiceDeps}). */
+export interface ClientStreamLimits {
+  readonly uploads?: number;
+  readonly downloads?: number;
+  readonly watches?: number;
+}
+
 /** Default {@link ClientServiceDeps.maxConcurrentWatches}: a client needs one; a few cover reconnects racing dying streams. */
 export const MAX_CONCURRENT_WATCHES = 4;
 

@@ -8,7 +8,7 @@ import { addService, ClientService, GRPC_SERVER_OPTIONS, OperatorService } from 
 import type { Coordinator, TokenHolder } from "../../coordinator/coordinator.ts";
 import type { Log } from "../../core/log.ts";
 import type { ClientDirectory } from "./auth.ts";
-import { clientServiceHandlers } from "./client-service.ts";
+import { type ClientStreamLimits, clientServiceHandlers } from "./client-service.ts";
 import { type ConnectionTracker, createConnectionTracker } from "./connections.ts";
 import { addHealthAndReflection, type HealthControl } from "./discovery.ts";
 import { operatorServiceHandlers } from "./operator-service.ts";
@@ -41,6 +41,8 @@ export interface GrpcServerOptions {
   readonly uploadIdleMs?: number;
   /** Upload streams read at once, all clients together (default 32); later ones wait unread. */
   readonly maxActiveUploads?: number;
+  /** Streams one client may have open at once, by kind (defaults: 2 uploads, 4 downloads, 4 watches). */
+  readonly clientStreams?: ClientStreamLimits;
   /** A connection with no call in flight for this long is closed (default {@link MAX_CONNECTION_IDLE_MS}). */
   readonly maxConnectionIdleMs?: number;
   /** Fair turns between uploads (default: `DEFAULT_UPLOAD_FAIRNESS`). */
@@ -139,6 +141,15 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcEndp
       ...(opts.uploadIdleMs !== undefined ? { uploadIdleMs: opts.uploadIdleMs } : {}),
       ...(opts.maxActiveUploads !== undefined ? { maxActiveUploads: opts.maxActiveUploads } : {}),
       ...(opts.uploadFairness !== undefined ? { uploadFairness: opts.uploadFairness } : {}),
+      ...(opts.clientStreams?.uploads !== undefined
+        ? { maxConcurrentUploads: opts.clientStreams.uploads }
+        : {}),
+      ...(opts.clientStreams?.downloads !== undefined
+        ? { maxConcurrentDownloads: opts.clientStreams.downloads }
+        : {}),
+      ...(opts.clientStreams?.watches !== undefined
+        ? { maxConcurrentWatches: opts.clientStreams.watches }
+        : {}),
     }),
   );
   addService(
