@@ -67,8 +67,24 @@ function headerBomb(mb: number): Uint8Array {
   return out;
 }
 
-/** Streams `a` as `clientId`; resolves with ms to the coordinator's answer and its reason. */
-async function sendAttack(
+/** The coordinator's answer to an upload: `ACCEPTED`, or its error's reason (its status code without one). */
+function answerOf(err: grpc.ServiceError | null): string {
+  return err === null ? "ACCEPTED" : (statusDetailsOf(err)?.errorInfo?.reason ?? String(err.code));
+}
+
+/** Streams `u`; resolves with ms to the coordinator's answer and the answer. */
+async function timedUpload(
+  client: Client,
+  token: string,
+  u: Parameters<typeof streamUpdate>[2],
+): Promise<{ ms: number; reason: string }> {
+  const t0 = performance.now();
+  const err = await streamUpdate(client, token, u);
+  return { ms: performance.now() - t0, reason: answerOf(err) };
+}
+
+/** Streams `a` as `clientId`, the `i`-th time. */
+function sendAttack(
   client: Client,
   token: string,
   federationId: string,
@@ -76,8 +92,7 @@ async function sendAttack(
   a: Attack,
   i: number,
 ): Promise<{ ms: number; reason: string }> {
-  const t0 = performance.now();
-  const err = await streamUpdate(client, token, {
+  return timedUpload(client, token, {
     federationId,
     clientId,
     updateId: `attack-${a.name}-${i}`,
@@ -86,10 +101,6 @@ async function sendAttack(
     configJson: a.configJson,
     bytes: a.bytes,
   });
-  return {
-    ms: performance.now() - t0,
-    reason: err === null ? "ACCEPTED" : (statusDetailsOf(err)?.errorInfo?.reason ?? String(err.code)),
-  };
 }
 
 /** The honest client's Heartbeats, from a worker thread, until `stop()`; returns the latencies. */
@@ -226,9 +237,8 @@ async function slowUploaders(work: string, natsUrl: string, attackers: number): 
     });
     await joinAll(conn.client, fed);
     const [reference, honest, ...evil] = fed.clients;
-    const upload = async (c: (typeof fed.clients)[number], updateId: string) => {
-      const t0 = performance.now();
-      const err = await streamUpdate(conn.client, c.token, {
+    const upload = (c: (typeof fed.clients)[number], updateId: string) =>
+      timedUpload(conn.client, c.token, {
         federationId: fed.federationId,
         clientId: c.id,
         updateId,
@@ -237,11 +247,6 @@ async function slowUploaders(work: string, natsUrl: string, attackers: number): 
         configJson: c.configJson,
         bytes: c.bytes,
       });
-      return {
-        ms: performance.now() - t0,
-        reason: err === null ? "ACCEPTED" : (statusDetailsOf(err)?.errorInfo?.reason ?? String(err.code)),
-      };
-    };
     const alone = await upload(reference, "alone");
     const slow = evil.map((c) =>
       trickle(conn.client, { ...c, clientId: c.id, federationId: fed.federationId }, 2_000),
@@ -251,9 +256,8 @@ async function slowUploaders(work: string, natsUrl: string, attackers: number): 
     const answered: string[] = [];
     for (const x of slow) {
       void x.done.then(
-        () => answered.push("ACCEPTED"),
-        (err: grpc.ServiceError) =>
-          answered.push(statusDetailsOf(err)?.errorInfo?.reason ?? String(err.code)),
+        () => answered.push(answerOf(null)),
+        (err: grpc.ServiceError) => answered.push(answerOf(err)),
       );
     }
     await new Promise((r) => setTimeout(r, 500));

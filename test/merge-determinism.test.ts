@@ -55,9 +55,7 @@ describe("byte-deterministic merges", () => {
       const again = await mergeRound({
         federation: fx.service.coordinator.federation(fed),
         round,
-        updates: [...fx.service.coordinator.updates(fed, 1)].sort((a, b) =>
-          a.clientId < b.clientId ? -1 : 1,
-        ),
+        updates: fx.service.coordinator.updates(fed, 1),
         store: store!,
         pool,
         now: () => journaled.mergedAt + 3_600_000,

@@ -70,7 +70,7 @@ describe("merges that fail on the coordinator's side", () => {
     const args = {
       federation: fx.service.coordinator.federation(fed),
       round,
-      updates: [...fx.service.coordinator.updates(fed, 1)].sort((a, b) => (a.clientId < b.clientId ? -1 : 1)),
+      updates: fx.service.coordinator.updates(fed, 1),
       store: store!,
       now: () => 1,
       sleep: async () => {},

@@ -160,39 +160,29 @@ export async function runServe(argv: readonly string[], io: CliIo): Promise<numb
     "upload-idle-timeout",
     str("upload-idle-timeout", "TRIBUTARY_UPLOAD_IDLE_TIMEOUT"),
   );
-  const maxActiveUploads = integerOption(
-    "max-active-uploads",
-    str("max-active-uploads", "TRIBUTARY_MAX_ACTIVE_UPLOADS"),
-  );
-  if (maxActiveUploads !== undefined && maxActiveUploads < 1) {
-    throw new UsageError(`--max-active-uploads expects a positive integer, got ${maxActiveUploads}`);
-  }
-  const minRate = integerOption("min-upload-rate", str("min-upload-rate", "TRIBUTARY_MIN_UPLOAD_RATE"));
-  if (minRate !== undefined && minRate < 0)
-    throw new UsageError(`--min-upload-rate expects KiB/s ≥ 0, got ${minRate}`);
-  const maxWait = integerOption("max-upload-wait", str("max-upload-wait", "TRIBUTARY_MAX_UPLOAD_WAIT"));
-  if (maxWait !== undefined && maxWait < 1)
-    throw new UsageError(`--max-upload-wait expects seconds ≥ 1, got ${maxWait}`);
+  /** A flag (or its variable) that must be at least `min`, when given. */
+  const atLeast = (min: number, flag: string, env: string): number | undefined => {
+    const n = integerOption(flag, str(flag, env));
+    if (n !== undefined && n < min) {
+      throw new UsageError(
+        `--${flag} expects ${min === 1 ? "a positive integer" : `an integer ≥ ${min}`}, got ${n}`,
+      );
+    }
+    return n;
+  };
+  const maxActiveUploads = atLeast(1, "max-active-uploads", "TRIBUTARY_MAX_ACTIVE_UPLOADS");
+  const minRate = atLeast(0, "min-upload-rate", "TRIBUTARY_MIN_UPLOAD_RATE");
+  const maxWait = atLeast(1, "max-upload-wait", "TRIBUTARY_MAX_UPLOAD_WAIT");
   const uploadFairness = {
     ...DEFAULT_UPLOAD_FAIRNESS,
     ...(minRate !== undefined ? { minBytesPerSec: minRate * 1024 } : {}),
     ...(maxWait !== undefined ? { maxWaitMs: maxWait * 1000 } : {}),
   };
-  const idle = integerOption(
-    "max-connection-idle",
-    str("max-connection-idle", "TRIBUTARY_MAX_CONNECTION_IDLE"),
-  );
-  if (idle !== undefined && idle < 1)
-    throw new UsageError(`--max-connection-idle expects seconds ≥ 1, got ${idle}`);
-  const streamLimit = (flag: string, env: string): number | undefined => {
-    const n = integerOption(flag, str(flag, env));
-    if (n !== undefined && n < 1) throw new UsageError(`--${flag} expects a positive integer, got ${n}`);
-    return n;
-  };
+  const idle = atLeast(1, "max-connection-idle", "TRIBUTARY_MAX_CONNECTION_IDLE");
   const clientStreams = {
-    uploads: streamLimit("client-uploads", "TRIBUTARY_CLIENT_UPLOADS"),
-    downloads: streamLimit("client-downloads", "TRIBUTARY_CLIENT_DOWNLOADS"),
-    watches: streamLimit("client-watches", "TRIBUTARY_CLIENT_WATCHES"),
+    uploads: atLeast(1, "client-uploads", "TRIBUTARY_CLIENT_UPLOADS"),
+    downloads: atLeast(1, "client-downloads", "TRIBUTARY_CLIENT_DOWNLOADS"),
+    watches: atLeast(1, "client-watches", "TRIBUTARY_CLIENT_WATCHES"),
   };
   const log = pinoLog({ name: "tributary" });
   const metricsPort = str("metrics-port", "TRIBUTARY_METRICS_PORT");

@@ -54,9 +54,7 @@ export function createMergeService(opts: MergeServiceOptions): MergeService {
     round: RoundRecord,
     traced: ReturnType<Telemetry["merge"]>,
   ) => {
-    const updates = [...opts.updates(federation.id, round.number)].sort((x, y) =>
-      x.clientId < y.clientId ? -1 : 1,
-    );
+    const updates = opts.updates(federation.id, round.number);
     log.info("merging round", { federation: federation.id, round: round.number, updates: updates.length });
     const t0 = clock.now();
     // A crash after the result was stored but before `round-merged` was

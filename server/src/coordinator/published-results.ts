@@ -8,7 +8,7 @@
 import type { Log } from "../core/log.ts";
 import type { Federation, RoundRecord, RoundResult } from "../core/model.ts";
 import type { ResultPublisher } from "../core/publisher.ts";
-import type { AdapterHandle, CoordinatorStore, JournalEvent } from "../core/store.ts";
+import { type AdapterHandle, type CoordinatorStore, type JournalEvent, roundEntry } from "../core/store.ts";
 import { UnknownRoundError } from "./errors.ts";
 import { createPublishOutbox, type PublishOutbox } from "./publish-outbox.ts";
 import { readResultMetadata } from "./result-metadata.ts";
@@ -43,11 +43,9 @@ export function createPublishedResults(
 ): PublishedResults {
   const legacy = new Map<string, RoundResult>();
   let outbox: PublishOutbox | undefined;
-  const entryOf = (federationId: string, n: number) =>
-    store.state().federations.get(federationId)?.rounds.get(n);
 
   const result = async (federationId: string, n: number): Promise<RoundResult | undefined> => {
-    const entry = entryOf(federationId, n);
+    const entry = roundEntry(store.state(), federationId, n);
     if (entry?.result !== undefined) return entry.result;
     if (entry?.record.resultHash === undefined) return undefined;
     const key = `${federationId}\u0000${n}`;

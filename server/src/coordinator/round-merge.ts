@@ -114,7 +114,8 @@ export interface MergeRoundArgs {
 }
 
 /**
- * Merges `updates` (sorted by client id) of `round` and stores the result.
+ * Merges `updates` of `round`, in client-id order (so the same updates give
+ * the same bytes whatever order they were accepted in), and stores the result.
  * No single client can fail the round: when the merge fails because of one
  * client's update (its stored file unreadable, a module the merge cannot
  * use), that client is left out — recorded with the reason in the result —
@@ -128,7 +129,7 @@ export interface MergeRoundArgs {
  */
 export async function mergeRound(args: MergeRoundArgs): Promise<RoundMergeOutcome> {
   const excluded: MergeExclusion[] = [];
-  let updates = [...args.updates];
+  let updates = [...args.updates].sort((x, y) => (x.clientId < y.clientId ? -1 : 1));
   const quorum = Math.max(1, args.federation.policy.quorum);
   const sleep = args.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   for (let faults = 0; ; ) {

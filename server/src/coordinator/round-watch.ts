@@ -8,7 +8,7 @@
  */
 import type { Log } from "../core/log.ts";
 import type { Federation, RoundRecord } from "../core/model.ts";
-import type { CoordinatorStore, JournalEvent } from "../core/store.ts";
+import { type CoordinatorStore, type JournalEvent, roundEntry } from "../core/store.ts";
 import type { Telemetry } from "../core/telemetry.ts";
 
 /** A round change delivered to watchers. */
@@ -37,11 +37,8 @@ export interface RoundWatchOptions {
 export function createRoundWatch(opts: RoundWatchOptions): RoundWatch {
   const { store, log, telemetry } = opts;
   const watchers = new Map<string, Set<(e: RoundEvent) => void>>();
-  const entryOf = (federationId: string, n: number) =>
-    store.state().federations.get(federationId)?.rounds.get(n);
-
-  const tell = (round: RoundRecord): number => {
-    const accepted = entryOf(round.federationId, round.number)?.updates.size ?? 0;
+  /** Tells the watchers of `round` with its count of `accepted` updates. */
+  const tell = (round: RoundRecord, accepted: number): void => {
     for (const listener of watchers.get(round.federationId) ?? []) {
       try {
         listener({ round, acceptedUpdates: accepted });
@@ -49,13 +46,13 @@ export function createRoundWatch(opts: RoundWatchOptions): RoundWatch {
         log.warn("a round watcher failed", { federation: round.federationId, error: err });
       }
     }
-    return accepted;
   };
 
   /** Watchers and telemetry after any change of `round` (its state or its count). */
   const changed = (round: RoundRecord): number => {
-    const accepted = tell(round);
-    const got = new Set(entryOf(round.federationId, round.number)?.updates.keys() ?? []);
+    const got = roundEntry(store.state(), round.federationId, round.number)?.updates ?? new Map();
+    const accepted = got.size;
+    tell(round, accepted);
     telemetry.roundChanged({
       round,
       method: opts.federation(round.federationId).merge.method,
@@ -91,7 +88,7 @@ export function createRoundWatch(opts: RoundWatchOptions): RoundWatch {
   return {
     onEvent(event) {
       if (event.type === "update-accepted") {
-        const round = entryOf(event.update.federationId, event.update.round)?.record;
+        const round = roundEntry(store.state(), event.update.federationId, event.update.round)?.record;
         if (round !== undefined) changed(round);
       } else if ("round" in event) roundChanged(event);
     },

@@ -7,7 +7,7 @@
  * rank, dtype). Nothing here does I/O.
  */
 
-import { idProblem } from "@tributary/protocol";
+import { updateHeaderProblem } from "@tributary/protocol";
 import type { Federation, RoundRecord, UpdateRecord } from "../core/model.ts";
 import { parseUpdateConfig } from "./adapter-schema.ts";
 import {
@@ -17,8 +17,6 @@ import {
   UpdateConflictError,
   UpdateTooLargeError,
 } from "./errors.ts";
-
-const SHA256_HEX = /^[0-9a-fA-F]{64}$/;
 
 /**
  * The header of an upload, as the RPC edge decodes it: everything of the
@@ -106,27 +104,20 @@ function checkHeaderFields(clientId: string, h: SubmitHeader): void {
   const check = (ok: boolean, field: string, detail: string): void => {
     if (!ok) throw new InvalidUpdateError(clientId, detail, { field });
   };
+  // The protocol's limits (ids, content hash, config size, metrics), as the edge checks them first.
+  const bad = updateHeaderProblem({ ...h, contentHash: h.sha256, adapterConfigJson: h.configJson });
+  if (bad !== undefined) check(false, bad.field, bad.problem);
   check(Number.isSafeInteger(h.round) && h.round >= 1, "round", `round must be ≥ 1, got ${h.round}`);
-  const badId = idProblem("update_id", h.updateId);
-  check(badId === undefined, "update_id", badId ?? "");
   check(
     Number.isSafeInteger(h.samples) && h.samples >= 0,
     "sample_count",
     `sample_count must be an integer ≥ 0, got ${h.samples}`,
   );
   check(
-    typeof h.sha256 === "string" && SHA256_HEX.test(h.sha256),
-    "content_hash",
-    `content_hash must be a SHA-256 as 64 hex digits, got ${JSON.stringify(h.sha256)}`,
-  );
-  check(
     Number.isSafeInteger(h.totalSize) && h.totalSize >= 8,
     "total_size",
     `total_size must be at least the 8-byte safetensors header length, got ${h.totalSize}`,
   );
-  for (const [name, value] of Object.entries(h.metrics ?? {})) {
-    check(Number.isFinite(value), "metrics", `metric "${name}" is ${value}, expected a finite number`);
-  }
 }
 
 /**

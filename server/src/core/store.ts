@@ -137,6 +137,11 @@ export interface StoreState {
   readonly federations: ReadonlyMap<string, FederationEntry>;
 }
 
+/** Round `n` of federation `federationId` as replayed, if it exists. */
+export function roundEntry(state: StoreState, federationId: string, n: number): RoundEntry | undefined {
+  return state.federations.get(federationId)?.rounds.get(n);
+}
+
 /** What the client declared before sending an update's bytes: its `UpdateRecord`'s size and lower-case hex sha256. */
 export type ExpectedUpload = Pick<UpdateRecord, "size" | "sha256">;
 

@@ -6,7 +6,7 @@
  * otherwise, so the journal can only hold a consistent history.
  */
 import type { ClientRecord, Federation, RoundRecord, RoundResult, UpdateRecord } from "../core/model.ts";
-import type { JournalEvent, StoreState } from "../core/store.ts";
+import { type JournalEvent, roundEntry, type StoreState } from "../core/store.ts";
 import { describeUpload, JournalEventError } from "../core/store-errors.ts";
 
 interface MutableRound {
@@ -174,5 +174,5 @@ export function acceptedUpdate(
   round: number,
   clientId: string,
 ): UpdateRecord | undefined {
-  return state.federations.get(federationId)?.rounds.get(round)?.updates.get(clientId);
+  return roundEntry(state, federationId, round)?.updates.get(clientId);
 }

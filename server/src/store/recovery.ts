@@ -10,7 +10,7 @@ import type { Dirent } from "node:fs";
 import { readdir, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { isValidId } from "@tributary/protocol";
-import type { StoreState } from "../core/store.ts";
+import { roundEntry, type StoreState } from "../core/store.ts";
 import { StoreCorruptError } from "../core/store-errors.ts";
 import { errnoCode } from "./fs-util.ts";
 import { acceptedUpdate } from "./journal-state.ts";
@@ -101,6 +101,10 @@ export async function recover(layout: StoreLayout, state: StoreState): Promise<R
         await remove(join(layout.rounds, fed.name, entry.name));
         tempFiles++;
       } else if (entry.name.endsWith(".json")) {
+        // Only a round the journal does not call merged can name an adapter it does not:
+        // the file of a merge cut by a crash. The others are not read.
+        const n = roundOf(entry.name.slice(0, -".json".length));
+        if (n !== undefined && roundEntry(state, fed.name, n)?.record.resultHash !== undefined) continue;
         const hash = await roundFileHash(join(layout.rounds, fed.name, entry.name));
         if (hash !== undefined) referenced.add(hash);
       }

@@ -7,7 +7,7 @@
 
 import type { PeerCertificate } from "node:tls";
 import type { Metadata } from "@grpc/grpc-js";
-import { ErrorReason, idProblem, isValidId } from "@tributary/protocol";
+import { ErrorReason, idProblem } from "@tributary/protocol";
 import { InvalidRequestError, NotEnrolledError } from "../../coordinator/errors.ts";
 import { DomainError, type ErrorDetail } from "../../core/errors.ts";
 import { tokenDigest, tokenMatches } from "../../core/tokens.ts";
@@ -113,9 +113,8 @@ export function certificateClientId(call: {
 export function authorizeClient(identity: ClientIdentity, federationId: string, clientId?: string): void {
   const badFederation = idProblem("federation_id", federationId);
   if (badFederation !== undefined) throw new InvalidRequestError("federation_id", badFederation);
-  if (clientId !== undefined && clientId !== "" && !isValidId("client_id", clientId)) {
-    throw new InvalidRequestError("client_id", idProblem("client_id", clientId)!);
-  }
+  const badClient = clientId === undefined || clientId === "" ? undefined : idProblem("client_id", clientId);
+  if (badClient !== undefined) throw new InvalidRequestError("client_id", badClient);
   if (clientId !== undefined && clientId !== "" && clientId !== identity.clientId) {
     throw new PermissionDeniedError(
       `this token belongs to client "${identity.clientId}", not "${clientId}"; a client can only act as itself`,

@@ -155,7 +155,7 @@ async function splitUpload(
   }
   const h = first.value.payload.value;
   // The limits first: nothing else reads, stores or echoes a field that breaks one.
-  const bad = updateHeaderProblem({ ...h, metrics: h.metrics });
+  const bad = updateHeaderProblem(h);
   if (bad !== undefined) throw new InvalidUpdateError(clientId, bad.problem, { field: bad.field });
   const header: SubmitHeader = {
     federationId: h.federationId,
