@@ -2,13 +2,17 @@
  * Idle connections do not pile up: a gRPC connection with no call in flight
  * for `maxConnectionIdleMs` is closed by the coordinator (HTTP/2 GOAWAY; the
  * client reconnects on its next call), and one carrying a WatchRounds stream
- * is not idle. Per-client stream limits are the operator's to set.
+ * is not idle. Per-client stream limits are the operator's to set. Raw TCP
+ * connections that never send an HTTP/2 preface, or send it and nothing else,
+ * are closed after the same idle time.
  */
 import assert from "node:assert/strict";
+import { connect as connectTcp, type Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { ClientService, JoinRequestSchema, makeClient, WatchRoundsRequestSchema } from "@tributary/protocol";
+import { waitFor } from "./helpers/expect.ts";
 import { type Fixture, startFixture } from "./helpers/federation.ts";
 import { bearer, call } from "./helpers/grpc-calls.ts";
 
@@ -71,6 +75,36 @@ describe("idle gRPC connections", () => {
     } finally {
       idle.close();
       watching.close();
+    }
+  });
+
+  it("closes raw TCP connections that never start HTTP/2, or start it and send nothing", async () => {
+    const endpoint = fx.service.endpoint;
+    const [host, port] = [endpoint.address.replace(/:\d+$/, ""), endpoint.port];
+    await waitFor("the first test's connections to close", () => endpoint.openSockets === 0);
+    // Each socket connects and then never reads: it would not even notice the coordinator's FIN.
+    const open = (preface: boolean) =>
+      new Promise<Socket>((resolve, reject) => {
+        const s = connectTcp({ host, port }, () => {
+          if (preface) s.write("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00");
+          resolve(s);
+        });
+        s.on("error", reject);
+      });
+    const sockets = await Promise.all(Array.from({ length: 20 }, (_, i) => open(i % 2 === 1)));
+    try {
+      await waitFor("the coordinator to hold all 20", () => endpoint.openSockets === 20);
+      const start = Date.now();
+      // Idle limit 400 ms, then at most 400 ms for the peer to close its side.
+      await waitFor("the coordinator to close all 20", () => endpoint.openSockets === 0);
+      const took = Date.now() - start;
+      assert.ok(took < 3_000, `the raw connections were held ${took} ms (idle limit 400 ms)`);
+      assert.ok(
+        sockets.every((s) => !s.destroyed),
+        "the peers never closed their side themselves",
+      );
+    } finally {
+      for (const s of sockets) s.destroy();
     }
   });
 });

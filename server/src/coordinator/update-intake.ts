@@ -9,7 +9,7 @@
 import type { Log } from "../core/log.ts";
 import type { Federation, UpdateRecord } from "../core/model.ts";
 import type { CoordinatorStore, UploadKey, UploadSink } from "../core/store.ts";
-import { StoreIntegrityError, UpdateConflictError } from "../core/store-errors.ts";
+import { StoreIntegrityError, UpdateConflictError, UploadStoppedError } from "../core/store-errors.ts";
 import { noopTelemetry, type Telemetry, type UpdateTrace } from "../core/telemetry.ts";
 import { InvalidUpdateError, ResumeOffsetError, StaleRoundError } from "./errors.ts";
 import type { RoundScheduler } from "./round-scheduler-types.ts";
@@ -104,17 +104,11 @@ async function receive(args: ReceiveArgs, traced: UpdateTrace): Promise<SubmitOu
     updateId: header.updateId,
   };
   const expected = { size: header.totalSize, sha256: header.sha256 };
-  /**
-   * The store stops the uploads of a round that closes (a superseded sink):
-   * if that is why this one stopped, the client is told the round is stale.
-   */
-  const staleIfClosed = (err: unknown): unknown => {
-    const now = scheduler.current();
-    const open = now?.number === header.round && now.state === "open";
-    return err instanceof UpdateConflictError && !open
-      ? new StaleRoundError(federation.id, header.round, now)
+  /** The store stops the uploads of a round that closes: the client is told the round is stale. */
+  const staleIfClosed = (err: unknown): unknown =>
+    err instanceof UploadStoppedError && err.reason === "round-closed"
+      ? new StaleRoundError(federation.id, header.round, scheduler.current())
       : err;
-  };
   let sink: UploadSink = await store.beginUpload(key, expected);
   if (header.resumeOffset !== sink.offset) {
     if (header.resumeOffset === 0) {
@@ -145,14 +139,14 @@ async function receive(args: ReceiveArgs, traced: UpdateTrace): Promise<SubmitOu
     });
   } catch (err) {
     if (err instanceof InvalidUpdateError) await sink.abort();
-    else if (!(err instanceof UpdateConflictError)) await sink.close(); // keep what arrived: the client may resume
+    else if (!(err instanceof UpdateConflictError || err instanceof UploadStoppedError)) await sink.close(); // keep what arrived: the client may resume
     throw staleIfClosed(err);
   }
   let committed: Awaited<ReturnType<UploadSink["commit"]>>;
   try {
     committed = await traced.step("store", () => sink.commit());
   } catch (err) {
-    if (err instanceof UpdateConflictError) throw staleIfClosed(err);
+    if (err instanceof UpdateConflictError || err instanceof UploadStoppedError) throw staleIfClosed(err);
     if (err instanceof StoreIntegrityError) {
       // A size or sha256 mismatch already deleted the bytes and released the
       // sink (closing it again would throw); an incomplete upload keeps them.

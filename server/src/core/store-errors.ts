@@ -137,6 +137,25 @@ export class JournalEventError extends Error {
   override readonly name = "JournalEventError";
 }
 
+/**
+ * The store stopped an upload before the client finished it, for `reason`:
+ * its round stopped accepting updates (`discardRoundUploads`: intake answers
+ * the stale-round status), or the store is closing. An upload replaced by a
+ * newer one of the same key is an `UpdateConflictError` instead.
+ */
+export class UploadStoppedError extends Error {
+  override readonly name = "UploadStoppedError";
+  constructor(
+    /** The upload that was stopped. */
+    readonly key: UploadKey,
+    readonly reason: "round-closed" | "store-closed",
+  ) {
+    super(
+      `${describeUpload(key)}: ${reason === "round-closed" ? "the round stopped accepting updates" : "the store is closing"}`,
+    );
+  }
+}
+
 /** The data directory is held by another live process (or another open store in this one). */
 export class StoreLockedError extends Error {
   override readonly name = "StoreLockedError";

@@ -279,9 +279,10 @@ export interface CoordinatorStore {
   /** Deletes a partial or committed-but-not-journaled upload; accepted updates are never deleted. True if something was removed. */
   discardUpload(key: UploadKey): Promise<boolean>;
   /**
-   * Stops every upload still running for a round and deletes the partial
-   * bytes (a round that stopped accepting updates has no use for them);
-   * committed and accepted updates are not touched. Returns the uploads stopped.
+   * Stops every upload still running for a round (their sinks then fail with
+   * `UploadStoppedError("round-closed")`) and deletes the partial bytes (a
+   * round that stopped accepting updates has no use for them); committed and
+   * accepted updates are not touched. Returns the uploads stopped.
    */
   discardRoundUploads(federationId: string, round: number): Promise<number>;
   /** Opens the committed update of a client in a round for lazy reads. */

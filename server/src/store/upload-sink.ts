@@ -5,7 +5,7 @@
  */
 import { type FileHandle, unlink } from "node:fs/promises";
 import type { CommittedUpload, ExpectedUpload, UploadKey, UploadSink } from "../core/store.ts";
-import { StoreIntegrityError, UpdateConflictError } from "../core/store-errors.ts";
+import { StoreIntegrityError, UpdateConflictError, UploadStoppedError } from "../core/store-errors.ts";
 import { hashFile, unlinkIfExists, writeFully } from "./fs-util.ts";
 
 /** What a sink needs from its store. */
@@ -16,10 +16,17 @@ export interface SinkHooks {
   release(): void;
 }
 
+/** Why the store takes a sink away from its upload. */
+export type SinkStop = "superseded" | UploadStoppedError["reason"];
+
 /** An `UploadSink` the store can take away from a client that reconnected. */
 export interface ManagedSink extends UploadSink {
-  /** Waits for the sink's pending operation, closes it; later calls fail with `UpdateConflictError`. */
-  supersede(): Promise<void>;
+  /**
+   * Waits for the sink's pending operation and closes it. Later calls fail
+   * with `UpdateConflictError` when `why` is `superseded` (a newer upload of
+   * the key took over), else with `UploadStoppedError` naming `why`.
+   */
+  stop(why: SinkStop): Promise<void>;
 }
 
 /** Parameters of `createUploadSink`. */
@@ -45,13 +52,16 @@ export interface SinkOptions {
 export function createUploadSink(options: SinkOptions): ManagedSink {
   const { key, expected, path, handle, hooks } = options;
   let offset = options.offset;
-  let state: "open" | "done" | "superseded" = "open";
+  let state: "open" | "done" | "stopped" = "open";
+  let stoppedBy: SinkStop = "superseded";
   let chain: Promise<unknown> = Promise.resolve();
 
   const serial = <T>(fn: () => Promise<T>): Promise<T> => {
     const run = chain.then(() => {
-      if (state === "superseded") {
-        throw new UpdateConflictError(key, "superseded by a newer upload of the same key");
+      if (state === "stopped") {
+        if (stoppedBy === "superseded")
+          throw new UpdateConflictError(key, "superseded by a newer upload of the same key");
+        throw new UploadStoppedError(key, stoppedBy);
       }
       if (state === "done") throw new Error("upload sink already committed, closed or aborted");
       return fn();
@@ -123,9 +133,10 @@ export function createUploadSink(options: SinkOptions): ManagedSink {
         await finish();
         await unlinkIfExists(path);
       }),
-    async supersede() {
+    async stop(why) {
       if (state !== "open") return;
-      state = "superseded";
+      state = "stopped";
+      stoppedBy = why;
       await chain;
       hooks.release();
       await handle.close().catch(() => undefined);

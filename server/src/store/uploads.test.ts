@@ -8,6 +8,7 @@ import {
   StoreArgumentError,
   StoreIntegrityError,
   UpdateConflictError,
+  UploadStoppedError,
 } from "../core/store-errors.ts";
 import { parseSafetensors, serializeSafetensors } from "../peft/index.ts";
 import { createFileStore, type FileStore } from "./file-store.ts";
@@ -276,7 +277,10 @@ test("discardRoundUploads stops a round's running uploads and deletes their byte
   await send(running, bytes, MiB, MiB);
   assert.equal((await store.uploadStatus(key())).state, "partial");
   assert.equal(await store.discardRoundUploads("fed-1", 1), 1);
-  await assert.rejects(running.write(bytes.subarray(MiB, 2 * MiB)));
+  await assert.rejects(
+    running.write(bytes.subarray(MiB, 2 * MiB)),
+    (err) => err instanceof UploadStoppedError && err.reason === "round-closed",
+  );
   assert.deepEqual(await store.uploadStatus(key()), { state: "none", bytes: 0 });
   assert.equal((await store.uploadStatus(key("bob", "b1"))).state, "committed");
   await assert.rejects(store.discardRoundUploads("../etc", 1), StoreArgumentError);
@@ -303,7 +307,11 @@ test("one partial upload per client and round: a new update id drops the client'
   assert.deepEqual(await readdir(dir("alice")), ["p2.partial"], "only alice's newest partial is kept");
   assert.deepEqual(await readdir(dir("bob")), ["b1.partial"], "other clients are not touched");
   assert.equal((await store.uploadStatus(key("alice", "p0"))).state, "none");
-  await assert.rejects(partials[0].write(new Uint8Array(1)), "a dropped partial's sink is stopped");
+  await assert.rejects(
+    partials[0].write(new Uint8Array(1)),
+    UpdateConflictError,
+    "a dropped partial's sink is stopped",
+  );
   await Promise.all([partials[2].close(), bobSink.close()]);
   await store.close();
 });

@@ -122,7 +122,7 @@ export function createUploads(
   };
 
   const supersede = async (key: UploadKey): Promise<void> => {
-    await active.get(uploadKey(key))?.supersede();
+    await active.get(uploadKey(key))?.stop("superseded");
   };
 
   /**
@@ -249,7 +249,7 @@ export function createUploads(
       let stopped = 0;
       for (const [id, sink] of [...active]) {
         if (id.startsWith(prefix)) {
-          await sink.supersede();
+          await sink.stop("round-closed");
           stopped++;
         }
       }
@@ -273,7 +273,7 @@ export function createUploads(
       pending.delete(slotKey(u.federationId, u.round, u.clientId));
     },
     async closeAll() {
-      await Promise.all([...active.values()].map((s) => s.supersede()));
+      await Promise.all([...active.values()].map((s) => s.stop("store-closed")));
     },
   };
 }

@@ -11,6 +11,7 @@ import type { ClientDirectory } from "./auth.ts";
 import { type ClientStreamLimits, clientServiceHandlers } from "./client-service.ts";
 import { type ConnectionTracker, createConnectionTracker } from "./connections.ts";
 import { addHealthAndReflection, type HealthControl } from "./discovery.ts";
+import { CLOSE_GRACE_MS, listenGrpc } from "./listener.ts";
 import { operatorServiceHandlers } from "./operator-service.ts";
 import type { UploadFairness } from "./upload-fairness.ts";
 
@@ -56,6 +57,8 @@ export interface GrpcEndpoint {
   /** `host:port` for clients. */
   readonly address: string;
   readonly connections: ConnectionTracker;
+  /** TCP connections open on the port now (whatever they carry). */
+  readonly openSockets: number;
   /** What `grpc.health.v1.Health` reports. */
   readonly health: HealthControl;
   /** Stops accepting calls and waits for running ones (forcing after `graceMs`). */
@@ -107,12 +110,13 @@ function directoryOf(coordinator: Coordinator): ClientDirectory & { stop(): void
  * const endpoint = await startGrpcServer({ coordinator, operatorDigest, port: 7070, log });
  */
 export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcEndpoint> {
+  const idleMs = opts.maxConnectionIdleMs ?? MAX_CONNECTION_IDLE_MS;
   const server = new grpc.Server({
     ...GRPC_SERVER_OPTIONS,
     // A connection with no call in flight for this long is closed (HTTP/2
     // GOAWAY; clients reconnect on their next call), so idle connections
     // cannot pile up. A WatchRounds stream is a call in flight.
-    "grpc.max_connection_idle_ms": opts.maxConnectionIdleMs ?? MAX_CONNECTION_IDLE_MS,
+    "grpc.max_connection_idle_ms": idleMs,
   });
   const directory = directoryOf(opts.coordinator);
   const bookkeeping = (what: string, federationId: string, clientId: string) => (err: unknown) =>
@@ -172,11 +176,14 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcEndp
           opts.tls.clientCa !== undefined,
         );
   const host = opts.host ?? "127.0.0.1";
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${host}:${opts.port ?? 0}`, credentials, (err, bound) =>
-      err ? reject(err) : resolve(bound),
-    );
+  const listener = await listenGrpc(server, credentials, {
+    host,
+    port: opts.port ?? 0,
+    // A peer that does not close its side of a connection the coordinator
+    // closed loses it after this long (no longer than the idle limit).
+    closeGraceMs: Math.min(CLOSE_GRACE_MS, idleMs),
   });
+  const port = listener.port;
   opts.log.info("gRPC listening", {
     host,
     port,
@@ -188,10 +195,14 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcEndp
     address: `${host.includes(":") ? `[${host}]` : host}:${port}`,
     connections,
     health,
+    get openSockets() {
+      return listener.open;
+    },
     close(graceMs = 2000) {
       connections.close();
       directory.stop();
-      return new Promise<void>((resolve) => {
+      void listener.close();
+      const stopped = new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           server.forceShutdown();
           resolve();
@@ -201,6 +212,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcEndp
           resolve();
         });
       });
+      return stopped.then(() => listener.close({ destroy: true }));
     },
   };
 }
