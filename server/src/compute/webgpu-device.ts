@@ -123,8 +123,14 @@ export async function startWebgpuDevice(opts: { allowSoftware: boolean }): Promi
     if (exited !== undefined) throw new Error(`webgpu: ${exited}`);
     Atomics.store(signal, 0, 0);
     port1.postMessage(req);
-    if (Atomics.wait(signal, 0, 0, CALL_TIMEOUT_MS) === "timed-out") {
-      throw new Error(`webgpu: no answer to ${req.op} within ${CALL_TIMEOUT_MS / 1000} s`);
+    // Wait for the flag itself, not for a notification: the previous answer's
+    // notify can land after this call cleared the flag, and wake it early.
+    const deadline = Date.now() + CALL_TIMEOUT_MS;
+    while (Atomics.load(signal, 0) === 0) {
+      const left = deadline - Date.now();
+      if (left <= 0 || Atomics.wait(signal, 0, 0, left) === "timed-out") {
+        throw new Error(`webgpu: no answer to ${req.op} within ${CALL_TIMEOUT_MS / 1000} s`);
+      }
     }
     const reply = receiveMessageOnPort(port1)?.message as GpuReply | undefined;
     if (reply === undefined) throw new Error(`webgpu: the Dawn thread signalled ${req.op} without an answer`);
