@@ -43,3 +43,21 @@ test("tributary serve takes every per-client stream limit as a flag, refusing on
     assert.match(SERVE_USAGE, new RegExp(variable));
   }
 });
+
+test("tributary serve --store takes file or jetstream, and --replicas only with jetstream", async () => {
+  assert.match(SERVE_USAGE, /--store KIND/);
+  assert.match(SERVE_USAGE, /TRIBUTARY_REPLICAS/);
+  await assert.rejects(
+    runServe(["--store", "s3"], quiet),
+    (e: unknown) =>
+      e instanceof UsageError && /--store expects "file" or "jetstream", got "s3"/.test(e.message),
+  );
+  await assert.rejects(
+    runServe(["--replicas", "3"], quiet),
+    (e: unknown) => e instanceof UsageError && /--replicas applies to --store jetstream/.test(e.message),
+  );
+  await assert.rejects(
+    runServe(["--store", "jetstream", "--replicas", "0"], quiet),
+    (e: unknown) => e instanceof UsageError && e.message.includes("--replicas"),
+  );
+});

@@ -28,8 +28,15 @@ Options (environment variable in brackets):
                         (default: data/coordinator in the working directory)
   --host HOST           gRPC listen address (default 127.0.0.1) [TRIBUTARY_HOST]
   --port N              gRPC port (default 7070; 0 = any free port) [TRIBUTARY_PORT]
-  --nats-url URL        NATS server for announcements [TRIBUTARY_NATS_URL]; when
-                        absent a local nats-server is started under the data dir
+  --nats-url URLS       NATS server(s) for announcements, comma-separated (one
+                        cluster) [TRIBUTARY_NATS_URL]; when absent a local
+                        nats-server is started under the data dir
+  --store KIND          where the journal, updates and merged adapters live:
+                        "file" (the data dir; default) or "jetstream" (streams
+                        and an object store on the --nats-url cluster; the data
+                        dir keeps a cache) [TRIBUTARY_STORE]
+  --replicas N          replicas of the JetStream store's streams and bucket
+                        (default 1; 3 on a 3-node cluster) [TRIBUTARY_REPLICAS]
   --tls-cert FILE       PEM certificate chain: serve gRPC over TLS
   --tls-key FILE        PEM private key of --tls-cert
   --tls-client-ca FILE  mutual TLS: require client certificates signed by this CA;
@@ -91,6 +98,8 @@ export async function runServe(argv: readonly string[], io: CliIo): Promise<numb
         host: text,
         port: text,
         "nats-url": text,
+        store: text,
+        replicas: text,
         "liveness-timeout": text,
         "upload-idle-timeout": text,
         "max-active-uploads": text,
@@ -184,6 +193,14 @@ export async function runServe(argv: readonly string[], io: CliIo): Promise<numb
     downloads: atLeast(1, "client-downloads", "TRIBUTARY_CLIENT_DOWNLOADS"),
     watches: atLeast(1, "client-watches", "TRIBUTARY_CLIENT_WATCHES"),
   };
+  const storeKind = str("store", "TRIBUTARY_STORE") ?? "file";
+  if (storeKind !== "file" && storeKind !== "jetstream") {
+    throw new UsageError(`--store expects "file" or "jetstream", got ${JSON.stringify(storeKind)}`);
+  }
+  const replicas = atLeast(1, "replicas", "TRIBUTARY_REPLICAS");
+  if (replicas !== undefined && storeKind !== "jetstream") {
+    throw new UsageError("--replicas applies to --store jetstream");
+  }
   const log = pinoLog({ name: "tributary" });
   const metricsPort = str("metrics-port", "TRIBUTARY_METRICS_PORT");
   const telemetry = await startServeTelemetry({
@@ -206,13 +223,16 @@ export async function runServe(argv: readonly string[], io: CliIo): Promise<numb
     uploadFairness,
     ...(idle !== undefined ? { maxConnectionIdleMs: idle * 1000 } : {}),
     clientStreams,
+    ...(storeKind === "jetstream" ? { jetstreamStore: { replicas: replicas ?? 1 } } : {}),
     log,
     ...(ui !== undefined ? { ui } : {}),
   });
   io.err(
     `tributary coordinator listening on ${svc.endpoint.address}${tls ? (tls.clientCa ? " (mutual TLS)" : " (TLS)") : ""}`,
   );
-  io.err(`  data:   ${dataDir}`);
+  io.err(
+    `  data:   ${dataDir}${storeKind === "jetstream" ? ` (cache; the store is JetStream, ${replicas ?? 1} replica(s))` : ""}`,
+  );
   io.err(`  nats:   ${redactCredentials(svc.natsUrl)}`);
   if (telemetry.metricsUrl !== undefined) io.err(`  metrics: ${telemetry.metricsUrl}`);
   if (svc.ui !== undefined) io.err(`  operator page: ${svc.ui.url}`);

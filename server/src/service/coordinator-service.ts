@@ -17,6 +17,7 @@ import type { Telemetry } from "../core/telemetry.ts";
 import { newToken, tokenDigest } from "../core/tokens.ts";
 import { type OperatorUi, startOperatorUi } from "../operator-ui/operator-ui.ts";
 import { createFileStore } from "../store/file-store.ts";
+import { createJetStreamStore } from "../store-jetstream/jetstream-store.ts";
 import { instrumentPublisher, instrumentStore } from "../telemetry/instrumented.ts";
 import { pinoLog } from "../telemetry/pino-log.ts";
 import { createTelemetry } from "../telemetry/telemetry.ts";
@@ -72,6 +73,12 @@ export interface ServiceConfig {
    * there). A wrapper of the file store, say, or another backend.
    */
   readonly store?: (dataDir: string) => CoordinatorStore;
+  /**
+   * Keep the store on the JetStream cluster at `natsUrl` (the local
+   * nats-server when absent) instead of the data directory, which then holds
+   * only a cache of verified copies and the operator token.
+   */
+  readonly jetstreamStore?: { readonly replicas: number };
   /** Spans and metrics (default: on the global OpenTelemetry API, a no-op unless an SDK was started). */
   readonly telemetry?: Telemetry;
   /**
@@ -99,6 +106,14 @@ export interface RunningService {
    */
   drain(ms: number): Promise<void>;
   close(): Promise<void>;
+}
+
+/** The server URLs of a comma-separated `--nats-url`. */
+export function natsServers(natsUrl: string): string[] {
+  return natsUrl
+    .split(",")
+    .map((u) => u.trim())
+    .filter((u) => u !== "");
 }
 
 async function operatorToken(dataDir: string, given?: string): Promise<{ token: string; file?: string }> {
@@ -130,11 +145,6 @@ export async function startService(config: ServiceConfig): Promise<RunningServic
   const telemetry = config.telemetry ?? createTelemetry();
   cleanups.push(async () => telemetry.close());
   try {
-    const store = instrumentStore(
-      config.store?.(config.dataDir) ?? createFileStore(config.dataDir, { log }),
-      telemetry,
-    );
-    cleanups.push(() => store.close());
     const pool: MergeRunner = await createMergePool({ threads: config.threads });
     cleanups.push(() => pool.close());
     // Intake's float64 norms run on this thread: give it LAPACK too.
@@ -154,8 +164,21 @@ export async function startService(config: ServiceConfig): Promise<RunningServic
       natsUrl = local.url;
       log.info("started local nats-server", { url: natsUrl });
     }
+    const store = instrumentStore(
+      config.store?.(config.dataDir) ??
+        (config.jetstreamStore !== undefined
+          ? createJetStreamStore({
+              servers: natsServers(natsUrl),
+              replicas: config.jetstreamStore.replicas,
+              cacheDir: join(config.dataDir, "cache"),
+              log,
+            })
+          : createFileStore(config.dataDir, { log })),
+      telemetry,
+    );
+    cleanups.push(() => store.close());
     const publisher: ResultPublisher = instrumentPublisher(
-      createNatsPublisher({ servers: natsUrl, log }),
+      createNatsPublisher({ servers: natsServers(natsUrl), log }),
       telemetry,
     );
     cleanups.push(() => publisher.close());

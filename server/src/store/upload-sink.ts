@@ -19,6 +19,13 @@ export interface SinkHooks {
 /** Why the store takes a sink away from its upload. */
 export type SinkStop = "superseded" | UploadStoppedError["reason"];
 
+/** The error every call of a sink stopped for `why` fails with. */
+export function stoppedSinkError(key: UploadKey, why: SinkStop): Error {
+  return why === "superseded"
+    ? new UpdateConflictError(key, "superseded by a newer upload of the same key")
+    : new UploadStoppedError(key, why);
+}
+
 /** An `UploadSink` the store can take away from a client that reconnected. */
 export interface ManagedSink extends UploadSink {
   /**
@@ -58,11 +65,7 @@ export function createUploadSink(options: SinkOptions): ManagedSink {
 
   const serial = <T>(fn: () => Promise<T>): Promise<T> => {
     const run = chain.then(() => {
-      if (state === "stopped") {
-        if (stoppedBy === "superseded")
-          throw new UpdateConflictError(key, "superseded by a newer upload of the same key");
-        throw new UploadStoppedError(key, stoppedBy);
-      }
+      if (state === "stopped") throw stoppedSinkError(key, stoppedBy);
       if (state === "done") throw new Error("upload sink already committed, closed or aborted");
       return fn();
     });

@@ -1,0 +1,113 @@
+/**
+ * Objects of the bucket copied into a local cache directory, verified, so
+ * the merge reads tensors with positioned reads (and worker threads read the
+ * same file) as with the file store. Everything cached is immutable — a
+ * committed update, a content-addressed adapter — so a verified copy stays
+ * valid; a copy is written under a temporary name and renamed into place.
+ */
+import { createHash } from "node:crypto";
+import { mkdir, open, rename, rm, stat } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import type { ObjectStore } from "@nats-io/obj";
+import { StoreCorruptError } from "../core/store-errors.ts";
+import { errnoCode, writeFully } from "../store/fs-util.ts";
+import type { KeyedMutex } from "../store/keyed-mutex.ts";
+import { tempName } from "../store/paths.ts";
+
+/** What a cached object must be. */
+export interface ObjectExpectation {
+  readonly size: number;
+  /** Lower-case hex sha256. */
+  readonly sha256: string;
+}
+
+/** The local copies of a bucket's objects. */
+export interface ObjectCache {
+  /** The path of object `name`'s verified copy at `relPath` under the cache, fetched first if needed. */
+  fetch(name: string, relPath: readonly string[], expected: ObjectExpectation): Promise<string>;
+  /** Writes `bytes` (which are object `name`, already stored) as its copy at `relPath`. */
+  keep(relPath: readonly string[], bytes: Uint8Array): Promise<string>;
+}
+
+async function sizeOf(path: string): Promise<number | undefined> {
+  try {
+    return (await stat(path)).size;
+  } catch (err) {
+    if (errnoCode(err) === "ENOENT") return undefined;
+    throw err;
+  }
+}
+
+/**
+ * A cache of `objects` (bucket `bucket`) under `root`; `locked` serialises fetches of one path.
+ *
+ * @example
+ * const path = await cache.fetch("updates/f/1/c/u1", ["updates", "f", "1", "c.safetensors"], { size, sha256 });
+ */
+export function createObjectCache(
+  objects: ObjectStore,
+  bucket: string,
+  root: string,
+  locked: KeyedMutex,
+): ObjectCache {
+  const place = async (relPath: readonly string[], write: (temp: string) => Promise<void>) => {
+    const path = join(root, ...relPath);
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+    const temp = join(dirname(path), tempName(relPath.at(-1) ?? "object"));
+    try {
+      await write(temp);
+      await rename(temp, path);
+    } catch (err) {
+      await rm(temp, { force: true });
+      throw err;
+    }
+    return path;
+  };
+
+  return {
+    fetch: (name, relPath, expected) =>
+      locked(`cache:${relPath.join("/")}`, async () => {
+        const path = join(root, ...relPath);
+        if ((await sizeOf(path)) === expected.size) return path;
+        return place(relPath, async (temp) => {
+          const result = await objects.get(name);
+          if (result === null) {
+            throw new StoreCorruptError(`object ${name} of bucket ${bucket} is missing`, name);
+          }
+          const hash = createHash("sha256");
+          const handle = await open(temp, "w", 0o600);
+          let at = 0;
+          try {
+            for await (const chunk of result.data) {
+              hash.update(chunk);
+              await writeFully(handle, chunk, at);
+              at += chunk.length;
+            }
+            const err = await result.error;
+            if (err) throw err;
+            await handle.sync();
+          } finally {
+            await handle.close();
+          }
+          const sha256 = hash.digest("hex");
+          if (at !== expected.size || sha256 !== expected.sha256) {
+            throw new StoreCorruptError(
+              `object ${name} of bucket ${bucket} is ${at} bytes with sha256 ${sha256}, expected ${expected.size} bytes with sha256 ${expected.sha256}`,
+              name,
+            );
+          }
+        });
+      }),
+    keep: (relPath, bytes) =>
+      locked(`cache:${relPath.join("/")}`, () =>
+        place(relPath, async (temp) => {
+          const handle = await open(temp, "w", 0o600);
+          try {
+            await writeFully(handle, bytes, 0);
+          } finally {
+            await handle.close();
+          }
+        }),
+      ),
+  };
+}

@@ -1,0 +1,93 @@
+/**
+ * Connecting the JetStream store and creating what it needs, with its
+ * replicas, when it opens — not lazily on first use: JetStream cannot create
+ * a replicated stream while a cluster node is down.
+ */
+import {
+  JetStreamApiCodes,
+  JetStreamApiError,
+  type JetStreamClient,
+  type JetStreamManager,
+  jetstream,
+  jetstreamManager,
+  StorageType,
+  type StreamConfig,
+} from "@nats-io/jetstream";
+import { type ObjectStore, Objm } from "@nats-io/obj";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { JetStreamNames } from "./names.ts";
+
+/** The connection and handles of an open JetStream store. */
+export interface JetStreamHandles {
+  readonly nc: NatsConnection;
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly objects: ObjectStore;
+}
+
+/** How to reach the cluster. */
+export interface JetStreamConnectOptions {
+  /** Server URLs of the cluster (a client takes any of them, and fails over to the others). */
+  readonly servers: readonly string[];
+  /** Replicas of every stream and the bucket (1, 3 or 5; at most the cluster's size). */
+  readonly replicas: number;
+  /** Timeout of each JetStream request (default 10 s). */
+  readonly requestTimeoutMs?: number;
+  /** Connection name shown by the server. */
+  readonly name?: string;
+}
+
+async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }) {
+  try {
+    const info = await jsm.streams.info(config.name);
+    if (info.config.num_replicas !== config.num_replicas) {
+      await jsm.streams.update(config.name, { ...info.config, num_replicas: config.num_replicas });
+    }
+  } catch (err) {
+    if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) throw err;
+    await jsm.streams.add(config);
+  }
+}
+
+/**
+ * Connects to `options.servers` and creates (or adopts) the journal stream,
+ * the upload stream and the object store bucket named in `names`.
+ *
+ * @example
+ * const h = await openJetStream(DEFAULT_JETSTREAM_NAMES, { servers: ["nats://n1:4222"], replicas: 3 });
+ */
+export async function openJetStream(
+  names: JetStreamNames,
+  options: JetStreamConnectOptions,
+): Promise<JetStreamHandles> {
+  const timeout = options.requestTimeoutMs ?? 10_000;
+  const nc = await connect({
+    servers: [...options.servers],
+    name: options.name ?? "tributary-store",
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 500,
+    timeout,
+  });
+  try {
+    const jsm = await jetstreamManager(nc, { timeout });
+    const js = jetstream(nc, { timeout });
+    const replicas = options.replicas;
+    await ensureStream(jsm, {
+      name: names.journalStream,
+      subjects: [names.journalSubject],
+      storage: StorageType.File,
+      num_replicas: replicas,
+    });
+    await ensureStream(jsm, {
+      name: names.uploadStream,
+      subjects: [`${names.uploadPrefix}.>`],
+      storage: StorageType.File,
+      num_replicas: replicas,
+    });
+    const objects = await new Objm(js).create(names.bucket, { storage: StorageType.File, replicas });
+    return { nc, js, jsm, objects };
+  } catch (err) {
+    await nc.close();
+    throw err;
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * Merged adapters in the JetStream store's bucket: content-addressed objects
+ * `adapters/<sha256>/model` and `…/config`, never rewritten, and one record
+ * per round, `rounds/<fed>/<round>`, naming the hash (a round's record never
+ * changes). Reads go through the local cache, so a download or a merge
+ * reads a verified local file.
+ */
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import type { AdapterHandle, PutAdapterInput, StoredAdapter } from "../core/store.ts";
+import { StoreArgumentError, StoreCorruptError, StoreIntegrityError } from "../core/store-errors.ts";
+import { parseSafetensors } from "../peft/index.ts";
+import type { AdapterStore } from "../store/adapter-store.ts";
+import type { KeyedMutex } from "../store/keyed-mutex.ts";
+import { checkId, checkRound, checkSha256 } from "../store/paths.ts";
+import { openByteReader, type ReaderRegistry } from "../store/update-reader.ts";
+import { adapterObjects, roundObject } from "./names.ts";
+import type { ObjectCache } from "./object-cache.ts";
+import type { JetStreamHandles } from "./setup.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** The adapter half of the JetStream store. */
+export function createStreamAdapters(
+  h: JetStreamHandles,
+  cache: ObjectCache,
+  locked: KeyedMutex,
+  readers: ReaderRegistry,
+): AdapterStore {
+  const cachePath = (hash: string) => ["adapters", `${hash}.safetensors`];
+
+  const get = async (contentHash: string): Promise<AdapterHandle | undefined> => {
+    checkSha256("content hash", contentHash);
+    const names = adapterObjects(contentHash);
+    const info = await h.objects.info(names.safetensors);
+    if (info === null || info.deleted) return undefined;
+    const config = await h.objects.getBlob(names.config);
+    if (config === null) throw new StoreCorruptError(`object ${names.config} is missing`, names.config);
+    const path = await cache.fetch(names.safetensors, cachePath(contentHash), {
+      size: info.size,
+      sha256: contentHash,
+    });
+    return {
+      contentHash,
+      size: info.size,
+      configJson: decoder.decode(config),
+      open: () => openByteReader(path, readers),
+      stream: (range) => createReadStream(path, { start: range?.start, end: range?.end }),
+    };
+  };
+
+  const roundRecord = async (federationId: string, round: number): Promise<StoredAdapter | undefined> => {
+    const name = roundObject(federationId, round);
+    const bytes = await h.objects.getBlob(name);
+    if (bytes === null) return undefined;
+    try {
+      const rec = JSON.parse(decoder.decode(bytes)) as StoredAdapter;
+      checkSha256("content hash", rec.contentHash);
+      return rec;
+    } catch (err) {
+      throw new StoreCorruptError(`object ${name}: not a round adapter record`, name, undefined, {
+        cause: err,
+      });
+    }
+  };
+
+  return {
+    get,
+    async put({ federationId, round, configJson, safetensors }: PutAdapterInput) {
+      checkId("federation_id", federationId);
+      checkRound(round);
+      const label = `federation "${federationId}" round ${round} merged adapter`;
+      parseSafetensors(safetensors, label);
+      try {
+        JSON.parse(configJson);
+      } catch (err) {
+        throw new StoreArgumentError(`${label}: adapter_config.json is not JSON`, { cause: err });
+      }
+      const contentHash = createHash("sha256").update(safetensors).digest("hex");
+      const stored: StoredAdapter = { contentHash, size: safetensors.length };
+      return locked(`round:${federationId}/${round}`, async () => {
+        const before = await roundRecord(federationId, round);
+        if (before !== undefined && before.contentHash !== contentHash) {
+          throw new StoreIntegrityError(
+            "round-result-conflict",
+            { federationId, round },
+            `already has merged adapter ${before.contentHash}; refusing ${contentHash}`,
+          );
+        }
+        const names = adapterObjects(contentHash);
+        await locked(`adapter:${contentHash}`, async () => {
+          const existing = await h.objects.getBlob(names.config);
+          if (existing !== null && decoder.decode(existing) !== configJson) {
+            throw new StoreIntegrityError(
+              "adapter-conflict",
+              {},
+              `adapter ${contentHash} is already stored with a different adapter_config.json`,
+            );
+          }
+          // The config first: an adapter is there once its model object is.
+          if (existing === null) await h.objects.putBlob({ name: names.config }, encoder.encode(configJson));
+          const model = await h.objects.info(names.safetensors);
+          if (model === null || model.deleted)
+            await h.objects.putBlob({ name: names.safetensors }, safetensors);
+        });
+        await cache.keep(cachePath(contentHash), safetensors);
+        if (before === undefined) {
+          await h.objects.putBlob(
+            { name: roundObject(federationId, round) },
+            encoder.encode(JSON.stringify(stored)),
+          );
+        }
+        return stored;
+      });
+    },
+    async forRound(federationId, round) {
+      const rec = await roundRecord(federationId, round);
+      if (rec === undefined) return undefined;
+      const handle = await get(rec.contentHash);
+      if (handle === undefined) {
+        const name = roundObject(federationId, round);
+        throw new StoreCorruptError(
+          `object ${name}: names adapter ${rec.contentHash}, which is not stored`,
+          name,
+        );
+      }
+      return handle;
+    },
+  };
+}

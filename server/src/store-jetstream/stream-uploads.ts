@@ -1,0 +1,285 @@
+/**
+ * Upload staging of the JetStream store. An upload's bytes are staged on its
+ * own subject of the upload stream (see `stream-sink.ts`) until `commit`
+ * reads them back in order, verifies size and sha256 while writing them as
+ * the object `updates/<fed>/<round>/<client>/<update>` of the bucket, and
+ * purges the subject. The update is *committed* then, and *accepted* once
+ * its `update-accepted` event is journaled. As in the file store: one
+ * partial per client and round, a round's partials go when it closes, and a
+ * committed upload never journaled is deleted.
+ */
+import { createHash } from "node:crypto";
+import type { CommittedUpload, ExpectedUpload, StoreState, UploadKey, UploadStatus } from "../core/store.ts";
+import { StoreArgumentError, StoreIntegrityError, UpdateConflictError } from "../core/store-errors.ts";
+import { acceptedUpdate } from "../store/journal-state.ts";
+import type { KeyedMutex } from "../store/keyed-mutex.ts";
+import { checkId, checkSha256, checkUploadKey, slotKey } from "../store/paths.ts";
+import { committedSink, type ManagedSink } from "../store/upload-sink.ts";
+import type { Uploads } from "../store/uploads.ts";
+import { type JetStreamNames, updateObject, uploadFilter, uploadSubject } from "./names.ts";
+import type { JetStreamHandles } from "./setup.ts";
+import { readStream } from "./stream-reader.ts";
+import { createStreamSink, OFFSET_HEADER } from "./stream-sink.ts";
+
+/** A committed upload awaiting its journal event. */
+interface Pending extends CommittedUpload {
+  readonly updateId: string;
+}
+
+/** The JetStream uploads, plus what the store's reads need. */
+export interface StreamUploads extends Uploads {
+  /** The update committed in a client's slot (journaled, or awaiting its event), if any. */
+  committed(
+    federationId: string,
+    round: number,
+    clientId: string,
+  ): { readonly updateId: string; readonly size: number; readonly sha256: string } | undefined;
+}
+
+const uploadKey = (key: UploadKey): string =>
+  `${slotKey(key.federationId, key.round, key.clientId)}/${key.updateId}`;
+
+/** Where an upload's staged bytes end: their count and the subject's last sequence. */
+interface Staged {
+  readonly bytes: number;
+  readonly lastSeq: number;
+}
+
+/** Upload staging on `h`'s upload stream and bucket; `state` is the live journal state. */
+export function createStreamUploads(
+  h: JetStreamHandles,
+  names: JetStreamNames,
+  state: () => StoreState,
+  locked: KeyedMutex,
+): StreamUploads {
+  const pending = new Map<string, Pending>();
+  const active = new Map<string, ManagedSink>();
+
+  const staged = async (subject: string): Promise<Staged> => {
+    const last = await h.jsm.streams.getMessage(names.uploadStream, { last_by_subj: subject });
+    if (last === null) return { bytes: 0, lastSeq: 0 };
+    const offset = Number(last.header.get(OFFSET_HEADER));
+    return { bytes: offset + last.data.length, lastSeq: last.seq };
+  };
+  const purge = async (filter: string): Promise<void> => {
+    await h.jsm.streams.purge(names.uploadStream, { filter });
+  };
+
+  /** The stored upload of the key's slot if it is this update; throws if the slot holds another or the same id differs. */
+  const stored = (key: UploadKey, expected?: ExpectedUpload): CommittedUpload | undefined => {
+    const slot = slotKey(key.federationId, key.round, key.clientId);
+    const rec = acceptedUpdate(state(), key.federationId, key.round, key.clientId);
+    const have: Pending | undefined =
+      rec !== undefined
+        ? { ...rec, location: updateObject(key.federationId, key.round, key.clientId, rec.updateId) }
+        : pending.get(slot);
+    if (have === undefined) return undefined;
+    if (have.updateId !== key.updateId) {
+      if (rec === undefined) return undefined; // committed but not journaled: `commit` decides
+      throw new UpdateConflictError(key, `update "${rec.updateId}" is already accepted`, rec.updateId);
+    }
+    if (expected !== undefined && (have.sha256 !== expected.sha256 || have.size !== expected.size)) {
+      throw new UpdateConflictError(
+        key,
+        `already stored with ${have.size} bytes sha256 ${have.sha256}, not ${expected.size} bytes sha256 ${expected.sha256}`,
+        have.updateId,
+      );
+    }
+    return { location: have.location, size: have.size, sha256: have.sha256 };
+  };
+
+  const stop = async (key: UploadKey): Promise<void> => {
+    await active.get(uploadKey(key))?.stop("superseded");
+  };
+
+  /** Reads the staged bytes back in order, verifying them while they become the update's object. */
+  const commit = async (
+    key: UploadKey,
+    expected: ExpectedUpload,
+    lastSeq: number,
+  ): Promise<CommittedUpload> => {
+    const subject = uploadSubject(names, key);
+    const slot = slotKey(key.federationId, key.round, key.clientId);
+    return locked(`slot:${slot}`, async () => {
+      const rec = acceptedUpdate(state(), key.federationId, key.round, key.clientId);
+      const holder = rec?.updateId ?? pending.get(slot)?.updateId;
+      if (holder !== undefined && holder !== key.updateId) {
+        throw new UpdateConflictError(
+          key,
+          `update "${holder}" is already ${rec ? "accepted" : "committed"} for this client and round`,
+          holder,
+        );
+      }
+      const location = updateObject(key.federationId, key.round, key.clientId, key.updateId);
+      if (holder === undefined) {
+        const hash = createHash("sha256");
+        let size = 0;
+        const pieces = readStream(h.js, {
+          stream: names.uploadStream,
+          subject,
+          fromSeq: 1,
+          untilSeq: lastSeq,
+        });
+        const body = new ReadableStream<Uint8Array>({
+          async pull(controller) {
+            const next = await pieces.next();
+            if (next.done === true) {
+              controller.close();
+              return;
+            }
+            hash.update(next.value.data);
+            size += next.value.data.length;
+            controller.enqueue(next.value.data);
+          },
+          async cancel() {
+            await pieces.return(undefined);
+          },
+        });
+        await h.objects.put({ name: location }, body);
+        const sha256 = hash.digest("hex");
+        const problem =
+          size !== expected.size
+            ? (["size-mismatch", `stored ${size} bytes, declared ${expected.size}`] as const)
+            : sha256 !== expected.sha256
+              ? ([
+                  "sha256-mismatch",
+                  `sha256 of the received bytes is ${sha256}, declared ${expected.sha256}`,
+                ] as const)
+              : undefined;
+        if (problem !== undefined) {
+          await h.objects.delete(location);
+          await purge(subject);
+          throw new StoreIntegrityError(
+            problem[0],
+            key,
+            `${problem[1]}; the partial upload was deleted, resend it`,
+          );
+        }
+        pending.set(slot, { updateId: key.updateId, location, ...expected });
+      }
+      await purge(subject);
+      return { location, size: expected.size, sha256: expected.sha256 };
+    });
+  };
+
+  /** One partial per client and round: starting `key` stops and deletes the client's other partials in the round. */
+  const dropOtherPartials = async (key: UploadKey): Promise<void> => {
+    const own = uploadSubject(names, key);
+    const info = await h.jsm.streams.info(names.uploadStream, {
+      subjects_filter: uploadFilter(names, key.federationId, key.round, key.clientId),
+    });
+    for (const subject of Object.keys(info.state.subjects ?? {})) {
+      if (subject === own) continue;
+      const other = [...active.values()].find((s) => uploadSubject(names, s.key) === subject);
+      await other?.stop("superseded");
+      await purge(subject);
+    }
+  };
+
+  return {
+    begin: async (key, expected) =>
+      locked(`upload:${uploadKey(checkUploadKey(key))}`, async () => {
+        checkSha256("sha256", expected.sha256);
+        if (!Number.isSafeInteger(expected.size) || expected.size < 0) {
+          throw new StoreArgumentError(
+            `invalid size ${JSON.stringify(expected.size)}: expected a byte count`,
+          );
+        }
+        const done = stored(key, expected);
+        if (done !== undefined) return committedSink(key, expected, done);
+        await stop(key);
+        return locked(`client:${slotKey(key.federationId, key.round, key.clientId)}`, async () => {
+          await dropOtherPartials(key);
+          const subject = uploadSubject(names, key);
+          let at = await staged(subject);
+          if (at.bytes > expected.size) {
+            // Left by different content under the same id: start over.
+            await purge(subject);
+            at = { bytes: 0, lastSeq: at.lastSeq };
+          }
+          const id = uploadKey(key);
+          const sink: ManagedSink = createStreamSink({
+            h,
+            key,
+            expected,
+            subject,
+            offset: at.bytes,
+            lastSeq: at.bytes === 0 ? 0 : at.lastSeq,
+            hooks: {
+              commit: (lastSeq) => commit(key, expected, lastSeq),
+              discard: () => purge(subject),
+              release: () => {
+                if (active.get(id) === sink) active.delete(id);
+              },
+            },
+          });
+          active.set(id, sink);
+          return sink;
+        });
+      }),
+    status: async (key) =>
+      locked(`upload:${uploadKey(checkUploadKey(key))}`, async (): Promise<UploadStatus> => {
+        const done = stored(key);
+        if (done !== undefined) {
+          const journaled = acceptedUpdate(state(), key.federationId, key.round, key.clientId);
+          return { state: journaled ? "accepted" : "committed", bytes: done.size };
+        }
+        const { bytes, lastSeq } = await staged(uploadSubject(names, key));
+        return lastSeq === 0 ? { state: "none", bytes: 0 } : { state: "partial", bytes };
+      }),
+    discard: async (key) =>
+      locked(`upload:${uploadKey(checkUploadKey(key))}`, async () => {
+        await stop(key);
+        const subject = uploadSubject(names, key);
+        let removed = (await staged(subject)).lastSeq !== 0;
+        await purge(subject);
+        const slot = slotKey(key.federationId, key.round, key.clientId);
+        const p = pending.get(slot);
+        if (p?.updateId === key.updateId) {
+          await locked(`slot:${slot}`, async () => {
+            await h.objects.delete(p.location);
+            pending.delete(slot);
+            removed = true;
+          });
+        }
+        return removed;
+      }),
+    async discardRound(federationId, round) {
+      checkId("federation_id", federationId);
+      let stopped = 0;
+      for (const [id, sink] of [...active]) {
+        if (sink.key.federationId === federationId && sink.key.round === round) {
+          await sink.stop("round-closed");
+          active.delete(id);
+          stopped++;
+        }
+      }
+      await purge(uploadFilter(names, federationId, round));
+      return stopped;
+    },
+    checkCommitted(u) {
+      const p = pending.get(slotKey(u.federationId, u.round, u.clientId));
+      if (p === undefined || p.updateId !== u.updateId || p.sha256 !== u.sha256 || p.size !== u.size) {
+        throw new StoreIntegrityError(
+          "not-committed",
+          u,
+          p === undefined
+            ? "no committed upload for this client and round; commit the upload before journaling it"
+            : `the committed upload is update "${p.updateId}" (${p.size} bytes, sha256 ${p.sha256}), not ${u.size} bytes sha256 ${u.sha256}`,
+        );
+      }
+    },
+    journaled(u) {
+      pending.delete(slotKey(u.federationId, u.round, u.clientId));
+    },
+    async closeAll() {
+      await Promise.all([...active.values()].map((s) => s.stop("store-closed")));
+    },
+    committed(federationId, round, clientId) {
+      return (
+        acceptedUpdate(state(), federationId, round, clientId) ??
+        pending.get(slotKey(federationId, round, clientId))
+      );
+    },
+  };
+}
