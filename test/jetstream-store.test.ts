@@ -51,7 +51,7 @@ describe("the JetStream store under tributary serve", { timeout: 120_000 }, () =
         create(ListRoundsRequestSchema, { federationId: fed.federationId }),
         operatorMd,
       )) as ListRoundsResponse
-    ).rounds[0];
+    ).rounds.find((r) => r.number === 1)!;
   const send = (i: number, part: { resumeOffset?: number; stopAt?: number } = {}) => {
     const c = fed.clients[i];
     return upload(conn.client, c.token, {

@@ -85,6 +85,7 @@ export const REASON_STATUS: Readonly<Record<ErrorReasonName, grpc.status>> = Obj
   FEDERATION_NOT_FOUND: grpc.status.NOT_FOUND,
   ROUND_NOT_FOUND: grpc.status.NOT_FOUND,
   SHUTTING_DOWN: grpc.status.UNAVAILABLE,
+  STORE_UNAVAILABLE: grpc.status.UNAVAILABLE,
   INTERNAL: grpc.status.INTERNAL,
 });
 

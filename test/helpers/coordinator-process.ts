@@ -42,7 +42,11 @@ export async function startCoordinatorProcess(opts: {
     ...(opts.args ?? []),
   );
   const child: ChildProcess = spawn(process.execPath, args, {
-    env: { ...process.env, TRIBUTARY_OPERATOR_TOKEN: OPERATOR_TOKEN, TRIBUTARY_LOG: "warn" },
+    env: {
+      ...process.env,
+      TRIBUTARY_OPERATOR_TOKEN: OPERATOR_TOKEN,
+      TRIBUTARY_LOG: process.env.TRIBUTARY_TEST_LOG ?? "warn",
+    },
     stdio: ["ignore", "ignore", "pipe"],
   });
   let err = "";

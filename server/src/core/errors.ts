@@ -15,7 +15,8 @@ export type ErrorCode =
   | "resource-exhausted"
   | "permission-denied"
   | "unauthenticated"
-  | "not-found";
+  | "not-found"
+  | "unavailable";
 
 /** A field (or tensor) at fault and what is wrong with it (`google.rpc.BadRequest.FieldViolation`). */
 export interface FieldFault {

@@ -156,6 +156,19 @@ export class UploadStoppedError extends Error {
   }
 }
 
+/**
+ * The store did not answer in time: a replicated store's cluster lost a node
+ * or is electing a leader, and kept doing so past the store's retry budget.
+ * Nothing of the operation is acknowledged. → `UNAVAILABLE` `STORE_UNAVAILABLE`.
+ */
+export class StoreUnavailableError extends DomainError {
+  override readonly name = "StoreUnavailableError";
+  readonly code = "unavailable";
+  detail(): ErrorDetail {
+    return { reason: ErrorReason.STORE_UNAVAILABLE };
+  }
+}
+
 /** The data directory is held by another live process (or another open store in this one). */
 export class StoreLockedError extends Error {
   override readonly name = "StoreLockedError";

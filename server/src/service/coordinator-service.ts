@@ -178,7 +178,13 @@ export async function startService(config: ServiceConfig): Promise<RunningServic
     );
     cleanups.push(() => store.close());
     const publisher: ResultPublisher = instrumentPublisher(
-      createNatsPublisher({ servers: natsServers(natsUrl), log }),
+      createNatsPublisher({
+        servers: natsServers(natsUrl),
+        log,
+        ...(config.jetstreamStore !== undefined
+          ? { replicas: config.jetstreamStore.replicas, eager: true }
+          : {}),
+      }),
       telemetry,
     );
     cleanups.push(() => publisher.close());

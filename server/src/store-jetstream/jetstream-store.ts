@@ -37,7 +37,7 @@ export interface JetStreamStoreOptions {
   /** Clock for events appended without `at` (default `Date.now`). */
   readonly now?: () => number;
   readonly log?: Log;
-  /** Timeout of each JetStream request (default 10 s). */
+  /** Timeout of each JetStream request (default 3 s; a timed-out request is tried again). */
   readonly requestTimeoutMs?: number;
 }
 
@@ -103,6 +103,8 @@ export function createJetStreamStore(options: JetStreamStoreOptions): Coordinato
         servers: options.servers,
         replicas: options.replicas ?? 1,
         ...(options.requestTimeoutMs !== undefined ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
+        onRetry: (err) =>
+          options.log?.warn("JetStream is not ready for the store yet; trying again", { error: err }),
       });
       try {
         const journal = await openJournalStream(h, names);

@@ -15,6 +15,7 @@ import { applyEvent, emptyState, type MutableStoreState } from "../store/journal
 import type { JetStreamNames } from "./names.ts";
 import type { JetStreamHandles } from "./setup.ts";
 import { readStream } from "./stream-reader.ts";
+import { retryTransient } from "./transient.ts";
 
 /** The journal stream of an open JetStream store. */
 export interface JournalStream {
@@ -52,7 +53,7 @@ export async function openJournalStream(h: JetStreamHandles, names: JetStreamNam
   const where = `JetStream stream ${names.journalStream}`;
 
   const catchUp = async (): Promise<JournalEvent[]> => {
-    const info = await h.jsm.streams.info(names.journalStream);
+    const info = await retryTransient(() => h.jsm.streams.info(names.journalStream));
     const { first_seq: first, last_seq: last, messages } = info.state;
     if (messages > 0 && (first !== 1 || messages !== last)) {
       throw new StoreCorruptError(
@@ -90,11 +91,13 @@ export async function openJournalStream(h: JetStreamHandles, names: JetStreamNam
       const text = JSON.stringify(event);
       const digest = createHash("sha256").update(text).digest("hex").slice(0, 32);
       try {
-        const ack = await h.js.publish(names.journalSubject, text, {
-          expect: { lastSequence: state.lastSeq, streamName: names.journalStream },
-          // A retry of this very event is a duplicate, never a second copy.
-          msgID: `${event.seq}-${digest}`,
-        });
+        const ack = await retryTransient(() =>
+          h.js.publish(names.journalSubject, text, {
+            expect: { lastSequence: state.lastSeq, streamName: names.journalStream },
+            // A retry of this very event is a duplicate, never a second copy.
+            msgID: `${event.seq}-${digest}`,
+          }),
+        );
         if (ack.seq !== event.seq) {
           throw new StoreCorruptError(
             `${where}: event ${event.seq} was stored at sequence ${ack.seq}`,

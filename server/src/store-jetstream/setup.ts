@@ -31,10 +31,18 @@ export interface JetStreamConnectOptions {
   readonly servers: readonly string[];
   /** Replicas of every stream and the bucket (1, 3 or 5; at most the cluster's size). */
   readonly replicas: number;
-  /** Timeout of each JetStream request (default 10 s). */
+  /** Timeout of each JetStream request (default 3 s; a timed-out request is tried again). */
   readonly requestTimeoutMs?: number;
   /** Connection name shown by the server. */
   readonly name?: string;
+  /**
+   * How long to keep trying while JetStream cannot create what the store
+   * needs yet — a cluster still electing its leaders, or a node down when
+   * replicas are placed (default 60 s).
+   */
+  readonly readyTimeoutMs?: number;
+  /** Told about each failed try. */
+  readonly onRetry?: (err: unknown) => void;
 }
 
 async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }) {
@@ -60,7 +68,7 @@ export async function openJetStream(
   names: JetStreamNames,
   options: JetStreamConnectOptions,
 ): Promise<JetStreamHandles> {
-  const timeout = options.requestTimeoutMs ?? 10_000;
+  const timeout = options.requestTimeoutMs ?? 3_000;
   const nc = await connect({
     servers: [...options.servers],
     name: options.name ?? "tributary-store",
@@ -69,25 +77,47 @@ export async function openJetStream(
     timeout,
   });
   try {
-    const jsm = await jetstreamManager(nc, { timeout });
     const js = jetstream(nc, { timeout });
     const replicas = options.replicas;
-    await ensureStream(jsm, {
-      name: names.journalStream,
-      subjects: [names.journalSubject],
-      storage: StorageType.File,
-      num_replicas: replicas,
+    const { jsm, objects } = await retrying(options, async () => {
+      const jsm = await jetstreamManager(nc, { timeout });
+      await ensureStreams(jsm, names, replicas);
+      return {
+        jsm,
+        objects: await new Objm(js).create(names.bucket, { storage: StorageType.File, replicas }),
+      };
     });
-    await ensureStream(jsm, {
-      name: names.uploadStream,
-      subjects: [`${names.uploadPrefix}.>`],
-      storage: StorageType.File,
-      num_replicas: replicas,
-    });
-    const objects = await new Objm(js).create(names.bucket, { storage: StorageType.File, replicas });
     return { nc, js, jsm, objects };
   } catch (err) {
     await nc.close();
     throw err;
   }
+}
+
+async function retrying<T>(options: JetStreamConnectOptions, fn: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + (options.readyTimeoutMs ?? 60_000);
+  for (;;) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      options.onRetry?.(err);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
+async function ensureStreams(jsm: JetStreamManager, names: JetStreamNames, replicas: number): Promise<void> {
+  await ensureStream(jsm, {
+    name: names.journalStream,
+    subjects: [names.journalSubject],
+    storage: StorageType.File,
+    num_replicas: replicas,
+  });
+  await ensureStream(jsm, {
+    name: names.uploadStream,
+    subjects: [`${names.uploadPrefix}.>`],
+    storage: StorageType.File,
+    num_replicas: replicas,
+  });
 }

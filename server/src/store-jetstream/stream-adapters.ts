@@ -17,6 +17,7 @@ import { openByteReader, type ReaderRegistry } from "../store/update-reader.ts";
 import { adapterObjects, roundObject } from "./names.ts";
 import type { ObjectCache } from "./object-cache.ts";
 import type { JetStreamHandles } from "./setup.ts";
+import { retryTransient } from "./transient.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -33,9 +34,9 @@ export function createStreamAdapters(
   const get = async (contentHash: string): Promise<AdapterHandle | undefined> => {
     checkSha256("content hash", contentHash);
     const names = adapterObjects(contentHash);
-    const info = await h.objects.info(names.safetensors);
+    const info = await retryTransient(() => h.objects.info(names.safetensors));
     if (info === null || info.deleted) return undefined;
-    const config = await h.objects.getBlob(names.config);
+    const config = await retryTransient(() => h.objects.getBlob(names.config));
     if (config === null) throw new StoreCorruptError(`object ${names.config} is missing`, names.config);
     const path = await cache.fetch(names.safetensors, cachePath(contentHash), {
       size: info.size,
@@ -52,7 +53,7 @@ export function createStreamAdapters(
 
   const roundRecord = async (federationId: string, round: number): Promise<StoredAdapter | undefined> => {
     const name = roundObject(federationId, round);
-    const bytes = await h.objects.getBlob(name);
+    const bytes = await retryTransient(() => h.objects.getBlob(name));
     if (bytes === null) return undefined;
     try {
       const rec = JSON.parse(decoder.decode(bytes)) as StoredAdapter;
@@ -90,7 +91,7 @@ export function createStreamAdapters(
         }
         const names = adapterObjects(contentHash);
         await locked(`adapter:${contentHash}`, async () => {
-          const existing = await h.objects.getBlob(names.config);
+          const existing = await retryTransient(() => h.objects.getBlob(names.config));
           if (existing !== null && decoder.decode(existing) !== configJson) {
             throw new StoreIntegrityError(
               "adapter-conflict",
@@ -99,16 +100,19 @@ export function createStreamAdapters(
             );
           }
           // The config first: an adapter is there once its model object is.
-          if (existing === null) await h.objects.putBlob({ name: names.config }, encoder.encode(configJson));
-          const model = await h.objects.info(names.safetensors);
+          if (existing === null)
+            await retryTransient(() => h.objects.putBlob({ name: names.config }, encoder.encode(configJson)));
+          const model = await retryTransient(() => h.objects.info(names.safetensors));
           if (model === null || model.deleted)
-            await h.objects.putBlob({ name: names.safetensors }, safetensors);
+            await retryTransient(() => h.objects.putBlob({ name: names.safetensors }, safetensors));
         });
         await cache.keep(cachePath(contentHash), safetensors);
         if (before === undefined) {
-          await h.objects.putBlob(
-            { name: roundObject(federationId, round) },
-            encoder.encode(JSON.stringify(stored)),
+          await retryTransient(() =>
+            h.objects.putBlob(
+              { name: roundObject(federationId, round) },
+              encoder.encode(JSON.stringify(stored)),
+            ),
           );
         }
         return stored;

@@ -6,11 +6,13 @@
  * and a client whose upload was cut resumes on any coordinator from the
  * durable offset (the last piece's offset plus its length).
  */
+import { randomUUID } from "node:crypto";
 import { headers as natsHeaders } from "@nats-io/transport-node";
 import type { CommittedUpload, ExpectedUpload, UploadKey } from "../core/store.ts";
 import { StoreIntegrityError } from "../core/store-errors.ts";
 import { type ManagedSink, type SinkStop, stoppedSinkError } from "../store/upload-sink.ts";
 import type { JetStreamHandles } from "./setup.ts";
+import { retryTransient } from "./transient.ts";
 
 /** Bytes per published piece: well under NATS's default 1 MiB payload limit, headers included. */
 export const PIECE_BYTES = 256 * 1024;
@@ -54,6 +56,7 @@ export function createStreamSink(options: StreamSinkOptions): ManagedSink {
   let state: "open" | "done" | "stopped" = "open";
   let stoppedBy: SinkStop = "superseded";
   let chain: Promise<unknown> = Promise.resolve();
+  const nonce = randomUUID();
 
   const serial = <T>(fn: () => Promise<T>): Promise<T> => {
     const run = chain.then(() => {
@@ -88,10 +91,11 @@ export function createStreamSink(options: StreamSinkOptions): ManagedSink {
           const piece = chunk.subarray(at, Math.min(chunk.length, at + PIECE_BYTES));
           const headers = natsHeaders();
           headers.set(OFFSET_HEADER, String(offset));
-          const ack = await h.js.publish(subject, piece, {
-            headers,
-            expect: { lastSubjectSequence: lastSeq },
-          });
+          // Repeated after a lost acknowledgement, a piece is a duplicate, not a second copy.
+          const msgID = `${nonce}:${offset}`;
+          const ack = await retryTransient(() =>
+            h.js.publish(subject, piece, { headers, msgID, expect: { lastSubjectSequence: lastSeq } }),
+          );
           lastSeq = ack.seq;
           offset += piece.length;
         }

@@ -20,6 +20,7 @@ import { type JetStreamNames, updateObject, uploadFilter, uploadSubject } from "
 import type { JetStreamHandles } from "./setup.ts";
 import { readStream } from "./stream-reader.ts";
 import { createStreamSink, OFFSET_HEADER } from "./stream-sink.ts";
+import { retryTransient } from "./transient.ts";
 
 /** A committed upload awaiting its journal event. */
 interface Pending extends CommittedUpload {
@@ -56,13 +57,15 @@ export function createStreamUploads(
   const active = new Map<string, ManagedSink>();
 
   const staged = async (subject: string): Promise<Staged> => {
-    const last = await h.jsm.streams.getMessage(names.uploadStream, { last_by_subj: subject });
+    const last = await retryTransient(() =>
+      h.jsm.streams.getMessage(names.uploadStream, { last_by_subj: subject }),
+    );
     if (last === null) return { bytes: 0, lastSeq: 0 };
     const offset = Number(last.header.get(OFFSET_HEADER));
     return { bytes: offset + last.data.length, lastSeq: last.seq };
   };
   const purge = async (filter: string): Promise<void> => {
-    await h.jsm.streams.purge(names.uploadStream, { filter });
+    await retryTransient(() => h.jsm.streams.purge(names.uploadStream, { filter }));
   };
 
   /** The stored upload of the key's slot if it is this update; throws if the slot holds another or the same id differs. */
@@ -92,6 +95,34 @@ export function createStreamUploads(
     await active.get(uploadKey(key))?.stop("superseded");
   };
 
+  /** Reads the staged bytes of `subject` in order into object `location`; their size and sha256. */
+  const copyToObject = async (
+    subject: string,
+    lastSeq: number,
+    location: string,
+  ): Promise<{ size: number; sha256: string }> => {
+    const hash = createHash("sha256");
+    let size = 0;
+    const pieces = readStream(h.js, { stream: names.uploadStream, subject, fromSeq: 1, untilSeq: lastSeq });
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        const next = await pieces.next();
+        if (next.done === true) {
+          controller.close();
+          return;
+        }
+        hash.update(next.value.data);
+        size += next.value.data.length;
+        controller.enqueue(next.value.data);
+      },
+      async cancel() {
+        await pieces.return(undefined);
+      },
+    });
+    await h.objects.put({ name: location }, body);
+    return { size, sha256: hash.digest("hex") };
+  };
+
   /** Reads the staged bytes back in order, verifying them while they become the update's object. */
   const commit = async (
     key: UploadKey,
@@ -112,31 +143,7 @@ export function createStreamUploads(
       }
       const location = updateObject(key.federationId, key.round, key.clientId, key.updateId);
       if (holder === undefined) {
-        const hash = createHash("sha256");
-        let size = 0;
-        const pieces = readStream(h.js, {
-          stream: names.uploadStream,
-          subject,
-          fromSeq: 1,
-          untilSeq: lastSeq,
-        });
-        const body = new ReadableStream<Uint8Array>({
-          async pull(controller) {
-            const next = await pieces.next();
-            if (next.done === true) {
-              controller.close();
-              return;
-            }
-            hash.update(next.value.data);
-            size += next.value.data.length;
-            controller.enqueue(next.value.data);
-          },
-          async cancel() {
-            await pieces.return(undefined);
-          },
-        });
-        await h.objects.put({ name: location }, body);
-        const sha256 = hash.digest("hex");
+        const { size, sha256 } = await retryTransient(() => copyToObject(subject, lastSeq, location));
         const problem =
           size !== expected.size
             ? (["size-mismatch", `stored ${size} bytes, declared ${expected.size}`] as const)
@@ -147,7 +154,7 @@ export function createStreamUploads(
                 ] as const)
               : undefined;
         if (problem !== undefined) {
-          await h.objects.delete(location);
+          await retryTransient(() => h.objects.delete(location));
           await purge(subject);
           throw new StoreIntegrityError(
             problem[0],
@@ -165,9 +172,11 @@ export function createStreamUploads(
   /** One partial per client and round: starting `key` stops and deletes the client's other partials in the round. */
   const dropOtherPartials = async (key: UploadKey): Promise<void> => {
     const own = uploadSubject(names, key);
-    const info = await h.jsm.streams.info(names.uploadStream, {
-      subjects_filter: uploadFilter(names, key.federationId, key.round, key.clientId),
-    });
+    const info = await retryTransient(() =>
+      h.jsm.streams.info(names.uploadStream, {
+        subjects_filter: uploadFilter(names, key.federationId, key.round, key.clientId),
+      }),
+    );
     for (const subject of Object.keys(info.state.subjects ?? {})) {
       if (subject === own) continue;
       const other = [...active.values()].find((s) => uploadSubject(names, s.key) === subject);
@@ -237,7 +246,7 @@ export function createStreamUploads(
         const p = pending.get(slot);
         if (p?.updateId === key.updateId) {
           await locked(`slot:${slot}`, async () => {
-            await h.objects.delete(p.location);
+            await retryTransient(() => h.objects.delete(p.location));
             pending.delete(slot);
             removed = true;
           });

@@ -21,6 +21,7 @@ const STATUS: Record<ErrorCode, status> = {
   "permission-denied": status.PERMISSION_DENIED,
   unauthenticated: status.UNAUTHENTICATED,
   "not-found": status.NOT_FOUND,
+  unavailable: status.UNAVAILABLE,
 };
 
 /**

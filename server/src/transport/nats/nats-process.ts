@@ -19,6 +19,8 @@ export interface SpawnNatsServerOptions {
   readonly readyTimeoutMs?: number;
   /** Receives every line the server logs. */
   readonly onLogLine?: (line: string) => void;
+  /** More command-line options (a cluster's `--cluster`, `--routes`, `--name`, …). */
+  readonly extraArgs?: readonly string[];
 }
 
 /** How a server process ended. */
@@ -54,6 +56,7 @@ function commandLine(options: SpawnNatsServerOptions): string[] {
     if (options.storeDir === undefined) throw new TypeError("spawnNatsServer: JetStream needs a storeDir");
     args.push("-js", "-sd", options.storeDir);
   }
+  args.push(...(options.extraArgs ?? []));
   return args;
 }
 

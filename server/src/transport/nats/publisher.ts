@@ -49,6 +49,14 @@ export interface NatsPublisherOptions {
   readonly timeoutMs?: number;
   /** Timeout of each JetStream request (default 5 s). */
   readonly requestTimeoutMs?: number;
+  /** Replicas of the stream and the bucket when this publisher creates them (default 1). */
+  readonly replicas?: number;
+  /**
+   * Create the stream and the bucket now rather than at the first publish
+   * (a replicated stream cannot be created while a cluster node is down);
+   * a failure is logged and tried again at the first publish.
+   */
+  readonly eager?: boolean;
   /** Wait between reconnect attempts (default 2 s). */
   readonly reconnectTimeWaitMs?: number;
   readonly log?: Log;
@@ -77,12 +85,22 @@ function checkContent(result: RoundResult, adapter: ResultAdapter): void {
   }
 }
 
-async function ensureStream(jsm: JetStreamManager, stream: string, subjectPrefix: string): Promise<void> {
+async function ensureStream(
+  jsm: JetStreamManager,
+  stream: string,
+  subjectPrefix: string,
+  replicas: number,
+): Promise<void> {
   try {
     await jsm.streams.info(stream);
   } catch (err) {
     if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) throw err;
-    await jsm.streams.add({ name: stream, subjects: [`${subjectPrefix}.>`], storage: StorageType.File });
+    await jsm.streams.add({
+      name: stream,
+      subjects: [`${subjectPrefix}.>`],
+      storage: StorageType.File,
+      num_replicas: replicas,
+    });
   }
 }
 
@@ -140,14 +158,25 @@ export function createNatsPublisher(options: NatsPublisherOptions): ResultPublis
   let handles: Promise<Handles> | undefined;
   let queue: Promise<unknown> = Promise.resolve();
 
+  const replicas = options.replicas ?? 1;
   const open = async (): Promise<Handles> => {
     const nc = await link.connection();
     const js = jetstream(nc, { timeout: requestTimeoutMs });
     const jsm = await jetstreamManager(nc, { timeout: requestTimeoutMs });
-    await ensureStream(jsm, stream, subjectPrefix);
-    const store = await new Objm(js).create(bucket, { storage: StorageType.File });
+    await ensureStream(jsm, stream, subjectPrefix, replicas);
+    const store = await new Objm(js).create(bucket, { storage: StorageType.File, replicas });
     return { nc, js, jsm, store };
   };
+
+  if (options.eager === true) {
+    handles = open();
+    handles.catch((err: unknown) => {
+      handles = undefined;
+      log.warn("could not create the announcement stream and bucket yet; trying at the first publish", {
+        error: err,
+      });
+    });
+  }
 
   const storeAdapter = async (h: Handles, objects: AdapterObjects, adapter: ResultAdapter) => {
     const config = new TextEncoder().encode(adapter.configJson);
