@@ -9,7 +9,9 @@
  * the same way to a bare grpc-js server (another process) for the reference
  * throughput and the ratio.
  *
- * Options: --clients 8,32
+ * Options: --clients 8,32; --store file,jetstream (the coordinator's store;
+ * default file; several run one after the other in the same invocation, each
+ * against the same bare-server reference).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -97,7 +99,11 @@ async function resetPeak(pid: number): Promise<void> {
   await writeFile(`/proc/${pid}/clear_refs`, "5");
 }
 
+/** Which store the coordinator runs on (`tributary serve --store`). */
+type StoreKind = "file" | "jetstream";
+
 interface RoundRow {
+  readonly store: StoreKind;
   readonly n: number;
   readonly mb: number;
   readonly uploadS: number;
@@ -112,9 +118,9 @@ interface RoundRow {
   readonly mergePeakMb: number;
 }
 
-async function runOnce(n: number, payloads: Payload[], work: string): Promise<RoundRow> {
+async function runOnce(n: number, store: StoreKind, payloads: Payload[], work: string): Promise<RoundRow> {
   const nats = await startNatsServer({ jetstream: true });
-  const dataDir = join(work, `data-${n}`);
+  const dataDir = join(work, `data-${store}-${n}`);
   const operatorToken = "trb_bench-operator-token-0123456789";
   const coordinator = spawn(
     process.execPath,
@@ -127,6 +133,8 @@ async function runOnce(n: number, payloads: Payload[], work: string): Promise<Ro
       "0",
       "--nats-url",
       nats.url,
+      "--store",
+      store,
     ],
     {
       env: {
@@ -205,6 +213,7 @@ async function runOnce(n: number, payloads: Payload[], work: string): Promise<Ro
     const uploadS = (tAck - t0) / 1000;
     const mb = total / 1e6;
     return {
+      store,
       n,
       mb,
       uploadS,
@@ -227,6 +236,11 @@ async function runOnce(n: number, payloads: Payload[], work: string): Promise<Ro
 export async function runRoundBench(args: string[]): Promise<void> {
   const ci = args.indexOf("--clients");
   const clients = ci >= 0 ? args[ci + 1].split(",").map(Number) : [8, 32];
+  const si = args.indexOf("--store");
+  const stores = (si >= 0 ? args[si + 1].split(",") : ["file"]) as StoreKind[];
+  for (const s of stores) {
+    if (s !== "file" && s !== "jetstream") throw new Error(`--store takes file and/or jetstream, not ${s}`);
+  }
   const work = await mkdtemp(join(tmpdir(), "tributary-round-bench-"));
   try {
     const max = Math.max(...clients);
@@ -249,19 +263,20 @@ export async function runRoundBench(args: string[]): Promise<void> {
     }
     console.error(`generated ${max} adapters of ${(payloads[0].bytes.length / 1e6).toFixed(1)} MB`);
     const rows: RoundRow[] = [];
-    for (const n of clients) {
-      const row = await runOnce(n, payloads, work);
-      rows.push(row);
-      console.error(
-        `n=${n}: ${row.mb.toFixed(0)} MB in ${row.uploadS.toFixed(2)} s = ${row.mbps.toFixed(0)} MB/s (raw grpc-js ${row.rawMbps.toFixed(0)} MB/s), last ack → broadcast ${row.ackToBroadcastS.toFixed(2)} s, peak RSS ${row.uploadPeakMb.toFixed(0)} MB uploading, ${row.mergePeakMb.toFixed(0)} MB merging (${row.ackRssMb.toFixed(0)} MB at the last ack)`,
-      );
-    }
+    for (const store of stores)
+      for (const n of clients) {
+        const row = await runOnce(n, store, payloads, work);
+        rows.push(row);
+        console.error(
+          `${store} store, n=${n}: ${row.mb.toFixed(0)} MB in ${row.uploadS.toFixed(2)} s = ${row.mbps.toFixed(0)} MB/s (raw grpc-js ${row.rawMbps.toFixed(0)} MB/s), last ack → broadcast ${row.ackToBroadcastS.toFixed(2)} s, peak RSS ${row.uploadPeakMb.toFixed(0)} MB uploading, ${row.mergePeakMb.toFixed(0)} MB merging (${row.ackRssMb.toFixed(0)} MB at the last ack)`,
+        );
+      }
     const table = [
-      "| n | uploaded (MB) | upload wall (s) | coordinator MB/s | raw grpc-js MB/s | ratio | last ack → broadcast (s) | peak RSS uploading (MB) | RSS at last ack (MB) | peak RSS merging (MB) |",
-      "|---|---|---|---|---|---|---|---|---|---|",
+      "| store | n | uploaded (MB) | upload wall (s) | coordinator MB/s | raw grpc-js MB/s | ratio | last ack → broadcast (s) | peak RSS uploading (MB) | RSS at last ack (MB) | peak RSS merging (MB) |",
+      "|---|---|---|---|---|---|---|---|---|---|---|",
       ...rows.map(
         (r) =>
-          `| ${r.n} | ${r.mb.toFixed(0)} | ${r.uploadS.toFixed(2)} | ${r.mbps.toFixed(0)} | ${r.rawMbps.toFixed(0)} | ${(r.mbps / r.rawMbps).toFixed(2)} | ${r.ackToBroadcastS.toFixed(2)} | ${r.uploadPeakMb.toFixed(0)} | ${r.ackRssMb.toFixed(0)} | ${r.mergePeakMb.toFixed(0)} |`,
+          `| ${r.store} | ${r.n} | ${r.mb.toFixed(0)} | ${r.uploadS.toFixed(2)} | ${r.mbps.toFixed(0)} | ${r.rawMbps.toFixed(0)} | ${(r.mbps / r.rawMbps).toFixed(2)} | ${r.ackToBroadcastS.toFixed(2)} | ${r.uploadPeakMb.toFixed(0)} | ${r.ackRssMb.toFixed(0)} | ${r.mergePeakMb.toFixed(0)} |`,
       ),
     ].join("\n");
     publishTable("round", table);

@@ -5,6 +5,7 @@
  * `DomainError`s that the edge maps once.
  */
 import type { Clock } from "../core/clock.ts";
+import type { Leadership } from "../core/leadership.ts";
 import type { Log } from "../core/log.ts";
 import type { MergeRunner } from "../core/merge-runner.ts";
 import type { ClientRecord, Federation, RoundRecord, RoundResult, UpdateRecord } from "../core/model.ts";
@@ -29,6 +30,11 @@ export interface CoordinatorOptions {
   readonly publishRetryMs?: number;
   /** Spans and metrics of rounds, updates and merges (default: none). */
   readonly telemetry?: Telemetry;
+  /**
+   * Who leads each federation when several coordinators share a replicated
+   * store (default: this coordinator alone leads them all).
+   */
+  readonly leadership?: Leadership;
 }
 
 /** What a client sees when it joins. */

@@ -7,8 +7,10 @@
  */
 import { idProblem } from "@tributary/protocol";
 import { systemClock } from "../core/clock.ts";
+import { soleLeadership } from "../core/leadership.ts";
 import { silentLog } from "../core/log.ts";
 import type { ClientRecord, Federation } from "../core/model.ts";
+import type { JournalEvent } from "../core/store.ts";
 import { noopTelemetry } from "../core/telemetry.ts";
 import { createQueries } from "./coordinator-queries.ts";
 import type { Coordinator, CoordinatorOptions } from "./coordinator-types.ts";
@@ -39,11 +41,14 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
   const log = opts.log ?? silentLog;
   const telemetry = opts.telemetry ?? noopTelemetry;
   const flow = createRoundFlow(store, log);
+  const leadership = opts.leadership ?? soleLeadership("local");
   const registry = createFederationRegistry({
     flow,
     clock,
     log,
     telemetry,
+    leadership,
+    state: () => store.state(),
     resumeMerge: (r) => merges.resume(r),
   });
   const fedOf = registry.federation;
@@ -62,18 +67,47 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
     failed: (round, err) => schedulerOf(round.federationId).onMergeFailed(round.number, err),
     stillMerging: (round) => schedulerOf(round.federationId).round(round.number)?.state === "merging",
   });
-  flow.subscribe((event) => {
+  flow.subscribe((event, origin) => {
     watch.onEvent(event);
-    merges.onEvent(event);
-    results.onEvent(event);
+    // Merging and announcing are the leader's; its events are local to it.
+    if (origin === "local") {
+      merges.onEvent(event);
+      results.onEvent(event);
+    }
   });
+  /** An event another coordinator journaled: the schedulers take it in, then every listener hears it. */
+  const onForeign = (event: JournalEvent): void => {
+    const failed = (what: string) => (err: unknown) => log.error(what, { event: event.type, error: err });
+    switch (event.type) {
+      case "federation-created":
+        void registry.add(event.federation).catch(failed("could not serve a new federation"));
+        break;
+      case "client-enrolled":
+        void schedulerOf(event.client.federationId)
+          .onClientEnrolled(event.client.clientId)
+          .catch(failed("could not record an enrolment"));
+        break;
+      case "leader-elected":
+        registry.onLeaderElected(event.leader);
+        break;
+      case "round-updated":
+        break;
+      default: {
+        const id = event.type === "update-accepted" ? event.update.federationId : event.round.federationId;
+        void schedulerOf(id).onForeignEvent(event).catch(failed("could not take in a round event"));
+      }
+    }
+    flow.deliver(event);
+  };
   let outbox: PublishOutbox | undefined;
   let unobserve: (() => void) | undefined;
+  let unfollow: (() => void) | undefined;
 
   return {
     async start() {
       const state = await store.open();
-      for (const entry of state.federations.values()) await registry.add(entry.federation, entry);
+      for (const entry of state.federations.values()) await registry.add(entry.federation);
+      unfollow = store.follow?.(onForeign);
       if (opts.publisher !== undefined) {
         outbox = results.announce(
           opts.publisher,
@@ -86,6 +120,7 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
             });
           },
           opts.publishRetryMs,
+          registry.leads,
         );
       }
       unobserve = telemetry.observeActiveClients(() =>
@@ -95,10 +130,11 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
     },
     async close() {
       unobserve?.();
+      unfollow?.();
       for (const [, s] of registry.schedulers()) s.stop();
       await merges.close();
       await outbox?.close();
-      for (const [, s] of registry.schedulers()) await s.idle();
+      await registry.close();
     },
     async createFederation(spec) {
       if (registry.has(spec.id)) throw new FederationExistsError(spec.id);

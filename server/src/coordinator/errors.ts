@@ -170,6 +170,39 @@ export class NotEnrolledError extends DomainError {
 }
 
 /**
+ * A command only the federation's leader may carry out (start, close, abort a
+ * round, retry a merge, record a merge), asked of another coordinator.
+ * → `UNAVAILABLE` `NOT_LEADER`, naming the leader.
+ */
+export class NotLeaderError extends DomainError {
+  override readonly name = "NotLeaderError";
+  readonly code = "unavailable";
+  constructor(
+    readonly federationId: string,
+    action: string,
+    readonly leader?: { readonly coordinatorId: string; readonly address?: string },
+  ) {
+    super(
+      `federation "${federationId}": cannot ${action} here: ${
+        leader === undefined
+          ? "no coordinator leads it right now (an election is under way); retry shortly"
+          : `coordinator ${leader.coordinatorId}${leader.address !== undefined ? ` at ${leader.address}` : ""} leads it; send the command there`
+      }`,
+    );
+  }
+  detail(): ErrorDetail {
+    return {
+      reason: ErrorReason.NOT_LEADER,
+      metadata: {
+        federation_id: this.federationId,
+        leader_id: this.leader?.coordinatorId,
+        leader_address: this.leader?.address,
+      },
+    };
+  }
+}
+
+/**
  * An enrolled client that was not selected for the round it submits to.
  * → `FAILED_PRECONDITION`, as `ClientService.SubmitUpdate` documents ("client
  * not in its cohort"): the client may be selected for a later round.

@@ -25,11 +25,16 @@ export interface PublishedResults {
   result(federationId: string, n: number): Promise<RoundResult | undefined>;
   /** The published adapter `sel` names (`UnknownRoundError` when there is none). */
   adapter(federationId: string, sel: AdapterSelector): Promise<{ handle: AdapterHandle; round: number }>;
-  /** Announces merged, unannounced rounds on `publisher` from now on; returns the announcer. */
+  /**
+   * Announces merged, unannounced rounds on `publisher` from now on — of the
+   * federations `mine` accepts (the ones this coordinator leads; default all);
+   * returns the announcer.
+   */
   announce(
     publisher: ResultPublisher,
     onPublished: (r: RoundResult) => Promise<void>,
     retryMs?: number,
+    mine?: (federationId: string) => boolean,
   ): PublishOutbox;
   /** Reacts to a journaled event (`round-merged` wakes the announcer). */
   onEvent(event: JournalEvent): void;
@@ -82,7 +87,7 @@ export function createPublishedResults(
       if (handle === undefined) throw new UnknownRoundError(federationId, pick.number);
       return { handle, round: pick.number };
     },
-    announce(publisher, onPublished, retryMs) {
+    announce(publisher, onPublished, retryMs, mine = () => true) {
       outbox = createPublishOutbox({
         publisher,
         log,
@@ -91,6 +96,8 @@ export function createPublishedResults(
         pending: async () => {
           const out = [];
           for (const round of unannounced()) {
+            // Only the leader announces a federation's rounds.
+            if (!mine(round.federationId)) continue;
             const r = await result(round.federationId, round.number);
             const handle = await store.adapterForRound(round.federationId, round.number);
             if (r === undefined || handle === undefined) {

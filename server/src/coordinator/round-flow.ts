@@ -20,13 +20,19 @@
 import type { Log } from "../core/log.ts";
 import type { CoordinatorStore, JournalEvent, NewJournalEvent } from "../core/store.ts";
 
-/** Something that reacts to journaled events; it must not throw (errors are logged). */
-export type FlowListener = (event: JournalEvent) => void;
+/**
+ * Something that reacts to journaled events; it must not throw (errors are
+ * logged). `origin` says whether this coordinator journaled the event or
+ * another one did (several coordinators on one replicated store).
+ */
+export type FlowListener = (event: JournalEvent, origin: "local" | "foreign") => void;
 
 /** The journal and the reactions to it. */
 export interface RoundFlow {
   /** Appends `event` (durable when this resolves), then tells every listener. */
   journal(event: NewJournalEvent): Promise<JournalEvent>;
+  /** Tells every listener about `event`, which another coordinator journaled. */
+  deliver(event: JournalEvent): void;
   /** Adds a listener of every event journaled from now on; returns its removal. */
   subscribe(listener: FlowListener): () => void;
 }
@@ -34,22 +40,26 @@ export interface RoundFlow {
 /** The flow over `store`'s journal. */
 export function createRoundFlow(store: CoordinatorStore, log: Log): RoundFlow {
   const listeners = new Set<FlowListener>();
+  const tell = (event: JournalEvent, origin: "local" | "foreign") => {
+    for (const listener of listeners) {
+      try {
+        listener(event, origin);
+      } catch (err) {
+        log.error("a reaction to a journaled event failed", {
+          event: event.type,
+          seq: event.seq,
+          error: err,
+        });
+      }
+    }
+  };
   return {
     async journal(event) {
       const sealed = await store.append(event);
-      for (const listener of listeners) {
-        try {
-          listener(sealed);
-        } catch (err) {
-          log.error("a reaction to a journaled event failed", {
-            event: sealed.type,
-            seq: sealed.seq,
-            error: err,
-          });
-        }
-      }
+      tell(sealed, "local");
       return sealed;
     },
+    deliver: (event) => tell(event, "foreign"),
     subscribe(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);

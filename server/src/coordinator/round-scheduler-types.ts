@@ -5,7 +5,7 @@
  */
 import type { Clock } from "../core/clock.ts";
 import type { Federation, RoundRecord, RoundResult, UpdateRecord } from "../core/model.ts";
-import type { NewRoundFlowEvent } from "../core/store.ts";
+import type { NewRoundFlowEvent, RoundFlowEvent } from "../core/store.ts";
 import type { UpdateDecision } from "./update-validator.ts";
 
 /** The coordinator's side of the scheduler; every call happens inside a transition. */
@@ -84,6 +84,12 @@ export interface RoundScheduler {
   onClientConnected(clientId: string): Promise<void>;
   /** Marks a client disconnected; running rounds keep their cohort. */
   onClientDisconnected(clientId: string): Promise<void>;
+  /**
+   * Takes in a round event another coordinator journaled (several
+   * coordinators on one replicated store): a follower records it; a leader
+   * counts an update a follower accepted, and may close the round.
+   */
+  onForeignEvent(event: RoundFlowEvent): Promise<void>;
   /** Resolves once no transition is queued (for tests and shutdown). */
   idle(): Promise<void>;
   /** Cancels every timer; later timer events are ignored. */

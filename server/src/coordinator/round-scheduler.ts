@@ -142,6 +142,18 @@ export function createRoundScheduler(opts: RoundSchedulerOptions): RoundSchedule
         if (r.state !== "published") fail(`round ${n} is ${r.state}; only a merged round can be announced`);
         return r.published === true ? r : commit("round-published", { ...r, published: true });
       }),
+    onForeignEvent: (event) =>
+      transition(async () => {
+        // Only updates reach a leader from others: its rounds' events are its own (fenced by term).
+        if (event.type !== "update-accepted") return;
+        const u = event.update;
+        if (book.accepted(u.round).some((a) => a.clientId === u.clientId)) return;
+        book.addUpdate(u);
+        await checkQuorum(u.round).catch((err: unknown) => {
+          effects.reportError(err);
+          timers.arm(clock.now() + RETRY_MS, () => checkQuorum(u.round));
+        });
+      }),
     onClientEnrolled: (id) =>
       transition(async () => {
         book.enrolled.add(id);

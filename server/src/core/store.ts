@@ -33,8 +33,36 @@ export interface ClientEnrolled extends EventMeta {
   readonly client: ClientRecord;
 }
 
+/** Who leads a federation: the one coordinator that runs its scheduler and merges. */
+export interface FederationLeader {
+  readonly federationId: string;
+  /** The leading coordinator's id (`tributary serve --coordinator-id`). */
+  readonly coordinatorId: string;
+  /** Grows with every election; round events carry the term they were decided in. */
+  readonly term: number;
+  /** Where clients and operators reach the leader (`host:port`), if it said. */
+  readonly address?: string;
+}
+
+/**
+ * A coordinator won the federation's leader lease: from this event on, round
+ * events count only in its `term` (a deposed leader's late write is refused).
+ */
+export interface LeaderElected extends EventMeta {
+  readonly type: "leader-elected";
+  readonly leader: FederationLeader;
+}
+
+/**
+ * The term a round event was decided in, when its federation has an elected
+ * leader (several coordinators on one replicated store); absent otherwise.
+ */
+export interface Fenced {
+  readonly term?: number;
+}
+
 /** A round opened; `round.number` must be new for its federation. */
-export interface RoundOpened extends EventMeta {
+export interface RoundOpened extends EventMeta, Fenced {
   readonly type: "round-opened";
   readonly round: RoundRecord;
 }
@@ -49,7 +77,7 @@ export interface RoundOpened extends EventMeta {
  * - `round-aborted`: the operator stopped it (`failure`);
  * - `round-published`: its merged adapter was announced on NATS (`published`).
  */
-export interface RoundChanged extends EventMeta {
+export interface RoundChanged extends EventMeta, Fenced {
   readonly type:
     | "round-extended"
     | "round-quorum"
@@ -65,7 +93,7 @@ export interface RoundChanged extends EventMeta {
  * `result` says who was merged with which weights, and when. The round is
  * PUBLISHED (fetchable); announcing it on NATS is `round-published`.
  */
-export interface RoundMerged extends EventMeta {
+export interface RoundMerged extends EventMeta, Fenced {
   readonly type: "round-merged";
   readonly round: RoundRecord;
   readonly result: RoundResult;
@@ -90,6 +118,7 @@ export interface UpdateAccepted extends EventMeta {
 export type JournalEvent =
   | FederationCreated
   | ClientEnrolled
+  | LeaderElected
   | RoundOpened
   | RoundChanged
   | RoundMerged
@@ -127,6 +156,8 @@ export interface FederationEntry {
   readonly clients: ReadonlyMap<string, ClientRecord>;
   /** Rounds by number, in opening order. */
   readonly rounds: ReadonlyMap<number, RoundEntry>;
+  /** The elected leader, when coordinators elect one (see `LeaderElected`). */
+  readonly leader?: FederationLeader;
 }
 
 /** Everything the journal says, as `replay` folds it. */
@@ -293,6 +324,13 @@ export interface CoordinatorStore {
   getAdapter(contentHash: string): Promise<AdapterHandle | undefined>;
   /** The adapter recorded for a round, or `undefined`. */
   adapterForRound(federationId: string, round: number): Promise<AdapterHandle | undefined>;
+  /**
+   * Replicated stores (several coordinators): calls `listener` with every
+   * event other coordinators journal from now on, in journal order, once
+   * `state()` includes it; returns the unsubscription. The file store has no
+   * other writers and leaves it out.
+   */
+  follow?(listener: (event: JournalEvent) => void): () => void;
   /** Releases files and the data directory lock; open sinks and readers stop working. */
   close(): Promise<void>;
 }

@@ -215,4 +215,23 @@ describe("JetStream store", { timeout: 60_000 }, () => {
     assert.equal(await b.getAdapter("f".repeat(64)), undefined);
     assert.equal(await b.adapterForRound("fed-1", 2), undefined);
   });
+
+  it("at open removes what a crash left: an update committed and never journaled, a closed round's partials", async () => {
+    const { names, store: a } = await fresh();
+    const bytes = bigUpdate(5);
+    const expected = { size: bytes.length, sha256: sha256(bytes) };
+    const done = await a.beginUpload(key("alice"), expected);
+    await send(done, bytes, MiB);
+    await done.commit(); // … and the coordinator died before journaling it
+    const partial = await a.beginUpload(key("bob"), expected);
+    await send(partial, bytes, MiB, 1000);
+    await partial.close();
+    await a.append({
+      type: "round-aborted",
+      round: round(1, "fed-1", { state: "aborted", failure: "test" }),
+    });
+    const b = await coordinator(names);
+    assert.deepEqual(await b.uploadStatus(key("alice")), { state: "none", bytes: 0 });
+    assert.deepEqual(await b.uploadStatus(key("bob")), { state: "none", bytes: 0 });
+  });
 });

@@ -16,12 +16,14 @@ import { parseJournalEvent } from "../store/journal-codec.ts";
 import { checkEvent } from "../store/journal-state.ts";
 import { createKeyedMutex } from "../store/keyed-mutex.ts";
 import { checkId, checkRound } from "../store/paths.ts";
+import { removedAnything } from "../store/recovery.ts";
 import { openUpdateReader, type ReaderRegistry } from "../store/update-reader.ts";
 import { type JournalStream, openJournalStream } from "./journal-stream.ts";
 import { DEFAULT_JETSTREAM_NAMES, type JetStreamNames, updateObject } from "./names.ts";
 import { createObjectCache, type ObjectCache } from "./object-cache.ts";
 import { type JetStreamHandles, openJetStream } from "./setup.ts";
 import { createStreamAdapters } from "./stream-adapters.ts";
+import { recoverStreams } from "./stream-recovery.ts";
 import { createStreamUploads, type StreamUploads } from "./stream-uploads.ts";
 
 /** Options of {@link createJetStreamStore}. */
@@ -108,8 +110,10 @@ export function createJetStreamStore(options: JetStreamStoreOptions): Coordinato
       });
       try {
         const journal = await openJournalStream(h, names);
+        const recovery = await recoverStreams(h, names, journal.state);
+        if (removedAnything(recovery)) options.log?.warn("removed what a crash left behind", { ...recovery });
         const uploads = createStreamUploads(h, names, () => journal.state, locked);
-        const cache = createObjectCache(h.objects, names.bucket, options.cacheDir, locked);
+        const cache = createObjectCache(h, names.bucket, options.cacheDir, locked);
         const adapters = createStreamAdapters(h, cache, locked, readers);
         opened = { h, journal, uploads, adapters, cache };
         options.log?.info("JetStream store open", {
@@ -119,7 +123,7 @@ export function createJetStreamStore(options: JetStreamStoreOptions): Coordinato
         });
         return journal.state;
       } catch (err) {
-        await h.nc.close();
+        await h.close();
         throw err;
       }
     },
@@ -154,7 +158,7 @@ export function createJetStreamStore(options: JetStreamStoreOptions): Coordinato
       const { h, uploads } = opened;
       await uploads.closeAll();
       await Promise.all([...readers].map((r) => r.close()));
-      await locked("journal", async () => h.nc.close());
+      await locked("journal", () => h.close());
     },
   };
 }

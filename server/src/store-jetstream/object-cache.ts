@@ -8,11 +8,13 @@
 import { createHash } from "node:crypto";
 import { mkdir, open, rename, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import type { ObjectStore } from "@nats-io/obj";
 import { StoreCorruptError } from "../core/store-errors.ts";
 import { errnoCode, writeFully } from "../store/fs-util.ts";
 import type { KeyedMutex } from "../store/keyed-mutex.ts";
 import { tempName } from "../store/paths.ts";
+import type { JetStreamHandles } from "./setup.ts";
+import { readStream } from "./stream-reader.ts";
+import { retryTransient } from "./transient.ts";
 
 /** What a cached object must be. */
 export interface ObjectExpectation {
@@ -39,17 +41,18 @@ async function sizeOf(path: string): Promise<number | undefined> {
 }
 
 /**
- * A cache of `objects` (bucket `bucket`) under `root`; `locked` serialises fetches of one path.
+ * A cache of the objects of `h`'s bucket `bucket` under `root`; `locked` serialises fetches of one path.
  *
  * @example
  * const path = await cache.fetch("updates/f/1/c/u1", ["updates", "f", "1", "c.safetensors"], { size, sha256 });
  */
 export function createObjectCache(
-  objects: ObjectStore,
+  h: JetStreamHandles,
   bucket: string,
   root: string,
   locked: KeyedMutex,
 ): ObjectCache {
+  const objects = h.objects;
   const place = async (relPath: readonly string[], write: (temp: string) => Promise<void>) => {
     const path = join(root, ...relPath);
     await mkdir(dirname(path), { recursive: true, mode: 0o700 });
@@ -70,21 +73,34 @@ export function createObjectCache(
         const path = join(root, ...relPath);
         if ((await sizeOf(path)) === expected.size) return path;
         return place(relPath, async (temp) => {
-          const result = await objects.get(name);
-          if (result === null) {
+          const info = await retryTransient(() => objects.info(name));
+          if (info === null || info.deleted) {
             throw new StoreCorruptError(`object ${name} of bucket ${bucket} is missing`, name);
           }
           const hash = createHash("sha256");
           const handle = await open(temp, "w", 0o600);
           let at = 0;
           try {
-            for await (const chunk of result.data) {
-              hash.update(chunk);
-              await writeFully(handle, chunk, at);
-              at += chunk.length;
+            // The object's chunks, read with a pull consumer: several objects fetched at
+            // once over one connection stall nats.js's push-based get for tens of seconds.
+            const subject = `$O.${bucket}.C.${info.nuid}`;
+            const stream = `OBJ_${bucket}`;
+            const last =
+              info.size === 0
+                ? null
+                : await retryTransient(() => h.jsm.streams.getMessage(stream, { last_by_subj: subject }));
+            if (last !== null) {
+              for await (const m of readStream(h.bulk.js, {
+                stream,
+                subject,
+                fromSeq: 1,
+                untilSeq: last.seq,
+              })) {
+                hash.update(m.data);
+                await writeFully(handle, m.data, at);
+                at += m.data.length;
+              }
             }
-            const err = await result.error;
-            if (err) throw err;
             await handle.sync();
           } finally {
             await handle.close();

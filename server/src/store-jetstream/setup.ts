@@ -19,11 +19,24 @@ import type { JetStreamNames } from "./names.ts";
 
 /** The connection and handles of an open JetStream store. */
 export interface JetStreamHandles {
+  /** The connection of the journal and of control requests (short timeouts). */
   readonly nc: NatsConnection;
   readonly js: JetStreamClient;
   readonly jsm: JetStreamManager;
+  /**
+   * A second connection for bulk transfers — objects, and reading staged
+   * uploads back — so megabytes in flight never delay the journal; its
+   * requests get {@link BULK_TIMEOUT_MS}.
+   */
+  readonly bulk: { readonly nc: NatsConnection; readonly js: JetStreamClient };
+  /** The bucket, on the bulk connection. */
   readonly objects: ObjectStore;
+  /** Closes both connections. */
+  close(): Promise<void>;
 }
+
+/** Timeout of a bulk request (an object chunk's acknowledgement among many in flight). */
+export const BULK_TIMEOUT_MS = 30_000;
 
 /** How to reach the cluster. */
 export interface JetStreamConnectOptions {
@@ -69,14 +82,24 @@ export async function openJetStream(
   options: JetStreamConnectOptions,
 ): Promise<JetStreamHandles> {
   const timeout = options.requestTimeoutMs ?? 3_000;
-  const nc = await connect({
-    servers: [...options.servers],
-    name: options.name ?? "tributary-store",
-    maxReconnectAttempts: -1,
-    reconnectTimeWait: 500,
-    timeout,
+  const open = (name: string) =>
+    connect({
+      servers: [...options.servers],
+      name,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 500,
+      timeout,
+    });
+  const nc = await open(options.name ?? "tributary-store");
+  const bulkNc = await open(`${options.name ?? "tributary-store"}-bulk`).catch(async (err: unknown) => {
+    await nc.close();
+    throw err;
   });
+  const close = async () => {
+    await Promise.all([nc.close(), bulkNc.close()]);
+  };
   try {
+    const bulkJs = jetstream(bulkNc, { timeout: BULK_TIMEOUT_MS });
     const js = jetstream(nc, { timeout });
     const replicas = options.replicas;
     const { jsm, objects } = await retrying(options, async () => {
@@ -84,12 +107,12 @@ export async function openJetStream(
       await ensureStreams(jsm, names, replicas);
       return {
         jsm,
-        objects: await new Objm(js).create(names.bucket, { storage: StorageType.File, replicas }),
+        objects: await new Objm(bulkJs).create(names.bucket, { storage: StorageType.File, replicas }),
       };
     });
-    return { nc, js, jsm, objects };
+    return { nc, js, jsm, bulk: { nc: bulkNc, js: bulkJs }, objects, close };
   } catch (err) {
-    await nc.close();
+    await close();
     throw err;
   }
 }

@@ -29,7 +29,8 @@ export async function* readStream(js: JetStreamClient, range: StreamRange): Asyn
     opt_start_seq: range.fromSeq,
     ...(range.subject !== undefined ? { filter_subjects: range.subject } : {}),
   });
-  const messages = await consumer.consume({ max_messages: 64 });
+  // A few pieces at a time: several uploads committing at once must not flood the connection.
+  const messages = await consumer.consume({ max_messages: 8 });
   try {
     for await (const m of messages) {
       if (m.seq > range.untilSeq) return;

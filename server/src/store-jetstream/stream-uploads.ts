@@ -103,7 +103,12 @@ export function createStreamUploads(
   ): Promise<{ size: number; sha256: string }> => {
     const hash = createHash("sha256");
     let size = 0;
-    const pieces = readStream(h.js, { stream: names.uploadStream, subject, fromSeq: 1, untilSeq: lastSeq });
+    const pieces = readStream(h.bulk.js, {
+      stream: names.uploadStream,
+      subject,
+      fromSeq: 1,
+      untilSeq: lastSeq,
+    });
     const body = new ReadableStream<Uint8Array>({
       async pull(controller) {
         const next = await pieces.next();

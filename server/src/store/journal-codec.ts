@@ -11,6 +11,7 @@ import { checkId, checkRound, checkSha256 } from "./paths.ts";
 const PAYLOAD: Readonly<Record<JournalEventType, string>> = {
   "federation-created": "federation",
   "client-enrolled": "client",
+  "leader-elected": "leader",
   "round-opened": "round",
   "round-extended": "round",
   "round-quorum": "round",
@@ -75,6 +76,13 @@ export function parseJournalEvent(value: unknown): JournalEvent {
     case "client-enrolled":
       field(where, () => checkId("federation_id", p.federationId));
       field(where, () => checkId("client_id", p.clientId));
+      break;
+    case "leader-elected":
+      field(where, () => checkId("federation_id", p.federationId));
+      if (typeof p.coordinatorId !== "string" || p.coordinatorId === "")
+        throw new JournalEventError(`${where}: leader has no coordinatorId`);
+      if (typeof p.term !== "number" || !Number.isSafeInteger(p.term) || p.term < 1)
+        throw new JournalEventError(`${where}: term ${JSON.stringify(p.term)} is not an integer ≥ 1`);
       break;
     case "round-merged": {
       const result = value.result;

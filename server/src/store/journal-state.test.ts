@@ -168,3 +168,66 @@ test("a merged result must be the round's, and its hash never changes", () => {
   delete noResult.result;
   assert.throws(() => parseJournalEvent(noResult), /round-merged seq 8: missing "result" object/);
 });
+
+test("an elected leader fences the federation's round events to its term; updates need an open round", () => {
+  const base: Draft[] = [
+    { type: "federation-created", federation: federation() },
+    { type: "client-enrolled", client: client("alice") },
+    { type: "leader-elected", leader: { federationId: "fed-1", coordinatorId: "c-a", term: 1 } },
+    { type: "round-opened", round: round(1), term: 1 },
+  ];
+  const state = replay(seal(base));
+  assert.deepEqual(state.federations.get("fed-1")?.leader, {
+    federationId: "fed-1",
+    coordinatorId: "c-a",
+    term: 1,
+  });
+  const refused = (extra: Draft[], pattern: RegExp) =>
+    assert.throws(
+      () => replay(seal([...base, ...extra])),
+      (e) => e instanceof JournalEventError && pattern.test(e.message),
+    );
+  // A round event without the term, or from an older term, is a deposed leader's.
+  refused(
+    [{ type: "round-closed", round: round(1, "fed-1", { state: "merging" }) }],
+    /decided in term none, but c-a leads in term 1/,
+  );
+  refused(
+    [
+      { type: "leader-elected", leader: { federationId: "fed-1", coordinatorId: "c-b", term: 2 } },
+      { type: "round-closed", round: round(1, "fed-1", { state: "merging" }), term: 1 },
+    ],
+    /decided in term 1, but c-b leads in term 2/,
+  );
+  refused(
+    [{ type: "leader-elected", leader: { federationId: "fed-1", coordinatorId: "c-b", term: 1 } }],
+    /c-b elected in term 1, but c-a already leads in term 1/,
+  );
+  // The new leader's events count.
+  const led = replay(
+    seal([
+      ...base,
+      { type: "leader-elected", leader: { federationId: "fed-1", coordinatorId: "c-b", term: 2 } },
+      { type: "round-closed", round: round(1, "fed-1", { state: "merging" }), term: 2 },
+    ]),
+  );
+  assert.equal(led.federations.get("fed-1")?.rounds.get(1)?.record.state, "merging");
+  // An update accepted after its round closed would never be merged: refused.
+  refused(
+    [
+      { type: "round-closed", round: round(1, "fed-1", { state: "merging" }), term: 1 },
+      { type: "update-accepted", update: updateRecord(key, updateBytes(1)) },
+    ],
+    /the round is merging, not open/,
+  );
+  assert.throws(
+    () =>
+      parseJournalEvent({
+        type: "leader-elected",
+        seq: 1,
+        at: 1,
+        leader: { federationId: "f", coordinatorId: "c", term: 0 },
+      }),
+    /term 0 is not an integer ≥ 1/,
+  );
+});

@@ -6,7 +6,13 @@
  * otherwise, so the journal can only hold a consistent history.
  */
 import type { ClientRecord, Federation, RoundRecord, RoundResult, UpdateRecord } from "../core/model.ts";
-import { type JournalEvent, roundEntry, type StoreState } from "../core/store.ts";
+import {
+  type FederationLeader,
+  type Fenced,
+  type JournalEvent,
+  roundEntry,
+  type StoreState,
+} from "../core/store.ts";
 import { describeUpload, JournalEventError } from "../core/store-errors.ts";
 
 interface MutableRound {
@@ -19,6 +25,7 @@ interface MutableFederation {
   readonly federation: Federation;
   readonly clients: Map<string, ClientRecord>;
   readonly rounds: Map<number, MutableRound>;
+  leader?: FederationLeader;
 }
 
 /** A `StoreState` that `applyEvent` can extend in place. */
@@ -66,7 +73,18 @@ export function checkEvent(state: StoreState, event: JournalEvent): void {
     case "client-enrolled":
       federationOf(state, event.client.federationId);
       return;
+    case "leader-elected": {
+      const { federationId, term, coordinatorId } = event.leader;
+      const before = federationOf(state, federationId).leader;
+      if (before !== undefined && term <= before.term) {
+        fail(
+          `federation "${federationId}": ${coordinatorId} elected in term ${term}, but ${before.coordinatorId} already leads in term ${before.term}`,
+        );
+      }
+      return;
+    }
     case "round-opened": {
+      checkTerm(state, event.round.federationId, event);
       const { federationId, number } = event.round;
       const rounds = federationOf(state, federationId).rounds;
       const last = Math.max(0, ...rounds.keys());
@@ -76,6 +94,7 @@ export function checkEvent(state: StoreState, event: JournalEvent): void {
       return;
     }
     case "round-merged":
+      checkTerm(state, event.round.federationId, event);
       if (event.result.contentHash !== event.round.resultHash) {
         fail(
           `${describeUpload({ federationId: event.round.federationId, round: event.round.number })}: merged result ${event.result.contentHash} is not the round's result ${event.round.resultHash}`,
@@ -89,6 +108,9 @@ export function checkEvent(state: StoreState, event: JournalEvent): void {
       if (!federationOf(state, u.federationId).clients.has(u.clientId)) {
         fail(`${describeUpload(u)}: client is not enrolled`);
       }
+      if (round.record.state !== "open") {
+        fail(`${describeUpload(u)}: the round is ${round.record.state}, not open`);
+      }
       const existing = round.updates.get(u.clientId);
       if (existing !== undefined) {
         fail(`${describeUpload(u)}: the client already has update "${existing.updateId}" in this round`);
@@ -97,8 +119,19 @@ export function checkEvent(state: StoreState, event: JournalEvent): void {
     }
     default:
       // Every other round event (and the legacy round-updated): the round's new record.
+      checkTerm(state, event.round.federationId, event);
       checkResultKept(state, event.round);
       return;
+  }
+}
+
+/** Throws unless a round event of `federationId` was decided in its leader's current term (when it has one). */
+function checkTerm(state: StoreState, federationId: string, event: JournalEvent & Fenced): void {
+  const leader = federationOf(state, federationId).leader;
+  if (leader !== undefined && event.term !== leader.term) {
+    fail(
+      `federation "${federationId}": ${event.type} decided in term ${event.term ?? "none"}, but ${leader.coordinatorId} leads in term ${leader.term}`,
+    );
   }
 }
 
@@ -126,6 +159,9 @@ export function applyEvent(state: MutableStoreState, event: JournalEvent): void 
       break;
     case "client-enrolled":
       federationOf(state, event.client.federationId).clients.set(event.client.clientId, event.client);
+      break;
+    case "leader-elected":
+      federationOf(state, event.leader.federationId).leader = event.leader;
       break;
     case "round-opened":
       federationOf(state, event.round.federationId).rounds.set(event.round.number, {
