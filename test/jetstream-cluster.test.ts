@@ -105,15 +105,23 @@ describe("the JetStream store on a 3-node cluster, R3", { timeout: 180_000 }, ()
       async () => (await round1().catch(() => undefined)) ?? undefined,
     );
     assert.equal(r.acceptedUpdates, 2);
+    let lastError = "";
     const third = await waitFor(
       "the third update to be accepted with a node down",
       async () => {
-        const ack = await send(2).catch(() => undefined);
+        const ack = await send(2).catch((err: unknown) => {
+          lastError = String(err);
+          return undefined;
+        });
         return ack?.accepted === true ? ack : undefined;
       },
       60_000,
       500,
-    );
+    ).catch((err: unknown) => {
+      throw new Error(
+        `${(err as Error).message}; last: ${lastError}; the coordinator said:\n${proc!.stderr().slice(-3000)}`,
+      );
+    });
     assert.equal(third.accepted, true);
     let lastState = "";
     const published = await waitFor(

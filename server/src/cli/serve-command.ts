@@ -37,6 +37,13 @@ Options (environment variable in brackets):
                         dir keeps a cache) [TRIBUTARY_STORE]
   --replicas N          replicas of the JetStream store's streams and bucket
                         (default 1; 3 on a 3-node cluster) [TRIBUTARY_REPLICAS]
+  --coordinator-id ID   this coordinator's name among several on one JetStream
+                        store (default: host name and pid) [TRIBUTARY_COORDINATOR_ID]
+  --lease-ttl S         seconds a federation's leader lease lasts unrenewed: the
+                        bound on fail-over to another coordinator (default 6)
+                        [TRIBUTARY_LEASE_TTL]
+  --advertise HOST:PORT where other coordinators send operators and clients
+                        to reach this one [TRIBUTARY_ADVERTISE]
   --tls-cert FILE       PEM certificate chain: serve gRPC over TLS
   --tls-key FILE        PEM private key of --tls-cert
   --tls-client-ca FILE  mutual TLS: require client certificates signed by this CA;
@@ -100,6 +107,9 @@ export async function runServe(argv: readonly string[], io: CliIo): Promise<numb
         "nats-url": text,
         store: text,
         replicas: text,
+        "coordinator-id": text,
+        "lease-ttl": text,
+        advertise: text,
         "liveness-timeout": text,
         "upload-idle-timeout": text,
         "max-active-uploads": text,
@@ -198,8 +208,17 @@ export async function runServe(argv: readonly string[], io: CliIo): Promise<numb
     throw new UsageError(`--store expects "file" or "jetstream", got ${JSON.stringify(storeKind)}`);
   }
   const replicas = atLeast(1, "replicas", "TRIBUTARY_REPLICAS");
-  if (replicas !== undefined && storeKind !== "jetstream") {
-    throw new UsageError("--replicas applies to --store jetstream");
+  const leaseTtl = atLeast(1, "lease-ttl", "TRIBUTARY_LEASE_TTL");
+  const coordinatorId = str("coordinator-id", "TRIBUTARY_COORDINATOR_ID");
+  const advertise = str("advertise", "TRIBUTARY_ADVERTISE");
+  for (const [flag, given] of [
+    ["--replicas", replicas],
+    ["--lease-ttl", leaseTtl],
+    ["--coordinator-id", coordinatorId],
+    ["--advertise", advertise],
+  ] as const) {
+    if (given !== undefined && storeKind !== "jetstream")
+      throw new UsageError(`${flag} applies to --store jetstream`);
   }
   const log = pinoLog({ name: "tributary" });
   const metricsPort = str("metrics-port", "TRIBUTARY_METRICS_PORT");
@@ -223,7 +242,16 @@ export async function runServe(argv: readonly string[], io: CliIo): Promise<numb
     uploadFairness,
     ...(idle !== undefined ? { maxConnectionIdleMs: idle * 1000 } : {}),
     clientStreams,
-    ...(storeKind === "jetstream" ? { jetstreamStore: { replicas: replicas ?? 1 } } : {}),
+    ...(storeKind === "jetstream"
+      ? {
+          jetstreamStore: {
+            replicas: replicas ?? 1,
+            ...(coordinatorId !== undefined ? { coordinatorId } : {}),
+            ...(leaseTtl !== undefined ? { leaseMs: leaseTtl * 1000 } : {}),
+            ...(advertise !== undefined ? { advertise } : {}),
+          },
+        }
+      : {}),
     log,
     ...(ui !== undefined ? { ui } : {}),
   });

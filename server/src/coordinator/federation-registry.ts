@@ -29,7 +29,11 @@ export interface FederationRegistry {
   has(id: string): boolean;
   /** The federation, or `UnknownFederationError`. */
   federation(id: string): Federation;
-  /** Its scheduler, or `UnknownFederationError`. */
+  /**
+   * Its scheduler, or `UnknownFederationError`: a handle that always reaches
+   * the federation's current scheduler (the leader's or a follower's), even
+   * across a change of leader.
+   */
   scheduler(id: string): RoundScheduler;
   /** Whether this coordinator leads federation `id` now. */
   leads(id: string): boolean;
@@ -58,6 +62,19 @@ interface Slot {
   readonly federation: Federation;
   scheduler: RoundScheduler;
   term: number | undefined;
+  /** What `scheduler(id)` hands out: calls go to `scheduler` as it is when they are made. */
+  readonly handle: RoundScheduler;
+}
+
+/** A scheduler whose every call goes to `current()`. */
+function forwarding(current: () => RoundScheduler): RoundScheduler {
+  return new Proxy({} as RoundScheduler, {
+    get: (_, name: keyof RoundScheduler) => {
+      const target = current();
+      const member = target[name];
+      return typeof member === "function" ? (member as (...a: unknown[]) => unknown).bind(target) : member;
+    },
+  });
 }
 
 /** An empty registry. */
@@ -85,12 +102,18 @@ export function createFederationRegistry(deps: RegistryDeps): FederationRegistry
   const reportError = (federation: Federation) => (err: unknown) =>
     log.error("round scheduling error", { federation: federation.id, error: err });
 
-  const follower = (federation: Federation, online: readonly string[]): RoundScheduler =>
-    createFollowerScheduler({
+  const follower = (s: Slot, online: readonly string[]): RoundScheduler => {
+    const federation = s.federation;
+    const self: RoundScheduler = createFollowerScheduler({
       federation,
       initial: snapshot(federation.id, online),
       effects: {
-        journal: async (event) => void (await deps.flow.journal(event)),
+        journal: async (event) => {
+          const sealed = await deps.flow.journal(event);
+          // Promoted while this update was on its way: the new leader counts it too.
+          if (s.scheduler !== self && sealed.type === "update-accepted")
+            await s.scheduler.onForeignEvent(sealed);
+        },
         reportError: reportError(federation),
       },
       leader: () => leadership.holders().get(federation.id),
@@ -103,6 +126,8 @@ export function createFederationRegistry(deps: RegistryDeps): FederationRegistry
         };
       },
     });
+    return self;
+  };
 
   /** Makes this coordinator the leader of `s` in `term`: journals it (when replicated), builds the scheduler, resumes. */
   const lead = async (s: Slot, term: number): Promise<void> => {
@@ -119,6 +144,8 @@ export function createFederationRegistry(deps: RegistryDeps): FederationRegistry
         },
       });
     }
+    // Connections the follower recorded so far carry over to the leader.
+    await s.scheduler.idle();
     const online = s.scheduler.connected();
     s.scheduler.stop();
     const stamp = (event: NewRoundFlowEvent): NewRoundFlowEvent =>
@@ -146,7 +173,7 @@ export function createFederationRegistry(deps: RegistryDeps): FederationRegistry
   const follow = (s: Slot): void => {
     if (s.term === undefined) return;
     s.scheduler.stop();
-    s.scheduler = follower(s.federation, s.scheduler.connected());
+    s.scheduler = follower(s, s.scheduler.connected());
     s.term = undefined;
     log.warn("no longer leading federation", { federation: s.federation.id });
   };
@@ -154,7 +181,9 @@ export function createFederationRegistry(deps: RegistryDeps): FederationRegistry
   return {
     async add(federation) {
       if (slots.has(federation.id)) return;
-      const s: Slot = { federation, scheduler: follower(federation, []), term: undefined };
+      const s = { federation, term: undefined } as { -readonly [K in keyof Slot]: Slot[K] };
+      s.handle = forwarding(() => s.scheduler);
+      s.scheduler = follower(s, []);
       slots.set(federation.id, s);
       if (!leadership.replicated) {
         await lead(s, 0);
@@ -180,11 +209,11 @@ export function createFederationRegistry(deps: RegistryDeps): FederationRegistry
     },
     has: (id) => slots.has(id),
     federation: (id) => slot(id).federation,
-    scheduler: (id) => slot(id).scheduler,
+    scheduler: (id) => slot(id).handle,
     leads: (id) => slots.get(id)?.term !== undefined,
     leader: (id) => leadership.holders().get(id),
     federations: () => [...slots.values()].map((s) => s.federation),
-    schedulers: () => [...slots].map(([id, s]) => [id, s.scheduler]),
+    schedulers: () => [...slots].map(([id, s]) => [id, s.handle]),
     async close() {
       closed = true;
       for (const s of slots.values()) s.scheduler.stop();

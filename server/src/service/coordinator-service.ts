@@ -5,10 +5,12 @@
  * `tributary serve` and the integration tests both start it through here.
  */
 import { readFile, writeFile } from "node:fs/promises";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { installDecompositions } from "../compute/lapack.ts";
 import { createMergePool } from "../compute/merge-pool.ts";
 import { type Coordinator, createCoordinator } from "../coordinator/coordinator.ts";
+import type { Leadership } from "../core/leadership.ts";
 import type { Log } from "../core/log.ts";
 import type { MergeRunner } from "../core/merge-runner.ts";
 import type { ResultPublisher } from "../core/publisher.ts";
@@ -18,6 +20,7 @@ import { newToken, tokenDigest } from "../core/tokens.ts";
 import { type OperatorUi, startOperatorUi } from "../operator-ui/operator-ui.ts";
 import { createFileStore } from "../store/file-store.ts";
 import { createJetStreamStore } from "../store-jetstream/jetstream-store.ts";
+import { startKvLeadership } from "../store-jetstream/kv-leadership.ts";
 import { instrumentPublisher, instrumentStore } from "../telemetry/instrumented.ts";
 import { pinoLog } from "../telemetry/pino-log.ts";
 import { createTelemetry } from "../telemetry/telemetry.ts";
@@ -78,7 +81,15 @@ export interface ServiceConfig {
    * nats-server when absent) instead of the data directory, which then holds
    * only a cache of verified copies and the operator token.
    */
-  readonly jetstreamStore?: { readonly replicas: number };
+  readonly jetstreamStore?: {
+    readonly replicas: number;
+    /** This coordinator's id among those sharing the store (default: host name and pid). */
+    readonly coordinatorId?: string;
+    /** How long a federation's leader lease lasts unrenewed, in ms (default 6 s): the bound on fail-over. */
+    readonly leaseMs?: number;
+    /** `host:port` other coordinators name when they send operators here. */
+    readonly advertise?: string;
+  };
   /** Spans and metrics (default: on the global OpenTelemetry API, a no-op unless an SDK was started). */
   readonly telemetry?: Telemetry;
   /**
@@ -188,7 +199,26 @@ export async function startService(config: ServiceConfig): Promise<RunningServic
       telemetry,
     );
     cleanups.push(() => publisher.close());
+    let leadership: Leadership | undefined;
+    if (config.jetstreamStore !== undefined) {
+      const js = config.jetstreamStore;
+      leadership = await startKvLeadership({
+        servers: natsServers(natsUrl),
+        coordinatorId: js.coordinatorId ?? `${hostname()}-${process.pid}`,
+        replicas: js.replicas,
+        ...(js.leaseMs !== undefined ? { leaseMs: js.leaseMs } : {}),
+        ...(js.advertise !== undefined ? { address: js.advertise } : {}),
+        log,
+      });
+      const held = leadership;
+      cleanups.push(() => held.close());
+      log.info("campaigning for the federations' leases", {
+        coordinator: leadership.coordinatorId,
+        leaseMs: leadership.leaseMs,
+      });
+    }
     const coordinator = createCoordinator({
+      ...(leadership !== undefined ? { leadership } : {}),
       store,
       pool,
       publisher,

@@ -68,6 +68,23 @@ export function createJetStreamStore(options: JetStreamStoreOptions): Coordinato
   const readers: ReaderRegistry = new Set();
   let opened: Opened | undefined;
   let closed = false;
+  const followers = new Set<(event: JournalEvent) => void>();
+  let following: (() => void) | undefined;
+  /** Reads what other coordinators journaled (their events reach `followers` on the way). */
+  const catchUpSoon = (() => {
+    let queued = false;
+    return () => {
+      if (queued || closed || opened === undefined) return;
+      queued = true;
+      const { journal } = opened;
+      void locked("journal", async () => {
+        queued = false;
+        if (!closed) await journal.catchUp();
+      }).catch((err: unknown) =>
+        options.log?.warn("could not read the journal's new events", { error: err }),
+      );
+    };
+  })();
   const where = `JetStream store (${options.servers.join(",")})`;
 
   const live = (): Opened => {
@@ -109,12 +126,14 @@ export function createJetStreamStore(options: JetStreamStoreOptions): Coordinato
           options.log?.warn("JetStream is not ready for the store yet; trying again", { error: err }),
       });
       try {
-        const journal = await openJournalStream(h, names);
+        const journal = await openJournalStream(h, names, (event) => {
+          for (const listener of followers) listener(event);
+        });
         const recovery = await recoverStreams(h, names, journal.state);
         if (removedAnything(recovery)) options.log?.warn("removed what a crash left behind", { ...recovery });
         const uploads = createStreamUploads(h, names, () => journal.state, locked);
         const cache = createObjectCache(h, names.bucket, options.cacheDir, locked);
-        const adapters = createStreamAdapters(h, cache, locked, readers);
+        const adapters = createStreamAdapters(h, names.bucket, cache, locked, readers);
         opened = { h, journal, uploads, adapters, cache };
         options.log?.info("JetStream store open", {
           servers: options.servers.join(","),
@@ -148,6 +167,23 @@ export function createJetStreamStore(options: JetStreamStoreOptions): Coordinato
       );
       return openUpdateReader(path, label, readers);
     },
+    follow(listener) {
+      const { h } = live();
+      followers.add(listener);
+      if (following === undefined) {
+        // Every append on the journal subject is a hint to read; the timer covers missed hints.
+        const sub = h.nc.subscribe(names.journalSubject, { callback: () => catchUpSoon() });
+        const timer = setInterval(catchUpSoon, 1_000);
+        timer.unref();
+        following = () => {
+          sub.unsubscribe();
+          clearInterval(timer);
+        };
+      }
+      return () => {
+        followers.delete(listener);
+      };
+    },
     putAdapter: async (input) => live().adapters.put(input),
     getAdapter: async (hash) => live().adapters.get(hash),
     adapterForRound: async (federationId, round) => live().adapters.forRound(federationId, round),
@@ -156,6 +192,7 @@ export function createJetStreamStore(options: JetStreamStoreOptions): Coordinato
       closed = true;
       if (opened === undefined) return;
       const { h, uploads } = opened;
+      following?.();
       await uploads.closeAll();
       await Promise.all([...readers].map((r) => r.close()));
       await locked("journal", () => h.close());

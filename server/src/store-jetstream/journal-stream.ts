@@ -48,7 +48,12 @@ function isWrongLastSequence(err: unknown): boolean {
  * const journal = await openJournalStream(handles, names);
  * if ((await journal.tryAppend(event)) === "behind") { ... decide again ... }
  */
-export async function openJournalStream(h: JetStreamHandles, names: JetStreamNames): Promise<JournalStream> {
+export async function openJournalStream(
+  h: JetStreamHandles,
+  names: JetStreamNames,
+  /** Told about every event read after the replay (journaled by another writer), in order. */
+  onRead: (event: JournalEvent) => void = () => undefined,
+): Promise<JournalStream> {
   const state = emptyState();
   const where = `JetStream stream ${names.journalStream}`;
 
@@ -80,10 +85,13 @@ export async function openJournalStream(h: JetStreamHandles, names: JetStreamNam
       }
       read.push(event);
     }
+    if (replayed) for (const event of read) onRead(event);
     return read;
   };
 
+  let replayed = false;
   await catchUp();
+  replayed = true;
   return {
     state,
     catchUp,

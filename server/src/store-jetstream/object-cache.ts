@@ -8,13 +8,56 @@
 import { createHash } from "node:crypto";
 import { mkdir, open, rename, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import type { ObjectInfo } from "@nats-io/obj";
 import { StoreCorruptError } from "../core/store-errors.ts";
 import { errnoCode, writeFully } from "../store/fs-util.ts";
 import type { KeyedMutex } from "../store/keyed-mutex.ts";
 import { tempName } from "../store/paths.ts";
 import type { JetStreamHandles } from "./setup.ts";
 import { readStream } from "./stream-reader.ts";
-import { retryTransient } from "./transient.ts";
+import { retryTransient, TRANSIENT_BUDGET_MS } from "./transient.ts";
+
+/**
+ * The chunks of object `info` of `bucket`, in order, read with a pull
+ * consumer: nats.js's push-based object `get` stalls for tens of seconds when
+ * several objects are fetched at once over one connection, or while a
+ * cluster node is down.
+ */
+export async function* objectChunks(
+  h: JetStreamHandles,
+  bucket: string,
+  info: ObjectInfo,
+): AsyncGenerator<Uint8Array> {
+  if (info.size === 0) return;
+  const subject = `$O.${bucket}.C.${info.nuid}`;
+  const stream = `OBJ_${bucket}`;
+  const last = await retryTransient(() => h.jsm.streams.getMessage(stream, { last_by_subj: subject }));
+  if (last === null) return;
+  for await (const m of readStream(h.bulk.js, { stream, subject, fromSeq: 1, untilSeq: last.seq }))
+    yield m.data;
+}
+
+/** Object `name` of `bucket` as bytes (for small objects), or `null` when there is none. */
+export function readObject(h: JetStreamHandles, bucket: string, name: string): Promise<Uint8Array | null> {
+  return retryTransient(async () => {
+    const info = await h.objects.info(name);
+    if (info === null || info.deleted) return null;
+    if (info.chunks <= 1) {
+      // One chunk (a config, a round record): a direct get, no consumer.
+      const subject = `$O.${bucket}.C.${info.nuid}`;
+      const m =
+        info.size === 0 ? null : await h.jsm.streams.getMessage(`OBJ_${bucket}`, { last_by_subj: subject });
+      return m === null ? new Uint8Array(0) : m.data;
+    }
+    const out = new Uint8Array(info.size);
+    let at = 0;
+    for await (const chunk of objectChunks(h, bucket, info)) {
+      out.set(chunk, at);
+      at += chunk.length;
+    }
+    return out;
+  });
+}
 
 /** What a cached object must be. */
 export interface ObjectExpectation {
@@ -72,47 +115,37 @@ export function createObjectCache(
       locked(`cache:${relPath.join("/")}`, async () => {
         const path = join(root, ...relPath);
         if ((await sizeOf(path)) === expected.size) return path;
-        return place(relPath, async (temp) => {
-          const info = await retryTransient(() => objects.info(name));
-          if (info === null || info.deleted) {
-            throw new StoreCorruptError(`object ${name} of bucket ${bucket} is missing`, name);
-          }
-          const hash = createHash("sha256");
-          const handle = await open(temp, "w", 0o600);
-          let at = 0;
-          try {
-            // The object's chunks, read with a pull consumer: several objects fetched at
-            // once over one connection stall nats.js's push-based get for tens of seconds.
-            const subject = `$O.${bucket}.C.${info.nuid}`;
-            const stream = `OBJ_${bucket}`;
-            const last =
-              info.size === 0
-                ? null
-                : await retryTransient(() => h.jsm.streams.getMessage(stream, { last_by_subj: subject }));
-            if (last !== null) {
-              for await (const m of readStream(h.bulk.js, {
-                stream,
-                subject,
-                fromSeq: 1,
-                untilSeq: last.seq,
-              })) {
-                hash.update(m.data);
-                await writeFully(handle, m.data, at);
-                at += m.data.length;
+        // A read cut by a node going down starts over.
+        return retryTransient(
+          () =>
+            place(relPath, async (temp) => {
+              const info = await retryTransient(() => objects.info(name));
+              if (info === null || info.deleted) {
+                throw new StoreCorruptError(`object ${name} of bucket ${bucket} is missing`, name);
               }
-            }
-            await handle.sync();
-          } finally {
-            await handle.close();
-          }
-          const sha256 = hash.digest("hex");
-          if (at !== expected.size || sha256 !== expected.sha256) {
-            throw new StoreCorruptError(
-              `object ${name} of bucket ${bucket} is ${at} bytes with sha256 ${sha256}, expected ${expected.size} bytes with sha256 ${expected.sha256}`,
-              name,
-            );
-          }
-        });
+              const hash = createHash("sha256");
+              const handle = await open(temp, "w", 0o600);
+              let at = 0;
+              try {
+                for await (const chunk of objectChunks(h, bucket, info)) {
+                  hash.update(chunk);
+                  await writeFully(handle, chunk, at);
+                  at += chunk.length;
+                }
+                await handle.sync();
+              } finally {
+                await handle.close();
+              }
+              const sha256 = hash.digest("hex");
+              if (at !== expected.size || sha256 !== expected.sha256) {
+                throw new StoreCorruptError(
+                  `object ${name} of bucket ${bucket} is ${at} bytes with sha256 ${sha256}, expected ${expected.size} bytes with sha256 ${expected.sha256}`,
+                  name,
+                );
+              }
+            }),
+          2 * TRANSIENT_BUDGET_MS,
+        );
       }),
     keep: (relPath, bytes) =>
       locked(`cache:${relPath.join("/")}`, () =>

@@ -36,7 +36,7 @@ export interface JetStreamHandles {
 }
 
 /** Timeout of a bulk request (an object chunk's acknowledgement among many in flight). */
-export const BULK_TIMEOUT_MS = 30_000;
+export const BULK_TIMEOUT_MS = 8_000;
 
 /** How to reach the cluster. */
 export interface JetStreamConnectOptions {

@@ -15,7 +15,7 @@ import type { KeyedMutex } from "../store/keyed-mutex.ts";
 import { checkId, checkRound, checkSha256 } from "../store/paths.ts";
 import { openByteReader, type ReaderRegistry } from "../store/update-reader.ts";
 import { adapterObjects, roundObject } from "./names.ts";
-import type { ObjectCache } from "./object-cache.ts";
+import { type ObjectCache, readObject } from "./object-cache.ts";
 import type { JetStreamHandles } from "./setup.ts";
 import { retryTransient } from "./transient.ts";
 
@@ -25,6 +25,7 @@ const decoder = new TextDecoder();
 /** The adapter half of the JetStream store. */
 export function createStreamAdapters(
   h: JetStreamHandles,
+  bucket: string,
   cache: ObjectCache,
   locked: KeyedMutex,
   readers: ReaderRegistry,
@@ -36,7 +37,7 @@ export function createStreamAdapters(
     const names = adapterObjects(contentHash);
     const info = await retryTransient(() => h.objects.info(names.safetensors));
     if (info === null || info.deleted) return undefined;
-    const config = await retryTransient(() => h.objects.getBlob(names.config));
+    const config = await readObject(h, bucket, names.config);
     if (config === null) throw new StoreCorruptError(`object ${names.config} is missing`, names.config);
     const path = await cache.fetch(names.safetensors, cachePath(contentHash), {
       size: info.size,
@@ -53,7 +54,7 @@ export function createStreamAdapters(
 
   const roundRecord = async (federationId: string, round: number): Promise<StoredAdapter | undefined> => {
     const name = roundObject(federationId, round);
-    const bytes = await retryTransient(() => h.objects.getBlob(name));
+    const bytes = await readObject(h, bucket, name);
     if (bytes === null) return undefined;
     try {
       const rec = JSON.parse(decoder.decode(bytes)) as StoredAdapter;
@@ -91,7 +92,7 @@ export function createStreamAdapters(
         }
         const names = adapterObjects(contentHash);
         await locked(`adapter:${contentHash}`, async () => {
-          const existing = await retryTransient(() => h.objects.getBlob(names.config));
+          const existing = await readObject(h, bucket, names.config);
           if (existing !== null && decoder.decode(existing) !== configJson) {
             throw new StoreIntegrityError(
               "adapter-conflict",

@@ -11,6 +11,7 @@ import { roundEntry, type StoreState } from "../core/store.ts";
 import { StoreCorruptError } from "../core/store-errors.ts";
 import type { RecoveryReport } from "../store/recovery.ts";
 import { adapterObjects, type JetStreamNames, roundObject, updateObject } from "./names.ts";
+import { readObject } from "./object-cache.ts";
 import type { JetStreamHandles } from "./setup.ts";
 import { retryTransient } from "./transient.ts";
 
@@ -46,7 +47,7 @@ export async function recoverStreams(
   for (const entry of state.federations.values()) {
     for (const [n, round] of entry.rounds) {
       if (round.record.resultHash !== undefined) referenced.add(round.record.resultHash);
-      const record = await retryTransient(() => h.objects.getBlob(roundObject(entry.federation.id, n)));
+      const record = await readObject(h, names.bucket, roundObject(entry.federation.id, n));
       if (record !== null) {
         const hash = (JSON.parse(decoder.decode(record)) as { contentHash?: string }).contentHash;
         if (hash !== undefined) referenced.add(hash);

@@ -20,7 +20,7 @@ import { type JetStreamNames, updateObject, uploadFilter, uploadSubject } from "
 import type { JetStreamHandles } from "./setup.ts";
 import { readStream } from "./stream-reader.ts";
 import { createStreamSink, OFFSET_HEADER } from "./stream-sink.ts";
-import { retryTransient } from "./transient.ts";
+import { retryTransient, TRANSIENT_BUDGET_MS } from "./transient.ts";
 
 /** A committed upload awaiting its journal event. */
 interface Pending extends CommittedUpload {
@@ -148,7 +148,10 @@ export function createStreamUploads(
       }
       const location = updateObject(key.federationId, key.round, key.clientId, key.updateId);
       if (holder === undefined) {
-        const { size, sha256 } = await retryTransient(() => copyToObject(subject, lastSeq, location));
+        const { size, sha256 } = await retryTransient(
+          () => copyToObject(subject, lastSeq, location),
+          2 * TRANSIENT_BUDGET_MS,
+        );
         const problem =
           size !== expected.size
             ? (["size-mismatch", `stored ${size} bytes, declared ${expected.size}`] as const)

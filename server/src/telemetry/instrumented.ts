@@ -46,6 +46,7 @@ export function instrumentStore(store: CoordinatorStore, telemetry: Telemetry): 
     putAdapter: (input) => telemetry.storeWrite("adapter", () => store.putAdapter(input)),
     getAdapter: (hash) => store.getAdapter(hash),
     adapterForRound: (federationId, round) => store.adapterForRound(federationId, round),
+    ...(store.follow !== undefined ? { follow: store.follow.bind(store) } : {}),
     close: () => store.close(),
   };
 }

@@ -1,0 +1,190 @@
+/**
+ * Two coordinators on one JetStream store (`--store jetstream`, leases of
+ * 2 s): a federation created through one is served by the other at once;
+ * one of them leads it. The leader is killed with SIGKILL after two of three
+ * updates were acknowledged; the third goes to the survivor, which takes the
+ * lead within the lease's bound, resumes the round with every acknowledged
+ * update, and merges and announces it exactly once — equal to merging the
+ * clients' adapters directly.
+ */
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { create } from "@bufbuild/protobuf";
+import { jetstream } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import { connect } from "@nats-io/transport-node";
+import {
+  FetchAdapterRequestSchema,
+  ListRoundsRequestSchema,
+  type ListRoundsResponse,
+  RoundState,
+} from "@tributary/protocol";
+import type { JournalEvent } from "../server/src/core/store.ts";
+import { type CoordinatorProcess, startCoordinatorProcess } from "./helpers/coordinator-process.ts";
+import { assertEqualsDirectMerge } from "./helpers/direct-merge.ts";
+import { waitFor } from "./helpers/expect.ts";
+import { createTestFederation, joinAll, OPERATOR_TOKEN, type TestFederation } from "./helpers/federation.ts";
+import { bearer, call, clientsFor, fetchAdapter, upload } from "./helpers/grpc-calls.ts";
+import { publishedResults } from "./helpers/nats-inspect.ts";
+import { startNatsServer, type TestNatsServer } from "./helpers/nats-server.ts";
+
+const LEASE_S = 2;
+
+/** The journal as the JetStream store keeps it. */
+async function journal(url: string): Promise<JournalEvent[]> {
+  const nc = await connect({ servers: url });
+  try {
+    const js = jetstream(nc);
+    const consumer = await js.consumers.get("TRIBUTARY_JOURNAL");
+    const out: JournalEvent[] = [];
+    for (;;) {
+      const m = await consumer.next({ expires: 1_000 });
+      if (m === null) return out;
+      out.push(m.json<JournalEvent>());
+    }
+  } finally {
+    await nc.close();
+  }
+}
+
+/** Who holds federation `id`'s lease now. */
+async function leaseHolder(url: string, id: string): Promise<string | undefined> {
+  const nc = await connect({ servers: url });
+  try {
+    const kv = await new Kvm(nc).open("tributary-leases");
+    const e = await kv.get(`lease.${id}`);
+    return e?.operation === "PUT" ? e.json<{ coordinatorId: string }>().coordinatorId : undefined;
+  } finally {
+    await nc.close();
+  }
+}
+
+describe("two coordinators on one JetStream store", { timeout: 120_000 }, () => {
+  let root: string;
+  let nats: TestNatsServer;
+  const procs = new Map<string, CoordinatorProcess>();
+  const conns = new Map<string, ReturnType<typeof clientsFor>>();
+  let fed: TestFederation;
+  const operatorMd = bearer(OPERATOR_TOKEN);
+  const rounds = async (at: string) =>
+    (
+      (await call(
+        conns.get(at)!.operator.listRounds,
+        conns.get(at)!.operator,
+        create(ListRoundsRequestSchema, { federationId: fed.federationId }),
+        operatorMd,
+      )) as ListRoundsResponse
+    ).rounds;
+  const send = (at: string, i: number) => {
+    const c = fed.clients[i];
+    return upload(conns.get(at)!.client, c.token, {
+      federationId: fed.federationId,
+      round: 1,
+      clientId: c.id,
+      updateId: `u-${c.id}`,
+      samples: 100 * (i + 1),
+      configJson: c.configJson,
+      bytes: c.bytes,
+    });
+  };
+
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), "tributary-failover-"));
+    nats = await startNatsServer({ jetstream: true });
+    for (const id of ["coord-a", "coord-b"]) {
+      const proc = await startCoordinatorProcess({
+        dataDir: join(root, id),
+        natsUrl: nats.url,
+        args: ["--store", "jetstream", "--coordinator-id", id, "--lease-ttl", String(LEASE_S)],
+      });
+      procs.set(id, proc);
+      conns.set(id, clientsFor(proc.address));
+    }
+  });
+  after(async () => {
+    for (const c of conns.values()) c.close();
+    for (const p of procs.values()) await p.kill("SIGKILL");
+    await nats?.close();
+    if (root !== undefined) await rm(root, { recursive: true, force: true });
+  });
+
+  it("fails over to the survivor, which finishes the round once with every acknowledged update", async () => {
+    fed = await createTestFederation(conns.get("coord-a")!.operator, root, {
+      clients: 3,
+      quorum: 3,
+      rank: 4,
+    });
+    // Served by the other coordinator at once.
+    assert.deepEqual(
+      await waitFor("coord-b to serve the federation", () => rounds("coord-b").catch(() => undefined)).catch(
+        (err: unknown) => {
+          throw new Error(
+            `${(err as Error).message}; coord-b said:\n${procs.get("coord-b")!.stderr().slice(-4000)}`,
+          );
+        },
+      ),
+      [],
+    );
+    const leader = await waitFor("a leader", () => leaseHolder(nats.url, fed.federationId));
+    const survivor = leader === "coord-a" ? "coord-b" : "coord-a";
+    await joinAll(conns.get(leader)!.client, fed);
+    await waitFor("round 1 to open", async () => (await rounds(leader))[0]?.state === RoundState.OPEN);
+    const acks = [await send(leader, 0), await send(leader, 1)];
+    assert.ok(acks.every((a) => a.accepted && !a.duplicate));
+
+    await procs.get(leader)!.kill("SIGKILL");
+    const killedAt = Date.now();
+    // The survivor accepts the third update into the open round, leader or not yet.
+    const third = await send(survivor, 2);
+    assert.equal(third.accepted, true);
+    const published = await waitFor(
+      "round 1 to be published and announced by the survivor",
+      async () => {
+        const r1 = (await rounds(survivor)).find((r) => r.number === 1);
+        if (r1?.state === RoundState.FAILED) assert.fail(`round 1 failed: ${r1.failureReason}`);
+        if (r1?.state !== RoundState.PUBLISHED) return undefined;
+        const p = await publishedResults(nats.url, fed.federationId);
+        return p.announcements.length > 0 && { round: r1, p };
+      },
+      30_000,
+    );
+    const events = await journal(nats.url);
+    const elected = events.filter(
+      (e): e is Extract<JournalEvent, { type: "leader-elected" }> => e.type === "leader-elected",
+    );
+    assert.deepEqual(
+      elected.map((e) => e.leader.coordinatorId),
+      [leader, survivor],
+    );
+    const failoverMs = elected[1].at - killedAt;
+    console.log(
+      `fail-over: ${survivor} journaled its election ${failoverMs} ms after ${leader} was killed (lease ${LEASE_S} s)`,
+    );
+    assert.ok(failoverMs < 3 * LEASE_S * 1000, `fail-over took ${failoverMs} ms with a ${LEASE_S} s lease`);
+    const merged = events.filter((e) => e.type === "round-merged" && e.round.number === 1);
+    assert.equal(merged.length, 1, "round 1 merged once");
+    assert.equal(published.p.announcements.length, 1, "round 1 announced once");
+    assert.equal(
+      events.filter((e) => e.type === "update-accepted").length,
+      3,
+      "every acknowledged update is in the round",
+    );
+    const adapter = await fetchAdapter(
+      conns.get(survivor)!.client,
+      fed.clients[0].token,
+      create(FetchAdapterRequestSchema, {
+        federationId: fed.federationId,
+        selector: { case: "round", value: 1 },
+      }),
+    );
+    assert.equal(adapter.contentHash, published.round.resultContentHash);
+    await assertEqualsDirectMerge(
+      { configJson: adapter.configJson, safetensors: adapter.bytes },
+      fed.clients.map((c) => c.dir),
+      { rank: 4, samples: [100, 200, 300] },
+    );
+  });
+});
