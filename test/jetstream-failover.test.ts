@@ -5,7 +5,8 @@
  * updates were acknowledged; the third goes to the survivor, which takes the
  * lead within the lease's bound, resumes the round with every acknowledged
  * update, and merges and announces it exactly once — equal to merging the
- * clients' adapters directly.
+ * clients' adapters directly. Each coordinator's status lists the clients
+ * connected to the other, the leaders and the coordinators alive.
  */
 import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -18,6 +19,8 @@ import { Kvm } from "@nats-io/kv";
 import { connect } from "@nats-io/transport-node";
 import {
   FetchAdapterRequestSchema,
+  GetStatusRequestSchema,
+  type GetStatusResponse,
   ListRoundsRequestSchema,
   type ListRoundsResponse,
   RoundState,
@@ -78,6 +81,13 @@ describe("two coordinators on one JetStream store", { timeout: 120_000 }, () => 
         operatorMd,
       )) as ListRoundsResponse
     ).rounds;
+  const status = async (at: string) =>
+    (await call(
+      conns.get(at)!.operator.getStatus,
+      conns.get(at)!.operator,
+      create(GetStatusRequestSchema),
+      operatorMd,
+    )) as GetStatusResponse;
   const send = (at: string, i: number) => {
     const c = fed.clients[i];
     return upload(conns.get(at)!.client, c.token, {
@@ -132,6 +142,16 @@ describe("two coordinators on one JetStream store", { timeout: 120_000 }, () => 
     const survivor = leader === "coord-a" ? "coord-b" : "coord-a";
     await joinAll(conns.get(leader)!.client, fed);
     await waitFor("round 1 to open", async () => (await rounds(leader))[0]?.state === RoundState.OPEN);
+    // Every coordinator's status shows the clients of the other, the leader, and who is alive.
+    await waitFor("the survivor's status to show the leader's clients and the leader", async () => {
+      const st = await status(survivor);
+      return (
+        st.coordinatorId === survivor &&
+        st.connectedClients.filter((c) => c.coordinatorId === leader).length === 3 &&
+        st.leaders.some((l) => l.federationId === fed.federationId && l.coordinatorId === leader) &&
+        st.coordinators.length === 2
+      );
+    });
     const acks = [await send(leader, 0), await send(leader, 1)];
     assert.ok(acks.every((a) => a.accepted && !a.duplicate));
 
@@ -171,6 +191,11 @@ describe("two coordinators on one JetStream store", { timeout: 120_000 }, () => 
       events.filter((e) => e.type === "update-accepted").length,
       3,
       "every acknowledged update is in the round",
+    );
+    const after = await status(survivor);
+    assert.deepEqual(
+      after.leaders.map((l) => [l.federationId, l.coordinatorId]),
+      [[fed.federationId, survivor]],
     );
     const adapter = await fetchAdapter(
       conns.get(survivor)!.client,

@@ -221,7 +221,21 @@ export async function runAdmin(argv: readonly string[], io: CliIo): Promise<numb
         for (const r of res.openRounds) io.out(`  ${r.federationId} ${roundLine(r)}`);
         io.out(`connected clients: ${res.connectedClients.length}`);
         for (const c of res.connectedClients)
-          io.out(`  ${c.federationId}/${c.clientId} since ${iso(c.joinTime)}`);
+          io.out(
+            `  ${c.federationId}/${c.clientId} since ${iso(c.joinTime)}${c.coordinatorId !== "" ? ` (on ${c.coordinatorId})` : ""}`,
+          );
+        if (res.coordinatorId !== "") {
+          io.out(`coordinators (this one: ${res.coordinatorId}):`);
+          for (const c of res.coordinators)
+            io.out(
+              `  ${c.coordinatorId}${c.address !== "" ? ` at ${c.address}` : ""}, seen ${iso(c.lastSeenTime)}`,
+            );
+          io.out("leaders:");
+          for (const l of res.leaders)
+            io.out(
+              `  ${l.federationId}: ${l.coordinatorId} (term ${l.term})${l.address !== "" ? ` at ${l.address}` : ""}`,
+            );
+        }
         return 0;
       }
       default:

@@ -24,8 +24,6 @@ export type CoordinatorQueries = Pick<
   | "connected"
   | "stragglers"
   | "current"
-  | "clientConnected"
-  | "clientDisconnected"
   | "uploadStatus"
   | "publishedAdapter"
   | "tokenDigests"
@@ -70,8 +68,6 @@ export function createQueries(src: QuerySources): CoordinatorQueries {
     connected: (id) => schedulerOf(id).connected(),
     stragglers: (id, n) => schedulerOf(id).stragglers(n),
     current: (id) => schedulerOf(id).current(),
-    clientConnected: (id, clientId) => schedulerOf(id).onClientConnected(clientId),
-    clientDisconnected: (id, clientId) => schedulerOf(id).onClientDisconnected(clientId),
     uploadStatus: (key) =>
       store.uploadStatus(key).catch((err: unknown) => {
         // Another update holds this client's place: nothing of *this* one is stored

@@ -5,10 +5,11 @@
  * `DomainError`s that the edge maps once.
  */
 import type { Clock } from "../core/clock.ts";
-import type { Leadership } from "../core/leadership.ts";
+import type { Leadership, LeaseHolder } from "../core/leadership.ts";
 import type { Log } from "../core/log.ts";
 import type { MergeRunner } from "../core/merge-runner.ts";
 import type { ClientRecord, Federation, RoundRecord, RoundResult, UpdateRecord } from "../core/model.ts";
+import type { Presence, PresenceEntry } from "../core/presence.ts";
 import type { ResultPublisher } from "../core/publisher.ts";
 import type { AdapterHandle, CoordinatorStore, UploadKey, UploadStatus } from "../core/store.ts";
 import type { Telemetry } from "../core/telemetry.ts";
@@ -35,6 +36,24 @@ export interface CoordinatorOptions {
    * store (default: this coordinator alone leads them all).
    */
   readonly leadership?: Leadership;
+  /** Client connections shared between coordinators (default: this coordinator's own only). */
+  readonly presence?: Presence;
+}
+
+/** The coordinators sharing a store, as this one sees them. */
+export interface ClusterView {
+  /** This coordinator's id; `undefined` when it is alone on its store. */
+  readonly coordinatorId?: string;
+  /** Each federation's leader. */
+  readonly leaders: readonly (LeaseHolder & { readonly federationId: string })[];
+  /** Coordinators alive. */
+  readonly coordinators: readonly {
+    readonly coordinatorId: string;
+    readonly address?: string;
+    readonly seenAt: number;
+  }[];
+  /** Clients connected to the other coordinators. */
+  readonly remoteClients: readonly PresenceEntry[];
 }
 
 /** What a client sees when it joins. */
@@ -78,6 +97,8 @@ export interface Coordinator {
   /** Checks what the client claims of its adapters against the schema, and marks it connected. */
   join(federationId: string, clientId: string, claim: JoinClaim): Promise<Joined>;
   clientConnected(federationId: string, clientId: string): Promise<void>;
+  /** The coordinators sharing this one's store, their leaders and their clients. */
+  cluster(): ClusterView;
   clientDisconnected(federationId: string, clientId: string): Promise<void>;
   current(federationId: string): RoundRecord | undefined;
   watch(federationId: string, listener: (e: RoundEvent) => void): () => void;

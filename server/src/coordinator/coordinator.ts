@@ -75,6 +75,27 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
       results.onEvent(event);
     }
   });
+  /** Clients connected to this coordinator, as `federation\0client`. */
+  const here = new Set<string>();
+  const presence = opts.presence;
+  const keyOf = (federationId: string, clientId: string) => `${federationId}\u0000${clientId}`;
+  const connectedHere = async (federationId: string, clientId: string): Promise<void> => {
+    await schedulerOf(federationId).onClientConnected(clientId);
+    here.add(keyOf(federationId, clientId));
+    presence?.announce(federationId, clientId, true);
+  };
+  presence?.onChange((entry, connected) => {
+    if (entry.coordinatorId === leadership.coordinatorId || !registry.has(entry.federationId)) return;
+    const s = schedulerOf(entry.federationId);
+    const done = connected
+      ? s.onClientConnected(entry.clientId)
+      : here.has(keyOf(entry.federationId, entry.clientId))
+        ? Promise.resolve()
+        : s.onClientDisconnected(entry.clientId);
+    // A client enrolled a moment ago may not be known here yet: its next call will say.
+    done.catch((err: unknown) => log.warn("could not count a client connected elsewhere", { error: err }));
+  });
+
   /** An event another coordinator journaled: the schedulers take it in, then every listener hears it. */
   const onForeign = (event: JournalEvent): void => {
     const failed = (what: string) => (err: unknown) => log.error(what, { event: event.type, error: err });
@@ -164,7 +185,7 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
       const federation = fedOf(id);
       checkJoinClaim(federation, clientId, claim);
       const s = schedulerOf(id);
-      await s.onClientConnected(clientId);
+      await connectedHere(id, clientId);
       const current = s.current();
       return {
         federation,
@@ -194,6 +215,28 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
       federations: registry.federations,
       federation: fedOf,
       schedulerOf,
+    }),
+    clientConnected: connectedHere,
+    async clientDisconnected(id, clientId) {
+      here.delete(keyOf(id, clientId));
+      presence?.announce(id, clientId, false);
+      const elsewhere = presence
+        ?.list()
+        .some(
+          (e) =>
+            e.federationId === id && e.clientId === clientId && e.coordinatorId !== leadership.coordinatorId,
+        );
+      if (elsewhere !== true) await schedulerOf(id).onClientDisconnected(clientId);
+    },
+    cluster: () => ({
+      ...(leadership.replicated ? { coordinatorId: leadership.coordinatorId } : {}),
+      leaders: leadership.replicated
+        ? [...leadership.holders()].map(([federationId, h]) => ({ federationId, ...h }))
+        : [],
+      coordinators: leadership.replicated
+        ? [...leadership.coordinators()].map(([coordinatorId, c]) => ({ coordinatorId, ...c }))
+        : [],
+      remoteClients: (presence?.list() ?? []).filter((e) => e.coordinatorId !== leadership.coordinatorId),
     }),
     subscribe: (listener) => flow.subscribe(listener),
   };

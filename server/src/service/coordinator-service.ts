@@ -13,6 +13,7 @@ import { type Coordinator, createCoordinator } from "../coordinator/coordinator.
 import type { Leadership } from "../core/leadership.ts";
 import type { Log } from "../core/log.ts";
 import type { MergeRunner } from "../core/merge-runner.ts";
+import type { Presence } from "../core/presence.ts";
 import type { ResultPublisher } from "../core/publisher.ts";
 import type { CoordinatorStore } from "../core/store.ts";
 import type { Telemetry } from "../core/telemetry.ts";
@@ -21,6 +22,7 @@ import { type OperatorUi, startOperatorUi } from "../operator-ui/operator-ui.ts"
 import { createFileStore } from "../store/file-store.ts";
 import { createJetStreamStore } from "../store-jetstream/jetstream-store.ts";
 import { startKvLeadership } from "../store-jetstream/kv-leadership.ts";
+import { startKvPresence } from "../store-jetstream/kv-presence.ts";
 import { instrumentPublisher, instrumentStore } from "../telemetry/instrumented.ts";
 import { pinoLog } from "../telemetry/pino-log.ts";
 import { createTelemetry } from "../telemetry/telemetry.ts";
@@ -217,8 +219,21 @@ export async function startService(config: ServiceConfig): Promise<RunningServic
         leaseMs: leadership.leaseMs,
       });
     }
+    let presence: Presence | undefined;
+    if (leadership !== undefined && config.jetstreamStore !== undefined) {
+      presence = await startKvPresence({
+        servers: natsServers(natsUrl),
+        coordinatorId: leadership.coordinatorId,
+        ttlMs: config.livenessTimeoutMs ?? 60_000,
+        replicas: config.jetstreamStore.replicas,
+        log,
+      });
+      const shared = presence;
+      cleanups.push(() => shared.close());
+    }
     const coordinator = createCoordinator({
       ...(leadership !== undefined ? { leadership } : {}),
+      ...(presence !== undefined ? { presence } : {}),
       store,
       pool,
       publisher,

@@ -122,18 +122,40 @@ export function operatorServiceHandlers(
       const open = federations
         .map((f) => coordinator.current(f.id))
         .filter((r): r is RoundRecord => r !== undefined && (r.state === "open" || r.state === "merging"));
+      const cluster = coordinator.cluster();
       return create(GetStatusResponseSchema, {
         federations: federations.map(federationToProto),
         openRounds: open.map(withCount),
-        connectedClients: connections
-          .list()
-          .filter((c) => c.live)
-          .map((c) => ({
+        connectedClients: [
+          ...connections
+            .list()
+            .filter((c) => c.live)
+            .map((c) => ({
+              clientId: c.clientId,
+              federationId: c.federationId,
+              joinTime: timestampFromMs(c.joinedAt),
+              lastSeenTime: timestampFromMs(c.lastSeenAt),
+            })),
+          ...cluster.remoteClients.map((c) => ({
             clientId: c.clientId,
             federationId: c.federationId,
             joinTime: timestampFromMs(c.joinedAt),
             lastSeenTime: timestampFromMs(c.lastSeenAt),
+            coordinatorId: c.coordinatorId,
           })),
+        ],
+        leaders: cluster.leaders.map((l) => ({
+          federationId: l.federationId,
+          coordinatorId: l.coordinatorId,
+          term: BigInt(l.term),
+          address: l.address ?? "",
+        })),
+        coordinators: cluster.coordinators.map((c) => ({
+          coordinatorId: c.coordinatorId,
+          address: c.address ?? "",
+          lastSeenTime: timestampFromMs(c.seenAt),
+        })),
+        coordinatorId: cluster.coordinatorId ?? "",
       });
     }),
   };

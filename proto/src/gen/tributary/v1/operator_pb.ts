@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tributary/v1/operator.proto.
  */
 export const file_tributary_v1_operator: GenFile = /*@__PURE__*/
-  fileDesc("Cht0cmlidXRhcnkvdjEvb3BlcmF0b3IucHJvdG8SDHRyaWJ1dGFyeS52MSLGAQoXQ3JlYXRlRmVkZXJhdGlvblJlcXVlc3QSFQoNZmVkZXJhdGlvbl9pZBgBIAEoCRIUCgxkaXNwbGF5X25hbWUYAiABKAkSKwoGc2NoZW1hGAMgASgLMhsudHJpYnV0YXJ5LnYxLkFkYXB0ZXJTY2hlbWESJgoFbWVyZ2UYBCABKAsyFy50cmlidXRhcnkudjEuTWVyZ2VTcGVjEikKBnBvbGljeRgFIAEoCzIZLnRyaWJ1dGFyeS52MS5Sb3VuZFBvbGljeSJIChhDcmVhdGVGZWRlcmF0aW9uUmVzcG9uc2USLAoKZmVkZXJhdGlvbhgBIAEoCzIYLnRyaWJ1dGFyeS52MS5GZWRlcmF0aW9uIj8KE0Vucm9sbENsaWVudFJlcXVlc3QSFQoNZmVkZXJhdGlvbl9pZBgBIAEoCRIRCgljbGllbnRfaWQYAiABKAkiOAoURW5yb2xsQ2xpZW50UmVzcG9uc2USEQoJY2xpZW50X2lkGAEgASgJEg0KBXRva2VuGAIgASgJIioKEVN0YXJ0Um91bmRSZXF1ZXN0EhUKDWZlZGVyYXRpb25faWQYASABKAkiOAoSU3RhcnRSb3VuZFJlc3BvbnNlEiIKBXJvdW5kGAEgASgLMhMudHJpYnV0YXJ5LnYxLlJvdW5kIjkKEUNsb3NlUm91bmRSZXF1ZXN0EhUKDWZlZGVyYXRpb25faWQYASABKAkSDQoFcm91bmQYAiABKA0iOAoSQ2xvc2VSb3VuZFJlc3BvbnNlEiIKBXJvdW5kGAEgASgLMhMudHJpYnV0YXJ5LnYxLlJvdW5kIkkKEUFib3J0Um91bmRSZXF1ZXN0EhUKDWZlZGVyYXRpb25faWQYASABKAkSDQoFcm91bmQYAiABKA0SDgoGcmVhc29uGAMgASgJIjgKEkFib3J0Um91bmRSZXNwb25zZRIiCgVyb3VuZBgBIAEoCzITLnRyaWJ1dGFyeS52MS5Sb3VuZCI5ChFSZXRyeU1lcmdlUmVxdWVzdBIVCg1mZWRlcmF0aW9uX2lkGAEgASgJEg0KBXJvdW5kGAIgASgNIjgKElJldHJ5TWVyZ2VSZXNwb25zZRIiCgVyb3VuZBgBIAEoCzITLnRyaWJ1dGFyeS52MS5Sb3VuZCJRChFMaXN0Um91bmRzUmVxdWVzdBIVCg1mZWRlcmF0aW9uX2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoDRISCgpwYWdlX3Rva2VuGAMgASgJIlIKEkxpc3RSb3VuZHNSZXNwb25zZRIjCgZyb3VuZHMYASADKAsyEy50cmlidXRhcnkudjEuUm91bmQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjoKEkxpc3RVcGRhdGVzUmVxdWVzdBIVCg1mZWRlcmF0aW9uX2lkGAEgASgJEg0KBXJvdW5kGAIgASgNIkMKE0xpc3RVcGRhdGVzUmVzcG9uc2USLAoHdXBkYXRlcxgBIAMoCzIbLnRyaWJ1dGFyeS52MS5VcGRhdGVTdW1tYXJ5IhIKEEdldFN0YXR1c1JlcXVlc3QingEKD0Nvbm5lY3RlZENsaWVudBIRCgljbGllbnRfaWQYASABKAkSFQoNZmVkZXJhdGlvbl9pZBgCIAEoCRItCglqb2luX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmxhc3Rfc2Vlbl90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKmAQoRR2V0U3RhdHVzUmVzcG9uc2USLQoLZmVkZXJhdGlvbnMYASADKAsyGC50cmlidXRhcnkudjEuRmVkZXJhdGlvbhIoCgtvcGVuX3JvdW5kcxgCIAMoCzITLnRyaWJ1dGFyeS52MS5Sb3VuZBI4ChFjb25uZWN0ZWRfY2xpZW50cxgDIAMoCzIdLnRyaWJ1dGFyeS52MS5Db25uZWN0ZWRDbGllbnQyggYKD09wZXJhdG9yU2VydmljZRJhChBDcmVhdGVGZWRlcmF0aW9uEiUudHJpYnV0YXJ5LnYxLkNyZWF0ZUZlZGVyYXRpb25SZXF1ZXN0GiYudHJpYnV0YXJ5LnYxLkNyZWF0ZUZlZGVyYXRpb25SZXNwb25zZRJVCgxFbnJvbGxDbGllbnQSIS50cmlidXRhcnkudjEuRW5yb2xsQ2xpZW50UmVxdWVzdBoiLnRyaWJ1dGFyeS52MS5FbnJvbGxDbGllbnRSZXNwb25zZRJPCgpTdGFydFJvdW5kEh8udHJpYnV0YXJ5LnYxLlN0YXJ0Um91bmRSZXF1ZXN0GiAudHJpYnV0YXJ5LnYxLlN0YXJ0Um91bmRSZXNwb25zZRJPCgpDbG9zZVJvdW5kEh8udHJpYnV0YXJ5LnYxLkNsb3NlUm91bmRSZXF1ZXN0GiAudHJpYnV0YXJ5LnYxLkNsb3NlUm91bmRSZXNwb25zZRJPCgpBYm9ydFJvdW5kEh8udHJpYnV0YXJ5LnYxLkFib3J0Um91bmRSZXF1ZXN0GiAudHJpYnV0YXJ5LnYxLkFib3J0Um91bmRSZXNwb25zZRJPCgpSZXRyeU1lcmdlEh8udHJpYnV0YXJ5LnYxLlJldHJ5TWVyZ2VSZXF1ZXN0GiAudHJpYnV0YXJ5LnYxLlJldHJ5TWVyZ2VSZXNwb25zZRJPCgpMaXN0Um91bmRzEh8udHJpYnV0YXJ5LnYxLkxpc3RSb3VuZHNSZXF1ZXN0GiAudHJpYnV0YXJ5LnYxLkxpc3RSb3VuZHNSZXNwb25zZRJSCgtMaXN0VXBkYXRlcxIgLnRyaWJ1dGFyeS52MS5MaXN0VXBkYXRlc1JlcXVlc3QaIS50cmlidXRhcnkudjEuTGlzdFVwZGF0ZXNSZXNwb25zZRJMCglHZXRTdGF0dXMSHi50cmlidXRhcnkudjEuR2V0U3RhdHVzUmVxdWVzdBofLnRyaWJ1dGFyeS52MS5HZXRTdGF0dXNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_tributary_v1_federation]);
+  fileDesc("Cht0cmlidXRhcnkvdjEvb3BlcmF0b3IucHJvdG8SDHRyaWJ1dGFyeS52MSLGAQoXQ3JlYXRlRmVkZXJhdGlvblJlcXVlc3QSFQoNZmVkZXJhdGlvbl9pZBgBIAEoCRIUCgxkaXNwbGF5X25hbWUYAiABKAkSKwoGc2NoZW1hGAMgASgLMhsudHJpYnV0YXJ5LnYxLkFkYXB0ZXJTY2hlbWESJgoFbWVyZ2UYBCABKAsyFy50cmlidXRhcnkudjEuTWVyZ2VTcGVjEikKBnBvbGljeRgFIAEoCzIZLnRyaWJ1dGFyeS52MS5Sb3VuZFBvbGljeSJIChhDcmVhdGVGZWRlcmF0aW9uUmVzcG9uc2USLAoKZmVkZXJhdGlvbhgBIAEoCzIYLnRyaWJ1dGFyeS52MS5GZWRlcmF0aW9uIj8KE0Vucm9sbENsaWVudFJlcXVlc3QSFQoNZmVkZXJhdGlvbl9pZBgBIAEoCRIRCgljbGllbnRfaWQYAiABKAkiOAoURW5yb2xsQ2xpZW50UmVzcG9uc2USEQoJY2xpZW50X2lkGAEgASgJEg0KBXRva2VuGAIgASgJIioKEVN0YXJ0Um91bmRSZXF1ZXN0EhUKDWZlZGVyYXRpb25faWQYASABKAkiOAoSU3RhcnRSb3VuZFJlc3BvbnNlEiIKBXJvdW5kGAEgASgLMhMudHJpYnV0YXJ5LnYxLlJvdW5kIjkKEUNsb3NlUm91bmRSZXF1ZXN0EhUKDWZlZGVyYXRpb25faWQYASABKAkSDQoFcm91bmQYAiABKA0iOAoSQ2xvc2VSb3VuZFJlc3BvbnNlEiIKBXJvdW5kGAEgASgLMhMudHJpYnV0YXJ5LnYxLlJvdW5kIkkKEUFib3J0Um91bmRSZXF1ZXN0EhUKDWZlZGVyYXRpb25faWQYASABKAkSDQoFcm91bmQYAiABKA0SDgoGcmVhc29uGAMgASgJIjgKEkFib3J0Um91bmRSZXNwb25zZRIiCgVyb3VuZBgBIAEoCzITLnRyaWJ1dGFyeS52MS5Sb3VuZCI5ChFSZXRyeU1lcmdlUmVxdWVzdBIVCg1mZWRlcmF0aW9uX2lkGAEgASgJEg0KBXJvdW5kGAIgASgNIjgKElJldHJ5TWVyZ2VSZXNwb25zZRIiCgVyb3VuZBgBIAEoCzITLnRyaWJ1dGFyeS52MS5Sb3VuZCJRChFMaXN0Um91bmRzUmVxdWVzdBIVCg1mZWRlcmF0aW9uX2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoDRISCgpwYWdlX3Rva2VuGAMgASgJIlIKEkxpc3RSb3VuZHNSZXNwb25zZRIjCgZyb3VuZHMYASADKAsyEy50cmlidXRhcnkudjEuUm91bmQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjoKEkxpc3RVcGRhdGVzUmVxdWVzdBIVCg1mZWRlcmF0aW9uX2lkGAEgASgJEg0KBXJvdW5kGAIgASgNIkMKE0xpc3RVcGRhdGVzUmVzcG9uc2USLAoHdXBkYXRlcxgBIAMoCzIbLnRyaWJ1dGFyeS52MS5VcGRhdGVTdW1tYXJ5IhIKEEdldFN0YXR1c1JlcXVlc3QitgEKD0Nvbm5lY3RlZENsaWVudBIRCgljbGllbnRfaWQYASABKAkSFQoNZmVkZXJhdGlvbl9pZBgCIAEoCRItCglqb2luX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmxhc3Rfc2Vlbl90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5jb29yZGluYXRvcl9pZBgFIAEoCSJgChBGZWRlcmF0aW9uTGVhZGVyEhUKDWZlZGVyYXRpb25faWQYASABKAkSFgoOY29vcmRpbmF0b3JfaWQYAiABKAkSDAoEdGVybRgDIAEoBBIPCgdhZGRyZXNzGAQgASgJIm4KD0Nvb3JkaW5hdG9ySW5mbxIWCg5jb29yZGluYXRvcl9pZBgBIAEoCRIPCgdhZGRyZXNzGAIgASgJEjIKDmxhc3Rfc2Vlbl90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKkAgoRR2V0U3RhdHVzUmVzcG9uc2USLQoLZmVkZXJhdGlvbnMYASADKAsyGC50cmlidXRhcnkudjEuRmVkZXJhdGlvbhIoCgtvcGVuX3JvdW5kcxgCIAMoCzITLnRyaWJ1dGFyeS52MS5Sb3VuZBI4ChFjb25uZWN0ZWRfY2xpZW50cxgDIAMoCzIdLnRyaWJ1dGFyeS52MS5Db25uZWN0ZWRDbGllbnQSLwoHbGVhZGVycxgEIAMoCzIeLnRyaWJ1dGFyeS52MS5GZWRlcmF0aW9uTGVhZGVyEjMKDGNvb3JkaW5hdG9ycxgFIAMoCzIdLnRyaWJ1dGFyeS52MS5Db29yZGluYXRvckluZm8SFgoOY29vcmRpbmF0b3JfaWQYBiABKAkyggYKD09wZXJhdG9yU2VydmljZRJhChBDcmVhdGVGZWRlcmF0aW9uEiUudHJpYnV0YXJ5LnYxLkNyZWF0ZUZlZGVyYXRpb25SZXF1ZXN0GiYudHJpYnV0YXJ5LnYxLkNyZWF0ZUZlZGVyYXRpb25SZXNwb25zZRJVCgxFbnJvbGxDbGllbnQSIS50cmlidXRhcnkudjEuRW5yb2xsQ2xpZW50UmVxdWVzdBoiLnRyaWJ1dGFyeS52MS5FbnJvbGxDbGllbnRSZXNwb25zZRJPCgpTdGFydFJvdW5kEh8udHJpYnV0YXJ5LnYxLlN0YXJ0Um91bmRSZXF1ZXN0GiAudHJpYnV0YXJ5LnYxLlN0YXJ0Um91bmRSZXNwb25zZRJPCgpDbG9zZVJvdW5kEh8udHJpYnV0YXJ5LnYxLkNsb3NlUm91bmRSZXF1ZXN0GiAudHJpYnV0YXJ5LnYxLkNsb3NlUm91bmRSZXNwb25zZRJPCgpBYm9ydFJvdW5kEh8udHJpYnV0YXJ5LnYxLkFib3J0Um91bmRSZXF1ZXN0GiAudHJpYnV0YXJ5LnYxLkFib3J0Um91bmRSZXNwb25zZRJPCgpSZXRyeU1lcmdlEh8udHJpYnV0YXJ5LnYxLlJldHJ5TWVyZ2VSZXF1ZXN0GiAudHJpYnV0YXJ5LnYxLlJldHJ5TWVyZ2VSZXNwb25zZRJPCgpMaXN0Um91bmRzEh8udHJpYnV0YXJ5LnYxLkxpc3RSb3VuZHNSZXF1ZXN0GiAudHJpYnV0YXJ5LnYxLkxpc3RSb3VuZHNSZXNwb25zZRJSCgtMaXN0VXBkYXRlcxIgLnRyaWJ1dGFyeS52MS5MaXN0VXBkYXRlc1JlcXVlc3QaIS50cmlidXRhcnkudjEuTGlzdFVwZGF0ZXNSZXNwb25zZRJMCglHZXRTdGF0dXMSHi50cmlidXRhcnkudjEuR2V0U3RhdHVzUmVxdWVzdBofLnRyaWJ1dGFyeS52MS5HZXRTdGF0dXNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_tributary_v1_federation]);
 
 /**
  * Request of OperatorService.CreateFederation.
@@ -498,6 +498,14 @@ export type ConnectedClient = Message<"tributary.v1.ConnectedClient"> & {
    * @generated from field: google.protobuf.Timestamp last_seen_time = 4;
    */
   lastSeenTime?: Timestamp | undefined;
+
+  /**
+   * The coordinator the client is connected to, when several share one store
+   * (empty: the coordinator answering).
+   *
+   * @generated from field: string coordinator_id = 5;
+   */
+  coordinatorId: string;
 };
 
 /**
@@ -506,6 +514,77 @@ export type ConnectedClient = Message<"tributary.v1.ConnectedClient"> & {
  */
 export const ConnectedClientSchema: GenMessage<ConnectedClient> = /*@__PURE__*/
   messageDesc(file_tributary_v1_operator, 17);
+
+/**
+ * Who leads a federation's rounds, when several coordinators share one store.
+ *
+ * @generated from message tributary.v1.FederationLeader
+ */
+export type FederationLeader = Message<"tributary.v1.FederationLeader"> & {
+  /**
+   * @generated from field: string federation_id = 1;
+   */
+  federationId: string;
+
+  /**
+   * @generated from field: string coordinator_id = 2;
+   */
+  coordinatorId: string;
+
+  /**
+   * Grows with each election; the journal refuses round events of older terms.
+   *
+   * @generated from field: uint64 term = 3;
+   */
+  term: bigint;
+
+  /**
+   * Where the leader serves gRPC, if it advertised it (--advertise).
+   *
+   * @generated from field: string address = 4;
+   */
+  address: string;
+};
+
+/**
+ * Describes the message tributary.v1.FederationLeader.
+ * Use `create(FederationLeaderSchema)` to create a new message.
+ */
+export const FederationLeaderSchema: GenMessage<FederationLeader> = /*@__PURE__*/
+  messageDesc(file_tributary_v1_operator, 18);
+
+/**
+ * A coordinator seen alive on the shared store.
+ *
+ * @generated from message tributary.v1.CoordinatorInfo
+ */
+export type CoordinatorInfo = Message<"tributary.v1.CoordinatorInfo"> & {
+  /**
+   * @generated from field: string coordinator_id = 1;
+   */
+  coordinatorId: string;
+
+  /**
+   * Its --advertise address, if any.
+   *
+   * @generated from field: string address = 2;
+   */
+  address: string;
+
+  /**
+   * When it last said it was alive.
+   *
+   * @generated from field: google.protobuf.Timestamp last_seen_time = 3;
+   */
+  lastSeenTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message tributary.v1.CoordinatorInfo.
+ * Use `create(CoordinatorInfoSchema)` to create a new message.
+ */
+export const CoordinatorInfoSchema: GenMessage<CoordinatorInfo> = /*@__PURE__*/
+  messageDesc(file_tributary_v1_operator, 19);
 
 /**
  * Response of OperatorService.GetStatus.
@@ -528,11 +607,33 @@ export type GetStatusResponse = Message<"tributary.v1.GetStatusResponse"> & {
   openRounds: Round[];
 
   /**
-   * Clients with a live WatchRounds stream or a call in the last minute.
+   * Clients with a live WatchRounds stream or a call in the last minute,
+   * connected to this coordinator or (several sharing one store) to another.
    *
    * @generated from field: repeated tributary.v1.ConnectedClient connected_clients = 3;
    */
   connectedClients: ConnectedClient[];
+
+  /**
+   * The leader of each federation, when several coordinators share one store.
+   *
+   * @generated from field: repeated tributary.v1.FederationLeader leaders = 4;
+   */
+  leaders: FederationLeader[];
+
+  /**
+   * The coordinators alive on the shared store (this one included).
+   *
+   * @generated from field: repeated tributary.v1.CoordinatorInfo coordinators = 5;
+   */
+  coordinators: CoordinatorInfo[];
+
+  /**
+   * The coordinator answering (empty when it is alone on its store).
+   *
+   * @generated from field: string coordinator_id = 6;
+   */
+  coordinatorId: string;
 };
 
 /**
@@ -540,7 +641,7 @@ export type GetStatusResponse = Message<"tributary.v1.GetStatusResponse"> & {
  * Use `create(GetStatusResponseSchema)` to create a new message.
  */
 export const GetStatusResponseSchema: GenMessage<GetStatusResponse> = /*@__PURE__*/
-  messageDesc(file_tributary_v1_operator, 18);
+  messageDesc(file_tributary_v1_operator, 20);
 
 /**
  * What operators call to run federations. Calls carry the operator token in
