@@ -10,20 +10,20 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { create } from "@bufbuild/protobuf";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import {
-  FetchAdapterRequestSchema,
-  ListRoundsRequestSchema,
-  type ListRoundsResponse,
-  RoundState,
-} from "@tributary/protocol";
+import { RoundState } from "@tributary/protocol";
 import { type CoordinatorProcess, startCoordinatorProcess } from "./helpers/coordinator-process.ts";
-import { assertEqualsDirectMerge } from "./helpers/direct-merge.ts";
+import { assertRoundEqualsDirectMerge } from "./helpers/direct-merge.ts";
 import { waitFor } from "./helpers/expect.ts";
-import { createTestFederation, joinAll, OPERATOR_TOKEN, type TestFederation } from "./helpers/federation.ts";
-import { bearer, call, clientsFor, fetchAdapter, upload } from "./helpers/grpc-calls.ts";
+import {
+  createTestFederation,
+  joinAll,
+  roundOf,
+  submitUpdate,
+  type TestFederation,
+} from "./helpers/federation.ts";
+import { clientsFor } from "./helpers/grpc-calls.ts";
 import { startNatsCluster, type TestNatsCluster } from "./helpers/nats-cluster.ts";
 import { publishedResults } from "./helpers/nats-inspect.ts";
 
@@ -33,28 +33,8 @@ describe("the JetStream store on a 3-node cluster, R3", { timeout: 180_000 }, ()
   let proc: CoordinatorProcess | undefined;
   let conn: ReturnType<typeof clientsFor>;
   let fed: TestFederation;
-  const operatorMd = bearer(OPERATOR_TOKEN);
-  const round1 = async () =>
-    (
-      (await call(
-        conn.operator.listRounds,
-        conn.operator,
-        create(ListRoundsRequestSchema, { federationId: fed.federationId }),
-        operatorMd,
-      )) as ListRoundsResponse
-    ).rounds.find((r) => r.number === 1)!;
-  const send = (i: number) => {
-    const c = fed.clients[i];
-    return upload(conn.client, c.token, {
-      federationId: fed.federationId,
-      round: 1,
-      clientId: c.id,
-      updateId: `u-${c.id}`,
-      samples: 100 * (i + 1),
-      configJson: c.configJson,
-      bytes: c.bytes,
-    });
-  };
+  const round1 = async () => (await roundOf(conn.operator, fed.federationId))!;
+  const send = (i: number) => submitUpdate(conn.client, fed.federationId, fed.clients[i], 1, 100 * (i + 1));
 
   before(async () => {
     root = await mkdtemp(join(tmpdir(), "tributary-js-cluster-"));
@@ -143,20 +123,11 @@ describe("the JetStream store on a 3-node cluster, R3", { timeout: 180_000 }, ()
     });
     assert.equal(published.p.announcements.length, 1, "announced once");
     void lastState;
-    const adapter = await fetchAdapter(
-      conn.client,
-      fed.clients[0].token,
-      create(FetchAdapterRequestSchema, {
-        federationId: fed.federationId,
-        selector: { case: "round", value: 1 },
-      }),
-    );
-    assert.equal(adapter.contentHash, published.round.resultContentHash);
-    await assertEqualsDirectMerge(
-      { configJson: adapter.configJson, safetensors: adapter.bytes },
-      fed.clients.map((c) => c.dir),
-      { rank: 4, samples: [100, 200, 300] },
-    );
+    await assertRoundEqualsDirectMerge(conn.client, fed, {
+      round: 1,
+      contentHash: published.round.resultContentHash,
+      rank: 4,
+    });
     await cluster.nodes[0].restart();
   });
 });

@@ -18,7 +18,6 @@ import { jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { connect } from "@nats-io/transport-node";
 import {
-  FetchAdapterRequestSchema,
   GetStatusRequestSchema,
   type GetStatusResponse,
   ListRoundsRequestSchema,
@@ -27,10 +26,17 @@ import {
 } from "@tributary/protocol";
 import type { JournalEvent } from "../server/src/core/store.ts";
 import { type CoordinatorProcess, startCoordinatorProcess } from "./helpers/coordinator-process.ts";
-import { assertEqualsDirectMerge } from "./helpers/direct-merge.ts";
+import { assertRoundEqualsDirectMerge } from "./helpers/direct-merge.ts";
 import { waitFor } from "./helpers/expect.ts";
-import { createTestFederation, joinAll, OPERATOR_TOKEN, type TestFederation } from "./helpers/federation.ts";
-import { bearer, call, clientsFor, fetchAdapter, upload } from "./helpers/grpc-calls.ts";
+import {
+  createTestFederation,
+  joinAll,
+  OPERATOR_TOKEN,
+  roundOf,
+  submitUpdate,
+  type TestFederation,
+} from "./helpers/federation.ts";
+import { bearer, call, clientsFor } from "./helpers/grpc-calls.ts";
 import { publishedResults } from "./helpers/nats-inspect.ts";
 import { startNatsServer, type TestNatsServer } from "./helpers/nats-server.ts";
 
@@ -81,6 +87,7 @@ describe("two coordinators on one JetStream store", { timeout: 120_000 }, () => 
         operatorMd,
       )) as ListRoundsResponse
     ).rounds;
+  const round1 = (at: string) => roundOf(conns.get(at)!.operator, fed.federationId);
   const status = async (at: string) =>
     (await call(
       conns.get(at)!.operator.getStatus,
@@ -88,18 +95,8 @@ describe("two coordinators on one JetStream store", { timeout: 120_000 }, () => 
       create(GetStatusRequestSchema),
       operatorMd,
     )) as GetStatusResponse;
-  const send = (at: string, i: number) => {
-    const c = fed.clients[i];
-    return upload(conns.get(at)!.client, c.token, {
-      federationId: fed.federationId,
-      round: 1,
-      clientId: c.id,
-      updateId: `u-${c.id}`,
-      samples: 100 * (i + 1),
-      configJson: c.configJson,
-      bytes: c.bytes,
-    });
-  };
+  const send = (at: string, i: number) =>
+    submitUpdate(conns.get(at)!.client, fed.federationId, fed.clients[i], 1, 100 * (i + 1));
 
   before(async () => {
     root = await mkdtemp(join(tmpdir(), "tributary-failover-"));
@@ -163,7 +160,7 @@ describe("two coordinators on one JetStream store", { timeout: 120_000 }, () => 
     const published = await waitFor(
       "round 1 to be published and announced by the survivor",
       async () => {
-        const r1 = (await rounds(survivor)).find((r) => r.number === 1);
+        const r1 = await round1(survivor);
         if (r1?.state === RoundState.FAILED) assert.fail(`round 1 failed: ${r1.failureReason}`);
         if (r1?.state !== RoundState.PUBLISHED) return undefined;
         const p = await publishedResults(nats.url, fed.federationId);
@@ -197,19 +194,10 @@ describe("two coordinators on one JetStream store", { timeout: 120_000 }, () => 
       after.leaders.map((l) => [l.federationId, l.coordinatorId]),
       [[fed.federationId, survivor]],
     );
-    const adapter = await fetchAdapter(
-      conns.get(survivor)!.client,
-      fed.clients[0].token,
-      create(FetchAdapterRequestSchema, {
-        federationId: fed.federationId,
-        selector: { case: "round", value: 1 },
-      }),
-    );
-    assert.equal(adapter.contentHash, published.round.resultContentHash);
-    await assertEqualsDirectMerge(
-      { configJson: adapter.configJson, safetensors: adapter.bytes },
-      fed.clients.map((c) => c.dir),
-      { rank: 4, samples: [100, 200, 300] },
-    );
+    await assertRoundEqualsDirectMerge(conns.get(survivor)!.client, fed, {
+      round: 1,
+      contentHash: published.round.resultContentHash,
+      rank: 4,
+    });
   });
 });

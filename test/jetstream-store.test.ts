@@ -13,19 +13,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
-import {
-  FetchAdapterRequestSchema,
-  GetUploadStatusRequestSchema,
-  type GetUploadStatusResponse,
-  ListRoundsRequestSchema,
-  type ListRoundsResponse,
-  RoundState,
-} from "@tributary/protocol";
+import { GetUploadStatusRequestSchema, type GetUploadStatusResponse, RoundState } from "@tributary/protocol";
 import { type CoordinatorProcess, startCoordinatorProcess } from "./helpers/coordinator-process.ts";
-import { assertEqualsDirectMerge } from "./helpers/direct-merge.ts";
+import { assertRoundEqualsDirectMerge } from "./helpers/direct-merge.ts";
 import { waitFor } from "./helpers/expect.ts";
-import { createTestFederation, joinAll, OPERATOR_TOKEN, type TestFederation } from "./helpers/federation.ts";
-import { bearer, call, clientsFor, fetchAdapter, upload } from "./helpers/grpc-calls.ts";
+import {
+  createTestFederation,
+  joinAll,
+  OPERATOR_TOKEN,
+  roundOf,
+  type TestFederation,
+} from "./helpers/federation.ts";
+import { bearer, call, clientsFor, upload } from "./helpers/grpc-calls.ts";
 import { publishedResults } from "./helpers/nats-inspect.ts";
 import { startNatsServer, type TestNatsServer } from "./helpers/nats-server.ts";
 
@@ -35,7 +34,7 @@ describe("the JetStream store under tributary serve", { timeout: 120_000 }, () =
   let proc: CoordinatorProcess | undefined;
   let conn: ReturnType<typeof clientsFor>;
   let fed: TestFederation;
-  const operatorMd = bearer(OPERATOR_TOKEN);
+  const _operatorMd = bearer(OPERATOR_TOKEN);
   const serve = (dataDir: string, port?: number) =>
     startCoordinatorProcess({
       dataDir,
@@ -43,15 +42,7 @@ describe("the JetStream store under tributary serve", { timeout: 120_000 }, () =
       ...(port !== undefined ? { port } : {}),
       args: ["--store", "jetstream"],
     });
-  const round1 = async () =>
-    (
-      (await call(
-        conn.operator.listRounds,
-        conn.operator,
-        create(ListRoundsRequestSchema, { federationId: fed.federationId }),
-        operatorMd,
-      )) as ListRoundsResponse
-    ).rounds.find((r) => r.number === 1)!;
+  const round1 = async () => (await roundOf(conn.operator, fed.federationId))!;
   const send = (i: number, part: { resumeOffset?: number; stopAt?: number } = {}) => {
     const c = fed.clients[i];
     return upload(conn.client, c.token, {
@@ -121,19 +112,10 @@ describe("the JetStream store under tributary serve", { timeout: 120_000 }, () =
       return p.announcements.length > 0 && { round: now, p };
     });
     assert.equal(published.p.announcements.length, 1);
-    const adapter = await fetchAdapter(
-      conn.client,
-      third.token,
-      create(FetchAdapterRequestSchema, {
-        federationId: fed.federationId,
-        selector: { case: "round", value: 1 },
-      }),
-    );
-    assert.equal(adapter.contentHash, published.round.resultContentHash);
-    await assertEqualsDirectMerge(
-      { configJson: adapter.configJson, safetensors: adapter.bytes },
-      fed.clients.map((c) => c.dir),
-      { rank: 4, samples: [100, 200, 300] },
-    );
+    await assertRoundEqualsDirectMerge(conn.client, fed, {
+      round: 1,
+      contentHash: published.round.resultContentHash,
+      rank: 4,
+    });
   });
 });

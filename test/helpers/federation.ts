@@ -18,6 +18,8 @@ import {
   FetchAdapterRequestSchema,
   type GrpcClient,
   JoinRequestSchema,
+  ListRoundsRequestSchema,
+  type ListRoundsResponse,
   ListUpdatesRequestSchema,
   type ListUpdatesResponse,
   type OperatorService,
@@ -363,6 +365,21 @@ export async function listUpdates(
     create(ListUpdatesRequestSchema, { federationId, round }),
     fx.operatorMd,
   )) as ListUpdatesResponse;
+}
+
+/** Round `n` of `federationId` as the operator's `ListRounds` shows it (`undefined` before it opens). */
+export async function roundOf(
+  operator: Connections["operator"],
+  federationId: string,
+  n = 1,
+): Promise<ListRoundsResponse["rounds"][number] | undefined> {
+  const res = (await call(
+    operator.listRounds,
+    operator,
+    create(ListRoundsRequestSchema, { federationId }),
+    bearer(OPERATOR_TOKEN),
+  )) as ListRoundsResponse;
+  return res.rounds.find((r) => r.number === n);
 }
 
 /** Downloads the merged adapter of `round` of `federationId` as the client holding `token`. */

@@ -10,11 +10,9 @@
  * `coordinator.<id>` entry fresh, which is how the others know it is alive.
  */
 
-import { StorageType } from "@nats-io/jetstream";
-import { type KV, Kvm } from "@nats-io/kv";
-import { connect } from "@nats-io/transport-node";
 import type { CampaignHandlers, Leadership, LeaseHolder } from "../core/leadership.ts";
 import type { Log } from "../core/log.ts";
+import { openKvBucket } from "./kv-bucket.ts";
 
 /** Options of {@link startKvLeadership}. */
 export interface KvLeadershipOptions {
@@ -61,25 +59,14 @@ function keyToken(id: string): string {
 export async function startKvLeadership(options: KvLeadershipOptions): Promise<Leadership> {
   const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
   const { coordinatorId, address, log } = options;
-  const nc = await connect({
-    servers: [...options.servers],
+  const { nc, kv } = await openKvBucket({
+    servers: options.servers,
     name: `tributary-leases-${coordinatorId}`,
-    maxReconnectAttempts: -1,
-    reconnectTimeWait: 250,
-    timeout: Math.max(500, Math.floor(leaseMs / 3)),
+    bucket: options.bucket ?? "tributary-leases",
+    ttlMs: leaseMs,
+    replicas: options.replicas ?? 1,
+    timeoutMs: Math.max(500, Math.floor(leaseMs / 3)),
   });
-  let kv: KV;
-  try {
-    kv = await new Kvm(nc).create(options.bucket ?? "tributary-leases", {
-      ttl: leaseMs,
-      history: 1,
-      replicas: options.replicas ?? 1,
-      storage: StorageType.File,
-    });
-  } catch (err) {
-    await nc.close();
-    throw err;
-  }
   const campaigns = new Map<string, Campaign>();
   const holders = new Map<string, LeaseHolder>();
   const alive = new Map<string, { address?: string; seenAt: number }>();

@@ -7,11 +7,9 @@
  * leaves none behind for long. Everyone watches the bucket, so a federation's
  * leader counts clients attached to any coordinator.
  */
-import { StorageType } from "@nats-io/jetstream";
-import { type KV, Kvm } from "@nats-io/kv";
-import { connect } from "@nats-io/transport-node";
 import type { Log } from "../core/log.ts";
 import type { Presence, PresenceEntry } from "../core/presence.ts";
+import { openKvBucket } from "./kv-bucket.ts";
 
 /** Options of {@link startKvPresence}. */
 export interface KvPresenceOptions {
@@ -38,24 +36,13 @@ const unhex = (s: string) => Buffer.from(s, "hex").toString("utf8");
 export async function startKvPresence(options: KvPresenceOptions): Promise<Presence> {
   const ttlMs = options.ttlMs ?? 60_000;
   const { coordinatorId, log } = options;
-  const nc = await connect({
-    servers: [...options.servers],
+  const { nc, kv } = await openKvBucket({
+    servers: options.servers,
     name: `tributary-presence-${coordinatorId}`,
-    maxReconnectAttempts: -1,
-    reconnectTimeWait: 250,
+    bucket: options.bucket ?? "tributary-presence",
+    ttlMs,
+    replicas: options.replicas ?? 1,
   });
-  let kv: KV;
-  try {
-    kv = await new Kvm(nc).create(options.bucket ?? "tributary-presence", {
-      ttl: ttlMs,
-      history: 1,
-      replicas: options.replicas ?? 1,
-      storage: StorageType.File,
-    });
-  } catch (err) {
-    await nc.close();
-    throw err;
-  }
   /** Everyone's entries by key, as the watch saw them. */
   const seen = new Map<string, PresenceEntry>();
   /** This coordinator's own connected clients: key → entry. */

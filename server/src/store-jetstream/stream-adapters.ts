@@ -1,18 +1,9 @@
-/**
- * Merged adapters in the JetStream store's bucket: content-addressed objects
- * `adapters/<sha256>/model` and `…/config`, never rewritten, and one record
- * per round, `rounds/<fed>/<round>`, naming the hash (a round's record never
- * changes). Reads go through the local cache, so a download or a merge
- * reads a verified local file.
- */
-import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import type { AdapterHandle, PutAdapterInput, StoredAdapter } from "../core/store.ts";
-import { StoreArgumentError, StoreCorruptError, StoreIntegrityError } from "../core/store-errors.ts";
-import { parseSafetensors } from "../peft/index.ts";
-import type { AdapterStore } from "../store/adapter-store.ts";
+import { StoreCorruptError, StoreIntegrityError } from "../core/store-errors.ts";
+import { type AdapterStore, checkedAdapter } from "../store/adapter-store.ts";
 import type { KeyedMutex } from "../store/keyed-mutex.ts";
-import { checkId, checkRound, checkSha256 } from "../store/paths.ts";
+import { checkSha256 } from "../store/paths.ts";
 import { openByteReader, type ReaderRegistry } from "../store/update-reader.ts";
 import { adapterObjects, roundObject } from "./names.ts";
 import { type ObjectCache, readObject } from "./object-cache.ts";
@@ -70,17 +61,8 @@ export function createStreamAdapters(
   return {
     get,
     async put({ federationId, round, configJson, safetensors }: PutAdapterInput) {
-      checkId("federation_id", federationId);
-      checkRound(round);
-      const label = `federation "${federationId}" round ${round} merged adapter`;
-      parseSafetensors(safetensors, label);
-      try {
-        JSON.parse(configJson);
-      } catch (err) {
-        throw new StoreArgumentError(`${label}: adapter_config.json is not JSON`, { cause: err });
-      }
-      const contentHash = createHash("sha256").update(safetensors).digest("hex");
-      const stored: StoredAdapter = { contentHash, size: safetensors.length };
+      const stored = checkedAdapter({ federationId, round, configJson, safetensors });
+      const { contentHash } = stored;
       return locked(`round:${federationId}/${round}`, async () => {
         const before = await roundRecord(federationId, round);
         if (before !== undefined && before.contentHash !== contentHash) {

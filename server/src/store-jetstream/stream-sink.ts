@@ -10,7 +10,7 @@ import { randomUUID } from "node:crypto";
 import { headers as natsHeaders } from "@nats-io/transport-node";
 import type { CommittedUpload, ExpectedUpload, UploadKey } from "../core/store.ts";
 import { StoreIntegrityError } from "../core/store-errors.ts";
-import { type ManagedSink, type SinkStop, stoppedSinkError } from "../store/upload-sink.ts";
+import { createSinkGate, type ManagedSink } from "../store/upload-sink.ts";
 import type { JetStreamHandles } from "./setup.ts";
 import { retryTransient } from "./transient.ts";
 
@@ -53,22 +53,11 @@ export function createStreamSink(options: StreamSinkOptions): ManagedSink {
   const { h, key, expected, subject, hooks } = options;
   let offset = options.offset;
   let lastSeq = options.lastSeq;
-  let state: "open" | "done" | "stopped" = "open";
-  let stoppedBy: SinkStop = "superseded";
-  let chain: Promise<unknown> = Promise.resolve();
+  const gate = createSinkGate(key);
+  const serial = gate.serial;
   const nonce = randomUUID();
-
-  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
-    const run = chain.then(() => {
-      if (state === "stopped") throw stoppedSinkError(key, stoppedBy);
-      if (state === "done") throw new Error("upload sink already committed, closed or aborted");
-      return fn();
-    });
-    chain = run.catch(() => undefined);
-    return run;
-  };
   const finish = () => {
-    state = "done";
+    gate.finish();
     hooks.release();
   };
 
@@ -125,11 +114,7 @@ export function createStreamSink(options: StreamSinkOptions): ManagedSink {
         await hooks.discard();
       }),
     async stop(why) {
-      if (state !== "open") return;
-      state = "stopped";
-      stoppedBy = why;
-      await chain;
-      hooks.release();
+      if (await gate.stop(why)) hooks.release();
     },
   };
 }

@@ -14,6 +14,7 @@ import { StoreArgumentError, StoreIntegrityError, UpdateConflictError } from "..
 import { acceptedUpdate } from "../store/journal-state.ts";
 import type { KeyedMutex } from "../store/keyed-mutex.ts";
 import { checkId, checkSha256, checkUploadKey, slotKey } from "../store/paths.ts";
+import { createPendingCommits } from "../store/pending-commits.ts";
 import { committedSink, type ManagedSink } from "../store/upload-sink.ts";
 import type { Uploads } from "../store/uploads.ts";
 import { type JetStreamNames, updateObject, uploadFilter, uploadSubject } from "./names.ts";
@@ -21,11 +22,6 @@ import type { JetStreamHandles } from "./setup.ts";
 import { readStream } from "./stream-reader.ts";
 import { createStreamSink, OFFSET_HEADER } from "./stream-sink.ts";
 import { retryTransient, TRANSIENT_BUDGET_MS } from "./transient.ts";
-
-/** A committed upload awaiting its journal event. */
-interface Pending extends CommittedUpload {
-  readonly updateId: string;
-}
 
 /** The JetStream uploads, plus what the store's reads need. */
 export interface StreamUploads extends Uploads {
@@ -53,7 +49,9 @@ export function createStreamUploads(
   state: () => StoreState,
   locked: KeyedMutex,
 ): StreamUploads {
-  const pending = new Map<string, Pending>();
+  const pending = createPendingCommits(state, (u) =>
+    updateObject(u.federationId, u.round, u.clientId, u.updateId),
+  );
   const active = new Map<string, ManagedSink>();
 
   const staged = async (subject: string): Promise<Staged> => {
@@ -66,29 +64,6 @@ export function createStreamUploads(
   };
   const purge = async (filter: string): Promise<void> => {
     await retryTransient(() => h.jsm.streams.purge(names.uploadStream, { filter }));
-  };
-
-  /** The stored upload of the key's slot if it is this update; throws if the slot holds another or the same id differs. */
-  const stored = (key: UploadKey, expected?: ExpectedUpload): CommittedUpload | undefined => {
-    const slot = slotKey(key.federationId, key.round, key.clientId);
-    const rec = acceptedUpdate(state(), key.federationId, key.round, key.clientId);
-    const have: Pending | undefined =
-      rec !== undefined
-        ? { ...rec, location: updateObject(key.federationId, key.round, key.clientId, rec.updateId) }
-        : pending.get(slot);
-    if (have === undefined) return undefined;
-    if (have.updateId !== key.updateId) {
-      if (rec === undefined) return undefined; // committed but not journaled: `commit` decides
-      throw new UpdateConflictError(key, `update "${rec.updateId}" is already accepted`, rec.updateId);
-    }
-    if (expected !== undefined && (have.sha256 !== expected.sha256 || have.size !== expected.size)) {
-      throw new UpdateConflictError(
-        key,
-        `already stored with ${have.size} bytes sha256 ${have.sha256}, not ${expected.size} bytes sha256 ${expected.sha256}`,
-        have.updateId,
-      );
-    }
-    return { location: have.location, size: have.size, sha256: have.sha256 };
   };
 
   const stop = async (key: UploadKey): Promise<void> => {
@@ -138,7 +113,7 @@ export function createStreamUploads(
     const slot = slotKey(key.federationId, key.round, key.clientId);
     return locked(`slot:${slot}`, async () => {
       const rec = acceptedUpdate(state(), key.federationId, key.round, key.clientId);
-      const holder = rec?.updateId ?? pending.get(slot)?.updateId;
+      const holder = rec?.updateId ?? pending.get(key)?.updateId;
       if (holder !== undefined && holder !== key.updateId) {
         throw new UpdateConflictError(
           key,
@@ -170,7 +145,7 @@ export function createStreamUploads(
             `${problem[1]}; the partial upload was deleted, resend it`,
           );
         }
-        pending.set(slot, { updateId: key.updateId, location, ...expected });
+        pending.set(key, { updateId: key.updateId, location, ...expected });
       }
       await purge(subject);
       return { location, size: expected.size, sha256: expected.sha256 };
@@ -202,7 +177,7 @@ export function createStreamUploads(
             `invalid size ${JSON.stringify(expected.size)}: expected a byte count`,
           );
         }
-        const done = stored(key, expected);
+        const done = pending.stored(key, expected);
         if (done !== undefined) return committedSink(key, expected, done);
         await stop(key);
         return locked(`client:${slotKey(key.federationId, key.round, key.clientId)}`, async () => {
@@ -236,7 +211,7 @@ export function createStreamUploads(
       }),
     status: async (key) =>
       locked(`upload:${uploadKey(checkUploadKey(key))}`, async (): Promise<UploadStatus> => {
-        const done = stored(key);
+        const done = pending.stored(key);
         if (done !== undefined) {
           const journaled = acceptedUpdate(state(), key.federationId, key.round, key.clientId);
           return { state: journaled ? "accepted" : "committed", bytes: done.size };
@@ -251,11 +226,11 @@ export function createStreamUploads(
         let removed = (await staged(subject)).lastSeq !== 0;
         await purge(subject);
         const slot = slotKey(key.federationId, key.round, key.clientId);
-        const p = pending.get(slot);
+        const p = pending.get(key);
         if (p?.updateId === key.updateId) {
           await locked(`slot:${slot}`, async () => {
             await retryTransient(() => h.objects.delete(p.location));
-            pending.delete(slot);
+            pending.delete(key);
             removed = true;
           });
         }
@@ -274,28 +249,15 @@ export function createStreamUploads(
       await purge(uploadFilter(names, federationId, round));
       return stopped;
     },
-    checkCommitted(u) {
-      const p = pending.get(slotKey(u.federationId, u.round, u.clientId));
-      if (p === undefined || p.updateId !== u.updateId || p.sha256 !== u.sha256 || p.size !== u.size) {
-        throw new StoreIntegrityError(
-          "not-committed",
-          u,
-          p === undefined
-            ? "no committed upload for this client and round; commit the upload before journaling it"
-            : `the committed upload is update "${p.updateId}" (${p.size} bytes, sha256 ${p.sha256}), not ${u.size} bytes sha256 ${u.sha256}`,
-        );
-      }
-    },
-    journaled(u) {
-      pending.delete(slotKey(u.federationId, u.round, u.clientId));
-    },
+    checkCommitted: (u) => pending.checkCommitted(u),
+    journaled: (u) => pending.journaled(u),
     async closeAll() {
       await Promise.all([...active.values()].map((s) => s.stop("store-closed")));
     },
     committed(federationId, round, clientId) {
       return (
         acceptedUpdate(state(), federationId, round, clientId) ??
-        pending.get(slotKey(federationId, round, clientId))
+        pending.get({ federationId, round, clientId })
       );
     },
   };

@@ -26,6 +26,25 @@ export interface RoundAdapterRecord {
   readonly storedAt: number;
 }
 
+/**
+ * Checks a merged adapter to store (ids, a safetensors that parses, a config
+ * that is JSON) and returns its content address; `StoreArgumentError` or the
+ * parser's error otherwise.
+ */
+export function checkedAdapter(input: PutAdapterInput): StoredAdapter {
+  const { federationId, round, configJson, safetensors } = input;
+  checkId("federation_id", federationId);
+  checkRound(round);
+  const label = `federation "${federationId}" round ${round} merged adapter`;
+  parseSafetensors(safetensors, label);
+  try {
+    JSON.parse(configJson);
+  } catch (err) {
+    throw new StoreArgumentError(`${label}: adapter_config.json is not JSON`, { cause: err });
+  }
+  return { contentHash: createHash("sha256").update(safetensors).digest("hex"), size: safetensors.length };
+}
+
 /** The adapter half of the file store. */
 export interface AdapterStore {
   put(input: PutAdapterInput): Promise<StoredAdapter>;
@@ -112,17 +131,8 @@ export function createAdapterStore(
   return {
     get,
     async put({ federationId, round, configJson, safetensors }) {
-      checkId("federation_id", federationId);
-      checkRound(round);
-      const label = `federation "${federationId}" round ${round} merged adapter`;
-      parseSafetensors(safetensors, label);
-      try {
-        JSON.parse(configJson);
-      } catch (err) {
-        throw new StoreArgumentError(`${label}: adapter_config.json is not JSON`, { cause: err });
-      }
-      const contentHash = createHash("sha256").update(safetensors).digest("hex");
-      const stored = { contentHash, size: safetensors.length };
+      const stored = checkedAdapter({ federationId, round, configJson, safetensors });
+      const { contentHash } = stored;
       return locked(`round:${federationId}/${round}`, async () => {
         const before = await readRoundRecord(federationId, round);
         if (before !== undefined && before.contentHash !== contentHash) {

@@ -48,6 +48,53 @@ export interface SinkOptions {
   readonly hooks: SinkHooks;
 }
 
+/** The life of a sink: its operations one at a time, and how it ends. */
+export interface SinkGate {
+  /** Runs `fn` after the pending operation, unless the sink has ended (then its error). */
+  serial<T>(fn: () => Promise<T>): Promise<T>;
+  /** The sink is done (committed, closed or aborted). */
+  finish(): void;
+  /**
+   * Stops an open sink for `why` once its pending operation is over;
+   * resolves `false` (doing nothing) if it had already ended.
+   */
+  stop(why: SinkStop): Promise<boolean>;
+}
+
+/**
+ * A gate for the sink of `key`; both stores' sinks run through one.
+ *
+ * @example
+ * const gate = createSinkGate(key);
+ * const write = (chunk) => gate.serial(() => append(chunk));
+ */
+export function createSinkGate(key: UploadKey): SinkGate {
+  let state: "open" | "done" | "stopped" = "open";
+  let stoppedBy: SinkStop = "superseded";
+  let chain: Promise<unknown> = Promise.resolve();
+  return {
+    serial<T>(fn: () => Promise<T>): Promise<T> {
+      const run = chain.then(() => {
+        if (state === "stopped") throw stoppedSinkError(key, stoppedBy);
+        if (state === "done") throw new Error("upload sink already committed, closed or aborted");
+        return fn();
+      });
+      chain = run.catch(() => undefined);
+      return run;
+    },
+    finish() {
+      state = "done";
+    },
+    async stop(why) {
+      if (state !== "open") return false;
+      state = "stopped";
+      stoppedBy = why;
+      await chain;
+      return true;
+    },
+  };
+}
+
 /**
  * A sink writing `options.path` from `options.offset`.
  *
@@ -59,21 +106,10 @@ export interface SinkOptions {
 export function createUploadSink(options: SinkOptions): ManagedSink {
   const { key, expected, path, handle, hooks } = options;
   let offset = options.offset;
-  let state: "open" | "done" | "stopped" = "open";
-  let stoppedBy: SinkStop = "superseded";
-  let chain: Promise<unknown> = Promise.resolve();
-
-  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
-    const run = chain.then(() => {
-      if (state === "stopped") throw stoppedSinkError(key, stoppedBy);
-      if (state === "done") throw new Error("upload sink already committed, closed or aborted");
-      return fn();
-    });
-    chain = run.catch(() => undefined);
-    return run;
-  };
+  const gate = createSinkGate(key);
+  const serial = gate.serial;
   const finish = async (): Promise<void> => {
-    state = "done";
+    gate.finish();
     hooks.release();
     await handle.close();
   };
@@ -126,7 +162,7 @@ export function createUploadSink(options: SinkOptions): ManagedSink {
         try {
           return await hooks.accept(path);
         } finally {
-          state = "done";
+          gate.finish();
           hooks.release();
         }
       }),
@@ -137,10 +173,7 @@ export function createUploadSink(options: SinkOptions): ManagedSink {
         await unlinkIfExists(path);
       }),
     async stop(why) {
-      if (state !== "open") return;
-      state = "stopped";
-      stoppedBy = why;
-      await chain;
+      if (!(await gate.stop(why))) return;
       hooks.release();
       await handle.close().catch(() => undefined);
     },

@@ -18,22 +18,13 @@ import type {
   UploadSink,
   UploadStatus,
 } from "../core/store.ts";
-import {
-  StorageFullError,
-  StoreArgumentError,
-  StoreIntegrityError,
-  UpdateConflictError,
-} from "../core/store-errors.ts";
+import { StorageFullError, StoreArgumentError, UpdateConflictError } from "../core/store-errors.ts";
 import { ensureDir, errnoCode, syncDir, unlinkIfExists } from "./fs-util.ts";
 import { acceptedUpdate } from "./journal-state.ts";
 import type { KeyedMutex } from "./keyed-mutex.ts";
 import { checkId, checkSha256, checkUploadKey, type StoreLayout, slotKey } from "./paths.ts";
+import { createPendingCommits } from "./pending-commits.ts";
 import { committedSink, createUploadSink, type ManagedSink } from "./upload-sink.ts";
-
-/** A committed upload awaiting its journal event. */
-interface Pending extends CommittedUpload {
-  readonly updateId: string;
-}
 
 /** The upload half of the file store. */
 export interface Uploads {
@@ -61,7 +52,7 @@ export function createUploads(
   locked: KeyedMutex,
   freeBytes: () => Promise<number>,
 ): Uploads {
-  const pending = new Map<string, Pending>();
+  const pending = createPendingCommits(state, (u) => acceptedPath(u).path);
   const active = new Map<string, ManagedSink>();
 
   const acceptedPath = (key: UploadKey): { dir: string[]; path: string } => {
@@ -73,31 +64,10 @@ export function createUploads(
     return { dirs, path: join(layout.root, ...dirs, file) };
   };
 
-  /** The stored upload of the key's slot if it is this update; throws if the slot holds another or the same id differs. */
-  const stored = (key: UploadKey, expected?: ExpectedUpload): CommittedUpload | undefined => {
-    const slot = slotKey(key.federationId, key.round, key.clientId);
-    const rec = acceptedUpdate(state(), key.federationId, key.round, key.clientId);
-    const have: Pending | undefined =
-      rec !== undefined ? { ...rec, location: acceptedPath(key).path } : pending.get(slot);
-    if (have === undefined) return undefined;
-    if (have.updateId !== key.updateId) {
-      if (rec === undefined) return undefined; // committed but not journaled: `commit` decides
-      throw new UpdateConflictError(key, `update "${rec.updateId}" is already accepted`, rec.updateId);
-    }
-    if (expected !== undefined && (have.sha256 !== expected.sha256 || have.size !== expected.size)) {
-      throw new UpdateConflictError(
-        key,
-        `already stored with ${have.size} bytes sha256 ${have.sha256}, not ${expected.size} bytes sha256 ${expected.sha256}`,
-        have.updateId,
-      );
-    }
-    return { location: have.location, size: have.size, sha256: have.sha256 };
-  };
-
   const accept = async (key: UploadKey, expected: ExpectedUpload, from: string): Promise<CommittedUpload> => {
     const slot = slotKey(key.federationId, key.round, key.clientId);
     return locked(`slot:${slot}`, async () => {
-      const other = pending.get(slot);
+      const other = pending.get(key);
       const rec = acceptedUpdate(state(), key.federationId, key.round, key.clientId);
       const holder = rec?.updateId ?? other?.updateId;
       if (holder !== undefined && holder !== key.updateId) {
@@ -113,7 +83,7 @@ export function createUploads(
         await rename(from, path);
         await syncDir(join(layout.root, ...dir));
         await rmdir(join(from, "..")).catch(() => undefined); // only if it held the last partial
-        pending.set(slot, { updateId: key.updateId, location: path, ...expected });
+        pending.set(key, { updateId: key.updateId, location: path, ...expected });
       } else {
         await unlinkIfExists(from); // a duplicate of what is stored
       }
@@ -157,7 +127,7 @@ export function createUploads(
             `invalid size ${JSON.stringify(expected.size)}: expected a byte count`,
           );
         }
-        const done = stored(key, expected);
+        const done = pending.stored(key, expected);
         if (done !== undefined) return committedSink(key, expected, done);
         await supersede(key);
         // One partial per client and round: dropping the others and creating this one
@@ -213,7 +183,7 @@ export function createUploads(
       }),
     status: async (key) =>
       locked(`upload:${uploadKey(checkUploadKey(key))}`, async () => {
-        const done = stored(key);
+        const done = pending.stored(key);
         if (done !== undefined) {
           const journaled = acceptedUpdate(state(), key.federationId, key.round, key.clientId);
           return { state: journaled ? "accepted" : "committed", bytes: done.size };
@@ -236,10 +206,10 @@ export function createUploads(
         await supersede(key);
         let removed = await unlinkIfExists(partialPath(key).path);
         const slot = slotKey(key.federationId, key.round, key.clientId);
-        if (pending.get(slot)?.updateId === key.updateId) {
+        if (pending.get(key)?.updateId === key.updateId) {
           await locked(`slot:${slot}`, async () => {
             removed = (await unlinkIfExists(acceptedPath(key).path)) || removed;
-            pending.delete(slot);
+            pending.delete(key);
           });
         }
         return removed;
@@ -257,21 +227,8 @@ export function createUploads(
       await rm(dir, { recursive: true, force: true });
       return stopped;
     },
-    checkCommitted(u) {
-      const p = pending.get(slotKey(u.federationId, u.round, u.clientId));
-      if (p === undefined || p.updateId !== u.updateId || p.sha256 !== u.sha256 || p.size !== u.size) {
-        throw new StoreIntegrityError(
-          "not-committed",
-          u,
-          p === undefined
-            ? "no committed upload for this client and round; commit the upload before journaling it"
-            : `the committed upload is update "${p.updateId}" (${p.size} bytes, sha256 ${p.sha256}), not ${u.size} bytes sha256 ${u.sha256}`,
-        );
-      }
-    },
-    journaled(u) {
-      pending.delete(slotKey(u.federationId, u.round, u.clientId));
-    },
+    checkCommitted: (u) => pending.checkCommitted(u),
+    journaled: (u) => pending.journaled(u),
     async closeAll() {
       await Promise.all([...active.values()].map((s) => s.stop("store-closed")));
     },
