@@ -32,6 +32,7 @@ import { defaultUpdateId } from "../client-sdk/src/upload.ts";
 import { waitFor } from "./helpers/expect.ts";
 import { type BigClient, createBigFederation, type Fixture, startFixture } from "./helpers/federation.ts";
 import { bearer, call } from "./helpers/grpc-calls.ts";
+import { freePort } from "./helpers/ports.ts";
 import { startProxy } from "./helpers/tcp-proxy.ts";
 
 const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
@@ -57,7 +58,12 @@ describe("client SDK: join, submit, merged adapter over NATS and gRPC", () => {
       nats: fx.nats.url,
       retry: { onRetry: (r) => retries.push(`${r.what}: ${r.reason}`) },
     });
-    const viaGrpc = connect({ coordinator: fx.service.endpoint.address, token: c2.token });
+    // Several coordinators as one list: the first address has nobody listening, so the client uses the second.
+    const dead = await freePort();
+    const viaGrpc = connect({
+      coordinator: `127.0.0.1:${dead},${fx.service.endpoint.address}`,
+      token: c2.token,
+    });
     clients.push(viaNats, viaGrpc);
 
     const j1 = await viaNats.join(fx.federationId);

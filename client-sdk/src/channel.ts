@@ -7,6 +7,7 @@ import * as grpc from "@grpc/grpc-js";
 import {
   ClientService,
   callUnary,
+  coordinatorTarget,
   type GrpcClient,
   makeClient,
   type UnaryMethodName,
@@ -33,13 +34,17 @@ export interface Channel {
 type Svc = typeof ClientService;
 type Unary = UnaryMethodName<Svc>;
 
-/** Opens a channel to `address` (`host:port`); insecure unless `tls` is given. */
+/**
+ * Opens a channel to `address`: `host:port`, or several coordinators sharing
+ * one store as `ip:port,ip:port` (the channel uses the first that answers and
+ * moves on when it dies; see `coordinatorTarget`); insecure unless `tls` is given.
+ */
 export function openChannel(address: string, token: string, tls?: TlsOptions): Channel {
   const credentials =
     tls === undefined
       ? grpc.credentials.createInsecure()
       : grpc.credentials.createSsl(tls.ca ?? null, tls.key ?? null, tls.cert ?? null);
-  const client = makeClient(ClientService, address, credentials, {
+  const client = makeClient(ClientService, coordinatorTarget(address), credentials, {
     "grpc.initial_reconnect_backoff_ms": 200,
     "grpc.max_reconnect_backoff_ms": 5_000,
   });

@@ -26,7 +26,10 @@ import { type SubmitOptions, type SubmitResult, uploadUpdate } from "./upload.ts
 
 /** Options of {@link connect}. */
 export interface ConnectOptions {
-  /** The coordinator's gRPC endpoint, `host:port`. */
+  /**
+   * The coordinator's gRPC endpoint, `host:port`; several coordinators sharing
+   * one store as `ip:port,ip:port` (the client moves to the next when one dies).
+   */
   readonly coordinator: string;
   /** This client's enrollment token (from `tributary admin enroll`); `""` with a client certificate (`tls.cert`) alone. */
   readonly token: string;

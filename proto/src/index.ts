@@ -27,6 +27,7 @@ export * from "./adapter-format/json-depth.ts";
 export * from "./adapter-format/lora-keys.ts";
 export * from "./adapter-format/safetensors-header.ts";
 export * from "./announcement.ts";
+export * from "./coordinator-target.ts";
 export * from "./error-details.ts";
 export {
   type AdapterObjects as AdapterObjectsMessage,

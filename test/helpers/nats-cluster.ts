@@ -9,11 +9,11 @@
  * await cluster.nodes[1].kill();
  */
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { findNatsServer } from "../../server/src/transport/nats/nats-binary.ts";
 import { type NatsServerProcess, spawnNatsServer } from "../../server/src/transport/nats/nats-process.ts";
+import { freePort } from "./ports.ts";
 
 /** One node of a {@link TestNatsCluster}. */
 export interface TestNatsNode {
@@ -33,19 +33,6 @@ export interface TestNatsCluster {
   readonly url: string;
   /** Stops every node and removes the store dirs. */
   close(): Promise<void>;
-}
-
-/** A port free right now on 127.0.0.1. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const address = s.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** Starts a cluster of `size` nodes (JetStream on every node) and waits until each accepts clients. */

@@ -30,6 +30,7 @@ from .errors import (
     is_transient,
 )
 from .ids import id_problem
+from .targets import coordinator_target
 
 #: Size of upload chunks (1 MiB), as the protocol recommends.
 CHUNK_BYTES = 1 << 20
@@ -154,9 +155,9 @@ class Client:
             credentials = grpc.ssl_channel_credentials(
                 root_certificates=read(tls_ca), private_key=read(tls_key), certificate_chain=read(tls_cert)
             )
-            self._channel = grpc.secure_channel(coordinator, credentials, options=options)
+            self._channel = grpc.secure_channel(coordinator_target(coordinator), credentials, options=options)
         else:
-            self._channel = grpc.insecure_channel(coordinator, options=options)
+            self._channel = grpc.insecure_channel(coordinator_target(coordinator), options=options)
         self._stub = client_pb2_grpc.ClientServiceStub(self._channel)
         # With a client certificate the token may be empty: the certificate identifies the client.
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
@@ -488,7 +489,9 @@ def connect(
     tls_key: Optional[str] = None,
     retries: int = 5,
 ) -> Client:
-    """Creates a client for the coordinator at ``host:port`` with this client's token;
+    """Creates a client for the coordinator at ``host:port`` (several coordinators sharing
+    one store: ``ip:port,ip:port``; the client moves to the next when one dies) with this
+    client's token;
     ``tls_ca`` (a PEM file) connects over TLS trusting that CA; ``tls_cert`` / ``tls_key``
     (PEM files) present a client certificate to a coordinator that requires mutual TLS
     (the token may then be ``""``: the certificate names the client). Nothing is sent yet.

@@ -13,6 +13,8 @@ import {
   CloseRoundRequestSchema,
   CreateFederationRequestSchema,
   callUnary,
+  coordinatorTarget,
+  coordinatorTargetProblem,
   EnrollClientRequestSchema,
   FederationSchema,
   GetStatusRequestSchema,
@@ -46,7 +48,8 @@ Actions:
   status                              federations, open rounds, connected clients
 
 Connection (environment variable in brackets):
-  --coordinator HOST:PORT   (default 127.0.0.1:7070) [TRIBUTARY_COORDINATOR]
+  --coordinator HOST:PORT   (default 127.0.0.1:7070) [TRIBUTARY_COORDINATOR];
+                            several coordinators as IP:PORT,IP:PORT
   --token-file FILE         operator token (default: data/coordinator/operator.token)
                             [TRIBUTARY_OPERATOR_TOKEN holds the token itself]
   --tls-ca FILE             CA certificate: connect over TLS`;
@@ -124,7 +127,13 @@ export async function runAdmin(argv: readonly string[], io: CliIo): Promise<numb
   const ca = s("tls-ca");
   const creds =
     ca === undefined ? grpc.credentials.createInsecure() : grpc.credentials.createSsl(await readFile(ca));
-  const op: GrpcClient<typeof OperatorService> = makeClient(OperatorService, address, creds);
+  const problem = coordinatorTargetProblem(address);
+  if (problem !== undefined) throw new UsageError(`--coordinator: ${problem}`);
+  const op: GrpcClient<typeof OperatorService> = makeClient(
+    OperatorService,
+    coordinatorTarget(address),
+    creds,
+  );
   try {
     switch (action) {
       case "create-federation": {
