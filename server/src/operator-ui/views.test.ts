@@ -21,6 +21,26 @@ describe("operator page views", () => {
     assert.deepEqual(f.currentRound, { number: 2, state: "open" });
     assert.equal(f.rounds, 2);
     assert.equal(f.publishedRounds, 1);
+    assert.equal(f.leader, null, "a coordinator alone names no leader");
+  });
+
+  it("names the federation's leader when several coordinators share the store", () => {
+    const reader = fakeReader();
+    const shared = {
+      ...reader,
+      cluster: () => ({
+        coordinatorId: "coord-2",
+        leaders: [{ federationId: "fed-1", coordinatorId: "coord-1", term: 7, address: "10.0.0.5:7070" }],
+        coordinators: [],
+        remoteClients: [],
+      }),
+    };
+    assert.deepEqual(federationsView(shared)[0].leader, {
+      coordinatorId: "coord-1",
+      term: 7,
+      address: "10.0.0.5:7070",
+      here: false,
+    });
   });
 
   it("gives each round its timing, stragglers and per-client submissions", async () => {

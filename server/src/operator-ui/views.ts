@@ -19,6 +19,7 @@ export type CoordinatorReader = Pick<
   | "connected"
   | "stragglers"
   | "current"
+  | "cluster"
 >;
 
 /** A federation as `/api/federations` lists it. */
@@ -46,6 +47,16 @@ export interface FederationView {
     readonly connected: boolean;
   }[];
   readonly currentRound: { readonly number: number; readonly state: RoundState } | null;
+  /**
+   * The coordinator leading the federation's rounds when several share one
+   * store (`here`: the one serving this page); `null` for a coordinator alone.
+   */
+  readonly leader: {
+    readonly coordinatorId: string;
+    readonly term: number;
+    readonly address: string | null;
+    readonly here: boolean;
+  } | null;
   readonly rounds: number;
   readonly publishedRounds: number;
 }
@@ -109,7 +120,9 @@ export interface RoundsView {
 
 /** Every federation with its clients and current round. */
 export function federationsView(c: CoordinatorReader): FederationView[] {
+  const cluster = c.cluster();
   return c.federations().map((f) => {
+    const leader = cluster.leaders.find((l) => l.federationId === f.id);
     const connected = new Set(c.connected(f.id));
     const rounds = c.rounds(f.id);
     const current = c.current(f.id);
@@ -136,6 +149,15 @@ export function federationsView(c: CoordinatorReader): FederationView[] {
         .clients(f.id)
         .map((r) => ({ id: r.clientId, enrolledAt: r.enrolledAt, connected: connected.has(r.clientId) })),
       currentRound: current === undefined ? null : { number: current.number, state: current.state },
+      leader:
+        cluster.coordinatorId === undefined || leader === undefined
+          ? null
+          : {
+              coordinatorId: leader.coordinatorId,
+              term: leader.term,
+              address: leader.address ?? null,
+              here: leader.coordinatorId === cluster.coordinatorId,
+            },
       rounds: rounds.length,
       publishedRounds: rounds.filter((r) => r.round.state === "published").length,
     };

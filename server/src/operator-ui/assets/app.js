@@ -294,6 +294,15 @@ function renderSummary(f, rounds) {
       `${f.rank === null ? "rank of the inputs" : `rank ${f.rank}`} · ${f.modules} modules`,
     ),
     card("Clients", `${connected} / ${f.clients.length}`, "connected / enrolled"),
+    ...(f.leader
+      ? [
+          card(
+            "Leader",
+            f.leader.here ? "this coordinator" : f.leader.coordinatorId,
+            `${f.leader.coordinatorId}${f.leader.address ? ` at ${f.leader.address}` : ""} · term ${f.leader.term}`,
+          ),
+        ]
+      : []),
     card(
       "Current round",
       current ? `#${current.number} ` : "none",

@@ -69,6 +69,7 @@ export function fakeReader(name = "test federation"): CoordinatorReader {
     return r;
   };
   return {
+    cluster: () => ({ leaders: [], coordinators: [], remoteClients: [] }),
     federations: () => [federation],
     federation: fed,
     rounds: (id) => {
