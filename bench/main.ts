@@ -3,6 +3,7 @@
  * Markdown table for BENCHMARKS.md (also written to `.bench-out/`).
  */
 import { runCliBench } from "./cli-bench.ts";
+import { runFailoverBench } from "./failover-bench.ts";
 import { runHostileBench } from "./hostile-bench.ts";
 import { runLinalgBench } from "./linalg-bench.ts";
 import { runMergeBench } from "./merge-bench.ts";
@@ -13,6 +14,7 @@ import { runScaleBench } from "./scale-bench.ts";
 const [name, ...rest] = process.argv.slice(2);
 const benches: Record<string, (args: string[]) => Promise<void>> = {
   cli: runCliBench,
+  failover: runFailoverBench,
   hostile: runHostileBench,
   linalg: runLinalgBench,
   merge: runMergeBench,
