@@ -2,7 +2,9 @@
  * Two coordinators on one JetStream store (`--store jetstream`, leases of
  * 2 s): a federation created through one is served by the other at once;
  * one of them leads it. The leader is killed with SIGKILL after two of three
- * updates were acknowledged; the third goes to the survivor, which takes the
+ * updates were acknowledged, in the middle of the third's upload; the third
+ * client resumes it on the survivor from the offset it reports there, and the
+ * survivor takes the
  * lead within the lease's bound, resumes the round with every acknowledged
  * update, and merges and announces it exactly once — equal to merging the
  * clients' adapters directly. Each coordinator's status lists the clients
@@ -20,6 +22,8 @@ import { connect } from "@nats-io/transport-node";
 import {
   GetStatusRequestSchema,
   type GetStatusResponse,
+  GetUploadStatusRequestSchema,
+  type GetUploadStatusResponse,
   ListRoundsRequestSchema,
   type ListRoundsResponse,
   RoundState,
@@ -36,7 +40,7 @@ import {
   submitUpdate,
   type TestFederation,
 } from "./helpers/federation.ts";
-import { bearer, call, clientsFor } from "./helpers/grpc-calls.ts";
+import { bearer, call, clientsFor, upload } from "./helpers/grpc-calls.ts";
 import { publishedResults } from "./helpers/nats-inspect.ts";
 import { startNatsServer, type TestNatsServer } from "./helpers/nats-server.ts";
 
@@ -152,10 +156,37 @@ describe("two coordinators on one JetStream store", { timeout: 120_000 }, () => 
     const acks = [await send(leader, 0), await send(leader, 1)];
     assert.ok(acks.every((a) => a.accepted && !a.duplicate));
 
+    // The third client's upload is cut halfway on the leader …
+    const c3 = fed.clients[2];
+    const half = Math.floor(c3.bytes.length / 2);
+    const part = (at: string, extra: { stopAt?: number; resumeOffset?: number }) =>
+      upload(conns.get(at)!.client, c3.token, {
+        federationId: fed.federationId,
+        round: 1,
+        clientId: c3.id,
+        updateId: `u-${c3.id}`,
+        samples: 300,
+        configJson: c3.configJson,
+        bytes: c3.bytes,
+        ...extra,
+      });
+    await assert.rejects(part(leader, { stopAt: half }));
+
     await procs.get(leader)!.kill("SIGKILL");
     const killedAt = Date.now();
-    // The survivor accepts the third update into the open round, leader or not yet.
-    const third = await send(survivor, 2);
+    // … and resumed on the survivor, leader or not yet, from the offset it reports there.
+    const status3 = (await call(
+      conns.get(survivor)!.client.getUploadStatus,
+      conns.get(survivor)!.client,
+      create(GetUploadStatusRequestSchema, {
+        federationId: fed.federationId,
+        round: 1,
+        updateId: `u-${c3.id}`,
+      }),
+      bearer(c3.token),
+    )) as GetUploadStatusResponse;
+    assert.equal(Number(status3.receivedBytes), half, "the bytes staged through the dead leader are kept");
+    const third = await part(survivor, { resumeOffset: half });
     assert.equal(third.accepted, true);
     const published = await waitFor(
       "round 1 to be published and announced by the survivor",
