@@ -66,6 +66,8 @@ describe("the JetStream store on a 3-node cluster, R3", { timeout: 180_000 }, ()
         "OBJ_tributary-store",
         "TRIBUTARY_ROUNDS",
         "OBJ_tributary-adapters",
+        "KV_tributary-leases",
+        "KV_tributary-presence",
       ];
       for (const name of names) {
         const info = await waitFor(`stream ${name}`, () => jsm.streams.info(name).catch(() => undefined));
