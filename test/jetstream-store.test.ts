@@ -17,13 +17,7 @@ import { GetUploadStatusRequestSchema, type GetUploadStatusResponse, RoundState 
 import { type CoordinatorProcess, startCoordinatorProcess } from "./helpers/coordinator-process.ts";
 import { assertRoundEqualsDirectMerge } from "./helpers/direct-merge.ts";
 import { waitFor } from "./helpers/expect.ts";
-import {
-  createTestFederation,
-  joinAll,
-  OPERATOR_TOKEN,
-  roundOf,
-  type TestFederation,
-} from "./helpers/federation.ts";
+import { createTestFederation, joinAll, roundOf, type TestFederation } from "./helpers/federation.ts";
 import { bearer, call, clientsFor, upload } from "./helpers/grpc-calls.ts";
 import { publishedResults } from "./helpers/nats-inspect.ts";
 import { startNatsServer, type TestNatsServer } from "./helpers/nats-server.ts";
@@ -34,7 +28,6 @@ describe("the JetStream store under tributary serve", { timeout: 120_000 }, () =
   let proc: CoordinatorProcess | undefined;
   let conn: ReturnType<typeof clientsFor>;
   let fed: TestFederation;
-  const _operatorMd = bearer(OPERATOR_TOKEN);
   const serve = (dataDir: string, port?: number) =>
     startCoordinatorProcess({
       dataDir,

@@ -13,8 +13,7 @@ import { createMergePool } from "../server/src/compute/merge-pool.ts";
 import { mergeRound } from "../server/src/coordinator/round-merge.ts";
 import type { CoordinatorStore } from "../server/src/core/store.ts";
 import { createFileStore } from "../server/src/store/file-store.ts";
-import { waitFor } from "./helpers/expect.ts";
-import { type Fixture, fetchRound, startFixture, submitUpdate } from "./helpers/federation.ts";
+import { type Fixture, fetchRound, publishFirstRound, startFixture } from "./helpers/federation.ts";
 
 describe("byte-deterministic merges", () => {
   let fx: Fixture;
@@ -38,12 +37,7 @@ describe("byte-deterministic merges", () => {
 
   it("merges the same updates into the same bytes at another time, and cleans up what nothing references", async () => {
     const fed = fx.federationId;
-    for (const c of fx.clients) assert.equal((await submitUpdate(fx.client, fed, c)).accepted, true);
-    await waitFor(
-      "round 1 published",
-      () => fx.service.coordinator.rounds(fed)[0]?.round.state === "published",
-    );
-    const { round } = fx.service.coordinator.rounds(fed)[0];
+    const round = await publishFirstRound(fx);
     const published = await fetchRound(fx.client, fx.clients[0].token, fed);
     assert.equal(published.contentHash, round.resultHash);
     const journaled = await fx.service.coordinator.result(fed, 1);

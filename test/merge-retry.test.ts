@@ -16,7 +16,13 @@ import { MergeCalledOffError, mergeRound } from "../server/src/coordinator/round
 import type { CoordinatorStore } from "../server/src/core/store.ts";
 import { createFileStore } from "../server/src/store/file-store.ts";
 import { expectError, waitFor } from "./helpers/expect.ts";
-import { type Fixture, fetchRound, startFixture, submitUpdate } from "./helpers/federation.ts";
+import {
+  type Fixture,
+  fetchRound,
+  publishFirstRound,
+  startFixture,
+  submitUpdate,
+} from "./helpers/federation.ts";
 import { call } from "./helpers/grpc-calls.ts";
 
 /** The kernel's ENOSPC (a write to /dev/full), or an EIO-like fault. */
@@ -61,12 +67,7 @@ describe("merges that fail on the coordinator's side", () => {
 
   it("retries a full disk past the other faults' limit, stops when called off, gives up on other faults", async () => {
     const fed = fx.federationId;
-    for (const c of fx.clients) assert.equal((await submitUpdate(fx.client, fed, c)).accepted, true);
-    await waitFor(
-      "round 1 published",
-      () => fx.service.coordinator.rounds(fed)[0]?.round.state === "published",
-    );
-    const { round } = fx.service.coordinator.rounds(fed)[0];
+    const round = await publishFirstRound(fx);
     const args = {
       federation: fx.service.coordinator.federation(fed),
       round,

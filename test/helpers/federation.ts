@@ -3,6 +3,7 @@
  * gRPC server on port 0 and a temp data dir, plus PEFT client adapters on
  * disk, for the integration tests.
  */
+import assert from "node:assert/strict";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -25,6 +26,7 @@ import {
   type OperatorService,
 } from "@tributary/protocol";
 import { type Log, silentLog } from "../../server/src/core/log.ts";
+import type { RoundRecord } from "../../server/src/core/model.ts";
 import type { CoordinatorStore } from "../../server/src/core/store.ts";
 import type { Telemetry } from "../../server/src/core/telemetry.ts";
 import { llamaQV, writeSyntheticAdapter } from "../../server/src/peft/synthetic-adapter.ts";
@@ -33,6 +35,7 @@ import {
   startService,
   type UploadFairness,
 } from "../../server/src/service/coordinator-service.ts";
+import { waitFor } from "./expect.ts";
 import { bearer, call, clientsFor, fetchAdapter, upload } from "./grpc-calls.ts";
 import { startNatsServer, type TestNatsServer } from "./nats-server.ts";
 
@@ -365,6 +368,17 @@ export async function listUpdates(
     create(ListUpdatesRequestSchema, { federationId, round }),
     fx.operatorMd,
   )) as ListUpdatesResponse;
+}
+
+/** Submits every client's update to round 1 (each must be accepted) and waits until the round is published. */
+export async function publishFirstRound(fx: Fixture): Promise<RoundRecord> {
+  for (const c of fx.clients)
+    assert.equal((await submitUpdate(fx.client, fx.federationId, c)).accepted, true);
+  await waitFor(
+    "round 1 published",
+    () => fx.service.coordinator.rounds(fx.federationId)[0]?.round.state === "published",
+  );
+  return fx.service.coordinator.rounds(fx.federationId)[0].round;
 }
 
 /** Round `n` of `federationId` as the operator's `ListRounds` shows it (`undefined` before it opens). */

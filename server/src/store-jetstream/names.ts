@@ -48,9 +48,19 @@ export function uploadFilter(
   return clientId === undefined ? `${base}.>` : `${base}.${hex(clientId)}.*`;
 }
 
-/** The update id of an upload subject. */
-export function updateIdOfSubject(subject: string): string {
-  return Buffer.from(subject.slice(subject.lastIndexOf(".") + 1), "hex").toString("utf8");
+const unhex = (token: string): string => Buffer.from(token, "hex").toString("utf8");
+
+/** The upload an upload subject stages (the inverse of {@link uploadSubject}), or `undefined` for another subject. */
+export function uploadOfSubject(names: JetStreamNames, subject: string): UploadKey | undefined {
+  if (!subject.startsWith(`${names.uploadPrefix}.`)) return undefined;
+  const parts = subject.slice(names.uploadPrefix.length + 1).split(".");
+  if (parts.length !== 4) return undefined;
+  return {
+    federationId: unhex(parts[0]),
+    round: Number(parts[1]),
+    clientId: unhex(parts[2]),
+    updateId: unhex(parts[3]),
+  };
 }
 
 /** Object name of a client's committed update `updateId` of a round. */

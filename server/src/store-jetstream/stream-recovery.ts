@@ -10,22 +10,12 @@
 import { roundEntry, type StoreState } from "../core/store.ts";
 import { StoreCorruptError } from "../core/store-errors.ts";
 import type { RecoveryReport } from "../store/recovery.ts";
-import { adapterObjects, type JetStreamNames, roundObject, updateObject } from "./names.ts";
+import { adapterObjects, type JetStreamNames, roundObject, updateObject, uploadOfSubject } from "./names.ts";
 import { readObject } from "./object-cache.ts";
 import type { JetStreamHandles } from "./setup.ts";
 import { retryTransient } from "./transient.ts";
 
 const decoder = new TextDecoder();
-
-/** Round number and federation of an upload subject `<prefix>.<fed hex>.<round>.<client hex>.<update hex>`. */
-function roundOfSubject(
-  names: JetStreamNames,
-  subject: string,
-): { federationId: string; round: number } | undefined {
-  const parts = subject.slice(names.uploadPrefix.length + 1).split(".");
-  if (parts.length !== 4) return undefined;
-  return { federationId: Buffer.from(parts[0], "hex").toString("utf8"), round: Number(parts[1]) };
-}
 
 /**
  * Cleans up the streams and the bucket against `state`.
@@ -47,9 +37,13 @@ export async function recoverStreams(
   for (const entry of state.federations.values()) {
     for (const [n, round] of entry.rounds) {
       if (round.record.resultHash !== undefined) referenced.add(round.record.resultHash);
-      const record = await readObject(h, names.bucket, roundObject(entry.federation.id, n));
-      if (record !== null) {
-        const hash = (JSON.parse(decoder.decode(record)) as { contentHash?: string }).contentHash;
+      else if (present.has(roundObject(entry.federation.id, n))) {
+        // Stored by a merge the journal does not know of yet: its adapter stays, to be reused.
+        const record = await readObject(h, names.bucket, roundObject(entry.federation.id, n));
+        const hash =
+          record === null
+            ? undefined
+            : (JSON.parse(decoder.decode(record)) as { contentHash?: string }).contentHash;
         if (hash !== undefined) referenced.add(hash);
       }
       for (const u of round.updates.values()) {
@@ -86,7 +80,7 @@ export async function recoverStreams(
   );
   const stale = new Set<string>();
   for (const subject of Object.keys(info.state.subjects ?? {})) {
-    const at = roundOfSubject(names, subject);
+    const at = uploadOfSubject(names, subject);
     if (at === undefined) continue;
     if (roundEntry(state, at.federationId, at.round)?.record.state !== "open") {
       await retryTransient(() => h.jsm.streams.purge(names.uploadStream, { filter: subject }));

@@ -10,7 +10,7 @@ import { randomUUID } from "node:crypto";
 import { headers as natsHeaders } from "@nats-io/transport-node";
 import type { CommittedUpload, ExpectedUpload, UploadKey } from "../core/store.ts";
 import { StoreIntegrityError } from "../core/store-errors.ts";
-import { createSinkGate, type ManagedSink } from "../store/upload-sink.ts";
+import { checkFits, createSinkGate, type ManagedSink } from "../store/upload-sink.ts";
 import type { JetStreamHandles } from "./setup.ts";
 import { retryTransient } from "./transient.ts";
 
@@ -69,13 +69,7 @@ export function createStreamSink(options: StreamSinkOptions): ManagedSink {
     },
     write: (chunk) =>
       serial(async () => {
-        if (offset + chunk.length > expected.size) {
-          throw new StoreIntegrityError(
-            "size-overrun",
-            key,
-            `${chunk.length} bytes at offset ${offset} would exceed the declared ${expected.size} bytes`,
-          );
-        }
+        checkFits(key, expected, offset, chunk.length);
         for (let at = 0; at < chunk.length; at += PIECE_BYTES) {
           const piece = chunk.subarray(at, Math.min(chunk.length, at + PIECE_BYTES));
           const headers = natsHeaders();

@@ -10,14 +10,14 @@
  */
 import { createHash } from "node:crypto";
 import type { CommittedUpload, ExpectedUpload, StoreState, UploadKey, UploadStatus } from "../core/store.ts";
-import { StoreArgumentError, StoreIntegrityError, UpdateConflictError } from "../core/store-errors.ts";
+import { StoreIntegrityError, UpdateConflictError } from "../core/store-errors.ts";
 import { acceptedUpdate } from "../store/journal-state.ts";
 import type { KeyedMutex } from "../store/keyed-mutex.ts";
-import { checkId, checkSha256, checkUploadKey, slotKey } from "../store/paths.ts";
+import { checkExpected, checkId, checkUploadKey, slotKey, uploadId } from "../store/paths.ts";
 import { createPendingCommits } from "../store/pending-commits.ts";
 import { committedSink, type ManagedSink } from "../store/upload-sink.ts";
 import type { Uploads } from "../store/uploads.ts";
-import { type JetStreamNames, updateObject, uploadFilter, uploadSubject } from "./names.ts";
+import { type JetStreamNames, updateObject, uploadFilter, uploadOfSubject, uploadSubject } from "./names.ts";
 import type { JetStreamHandles } from "./setup.ts";
 import { readStream } from "./stream-reader.ts";
 import { createStreamSink, OFFSET_HEADER } from "./stream-sink.ts";
@@ -32,9 +32,6 @@ export interface StreamUploads extends Uploads {
     clientId: string,
   ): { readonly updateId: string; readonly size: number; readonly sha256: string } | undefined;
 }
-
-const uploadKey = (key: UploadKey): string =>
-  `${slotKey(key.federationId, key.round, key.clientId)}/${key.updateId}`;
 
 /** Where an upload's staged bytes end: their count and the subject's last sequence. */
 interface Staged {
@@ -67,7 +64,7 @@ export function createStreamUploads(
   };
 
   const stop = async (key: UploadKey): Promise<void> => {
-    await active.get(uploadKey(key))?.stop("superseded");
+    await active.get(uploadId(key))?.stop("superseded");
   };
 
   /** Reads the staged bytes of `subject` in order into object `location`; their size and sha256. */
@@ -162,21 +159,16 @@ export function createStreamUploads(
     );
     for (const subject of Object.keys(info.state.subjects ?? {})) {
       if (subject === own) continue;
-      const other = [...active.values()].find((s) => uploadSubject(names, s.key) === subject);
-      await other?.stop("superseded");
+      const other = uploadOfSubject(names, subject);
+      if (other !== undefined) await stop(other);
       await purge(subject);
     }
   };
 
   return {
     begin: async (key, expected) =>
-      locked(`upload:${uploadKey(checkUploadKey(key))}`, async () => {
-        checkSha256("sha256", expected.sha256);
-        if (!Number.isSafeInteger(expected.size) || expected.size < 0) {
-          throw new StoreArgumentError(
-            `invalid size ${JSON.stringify(expected.size)}: expected a byte count`,
-          );
-        }
+      locked(`upload:${uploadId(checkUploadKey(key))}`, async () => {
+        checkExpected(expected);
         const done = pending.stored(key, expected);
         if (done !== undefined) return committedSink(key, expected, done);
         await stop(key);
@@ -189,7 +181,7 @@ export function createStreamUploads(
             await purge(subject);
             at = { bytes: 0, lastSeq: at.lastSeq };
           }
-          const id = uploadKey(key);
+          const id = uploadId(key);
           const sink: ManagedSink = createStreamSink({
             h,
             key,
@@ -210,7 +202,7 @@ export function createStreamUploads(
         });
       }),
     status: async (key) =>
-      locked(`upload:${uploadKey(checkUploadKey(key))}`, async (): Promise<UploadStatus> => {
+      locked(`upload:${uploadId(checkUploadKey(key))}`, async (): Promise<UploadStatus> => {
         const done = pending.stored(key);
         if (done !== undefined) {
           const journaled = acceptedUpdate(state(), key.federationId, key.round, key.clientId);
@@ -220,7 +212,7 @@ export function createStreamUploads(
         return lastSeq === 0 ? { state: "none", bytes: 0 } : { state: "partial", bytes };
       }),
     discard: async (key) =>
-      locked(`upload:${uploadKey(checkUploadKey(key))}`, async () => {
+      locked(`upload:${uploadId(checkUploadKey(key))}`, async () => {
         await stop(key);
         const subject = uploadSubject(names, key);
         let removed = (await staged(subject)).lastSeq !== 0;

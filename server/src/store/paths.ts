@@ -60,6 +60,19 @@ export function slotKey(federationId: string, round: number, clientId: string): 
   return `${federationId}/${round}/${clientId}`;
 }
 
+/** `fed/round/client/update`: one upload, as both stores key their running sinks and locks. */
+export function uploadId(key: UploadKey): string {
+  return `${slotKey(key.federationId, key.round, key.clientId)}/${key.updateId}`;
+}
+
+/** Throws `StoreArgumentError` unless `expected` is a lower-case hex sha256 and a byte count. */
+export function checkExpected(expected: { readonly size: unknown; readonly sha256: unknown }): void {
+  checkSha256("sha256", expected.sha256);
+  if (!Number.isSafeInteger(expected.size) || (expected.size as number) < 0) {
+    throw new StoreArgumentError(`invalid size ${JSON.stringify(expected.size)}: expected a byte count`);
+  }
+}
+
 /** A unique temporary name next to `name`. */
 export function tempName(name: string): string {
   return `${name}+${randomBytes(6).toString("hex")}.tmp`;

@@ -48,6 +48,17 @@ export interface SinkOptions {
   readonly hooks: SinkHooks;
 }
 
+/** Throws `StoreIntegrityError("size-overrun")` when `length` bytes at `offset` would pass the declared size. */
+export function checkFits(key: UploadKey, expected: ExpectedUpload, offset: number, length: number): void {
+  if (offset + length > expected.size) {
+    throw new StoreIntegrityError(
+      "size-overrun",
+      key,
+      `${length} bytes at offset ${offset} would exceed the declared ${expected.size} bytes`,
+    );
+  }
+}
+
 /** The life of a sink: its operations one at a time, and how it ends. */
 export interface SinkGate {
   /** Runs `fn` after the pending operation, unless the sink has ended (then its error). */
@@ -127,13 +138,7 @@ export function createUploadSink(options: SinkOptions): ManagedSink {
     },
     write: (chunk) =>
       serial(async () => {
-        if (offset + chunk.length > expected.size) {
-          throw new StoreIntegrityError(
-            "size-overrun",
-            key,
-            `${chunk.length} bytes at offset ${offset} would exceed the declared ${expected.size} bytes`,
-          );
-        }
+        checkFits(key, expected, offset, chunk.length);
         await writeFully(handle, chunk, offset);
         offset += chunk.length;
       }),

@@ -18,11 +18,11 @@ import type {
   UploadSink,
   UploadStatus,
 } from "../core/store.ts";
-import { StorageFullError, StoreArgumentError, UpdateConflictError } from "../core/store-errors.ts";
+import { StorageFullError, UpdateConflictError } from "../core/store-errors.ts";
 import { ensureDir, errnoCode, syncDir, unlinkIfExists } from "./fs-util.ts";
 import { acceptedUpdate } from "./journal-state.ts";
 import type { KeyedMutex } from "./keyed-mutex.ts";
-import { checkId, checkSha256, checkUploadKey, type StoreLayout, slotKey } from "./paths.ts";
+import { checkExpected, checkId, checkUploadKey, type StoreLayout, slotKey, uploadId } from "./paths.ts";
 import { createPendingCommits } from "./pending-commits.ts";
 import { committedSink, createUploadSink, type ManagedSink } from "./upload-sink.ts";
 
@@ -39,10 +39,6 @@ export interface Uploads {
   journaled(update: UpdateRecord): void;
   /** Supersedes every open sink. */
   closeAll(): Promise<void>;
-}
-
-function uploadKey(key: UploadKey): string {
-  return `${slotKey(key.federationId, key.round, key.clientId)}/${key.updateId}`;
 }
 
 /** Upload staging over `layout`; `state` is the live journal state. */
@@ -92,7 +88,7 @@ export function createUploads(
   };
 
   const supersede = async (key: UploadKey): Promise<void> => {
-    await active.get(uploadKey(key))?.stop("superseded");
+    await active.get(uploadId(key))?.stop("superseded");
   };
 
   /**
@@ -120,13 +116,8 @@ export function createUploads(
 
   return {
     begin: async (key, expected) =>
-      locked(`upload:${uploadKey(checkUploadKey(key))}`, async () => {
-        checkSha256("sha256", expected.sha256);
-        if (!Number.isSafeInteger(expected.size) || expected.size < 0) {
-          throw new StoreArgumentError(
-            `invalid size ${JSON.stringify(expected.size)}: expected a byte count`,
-          );
-        }
+      locked(`upload:${uploadId(checkUploadKey(key))}`, async () => {
+        checkExpected(expected);
         const done = pending.stored(key, expected);
         if (done !== undefined) return committedSink(key, expected, done);
         await supersede(key);
@@ -148,7 +139,7 @@ export function createUploads(
               await handle.sync();
               size = 0;
             }
-            const id = uploadKey(key);
+            const id = uploadId(key);
             // Admitted uploads must be able to finish: what this one still needs has to fit
             // in the free space less what the uploads under way still need.
             let owed = 0;
@@ -182,7 +173,7 @@ export function createUploads(
         });
       }),
     status: async (key) =>
-      locked(`upload:${uploadKey(checkUploadKey(key))}`, async () => {
+      locked(`upload:${uploadId(checkUploadKey(key))}`, async () => {
         const done = pending.stored(key);
         if (done !== undefined) {
           const journaled = acceptedUpdate(state(), key.federationId, key.round, key.clientId);
@@ -202,7 +193,7 @@ export function createUploads(
         }
       }),
     discard: async (key) =>
-      locked(`upload:${uploadKey(checkUploadKey(key))}`, async () => {
+      locked(`upload:${uploadId(checkUploadKey(key))}`, async () => {
         await supersede(key);
         let removed = await unlinkIfExists(partialPath(key).path);
         const slot = slotKey(key.federationId, key.round, key.clientId);
