@@ -1,9 +1,10 @@
 /**
  * Failures that come from the machine rather than from Tributary: a system
  * piece that is not installed (`nats-server`), or one that would not start
- * (a port already taken). Commands report them as one short message saying
+ * (a port already taken), a NATS JetStream cluster that cannot be reached. Commands report them as one short message saying
  * what to install or configure, and exit non-zero, with no stack trace.
  */
+import { StoreUnavailableError } from "../core/store-errors.ts";
 import { NatsServerNotFoundError, NatsServerStartError } from "../transport/nats/errors.ts";
 
 /**
@@ -16,6 +17,7 @@ import { NatsServerNotFoundError, NatsServerStartError } from "../transport/nats
  */
 export function setupProblem(err: unknown): string | undefined {
   if (err instanceof NatsServerNotFoundError || err instanceof NatsServerStartError) return err.message;
+  if (err instanceof StoreUnavailableError) return err.message;
   const code = (err as { code?: unknown } | null)?.code;
   if (err instanceof Error && (code === "EADDRINUSE" || code === "EACCES")) {
     return `${err.message}: choose another port (--port, --ui-port, --metrics-port) or stop what holds it`;

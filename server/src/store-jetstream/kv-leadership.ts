@@ -66,6 +66,8 @@ export async function startKvLeadership(options: KvLeadershipOptions): Promise<L
     ttlMs: leaseMs,
     replicas: options.replicas ?? 1,
     timeoutMs: Math.max(500, Math.floor(leaseMs / 3)),
+    onRetry: (err) =>
+      log?.warn("JetStream is not ready for the lease bucket yet; trying again", { error: err }),
   });
   const campaigns = new Map<string, Campaign>();
   const holders = new Map<string, LeaseHolder>();

@@ -10,6 +10,7 @@
 import type { Log } from "../core/log.ts";
 import type { Presence, PresenceEntry } from "../core/presence.ts";
 import { openKvBucket } from "./kv-bucket.ts";
+import { retryUntilReady } from "./transient.ts";
 
 /** Options of {@link startKvPresence}. */
 export interface KvPresenceOptions {
@@ -42,6 +43,8 @@ export async function startKvPresence(options: KvPresenceOptions): Promise<Prese
     bucket: options.bucket ?? "tributary-presence",
     ttlMs,
     replicas: options.replicas ?? 1,
+    onRetry: (err) =>
+      log?.warn("JetStream is not ready for the presence bucket yet; trying again", { error: err }),
   });
   /** Everyone's entries by key, as the watch saw them. */
   const seen = new Map<string, PresenceEntry>();
@@ -53,7 +56,13 @@ export async function startKvPresence(options: KvPresenceOptions): Promise<Prese
   };
   const keyOf = (federationId: string, clientId: string) => `${hex(federationId)}.${hex(clientId)}`;
 
-  const watch = await kv.watch({ key: ">" });
+  const watch = await retryUntilReady(() => kv.watch({ key: ">" }), {
+    servers: options.servers,
+    what: "a watch of the presence bucket",
+  }).catch(async (err: unknown) => {
+    await nc.close();
+    throw err;
+  });
   void (async () => {
     for await (const e of watch) {
       const [f, c] = e.key.split(".");

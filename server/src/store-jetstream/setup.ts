@@ -15,7 +15,9 @@ import {
 } from "@nats-io/jetstream";
 import { type ObjectStore, Objm } from "@nats-io/obj";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { StoreUnavailableError } from "../core/store-errors.ts";
 import type { JetStreamNames } from "./names.ts";
+import { retryUntilReady } from "./transient.ts";
 
 /** The connection and handles of an open JetStream store. */
 export interface JetStreamHandles {
@@ -83,13 +85,7 @@ export async function openJetStream(
 ): Promise<JetStreamHandles> {
   const timeout = options.requestTimeoutMs ?? 3_000;
   const open = (name: string) =>
-    connect({
-      servers: [...options.servers],
-      name,
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 500,
-      timeout,
-    });
+    connectCluster({ servers: options.servers, name, reconnectTimeWait: 500, timeout });
   const nc = await open(options.name ?? "tributary-store");
   const bulkNc = await open(`${options.name ?? "tributary-store"}-bulk`).catch(async (err: unknown) => {
     await nc.close();
@@ -102,14 +98,17 @@ export async function openJetStream(
     const bulkJs = jetstream(bulkNc, { timeout: BULK_TIMEOUT_MS });
     const js = jetstream(nc, { timeout });
     const replicas = options.replicas;
-    const { jsm, objects } = await retrying(options, async () => {
-      const jsm = await jetstreamManager(nc, { timeout });
-      await ensureStreams(jsm, names, replicas);
-      return {
-        jsm,
-        objects: await new Objm(bulkJs).create(names.bucket, { storage: StorageType.File, replicas }),
-      };
-    });
+    const { jsm, objects } = await retryUntilReady(
+      async () => {
+        const jsm = await jetstreamManager(nc, { timeout });
+        await ensureStreams(jsm, names, replicas);
+        return {
+          jsm,
+          objects: await new Objm(bulkJs).create(names.bucket, { storage: StorageType.File, replicas }),
+        };
+      },
+      { ...options, what: "the store's streams and object bucket" },
+    );
     return { nc, js, jsm, bulk: { nc: bulkNc, js: bulkJs }, objects, close };
   } catch (err) {
     await close();
@@ -117,16 +116,40 @@ export async function openJetStream(
   }
 }
 
-async function retrying<T>(options: JetStreamConnectOptions, fn: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + (options.readyTimeoutMs ?? 60_000);
-  for (;;) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      options.onRetry?.(err);
-      await new Promise((r) => setTimeout(r, 500));
-    }
+/** Options of {@link connectCluster}. */
+export interface ClusterConnectOptions {
+  readonly servers: readonly string[];
+  /** Connection name shown by the server. */
+  readonly name: string;
+  /** Pause between reconnection attempts, in ms. */
+  readonly reconnectTimeWait: number;
+  /** Request and connect timeout, in ms (default NATS's). */
+  readonly timeout?: number;
+}
+
+/**
+ * Connects to any of `servers`, reconnecting for ever once connected. When
+ * none answers at first, throws a `StoreUnavailableError` that names them and
+ * says what to check (no stack trace reaches the operator).
+ *
+ * @example
+ * const nc = await connectCluster({ servers: ["nats://n1:4222"], name: "tributary-store", reconnectTimeWait: 500 });
+ */
+export async function connectCluster(options: ClusterConnectOptions): Promise<NatsConnection> {
+  try {
+    return await connect({
+      servers: [...options.servers],
+      name: options.name,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: options.reconnectTimeWait,
+      ...(options.timeout !== undefined ? { timeout: options.timeout } : {}),
+    });
+  } catch (err) {
+    throw new StoreUnavailableError(
+      `could not reach the NATS JetStream cluster at ${options.servers.join(",")} (${(err as Error).message}); ` +
+        "start it, or point --nats-url at it",
+      { cause: err },
+    );
   }
 }
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { StoreUnavailableError } from "../core/store-errors.ts";
-import { isTransient, retryTransient } from "./transient.ts";
+import { isTransient, retryTransient, retryUntilReady } from "./transient.ts";
 
 const named = (name: string) => Object.assign(new Error(name), { name });
 
@@ -37,4 +37,31 @@ test("retryTransient retries passing failures, gives up with StoreUnavailableErr
     RangeError,
   );
   assert.equal(calls, 1);
+});
+
+test("retryUntilReady tries again while the cluster forms, then names what it could not create and where", async () => {
+  let calls = 0;
+  const retried: unknown[] = [];
+  const ready = await retryUntilReady(
+    async () => {
+      if (++calls < 3) throw named("TimeoutError");
+      return "bucket";
+    },
+    { servers: ["nats://n1:4222"], what: "the lease bucket", onRetry: (err) => retried.push(err) },
+  );
+  assert.equal(ready, "bucket");
+  assert.equal(retried.length, 2);
+  await assert.rejects(
+    retryUntilReady(
+      async () => {
+        throw named("TimeoutError");
+      },
+      { servers: ["nats://n1:4222", "nats://n2:4222"], what: "the lease bucket", readyTimeoutMs: 600 },
+    ),
+    (err) =>
+      err instanceof StoreUnavailableError &&
+      err.message.includes("could not create the lease bucket") &&
+      err.message.includes("nats://n1:4222,nats://n2:4222") &&
+      err.message.includes("-js"),
+  );
 });

@@ -58,3 +58,46 @@ export async function retryTransient<T>(fn: () => Promise<T>, budgetMs = TRANSIE
     }
   }
 }
+
+/** Options of {@link retryUntilReady}. */
+export interface ReadyOptions {
+  /** Where the cluster was looked for, named in the error when it never answers. */
+  readonly servers: readonly string[];
+  /** What is being created, named in the error (e.g. "the lease bucket"). */
+  readonly what: string;
+  /** How long to keep trying (default 60 s). */
+  readonly readyTimeoutMs?: number;
+  /** Told about each failed try. */
+  readonly onRetry?: (err: unknown) => void;
+}
+
+/**
+ * Runs `fn` — creating streams and buckets when a coordinator starts — again
+ * after any failure until `readyTimeoutMs` has passed: a cluster that is still
+ * electing its leaders, or has a node down while replicas are placed, times
+ * out or refuses for a while. The last failure is thrown as a
+ * `StoreUnavailableError` naming `what` and the servers.
+ *
+ * @example
+ * const kv = await retryUntilReady(() => kvm.create("tributary-leases", opts), { servers, what: "the lease bucket" });
+ */
+export async function retryUntilReady<T>(fn: () => Promise<T>, options: ReadyOptions): Promise<T> {
+  const budgetMs = options.readyTimeoutMs ?? 60_000;
+  const deadline = Date.now() + budgetMs;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (Date.now() + 500 > deadline) {
+        throw new StoreUnavailableError(
+          `could not create ${options.what} on the NATS JetStream cluster at ${options.servers.join(",")} ` +
+            `within ${Math.round(budgetMs / 1000)} s (${(err as Error).message ?? String(err)}); ` +
+            "check that the servers run with JetStream (-js) and that their cluster has formed",
+          { cause: err },
+        );
+      }
+      options.onRetry?.(err);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
