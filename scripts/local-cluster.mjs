@@ -1,11 +1,11 @@
 #!/usr/bin/env node
-// `npm run cluster`: a local 3-node NATS JetStream cluster and two
-// coordinators sharing one replicated store (--store jetstream --replicas 3),
-// for trying fail-over by hand. Everything lives under data/cluster/ and
+// `npm run cluster`: a local 3-node NATS JetStream cluster, two
+// coordinators sharing one replicated store (--store jetstream --replicas 3)
+// and a merge worker (tributary worker), for trying fail-over by hand. Everything lives under data/cluster/ and
 // listens on 127.0.0.1; Ctrl-C stops it all. Kill a coordinator (its pid is
 // printed) and watch the other take over on its operator page.
 //
-// Options: --coordinators N (default 2), --lease-ttl S (default 6).
+// Options: --coordinators N (default 2), --workers N (default 1), --lease-ttl S (default 6).
 import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -13,9 +13,14 @@ import { parseArgs } from "node:util";
 
 const root = new URL("..", import.meta.url).pathname;
 const { values } = parseArgs({
-  options: { coordinators: { type: "string", default: "2" }, "lease-ttl": { type: "string", default: "6" } },
+  options: {
+    coordinators: { type: "string", default: "2" },
+    workers: { type: "string", default: "1" },
+    "lease-ttl": { type: "string", default: "6" },
+  },
 });
 const coordinators = Number(values.coordinators);
+const workers = Number(values.workers);
 const dataDir = join(root, "data", "cluster");
 const token = process.env.TRIBUTARY_OPERATOR_TOKEN ?? "trb_local-cluster-operator-token";
 
@@ -121,6 +126,21 @@ for (let i = 0; i < coordinators; i++) {
     `local-cluster: ${id} (pid ${child.pid}): gRPC 127.0.0.1:${port}, operator page http://127.0.0.1:${port + 1}/`,
   );
 }
+for (let i = 0; i < workers; i++) {
+  const id = `worker-${i + 1}`;
+  const child = start(id, process.execPath, [
+    join(root, "server/bin/tributary.mjs"),
+    "worker",
+    "--nats-url",
+    natsUrl,
+    "--id",
+    id,
+    "--cache-dir",
+    join(dataDir, id),
+  ]);
+  console.error(`local-cluster: ${id} (pid ${child.pid}): merges the leaders' modules`);
+}
 console.error(`local-cluster: operator token ${token}
   TRIBUTARY_OPERATOR_TOKEN=${token} npx tributary admin status --coordinator 127.0.0.1:7070
-  kill -9 <a coordinator's pid> and watch the other take over; Ctrl-C stops everything`);
+  kill -9 <a coordinator's pid> and watch the other take over (a worker's: its tasks go to
+  another worker, or back to the leader); Ctrl-C stops everything`);

@@ -28,6 +28,8 @@ export async function startCoordinatorProcess(opts: {
   timeoutMs?: number;
   /** More `tributary serve` options. */
   args?: readonly string[];
+  /** More environment variables (e.g. `TRIBUTARY_LOG`). */
+  env?: Readonly<Record<string, string>>;
 }): Promise<CoordinatorProcess> {
   const args = [BIN, "serve", "--data-dir", opts.dataDir, "--port", String(opts.port ?? 0)];
   args.push(
@@ -46,6 +48,7 @@ export async function startCoordinatorProcess(opts: {
       ...process.env,
       TRIBUTARY_OPERATOR_TOKEN: OPERATOR_TOKEN,
       TRIBUTARY_LOG: process.env.TRIBUTARY_TEST_LOG ?? "warn",
+      ...opts.env,
     },
     stdio: ["ignore", "ignore", "pipe"],
   });

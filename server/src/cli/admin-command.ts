@@ -245,6 +245,11 @@ export async function runAdmin(argv: readonly string[], io: CliIo): Promise<numb
               `  ${l.federationId}: ${l.coordinatorId} (term ${l.term})${l.address !== "" ? ` at ${l.address}` : ""}`,
             );
         }
+        if (res.mergeWorkers.length > 0) {
+          io.out(`merge workers: ${res.mergeWorkers.length}`);
+          for (const w of res.mergeWorkers)
+            io.out(`  ${w.workerId} on ${w.host}: ${w.threads} at once, ${w.backend}`);
+        }
         return 0;
       }
       default:

@@ -13,6 +13,7 @@ import { type CliIo, processIo } from "./io.ts";
 import { MERGE_USAGE, runMerge } from "./merge-command.ts";
 import { runServe, SERVE_USAGE } from "./serve-command.ts";
 import { setupProblem } from "./setup-problems.ts";
+import { runWorker, WORKER_USAGE } from "./worker-command.ts";
 
 export type { CliIo } from "./io.ts";
 
@@ -20,6 +21,7 @@ const USAGE = `Usage: tributary <command> [options]
 
 Commands:
   serve    run the coordinator (gRPC + NATS), with embedded defaults
+  worker   merge modules for coordinators on a JetStream store, on any machine
   admin    operate a running coordinator: federations, enrollment, rounds, status
   merge    merge PEFT LoRA adapter directories into a new adapter (offline)
   client   take part in a federation as a training client (join, submit, wait, fetch, status)
@@ -28,7 +30,12 @@ Commands:
 Run "tributary <command> --help" for a command's options.`;
 
 /** Help text of each built-in subcommand. */
-const USAGES: Record<string, string> = { merge: MERGE_USAGE, serve: SERVE_USAGE, admin: ADMIN_USAGE };
+const USAGES: Record<string, string> = {
+  merge: MERGE_USAGE,
+  serve: SERVE_USAGE,
+  admin: ADMIN_USAGE,
+  worker: WORKER_USAGE,
+};
 
 /**
  * Runs the CLI with `argv` (without `node` and the script) and returns the
@@ -56,6 +63,8 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
         return await runServe(rest, io);
       case "admin":
         return await runAdmin(rest, io);
+      case "worker":
+        return await runWorker(rest, io);
       case "client": {
         // Loaded on demand: the client SDK is not needed by the other commands.
         const { runClientCli } = await import("@tributary/client/cli");

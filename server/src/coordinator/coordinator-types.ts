@@ -7,7 +7,7 @@
 import type { Clock } from "../core/clock.ts";
 import type { Leadership, LeaseHolder } from "../core/leadership.ts";
 import type { Log } from "../core/log.ts";
-import type { MergeRunner } from "../core/merge-runner.ts";
+import type { MergeRunner, MergeWorkerInfo } from "../core/merge-runner.ts";
 import type { ClientRecord, Federation, RoundRecord, RoundResult, UpdateRecord } from "../core/model.ts";
 import type { Presence, PresenceEntry } from "../core/presence.ts";
 import type { ResultPublisher } from "../core/publisher.ts";
@@ -54,6 +54,8 @@ export interface ClusterView {
   }[];
   /** Clients connected to the other coordinators. */
   readonly remoteClients: readonly PresenceEntry[];
+  /** Merge workers attached (the merge runner's, when it hands modules out). */
+  readonly workers: readonly MergeWorkerInfo[];
 }
 
 /** What a client sees when it joins. */

@@ -237,6 +237,7 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
         ? [...leadership.coordinators()].map(([coordinatorId, c]) => ({ coordinatorId, ...c }))
         : [],
       remoteClients: (presence?.list() ?? []).filter((e) => e.coordinatorId !== leadership.coordinatorId),
+      workers: pool.workers?.() ?? [],
     }),
     subscribe: (listener) => flow.subscribe(listener),
   };

@@ -1,7 +1,8 @@
 /**
  * The merge-runner port: what the round merge and the offline pipeline need
- * from whatever merges LoRA modules (the worker-thread pool of `compute/`
- * today; remote merge workers may implement it too). The core owns it;
+ * from whatever merges LoRA modules: the worker-thread pool of `compute/`,
+ * and the runner that hands modules to merge workers on other machines
+ * (`merge-workers/`). The core owns it;
  * implementations import it.
  */
 import type { MergeOptions } from "../merge/options.ts";
@@ -65,6 +66,16 @@ export type ModuleCallback = (
   total: number,
 ) => void;
 
+/** A merge worker on another machine, as a runner that hands modules out sees it. */
+export interface MergeWorkerInfo {
+  readonly id: string;
+  /** Modules it merges at once. */
+  readonly threads: number;
+  /** Its tensor backend. */
+  readonly backend: string;
+  readonly host: string;
+}
+
 /** Merges LoRA modules and dense tensors (the port `createMergePool` implements). */
 export interface MergeRunner {
   /** Backend every merge runs on. */
@@ -79,7 +90,15 @@ export interface MergeRunner {
   mergeDense(group: DenseGroup, opts: MergeOptions): Promise<TimedResult<DenseMergeResult>>;
   /** Whether `mergeFiles` may be used: the backend has strided products (`RunnerBackend.stridedProducts`). */
   readonly readsFiles: boolean;
+  /**
+   * Whether `mergeFiles` takes any module, whatever the method (remote merge
+   * workers read the files themselves); otherwise only modules whose merge
+   * only multiplies (`streamableOptions`).
+   */
+  readonly readsAnyFiles?: boolean;
   /** Merges a module whose inputs are files, read again on every pass (see `readsFiles`). */
   mergeFiles(files: ModuleFiles, opts: MergeOptions): Promise<TimedResult<ModuleMergeResult>>;
+  /** The merge workers this runner hands modules to, when it hands any out. */
+  workers?(): readonly MergeWorkerInfo[];
   close(): Promise<void>;
 }

@@ -33,6 +33,7 @@ describe("operator page views", () => {
         leaders: [{ federationId: "fed-1", coordinatorId: "coord-1", term: 7, address: "10.0.0.5:7070" }],
         coordinators: [],
         remoteClients: [],
+        workers: [],
       }),
     };
     assert.deepEqual(federationsView(shared)[0].leader, {

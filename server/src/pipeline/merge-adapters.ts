@@ -164,7 +164,7 @@ export async function mergeGroups(
       // every pass, so no one holds all its clients' factors.
       const files = pool.readsFiles ? source.files?.(name) : undefined;
       const entry =
-        files !== undefined && streamableOptions(files, opts)
+        files !== undefined && (pool.readsAnyFiles === true || streamableOptions(files, opts))
           ? await pool.mergeFiles(files, opts)
           : await pool.mergeModule(await source.loadModule(name), opts, { transfer: source.fresh === true });
       modules.set(name, entry);

@@ -18,6 +18,7 @@ import type { ResultPublisher } from "../core/publisher.ts";
 import type { CoordinatorStore } from "../core/store.ts";
 import type { Telemetry } from "../core/telemetry.ts";
 import { newToken, tokenDigest } from "../core/tokens.ts";
+import { startRemoteMergeRunner } from "../merge-workers/remote-runner.ts";
 import { type OperatorUi, startOperatorUi } from "../operator-ui/operator-ui.ts";
 import { createFileStore } from "../store/file-store.ts";
 import { createJetStreamStore } from "../store-jetstream/jetstream-store.ts";
@@ -177,16 +178,17 @@ export async function startService(config: ServiceConfig): Promise<RunningServic
       natsUrl = local.url;
       log.info("started local nats-server", { url: natsUrl });
     }
+    const jetstreamStore =
+      config.store === undefined && config.jetstreamStore !== undefined
+        ? createJetStreamStore({
+            servers: natsServers(natsUrl),
+            replicas: config.jetstreamStore.replicas,
+            cacheDir: join(config.dataDir, "cache"),
+            log,
+          })
+        : undefined;
     const store = instrumentStore(
-      config.store?.(config.dataDir) ??
-        (config.jetstreamStore !== undefined
-          ? createJetStreamStore({
-              servers: natsServers(natsUrl),
-              replicas: config.jetstreamStore.replicas,
-              cacheDir: join(config.dataDir, "cache"),
-              log,
-            })
-          : createFileStore(config.dataDir, { log })),
+      config.store?.(config.dataDir) ?? jetstreamStore ?? createFileStore(config.dataDir, { log }),
       telemetry,
     );
     cleanups.push(() => store.close());
@@ -219,6 +221,20 @@ export async function startService(config: ServiceConfig): Promise<RunningServic
         leaseMs: leadership.leaseMs,
       });
     }
+    // On the JetStream store, modules go to merge workers whenever any is attached.
+    let runner: MergeRunner = pool;
+    if (leadership !== undefined && jetstreamStore !== undefined && config.jetstreamStore !== undefined) {
+      const remote = await startRemoteMergeRunner({
+        servers: natsServers(natsUrl),
+        replicas: config.jetstreamStore.replicas,
+        coordinatorId: leadership.coordinatorId,
+        local: pool,
+        locate: (path) => jetstreamStore.objectAt(path),
+        log,
+      });
+      cleanups.push(() => remote.close());
+      runner = remote;
+    }
     let presence: Presence | undefined;
     if (leadership !== undefined && config.jetstreamStore !== undefined) {
       presence = await startKvPresence({
@@ -235,7 +251,7 @@ export async function startService(config: ServiceConfig): Promise<RunningServic
       ...(leadership !== undefined ? { leadership } : {}),
       ...(presence !== undefined ? { presence } : {}),
       store,
-      pool,
+      pool: runner,
       publisher,
       log,
       telemetry,

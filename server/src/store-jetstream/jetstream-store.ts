@@ -43,6 +43,17 @@ export interface JetStreamStoreOptions {
   readonly requestTimeoutMs?: number;
 }
 
+/** A store on JetStream; it also says which stored object a local copy is of (for merge workers). */
+export interface JetStreamStore extends CoordinatorStore {
+  /** The committed update object whose verified copy `path` is, when it is one this store opened. */
+  objectAt(
+    path: string,
+  ): { readonly name: string; readonly size: number; readonly sha256: string } | undefined;
+}
+
+/** How many local copies `objectAt` knows (the oldest forgotten first): rounds' worth of clients. */
+const MAX_COPIES_KNOWN = 100_000;
+
 /** How many times an append is decided again after other writers journaled first. */
 const APPEND_ATTEMPTS = 8;
 
@@ -61,7 +72,7 @@ interface Opened {
  * const store = createJetStreamStore({ servers: ["nats://n1:4222", "nats://n2:4222"], replicas: 3, cacheDir });
  * const state = await store.open();
  */
-export function createJetStreamStore(options: JetStreamStoreOptions): CoordinatorStore {
+export function createJetStreamStore(options: JetStreamStoreOptions): JetStreamStore {
   const names = options.names ?? DEFAULT_JETSTREAM_NAMES;
   const now = options.now ?? Date.now;
   const locked = createKeyedMutex();
@@ -69,6 +80,8 @@ export function createJetStreamStore(options: JetStreamStoreOptions): Coordinato
   let opened: Opened | undefined;
   let closed = false;
   const followers = new Set<(event: JournalEvent) => void>();
+  /** Local copies of update objects → the object (the latest {@link MAX_COPIES_KNOWN}). */
+  const copies = new Map<string, { name: string; size: number; sha256: string }>();
   let following: (() => void) | undefined;
   /** Reads what other coordinators journaled (their events reach `followers` on the way). */
   const catchUpSoon = (() => {
@@ -152,6 +165,7 @@ export function createJetStreamStore(options: JetStreamStoreOptions): Coordinato
     uploadStatus: async (key) => live().uploads.status(key),
     discardUpload: async (key) => live().uploads.discard(key),
     discardRoundUploads: async (federationId, round) => live().uploads.discardRound(federationId, round),
+    objectAt: (path) => copies.get(path),
     async openUpdate(federationId, round, clientId) {
       const { uploads, cache } = live();
       checkId("federation_id", federationId);
@@ -160,11 +174,15 @@ export function createJetStreamStore(options: JetStreamStoreOptions): Coordinato
       const label = `${describeUpload({ federationId, round, clientId })} update`;
       const update = uploads.committed(federationId, round, clientId);
       if (update === undefined) throw new StoreArgumentError(`${label}: nothing committed`);
+      const name = updateObject(federationId, round, clientId, update.updateId);
       const path = await cache.fetch(
-        updateObject(federationId, round, clientId, update.updateId),
+        name,
         ["updates", federationId, String(round), clientId, `${update.updateId}.safetensors`],
         update,
       );
+      copies.delete(path);
+      copies.set(path, { name, size: update.size, sha256: update.sha256 });
+      if (copies.size > MAX_COPIES_KNOWN) copies.delete(copies.keys().next().value as string);
       return openUpdateReader(path, label, readers);
     },
     follow(listener) {

@@ -58,9 +58,24 @@ export interface JetStreamConnectOptions {
   readonly readyTimeoutMs?: number;
   /** Told about each failed try. */
   readonly onRetry?: (err: unknown) => void;
+  /**
+   * Only attach to what a coordinator created — a merge worker does — waiting
+   * (up to `readyTimeoutMs`) until it exists; `replicas` is then not used.
+   */
+  readonly attach?: boolean;
 }
 
-async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }) {
+/**
+ * Creates stream `config.name`, or adopts it, changing its replica count to
+ * `config.num_replicas` when it differs.
+ *
+ * @example
+ * await ensureStream(jsm, { name: "TRIBUTARY_JOURNAL", subjects: ["tributary.journal"], num_replicas: 3 });
+ */
+export async function ensureStream(
+  jsm: JetStreamManager,
+  config: Partial<StreamConfig> & { name: string },
+): Promise<void> {
   try {
     const info = await jsm.streams.info(config.name);
     if (info.config.num_replicas !== config.num_replicas) {
@@ -74,7 +89,8 @@ async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig>
 
 /**
  * Connects to `options.servers` and creates (or adopts) the journal stream,
- * the upload stream and the object store bucket named in `names`.
+ * the upload stream and the object store bucket named in `names` — or, with
+ * `attach`, opens the bucket a coordinator created.
  *
  * @example
  * const h = await openJetStream(DEFAULT_JETSTREAM_NAMES, { servers: ["nats://n1:4222"], replicas: 3 });
@@ -101,13 +117,19 @@ export async function openJetStream(
     const { jsm, objects } = await retryUntilReady(
       async () => {
         const jsm = await jetstreamManager(nc, { timeout });
+        if (options.attach === true) return { jsm, objects: await new Objm(bulkJs).open(names.bucket) };
         await ensureStreams(jsm, names, replicas);
         return {
           jsm,
           objects: await new Objm(bulkJs).create(names.bucket, { storage: StorageType.File, replicas }),
         };
       },
-      { ...options, what: "the store's streams and object bucket" },
+      {
+        ...options,
+        ...(options.attach === true
+          ? { action: "find", what: "the store's object bucket (a coordinator creates it when it starts)" }
+          : { what: "the store's streams and object bucket" }),
+      },
     );
     return { nc, js, jsm, bulk: { nc: bulkNc, js: bulkJs }, objects, close };
   } catch (err) {

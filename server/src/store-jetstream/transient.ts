@@ -65,6 +65,8 @@ export interface ReadyOptions {
   readonly servers: readonly string[];
   /** What is being created, named in the error (e.g. "the lease bucket"). */
   readonly what: string;
+  /** The verb of the error (default "create"; "find" for what someone else creates). */
+  readonly action?: string;
   /** How long to keep trying (default 60 s). */
   readonly readyTimeoutMs?: number;
   /** Told about each failed try. */
@@ -90,7 +92,7 @@ export async function retryUntilReady<T>(fn: () => Promise<T>, options: ReadyOpt
     } catch (err) {
       if (Date.now() + 500 > deadline) {
         throw new StoreUnavailableError(
-          `could not create ${options.what} on the NATS JetStream cluster at ${options.servers.join(",")} ` +
+          `could not ${options.action ?? "create"} ${options.what} on the NATS JetStream cluster at ${options.servers.join(",")} ` +
             `within ${Math.round(budgetMs / 1000)} s (${(err as Error).message ?? String(err)}); ` +
             "check that the servers run with JetStream (-js) and that their cluster has formed",
           { cause: err },

@@ -69,7 +69,7 @@ export function fakeReader(name = "test federation"): CoordinatorReader {
     return r;
   };
   return {
-    cluster: () => ({ leaders: [], coordinators: [], remoteClients: [] }),
+    cluster: () => ({ leaders: [], coordinators: [], remoteClients: [], workers: [] }),
     federations: () => [federation],
     federation: fed,
     rounds: (id) => {

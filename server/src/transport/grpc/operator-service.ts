@@ -156,6 +156,12 @@ export function operatorServiceHandlers(
           lastSeenTime: timestampFromMs(c.seenAt),
         })),
         coordinatorId: cluster.coordinatorId ?? "",
+        mergeWorkers: cluster.workers.map((w) => ({
+          workerId: w.id,
+          threads: w.threads,
+          backend: w.backend,
+          host: w.host,
+        })),
       });
     }),
   };
