@@ -11,10 +11,13 @@
  *
  * Options: --clients 8,32; --store file,jetstream (the coordinator's store;
  * default file; several run one after the other in the same invocation, each
- * against the same bare-server reference).
+ * against the same bare-server reference); --workers 0,1,2,4 (merge workers,
+ * `tributary worker --threads 1` processes, attached to the JetStream store;
+ * default 0: the coordinator merges in-process on its own threads).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
+import { createWriteStream } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -28,6 +31,8 @@ import {
   Dtype,
   EnrollClientRequestSchema,
   type EnrollClientResponse,
+  GetStatusRequestSchema,
+  type GetStatusResponse,
   type GrpcClient,
   JoinRequestSchema,
   makeClient,
@@ -105,6 +110,8 @@ type StoreKind = "file" | "jetstream";
 interface RoundRow {
   readonly store: StoreKind;
   readonly n: number;
+  /** Merge workers attached. */
+  readonly workers: number;
   readonly mb: number;
   readonly uploadS: number;
   readonly mbps: number;
@@ -118,13 +125,58 @@ interface RoundRow {
   readonly mergePeakMb: number;
 }
 
-async function runOnce(n: number, store: StoreKind, payloads: Payload[], work: string): Promise<RoundRow> {
+/** Starts `count` merge workers on `natsUrl`, each merging one module at a time. */
+async function startWorkers(count: number, natsUrl: string, work: string): Promise<ChildProcess[]> {
+  const workers: ChildProcess[] = [];
+  for (let i = 0; i < count; i++) {
+    const w = spawn(
+      process.execPath,
+      [
+        join(root, "server/bin/tributary.mjs"),
+        "worker",
+        "--nats-url",
+        natsUrl,
+        "--id",
+        `bench-worker-${i + 1}`,
+        "--threads",
+        "1",
+        "--cache-dir",
+        join(work, `worker-${i + 1}`),
+      ],
+      { env: { ...process.env, TRIBUTARY_LOG: "info" }, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    workers.push(w);
+    await waitForLine(w, /"msg":"merge worker attached"/);
+    // TRIBUTARY_BENCH_WORKER_LOG=FILE keeps the workers' log lines (each task's fetch and merge).
+    const keep = process.env.TRIBUTARY_BENCH_WORKER_LOG;
+    if (keep !== undefined) {
+      const file = createWriteStream(keep, { flags: "a" });
+      w.stdout?.pipe(file);
+      w.stderr?.pipe(file);
+    } else {
+      w.stdout?.resume();
+      w.stderr?.resume();
+    }
+  }
+  return workers;
+}
+
+async function runOnce(
+  n: number,
+  store: StoreKind,
+  workerCount: number,
+  payloads: Payload[],
+  work: string,
+): Promise<RoundRow> {
   const nats = await startNatsServer({ jetstream: true });
   const dataDir = join(work, `data-${store}-${n}`);
   const operatorToken = "trb_bench-operator-token-0123456789";
+  // TRIBUTARY_BENCH_PROFILE=DIR writes the coordinator's CPU profile there (chrome://inspect opens it).
+  const profile = process.env.TRIBUTARY_BENCH_PROFILE;
   const coordinator = spawn(
     process.execPath,
     [
+      ...(profile !== undefined ? ["--cpu-prof", "--cpu-prof-dir", profile] : []),
       join(root, "server/bin/tributary.mjs"),
       "serve",
       "--data-dir",
@@ -149,6 +201,7 @@ async function runOnce(n: number, store: StoreKind, payloads: Payload[], work: s
     cwd: root,
     stdio: ["ignore", "pipe", "pipe"],
   });
+  let workers: ChildProcess[] = [];
   try {
     const [, address] = await waitForLine(coordinator, /listening on (\S+)/);
     // Keep draining its output (a full pipe would stall it); TRIBUTARY_BENCH_LOG=info shows it.
@@ -158,6 +211,17 @@ async function runOnce(n: number, store: StoreKind, payloads: Payload[], work: s
     const client = makeClient(ClientService, address, grpc.credentials.createInsecure());
     const operator = makeClient(OperatorService, address, grpc.credentials.createInsecure());
     const md = bearer(operatorToken);
+    workers = await startWorkers(workerCount, nats.url, work);
+    for (;;) {
+      const st = (await call(
+        operator.getStatus,
+        operator,
+        create(GetStatusRequestSchema),
+        md,
+      )) as GetStatusResponse;
+      if (st.mergeWorkers.length === workerCount) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
     const federationId = `bench-${n}`;
     await call(
       operator.createFederation,
@@ -215,6 +279,7 @@ async function runOnce(n: number, store: StoreKind, payloads: Payload[], work: s
     return {
       store,
       n,
+      workers: workerCount,
       mb,
       uploadS,
       mbps: mb / uploadS,
@@ -225,6 +290,7 @@ async function runOnce(n: number, store: StoreKind, payloads: Payload[], work: s
       mergePeakMb: merge.peak,
     };
   } finally {
+    for (const w of workers) w.kill("SIGTERM");
     coordinator.kill("SIGTERM");
     raw.kill("SIGTERM");
     await new Promise((r) => coordinator.once("exit", r));
@@ -240,6 +306,13 @@ export async function runRoundBench(args: string[]): Promise<void> {
   const stores = (si >= 0 ? args[si + 1].split(",") : ["file"]) as StoreKind[];
   for (const s of stores) {
     if (s !== "file" && s !== "jetstream") throw new Error(`--store takes file and/or jetstream, not ${s}`);
+  }
+  const wi = args.indexOf("--workers");
+  const workerCounts = wi >= 0 ? args[wi + 1].split(",").map(Number) : [0];
+  if (workerCounts.some((w) => w > 0) && !stores.includes("jetstream")) {
+    throw new Error(
+      "--workers needs --store jetstream: merge workers read the updates from the JetStream store",
+    );
   }
   const work = await mkdtemp(join(tmpdir(), "tributary-round-bench-"));
   try {
@@ -264,19 +337,20 @@ export async function runRoundBench(args: string[]): Promise<void> {
     console.error(`generated ${max} adapters of ${(payloads[0].bytes.length / 1e6).toFixed(1)} MB`);
     const rows: RoundRow[] = [];
     for (const store of stores)
-      for (const n of clients) {
-        const row = await runOnce(n, store, payloads, work);
-        rows.push(row);
-        console.error(
-          `${store} store, n=${n}: ${row.mb.toFixed(0)} MB in ${row.uploadS.toFixed(2)} s = ${row.mbps.toFixed(0)} MB/s (raw grpc-js ${row.rawMbps.toFixed(0)} MB/s), last ack → broadcast ${row.ackToBroadcastS.toFixed(2)} s, peak RSS ${row.uploadPeakMb.toFixed(0)} MB uploading, ${row.mergePeakMb.toFixed(0)} MB merging (${row.ackRssMb.toFixed(0)} MB at the last ack)`,
-        );
-      }
+      for (const n of clients)
+        for (const w of store === "jetstream" ? workerCounts : [0]) {
+          const row = await runOnce(n, store, w, payloads, work);
+          rows.push(row);
+          console.error(
+            `${store} store, ${w} worker(s), n=${n}: ${row.mb.toFixed(0)} MB in ${row.uploadS.toFixed(2)} s = ${row.mbps.toFixed(0)} MB/s (raw grpc-js ${row.rawMbps.toFixed(0)} MB/s), last ack → broadcast ${row.ackToBroadcastS.toFixed(2)} s, peak RSS ${row.uploadPeakMb.toFixed(0)} MB uploading, ${row.mergePeakMb.toFixed(0)} MB merging (${row.ackRssMb.toFixed(0)} MB at the last ack)`,
+          );
+        }
     const table = [
-      "| store | n | uploaded (MB) | upload wall (s) | coordinator MB/s | raw grpc-js MB/s | ratio | last ack → broadcast (s) | peak RSS uploading (MB) | RSS at last ack (MB) | peak RSS merging (MB) |",
-      "|---|---|---|---|---|---|---|---|---|---|---|",
+      "| store | workers | n | uploaded (MB) | upload wall (s) | coordinator MB/s | raw grpc-js MB/s | ratio | last ack → broadcast (s) | peak RSS uploading (MB) | RSS at last ack (MB) | peak RSS merging (MB) |",
+      "|---|---|---|---|---|---|---|---|---|---|---|---|",
       ...rows.map(
         (r) =>
-          `| ${r.store} | ${r.n} | ${r.mb.toFixed(0)} | ${r.uploadS.toFixed(2)} | ${r.mbps.toFixed(0)} | ${r.rawMbps.toFixed(0)} | ${(r.mbps / r.rawMbps).toFixed(2)} | ${r.ackToBroadcastS.toFixed(2)} | ${r.uploadPeakMb.toFixed(0)} | ${r.ackRssMb.toFixed(0)} | ${r.mergePeakMb.toFixed(0)} |`,
+          `| ${r.store} | ${r.workers} | ${r.n} | ${r.mb.toFixed(0)} | ${r.uploadS.toFixed(2)} | ${r.mbps.toFixed(0)} | ${r.rawMbps.toFixed(0)} | ${(r.mbps / r.rawMbps).toFixed(2)} | ${r.ackToBroadcastS.toFixed(2)} | ${r.uploadPeakMb.toFixed(0)} | ${r.ackRssMb.toFixed(0)} | ${r.mergePeakMb.toFixed(0)} |`,
       ),
     ].join("\n");
     publishTable("round", table);

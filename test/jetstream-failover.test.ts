@@ -16,9 +16,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
-import { jetstream } from "@nats-io/jetstream";
-import { Kvm } from "@nats-io/kv";
-import { connect } from "@nats-io/transport-node";
 import {
   GetStatusRequestSchema,
   type GetStatusResponse,
@@ -41,39 +38,10 @@ import {
   type TestFederation,
 } from "./helpers/federation.ts";
 import { bearer, call, clientsFor, upload } from "./helpers/grpc-calls.ts";
-import { publishedResults } from "./helpers/nats-inspect.ts";
+import { journal, leaseHolder, publishedResults } from "./helpers/nats-inspect.ts";
 import { startNatsServer, type TestNatsServer } from "./helpers/nats-server.ts";
 
 const LEASE_S = 2;
-
-/** The journal as the JetStream store keeps it. */
-async function journal(url: string): Promise<JournalEvent[]> {
-  const nc = await connect({ servers: url });
-  try {
-    const js = jetstream(nc);
-    const consumer = await js.consumers.get("TRIBUTARY_JOURNAL");
-    const out: JournalEvent[] = [];
-    for (;;) {
-      const m = await consumer.next({ expires: 1_000 });
-      if (m === null) return out;
-      out.push(m.json<JournalEvent>());
-    }
-  } finally {
-    await nc.close();
-  }
-}
-
-/** Who holds federation `id`'s lease now. */
-async function leaseHolder(url: string, id: string): Promise<string | undefined> {
-  const nc = await connect({ servers: url });
-  try {
-    const kv = await new Kvm(nc).open("tributary-leases");
-    const e = await kv.get(`lease.${id}`);
-    return e?.operation === "PUT" ? e.json<{ coordinatorId: string }>().coordinatorId : undefined;
-  } finally {
-    await nc.close();
-  }
-}
 
 describe("two coordinators on one JetStream store", { timeout: 120_000 }, () => {
   let root: string;

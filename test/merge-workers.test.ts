@@ -44,8 +44,8 @@ describe("merge workers", { timeout: 180_000 }, () => {
   let conns: ReturnType<typeof clientsFor>;
   let fed: TestFederation;
   const workers = new Map<string, WorkerProcess>();
-  const startWorker = async (id: string) => {
-    const w = await startWorkerProcess({ id, natsUrl: nats.url, cacheDir: join(root, id) });
+  const startWorker = async (id: string, args: readonly string[] = []) => {
+    const w = await startWorkerProcess({ id, natsUrl: nats.url, cacheDir: join(root, id), args });
     workers.set(id, w);
     return w;
   };
@@ -96,7 +96,9 @@ describe("merge workers", { timeout: 180_000 }, () => {
     conns = clientsFor(coordinator.address);
     fed = await createTestFederation(conns.operator, root, { clients: 3, quorum: 3, rank: 4 });
     await startWorker("w1");
-    await startWorker("w2");
+    // w2 returns every merged module through the object store (round 2's
+    // redelivered task comes back that way), w1 inside its outcome message.
+    await startWorker("w2", ["--max-inline-result", "0"]);
     // GetStatus (and `tributary admin status`) lists the workers attached.
     const status = await waitFor("GetStatus to list both workers", async () => {
       const st = (await call(
@@ -108,8 +110,8 @@ describe("merge workers", { timeout: 180_000 }, () => {
       return st.mergeWorkers.length === 2 && st;
     });
     assert.deepEqual(status.mergeWorkers.map((w) => [w.workerId, w.threads]).sort(), [
-      ["w1", 1],
-      ["w2", 1],
+      ["w1", 4],
+      ["w2", 4],
     ]);
     await joinAll(conns.client, fed);
   });

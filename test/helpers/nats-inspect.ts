@@ -1,8 +1,10 @@
 /**
- * What a test NATS server holds of a federation's results: the announcements
- * in the `TRIBUTARY_ROUNDS` stream and the adapter objects in the bucket.
+ * What a test NATS server holds: a federation's results (the announcements
+ * in the `TRIBUTARY_ROUNDS` stream and the adapter objects in the bucket),
+ * and, for the JetStream store, its journal and who holds a lease.
  */
-import { jetstreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
 import { Objm } from "@nats-io/obj";
 import { connect } from "@nats-io/transport-node";
 import {
@@ -11,6 +13,7 @@ import {
   DEFAULT_STREAM,
   DEFAULT_SUBJECT_PREFIX,
 } from "@tributary/protocol";
+import type { JournalEvent } from "../../server/src/core/store.ts";
 
 /** The announcements and stored objects of `federationId`. */
 export interface PublishedResults {
@@ -40,6 +43,35 @@ export async function publishedResults(url: string, federationId: string): Promi
       }
     }
     return { announcements, objects: objects.sort() };
+  } finally {
+    await nc.close();
+  }
+}
+
+/** The journal as the JetStream store keeps it (stream `TRIBUTARY_JOURNAL`). */
+export async function journal(url: string): Promise<JournalEvent[]> {
+  const nc = await connect({ servers: url });
+  try {
+    const js = jetstream(nc);
+    const consumer = await js.consumers.get("TRIBUTARY_JOURNAL");
+    const out: JournalEvent[] = [];
+    for (;;) {
+      const m = await consumer.next({ expires: 1_000 });
+      if (m === null) return out;
+      out.push(m.json<JournalEvent>());
+    }
+  } finally {
+    await nc.close();
+  }
+}
+
+/** Who holds federation `id`'s leader lease now (KV `tributary-leases`). */
+export async function leaseHolder(url: string, id: string): Promise<string | undefined> {
+  const nc = await connect({ servers: url });
+  try {
+    const kv = await new Kvm(nc).open("tributary-leases");
+    const e = await kv.get(`lease.${id}`);
+    return e?.operation === "PUT" ? e.json<{ coordinatorId: string }>().coordinatorId : undefined;
   } finally {
     await nc.close();
   }

@@ -25,7 +25,7 @@ export interface WorkerProcess {
   lines(): WorkerLogLine[];
   /** Resolves with the first line (already written or to come) that `match` accepts. */
   when(match: (line: WorkerLogLine) => boolean): Promise<WorkerLogLine>;
-  /** Sends `signal`; waits for the exit unless it only stops the process. */
+  /** Sends `signal`; waits for the exit unless it only stops or continues the process. */
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
@@ -35,6 +35,8 @@ export async function startWorkerProcess(opts: {
   natsUrl: string;
   cacheDir: string;
   timeoutMs?: number;
+  /** More `tributary worker` options. */
+  args?: readonly string[];
 }): Promise<WorkerProcess> {
   const child: ChildProcess = spawn(
     process.execPath,
@@ -49,6 +51,7 @@ export async function startWorkerProcess(opts: {
       "1",
       "--cache-dir",
       opts.cacheDir,
+      ...(opts.args ?? []),
     ],
     { env: { ...process.env, TRIBUTARY_LOG: "info" }, stdio: ["ignore", "pipe", "pipe"] },
   );
@@ -92,7 +95,7 @@ export async function startWorkerProcess(opts: {
     async kill(signal = "SIGTERM") {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill(signal);
-      if (signal !== "SIGSTOP") await exited;
+      if (signal !== "SIGSTOP" && signal !== "SIGCONT") await exited;
     },
   };
   const timeout = opts.timeoutMs ?? 30_000;

@@ -26,8 +26,13 @@ test("tributary worker --help names every option and its variable", async () => 
   let out = "";
   assert.equal(await runWorker(["--help"], { out: (t) => (out += t), err: () => {} }), 0);
   assert.equal(out, WORKER_USAGE);
-  for (const flag of ["--nats-url", "--threads", "--backend", "--id", "--cache-dir"])
+  for (const flag of ["--nats-url", "--threads", "--backend", "--id", "--cache-dir", "--max-inline-result"])
     assert.match(out, new RegExp(flag));
-  for (const v of ["TRIBUTARY_NATS_URL", "TRIBUTARY_WORKER_ID", "TRIBUTARY_WORKER_CACHE"])
+  for (const v of [
+    "TRIBUTARY_NATS_URL",
+    "TRIBUTARY_WORKER_ID",
+    "TRIBUTARY_WORKER_CACHE",
+    "TRIBUTARY_WORKER_MAX_INLINE",
+  ])
     assert.match(out, new RegExp(v));
 });

@@ -30,8 +30,13 @@ Options (environment variable in brackets):
                     best available) [TRIBUTARY_BACKEND]
   --id ID           this worker's name in the coordinators' logs (default:
                     host name and pid) [TRIBUTARY_WORKER_ID]
-  --cache-dir DIR   where clients' updates are kept while their round merges
-                    (default: data/worker) [TRIBUTARY_WORKER_CACHE]`;
+  --cache-dir DIR   where the parts of clients' updates it fetched are kept
+                    while their round merges (default: data/worker)
+                    [TRIBUTARY_WORKER_CACHE]
+  --max-inline-result BYTES  merged modules up to this size go back in the
+                    outcome message, larger ones through the object store
+                    (default 786432; keep it under the cluster's max_payload)
+                    [TRIBUTARY_WORKER_MAX_INLINE]`;
 
 /** Runs `tributary worker` until SIGINT/SIGTERM; returns the exit code. */
 export async function runWorker(argv: readonly string[], io: CliIo): Promise<number> {
@@ -47,6 +52,7 @@ export async function runWorker(argv: readonly string[], io: CliIo): Promise<num
         backend: text,
         id: text,
         "cache-dir": text,
+        "max-inline-result": text,
         help: { type: "boolean", short: "h" },
       },
     }).values;
@@ -70,6 +76,13 @@ export async function runWorker(argv: readonly string[], io: CliIo): Promise<num
   const backend = str("backend", "TRIBUTARY_BACKEND");
   const id = str("id", "TRIBUTARY_WORKER_ID");
   const cacheDir = resolve(str("cache-dir", "TRIBUTARY_WORKER_CACHE") ?? "data/worker");
+  const maxInline = integerOption(
+    "max-inline-result",
+    str("max-inline-result", "TRIBUTARY_WORKER_MAX_INLINE"),
+  );
+  if (maxInline !== undefined && maxInline < 0) {
+    throw new UsageError(`--max-inline-result expects a size in bytes, got ${maxInline}`);
+  }
 
   const log = pinoLog({ name: "tributary-worker" });
   const pool = await createMergePool({
@@ -83,6 +96,7 @@ export async function runWorker(argv: readonly string[], io: CliIo): Promise<num
       ...(id !== undefined ? { id } : {}),
       pool,
       cacheDir,
+      ...(maxInline !== undefined ? { maxInlineResult: maxInline } : {}),
       log,
     });
     io.err(

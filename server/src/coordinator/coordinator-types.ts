@@ -13,6 +13,7 @@ import type { Presence, PresenceEntry } from "../core/presence.ts";
 import type { ResultPublisher } from "../core/publisher.ts";
 import type { AdapterHandle, CoordinatorStore, UploadKey, UploadStatus } from "../core/store.ts";
 import type { Telemetry } from "../core/telemetry.ts";
+import type { ContentChecker } from "./content-check-pool.ts";
 import type { JoinClaim } from "./join-check.ts";
 import type { AdapterSelector } from "./published-results.ts";
 import type { FlowListener } from "./round-flow.ts";
@@ -38,6 +39,12 @@ export interface CoordinatorOptions {
   readonly leadership?: Leadership;
   /** Client connections shared between coordinators (default: this coordinator's own only). */
   readonly presence?: Presence;
+  /**
+   * Checks accepted updates' content (finite factors, norms) before they are
+   * acknowledged (default: on the calling thread; `createContentCheckPool`
+   * runs them on threads of their own). The coordinator closes it.
+   */
+  readonly contentChecker?: ContentChecker;
 }
 
 /** The coordinators sharing a store, as this one sees them. */

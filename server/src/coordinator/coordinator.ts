@@ -50,6 +50,8 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
     leadership,
     state: () => store.state(),
     resumeMerge: (r) => merges.resume(r),
+    // A round the previous leader merged but did not announce is announced now.
+    onLead: () => outbox?.kick(),
   });
   const fedOf = registry.federation;
   const schedulerOf = registry.scheduler;
@@ -156,6 +158,7 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
       await merges.close();
       await outbox?.close();
       await registry.close();
+      await opts.contentChecker?.close();
     },
     async createFederation(spec) {
       if (registry.has(spec.id)) throw new FederationExistsError(spec.id);
@@ -208,6 +211,7 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
         now: () => clock.now(),
         log,
         telemetry,
+        ...(opts.contentChecker !== undefined ? { checker: opts.contentChecker } : {}),
       }),
     ...createQueries({
       store,

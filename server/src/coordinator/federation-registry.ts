@@ -56,6 +56,11 @@ export interface RegistryDeps {
   readonly state: () => StoreState;
   /** A round the journal left MERGING, on the coordinator that now leads it: merge it again. */
   readonly resumeMerge: (round: RoundRecord) => void;
+  /**
+   * This coordinator now leads `federationId` (its scheduler runs): what the
+   * previous leader merged and did not announce is now this one's to announce.
+   */
+  readonly onLead?: (federationId: string) => void;
 }
 
 interface Slot {
@@ -167,6 +172,7 @@ export function createFederationRegistry(deps: RegistryDeps): FederationRegistry
     }
     await scheduler.recover();
     if (running?.state === "merging") deps.resumeMerge(running);
+    deps.onLead?.(fed.id);
     if (leadership.replicated) log.info("leading federation", { federation: fed.id, term });
   };
 

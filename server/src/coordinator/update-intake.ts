@@ -11,9 +11,9 @@ import type { Federation, UpdateRecord } from "../core/model.ts";
 import type { CoordinatorStore, UploadKey, UploadSink } from "../core/store.ts";
 import { StoreIntegrityError, UpdateConflictError, UploadStoppedError } from "../core/store-errors.ts";
 import { noopTelemetry, type Telemetry, type UpdateTrace } from "../core/telemetry.ts";
+import { type ContentChecker, inlineContentChecker } from "./content-check-pool.ts";
 import { InvalidUpdateError, ResumeOffsetError, StaleRoundError } from "./errors.ts";
 import type { RoundScheduler } from "./round-scheduler-types.ts";
-import { validateUpdateStream } from "./update-stream-validator.ts";
 import { type SubmitHeader, validateUpdate } from "./update-validator.ts";
 
 export type { SubmitHeader } from "./update-validator.ts";
@@ -59,6 +59,8 @@ export interface ReceiveArgs {
   log: Log;
   /** Traces the update and its steps, counts it (default: nothing). */
   telemetry?: Telemetry;
+  /** Checks the stored content (default: on this thread). */
+  checker?: ContentChecker;
 }
 
 /**
@@ -160,12 +162,11 @@ async function receive(args: ReceiveArgs, traced: UpdateTrace): Promise<SubmitOu
     const summaries = await traced.step("validate_content", async () => {
       const reader = await store.openUpdate(federation.id, header.round, clientId);
       try {
-        return await validateUpdateStream({
+        return await (args.checker ?? inlineContentChecker).check({
           federation,
           clientId,
           configJson: header.configJson,
-          tensors: reader.tensors,
-          readTensor: (name) => reader.read(name),
+          reader,
         });
       } finally {
         await reader.close();
@@ -182,7 +183,7 @@ async function receive(args: ReceiveArgs, traced: UpdateTrace): Promise<SubmitOu
       size: committed.size,
       receivedAt: args.now(),
       configJson: header.configJson,
-      modules: Object.fromEntries(summaries),
+      modules: summaries,
     };
     const admitted = await traced.step("accept", () => scheduler.onUpdateAccepted(record));
     log.info("update accepted", {

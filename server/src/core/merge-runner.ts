@@ -69,7 +69,7 @@ export type ModuleCallback = (
 /** A merge worker on another machine, as a runner that hands modules out sees it. */
 export interface MergeWorkerInfo {
   readonly id: string;
-  /** Modules it merges at once. */
+  /** Modules it takes at once (fetching their factors or merging them). */
   readonly threads: number;
   /** Its tensor backend. */
   readonly backend: string;

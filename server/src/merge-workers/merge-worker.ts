@@ -1,9 +1,9 @@
 /**
  * A merge worker (`tributary worker`): pulls module-merge tasks from the
- * work queue as its threads free up, fetches the clients' update objects
- * into a local cache (verified by size and sha256, kept for the round's
- * other modules), merges the module on its own pool with the same code a
- * coordinator runs, stores the merged factors as an object and publishes
+ * work queue as its threads free up, fetches from each client's update
+ * object only the chunks that hold the module's two factors (into a sparse
+ * local copy, kept while the round's other modules come), merges the module
+ * on its own pool with the same code a coordinator runs, stores the merged factors as an object and publishes
  * the outcome to the leader's subject, then acknowledges the task. While a
  * task runs it tells JetStream it is still working; killed, it stops
  * telling, and the task goes to another worker once the ack wait passes. A
@@ -20,21 +20,25 @@ import { mergeModuleFiles } from "../pipeline/module-files.ts";
 import { createKeyedMutex } from "../store/keyed-mutex.ts";
 import { openKvBucket } from "../store-jetstream/kv-bucket.ts";
 import { DEFAULT_JETSTREAM_NAMES } from "../store-jetstream/names.ts";
-import { createObjectCache } from "../store-jetstream/object-cache.ts";
+import { type ByteRange, createObjectRanges, type ObjectRanges } from "../store-jetstream/object-ranges.ts";
 import { openJetStream } from "../store-jetstream/setup.ts";
 import { isTransient, retryTransient, retryUntilReady } from "../store-jetstream/transient.ts";
 import { MERGE_QUEUE, WORKER_TTL_MS, WORKING_EVERY_MS } from "./queue.ts";
 import {
   decodeJson,
-  encodeJson,
   encodeModuleResult,
+  encodeOutcome,
   failureOf,
   filesOf,
+  INLINE_RESULT_MAX,
   type MergeTask,
   type ObjectRef,
   type TaskOutcome,
 } from "./task-codec.ts";
 import { announceWorker } from "./worker-registry.ts";
+
+/** Tasks a worker holds per merge thread: fetching, merging, returning. */
+export const TASKS_PER_THREAD = 4;
 
 /** Options of {@link startMergeWorker}. */
 export interface MergeWorkerOptions {
@@ -44,9 +48,15 @@ export interface MergeWorkerOptions {
   readonly id?: string;
   /** The merge pool it merges on (its threads are the tasks it takes at once). */
   readonly pool: MergeRunner;
-  /** Where fetched update objects are kept. */
+  /** Where the fetched parts of update objects are kept. */
   readonly cacheDir: string;
-  /** How long a cached object stays after its last use (default 10 min). */
+  /**
+   * Merged modules up to this many bytes go back inside the outcome message;
+   * larger ones as an object of the bucket (default {@link INLINE_RESULT_MAX},
+   * within NATS's default 1 MiB max payload).
+   */
+  readonly maxInlineResult?: number;
+  /** How long an object's copy stays after its last use (default 10 min). */
   readonly cacheIdleMs?: number;
   readonly log?: Log;
 }
@@ -54,7 +64,7 @@ export interface MergeWorkerOptions {
 /** A running worker. */
 export interface MergeWorker {
   readonly id: string;
-  /** Tasks it takes at once. */
+  /** Tasks it holds at once ({@link TASKS_PER_THREAD} per merge thread). */
   readonly slots: number;
   /** Tasks it finished (merged or reported as failed). */
   done(): number;
@@ -72,7 +82,9 @@ export interface MergeWorker {
 export async function startMergeWorker(options: MergeWorkerOptions): Promise<MergeWorker> {
   const { pool, log } = options;
   const id = options.id ?? `${hostname()}-${process.pid}`;
-  const slots = Math.max(1, pool.threads);
+  // Tasks held at once: while some merge on the pool's threads, the others
+  // fetch their factors (a task spends most of its time waiting on NATS).
+  const slots = TASKS_PER_THREAD * Math.max(1, pool.threads);
   let waiting = false;
   const onRetry = (err: unknown) => {
     if (!waiting)
@@ -104,15 +116,35 @@ export async function startMergeWorker(options: MergeWorkerOptions): Promise<Mer
       replicas: 1,
     });
     closers.push(() => kvNc.close());
-    const cache = createObjectCache(h, DEFAULT_JETSTREAM_NAMES.bucket, options.cacheDir, createKeyedMutex());
-    const used = new Map<string, number>();
+    const ranges = createObjectRanges(
+      h,
+      DEFAULT_JETSTREAM_NAMES.bucket,
+      options.cacheDir,
+      createKeyedMutex(),
+    );
+    const used = new Map<string, { name: string; at: number }>();
     const consumer = await h.js.consumers.get(MERGE_QUEUE.taskStream, MERGE_QUEUE.consumer);
 
     let finished = 0;
-    const fetchObject = async (object: ObjectRef): Promise<string> => {
-      const path = await cache.fetch(object.name, ["objects", ...object.name.split("/")], object);
-      used.set(path, Date.now());
-      return path;
+    /** Each object's sparse copy, with the task's factors in it. */
+    const fetchFactors = async (task: MergeTask): Promise<Map<string, string>> => {
+      const wanted = new Map<string, { object: ObjectRef; ranges: ByteRange[] }>();
+      for (const c of task.module.clients) {
+        for (const f of [c.a, c.b]) {
+          const entry = wanted.get(f.object.name) ?? { object: f.object, ranges: [] };
+          entry.ranges.push({ offset: f.at.offset, length: f.at.byteLength });
+          wanted.set(f.object.name, entry);
+        }
+      }
+      const paths = new Map<string, string>();
+      await Promise.all(
+        [...wanted.values()].map(async ({ object, ranges: r }) => {
+          const path = await ranges.fill(object.name, object.size, ["objects", ...object.name.split("/")], r);
+          used.set(path, { name: object.name, at: Date.now() });
+          paths.set(object.name, path);
+        }),
+      );
+      return paths;
     };
 
     const handle = async (m: JsMsg): Promise<void> => {
@@ -127,25 +159,39 @@ export async function startMergeWorker(options: MergeWorkerOptions): Promise<Mer
       log?.info("merging module", fields);
       const working = setInterval(() => m.working(), WORKING_EVERY_MS);
       let outcome: TaskOutcome;
+      let inline: Uint8Array | undefined;
       try {
-        const objects = new Map<string, ObjectRef>();
-        for (const c of task.module.clients) for (const f of [c.a, c.b]) objects.set(f.object.name, f.object);
-        const paths = new Map<string, string>();
-        for (const object of objects.values()) paths.set(object.name, await fetchObject(object));
+        const t0 = performance.now();
+        const paths = await fetchFactors(task);
+        const t1 = performance.now();
         const files = filesOf(task, (o) => paths.get(o.name) ?? "");
         const entry = await mergeModuleFiles(pool, files, task.opts);
+        const t2 = performance.now();
         const bytes = encodeModuleResult(entry.result);
-        const name = `${MERGE_QUEUE.resultPrefix}${task.id}`;
-        await retryTransient(() => h.objects.putBlob({ name }, bytes));
-        const sha256 = createHash("sha256").update(bytes).digest("hex");
-        outcome = {
-          taskId: task.id,
-          worker: id,
-          delivery,
-          resultObject: { name, size: bytes.length, sha256 },
-          ms: entry.ms,
-        };
-        log?.info("merged module", { ...fields, ms: Math.round(entry.ms) });
+        if (bytes.length <= (options.maxInlineResult ?? INLINE_RESULT_MAX)) {
+          inline = bytes;
+          outcome = { taskId: task.id, worker: id, delivery, ms: entry.ms };
+        } else {
+          const name = `${MERGE_QUEUE.resultPrefix}${task.id}`;
+          await retryTransient(() => h.objects.putBlob({ name }, bytes));
+          const sha256 = createHash("sha256").update(bytes).digest("hex");
+          outcome = {
+            taskId: task.id,
+            worker: id,
+            delivery,
+            resultObject: { name, size: bytes.length, sha256 },
+            ms: entry.ms,
+          };
+        }
+        const t3 = performance.now();
+        log?.info("merged module", {
+          ...fields,
+          ms: Math.round(entry.ms),
+          fetchMs: Math.round(t1 - t0),
+          mergeWallMs: Math.round(t2 - t1),
+          storeMs: Math.round(t3 - t2),
+          fetchedBytes: ranges.fetchedBytes(),
+        });
       } catch (err) {
         const failure = failureOf(err);
         if (failure === undefined && (isTransient(err) || err instanceof StoreUnavailableError)) {
@@ -167,13 +213,13 @@ export async function startMergeWorker(options: MergeWorkerOptions): Promise<Mer
         clearInterval(working);
       }
       await retryTransient(() =>
-        h.js.publish(task.replyTo, encodeJson(outcome), { msgID: `${task.id}.${delivery}` }),
+        h.js.publish(task.replyTo, encodeOutcome(outcome, inline), { msgID: `${task.id}.${delivery}` }),
       );
       m.ack();
       finished++;
     };
 
-    // Takes tasks only as slots free up, so none waits here with its ack wait running.
+    // Takes tasks only as slots free up; one held sends "working" from the start.
     let stopping = false;
     let active = 0;
     let wake: (() => void) | undefined;
@@ -213,7 +259,10 @@ export async function startMergeWorker(options: MergeWorkerOptions): Promise<Mer
       { id, threads: slots, backend: pool.backend.name, host: hostname() },
       log,
     );
-    const sweeper = setInterval(() => void sweepCache(used, options.cacheIdleMs ?? 10 * 60_000), 60_000);
+    const sweeper = setInterval(
+      () => void sweepCache(used, ranges, options.cacheIdleMs ?? 10 * 60_000),
+      60_000,
+    );
     sweeper.unref();
     log?.info("merge worker attached", { worker: id, slots, backend: pool.backend.name });
 
@@ -237,12 +286,17 @@ export async function startMergeWorker(options: MergeWorkerOptions): Promise<Mer
   }
 }
 
-/** Removes cached objects unused for `idleMs`. */
-async function sweepCache(used: Map<string, number>, idleMs: number): Promise<void> {
+/** Removes the copies of objects unused for `idleMs`. */
+async function sweepCache(
+  used: Map<string, { name: string; at: number }>,
+  ranges: ObjectRanges,
+  idleMs: number,
+): Promise<void> {
   const before = Date.now() - idleMs;
-  for (const [path, at] of used) {
+  for (const [path, { name, at }] of used) {
     if (at >= before) continue;
     used.delete(path);
+    ranges.forget(name);
     await rm(path, { force: true });
   }
 }

@@ -22,8 +22,8 @@ import { openJetStream } from "../store-jetstream/setup.ts";
 import { retryTransient, retryUntilReady } from "../store-jetstream/transient.ts";
 import { ensureMergeQueue, MERGE_QUEUE, WORKER_TTL_MS } from "./queue.ts";
 import {
-  decodeJson,
   decodeModuleResult,
+  decodeOutcome,
   encodeJson,
   type ObjectRef,
   type TaskOutcome,
@@ -53,10 +53,16 @@ export interface RemoteMergeRunner extends MergeRunner {
   workers(): readonly MergeWorkerInfo[];
 }
 
+/** What a worker sent back: the outcome, and the result when it came inline. */
+interface Received {
+  readonly outcome: TaskOutcome;
+  readonly inline?: Uint8Array;
+}
+
 interface Outstanding {
   /** The task's stream sequence, once its publish is acknowledged (0 before). */
   seq: number;
-  settle(outcome: TaskOutcome | "take-back"): void;
+  settle(received: Received | "take-back"): void;
 }
 
 /** Result objects older than this are a dead leader's leftovers, deleted when a runner starts. */
@@ -108,11 +114,11 @@ export async function startRemoteMergeRunner(options: RemoteMergeRunnerOptions):
     closers.push(() => messages.stop());
     void (async () => {
       for await (const m of messages) {
-        const outcome = decodeJson<TaskOutcome>(m.data);
+        const { outcome, inline } = decodeOutcome(m.data);
         const task = outstanding.get(outcome.taskId);
         if (task !== undefined) {
           outstanding.delete(outcome.taskId);
-          task.settle(outcome);
+          task.settle({ outcome, ...(inline !== undefined ? { inline } : {}) });
         } else if (outcome.resultObject !== undefined) {
           // A duplicate (the task was redelivered) or a task taken back.
           h.objects.delete(outcome.resultObject.name).catch(() => undefined);
@@ -143,7 +149,7 @@ export async function startRemoteMergeRunner(options: RemoteMergeRunnerOptions):
     ): Promise<TimedResult<ModuleMergeResult> | undefined> => {
       const task = taskFor(randomUUID(), replyTo, files, opts, options.locate);
       if (task === undefined) return undefined;
-      const outcome = await new Promise<TaskOutcome | "take-back">((resolve, reject) => {
+      const received = await new Promise<Received | "take-back">((resolve, reject) => {
         // Awaited before it is published: its outcome may come before the publish's ack.
         const entry: Outstanding = { seq: 0, settle: resolve };
         outstanding.set(task.id, entry);
@@ -156,8 +162,10 @@ export async function startRemoteMergeRunner(options: RemoteMergeRunnerOptions):
             reject(err);
           });
       });
-      if (outcome === "take-back") return undefined;
+      if (received === "take-back") return undefined;
+      const { outcome, inline } = received;
       if (outcome.failure !== undefined) throw taskError(outcome.failure, outcome.worker);
+      if (inline !== undefined) return { result: decodeModuleResult(inline), ms: outcome.ms ?? 0 };
       const ref = outcome.resultObject;
       if (ref === undefined)
         throw new Error(`merge worker ${outcome.worker} reported no result for ${files.name}`);

@@ -7,8 +7,10 @@ import { resolveOptions } from "../merge/options.ts";
 import {
   decodeJson,
   decodeModuleResult,
+  decodeOutcome,
   encodeJson,
   encodeModuleResult,
+  encodeOutcome,
   failureOf,
   filesOf,
   taskError,
@@ -87,4 +89,19 @@ test("an input the merge could not use comes back as the same typed error, so th
     taskError({ kind: "failed", message: "out of memory" }, "w9").message,
     /merge worker w9: out of memory/,
   );
+});
+
+test("an outcome carries a small result inline, and none when it names an object", () => {
+  const result = encodeModuleResult({
+    name: "m",
+    merged: { rank: 1, a: Float32Array.from([1, 2]), b: Float32Array.from([3]) },
+    report: { weights: [1], objective: null, residual: null, iterations: 0, solver: "closed" },
+  });
+  const outcome = { taskId: "t", worker: "w1", delivery: 2, ms: 5 };
+  const inline = decodeOutcome(encodeOutcome(outcome, result));
+  assert.deepEqual(inline.outcome, outcome);
+  assert.deepEqual(inline.inline, result);
+  const named = { ...outcome, resultObject: { name: "merge-results/t", size: 9, sha256: "00" } };
+  assert.deepEqual(decodeOutcome(encodeOutcome(named)), { outcome: named });
+  assert.throws(() => decodeOutcome(new Uint8Array([200, 0, 0, 0, 1])), /cut short/);
 });

@@ -65,7 +65,10 @@ export interface TaskOutcome {
   readonly worker: string;
   /** How many times the task had been delivered (more than 1: redelivered). */
   readonly delivery: number;
-  /** The object holding the encoded result ({@link encodeModuleResult}), when it merged. */
+  /**
+   * The object holding the encoded result ({@link encodeModuleResult}), when
+   * it merged and the result is too large to travel in the outcome message.
+   */
   readonly resultObject?: ObjectRef;
   /** Merge time on the worker, ms. */
   readonly ms?: number;
@@ -230,4 +233,30 @@ export function decodeModuleResult(bytes: Uint8Array): ModuleMergeResult {
     merged: { rank: header.rank, a: factor(aAt, header.a), b: factor(aAt + 4 * header.a, header.b) },
     report: header.report,
   };
+}
+
+/** Results up to this size travel inside the outcome message (NATS's default max payload is 1 MiB). */
+export const INLINE_RESULT_MAX = 768 * 1024;
+
+/**
+ * An outcome message: a 4-byte little-endian length, the outcome as JSON,
+ * then the encoded result when it travels inline.
+ */
+export function encodeOutcome(outcome: TaskOutcome, inline?: Uint8Array): Uint8Array {
+  const head = encodeJson(outcome);
+  const out = new Uint8Array(4 + head.length + (inline?.length ?? 0));
+  new DataView(out.buffer).setUint32(0, head.length, true);
+  out.set(head, 4);
+  if (inline !== undefined) out.set(inline, 4 + head.length);
+  return out;
+}
+
+/** The inverse of {@link encodeOutcome}: the outcome and the inline result, if any. */
+export function decodeOutcome(bytes: Uint8Array): { outcome: TaskOutcome; inline?: Uint8Array } {
+  const length = bytes.length >= 4 ? new DataView(bytes.buffer, bytes.byteOffset).getUint32(0, true) : -1;
+  if (length < 0 || 4 + length > bytes.length)
+    throw new Error(`a merge outcome of ${bytes.length} bytes is cut short`);
+  const outcome = decodeJson<TaskOutcome>(bytes.subarray(4, 4 + length));
+  const rest = bytes.subarray(4 + length);
+  return rest.length > 0 ? { outcome, inline: rest } : { outcome };
 }

@@ -5,10 +5,11 @@
  * `tributary serve` and the integration tests both start it through here.
  */
 import { readFile, writeFile } from "node:fs/promises";
-import { hostname } from "node:os";
+import { availableParallelism, hostname } from "node:os";
 import { join } from "node:path";
 import { installDecompositions } from "../compute/lapack.ts";
 import { createMergePool } from "../compute/merge-pool.ts";
+import { createContentCheckPool } from "../coordinator/content-check-pool.ts";
 import { type Coordinator, createCoordinator } from "../coordinator/coordinator.ts";
 import type { Leadership } from "../core/leadership.ts";
 import type { Log } from "../core/log.ts";
@@ -51,6 +52,8 @@ export interface ServiceConfig {
   readonly tls?: TlsFiles;
   /** Merge worker threads (default: one per core). */
   readonly threads?: number;
+  /** Threads checking accepted updates' content (default: half the cores, at least 1; 0 = on the main thread). */
+  readonly checkThreads?: number;
   /** Retry interval for announcing results when NATS is down (ms). */
   readonly publishRetryMs?: number;
   /** How long a client without a `WatchRounds` stream counts as connected after its last call (default 60 s). */
@@ -122,7 +125,23 @@ export interface RunningService {
   close(): Promise<void>;
 }
 
-/** The server URLs of a comma-separated `--nats-url`. */
+/** The content-check threads' module, with native float64 products (compiled, or from source). */
+function checkThreadModule(): URL {
+  const fromSource = import.meta.url.endsWith(".ts");
+  return new URL(fromSource ? "./content-check-blas.ts" : "./content-check-blas.js", import.meta.url);
+}
+
+/** Content-check threads by default: one per core (they run while uploads wait on the network). */
+function defaultCheckThreads(): number {
+  return Math.max(1, availableParallelism());
+}
+
+/**
+ * The server URLs of a comma-separated `--nats-url`.
+ *
+ * @example
+ * natsServers("nats://n1:4222, nats://n2:4222"); // ["nats://n1:4222", "nats://n2:4222"]
+ */
 export function natsServers(natsUrl: string): string[] {
   return natsUrl
     .split(",")
@@ -248,6 +267,11 @@ export async function startService(config: ServiceConfig): Promise<RunningServic
       cleanups.push(() => shared.close());
     }
     const coordinator = createCoordinator({
+      // Intake's content checks beside the main thread, which keeps reading uploads.
+      contentChecker: createContentCheckPool(
+        config.checkThreads ?? defaultCheckThreads(),
+        checkThreadModule(),
+      ),
       ...(leadership !== undefined ? { leadership } : {}),
       ...(presence !== undefined ? { presence } : {}),
       store,

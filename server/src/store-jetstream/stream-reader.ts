@@ -14,6 +14,8 @@ export interface StreamRange {
   readonly fromSeq: number;
   /** Stop after the message with this sequence (the last one wanted). */
   readonly untilSeq: number;
+  /** Deliver the messages' headers and sequences only, not their bodies. */
+  readonly headersOnly?: boolean;
 }
 
 /**
@@ -28,9 +30,10 @@ export async function* readStream(js: JetStreamClient, range: StreamRange): Asyn
     deliver_policy: DeliverPolicy.StartSequence,
     opt_start_seq: range.fromSeq,
     ...(range.subject !== undefined ? { filter_subjects: range.subject } : {}),
+    ...(range.headersOnly === true ? { headers_only: true } : {}),
   });
   // A few pieces at a time: several uploads committing at once must not flood the connection.
-  const messages = await consumer.consume({ max_messages: 8 });
+  const messages = await consumer.consume({ max_messages: range.headersOnly === true ? 1024 : 8 });
   try {
     for await (const m of messages) {
       if (m.seq > range.untilSeq) return;

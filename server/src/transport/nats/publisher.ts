@@ -169,13 +169,23 @@ export function createNatsPublisher(options: NatsPublisherOptions): ResultPublis
   };
 
   if (options.eager === true) {
-    handles = open();
-    handles.catch((err: unknown) => {
-      handles = undefined;
-      log.warn("could not create the announcement stream and bucket yet; trying at the first publish", {
-        error: err,
+    // Created now, with their replicas (JetStream cannot create a replicated
+    // stream while a node is down), trying again every second while the
+    // cluster is not ready; a publish meanwhile tries too.
+    const tryOpen = (attempt: number) => {
+      const opening = open();
+      handles = opening;
+      opening.catch((err: unknown) => {
+        if (handles === opening) handles = undefined;
+        if (attempt === 0) {
+          log.warn("could not create the announcement stream and bucket yet; trying again", { error: err });
+        }
+        setTimeout(() => {
+          if (handles === undefined && !link.isClosed()) tryOpen(attempt + 1);
+        }, 1_000).unref();
       });
-    });
+    };
+    tryOpen(0);
   }
 
   const storeAdapter = async (h: Handles, objects: AdapterObjects, adapter: ResultAdapter) => {

@@ -598,7 +598,7 @@ export type MergeWorkerInfo = Message<"tributary.v1.MergeWorkerInfo"> & {
   workerId: string;
 
   /**
-   * Modules it merges at once.
+   * Modules it takes at once (fetching their factors or merging them).
    *
    * @generated from field: uint32 threads = 2;
    */
