@@ -56,15 +56,15 @@ function assertOneShortMessage(stderr: string, prefix: string): void {
   assert.doesNotMatch(stderr, /^\s+at /m, "no stack trace");
 }
 
-describe("missing nats-server", { timeout: 120_000 }, () => {
-  let dir: string;
-  before(async () => {
-    dir = await mkdtemp(join(tmpdir(), "tributary-setup-"));
-  });
-  after(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+let dir: string;
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), "tributary-setup-"));
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
 
+describe("missing nats-server", { timeout: 120_000 }, () => {
   it("npm start: one message, exit code 1", async () => {
     const { code, stderr } = await runWithoutNats([
       "--import",
@@ -98,14 +98,6 @@ describe("missing nats-server", { timeout: 120_000 }, () => {
 });
 
 describe("an unreachable JetStream cluster", { timeout: 120_000 }, () => {
-  let dir: string;
-  before(async () => {
-    dir = await mkdtemp(join(tmpdir(), "tributary-setup-js-"));
-  });
-  after(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
-
   it("tributary serve --store jetstream: one message naming the servers, exit code 1", async () => {
     const { server, port } = await closedPort();
     const url = `nats://127.0.0.1:${port},nats://127.0.0.1:${port}`;
@@ -117,7 +109,7 @@ describe("an unreachable JetStream cluster", { timeout: 120_000 }, () => {
         "--store",
         "jetstream",
         "--data-dir",
-        join(dir, "coordinator"),
+        join(dir, "coordinator-js"),
         "--port",
         "0",
         "--ui-port",

@@ -1,4 +1,5 @@
 /** Command-line parsing helpers shared by the `tributary` subcommands. */
+import { parseArgs } from "node:util";
 
 /** A command-line mistake: printed with the usage, exit code 2. */
 export class UsageError extends Error {
@@ -43,4 +44,40 @@ export function numberListOption(flag: string, value: string | undefined): numbe
     if (n === undefined) throw new UsageError(`--${flag}: empty entry in "${value}"`);
     return n;
   });
+}
+
+/** A command's parsed flags: each string flag's value (if given), and whether `--help` was. */
+export interface ParsedFlags {
+  readonly help: boolean;
+  /** The value of `--flag`, else of the environment variable `env` (when given). */
+  value(flag: string, env?: string): string | undefined;
+}
+
+/**
+ * Parses `argv` strictly: every flag in `flags` takes a value, and `--help`/`-h`;
+ * anything else is a `UsageError`.
+ *
+ * @example
+ * const flags = parseFlags(argv, ["nats-url", "threads"]);
+ * const url = flags.value("nats-url", "TRIBUTARY_NATS_URL");
+ */
+export function parseFlags(argv: readonly string[], flags: readonly string[]): ParsedFlags {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({
+      args: [...argv],
+      strict: true,
+      options: {
+        ...Object.fromEntries(flags.map((f) => [f, { type: "string" as const }])),
+        help: { type: "boolean", short: "h" },
+      },
+    }).values;
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+  return {
+    help: values.help === true,
+    value: (flag, env) =>
+      (values[flag] as string | undefined) ?? (env !== undefined ? process.env[env] : undefined),
+  };
 }

@@ -7,12 +7,11 @@
 
 import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { redactCredentials } from "@tributary/client/nats";
 import { DEFAULT_UPLOAD_FAIRNESS, startService } from "../service/coordinator-service.ts";
 import { pinoLog } from "../telemetry/pino-log.ts";
 import { DEFAULT_METRICS_PORT, startServeTelemetry } from "../telemetry/serve-telemetry.ts";
-import { integerOption, UsageError } from "./args.ts";
+import { integerOption, parseFlags, UsageError } from "./args.ts";
 import type { CliIo } from "./io.ts";
 
 /** The default data directory: `data/coordinator` under the working directory. */
@@ -94,54 +93,43 @@ page asks for the same token (login form, or "Authorization: Bearer <token>").`;
 
 /** Runs `tributary serve` until SIGINT/SIGTERM; returns the exit code. */
 export async function runServe(argv: readonly string[], io: CliIo): Promise<number> {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    const text = { type: "string" } as const;
-    values = parseArgs({
-      args: [...argv],
-      strict: true,
-      options: {
-        "data-dir": text,
-        host: text,
-        port: text,
-        "nats-url": text,
-        store: text,
-        replicas: text,
-        "coordinator-id": text,
-        "lease-ttl": text,
-        advertise: text,
-        "liveness-timeout": text,
-        "upload-idle-timeout": text,
-        "max-active-uploads": text,
-        "min-upload-rate": text,
-        "max-upload-wait": text,
-        "max-connection-idle": text,
-        "client-uploads": text,
-        "client-downloads": text,
-        "client-watches": text,
-        drain: text,
-        "tls-cert": text,
-        "tls-key": text,
-        "tls-client-ca": text,
-        threads: text,
-        "metrics-port": text,
-        "metrics-host": text,
-        "ui-port": text,
-        "ui-host": text,
-        "ui-allowed-hosts": text,
-        help: { type: "boolean", short: "h" },
-      },
-    }).values;
-  } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message : String(err));
-  }
-  if (values.help === true) {
+  const flags = parseFlags(argv, [
+    "data-dir",
+    "host",
+    "port",
+    "nats-url",
+    "store",
+    "replicas",
+    "coordinator-id",
+    "lease-ttl",
+    "advertise",
+    "liveness-timeout",
+    "upload-idle-timeout",
+    "max-active-uploads",
+    "min-upload-rate",
+    "max-upload-wait",
+    "max-connection-idle",
+    "client-uploads",
+    "client-downloads",
+    "client-watches",
+    "drain",
+    "tls-cert",
+    "tls-key",
+    "tls-client-ca",
+    "threads",
+    "metrics-port",
+    "metrics-host",
+    "ui-port",
+    "ui-host",
+    "ui-allowed-hosts",
+  ]);
+  if (flags.help) {
     io.out(SERVE_USAGE);
     return 0;
   }
-  const str = (k: string, env: string) => (values[k] as string | undefined) ?? process.env[env];
-  const certFile = values["tls-cert"] as string | undefined;
-  const keyFile = values["tls-key"] as string | undefined;
+  const str = (k: string, env: string) => flags.value(k, env);
+  const certFile = flags.value("tls-cert");
+  const keyFile = flags.value("tls-key");
   if ((certFile === undefined) !== (keyFile === undefined))
     throw new UsageError("--tls-cert and --tls-key go together");
   const clientCaFile = str("tls-client-ca", "TRIBUTARY_TLS_CLIENT_CA");
@@ -235,7 +223,7 @@ export async function runServe(argv: readonly string[], io: CliIo): Promise<numb
     natsUrl: str("nats-url", "TRIBUTARY_NATS_URL"),
     operatorToken: process.env.TRIBUTARY_OPERATOR_TOKEN,
     ...(tls !== undefined ? { tls } : {}),
-    threads: integerOption("threads", values.threads as string | undefined),
+    threads: integerOption("threads", flags.value("threads")),
     ...(liveness !== undefined ? { livenessTimeoutMs: liveness * 1000 } : {}),
     ...(uploadIdle !== undefined ? { uploadIdleMs: uploadIdle * 1000 } : {}),
     ...(maxActiveUploads !== undefined ? { maxActiveUploads } : {}),

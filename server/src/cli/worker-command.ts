@@ -4,14 +4,13 @@
  * cluster.
  */
 import { resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { redactCredentials } from "@tributary/client/nats";
 import { installDecompositions } from "../compute/lapack.ts";
 import { createMergePool } from "../compute/merge-pool.ts";
 import { startMergeWorker } from "../merge-workers/merge-worker.ts";
 import { natsServers } from "../service/coordinator-service.ts";
 import { pinoLog } from "../telemetry/pino-log.ts";
-import { integerOption, UsageError } from "./args.ts";
+import { integerOption, parseFlags, UsageError } from "./args.ts";
 import type { CliIo } from "./io.ts";
 
 /** Help text of `tributary worker`. */
@@ -40,37 +39,19 @@ Options (environment variable in brackets):
 
 /** Runs `tributary worker` until SIGINT/SIGTERM; returns the exit code. */
 export async function runWorker(argv: readonly string[], io: CliIo): Promise<number> {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    const text = { type: "string" } as const;
-    values = parseArgs({
-      args: [...argv],
-      strict: true,
-      options: {
-        "nats-url": text,
-        threads: text,
-        backend: text,
-        id: text,
-        "cache-dir": text,
-        "max-inline-result": text,
-        help: { type: "boolean", short: "h" },
-      },
-    }).values;
-  } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message : String(err));
-  }
-  if (values.help === true) {
+  const flags = parseFlags(argv, ["nats-url", "threads", "backend", "id", "cache-dir", "max-inline-result"]);
+  if (flags.help) {
     io.out(WORKER_USAGE);
     return 0;
   }
-  const str = (flag: string, env: string) => (values[flag] as string | undefined) ?? process.env[env];
+  const str = (flag: string, env: string) => flags.value(flag, env);
   const natsUrl = str("nats-url", "TRIBUTARY_NATS_URL");
   if (natsUrl === undefined || natsServers(natsUrl).length === 0) {
     throw new UsageError(
       "tributary worker needs --nats-url: the NATS cluster of the coordinators' JetStream store",
     );
   }
-  const threads = integerOption("threads", values.threads as string | undefined);
+  const threads = integerOption("threads", flags.value("threads"));
   if (threads !== undefined && threads < 1)
     throw new UsageError(`--threads expects at least 1, got ${threads}`);
   const backend = str("backend", "TRIBUTARY_BACKEND");

@@ -3,9 +3,9 @@
  * synchronously, on every pass (a merge worker reads them itself instead of
  * being handed every client's factors).
  */
-import { closeSync, openSync } from "node:fs";
 import type { ModuleFiles } from "../core/merge-runner.ts";
 import type { ModuleSource } from "../merge/types.ts";
+import { openFiles } from "../peft/file-read.ts";
 import { readTensorSync } from "../peft/tensor-location.ts";
 
 /**
@@ -15,18 +15,10 @@ import { readTensorSync } from "../peft/tensor-location.ts";
  * NaN/Inf the first time it is read.
  */
 export function fileModuleSource(files: ModuleFiles): ModuleSource & { close(): void } {
-  const fds = new Map<string, number>();
+  const open = openFiles();
   const largest = (f: "a" | "b") => Math.max(0, ...files.clients.map((c) => c[f].byteLength));
   const scratch = { a: new Uint8Array(largest("a") + 8), b: new Uint8Array(largest("b") + 8) };
   const checked = { a: new Set<number>(), b: new Set<number>() };
-  const fdOf = (path: string): number => {
-    let fd = fds.get(path);
-    if (fd === undefined) {
-      fd = openSync(path, "r");
-      fds.set(path, fd);
-    }
-    return fd;
-  };
   return {
     name: files.name,
     dIn: files.dIn,
@@ -34,13 +26,10 @@ export function fileModuleSource(files: ModuleFiles): ModuleSource & { close(): 
     clients: files.clients.map((c) => ({ rank: c.rank, scaling: c.scaling })),
     read(i, factor) {
       const loc = files.clients[i][factor];
-      const data = readTensorSync(loc, fdOf(loc.path), scratch[factor], !checked[factor].has(i));
+      const data = readTensorSync(loc, open.fd(loc.path), scratch[factor], !checked[factor].has(i));
       checked[factor].add(i);
       return data;
     },
-    close() {
-      for (const fd of fds.values()) closeSync(fd);
-      fds.clear();
-    },
+    close: () => open.close(),
   };
 }

@@ -34,16 +34,12 @@ export interface MergeTask {
   readonly id: string;
   /** The subject its result is published on. */
   readonly replyTo: string;
-  readonly module: {
-    readonly name: string;
-    readonly dIn: number;
-    readonly dOut: number;
-    readonly clients: readonly {
-      readonly rank: number;
-      readonly scaling: number;
+  /** The module, as `ModuleFiles` with each factor in a stored object instead of a local file. */
+  readonly module: Omit<ModuleFiles, "clients"> & {
+    readonly clients: readonly (Omit<ModuleFiles["clients"][number], "a" | "b"> & {
       readonly a: StoredTensor;
       readonly b: StoredTensor;
-    }[];
+    })[];
   };
   readonly opts: MergeOptions;
 }

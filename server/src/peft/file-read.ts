@@ -1,5 +1,5 @@
 /** Positioned reads of files, the one loop every lazy reader uses (and its synchronous twin, for merge workers). */
-import { readSync } from "node:fs";
+import { closeSync, openSync, readSync } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 
 /**
@@ -29,4 +29,37 @@ export function readAtSync(fd: number, position: number, into: Uint8Array): numb
     done += n;
   }
   return done;
+}
+
+/** Files opened for synchronous reads once each, by path. */
+export interface OpenFiles {
+  /** The descriptor of `path`, opened read-only the first time it is asked for. */
+  fd(path: string): number;
+  /** Closes every file opened. */
+  close(): void;
+}
+
+/**
+ * A set of files read synchronously (a module's factors in its clients' files).
+ *
+ * @example
+ * const files = openFiles();
+ * try { readAtSync(files.fd(path), offset, into); } finally { files.close(); }
+ */
+export function openFiles(): OpenFiles {
+  const fds = new Map<string, number>();
+  return {
+    fd(path) {
+      let fd = fds.get(path);
+      if (fd === undefined) {
+        fd = openSync(path, "r");
+        fds.set(path, fd);
+      }
+      return fd;
+    },
+    close() {
+      for (const fd of fds.values()) closeSync(fd);
+      fds.clear();
+    },
+  };
 }

@@ -3,11 +3,11 @@
  * that a merge worker reads them itself, synchronously and again on every
  * pass, instead of being handed every client's factors (`ModuleSource`).
  */
-import { closeSync, openSync } from "node:fs";
 import type { MergeRunner, ModuleFiles, TimedResult } from "../core/merge-runner.ts";
 import { streamableOptions } from "../merge/methods/streamed.ts";
 import type { MergeOptions } from "../merge/options.ts";
 import type { ModuleGroup, ModuleMergeResult } from "../merge/types.ts";
+import { openFiles } from "../peft/file-read.ts";
 import type { LazyAdapter } from "../peft/lazy-adapter.ts";
 import { readTensorSync } from "../peft/tensor-location.ts";
 
@@ -28,15 +28,7 @@ export function moduleFiles(inputs: readonly LazyAdapter[], name: string): Modul
 
 /** Every client's factors of `files`, read into arrays of their own (fresh, so a pool may take them). */
 export function readModuleGroup(files: ModuleFiles): ModuleGroup {
-  const fds = new Map<string, number>();
-  const fdOf = (path: string) => {
-    let fd = fds.get(path);
-    if (fd === undefined) {
-      fd = openSync(path, "r");
-      fds.set(path, fd);
-    }
-    return fd;
-  };
+  const open = openFiles();
   try {
     return {
       name: files.name,
@@ -45,12 +37,12 @@ export function readModuleGroup(files: ModuleFiles): ModuleGroup {
       clients: files.clients.map((c) => ({
         rank: c.rank,
         scaling: c.scaling,
-        a: readTensorSync(c.a, fdOf(c.a.path)),
-        b: readTensorSync(c.b, fdOf(c.b.path)),
+        a: readTensorSync(c.a, open.fd(c.a.path)),
+        b: readTensorSync(c.b, open.fd(c.b.path)),
       })),
     };
   } finally {
-    for (const fd of fds.values()) closeSync(fd);
+    open.close();
   }
 }
 
