@@ -7,7 +7,7 @@
 //
 // Options: --coordinators N (default 2), --workers N (default 1), --lease-ttl S (default 6).
 import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { createWriteStream, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 
@@ -39,17 +39,23 @@ if (natsBinary === undefined) {
   process.exit(1);
 }
 
+mkdirSync(dataDir, { recursive: true });
 const children = [];
 const start = (name, command, args) => {
   const child = spawn(command, args, {
-    stdio: ["ignore", "ignore", "pipe"],
+    stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, TRIBUTARY_OPERATOR_TOKEN: token },
   });
-  child.stderr.setEncoding("utf8");
+  // Each process's output goes to data/cluster/<name>.log, and its tail is printed if it exits.
+  const log = createWriteStream(join(dataDir, `${name}.log`), { flags: "a" });
   let tail = "";
-  child.stderr.on("data", (t) => {
-    tail = (tail + t).slice(-2000);
-  });
+  for (const stream of [child.stdout, child.stderr]) {
+    stream.setEncoding("utf8");
+    stream.on("data", (t) => {
+      log.write(t);
+      tail = (tail + t).slice(-2000);
+    });
+  }
   child.once("exit", (code, signal) => {
     if (!stopping)
       console.error(`local-cluster: ${name} (pid ${child.pid}) exited (${code ?? signal})\n${tail}`);
@@ -140,6 +146,7 @@ for (let i = 0; i < workers; i++) {
   ]);
   console.error(`local-cluster: ${id} (pid ${child.pid}): merges the leaders' modules`);
 }
+console.error(`local-cluster: each process logs to ${dataDir}/<name>.log`);
 console.error(`local-cluster: operator token ${token}
   TRIBUTARY_OPERATOR_TOKEN=${token} npx tributary admin status --coordinator 127.0.0.1:7070
   kill -9 <a coordinator's pid> and watch the other take over (a worker's: its tasks go to
