@@ -1,8 +1,9 @@
 /**
  * Failures that come from the machine rather than from Tributary: a system
- * piece that is not installed (`nats-server`), or one that would not start
- * (a port already taken), a NATS JetStream cluster that cannot be reached. Commands report them as one short message saying
- * what to install or configure, and exit non-zero, with no stack trace.
+ * piece that is not installed (`nats-server`), one that would not start (a
+ * port already taken), or a NATS JetStream cluster that cannot be reached.
+ * Commands report them as one short message saying what to install or
+ * configure, and exit non-zero, with no stack trace.
  */
 import { StoreUnavailableError } from "../core/store-errors.ts";
 import { NatsServerNotFoundError, NatsServerStartError } from "../transport/nats/errors.ts";

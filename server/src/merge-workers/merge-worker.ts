@@ -3,8 +3,10 @@
  * work queue as its threads free up, fetches from each client's update
  * object only the chunks that hold the module's two factors (into a sparse
  * local copy, kept while the round's other modules come), merges the module
- * on its own pool with the same code a coordinator runs, stores the merged factors as an object and publishes
- * the outcome to the leader's subject, then acknowledges the task. While a
+ * on its own pool with the same code a coordinator runs, and publishes the
+ * outcome to the leader's subject — with the merged factors inside it, or,
+ * when they are too large for a message, in the result bucket — then
+ * acknowledges the task. While a
  * task runs it tells JetStream it is still working; killed, it stops
  * telling, and the task goes to another worker once the ack wait passes. A
  * duplicate outcome is harmless: the leader takes the first.
@@ -13,6 +15,7 @@ import { createHash } from "node:crypto";
 import { rm } from "node:fs/promises";
 import { hostname } from "node:os";
 import type { JsMsg } from "@nats-io/jetstream";
+import { Objm } from "@nats-io/obj";
 import type { Log } from "../core/log.ts";
 import type { MergeRunner } from "../core/merge-runner.ts";
 import { StoreUnavailableError } from "../core/store-errors.ts";
@@ -52,7 +55,7 @@ export interface MergeWorkerOptions {
   readonly cacheDir: string;
   /**
    * Merged modules up to this many bytes go back inside the outcome message;
-   * larger ones as an object of the bucket (default {@link INLINE_RESULT_MAX},
+   * larger ones as an object of the result bucket (default {@link INLINE_RESULT_MAX},
    * within NATS's default 1 MiB max payload).
    */
   readonly maxInlineResult?: number;
@@ -116,6 +119,7 @@ export async function startMergeWorker(options: MergeWorkerOptions): Promise<Mer
       replicas: 1,
     });
     closers.push(() => kvNc.close());
+    const results = await new Objm(h.bulk.js).open(MERGE_QUEUE.resultBucket);
     const ranges = createObjectRanges(
       h,
       DEFAULT_JETSTREAM_NAMES.bucket,
@@ -172,8 +176,8 @@ export async function startMergeWorker(options: MergeWorkerOptions): Promise<Mer
           inline = bytes;
           outcome = { taskId: task.id, worker: id, delivery, ms: entry.ms };
         } else {
-          const name = `${MERGE_QUEUE.resultPrefix}${task.id}`;
-          await retryTransient(() => h.objects.putBlob({ name }, bytes));
+          const name = task.id;
+          await retryTransient(() => results.putBlob({ name }, bytes));
           const sha256 = createHash("sha256").update(bytes).digest("hex");
           outcome = {
             taskId: task.id,

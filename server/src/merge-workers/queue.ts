@@ -3,19 +3,24 @@
  * stream of module-merge tasks with one durable pull consumer that every
  * worker pulls from (a task goes to one worker; one not acknowledged within
  * {@link TASK_ACK_WAIT_MS} — its worker died — is delivered again), a stream
- * of outcomes each leader reads its own subject of, and the KV bucket where
- * workers say they are alive. A coordinator creates them, with its replicas,
- * when it starts on the JetStream store; workers only attach.
+ * of outcomes each leader reads its own subject of, an object bucket for
+ * results too large for an outcome message (JetStream drops them after
+ * {@link RESULT_TTL_MS}, so a leader that dies before reading one leaves
+ * nothing behind for long), and the KV bucket where workers say they are
+ * alive. A coordinator creates them, with its replicas, when it starts on the
+ * JetStream store; workers only attach.
  */
 import {
   AckPolicy,
   DeliverPolicy,
   JetStreamApiCodes,
   JetStreamApiError,
+  type JetStreamClient,
   type JetStreamManager,
   RetentionPolicy,
   StorageType,
 } from "@nats-io/jetstream";
+import { type ObjectStore, Objm } from "@nats-io/obj";
 import type { MergeWorkerInfo } from "../core/merge-runner.ts";
 import { ensureStream } from "../store-jetstream/setup.ts";
 
@@ -27,8 +32,8 @@ export const MERGE_QUEUE = {
   outcomeStream: "TRIBUTARY_MERGE_OUTCOMES",
   outcomePrefix: "tributary.merge.outcome",
   workerBucket: "tributary-workers",
-  /** Prefix of result objects in the store's bucket. */
-  resultPrefix: "merge-results/",
+  /** The object bucket of results too large for an outcome message, named by task id. */
+  resultBucket: "tributary-merge-results",
 } as const;
 
 /**
@@ -47,17 +52,22 @@ export const WORKER_TTL_MS = 10_000;
 /** Milliseconds as JetStream's nanoseconds. */
 const nanos = (ms: number) => ms * 1_000_000;
 
-/** How long outcomes are kept (a leader reads its own within seconds). */
-const OUTCOME_MAX_AGE_MS = 15 * 60_000;
+/** How long outcomes, and results in the result bucket, are kept (a leader reads its own within seconds). */
+export const RESULT_TTL_MS = 15 * 60_000;
 
 /**
- * Creates (or adopts) the task and outcome streams with `replicas` and the
- * workers' consumer.
+ * Creates (or adopts) the task and outcome streams and the result bucket
+ * with `replicas`, then the workers' consumer (created last: a worker waits
+ * for it, so everything else exists by then); returns the result bucket.
  *
  * @example
- * await ensureMergeQueue(jsm, 3);
+ * const results = await ensureMergeQueue(h.bulk.js, h.jsm, 3);
  */
-export async function ensureMergeQueue(jsm: JetStreamManager, replicas: number): Promise<void> {
+export async function ensureMergeQueue(
+  js: JetStreamClient,
+  jsm: JetStreamManager,
+  replicas: number,
+): Promise<ObjectStore> {
   await ensureStream(jsm, {
     name: MERGE_QUEUE.taskStream,
     subjects: [MERGE_QUEUE.taskSubject],
@@ -69,9 +79,14 @@ export async function ensureMergeQueue(jsm: JetStreamManager, replicas: number):
     name: MERGE_QUEUE.outcomeStream,
     subjects: [`${MERGE_QUEUE.outcomePrefix}.>`],
     retention: RetentionPolicy.Limits,
-    max_age: nanos(OUTCOME_MAX_AGE_MS),
+    max_age: nanos(RESULT_TTL_MS),
     storage: StorageType.File,
     num_replicas: replicas,
+  });
+  const results = await new Objm(js).create(MERGE_QUEUE.resultBucket, {
+    storage: StorageType.File,
+    replicas,
+    ttl: nanos(RESULT_TTL_MS),
   });
   try {
     await jsm.consumers.info(MERGE_QUEUE.taskStream, MERGE_QUEUE.consumer);
@@ -85,6 +100,7 @@ export async function ensureMergeQueue(jsm: JetStreamManager, replicas: number):
       max_ack_pending: 10_000,
     });
   }
+  return results;
 }
 
 /** What a worker writes about itself in the bucket. */

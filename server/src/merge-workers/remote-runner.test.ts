@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
+import { Objm } from "@nats-io/obj";
 import { startNatsServer, type TestNatsServer } from "../../../test/helpers/nats-server.ts";
 import type { MergeRunner, ModuleFiles } from "../core/merge-runner.ts";
 import { resolveOptions } from "../merge/options.ts";
@@ -104,8 +105,9 @@ test("the first outcome of a task is the result; a duplicate is dropped and its 
     encodeOutcome({ taskId: task.id, worker: "w-a", delivery: 1, ms: 3 }, encodeModuleResult(first)),
   );
   const second = encodeModuleResult({ ...first, merged: { ...first.merged, b: Float32Array.from([99]) } });
-  const name = `${MERGE_QUEUE.resultPrefix}${task.id}`;
-  await h.objects.putBlob({ name }, second);
+  const results = await new Objm(h.bulk.js).open(MERGE_QUEUE.resultBucket);
+  const name = task.id;
+  await results.putBlob({ name }, second);
   await h.js.publish(
     task.replyTo,
     encodeOutcome({
@@ -122,10 +124,10 @@ test("the first outcome of a task is the result; a duplicate is dropped and its 
   assert.deepEqual(result, first);
   assert.equal(ms, 3);
   const gone = Date.now() + 5_000;
-  let info = await h.objects.info(name);
+  let info = await results.info(name);
   while (info !== null && !info.deleted && Date.now() < gone) {
     await new Promise((r) => setTimeout(r, 50));
-    info = await h.objects.info(name);
+    info = await results.info(name);
   }
   assert.ok(info === null || info.deleted, "the duplicate's result object is deleted");
 });

@@ -7,6 +7,8 @@
  * without workers. A task's outcome is read from the leader's own subject of
  * the outcome stream; one for a task no longer awaited (a redelivered
  * task's duplicate, a task taken back) is dropped, its result object deleted.
+ * A result object a dead leader never read expires with the result bucket's
+ * TTL.
  */
 import { randomUUID } from "node:crypto";
 import { DeliverPolicy } from "@nats-io/jetstream";
@@ -65,9 +67,6 @@ interface Outstanding {
   settle(received: Received | "take-back"): void;
 }
 
-/** Result objects older than this are a dead leader's leftovers, deleted when a runner starts. */
-const LEFTOVER_AGE_MS = 15 * 60_000;
-
 /**
  * Creates the merge queue (streams, consumer, workers' bucket) with its
  * replicas and starts reading this runner's outcomes.
@@ -88,7 +87,7 @@ export async function startRemoteMergeRunner(options: RemoteMergeRunnerOptions):
     for (const c of closers.reverse()) await c();
   };
   try {
-    await retryUntilReady(() => ensureMergeQueue(h.jsm, options.replicas), {
+    const results = await retryUntilReady(() => ensureMergeQueue(h.bulk.js, h.jsm, options.replicas), {
       servers: options.servers,
       what: "the merge task queue",
     });
@@ -102,7 +101,6 @@ export async function startRemoteMergeRunner(options: RemoteMergeRunnerOptions):
     closers.push(() => kvNc.close());
     const registry = await watchWorkers(kv, log);
     closers.push(() => registry.close());
-    await deleteLeftovers(h, log);
 
     const replyTo = `${MERGE_QUEUE.outcomePrefix}.${Buffer.from(options.coordinatorId).toString("hex")}-${randomUUID().slice(0, 8)}`;
     const outstanding = new Map<string, Outstanding>();
@@ -121,7 +119,7 @@ export async function startRemoteMergeRunner(options: RemoteMergeRunnerOptions):
           task.settle({ outcome, ...(inline !== undefined ? { inline } : {}) });
         } else if (outcome.resultObject !== undefined) {
           // A duplicate (the task was redelivered) or a task taken back.
-          h.objects.delete(outcome.resultObject.name).catch(() => undefined);
+          results.delete(outcome.resultObject.name).catch(() => undefined);
         }
       }
     })().catch((err: unknown) => log?.warn("reading merge outcomes ended", { error: err }));
@@ -169,8 +167,8 @@ export async function startRemoteMergeRunner(options: RemoteMergeRunnerOptions):
       const ref = outcome.resultObject;
       if (ref === undefined)
         throw new Error(`merge worker ${outcome.worker} reported no result for ${files.name}`);
-      const bytes = await readObject(h, names.bucket, ref.name);
-      h.objects.delete(ref.name).catch(() => undefined);
+      const bytes = await readObject(h, MERGE_QUEUE.resultBucket, ref.name, results);
+      results.delete(ref.name).catch(() => undefined);
       if (bytes === null || bytes.length !== ref.size) {
         throw new Error(
           `the result of ${files.name} from merge worker ${outcome.worker} is missing or cut short`,
@@ -212,20 +210,5 @@ export async function startRemoteMergeRunner(options: RemoteMergeRunnerOptions):
   } catch (err) {
     await close();
     throw err;
-  }
-}
-
-/** Deletes result objects a dead leader never read. */
-async function deleteLeftovers(h: Awaited<ReturnType<typeof openJetStream>>, log?: Log): Promise<void> {
-  const old = Date.now() - LEFTOVER_AGE_MS;
-  const infos = await h.objects.list().catch(() => []);
-  for (const info of infos) {
-    if (info.name.startsWith(MERGE_QUEUE.resultPrefix) && Date.parse(info.mtime) < old) {
-      await h.objects
-        .delete(info.name)
-        .catch((err: unknown) =>
-          log?.warn("could not delete a leftover merge result", { object: info.name, error: err }),
-        );
-    }
   }
 }

@@ -13,14 +13,10 @@ import { MergeInputError, MergeOptionsError } from "../merge/errors.ts";
 import type { MergeOptions } from "../merge/options.ts";
 import type { ModuleMergeResult } from "../merge/types.ts";
 import type { TensorLocation } from "../peft/tensor-location.ts";
+import type { StoredObjectRef } from "../store-jetstream/object-cache.ts";
 
-/** A committed object of the store's bucket, as a worker fetches and verifies it. */
-export interface ObjectRef {
-  readonly name: string;
-  readonly size: number;
-  /** Lower-case hex sha256 of its bytes. */
-  readonly sha256: string;
-}
+/** A committed object of the store's bucket: its name, size and sha256. */
+export type ObjectRef = StoredObjectRef;
 
 /** A tensor inside a stored object: where it lies in the object's bytes. */
 export interface StoredTensor {

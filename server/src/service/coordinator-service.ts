@@ -52,7 +52,7 @@ export interface ServiceConfig {
   readonly tls?: TlsFiles;
   /** Merge worker threads (default: one per core). */
   readonly threads?: number;
-  /** Threads checking accepted updates' content (default: half the cores, at least 1; 0 = on the main thread). */
+  /** Threads checking accepted updates' content (default: one per core; 0 = on the main thread). */
   readonly checkThreads?: number;
   /** Retry interval for announcing results when NATS is down (ms). */
   readonly publishRetryMs?: number;

@@ -20,7 +20,7 @@ import { removedAnything } from "../store/recovery.ts";
 import { openUpdateReader, type ReaderRegistry } from "../store/update-reader.ts";
 import { type JournalStream, openJournalStream } from "./journal-stream.ts";
 import { DEFAULT_JETSTREAM_NAMES, type JetStreamNames, updateObject } from "./names.ts";
-import { createObjectCache, type ObjectCache } from "./object-cache.ts";
+import { createObjectCache, type ObjectCache, type StoredObjectRef } from "./object-cache.ts";
 import { type JetStreamHandles, openJetStream } from "./setup.ts";
 import { createStreamAdapters } from "./stream-adapters.ts";
 import { recoverStreams } from "./stream-recovery.ts";
@@ -46,9 +46,7 @@ export interface JetStreamStoreOptions {
 /** A store on JetStream; it also says which stored object a local copy is of (for merge workers). */
 export interface JetStreamStore extends CoordinatorStore {
   /** The committed update object whose verified copy `path` is, when it is one this store opened. */
-  objectAt(
-    path: string,
-  ): { readonly name: string; readonly size: number; readonly sha256: string } | undefined;
+  objectAt(path: string): StoredObjectRef | undefined;
 }
 
 /** How many local copies `objectAt` knows (the oldest forgotten first): rounds' worth of clients. */
@@ -81,7 +79,7 @@ export function createJetStreamStore(options: JetStreamStoreOptions): JetStreamS
   let closed = false;
   const followers = new Set<(event: JournalEvent) => void>();
   /** Local copies of update objects → the object (the latest {@link MAX_COPIES_KNOWN}). */
-  const copies = new Map<string, { name: string; size: number; sha256: string }>();
+  const copies = new Map<string, StoredObjectRef>();
   let following: (() => void) | undefined;
   /** Reads what other coordinators journaled (their events reach `followers` on the way). */
   const catchUpSoon = (() => {

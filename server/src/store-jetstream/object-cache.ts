@@ -8,7 +8,7 @@
 import { createHash } from "node:crypto";
 import { mkdir, open, rename, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import type { ObjectInfo } from "@nats-io/obj";
+import type { ObjectInfo, ObjectStore } from "@nats-io/obj";
 import { StoreCorruptError } from "../core/store-errors.ts";
 import { errnoCode, writeFully } from "../store/fs-util.ts";
 import type { KeyedMutex } from "../store/keyed-mutex.ts";
@@ -37,10 +37,18 @@ export async function* objectChunks(
     yield m.data;
 }
 
-/** Object `name` of `bucket` as bytes (for small objects), or `null` when there is none. */
-export function readObject(h: JetStreamHandles, bucket: string, name: string): Promise<Uint8Array | null> {
+/**
+ * Object `name` of `bucket` as bytes (for small objects), or `null` when
+ * there is none; `objects` is that bucket (default: the store's).
+ */
+export function readObject(
+  h: JetStreamHandles,
+  bucket: string,
+  name: string,
+  objects: ObjectStore = h.objects,
+): Promise<Uint8Array | null> {
   return retryTransient(async () => {
-    const info = await h.objects.info(name);
+    const info = await objects.info(name);
     if (info === null || info.deleted) return null;
     if (info.chunks <= 1) {
       // One chunk (a config, a round record): a direct get, no consumer.
@@ -64,6 +72,11 @@ export interface ObjectExpectation {
   readonly size: number;
   /** Lower-case hex sha256. */
   readonly sha256: string;
+}
+
+/** A stored object by name, with what its bytes must be. */
+export interface StoredObjectRef extends ObjectExpectation {
+  readonly name: string;
 }
 
 /** The local copies of a bucket's objects. */
