@@ -66,7 +66,8 @@ describe("the round merge reads stored update files itself", () => {
     const merged = await fetchRound(fx.client, fx.clients[0].token, fx.federationId);
     await assertEqualsDirectMerge(
       { configJson: merged.configJson, safetensors: merged.bytes },
-      fx.clients.map((c) => c.dir),
+      // In merge order: by client id (client-1, client-10, client-11, client-12, client-2, …).
+      [...fx.clients].sort((x, y) => (x.id < y.id ? -1 : 1)).map((c) => c.dir),
       { rank: RANK, samples: fx.clients.map(() => 100) },
     );
     const opts = resolveOptions({ method: "from", rank: RANK });
