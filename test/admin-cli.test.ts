@@ -3,7 +3,8 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { type CliIo, main } from "../server/src/cli/main.ts";
-import { type Fixture, MODULES, startFixture } from "./helpers/federation.ts";
+import { waitFor } from "./helpers/expect.ts";
+import { type Fixture, joinAll, MODULES, startFixture, type TestClient } from "./helpers/federation.ts";
 
 function capture(): CliIo & { stdout: string[]; stderr: string[] } {
   const stdout: string[] = [];
@@ -85,9 +86,85 @@ describe("tributary admin against a running coordinator", () => {
     process.env.TRIBUTARY_OPERATOR_TOKEN = "trb_not-the-operator-token-000000";
     try {
       assert.equal(await main(["admin", "status", ...conn], badToken), 1);
-      assert.match(badToken.stderr[0], /UNAUTHENTICATED/);
+      assert.match(badToken.stderr[0], /UNAUTHENTICATED: invalid operator token$/);
+      const short = capture();
+      process.env.TRIBUTARY_OPERATOR_TOKEN = "trb_wrong";
+      assert.equal(await main(["admin", "status", ...conn], short), 1);
+      assert.match(short.stderr[0], /UNAUTHENTICATED: invalid operator token \(/);
     } finally {
       process.env.TRIBUTARY_OPERATOR_TOKEN = fx.service.operatorToken;
     }
+  });
+
+  it("refuses to enroll an enrolled client again unless --rotate, which stops the old token", async () => {
+    const enroll = (...extra: string[]) => {
+      const io = capture();
+      return main(["admin", "enroll", ...conn, "--federation", fx.federationId, ...extra], io).then((rc) => ({
+        rc,
+        ...io,
+      }));
+    };
+    const fresh = await enroll("--client", "rotating");
+    assert.equal(fresh.rc, 0);
+    const again = await enroll("--client", "rotating");
+    assert.equal(again.rc, 1);
+    assert.deepEqual(again.stdout, [], "no new token");
+    assert.match(again.stderr[0], /ALREADY_EXISTS: client "rotating" is already enrolled .*--rotate/);
+    // The first token still works.
+    const asClient = (token: string) =>
+      joinAll(fx.client, { federationId: fx.federationId, clients: [{ token } as TestClient] });
+    await asClient(fresh.stdout[0]);
+    const rotated = await enroll("--client", "rotating", "--rotate");
+    assert.equal(rotated.rc, 0);
+    assert.match(rotated.stderr[0], /new token of rotating .*old token no longer works/);
+    await asClient(rotated.stdout[0]);
+    await assert.rejects(asClient(fresh.stdout[0]), /UNAUTHENTICATED/);
+  });
+
+  it("answers --help for every action and says what to do, in one line, for bad files", async () => {
+    for (const action of ["enroll", "create-federation", "status", "rounds", "retry-merge"]) {
+      const help = capture();
+      assert.equal(await main(["admin", action, "--help"], help), 0, action);
+      assert.match(help.stdout.join("\n"), /Usage: tributary admin/);
+    }
+    const noFile = capture();
+    assert.equal(
+      await main(["admin", "create-federation", ...conn, "--file", "/nonexistent.json"], noFile),
+      1,
+    );
+    assert.deepEqual(noFile.stderr, ["tributary: --file /nonexistent.json: no such file or directory"]);
+    const notJson = join(fx.root, "not.json");
+    await writeFile(notJson, "federation: yes");
+    const badJson = capture();
+    assert.equal(await main(["admin", "create-federation", ...conn, "--file", notJson], badJson), 1);
+    assert.equal(badJson.stderr.length, 1);
+    assert.match(badJson.stderr[0], /--file .*not\.json: not JSON/);
+
+    const token = process.env.TRIBUTARY_OPERATOR_TOKEN;
+    delete process.env.TRIBUTARY_OPERATOR_TOKEN;
+    const cwd = process.cwd();
+    process.chdir(fx.root);
+    try {
+      const noToken = capture();
+      assert.equal(await main(["admin", "status", ...conn], noToken), 1);
+      assert.deepEqual(noToken.stderr, [
+        "tributary: no operator token at data/coordinator/operator.token (the default, relative to this directory): pass --token-file FILE (tributary serve prints where it wrote the token) or set TRIBUTARY_OPERATOR_TOKEN",
+      ]);
+    } finally {
+      process.chdir(cwd);
+      process.env.TRIBUTARY_OPERATOR_TOKEN = token;
+    }
+  });
+
+  it("lines up the rounds table: as many header columns as each row has", async () => {
+    await fx.joinAll();
+    await waitFor("a round to open", () => fx.service.coordinator.rounds(fx.federationId).length > 0, 10_000);
+    const rounds = capture();
+    assert.equal(await main(["admin", "rounds", ...conn, "--federation", fx.federationId], rounds), 0);
+    const columns = (line: string) => line.trim().split(/\s{2,}/);
+    const [header, ...rows] = rounds.stdout;
+    assert.ok(rows.length > 0);
+    assert.deepEqual(columns(header), ["round", "state", "updates", "opened / result"]);
+    for (const row of rows) assert.equal(columns(row).length, columns(header).length, row);
   });
 });

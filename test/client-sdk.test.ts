@@ -26,6 +26,7 @@ import {
   runFederated,
   StaleRoundError,
   type TributaryClient,
+  TributaryError,
   type UploadProgress,
 } from "../client-sdk/src/index.ts";
 import { defaultUpdateId } from "../client-sdk/src/upload.ts";
@@ -78,6 +79,14 @@ describe("client SDK: join, submit, merged adapter over NATS and gRPC", () => {
     assert.deepEqual([...round.cohort].sort(), [c1.id, c2.id]);
     const updates = viaNats.rounds(within(30_000));
 
+    // FedAvg weights updates by sample counts: a submit without one is refused before anything is sent.
+    assert.equal(j1.weightsBySamples, true);
+    await assert.rejects(viaNats.submit(1, c1.dir), (err: unknown) => {
+      assert.ok(err instanceof TributaryError);
+      assert.equal(err.code, "SAMPLES_REQUIRED");
+      assert.match(err.details, /weights updates by their training sample counts: pass .*samples: N/);
+      return true;
+    });
     const progress: UploadProgress[] = [];
     const ack1 = await viaNats.submit(1, c1.dir, {
       samples: 100,
@@ -345,6 +354,12 @@ describe("tributary client: the CLI loop of a Python trainer", () => {
       const usage = await cli(["submit", ...s]);
       assert.equal(usage.code, 2);
       assert.match(usage.err, /submit needs one ADAPTER_DIR/);
+      const noSamples = await cli(["submit", "--round", "1", ...s, c1.dir]);
+      assert.equal(noSamples.code, 2);
+      assert.match(
+        noSamples.err,
+        /submit needs --samples N: federation ".*" weights updates by their training sample counts \(fedavg\)/,
+      );
 
       const submitted = await cli([
         "submit",
@@ -382,7 +397,7 @@ describe("tributary client: the CLI loop of a Python trainer", () => {
       assert.equal(fetched.out.trim(), `1 ${hash}`);
 
       // Round 1 is over: a different update for it is refused for good, naming the status.
-      const stale = await cli(["submit", "--round", "1", ...s, c2.dir]);
+      const stale = await cli(["submit", "--round", "1", "--samples", "300", ...s, c2.dir]);
       assert.equal(stale.code, 1);
       assert.match(
         stale.err,

@@ -155,15 +155,20 @@ const ACTIONS: Record<string, (ctx: Context) => Promise<number>> = {
     if (dir === undefined || flags.positionals.length > 1)
       throw new UsageError("submit needs one ADAPTER_DIR");
     const roundFlag = intFlag(flags, "round");
-    const samples = intFlag(flags, "samples") ?? 1;
+    const samples = intFlag(flags, "samples");
     const metrics = metricsFlag(flags);
     const updateId = str(flags, "update-id");
     const signal = timeoutSignal(flags);
     const adapter = await readAdapter(dir);
-    await client.join(settings.federation);
+    const joined = await client.join(settings.federation);
+    if (samples === undefined && joined.weightsBySamples) {
+      throw new UsageError(
+        `submit needs --samples N: federation "${settings.federation}" weights updates by their training sample counts (${joined.federation.merge?.method})`,
+      );
+    }
     const round = roundFlag ?? (await client.nextRound(signal !== undefined ? { signal } : {})).number;
     const res = await client.submit(round, adapter, {
-      samples,
+      ...(samples !== undefined ? { samples } : {}),
       metrics,
       onProgress: progressPrinter(io, adapter.safetensors.byteLength),
       ...(updateId !== undefined ? { updateId } : {}),

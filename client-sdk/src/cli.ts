@@ -21,7 +21,10 @@ Actions:
   submit [--round N] [--samples S] [--metric NAME=VALUE ...] [--update-id ID] [--timeout SEC] ADAPTER_DIR
                                   upload an update (resumed after dropped connections); prints
                                   the acknowledgement. Without --round: the open round this
-                                  client is selected for (waiting for one, up to --timeout)
+                                  client is selected for (waiting for one, up to --timeout).
+                                  --samples: the training samples behind the update; required
+                                  when the federation weights updates by them (FedAvg, FedIT,
+                                  median), else sent as 0 when left out
   wait [--round N] [--timeout SEC] [--out DIR]
                                   wait for a round's merged adapter (default: the round this
                                   client last submitted to, else the next one to finish), write it

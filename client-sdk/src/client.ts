@@ -51,6 +51,8 @@ export interface JoinResult {
   readonly federation: Federation;
   /** The latest round, if one was ever started. */
   readonly currentRound?: RoundInfo;
+  /** The federation's method weights updates by sample counts: `submit` needs `samples`. */
+  readonly weightsBySamples: boolean;
 }
 
 /** A merged (global) adapter, verified against its content hash. */
@@ -108,9 +110,15 @@ export interface TributaryClient {
    * Submits an update for `round`: a PEFT adapter directory, or its files in
    * memory. Resolves once the coordinator has durably stored it.
    *
-   * @throws {StaleRoundError} when the round is not open; other `TributaryError`s for other refusals.
+   * `options.samples` is required when the federation weights updates by
+   * sample counts (`JoinResponse.weights_by_samples`: FedAvg, FedIT, the
+   * geometric median); otherwise a missing count is sent as 0.
+   *
+   * @throws {StaleRoundError} when the round is not open; `TributaryError`
+   *   `SAMPLES_REQUIRED` when the federation needs a sample count and none
+   *   was given; other `TributaryError`s for other refusals.
    */
-  submit(round: number, adapter: string | AdapterFiles, options: SubmitOptions): Promise<SubmitResult>;
+  submit(round: number, adapter: string | AdapterFiles, options?: SubmitOptions): Promise<SubmitResult>;
   /**
    * Ends the session: closes the round watch, NATS and the channel. The
    * coordinator counts the client as connected for its liveness timeout
@@ -142,7 +150,9 @@ export function connect(options: ConnectOptions): TributaryClient {
   const channel: Channel = openChannel(options.coordinator, options.token, options.tls);
   const natsWaitMs = options.natsWaitMs ?? 5_000;
   const submitted = new Set<number>();
-  let joined: { federationId: string; clientId: string; feed: RoundFeed } | undefined;
+  let joined:
+    | { federationId: string; clientId: string; feed: RoundFeed; weightsBySamples: boolean }
+    | undefined;
   let nats: Promise<NatsResults | undefined> | undefined;
   let closed = false;
 
@@ -188,16 +198,23 @@ export function connect(options: ConnectOptions): TributaryClient {
       const res = await withRetry(`join ${federationId}`, retry, () => unary(channel, "join", req));
       const current = res.currentRound === undefined ? undefined : roundFromProto(res.currentRound);
       if (joined === undefined) {
-        joined = { federationId, clientId: res.clientId, feed: openRoundFeed(channel, federationId, retry) };
+        joined = {
+          federationId,
+          clientId: res.clientId,
+          feed: openRoundFeed(channel, federationId, retry),
+          weightsBySamples: res.weightsBySamples,
+        };
         if (options.nats !== undefined) {
           nats = openNatsResults(options.nats, federationId).catch(() => undefined);
         }
       }
+      joined.weightsBySamples = res.weightsBySamples;
       if (current !== undefined && joined.feed.round(current.number) === undefined) joined.feed.note(current);
       return {
         clientId: res.clientId,
         federation: res.federation!,
         ...(current !== undefined ? { currentRound: current } : {}),
+        weightsBySamples: res.weightsBySamples,
       };
     },
 
@@ -261,8 +278,14 @@ export function connect(options: ConnectOptions): TributaryClient {
       }
     },
 
-    async submit(round, adapter, submitOptions) {
-      const { federationId, clientId } = session();
+    async submit(round, adapter, submitOptions = {}) {
+      const { federationId, clientId, weightsBySamples } = session();
+      if (submitOptions.samples === undefined && weightsBySamples) {
+        throw new TributaryError(
+          "SAMPLES_REQUIRED",
+          `federation "${federationId}" weights updates by their training sample counts: pass submit(round, adapter, { samples: N })`,
+        );
+      }
       const files = typeof adapter === "string" ? await readAdapter(adapter) : adapter;
       const res = await uploadUpdate(channel, retry, {
         federationId,

@@ -9,7 +9,12 @@
  * surface as {@link UnavailableError} when retries run out.
  */
 import { type ServiceError, status } from "@grpc/grpc-js";
-import { type FieldViolation, type StatusDetails, statusDetailsOf } from "@tributary/protocol";
+import {
+  type FieldViolation,
+  readableDetails,
+  type StatusDetails,
+  statusDetailsOf,
+} from "@tributary/protocol";
 
 /**
  * Base class of the SDK's errors.
@@ -190,7 +195,7 @@ export function statusName(code: number): string {
  */
 export function fromServiceError(err: ServiceError): TributaryError {
   const name = statusName(err.code);
-  const details = err.details || err.message;
+  const details = readableDetails(err.details || err.message);
   const statusDetails = statusDetailsOf(err);
   const opts = { cause: err, ...(statusDetails !== undefined ? { status: statusDetails } : {}) };
   switch (statusDetails?.errorInfo?.reason) {

@@ -33,8 +33,11 @@ export interface UploadProgress {
 
 /** Options of `TributaryClient.submit`. */
 export interface SubmitOptions {
-  /** Training samples behind the update (the FedAvg weight). */
-  readonly samples: number;
+  /**
+   * Training samples behind the update (the FedAvg weight). Required when
+   * the federation weights by sample counts; otherwise omitted means 0.
+   */
+  readonly samples?: number;
   /** Training metrics to report, e.g. `{ loss: 0.42 }`. */
   readonly metrics?: Readonly<Record<string, number>>;
   /**
@@ -124,7 +127,7 @@ export async function uploadUpdate(
             round,
             clientId,
             updateId,
-            sampleCount: BigInt(Math.max(0, Math.round(options.samples))),
+            sampleCount: BigInt(Math.max(0, Math.round(options.samples ?? 0))),
             metrics: { ...options.metrics },
             contentHash: sha.toString("hex"),
             totalSize: BigInt(bytes.byteLength),

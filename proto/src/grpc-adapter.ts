@@ -289,3 +289,16 @@ export function callUnary<Svc extends AnyService, K extends UnaryMethodName<Svc>
     );
   });
 }
+
+/**
+ * A gRPC error's details as a person should read them: grpc-js ends a
+ * connection failure with `Resolution note: ` and nothing after it when the
+ * resolver had nothing to say; that empty note is dropped.
+ *
+ * @example
+ * readableDetails("No connection established. Last error: connect ECONNREFUSED 127.0.0.1:7070. Resolution note: ");
+ * // "No connection established. Last error: connect ECONNREFUSED 127.0.0.1:7070."
+ */
+export function readableDetails(details: string): string {
+  return details.replace(/\s*Resolution note:\s*$/, "");
+}

@@ -60,7 +60,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print results as one JSON object per line")
     p.add_argument("--adapter", help="join: check this adapter against the schema now")
     p.add_argument("--round", type=int, help="submit/wait/fetch: the round")
-    p.add_argument("--samples", type=int, default=0, help="submit: training samples behind the update")
+    p.add_argument(
+        "--samples",
+        type=int,
+        default=None,
+        help="submit: training samples behind the update; required when the federation weights "
+        "updates by them (FedAvg, FedIT, median), else sent as 0 when left out",
+    )
     p.add_argument("--metric", action="append", default=[], help="submit: NAME=VALUE (repeatable)")
     p.add_argument("--update-id", help="submit: idempotency key (default: derived from round and content)")
     p.add_argument("--timeout", type=float, help="submit/wait: seconds to wait")
@@ -162,6 +168,11 @@ def _run(args: argparse.Namespace, env: Dict[str, str]) -> int:
                 if not eq:
                     raise _Usage(f"--metric expects NAME=VALUE, got {m!r}")
                 metrics[name] = float(value)
+            if args.samples is None and info.weights_by_samples:
+                raise _Usage(
+                    f'submit needs --samples N: federation "{conn["federation"]}" weights updates by their '
+                    f"training sample counts ({info.federation.merge.method})"
+                )
             number = args.round if args.round is not None else client.next_round(timeout=args.timeout).number
             ack = client.submit(number, args.adapter_dir, samples=args.samples, metrics=metrics, update_id=args.update_id)
             _save_state(state_path, {**saved, "lastSubmittedRound": ack.round})

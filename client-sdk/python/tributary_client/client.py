@@ -88,6 +88,8 @@ class JoinInfo:
     current_round: Optional[Round]
     #: Seconds this client counts as connected after its last call without a stream.
     liveness_timeout: float
+    #: The federation's method weights updates by sample counts: ``submit`` needs ``samples``.
+    weights_by_samples: bool = False
 
 
 @dataclass(frozen=True)
@@ -176,6 +178,7 @@ class Client:
         self._closed = False
         self.client_id: Optional[str] = None
         self.federation_id: Optional[str] = None
+        self._weights_by_samples = False
 
     # -- calls ---------------------------------------------------------------------------
 
@@ -233,7 +236,8 @@ class Client:
             self._record(current)
         self._start_watch(federation_id)
         timeout = res.liveness_timeout.seconds + res.liveness_timeout.nanos / 1e9
-        return JoinInfo(res.client_id, federation_id, res.federation, current, timeout)
+        self._weights_by_samples = res.weights_by_samples
+        return JoinInfo(res.client_id, federation_id, res.federation, current, timeout, res.weights_by_samples)
 
     def _record(self, r: Round) -> None:
         with self._cond:
@@ -344,14 +348,25 @@ class Client:
         round_number: int,
         adapter_dir: Union[str, AdapterFiles],
         *,
-        samples: int,
+        samples: Optional[int] = None,
         metrics: Optional[Mapping[str, float]] = None,
         update_id: Optional[str] = None,
     ) -> Ack:
         """Uploads an update for ``round_number`` in 1 MiB chunks; returns once the coordinator
         has durably stored it. A dropped connection is retried, resuming from the bytes the
-        coordinator already holds (``GetUploadStatus``), under the same update id."""
+        coordinator already holds (``GetUploadStatus``), under the same update id.
+
+        ``samples`` (training samples behind the update) is required when the federation
+        weights updates by sample counts (``JoinInfo.weights_by_samples``: FedAvg, FedIT, the
+        geometric median; ``TributaryError`` ``SAMPLES_REQUIRED`` otherwise); with other
+        methods a missing count is sent as 0, as the TypeScript SDK does."""
         federation_id = self._require_joined()
+        if samples is None and self._weights_by_samples:
+            raise TributaryError(
+                "SAMPLES_REQUIRED",
+                f'federation "{federation_id}" weights updates by their training sample counts: '
+                "pass submit(round, adapter, samples=N)",
+            )
         adapter = read_adapter(adapter_dir) if isinstance(adapter_dir, str) else adapter_dir
         data = adapter.safetensors
         content_hash = sha256_hex(data)
@@ -381,7 +396,7 @@ class Client:
                 round=round_number,
                 client_id=self.client_id or "",
                 update_id=uid,
-                sample_count=max(0, int(round(samples))),
+                sample_count=max(0, int(round(samples or 0))),
                 metrics=dict(metrics or {}),
                 content_hash=content_hash,
                 total_size=len(data),

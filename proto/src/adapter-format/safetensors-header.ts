@@ -96,7 +96,13 @@ export function safetensorsHeaderLength(prefix: Uint8Array, fileSize: number, fi
   }
   const headerLen = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true);
   if (headerLen > BigInt(MAX_HEADER_BYTES)) {
-    fail(`header length ${headerLen} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
+    const head = prefix.subarray(0, 8);
+    const text = head.every((b) => b >= 0x20 && b < 0x7f)
+      ? `"${new TextDecoder().decode(head)}"`
+      : [...head].map((b) => b.toString(16).padStart(2, "0")).join(" ");
+    fail(
+      `not a safetensors file: its first 8 bytes (${text}) would be a header length of ${headerLen} bytes, beyond the ${MAX_HEADER_BYTES}-byte limit for a header`,
+    );
   }
   const n = Number(headerLen);
   if (8 + n > fileSize) fail(`header length ${n} runs past the end of the ${fileSize}-byte file (truncated)`);

@@ -26,18 +26,23 @@ import {
   RetryMergeRequestSchema,
   type Round,
   RoundState,
+  readableDetails,
   StartRoundRequestSchema,
 } from "@tributary/protocol";
 import { integerOption, UsageError } from "./args.ts";
 import type { CliIo } from "./io.ts";
 import { DEFAULT_DATA_DIR } from "./serve-command.ts";
+import { CommandError, systemErrorText } from "./system-errors.ts";
 
 /** Help text of `tributary admin`. */
 export const ADMIN_USAGE = `Usage: tributary admin <action> [options]
 
 Actions:
   create-federation --file FED.json   create a federation (CreateFederationRequest as protobuf JSON)
-  enroll --federation F --client C    enroll a client; prints its token (shown once)
+  enroll --federation F --client C [--rotate]
+                                      enroll a client; prints its token (shown once).
+                                      An enrolled client is refused unless --rotate,
+                                      which replaces its token: the old one stops working
   start-round --federation F          open the next round now
   close-round --federation F [--round N]          merge the open round with what it has
   abort-round --federation F [--round N] [--reason TEXT]
@@ -80,15 +85,55 @@ function roundLine(r: Round): string {
 /** A gRPC error with its status name, as the CLI prints it. */
 export function grpcErrorText(err: unknown): string | undefined {
   if (err instanceof Error && "code" in err && typeof err.code === "number" && "details" in err) {
-    return `${grpc.status[err.code]}: ${String(err.details)}`;
+    return `${grpc.status[err.code]}: ${readableDetails(String(err.details))}`;
   }
   return undefined;
+}
+
+/**
+ * The operator token from `file` (default: the coordinator's default data
+ * directory); a missing file says where the token is and how to name it.
+ */
+async function readOperatorToken(file: string | undefined): Promise<string> {
+  const path = file ?? `${DEFAULT_DATA_DIR}/operator.token`;
+  try {
+    return (await readFile(path, "utf8")).trim();
+  } catch (err) {
+    if ((err as { code?: unknown }).code !== "ENOENT") throw err;
+    throw new CommandError(
+      `no operator token at ${path}${file === undefined ? " (the default, relative to this directory)" : ""}: ` +
+        "pass --token-file FILE (tributary serve prints where it wrote the token) or set TRIBUTARY_OPERATOR_TOKEN",
+    );
+  }
+}
+
+/** The `--file` of `create-federation`, as the request it holds; a bad file is named with what is wrong. */
+async function readFederationFile(path: string) {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (err) {
+    throw new CommandError(`--file ${systemErrorText(err) ?? String(err)}`);
+  }
+  let json: JsonValue;
+  try {
+    json = JSON.parse(text) as JsonValue;
+  } catch (err) {
+    throw new CommandError(`--file ${path}: not JSON (${err instanceof Error ? err.message : String(err)})`);
+  }
+  try {
+    return fromJson(CreateFederationRequestSchema, json);
+  } catch (err) {
+    throw new CommandError(
+      `--file ${path}: not a CreateFederationRequest in protobuf JSON (${err instanceof Error ? err.message : String(err)}); its fields are in proto/tributary/v1/operator.proto`,
+    );
+  }
 }
 
 /** Runs `tributary admin`; returns the exit code. */
 export async function runAdmin(argv: readonly string[], io: CliIo): Promise<number> {
   const [action, ...rest] = argv;
-  if (action === undefined || action === "--help" || action === "-h") {
+  if (action === undefined || action === "--help" || action === "-h" || action === "help") {
     io.out(ADMIN_USAGE);
     return 0;
   }
@@ -107,10 +152,16 @@ export async function runAdmin(argv: readonly string[], io: CliIo): Promise<numb
         round: text,
         reason: text,
         file: text,
+        rotate: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
       },
     }).values;
   } catch (err) {
     throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+  if (v.help === true) {
+    io.out(ADMIN_USAGE);
+    return 0;
   }
   const s = (k: string) => v[k] as string | undefined;
   const need = (k: string) => {
@@ -119,9 +170,7 @@ export async function runAdmin(argv: readonly string[], io: CliIo): Promise<numb
     return x;
   };
   const address = s("coordinator") ?? process.env.TRIBUTARY_COORDINATOR ?? "127.0.0.1:7070";
-  const token =
-    process.env.TRIBUTARY_OPERATOR_TOKEN ??
-    (await readFile(s("token-file") ?? `${DEFAULT_DATA_DIR}/operator.token`, "utf8")).trim();
+  const token = process.env.TRIBUTARY_OPERATOR_TOKEN ?? (await readOperatorToken(s("token-file")));
   const md = new grpc.Metadata();
   md.set("authorization", `Bearer ${token}`);
   const ca = s("tls-ca");
@@ -137,13 +186,7 @@ export async function runAdmin(argv: readonly string[], io: CliIo): Promise<numb
   try {
     switch (action) {
       case "create-federation": {
-        const json = JSON.parse(await readFile(need("file"), "utf8")) as JsonValue;
-        const res = await callUnary(
-          op,
-          "createFederation",
-          fromJson(CreateFederationRequestSchema, json),
-          md,
-        );
+        const res = await callUnary(op, "createFederation", await readFederationFile(need("file")), md);
         io.out(JSON.stringify(toJson(FederationSchema, res.federation!), null, 2));
         return 0;
       }
@@ -151,10 +194,18 @@ export async function runAdmin(argv: readonly string[], io: CliIo): Promise<numb
         const res = await callUnary(
           op,
           "enrollClient",
-          create(EnrollClientRequestSchema, { federationId: need("federation"), clientId: need("client") }),
+          create(EnrollClientRequestSchema, {
+            federationId: need("federation"),
+            clientId: need("client"),
+            rotate: v.rotate === true,
+          }),
           md,
         );
-        io.err(`enrolled ${res.clientId} in ${s("federation")}; its token (shown once):`);
+        io.err(
+          v.rotate === true
+            ? `new token of ${res.clientId} in ${s("federation")} (shown once; its old token no longer works):`
+            : `enrolled ${res.clientId} in ${s("federation")}; its token (shown once):`,
+        );
         io.out(res.token);
         return 0;
       }
@@ -202,7 +253,7 @@ export async function runAdmin(argv: readonly string[], io: CliIo): Promise<numb
           create(ListRoundsRequestSchema, { federationId: need("federation") }),
           md,
         );
-        io.out("round  state      updates  ");
+        io.out(`${"round".padStart(4)}  ${"state".padEnd(9)}  updates  opened / result`);
         for (const r of res.rounds) io.out(roundLine(r));
         return 0;
       }

@@ -2,7 +2,9 @@
  * The `tributary` command: dispatches to subcommands and maps typed errors to
  * exit codes once: 2 for usage mistakes (bad flags, unknown method), 1 for
  * inputs that cannot be used (unreadable or malformed adapters, NaN/Inf,
- * mismatched inputs) and for unexpected failures.
+ * mismatched inputs) and for unexpected failures. Every failure is one or
+ * two lines saying what to do; `--debug` (anywhere in the arguments) or
+ * `TRIBUTARY_DEBUG=1` prints an unexpected failure's stack trace.
  */
 
 import { AdapterFormatError } from "@tributary/protocol";
@@ -13,6 +15,13 @@ import { type CliIo, processIo } from "./io.ts";
 import { MERGE_USAGE, runMerge } from "./merge-command.ts";
 import { runServe, SERVE_USAGE } from "./serve-command.ts";
 import { setupProblem } from "./setup-problems.ts";
+import {
+  CommandError,
+  debugRequested,
+  exitQuietlyOnClosedStdout,
+  systemErrorText,
+  unexpectedFailureLines,
+} from "./system-errors.ts";
 import { runWorker, WORKER_USAGE } from "./worker-command.ts";
 
 export type { CliIo } from "./io.ts";
@@ -27,7 +36,8 @@ Commands:
   client   take part in a federation as a training client (join, submit, wait, fetch, status)
   help     show this help, or a command's: tributary help merge
 
-Run "tributary <command> --help" for a command's options.`;
+Run "tributary <command> --help" for a command's options; --debug (or
+TRIBUTARY_DEBUG=1) shows the stack trace of an unexpected failure.`;
 
 /** Help text of each built-in subcommand. */
 const USAGES: Record<string, string> = {
@@ -44,7 +54,9 @@ const USAGES: Record<string, string> = {
  * @example
  * process.exitCode = await main(["merge", "--method", "from", "--out", "merged", "a", "b"]);
  */
-export async function main(argv: readonly string[], io: CliIo = processIo): Promise<number> {
+export async function main(args: readonly string[], io: CliIo = processIo): Promise<number> {
+  const { debug, argv } = debugRequested(args);
+  if (io === processIo) exitQuietlyOnClosedStdout();
   const [command, ...rest] = argv;
   try {
     switch (command) {
@@ -74,17 +86,17 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
         throw new UsageError(`unknown command "${command}"`);
     }
   } catch (err) {
-    return reportError(err, command, io);
+    return reportError(err, command, io, debug);
   }
 }
 
-function reportError(err: unknown, command: string | undefined, io: CliIo): number {
+function reportError(err: unknown, command: string | undefined, io: CliIo, debug: boolean): number {
   if (err instanceof UsageError || err instanceof MergeOptionsError) {
     io.err(`tributary: ${err.message}`);
     io.err(USAGES[command ?? ""] ?? USAGE);
     return 2;
   }
-  if (err instanceof AdapterFormatError || err instanceof MergeInputError) {
+  if (err instanceof AdapterFormatError || err instanceof MergeInputError || err instanceof CommandError) {
     io.err(`tributary: ${err.message}`);
     return 1;
   }
@@ -93,6 +105,13 @@ function reportError(err: unknown, command: string | undefined, io: CliIo): numb
     io.err(`tributary: ${problem}`);
     return 1;
   }
-  io.err(`tributary: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  const system = debug ? undefined : systemErrorText(err);
+  if (system !== undefined) {
+    io.err(`tributary: ${system}`);
+    return 1;
+  }
+  const [first, ...more] = unexpectedFailureLines(err, debug);
+  io.err(`tributary: ${first}`);
+  for (const line of more) io.err(line);
   return 1;
 }

@@ -188,6 +188,39 @@ describe("tributary merge", () => {
     assert.match(mismatch.stderr[0], /base model "other\/model" differs from "synthetic\/tiny-llama"/);
   });
 
+  it("refuses an --out that is an existing file or one of its inputs before merging anything", async () => {
+    const file = join(root, "exists.txt");
+    await writeFile(file, "keep me");
+    const onFile = capture();
+    assert.equal(await main(["merge", "--method", "from", "--out", file, inputs[0], inputs[1]], onFile), 1);
+    assert.deepEqual(onFile.stderr, [
+      `tributary: --out ${file}: exists and is not a directory; name a new directory for the merged adapter`,
+    ]);
+    assert.equal(await readFile(file, "utf8"), "keep me");
+
+    const before = await readFile(join(inputs[0], "adapter_model.safetensors"));
+    const onInput = capture();
+    assert.equal(
+      await main(["merge", "--method", "from", "--out", `${inputs[0]}/`, inputs[0], inputs[1]], onInput),
+      1,
+    );
+    assert.equal(onInput.stderr.length, 1, "one line, before the backend or progress lines");
+    assert.match(onInput.stderr[0], /is one of the inputs; the merge would overwrite it/);
+    assert.ok(before.equals(await readFile(join(inputs[0], "adapter_model.safetensors"))));
+  });
+
+  it("names a file that is not safetensors as such", async () => {
+    const dir = join(root, "not-safetensors");
+    await writeSyntheticAdapter(dir, { modules, rank: 4, seed: 7 });
+    await writeFile(join(dir, "adapter_model.safetensors"), "hello world, this is not an adapter\n");
+    const io = capture();
+    assert.equal(await main(["merge", "--method", "from", "--out", join(root, "z"), inputs[0], dir], io), 1);
+    assert.match(
+      io.stderr.join("\n"),
+      /not-safetensors\/adapter_model\.safetensors: not a safetensors file: its first 8 bytes \("hello wo"\)/,
+    );
+  });
+
   it("runs as `npx tributary` from the repository root", async () => {
     const repo = new URL("../../../", import.meta.url).pathname;
     const out = join(root, "merged-npx");

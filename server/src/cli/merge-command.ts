@@ -3,7 +3,8 @@
  * adapter, module by module on the merge pool, prints a per-module summary
  * and optionally writes it as a JSON report.
  */
-import { writeFile } from "node:fs/promises";
+import { realpath, stat, writeFile } from "node:fs/promises";
+import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { createMergePool } from "../compute/merge-pool.ts";
 import { MERGE_METHODS } from "../merge/methods/registry.ts";
@@ -23,6 +24,7 @@ import { mergedOutput } from "../pipeline/merged-output.ts";
 import { choiceOption, integerOption, numberListOption, numberOption, UsageError } from "./args.ts";
 import type { CliIo } from "./io.ts";
 import { buildReport, formatSummary } from "./merge-report.ts";
+import { CommandError } from "./system-errors.ts";
 
 /** `--flag X (default)` for each of `keys`, the method's defaults applied. */
 function flagsHelp(keys: readonly ParamKey[], method?: MethodName): string {
@@ -54,7 +56,8 @@ Merges PEFT LoRA adapters (adapter_config.json + adapter_model.safetensors)
 into a new PEFT adapter in DIR.
 
 Common options:
-  --out DIR          output adapter directory (created; files replaced atomically)
+  --out DIR          output adapter directory (created, or its adapter files replaced
+                     atomically; never an input directory or an existing file)
   --rank N|full      output rank per module (default: the largest input rank;
                      "full" = exact concatenation, rank Σr)
   --scale X          multiplier of the merged task vector (FroM α, λ of task
@@ -170,6 +173,29 @@ function parse(argv: readonly string[]) {
 }
 
 /**
+ * Refuses, before anything is read or merged, an `--out` that is an existing
+ * file, or one of the input directories (the merge would overwrite its own
+ * input). An existing output directory is replaced, file by file, atomically.
+ */
+async function checkOutputDir(out: string, inputs: readonly string[]): Promise<void> {
+  const info = await stat(out).catch(() => undefined);
+  if (info === undefined) return;
+  if (!info.isDirectory()) {
+    throw new CommandError(
+      `--out ${out}: exists and is not a directory; name a new directory for the merged adapter`,
+    );
+  }
+  const real = await realpath(out);
+  for (const input of inputs) {
+    if ((await realpath(input).catch(() => resolve(input))) === real) {
+      throw new CommandError(
+        `--out ${out} is one of the inputs; the merge would overwrite it. Name a new directory for the merged adapter`,
+      );
+    }
+  }
+}
+
+/**
  * Runs `tributary merge` with `argv` (after the subcommand); returns the exit code.
  * Typed errors propagate to `main`, which maps them to exit codes.
  */
@@ -179,6 +205,7 @@ export async function runMerge(argv: readonly string[], io: CliIo): Promise<numb
     io.out(MERGE_USAGE);
     return 0;
   }
+  await checkOutputDir(args.out, args.inputs);
   const t0 = performance.now();
   // Opened lazily: configs and safetensors headers now, each module's tensors
   // when it is merged, so memory holds the modules in flight, not the inputs.

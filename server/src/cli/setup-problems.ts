@@ -20,7 +20,8 @@ export function setupProblem(err: unknown): string | undefined {
   if (err instanceof NatsServerNotFoundError || err instanceof NatsServerStartError) return err.message;
   if (err instanceof StoreUnavailableError) return err.message;
   const code = (err as { code?: unknown } | null)?.code;
-  if (err instanceof Error && (code === "EADDRINUSE" || code === "EACCES")) {
+  // EACCES on a port (a file's names its path, and is reported as a file's).
+  if (err instanceof Error && (code === "EADDRINUSE" || (code === "EACCES" && !("path" in err)))) {
     return `${err.message}: choose another port (--port, --ui-port, --metrics-port) or stop what holds it`;
   }
   return undefined;

@@ -71,6 +71,8 @@ export interface Joined {
   readonly current?: RoundRecord;
   /** Accepted updates of the current round. */
   readonly accepted: number;
+  /** The federation's method weights updates by their sample counts (a submit must give one). */
+  readonly weightsBySamples: boolean;
 }
 
 /** An enrolled client's token digest, with the federations it is enrolled in. */
@@ -86,8 +88,17 @@ export interface Coordinator {
   close(): Promise<void>;
   // Operator side
   createFederation(f: Omit<Federation, "createdAt">): Promise<Federation>;
-  /** Enrolls (or re-enrolls, rotating the token) a client; `tokenSha256` is the digest of the token handed out. */
-  enrollClient(federationId: string, clientId: string, tokenSha256: string): Promise<ClientRecord>;
+  /**
+   * Enrolls a client; `tokenSha256` is the digest of the token handed out.
+   * An enrolled client is refused (`ClientEnrolledError`) unless `rotate`,
+   * which replaces its token (the old one stops working).
+   */
+  enrollClient(
+    federationId: string,
+    clientId: string,
+    tokenSha256: string,
+    opts?: { readonly rotate?: boolean },
+  ): Promise<ClientRecord>;
   startRound(federationId: string): Promise<RoundRecord>;
   closeRound(federationId: string, round?: number): Promise<RoundRecord>;
   abortRound(federationId: string, reason: string, round?: number): Promise<RoundRecord>;

@@ -12,9 +12,10 @@ import { silentLog } from "../core/log.ts";
 import type { ClientRecord, Federation } from "../core/model.ts";
 import type { JournalEvent } from "../core/store.ts";
 import { noopTelemetry } from "../core/telemetry.ts";
+import { methodOf } from "../merge/methods/registry.ts";
 import { createQueries } from "./coordinator-queries.ts";
 import type { Coordinator, CoordinatorOptions } from "./coordinator-types.ts";
-import { FederationConfigError, FederationExistsError } from "./errors.ts";
+import { ClientEnrolledError, FederationConfigError, FederationExistsError } from "./errors.ts";
 import { validateFederation } from "./federation-config.ts";
 import { createFederationRegistry } from "./federation-registry.ts";
 import { checkJoinClaim } from "./join-check.ts";
@@ -169,11 +170,13 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
       log.info("federation created", { federation: federation.id, method: federation.merge.method });
       return federation;
     },
-    async enrollClient(federationId, clientId, tokenSha256) {
+    async enrollClient(federationId, clientId, tokenSha256, opts) {
       const scheduler = schedulerOf(federationId);
       const problem = idProblem("client_id", clientId);
       if (problem !== undefined)
         throw new FederationConfigError(federationId, "client_id", problem.slice("client_id ".length));
+      if (scheduler.isEnrolled(clientId) && opts?.rotate !== true)
+        throw new ClientEnrolledError(federationId, clientId);
       const client: ClientRecord = { federationId, clientId, tokenSha256, enrolledAt: clock.now() };
       await flow.journal({ type: "client-enrolled", client });
       await scheduler.onClientEnrolled(clientId);
@@ -194,6 +197,7 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
         federation,
         ...(current !== undefined ? { current } : {}),
         accepted: current === undefined ? 0 : s.accepted(current.number).length,
+        weightsBySamples: methodOf(federation.merge.method).usesSamples,
       };
     },
     watch(id, listener) {

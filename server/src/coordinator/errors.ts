@@ -267,6 +267,26 @@ export class FederationExistsError extends DomainError {
   }
 }
 
+/** Enrolling a client that is already enrolled, without `rotate`. → `ALREADY_EXISTS`. */
+export class ClientEnrolledError extends DomainError {
+  override readonly name = "ClientEnrolledError";
+  readonly code = "already-exists";
+  constructor(
+    readonly federationId: string,
+    readonly clientId: string,
+  ) {
+    super(
+      `client "${clientId}" is already enrolled in federation "${federationId}"; enroll it again with rotate (tributary admin enroll --rotate) to replace its token, which stops the old one`,
+    );
+  }
+  detail(): ErrorDetail {
+    return {
+      reason: ErrorReason.CLIENT_ENROLLED,
+      metadata: { federation_id: this.federationId, client_id: this.clientId },
+    };
+  }
+}
+
 /** An invalid federation definition (id, schema, merge spec, policy). → `INVALID_ARGUMENT`. */
 export class FederationConfigError extends DomainError {
   override readonly name = "FederationConfigError";

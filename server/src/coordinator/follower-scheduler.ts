@@ -56,6 +56,7 @@ export function createFollowerScheduler(opts: FollowerOptions): RoundScheduler {
     accepted: book.accepted,
     stragglers: book.stragglers,
     connected: book.connected,
+    isEnrolled: (clientId) => book.enrolled.has(clientId),
     startRound: () => notLeader("start a round"),
     closeRound: () => notLeader("close a round"),
     abortRound: () => notLeader("abort a round"),

@@ -54,6 +54,8 @@ export interface RoundScheduler {
   stragglers(n: number): string[];
   /** Enrolled clients connected now, sorted. */
   connected(): string[];
+  /** Whether `clientId` is enrolled in the federation. */
+  isEnrolled(clientId: string): boolean;
   /** Opens the next round now (`RoundStateError` if one is running or too few clients are connected). */
   startRound(): Promise<RoundRecord>;
   /** Closes the open round and merges what it has (`RoundStateError` if it has no update). */

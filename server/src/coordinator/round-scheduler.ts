@@ -72,6 +72,7 @@ export function createRoundScheduler(opts: RoundSchedulerOptions): RoundSchedule
     current: book.current,
     round: book.round,
     accepted: book.accepted,
+    isEnrolled: (clientId) => book.enrolled.has(clientId),
     stragglers: book.stragglers,
     connected: book.connected,
     startRound: () =>

@@ -39,6 +39,8 @@ export interface MergeMethod {
   readonly check?: (opts: MergeOptions) => string | undefined;
   /** How dense (non-LoRA) tensors of the adapters are averaged: by sample counts, by `‖t_i‖^k`, or equally. */
   readonly denseWeights: "samples" | "frobenius" | "uniform";
+  /** Whether its weights come from the clients' sample counts (a round needs every update's). */
+  readonly usesSamples: boolean;
   /** Merges one module. */
   readonly merge: (group: ModuleGroup, opts: MergeOptions) => ModuleMergeResult;
   /** Merging from a source (only linear methods at a rank can). */

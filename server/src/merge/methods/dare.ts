@@ -50,6 +50,7 @@ export const dareMethod: MergeMethod = {
         ? "dare produces a dense update; choose a numeric rank"
         : undefined,
   denseWeights: "uniform",
+  usesSamples: false,
   merge: mergeDare,
   reference: "dare-dense",
 };

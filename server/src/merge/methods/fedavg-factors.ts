@@ -85,6 +85,7 @@ export const fedavgFactorsMethod: MergeMethod = {
   summary: "sample-weighted means of the A and of the B factors (inexact, the classic baseline)",
   params: [],
   denseWeights: "samples",
+  usesSamples: true,
   merge: mergeFedavgFactors,
   reference: "fedavg-factors-dense",
 };

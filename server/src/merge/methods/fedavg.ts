@@ -42,6 +42,7 @@ export const fedavgMethod: MergeMethod = {
   summary: "sample-weighted mean of the products Σ n_i Θ_i / Σ n_j (exact), at the output rank",
   params: [],
   denseWeights: "samples",
+  usesSamples: true,
   merge: mergeFedavg,
   streamed: { merge: (meta, stack, norms2, o) => fedavgOnStack(meta, stack, norms2, o) },
   reference: "fedavg-dense",

@@ -34,6 +34,7 @@ export const feditMethod: MergeMethod = {
   check: (o) =>
     o.rank === "full" ? "fedit keeps the largest client rank; --rank full is not possible" : undefined,
   denseWeights: "samples",
+  usesSamples: true,
   merge: mergeFedit,
   reference: "fedit-dense",
 };

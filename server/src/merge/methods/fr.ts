@@ -64,6 +64,7 @@ export const frMethod: MergeMethod = {
   summary: "the lowest frequencies of each task vector removed (FREE-Merging), then combined",
   params: ["cutoff", "combine", "k"],
   denseWeights: "uniform",
+  usesSamples: false,
   merge: mergeFr,
   reference: "fr-dense",
 };

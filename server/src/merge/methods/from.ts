@@ -61,6 +61,7 @@ export const fromMethod: MergeMethod = {
   summary: "Frobenius-norm-weighted merge, weights ‖Θ_i‖^k; exact rank-r optimum or the paper's ALS",
   params: ["k", "solver", "sigma", "iters", "tol"],
   denseWeights: "frobenius",
+  usesSamples: false,
   merge: mergeFrom,
   streamed: {
     when: (o) => o.solver === "exact",

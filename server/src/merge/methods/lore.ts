@@ -118,6 +118,7 @@ export const loreMethod: MergeMethod = {
   params: ["mu", "iters", "rankCap"],
   defaults: { iters: 50 },
   denseWeights: "uniform",
+  usesSamples: false,
   merge: mergeLore,
   reference: "lore-dense",
 };

@@ -88,6 +88,7 @@ export const medianMethod: MergeMethod = {
   summary: "Weiszfeld iterations, weights ∝ 1/‖M − Θ_i‖ (robust to a client scaling its update)",
   params: ["iters", "tol"],
   denseWeights: "uniform",
+  usesSamples: true,
   merge: mergeMedian,
   reference: "median-dense",
 };

@@ -35,6 +35,7 @@ export const taskArithmeticMethod: MergeMethod = {
   summary: "λ Σ Θ_i (λ = --scale), at the output rank",
   params: [],
   denseWeights: "uniform",
+  usesSamples: false,
   merge: mergeTaskArithmetic,
   streamed: { merge: (meta, stack, norms2, o) => taskArithmeticOnStack(meta, stack, o, norms2) },
   reference: "task-arithmetic-dense",

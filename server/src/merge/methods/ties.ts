@@ -62,6 +62,7 @@ export const tiesMethod: MergeMethod = {
   params: ["density"],
   check: (o) => (o.rank === "full" ? "ties produces a dense update; choose a numeric rank" : undefined),
   denseWeights: "uniform",
+  usesSamples: false,
   merge: mergeTies,
   reference: "ties-dense",
 };

@@ -30,15 +30,22 @@ export class PermissionDeniedError extends DomainError {
   }
 }
 
-/** The bearer token of a call, or `UnauthenticatedError`. */
-export function bearerToken(metadata: Metadata): string {
+/**
+ * The bearer token of a call, or `UnauthenticatedError`; `kind` names the
+ * token a malformed value was meant to be ("invalid operator token (…)").
+ */
+export function bearerToken(metadata: Metadata, kind: "client" | "operator" = "client"): string {
   const values = metadata.get("authorization");
   if (values.length === 0) {
     throw new UnauthenticatedError('missing "authorization: Bearer <token>" metadata');
   }
   if (values.length > 1) throw new UnauthenticatedError('more than one "authorization" metadata value');
   const match = /^Bearer ([A-Za-z0-9._~+/=-]{16,512})$/.exec(String(values[0]));
-  if (match === null) throw new UnauthenticatedError('"authorization" metadata is not "Bearer <token>"');
+  if (match === null) {
+    throw new UnauthenticatedError(
+      `invalid ${kind} token (the "authorization" metadata must be "Bearer <token>", a token of 16 to 512 characters)`,
+    );
+  }
   return match[1];
 }
 
@@ -125,6 +132,6 @@ export function authorizeClient(identity: ClientIdentity, federationId: string, 
 
 /** Authenticates an operator call against the operator token's digest. */
 export function authenticateOperator(metadata: Metadata, operatorDigest: string): void {
-  const token = bearerToken(metadata);
+  const token = bearerToken(metadata, "operator");
   if (!tokenMatches(token, operatorDigest)) throw new UnauthenticatedError("invalid operator token");
 }

@@ -236,7 +236,7 @@ export function clientServiceHandlers(
         const req = call.request;
         const identity = identify(call, req.federationId);
         connections.touch(req.federationId, identity.clientId);
-        const { federation, current, accepted } = await coordinator.join(
+        const { federation, current, accepted, weightsBySamples } = await coordinator.join(
           req.federationId,
           identity.clientId,
           {
@@ -249,6 +249,7 @@ export function clientServiceHandlers(
           federation: federationToProto(federation),
           ...(current !== undefined ? { currentRound: roundToProto(current, accepted) } : {}),
           livenessTimeout: livenessTimeout(),
+          weightsBySamples,
         });
       })().then(
         (res) => callback(null, res),

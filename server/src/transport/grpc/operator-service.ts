@@ -65,7 +65,9 @@ export function operatorServiceHandlers(
     }),
     enrollClient: unary(async (req) => {
       const token = newToken();
-      await coordinator.enrollClient(req.federationId, req.clientId, tokenDigest(token));
+      await coordinator.enrollClient(req.federationId, req.clientId, tokenDigest(token), {
+        rotate: req.rotate,
+      });
       log.info("client token issued", { federation: req.federationId, client: req.clientId });
       return create(EnrollClientResponseSchema, { clientId: req.clientId, token });
     }),

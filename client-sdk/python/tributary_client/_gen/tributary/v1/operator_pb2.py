@@ -15,7 +15,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from tributary_client._gen.tributary.v1 import federation_pb2 as tributary_dot_v1_dot_federation__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1btributary/v1/operator.proto\x12\x0ctributary.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dtributary/v1/federation.proto\"\xc6\x01\n\x17\x43reateFederationRequest\x12\x15\n\rfederation_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12+\n\x06schema\x18\x03 \x01(\x0b\x32\x1b.tributary.v1.AdapterSchema\x12&\n\x05merge\x18\x04 \x01(\x0b\x32\x17.tributary.v1.MergeSpec\x12)\n\x06policy\x18\x05 \x01(\x0b\x32\x19.tributary.v1.RoundPolicy\"H\n\x18\x43reateFederationResponse\x12,\n\nfederation\x18\x01 \x01(\x0b\x32\x18.tributary.v1.Federation\"?\n\x13\x45nrollClientRequest\x12\x15\n\rfederation_id\x18\x01 \x01(\t\x12\x11\n\tclient_id\x18\x02 \x01(\t\"8\n\x14\x45nrollClientResponse\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\"*\n\x11StartRoundRequest\x12\x15\n\rfederation_id\x18\x01 \x01(\t\"8\n\x12StartRoundResponse\x12\"\n\x05round\x18\x01 \x01(\x0b\x32\x13.tributary.v1.Round\"9\n\x11\x43loseRoundRequest\x12\x15\n\rfederation_id\x18\x01 \x01(\t\x12\r\n\x05round\x18\x02 \x01(\r\"8\n\x12\x43loseRoundResponse\x12\"\n\x05round\x18\x01 \x01(\x0b\x32\x13.tributary.v1.Round\"I\n\x11\x41\x62ortRoundRequest\x12\x15\n\rfederation_id\x18\x01 \x01(\t\x12\r\n\x05round\x18\x02 \x01(\r\x12\x0e\n\x06reason\x18\x03 \x01(\t\"8\n\x12\x41\x62ortRoundResponse\x12\"\n\x05round\x18\x01 \x01(\x0b\x32\x13.tributary.v1.Round\"9\n\x11RetryMergeRequest\x12\x15\n\rfederation_id\x18\x01 \x01(\t\x12\r\n\x05round\x18\x02 \x01(\r\"8\n\x12RetryMergeResponse\x12\"\n\x05round\x18\x01 \x01(\x0b\x32\x13.tributary.v1.Round\"Q\n\x11ListRoundsRequest\x12\x15\n\rfederation_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\r\x12\x12\n\npage_token\x18\x03 \x01(\t\"R\n\x12ListRoundsResponse\x12#\n\x06rounds\x18\x01 \x03(\x0b\x32\x13.tributary.v1.Round\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\":\n\x12ListUpdatesRequest\x12\x15\n\rfederation_id\x18\x01 \x01(\t\x12\r\n\x05round\x18\x02 \x01(\r\"C\n\x13ListUpdatesResponse\x12,\n\x07updates\x18\x01 \x03(\x0b\x32\x1b.tributary.v1.UpdateSummary\"\x12\n\x10GetStatusRequest\"\xb6\x01\n\x0f\x43onnectedClient\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x15\n\rfederation_id\x18\x02 \x01(\t\x12-\n\tjoin_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0elast_seen_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x63oordinator_id\x18\x05 \x01(\t\"`\n\x10\x46\x65\x64\x65rationLeader\x12\x15\n\rfederation_id\x18\x01 \x01(\t\x12\x16\n\x0e\x63oordinator_id\x18\x02 \x01(\t\x12\x0c\n\x04term\x18\x03 \x01(\x04\x12\x0f\n\x07\x61\x64\x64ress\x18\x04 \x01(\t\"n\n\x0f\x43oordinatorInfo\x12\x16\n\x0e\x63oordinator_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x32\n\x0elast_seen_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"T\n\x0fMergeWorkerInfo\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x0f\n\x07threads\x18\x02 \x01(\r\x12\x0f\n\x07\x62\x61\x63kend\x18\x03 \x01(\t\x12\x0c\n\x04host\x18\x04 \x01(\t\"\xda\x02\n\x11GetStatusResponse\x12-\n\x0b\x66\x65\x64\x65rations\x18\x01 \x03(\x0b\x32\x18.tributary.v1.Federation\x12(\n\x0bopen_rounds\x18\x02 \x03(\x0b\x32\x13.tributary.v1.Round\x12\x38\n\x11\x63onnected_clients\x18\x03 \x03(\x0b\x32\x1d.tributary.v1.ConnectedClient\x12/\n\x07leaders\x18\x04 \x03(\x0b\x32\x1e.tributary.v1.FederationLeader\x12\x33\n\x0c\x63oordinators\x18\x05 \x03(\x0b\x32\x1d.tributary.v1.CoordinatorInfo\x12\x16\n\x0e\x63oordinator_id\x18\x06 \x01(\t\x12\x34\n\rmerge_workers\x18\x07 \x03(\x0b\x32\x1d.tributary.v1.MergeWorkerInfo2\x82\x06\n\x0fOperatorService\x12\x61\n\x10\x43reateFederation\x12%.tributary.v1.CreateFederationRequest\x1a&.tributary.v1.CreateFederationResponse\x12U\n\x0c\x45nrollClient\x12!.tributary.v1.EnrollClientRequest\x1a\".tributary.v1.EnrollClientResponse\x12O\n\nStartRound\x12\x1f.tributary.v1.StartRoundRequest\x1a .tributary.v1.StartRoundResponse\x12O\n\nCloseRound\x12\x1f.tributary.v1.CloseRoundRequest\x1a .tributary.v1.CloseRoundResponse\x12O\n\nAbortRound\x12\x1f.tributary.v1.AbortRoundRequest\x1a .tributary.v1.AbortRoundResponse\x12O\n\nRetryMerge\x12\x1f.tributary.v1.RetryMergeRequest\x1a .tributary.v1.RetryMergeResponse\x12O\n\nListRounds\x12\x1f.tributary.v1.ListRoundsRequest\x1a .tributary.v1.ListRoundsResponse\x12R\n\x0bListUpdates\x12 .tributary.v1.ListUpdatesRequest\x1a!.tributary.v1.ListUpdatesResponse\x12L\n\tGetStatus\x12\x1e.tributary.v1.GetStatusRequest\x1a\x1f.tributary.v1.GetStatusResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1btributary/v1/operator.proto\x12\x0ctributary.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dtributary/v1/federation.proto\"\xc6\x01\n\x17\x43reateFederationRequest\x12\x15\n\rfederation_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12+\n\x06schema\x18\x03 \x01(\x0b\x32\x1b.tributary.v1.AdapterSchema\x12&\n\x05merge\x18\x04 \x01(\x0b\x32\x17.tributary.v1.MergeSpec\x12)\n\x06policy\x18\x05 \x01(\x0b\x32\x19.tributary.v1.RoundPolicy\"H\n\x18\x43reateFederationResponse\x12,\n\nfederation\x18\x01 \x01(\x0b\x32\x18.tributary.v1.Federation\"O\n\x13\x45nrollClientRequest\x12\x15\n\rfederation_id\x18\x01 \x01(\t\x12\x11\n\tclient_id\x18\x02 \x01(\t\x12\x0e\n\x06rotate\x18\x03 \x01(\x08\"8\n\x14\x45nrollClientResponse\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\"*\n\x11StartRoundRequest\x12\x15\n\rfederation_id\x18\x01 \x01(\t\"8\n\x12StartRoundResponse\x12\"\n\x05round\x18\x01 \x01(\x0b\x32\x13.tributary.v1.Round\"9\n\x11\x43loseRoundRequest\x12\x15\n\rfederation_id\x18\x01 \x01(\t\x12\r\n\x05round\x18\x02 \x01(\r\"8\n\x12\x43loseRoundResponse\x12\"\n\x05round\x18\x01 \x01(\x0b\x32\x13.tributary.v1.Round\"I\n\x11\x41\x62ortRoundRequest\x12\x15\n\rfederation_id\x18\x01 \x01(\t\x12\r\n\x05round\x18\x02 \x01(\r\x12\x0e\n\x06reason\x18\x03 \x01(\t\"8\n\x12\x41\x62ortRoundResponse\x12\"\n\x05round\x18\x01 \x01(\x0b\x32\x13.tributary.v1.Round\"9\n\x11RetryMergeRequest\x12\x15\n\rfederation_id\x18\x01 \x01(\t\x12\r\n\x05round\x18\x02 \x01(\r\"8\n\x12RetryMergeResponse\x12\"\n\x05round\x18\x01 \x01(\x0b\x32\x13.tributary.v1.Round\"Q\n\x11ListRoundsRequest\x12\x15\n\rfederation_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\r\x12\x12\n\npage_token\x18\x03 \x01(\t\"R\n\x12ListRoundsResponse\x12#\n\x06rounds\x18\x01 \x03(\x0b\x32\x13.tributary.v1.Round\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\":\n\x12ListUpdatesRequest\x12\x15\n\rfederation_id\x18\x01 \x01(\t\x12\r\n\x05round\x18\x02 \x01(\r\"C\n\x13ListUpdatesResponse\x12,\n\x07updates\x18\x01 \x03(\x0b\x32\x1b.tributary.v1.UpdateSummary\"\x12\n\x10GetStatusRequest\"\xb6\x01\n\x0f\x43onnectedClient\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x15\n\rfederation_id\x18\x02 \x01(\t\x12-\n\tjoin_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0elast_seen_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0e\x63oordinator_id\x18\x05 \x01(\t\"`\n\x10\x46\x65\x64\x65rationLeader\x12\x15\n\rfederation_id\x18\x01 \x01(\t\x12\x16\n\x0e\x63oordinator_id\x18\x02 \x01(\t\x12\x0c\n\x04term\x18\x03 \x01(\x04\x12\x0f\n\x07\x61\x64\x64ress\x18\x04 \x01(\t\"n\n\x0f\x43oordinatorInfo\x12\x16\n\x0e\x63oordinator_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x32\n\x0elast_seen_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"T\n\x0fMergeWorkerInfo\x12\x11\n\tworker_id\x18\x01 \x01(\t\x12\x0f\n\x07threads\x18\x02 \x01(\r\x12\x0f\n\x07\x62\x61\x63kend\x18\x03 \x01(\t\x12\x0c\n\x04host\x18\x04 \x01(\t\"\xda\x02\n\x11GetStatusResponse\x12-\n\x0b\x66\x65\x64\x65rations\x18\x01 \x03(\x0b\x32\x18.tributary.v1.Federation\x12(\n\x0bopen_rounds\x18\x02 \x03(\x0b\x32\x13.tributary.v1.Round\x12\x38\n\x11\x63onnected_clients\x18\x03 \x03(\x0b\x32\x1d.tributary.v1.ConnectedClient\x12/\n\x07leaders\x18\x04 \x03(\x0b\x32\x1e.tributary.v1.FederationLeader\x12\x33\n\x0c\x63oordinators\x18\x05 \x03(\x0b\x32\x1d.tributary.v1.CoordinatorInfo\x12\x16\n\x0e\x63oordinator_id\x18\x06 \x01(\t\x12\x34\n\rmerge_workers\x18\x07 \x03(\x0b\x32\x1d.tributary.v1.MergeWorkerInfo2\x82\x06\n\x0fOperatorService\x12\x61\n\x10\x43reateFederation\x12%.tributary.v1.CreateFederationRequest\x1a&.tributary.v1.CreateFederationResponse\x12U\n\x0c\x45nrollClient\x12!.tributary.v1.EnrollClientRequest\x1a\".tributary.v1.EnrollClientResponse\x12O\n\nStartRound\x12\x1f.tributary.v1.StartRoundRequest\x1a .tributary.v1.StartRoundResponse\x12O\n\nCloseRound\x12\x1f.tributary.v1.CloseRoundRequest\x1a .tributary.v1.CloseRoundResponse\x12O\n\nAbortRound\x12\x1f.tributary.v1.AbortRoundRequest\x1a .tributary.v1.AbortRoundResponse\x12O\n\nRetryMerge\x12\x1f.tributary.v1.RetryMergeRequest\x1a .tributary.v1.RetryMergeResponse\x12O\n\nListRounds\x12\x1f.tributary.v1.ListRoundsRequest\x1a .tributary.v1.ListRoundsResponse\x12R\n\x0bListUpdates\x12 .tributary.v1.ListUpdatesRequest\x1a!.tributary.v1.ListUpdatesResponse\x12L\n\tGetStatus\x12\x1e.tributary.v1.GetStatusRequest\x1a\x1f.tributary.v1.GetStatusResponseb\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tributary.v1.operator_pb2', globals())
@@ -27,45 +27,45 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _CREATEFEDERATIONRESPONSE._serialized_start=310
   _CREATEFEDERATIONRESPONSE._serialized_end=382
   _ENROLLCLIENTREQUEST._serialized_start=384
-  _ENROLLCLIENTREQUEST._serialized_end=447
-  _ENROLLCLIENTRESPONSE._serialized_start=449
-  _ENROLLCLIENTRESPONSE._serialized_end=505
-  _STARTROUNDREQUEST._serialized_start=507
-  _STARTROUNDREQUEST._serialized_end=549
-  _STARTROUNDRESPONSE._serialized_start=551
-  _STARTROUNDRESPONSE._serialized_end=607
-  _CLOSEROUNDREQUEST._serialized_start=609
-  _CLOSEROUNDREQUEST._serialized_end=666
-  _CLOSEROUNDRESPONSE._serialized_start=668
-  _CLOSEROUNDRESPONSE._serialized_end=724
-  _ABORTROUNDREQUEST._serialized_start=726
-  _ABORTROUNDREQUEST._serialized_end=799
-  _ABORTROUNDRESPONSE._serialized_start=801
-  _ABORTROUNDRESPONSE._serialized_end=857
-  _RETRYMERGEREQUEST._serialized_start=859
-  _RETRYMERGEREQUEST._serialized_end=916
-  _RETRYMERGERESPONSE._serialized_start=918
-  _RETRYMERGERESPONSE._serialized_end=974
-  _LISTROUNDSREQUEST._serialized_start=976
-  _LISTROUNDSREQUEST._serialized_end=1057
-  _LISTROUNDSRESPONSE._serialized_start=1059
-  _LISTROUNDSRESPONSE._serialized_end=1141
-  _LISTUPDATESREQUEST._serialized_start=1143
-  _LISTUPDATESREQUEST._serialized_end=1201
-  _LISTUPDATESRESPONSE._serialized_start=1203
-  _LISTUPDATESRESPONSE._serialized_end=1270
-  _GETSTATUSREQUEST._serialized_start=1272
-  _GETSTATUSREQUEST._serialized_end=1290
-  _CONNECTEDCLIENT._serialized_start=1293
-  _CONNECTEDCLIENT._serialized_end=1475
-  _FEDERATIONLEADER._serialized_start=1477
-  _FEDERATIONLEADER._serialized_end=1573
-  _COORDINATORINFO._serialized_start=1575
-  _COORDINATORINFO._serialized_end=1685
-  _MERGEWORKERINFO._serialized_start=1687
-  _MERGEWORKERINFO._serialized_end=1771
-  _GETSTATUSRESPONSE._serialized_start=1774
-  _GETSTATUSRESPONSE._serialized_end=2120
-  _OPERATORSERVICE._serialized_start=2123
-  _OPERATORSERVICE._serialized_end=2893
+  _ENROLLCLIENTREQUEST._serialized_end=463
+  _ENROLLCLIENTRESPONSE._serialized_start=465
+  _ENROLLCLIENTRESPONSE._serialized_end=521
+  _STARTROUNDREQUEST._serialized_start=523
+  _STARTROUNDREQUEST._serialized_end=565
+  _STARTROUNDRESPONSE._serialized_start=567
+  _STARTROUNDRESPONSE._serialized_end=623
+  _CLOSEROUNDREQUEST._serialized_start=625
+  _CLOSEROUNDREQUEST._serialized_end=682
+  _CLOSEROUNDRESPONSE._serialized_start=684
+  _CLOSEROUNDRESPONSE._serialized_end=740
+  _ABORTROUNDREQUEST._serialized_start=742
+  _ABORTROUNDREQUEST._serialized_end=815
+  _ABORTROUNDRESPONSE._serialized_start=817
+  _ABORTROUNDRESPONSE._serialized_end=873
+  _RETRYMERGEREQUEST._serialized_start=875
+  _RETRYMERGEREQUEST._serialized_end=932
+  _RETRYMERGERESPONSE._serialized_start=934
+  _RETRYMERGERESPONSE._serialized_end=990
+  _LISTROUNDSREQUEST._serialized_start=992
+  _LISTROUNDSREQUEST._serialized_end=1073
+  _LISTROUNDSRESPONSE._serialized_start=1075
+  _LISTROUNDSRESPONSE._serialized_end=1157
+  _LISTUPDATESREQUEST._serialized_start=1159
+  _LISTUPDATESREQUEST._serialized_end=1217
+  _LISTUPDATESRESPONSE._serialized_start=1219
+  _LISTUPDATESRESPONSE._serialized_end=1286
+  _GETSTATUSREQUEST._serialized_start=1288
+  _GETSTATUSREQUEST._serialized_end=1306
+  _CONNECTEDCLIENT._serialized_start=1309
+  _CONNECTEDCLIENT._serialized_end=1491
+  _FEDERATIONLEADER._serialized_start=1493
+  _FEDERATIONLEADER._serialized_end=1589
+  _COORDINATORINFO._serialized_start=1591
+  _COORDINATORINFO._serialized_end=1701
+  _MERGEWORKERINFO._serialized_start=1703
+  _MERGEWORKERINFO._serialized_end=1787
+  _GETSTATUSRESPONSE._serialized_start=1790
+  _GETSTATUSRESPONSE._serialized_end=2136
+  _OPERATORSERVICE._serialized_start=2139
+  _OPERATORSERVICE._serialized_end=2909
 # @@protoc_insertion_point(module_scope)
