@@ -10,7 +10,8 @@
 # System packages (Debian names): nats-server (the coordinator's broadcast;
 # `tributary serve --nats-url` points at an existing one instead), chromium
 # (the operator page's browser test), and for the Python client
-# (client-sdk/python) python3-grpcio, python3-protobuf, python3-numpy, and
+# (client-sdk/python) python3-grpcio, python3-protobuf, python3-numpy,
+# python3-venv (to pip-install it into a virtual environment), and
 # protoc with the gRPC Python plugin and the well-known types
 # (protobuf-compiler, protobuf-compiler-grpc, libprotobuf-dev) to generate
 # and check its stubs; liblapacke and libopenblas0-pthread (native LAPACK and
@@ -43,6 +44,8 @@ declare -A PYTHON_MODULES=([grpc]=python3-grpcio [google.protobuf]=python3-proto
 for module in "${!PYTHON_MODULES[@]}"; do
   /usr/bin/python3 -c "import $module" >/dev/null 2>&1 || missing+=("${PYTHON_MODULES[$module]}")
 done
+# venv with pip: `pip install ./client-sdk/python` into a virtual environment (PEP 668).
+/usr/bin/python3 -c "import ensurepip, venv" >/dev/null 2>&1 || missing+=(python3-venv)
 
 if [ "${#missing[@]}" -gt 0 ]; then
   command -v apt-get >/dev/null 2>&1 \

@@ -8,11 +8,13 @@
  * upload resumed after its connection was killed mid-upload.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { cp, mkdir, readFile, writeFile } from "node:fs/promises";
+import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { create } from "@bufbuild/protobuf";
 import {
   GetUploadStatusRequestSchema,
@@ -34,6 +36,7 @@ import { bearer, call } from "./helpers/grpc-calls.ts";
 import { startProxy } from "./helpers/tcp-proxy.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const execFileP = promisify(execFile);
 const PYTHON_DIR = join(ROOT, "client-sdk", "python");
 const PYTHON = process.env.TRIBUTARY_PYTHON ?? "/usr/bin/python3";
 const MiB = 1024 * 1024;
@@ -100,6 +103,38 @@ describe("the Python client", { timeout: 240_000 }, () => {
     assert.equal(code, 0, stderr);
     assert.match(stderr, /Ran \d+ tests/);
     assert.match(stderr, /\nOK\s*$/);
+  });
+
+  it("installs offline with pip into a fresh venv, imports, and builds a wheel (in-tree build backend)", async () => {
+    const work = await mkdtemp(join(tmpdir(), "tributary-pip-"));
+    try {
+      const venv = join(work, "venv");
+      // Debian's python3-grpcio and python3-protobuf satisfy the dependencies: nothing comes from an index.
+      await execFileP(PYTHON, ["-m", "venv", "--system-site-packages", venv]);
+      const pip = join(venv, "bin", "pip");
+      const env = { ...process.env, PIP_NO_INDEX: "1", PIP_DISABLE_PIP_VERSION_CHECK: "1", PYTHONPATH: "" };
+      await execFileP(pip, ["install", "--no-index", PYTHON_DIR], { cwd: work, env });
+      const imported = await execFileP(
+        join(venv, "bin", "python"),
+        ["-c", "import tributary_client, tributary_client.client as c; print(tributary_client.__file__)"],
+        { cwd: work, env },
+      );
+      assert.ok(imported.stdout.startsWith(join(venv, "lib")), imported.stdout);
+      const help = await execFileP(join(venv, "bin", "tributary-client-py"), ["--help"], { cwd: work, env });
+      assert.match(help.stdout, /submit/);
+      const wheels = join(work, "wheels");
+      await execFileP(pip, ["wheel", "--no-index", "--no-deps", "-w", wheels, PYTHON_DIR], {
+        cwd: work,
+        env,
+      });
+      const [wheel] = await readdir(wheels);
+      assert.match(wheel, /^tributary_client-\d+\.\d+\.\d+-py3-none-any\.whl$/);
+      const listing = await execFileP(PYTHON, ["-m", "zipfile", "-l", join(wheels, wheel)]);
+      assert.match(listing.stdout, /tributary_client\/_gen\/tributary\/v1\/client_pb2_grpc\.py/);
+      assert.match(listing.stdout, /tributary_client-[\d.]+\.dist-info\/RECORD/);
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
   });
 
   describe("against the real coordinator", () => {

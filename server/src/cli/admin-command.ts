@@ -5,13 +5,12 @@
  */
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
-import { create, fromJson, type JsonValue, toJson } from "@bufbuild/protobuf";
+import { create, toJson } from "@bufbuild/protobuf";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
 import {
   AbortRoundRequestSchema,
   CloseRoundRequestSchema,
-  CreateFederationRequestSchema,
   callUnary,
   coordinatorTarget,
   coordinatorTargetProblem,
@@ -30,9 +29,10 @@ import {
   StartRoundRequestSchema,
 } from "@tributary/protocol";
 import { integerOption, UsageError } from "./args.ts";
+import { readFederationFile } from "./federation-file.ts";
 import type { CliIo } from "./io.ts";
 import { DEFAULT_DATA_DIR } from "./serve-command.ts";
-import { CommandError, systemErrorText } from "./system-errors.ts";
+import { CommandError } from "./system-errors.ts";
 
 /** Help text of `tributary admin`. */
 export const ADMIN_USAGE = `Usage: tributary admin <action> [options]
@@ -107,29 +107,6 @@ async function readOperatorToken(file: string | undefined): Promise<string> {
   }
 }
 
-/** The `--file` of `create-federation`, as the request it holds; a bad file is named with what is wrong. */
-async function readFederationFile(path: string) {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (err) {
-    throw new CommandError(`--file ${systemErrorText(err) ?? String(err)}`);
-  }
-  let json: JsonValue;
-  try {
-    json = JSON.parse(text) as JsonValue;
-  } catch (err) {
-    throw new CommandError(`--file ${path}: not JSON (${err instanceof Error ? err.message : String(err)})`);
-  }
-  try {
-    return fromJson(CreateFederationRequestSchema, json);
-  } catch (err) {
-    throw new CommandError(
-      `--file ${path}: not a CreateFederationRequest in protobuf JSON (${err instanceof Error ? err.message : String(err)}); its fields are in proto/tributary/v1/operator.proto`,
-    );
-  }
-}
-
 /** Runs `tributary admin`; returns the exit code. */
 export async function runAdmin(argv: readonly string[], io: CliIo): Promise<number> {
   const [action, ...rest] = argv;
@@ -186,7 +163,12 @@ export async function runAdmin(argv: readonly string[], io: CliIo): Promise<numb
   try {
     switch (action) {
       case "create-federation": {
-        const res = await callUnary(op, "createFederation", await readFederationFile(need("file")), md);
+        const res = await callUnary(
+          op,
+          "createFederation",
+          await readFederationFile(need("file"), "--file"),
+          md,
+        );
         io.out(JSON.stringify(toJson(FederationSchema, res.federation!), null, 2));
         return 0;
       }

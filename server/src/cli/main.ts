@@ -9,6 +9,7 @@
 
 import { AdapterFormatError } from "@tributary/protocol";
 import { MergeInputError, MergeOptionsError } from "../merge/errors.ts";
+import { ADAPTERS_USAGE, runAdapters } from "./adapters-command.ts";
 import { ADMIN_USAGE, runAdmin } from "./admin-command.ts";
 import { UsageError } from "./args.ts";
 import { type CliIo, processIo } from "./io.ts";
@@ -33,6 +34,7 @@ Commands:
   worker   merge modules for coordinators on a JetStream store, on any machine
   admin    operate a running coordinator: federations, enrollment, rounds, status
   merge    merge PEFT LoRA adapter directories into a new adapter (offline)
+  adapters synth: write synthetic adapters that fit a federation, to try it
   client   take part in a federation as a training client (join, submit, wait, fetch, status)
   help     show this help, or a command's: tributary help merge
 
@@ -45,6 +47,7 @@ const USAGES: Record<string, string> = {
   serve: SERVE_USAGE,
   admin: ADMIN_USAGE,
   worker: WORKER_USAGE,
+  adapters: ADAPTERS_USAGE,
 };
 
 /**
@@ -77,6 +80,8 @@ export async function main(args: readonly string[], io: CliIo = processIo): Prom
         return await runAdmin(rest, io);
       case "worker":
         return await runWorker(rest, io);
+      case "adapters":
+        return await runAdapters(rest, io);
       case "client": {
         // Loaded on demand: the client SDK is not needed by the other commands.
         const { runClientCli } = await import("@tributary/client/cli");
