@@ -63,6 +63,10 @@ describe("tributary admin against a running coordinator", () => {
     const status = capture();
     assert.equal(await main(["admin", "status", ...conn], status), 0);
     assert.match(status.stdout[0], /federations: .*from-cli/);
+    assert.ok(
+      status.stdout.includes("  from-cli: no round open: 0 of 1 clients connected; a round opens when 1 are"),
+      status.stdout.join("\n"),
+    );
 
     const rounds = capture();
     assert.equal(await main(["admin", "rounds", ...conn, "--federation", "from-cli"], rounds), 0);

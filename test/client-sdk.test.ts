@@ -22,12 +22,14 @@ import {
 import {
   adapterSchema,
   connect,
+  describeWaiting,
   readAdapter,
   runFederated,
   StaleRoundError,
   type TributaryClient,
   TributaryError,
   type UploadProgress,
+  type Waiting,
 } from "../client-sdk/src/index.ts";
 import { defaultUpdateId } from "../client-sdk/src/upload.ts";
 import { waitFor } from "./helpers/expect.ts";
@@ -177,6 +179,67 @@ describe("client SDK: join, submit, merged adapter over NATS and gRPC", () => {
 });
 
 const MiB = 1024 * 1024;
+
+describe("client SDK: waiting says why", () => {
+  let fx: Fixture;
+  const clients: TributaryClient[] = [];
+  before(async () => {
+    fx = await startFixture({ clients: 2, method: "from", rank: 4 });
+  });
+  after(async () => {
+    await Promise.all(clients.map((c) => c.close()));
+    await fx?.close();
+  });
+
+  it("reports every few seconds what a wait waits on: too few clients, then the round's updates and deadline", async () => {
+    const [c1, c2] = fx.clients;
+    const a = connect({ coordinator: fx.service.endpoint.address, token: c1.token });
+    const b = connect({ coordinator: fx.service.endpoint.address, token: c2.token });
+    clients.push(a, b);
+    const joined = await a.join(fx.federationId);
+    assert.equal(joined.waitingReason, "1 of 2 clients connected; a round opens when 2 are");
+
+    const seen: Waiting[] = [];
+    const next = a.nextRound({ ...within(30_000), waitingEveryMs: 150, onWaiting: (w) => seen.push(w) });
+    await waitFor("a report of why no round is open", () => seen.length > 0, 10_000);
+    assert.deepEqual(seen[0], {
+      for: "round",
+      quorum: 2,
+      reason: "1 of 2 clients connected; a round opens when 2 are",
+    });
+    assert.equal(
+      describeWaiting(seen[0]),
+      "waiting for a round: no round open: 1 of 2 clients connected; a round opens when 2 are",
+    );
+    await b.join(fx.federationId);
+    const round = await next;
+    const count = seen.length;
+    await new Promise((r) => setTimeout(r, 400));
+    assert.equal(seen.length, count, "no report once the wait is over");
+
+    await a.submit(round.number, c1.dir);
+    const results: Waiting[] = [];
+    const result = a.waitForResult(round.number, {
+      ...within(30_000),
+      waitingEveryMs: 150,
+      onWaiting: (w) => results.push(w),
+    });
+    await waitFor("a report on the open round", () => results.length > 0, 10_000);
+    const w = results[0];
+    assert.equal(w.for, "result");
+    assert.equal(w.awaitedRound, round.number);
+    assert.equal(w.round?.state, "open");
+    assert.equal(w.round?.acceptedUpdates, 1);
+    assert.equal(w.awaiting, 1);
+    assert.ok(w.deadlineInMs !== undefined && w.deadlineInMs > 0);
+    assert.match(
+      describeWaiting(w),
+      /^waiting for round 1's merged adapter: round 1 is open: 1\/2 updates \(quorum 2\), 1 of 2 clients still to submit, \d+[smh]/,
+    );
+    await b.submit(round.number, c2.dir);
+    assert.equal((await result).round, round.number);
+  });
+});
 
 describe("client SDK: a dropped upload resumes, a coordinator restart is survived", () => {
   let fx: Fixture;
@@ -334,7 +397,12 @@ describe("tributary client: the CLI loop of a Python trainer", () => {
       ...s,
     ]);
     assert.equal(joined.code, 0, joined.err);
-    assert.match(joined.out, new RegExp(`joined ${fx.federationId} as ${c1.id}; no round has started yet`));
+    assert.match(
+      joined.out,
+      new RegExp(
+        `joined ${fx.federationId} as ${c1.id}; no round has started yet; no round open: 1 of 2 clients connected; a round opens when 2 are`,
+      ),
+    );
     const saved = JSON.parse(await readFile(state, "utf8"));
     assert.equal(saved.tokenFile, tokenFile);
     assert.equal(saved.token, undefined, "a token given as a file is not copied into the state file");

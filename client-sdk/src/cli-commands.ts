@@ -21,10 +21,11 @@ import {
   UsageError,
 } from "./cli-options.ts";
 import { type ClientState, loadState, saveState } from "./cli-state.ts";
-import { connect, type GlobalAdapter, type TributaryClient } from "./client.ts";
+import { connect, type GlobalAdapter, type TributaryClient, type WaitOptions } from "./client.ts";
 import { UnavailableError } from "./errors.ts";
 import { isTerminal, type RoundInfo } from "./round-info.ts";
 import type { UploadProgress } from "./upload.ts";
+import { describeWaiting } from "./waiting.ts";
 
 /** Where the CLI writes: `out` for results (stdout), `err` for progress and errors (stderr). */
 export interface CliIo {
@@ -49,6 +50,11 @@ function roundText(r: RoundInfo | undefined, clientId: string): string {
   const cohort = r.cohort.includes(clientId) ? "in its cohort" : "not in its cohort";
   const extra = r.resultContentHash ?? r.failureReason;
   return `round ${r.number} ${r.state} (${r.acceptedUpdates}/${r.cohort.length} updates, ${clientId} ${cohort})${extra !== undefined ? `: ${extra}` : ""}`;
+}
+
+/** "; no round open: <why>" when the coordinator says why no round is open. */
+function whyText(reason: string | undefined): string {
+  return reason === undefined ? "" : `; no round open: ${reason}`;
 }
 
 function roundJson(r: RoundInfo | undefined): unknown {
@@ -86,6 +92,30 @@ function progressPrinter(io: CliIo, total: number): (p: UploadProgress) => void 
       io.err(`uploaded ${(p.sent / MiB).toFixed(1)} of ${(total / MiB).toFixed(1)} MiB (${decile * 10}%)`);
     }
   };
+}
+
+/** Prints download progress to stderr: a line per 10 % of a long download, and at least every 2 s. */
+function downloadPrinter(io: CliIo): (received: number, total: number) => void {
+  let step = -1;
+  let lastAt = Date.now();
+  return (received, total) => {
+    const now = Date.now();
+    const decile = total === 0 ? 10 : Math.floor((received / total) * 10);
+    if ((total >= 4 * CHUNK_BYTES && decile > step) || now - lastAt >= 2_000 || received === total) {
+      if (decile === step && received !== total) return;
+      step = decile;
+      lastAt = now;
+      io.err(
+        `downloaded ${(received / MiB).toFixed(1)} of ${(total / MiB).toFixed(1)} MiB (${decile * 10}%)`,
+      );
+    }
+  };
+}
+
+/** The waiting reports and download progress of a wait, on stderr (none with --json). */
+function waitReports(ctx: Context): Pick<WaitOptions, "onWaiting" | "onDownload"> {
+  if (ctx.json) return {};
+  return { onWaiting: (w) => ctx.io.err(describeWaiting(w)), onDownload: downloadPrinter(ctx.io) };
 }
 
 function printAdapter(ctx: Context, adapter: GlobalAdapter, out: string | undefined): void {
@@ -142,7 +172,7 @@ const ACTIONS: Record<string, (ctx: Context) => Promise<number>> = {
       );
     } else {
       ctx.io.out(
-        `joined ${settings.federation} as ${res.clientId}; ${roundText(res.currentRound, res.clientId)}`,
+        `joined ${settings.federation} as ${res.clientId}; ${roundText(res.currentRound, res.clientId)}${whyText(res.waitingReason)}`,
       );
       ctx.io.err(`saved the connection to ${settings.statePath}`);
     }
@@ -166,7 +196,9 @@ const ACTIONS: Record<string, (ctx: Context) => Promise<number>> = {
         `submit needs --samples N: federation "${settings.federation}" weights updates by their training sample counts (${joined.federation.merge?.method})`,
       );
     }
-    const round = roundFlag ?? (await client.nextRound(signal !== undefined ? { signal } : {})).number;
+    const round =
+      roundFlag ??
+      (await client.nextRound({ ...(signal !== undefined ? { signal } : {}), ...waitReports(ctx) })).number;
     const res = await client.submit(round, adapter, {
       ...(samples !== undefined ? { samples } : {}),
       metrics,
@@ -197,7 +229,10 @@ const ACTIONS: Record<string, (ctx: Context) => Promise<number>> = {
       round = current === undefined ? 1 : isTerminal(current.state) ? current.number + 1 : current.number;
     }
     if (!ctx.json) ctx.io.err(`waiting for round ${round} to be merged…`);
-    const adapter = await client.waitForResult(round, signal !== undefined ? { signal } : {});
+    const adapter = await client.waitForResult(round, {
+      ...(signal !== undefined ? { signal } : {}),
+      ...waitReports(ctx),
+    });
     const out = str(flags, "out");
     if (out !== undefined) await writeAdapter(out, adapter);
     printAdapter(ctx, adapter, out);
@@ -214,6 +249,7 @@ const ACTIONS: Record<string, (ctx: Context) => Promise<number>> = {
     const adapter = await client.globalAdapter({
       ...(round !== undefined ? { round } : {}),
       ...(signal !== undefined ? { signal } : {}),
+      ...waitReports(ctx),
     });
     await writeAdapter(out, adapter);
     printAdapter(ctx, adapter, out);
@@ -232,9 +268,10 @@ const ACTIONS: Record<string, (ctx: Context) => Promise<number>> = {
           round: roundJson(r),
           inCohort: r?.cohort.includes(res.clientId) ?? false,
           lastSubmittedRound: ctx.state.lastSubmittedRound ?? null,
+          waitingReason: res.waitingReason ?? null,
         }),
       );
-    } else ctx.io.out(`${settings.federation}: ${roundText(r, res.clientId)}`);
+    } else ctx.io.out(`${settings.federation}: ${roundText(r, res.clientId)}${whyText(res.waitingReason)}`);
     return 0;
   },
 };

@@ -23,6 +23,7 @@ import { openRoundFeed, type RoundFeed } from "./round-feed.ts";
 import { isTerminal, type RoundInfo, roundFromProto } from "./round-info.ts";
 import { roundStream } from "./round-stream.ts";
 import { type SubmitOptions, type SubmitResult, uploadUpdate } from "./upload.ts";
+import { type Waiting, waitingOf } from "./waiting.ts";
 
 /** Options of {@link connect}. */
 export interface ConnectOptions {
@@ -53,6 +54,8 @@ export interface JoinResult {
   readonly currentRound?: RoundInfo;
   /** The federation's method weights updates by sample counts: `submit` needs `samples`. */
   readonly weightsBySamples: boolean;
+  /** Why no round is open, when none is (e.g. "1 of 2 clients connected; a round opens when 2 are"). */
+  readonly waitingReason?: string;
 }
 
 /** A merged (global) adapter, verified against its content hash. */
@@ -68,6 +71,17 @@ export interface GlobalAdapter extends AdapterFiles {
 /** Options of the calls that wait. */
 export interface WaitOptions {
   readonly signal?: AbortSignal;
+  /**
+   * Called every `waitingEveryMs` while the call waits (first after a
+   * second): the latest round, updates against the quorum, the cohort still
+   * to submit, the time to the deadline, or why no round is open.
+   * `describeWaiting` makes a line of it.
+   */
+  readonly onWaiting?: (waiting: Waiting) => void;
+  /** Interval of `onWaiting` reports (default 5000 ms). */
+  readonly waitingEveryMs?: number;
+  /** Called as a merged adapter's bytes arrive over gRPC (a NATS download arrives whole). */
+  readonly onDownload?: (received: number, total: number) => void;
 }
 
 /** One training node's session with a coordinator. Create it with {@link connect}. */
@@ -156,6 +170,40 @@ export function connect(options: ConnectOptions): TributaryClient {
   let nats: Promise<NatsResults | undefined> | undefined;
   let closed = false;
 
+  /** `wait`, with `opts.onWaiting` told every few seconds what it waits on (from a heartbeat). */
+  const reportWhileWaiting = <T>(
+    what: "round" | "result",
+    awaitedRound: number | undefined,
+    opts: WaitOptions,
+    wait: Promise<T>,
+  ): Promise<T> => {
+    const hook = opts.onWaiting;
+    if (hook === undefined) return wait;
+    const { federationId } = session();
+    let done = false;
+    const tick = async (): Promise<void> => {
+      try {
+        const res = await unary(channel, "heartbeat", create(HeartbeatRequestSchema, { federationId }));
+        const round = res.currentRound === undefined ? undefined : roundFromProto(res.currentRound);
+        const snap = {
+          quorum: res.quorum,
+          reason: res.waitingReason,
+          ...(round !== undefined ? { round } : {}),
+        };
+        if (!done) hook(waitingOf(what, awaitedRound, snap, Date.now()));
+      } catch {
+        // Not reported: the wait itself fails, or carries on, on its own.
+      }
+    };
+    const every = Math.max(100, opts.waitingEveryMs ?? 5000);
+    const first = setTimeout(() => void tick(), Math.min(1000, every));
+    const timer = setInterval(() => void tick(), every);
+    return wait.finally(() => {
+      done = true;
+      clearTimeout(first);
+      clearInterval(timer);
+    });
+  };
   const session = () => {
     if (joined === undefined) throw new TributaryError("NOT_JOINED", "call join(federationId) first");
     return joined;
@@ -215,6 +263,7 @@ export function connect(options: ConnectOptions): TributaryClient {
         federation: res.federation!,
         ...(current !== undefined ? { currentRound: current } : {}),
         weightsBySamples: res.weightsBySamples,
+        ...(res.waitingReason !== "" ? { waitingReason: res.waitingReason } : {}),
       };
     },
 
@@ -227,10 +276,15 @@ export function connect(options: ConnectOptions): TributaryClient {
     nextRound(opts = {}) {
       const { feed, clientId } = session();
       const after = opts.after ?? 0;
-      return feed.waitFor(
-        (r) =>
-          r.state === "open" && r.number > after && r.cohort.includes(clientId) && !submitted.has(r.number),
-        opts.signal,
+      return reportWhileWaiting(
+        "round",
+        undefined,
+        opts,
+        feed.waitFor(
+          (r) =>
+            r.state === "open" && r.number > after && r.cohort.includes(clientId) && !submitted.has(r.number),
+          opts.signal,
+        ),
       );
     },
 
@@ -251,6 +305,7 @@ export function connect(options: ConnectOptions): TributaryClient {
         federationId,
         { contentHash: want.contentHash },
         opts.signal,
+        opts.onDownload,
       );
       verifyAdapter(d.safetensors, want.contentHash, `adapter of round ${want.round} over gRPC`);
       return { ...want, configJson: d.configJson, safetensors: d.safetensors, source: "grpc" };
@@ -258,9 +313,11 @@ export function connect(options: ConnectOptions): TributaryClient {
 
     async waitForResult(round, opts = {}) {
       const { feed } = session();
-      const r = await feed.waitFor(
-        (x) => (x.number === round && isTerminal(x.state)) || x.number > round,
-        opts.signal,
+      const r = await reportWhileWaiting(
+        "result",
+        round,
+        opts,
+        feed.waitFor((x) => (x.number === round && isTerminal(x.state)) || x.number > round, opts.signal),
       );
       if (r.number === round && r.state !== "published") {
         throw new RoundFailedError(

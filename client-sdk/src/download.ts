@@ -98,6 +98,7 @@ export async function downloadAdapter(
   federationId: string,
   sel: AdapterSelector,
   signal?: AbortSignal,
+  onProgress?: (received: number, total: number) => void,
 ): Promise<FetchedAdapter> {
   let head: (AdapterInfo & { configJson: string }) | undefined;
   let buffer = new Uint8Array(0);
@@ -147,6 +148,7 @@ export async function downloadAdapter(
             }
             buffer.set(chunk, received);
             received += chunk.byteLength;
+            onProgress?.(received, head.size);
           }
         });
         stream.on("error", (err) => done(err));

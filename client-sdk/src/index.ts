@@ -59,3 +59,4 @@ export {
   type TrainResult,
 } from "./run-federated.ts";
 export type { SubmitOptions, SubmitResult, UploadProgress } from "./upload.ts";
+export { describeWaiting, type Waiting } from "./waiting.ts";

@@ -261,6 +261,8 @@ export async function runAdmin(argv: readonly string[], io: CliIo): Promise<numb
         const res = await callUnary(op, "getStatus", create(GetStatusRequestSchema), md);
         io.out(`federations: ${res.federations.map((f) => f.id).join(", ") || "none"}`);
         for (const r of res.openRounds) io.out(`  ${r.federationId} ${roundLine(r)}`);
+        for (const [id, why] of Object.entries(res.waitingReasons).sort(([a], [b]) => (a < b ? -1 : 1)))
+          io.out(`  ${id}: no round open: ${why}`);
         io.out(`connected clients: ${res.connectedClients.length}`);
         for (const c of res.connectedClients)
           io.out(

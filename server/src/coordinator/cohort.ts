@@ -3,7 +3,7 @@
  * The same connected set and round number always give the same cohort, so a
  * restarted coordinator, a test or an operator can recompute it.
  */
-import type { RoundPolicy } from "../core/model.ts";
+import type { RoundPolicy, RoundRecord } from "../core/model.ts";
 
 /** Code-unit order: locale-independent, so every process sorts ids alike. */
 function byCodeUnit(a: string, b: string): number {
@@ -35,6 +35,30 @@ export function cohortSizeFor(policy: RoundPolicy, connected: number): number {
  */
 export function canOpenRound(policy: RoundPolicy, connected: number): boolean {
   return connected >= Math.max(policy.minClients, policy.quorum);
+}
+
+/**
+ * Why no round is open, for people waiting on one (clients, operators):
+ * `undefined` while a round is open or merging.
+ *
+ * @example
+ * whyNoRound({ ...policy, minClients: 2, quorum: 2 }, undefined, 1); // "1 of 2 clients connected; …"
+ */
+export function whyNoRound(
+  policy: RoundPolicy,
+  last: RoundRecord | undefined,
+  connected: number,
+): string | undefined {
+  if (last !== undefined && (last.state === "open" || last.state === "merging")) return undefined;
+  if (last?.state === "aborted") {
+    return `round ${last.number} was aborted; the next opens when an operator starts it (tributary admin start-round)`;
+  }
+  if (last !== undefined && policy.autoAdvance === false) {
+    return "rounds open only when an operator starts one (auto_advance is off: tributary admin start-round)";
+  }
+  const need = Math.max(policy.minClients, policy.quorum);
+  if (connected < need) return `${connected} of ${need} clients connected; a round opens when ${need} are`;
+  return "a round is about to open";
 }
 
 /**

@@ -7,6 +7,7 @@
 import type { Federation } from "../core/model.ts";
 import type { CoordinatorStore } from "../core/store.ts";
 import { UpdateConflictError } from "../core/store-errors.ts";
+import { whyNoRound } from "./cohort.ts";
 import type { Coordinator, TokenHolder } from "./coordinator-types.ts";
 import { UnknownRoundError } from "./errors.ts";
 import type { PublishedResults } from "./published-results.ts";
@@ -23,6 +24,7 @@ export type CoordinatorQueries = Pick<
   | "clients"
   | "connected"
   | "stragglers"
+  | "whyNoRound"
   | "current"
   | "uploadStatus"
   | "publishedAdapter"
@@ -67,6 +69,10 @@ export function createQueries(src: QuerySources): CoordinatorQueries {
     clients: (id) => [...(store.state().federations.get(id)?.clients.values() ?? [])],
     connected: (id) => schedulerOf(id).connected(),
     stragglers: (id, n) => schedulerOf(id).stragglers(n),
+    whyNoRound: (id) => {
+      const s = schedulerOf(id);
+      return whyNoRound(src.federation(id).policy, s.current(), s.connected().length);
+    },
     current: (id) => schedulerOf(id).current(),
     uploadStatus: (key) =>
       store.uploadStatus(key).catch((err: unknown) => {

@@ -113,6 +113,8 @@ export interface Coordinator {
   clients(federationId: string): ClientRecord[];
   connected(federationId: string): string[];
   stragglers(federationId: string, round: number): string[];
+  /** Why no round of the federation is open (`undefined` while one is open or merging). */
+  whyNoRound(federationId: string): string | undefined;
   // Client side (identities already authenticated and authorised)
   /** Checks what the client claims of its adapters against the schema, and marks it connected. */
   join(federationId: string, clientId: string, claim: JoinClaim): Promise<Joined>;

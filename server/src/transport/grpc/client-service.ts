@@ -250,6 +250,7 @@ export function clientServiceHandlers(
           ...(current !== undefined ? { currentRound: roundToProto(current, accepted) } : {}),
           livenessTimeout: livenessTimeout(),
           weightsBySamples,
+          waitingReason: coordinator.whyNoRound(req.federationId) ?? "",
         });
       })().then(
         (res) => callback(null, res),
@@ -391,6 +392,8 @@ export function clientServiceHandlers(
         return create(HeartbeatResponseSchema, {
           livenessTimeout: livenessTimeout(),
           ...(current !== undefined ? { currentRound: roundToProto(current, accepted) } : {}),
+          waitingReason: coordinator.whyNoRound(federationId) ?? "",
+          quorum: coordinator.federation(federationId).policy.quorum,
         });
       })().then(
         (res) => callback(null, res),

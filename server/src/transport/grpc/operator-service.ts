@@ -125,9 +125,15 @@ export function operatorServiceHandlers(
         .map((f) => coordinator.current(f.id))
         .filter((r): r is RoundRecord => r !== undefined && (r.state === "open" || r.state === "merging"));
       const cluster = coordinator.cluster();
+      const waitingReasons: Record<string, string> = {};
+      for (const f of federations) {
+        const why = coordinator.whyNoRound(f.id);
+        if (why !== undefined) waitingReasons[f.id] = why;
+      }
       return create(GetStatusResponseSchema, {
         federations: federations.map(federationToProto),
         openRounds: open.map(withCount),
+        waitingReasons,
         connectedClients: [
           ...connections
             .list()

@@ -15,7 +15,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from tributary_client._gen.tributary.v1 import federation_pb2 as tributary_dot_v1_dot_federation__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19tributary/v1/client.proto\x12\x0ctributary.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1dtributary/v1/federation.proto\"\x8a\x01\n\x0bJoinRequest\x12\x15\n\rfederation_id\x18\x01 \x01(\t\x12\x15\n\rbase_model_id\x18\x02 \x01(\t\x12)\n\x07modules\x18\x03 \x03(\x0b\x32\x18.tributary.v1.ModuleSpec\x12\"\n\x05\x64type\x18\x04 \x01(\x0e\x32\x13.tributary.v1.Dtype\"\xcc\x01\n\x0cJoinResponse\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12,\n\nfederation\x18\x02 \x01(\x0b\x32\x18.tributary.v1.Federation\x12*\n\rcurrent_round\x18\x03 \x01(\x0b\x32\x13.tributary.v1.Round\x12\x33\n\x10liveness_timeout\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x1a\n\x12weights_by_samples\x18\x05 \x01(\x08\")\n\x10HeartbeatRequest\x12\x15\n\rfederation_id\x18\x01 \x01(\t\"t\n\x11HeartbeatResponse\x12\x33\n\x10liveness_timeout\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\x12*\n\rcurrent_round\x18\x02 \x01(\x0b\x32\x13.tributary.v1.Round\"+\n\x12WatchRoundsRequest\x12\x15\n\rfederation_id\x18\x01 \x01(\t\"9\n\x13WatchRoundsResponse\x12\"\n\x05round\x18\x01 \x01(\x0b\x32\x13.tributary.v1.Round\"\xc6\x02\n\x0cUpdateHeader\x12\x15\n\rfederation_id\x18\x01 \x01(\t\x12\r\n\x05round\x18\x02 \x01(\r\x12\x11\n\tclient_id\x18\x03 \x01(\t\x12\x11\n\tupdate_id\x18\x04 \x01(\t\x12\x14\n\x0csample_count\x18\x05 \x01(\x04\x12\x38\n\x07metrics\x18\x06 \x03(\x0b\x32\'.tributary.v1.UpdateHeader.MetricsEntry\x12\x12\n\ntotal_size\x18\x08 \x01(\x04\x12\x1b\n\x13\x61\x64\x61pter_config_json\x18\t \x01(\t\x12\x15\n\rresume_offset\x18\n \x01(\x04\x12\x14\n\x0c\x63ontent_hash\x18\x0b \x01(\t\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01J\x04\x08\x07\x10\x08R\x06sha256\"_\n\x13SubmitUpdateRequest\x12,\n\x06header\x18\x01 \x01(\x0b\x32\x1a.tributary.v1.UpdateHeaderH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\t\n\x07payload\"\x8f\x01\n\x14SubmitUpdateResponse\x12\x11\n\tupdate_id\x18\x01 \x01(\t\x12\r\n\x05round\x18\x02 \x01(\r\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x03 \x01(\x08\x12\x11\n\tduplicate\x18\x04 \x01(\x08\x12\x0c\n\x04size\x18\x06 \x01(\x04\x12\x14\n\x0c\x63ontent_hash\x18\x07 \x01(\tJ\x04\x08\x05\x10\x06R\x06sha256\"Q\n\x16GetUploadStatusRequest\x12\x15\n\rfederation_id\x18\x01 \x01(\t\x12\r\n\x05round\x18\x02 \x01(\r\x12\x11\n\tupdate_id\x18\x03 \x01(\t\"C\n\x17GetUploadStatusResponse\x12\x16\n\x0ereceived_bytes\x18\x01 \x01(\x04\x12\x10\n\x08\x63omplete\x18\x02 \x01(\x08\"q\n\x13\x46\x65tchAdapterRequest\x12\x15\n\rfederation_id\x18\x01 \x01(\t\x12\x0f\n\x05round\x18\x02 \x01(\rH\x00\x12\x16\n\x0c\x63ontent_hash\x18\x03 \x01(\tH\x00\x12\x0e\n\x06offset\x18\x04 \x01(\x04\x42\n\n\x08selector\"_\n\rAdapterHeader\x12\r\n\x05round\x18\x01 \x01(\r\x12\x14\n\x0c\x63ontent_hash\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\x04\x12\x1b\n\x13\x61\x64\x61pter_config_json\x18\x04 \x01(\t\"a\n\x14\x46\x65tchAdapterResponse\x12-\n\x06header\x18\x01 \x01(\x0b\x32\x1b.tributary.v1.AdapterHeaderH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\t\n\x07payload2\x84\x04\n\rClientService\x12=\n\x04Join\x12\x19.tributary.v1.JoinRequest\x1a\x1a.tributary.v1.JoinResponse\x12T\n\x0bWatchRounds\x12 .tributary.v1.WatchRoundsRequest\x1a!.tributary.v1.WatchRoundsResponse0\x01\x12W\n\x0cSubmitUpdate\x12!.tributary.v1.SubmitUpdateRequest\x1a\".tributary.v1.SubmitUpdateResponse(\x01\x12^\n\x0fGetUploadStatus\x12$.tributary.v1.GetUploadStatusRequest\x1a%.tributary.v1.GetUploadStatusResponse\x12W\n\x0c\x46\x65tchAdapter\x12!.tributary.v1.FetchAdapterRequest\x1a\".tributary.v1.FetchAdapterResponse0\x01\x12L\n\tHeartbeat\x12\x1e.tributary.v1.HeartbeatRequest\x1a\x1f.tributary.v1.HeartbeatResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19tributary/v1/client.proto\x12\x0ctributary.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1dtributary/v1/federation.proto\"\x8a\x01\n\x0bJoinRequest\x12\x15\n\rfederation_id\x18\x01 \x01(\t\x12\x15\n\rbase_model_id\x18\x02 \x01(\t\x12)\n\x07modules\x18\x03 \x03(\x0b\x32\x18.tributary.v1.ModuleSpec\x12\"\n\x05\x64type\x18\x04 \x01(\x0e\x32\x13.tributary.v1.Dtype\"\xe4\x01\n\x0cJoinResponse\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12,\n\nfederation\x18\x02 \x01(\x0b\x32\x18.tributary.v1.Federation\x12*\n\rcurrent_round\x18\x03 \x01(\x0b\x32\x13.tributary.v1.Round\x12\x33\n\x10liveness_timeout\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x1a\n\x12weights_by_samples\x18\x05 \x01(\x08\x12\x16\n\x0ewaiting_reason\x18\x06 \x01(\t\")\n\x10HeartbeatRequest\x12\x15\n\rfederation_id\x18\x01 \x01(\t\"\x9c\x01\n\x11HeartbeatResponse\x12\x33\n\x10liveness_timeout\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\x12*\n\rcurrent_round\x18\x02 \x01(\x0b\x32\x13.tributary.v1.Round\x12\x16\n\x0ewaiting_reason\x18\x03 \x01(\t\x12\x0e\n\x06quorum\x18\x04 \x01(\r\"+\n\x12WatchRoundsRequest\x12\x15\n\rfederation_id\x18\x01 \x01(\t\"9\n\x13WatchRoundsResponse\x12\"\n\x05round\x18\x01 \x01(\x0b\x32\x13.tributary.v1.Round\"\xc6\x02\n\x0cUpdateHeader\x12\x15\n\rfederation_id\x18\x01 \x01(\t\x12\r\n\x05round\x18\x02 \x01(\r\x12\x11\n\tclient_id\x18\x03 \x01(\t\x12\x11\n\tupdate_id\x18\x04 \x01(\t\x12\x14\n\x0csample_count\x18\x05 \x01(\x04\x12\x38\n\x07metrics\x18\x06 \x03(\x0b\x32\'.tributary.v1.UpdateHeader.MetricsEntry\x12\x12\n\ntotal_size\x18\x08 \x01(\x04\x12\x1b\n\x13\x61\x64\x61pter_config_json\x18\t \x01(\t\x12\x15\n\rresume_offset\x18\n \x01(\x04\x12\x14\n\x0c\x63ontent_hash\x18\x0b \x01(\t\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01J\x04\x08\x07\x10\x08R\x06sha256\"_\n\x13SubmitUpdateRequest\x12,\n\x06header\x18\x01 \x01(\x0b\x32\x1a.tributary.v1.UpdateHeaderH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\t\n\x07payload\"\x8f\x01\n\x14SubmitUpdateResponse\x12\x11\n\tupdate_id\x18\x01 \x01(\t\x12\r\n\x05round\x18\x02 \x01(\r\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x03 \x01(\x08\x12\x11\n\tduplicate\x18\x04 \x01(\x08\x12\x0c\n\x04size\x18\x06 \x01(\x04\x12\x14\n\x0c\x63ontent_hash\x18\x07 \x01(\tJ\x04\x08\x05\x10\x06R\x06sha256\"Q\n\x16GetUploadStatusRequest\x12\x15\n\rfederation_id\x18\x01 \x01(\t\x12\r\n\x05round\x18\x02 \x01(\r\x12\x11\n\tupdate_id\x18\x03 \x01(\t\"C\n\x17GetUploadStatusResponse\x12\x16\n\x0ereceived_bytes\x18\x01 \x01(\x04\x12\x10\n\x08\x63omplete\x18\x02 \x01(\x08\"q\n\x13\x46\x65tchAdapterRequest\x12\x15\n\rfederation_id\x18\x01 \x01(\t\x12\x0f\n\x05round\x18\x02 \x01(\rH\x00\x12\x16\n\x0c\x63ontent_hash\x18\x03 \x01(\tH\x00\x12\x0e\n\x06offset\x18\x04 \x01(\x04\x42\n\n\x08selector\"_\n\rAdapterHeader\x12\r\n\x05round\x18\x01 \x01(\r\x12\x14\n\x0c\x63ontent_hash\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\x04\x12\x1b\n\x13\x61\x64\x61pter_config_json\x18\x04 \x01(\t\"a\n\x14\x46\x65tchAdapterResponse\x12-\n\x06header\x18\x01 \x01(\x0b\x32\x1b.tributary.v1.AdapterHeaderH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\t\n\x07payload2\x84\x04\n\rClientService\x12=\n\x04Join\x12\x19.tributary.v1.JoinRequest\x1a\x1a.tributary.v1.JoinResponse\x12T\n\x0bWatchRounds\x12 .tributary.v1.WatchRoundsRequest\x1a!.tributary.v1.WatchRoundsResponse0\x01\x12W\n\x0cSubmitUpdate\x12!.tributary.v1.SubmitUpdateRequest\x1a\".tributary.v1.SubmitUpdateResponse(\x01\x12^\n\x0fGetUploadStatus\x12$.tributary.v1.GetUploadStatusRequest\x1a%.tributary.v1.GetUploadStatusResponse\x12W\n\x0c\x46\x65tchAdapter\x12!.tributary.v1.FetchAdapterRequest\x1a\".tributary.v1.FetchAdapterResponse0\x01\x12L\n\tHeartbeat\x12\x1e.tributary.v1.HeartbeatRequest\x1a\x1f.tributary.v1.HeartbeatResponseb\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tributary.v1.client_pb2', globals())
@@ -27,33 +27,33 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _JOINREQUEST._serialized_start=107
   _JOINREQUEST._serialized_end=245
   _JOINRESPONSE._serialized_start=248
-  _JOINRESPONSE._serialized_end=452
-  _HEARTBEATREQUEST._serialized_start=454
-  _HEARTBEATREQUEST._serialized_end=495
-  _HEARTBEATRESPONSE._serialized_start=497
-  _HEARTBEATRESPONSE._serialized_end=613
-  _WATCHROUNDSREQUEST._serialized_start=615
-  _WATCHROUNDSREQUEST._serialized_end=658
-  _WATCHROUNDSRESPONSE._serialized_start=660
-  _WATCHROUNDSRESPONSE._serialized_end=717
-  _UPDATEHEADER._serialized_start=720
-  _UPDATEHEADER._serialized_end=1046
-  _UPDATEHEADER_METRICSENTRY._serialized_start=986
-  _UPDATEHEADER_METRICSENTRY._serialized_end=1032
-  _SUBMITUPDATEREQUEST._serialized_start=1048
-  _SUBMITUPDATEREQUEST._serialized_end=1143
-  _SUBMITUPDATERESPONSE._serialized_start=1146
-  _SUBMITUPDATERESPONSE._serialized_end=1289
-  _GETUPLOADSTATUSREQUEST._serialized_start=1291
-  _GETUPLOADSTATUSREQUEST._serialized_end=1372
-  _GETUPLOADSTATUSRESPONSE._serialized_start=1374
-  _GETUPLOADSTATUSRESPONSE._serialized_end=1441
-  _FETCHADAPTERREQUEST._serialized_start=1443
-  _FETCHADAPTERREQUEST._serialized_end=1556
-  _ADAPTERHEADER._serialized_start=1558
-  _ADAPTERHEADER._serialized_end=1653
-  _FETCHADAPTERRESPONSE._serialized_start=1655
-  _FETCHADAPTERRESPONSE._serialized_end=1752
-  _CLIENTSERVICE._serialized_start=1755
-  _CLIENTSERVICE._serialized_end=2271
+  _JOINRESPONSE._serialized_end=476
+  _HEARTBEATREQUEST._serialized_start=478
+  _HEARTBEATREQUEST._serialized_end=519
+  _HEARTBEATRESPONSE._serialized_start=522
+  _HEARTBEATRESPONSE._serialized_end=678
+  _WATCHROUNDSREQUEST._serialized_start=680
+  _WATCHROUNDSREQUEST._serialized_end=723
+  _WATCHROUNDSRESPONSE._serialized_start=725
+  _WATCHROUNDSRESPONSE._serialized_end=782
+  _UPDATEHEADER._serialized_start=785
+  _UPDATEHEADER._serialized_end=1111
+  _UPDATEHEADER_METRICSENTRY._serialized_start=1051
+  _UPDATEHEADER_METRICSENTRY._serialized_end=1097
+  _SUBMITUPDATEREQUEST._serialized_start=1113
+  _SUBMITUPDATEREQUEST._serialized_end=1208
+  _SUBMITUPDATERESPONSE._serialized_start=1211
+  _SUBMITUPDATERESPONSE._serialized_end=1354
+  _GETUPLOADSTATUSREQUEST._serialized_start=1356
+  _GETUPLOADSTATUSREQUEST._serialized_end=1437
+  _GETUPLOADSTATUSRESPONSE._serialized_start=1439
+  _GETUPLOADSTATUSRESPONSE._serialized_end=1506
+  _FETCHADAPTERREQUEST._serialized_start=1508
+  _FETCHADAPTERREQUEST._serialized_end=1621
+  _ADAPTERHEADER._serialized_start=1623
+  _ADAPTERHEADER._serialized_end=1718
+  _FETCHADAPTERRESPONSE._serialized_start=1720
+  _FETCHADAPTERRESPONSE._serialized_end=1817
+  _CLIENTSERVICE._serialized_start=1820
+  _CLIENTSERVICE._serialized_end=2336
 # @@protoc_insertion_point(module_scope)
