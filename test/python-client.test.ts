@@ -30,7 +30,10 @@ import {
   createBigFederation,
   type Fixture,
   fetchRound,
+  joinAll,
   startFixture,
+  submitUpdate,
+  type TestFederation,
 } from "./helpers/federation.ts";
 import { bearer, call } from "./helpers/grpc-calls.ts";
 import { startProxy } from "./helpers/tcp-proxy.ts";
@@ -135,6 +138,76 @@ describe("the Python client", { timeout: 240_000 }, () => {
     } finally {
       await rm(work, { recursive: true, force: true });
     }
+  });
+
+  describe("the command line says what it waits for", () => {
+    let fx: Fixture;
+    before(async () => {
+      fx = await startFixture({ clients: 2, method: "from", rank: 4 });
+    });
+    after(async () => {
+      await fx?.close();
+    });
+
+    it("prints why no round is open while submit waits, then upload and download progress", async () => {
+      const [c1, c2] = fx.clients;
+      const work = join(fx.root, "python-waiting");
+      await mkdir(work, { recursive: true });
+      const env = {
+        ...process.env,
+        PYTHONPATH: PYTHON_DIR,
+        PYTHONDONTWRITEBYTECODE: "1",
+        TRIBUTARY_CLIENT_STATE: join(work, "state.json"),
+        TRIBUTARY_TOKEN: c1.token,
+      };
+      const cli = (args: string[]) => spawn(PYTHON, ["-m", "tributary_client", ...args], { cwd: work, env });
+      const joined = await execFileP(
+        PYTHON,
+        [
+          "-m",
+          "tributary_client",
+          "join",
+          "--coordinator",
+          fx.service.endpoint.address,
+          "--federation",
+          fx.federationId,
+        ],
+        { cwd: work, env },
+      );
+      assert.match(
+        joined.stdout,
+        /; no round yet; no round open: 1 of 2 clients connected; a round opens when 2 are/,
+      );
+      // FroM: no --samples needed.
+      const submit = cli(["submit", "--timeout", "60", c1.dir]);
+      let err = "";
+      submit.stderr.on("data", (b: Buffer) => {
+        err += b.toString();
+      });
+      const submitted = new Promise<number | null>((resolve) => submit.on("close", resolve));
+      await waitFor(
+        "the CLI to say why no round is open",
+        () =>
+          err.includes(
+            "waiting for a round: no round open: 1 of 2 clients connected; a round opens when 2 are",
+          ),
+        20_000,
+      );
+      await joinAll(fx.client, { federationId: fx.federationId, clients: [c2] } as TestFederation);
+      assert.equal(await submitted, 0, err);
+      assert.match(err, /uploaded [\d.]+ of [\d.]+ MiB \(100%\)/);
+      await submitUpdate(fx.client, fx.federationId, c2);
+      const wait = await execFileP(
+        PYTHON,
+        ["-m", "tributary_client", "wait", "--timeout", "60", "--out", join(work, "global")],
+        {
+          cwd: work,
+          env,
+        },
+      );
+      assert.match(wait.stderr, /downloaded [\d.]+ of [\d.]+ MiB \(100%\)/);
+      assert.match(wait.stdout, /^1 [0-9a-f]{64}/);
+    });
   });
 
   describe("against the real coordinator", () => {

@@ -11,10 +11,12 @@ import argparse
 import json
 import os
 import sys
+import time
 from typing import Any, Dict, List, Optional, Sequence
 
-from .client import Client, Round, connect
+from .client import CHUNK_BYTES, Client, Round, connect
 from .errors import RoundFailedError, TributaryError, UnavailableError
+from .waiting import describe_waiting
 
 DEFAULT_STATE_FILE = os.path.join(".tributary", "client.json")
 
@@ -114,6 +116,32 @@ def _resolve(args: argparse.Namespace, env: Dict[str, str], state: Dict[str, Any
     }
 
 
+def _waiting_printer(args: argparse.Namespace):
+    """Prints each ``Waiting`` report as a line on stderr (none with --json)."""
+    if args.json:
+        return None
+    return lambda w: print(describe_waiting(w), file=sys.stderr, flush=True)
+
+
+def _progress_printer(args: argparse.Namespace, verb: str):
+    """Prints transfer progress on stderr: a line per 10 % of a long transfer, and at least
+    every 2 s (none with --json), as the TypeScript CLI does."""
+    if args.json:
+        return None
+    state = {"step": -1, "at": time.monotonic()}
+
+    def report(done: int, total: int) -> None:
+        now = time.monotonic()
+        decile = 10 if total == 0 else (done * 10) // total
+        long = total >= 4 * CHUNK_BYTES
+        if (long and decile > state["step"]) or now - state["at"] >= 2.0 or (done == total and decile > state["step"]):
+            state["step"], state["at"] = decile, now
+            mib = 1024 * 1024
+            print(f"{verb} {done / mib:.1f} of {total / mib:.1f} MiB ({decile * 10}%)", file=sys.stderr, flush=True)
+
+    return report
+
+
 def _print(args: argparse.Namespace, text: str, doc: Dict[str, Any]) -> None:
     print(json.dumps(doc) if args.json else text, flush=True)
 
@@ -153,7 +181,8 @@ def _run(args: argparse.Namespace, env: Dict[str, str]) -> int:
             _save_state(state_path, saved)
             _print(
                 args,
-                f"joined {conn['federation']} as {info.client_id}; {_describe(info.current_round)}",
+                f"joined {conn['federation']} as {info.client_id}; {_describe(info.current_round)}"
+                + (f"; no round open: {info.waiting_reason}" if info.waiting_reason else ""),
                 {"clientId": info.client_id, "federation": conn["federation"], "round": info.current_round.number if info.current_round else None},
             )
         elif args.action == "status":
@@ -173,8 +202,19 @@ def _run(args: argparse.Namespace, env: Dict[str, str]) -> int:
                     f'submit needs --samples N: federation "{conn["federation"]}" weights updates by their '
                     f"training sample counts ({info.federation.merge.method})"
                 )
-            number = args.round if args.round is not None else client.next_round(timeout=args.timeout).number
-            ack = client.submit(number, args.adapter_dir, samples=args.samples, metrics=metrics, update_id=args.update_id)
+            number = (
+                args.round
+                if args.round is not None
+                else client.next_round(timeout=args.timeout, on_waiting=_waiting_printer(args)).number
+            )
+            ack = client.submit(
+                number,
+                args.adapter_dir,
+                samples=args.samples,
+                metrics=metrics,
+                update_id=args.update_id,
+                on_progress=_progress_printer(args, "uploaded"),
+            )
             _save_state(state_path, {**saved, "lastSubmittedRound": ack.round})
             _print(
                 args,
@@ -186,13 +226,21 @@ def _run(args: argparse.Namespace, env: Dict[str, str]) -> int:
                 raise _Usage("fetch needs --out DIR")
             out = args.out or os.path.join(".tributary", "global")
             if args.action == "fetch":
-                res = client.global_adapter(out, round=args.round)
+                res = client.global_adapter(out, round=args.round, on_download=_progress_printer(args, "downloaded"))
             else:
                 number = args.round or state.get("lastSubmittedRound")
                 if number is None:
                     cur = client.current_round()
                     number = cur.number if cur is not None else 1
-                res = client.wait_for_result(int(number), out, timeout=args.timeout)
+                if not args.json:
+                    print(f"waiting for round {number} to be merged…", file=sys.stderr, flush=True)
+                res = client.wait_for_result(
+                    int(number),
+                    out,
+                    timeout=args.timeout,
+                    on_waiting=_waiting_printer(args),
+                    on_download=_progress_printer(args, "downloaded"),
+                )
             _print(args, f"{res.round} {res.content_hash}", {"round": res.round, "contentHash": res.content_hash, "dir": res.directory})
         return 0
     finally:

@@ -63,6 +63,8 @@ class Round:
     #: SHA-256 (hex) of the merged adapter, once published.
     content_hash: str
     failure_reason: str
+    #: When an open round fails without a quorum (epoch seconds), if set.
+    deadline: Optional[float] = None
 
     @staticmethod
     def from_proto(r: federation_pb2.Round) -> "Round":
@@ -74,6 +76,7 @@ class Round:
             r.accepted_updates,
             r.result_content_hash,
             r.failure_reason,
+            r.deadline_time.seconds + r.deadline_time.nanos / 1e9 if r.HasField("deadline_time") else None,
         )
 
 
@@ -90,6 +93,8 @@ class JoinInfo:
     liveness_timeout: float
     #: The federation's method weights updates by sample counts: ``submit`` needs ``samples``.
     weights_by_samples: bool = False
+    #: Why no round is open, when none is (e.g. "1 of 2 clients connected; a round opens when 2 are").
+    waiting_reason: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -237,7 +242,9 @@ class Client:
         self._start_watch(federation_id)
         timeout = res.liveness_timeout.seconds + res.liveness_timeout.nanos / 1e9
         self._weights_by_samples = res.weights_by_samples
-        return JoinInfo(res.client_id, federation_id, res.federation, current, timeout, res.weights_by_samples)
+        return JoinInfo(
+            res.client_id, federation_id, res.federation, current, timeout, res.weights_by_samples, res.waiting_reason or None
+        )
 
     def _record(self, r: Round) -> None:
         with self._cond:
@@ -275,12 +282,29 @@ class Client:
 
     def heartbeat(self) -> float:
         """Tells the coordinator this client is alive without a stream; returns the liveness timeout (s)."""
+        res = self._heartbeat()
+        return res.liveness_timeout.seconds + res.liveness_timeout.nanos / 1e9
+
+    def _heartbeat(self) -> client_pb2.HeartbeatResponse:
         federation_id = self._require_joined()
         req = client_pb2.HeartbeatRequest(federation_id=federation_id)
         res = self._call("heartbeat", lambda _: self._stub.Heartbeat(req, metadata=self._metadata))
         if res.HasField("current_round"):
             self._record(Round.from_proto(res.current_round))
-        return res.liveness_timeout.seconds + res.liveness_timeout.nanos / 1e9
+        return res
+
+    def _report_waiting(self, on_waiting, waiting_for: str, awaited_round: Optional[int]) -> None:
+        """One ``on_waiting`` report, from a heartbeat; a failed heartbeat reports nothing."""
+        from .waiting import waiting_of
+
+        try:
+            res = self._stub.Heartbeat(
+                client_pb2.HeartbeatRequest(federation_id=self._require_joined()), metadata=self._metadata, timeout=10
+            )
+        except Exception:  # the wait itself fails, or carries on, on its own
+            return
+        current = Round.from_proto(res.current_round) if res.HasField("current_round") else None
+        on_waiting(waiting_of(waiting_for, awaited_round, current, res.quorum, res.waiting_reason, time.time()))
 
     def close(self, stay_joined: bool = False) -> None:
         """Ends the session. With ``stay_joined`` a heartbeat goes first, so the coordinator
@@ -311,10 +335,20 @@ class Client:
         with self._cond:
             return self._rounds[max(self._rounds)] if self._rounds else None
 
-    def _wait(self, ready: Callable[[], Optional[T]], timeout: Optional[float], what: str) -> T:
+    def _wait(
+        self,
+        ready: Callable[[], Optional[T]],
+        timeout: Optional[float],
+        what: str,
+        report: Optional[Callable[[], None]] = None,
+        every: float = 5.0,
+    ) -> T:
+        """Waits until ``ready()`` gives something; calls ``report`` (outside the lock) after a
+        second and then every ``every`` s while waiting."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
-            while True:
+        next_report = time.monotonic() + min(1.0, every)
+        while True:
+            with self._cond:
                 got = ready()
                 if got is not None:
                     return got
@@ -322,14 +356,30 @@ class Client:
                     raise self._watch_error
                 if self._closed:
                     raise TributaryError("CLOSED", "the client was closed")
-                left = None if deadline is None else deadline - time.monotonic()
+                now = time.monotonic()
+                left = None if deadline is None else deadline - now
                 if left is not None and left <= 0:
                     raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
-                self._cond.wait(timeout=left if left is not None else 1.0)
+                step = left if left is not None else 1.0
+                if report is not None:
+                    step = min(step, max(0.0, next_report - now))
+                self._cond.wait(timeout=step)
+                due = report is not None and time.monotonic() >= next_report and ready() is None
+            if due and report is not None:
+                report()
+                next_report = time.monotonic() + every
 
-    def next_round(self, timeout: Optional[float] = None) -> Round:
+    def next_round(
+        self,
+        timeout: Optional[float] = None,
+        on_waiting: Optional[Callable[["Waiting"], None]] = None,
+        waiting_every: float = 5.0,
+    ) -> Round:
         """The next OPEN round whose cohort includes this client and that it has not
-        submitted to (the current one if so). Raises ``TimeoutError`` after ``timeout`` s."""
+        submitted to (the current one if so). Raises ``TimeoutError`` after ``timeout`` s.
+        ``on_waiting`` gets a ``Waiting`` report every ``waiting_every`` s while it waits
+        (first after a second): why no round is open, or the open round's progress;
+        ``tributary_client.describe_waiting`` words it."""
         self._require_joined()
 
         def ready() -> Optional[Round]:
@@ -339,7 +389,8 @@ class Client:
                     return r
             return None
 
-        return self._wait(ready, timeout, "an open round with this client in its cohort")
+        report = None if on_waiting is None else (lambda: self._report_waiting(on_waiting, "round", None))
+        return self._wait(ready, timeout, "an open round with this client in its cohort", report, waiting_every)
 
     # -- uploads -------------------------------------------------------------------------
 
@@ -351,6 +402,7 @@ class Client:
         samples: Optional[int] = None,
         metrics: Optional[Mapping[str, float]] = None,
         update_id: Optional[str] = None,
+        on_progress: Optional[Callable[[int, int], None]] = None,
     ) -> Ack:
         """Uploads an update for ``round_number`` in 1 MiB chunks; returns once the coordinator
         has durably stored it. A dropped connection is retried, resuming from the bytes the
@@ -359,7 +411,8 @@ class Client:
         ``samples`` (training samples behind the update) is required when the federation
         weights updates by sample counts (``JoinInfo.weights_by_samples``: FedAvg, FedIT, the
         geometric median; ``TributaryError`` ``SAMPLES_REQUIRED`` otherwise); with other
-        methods a missing count is sent as 0, as the TypeScript SDK does."""
+        methods a missing count is sent as 0, as the TypeScript SDK does.
+        ``on_progress(sent, total)`` is called as the bytes go out."""
         federation_id = self._require_joined()
         if samples is None and self._weights_by_samples:
             raise TributaryError(
@@ -408,6 +461,8 @@ class Client:
                 yield client_pb2.SubmitUpdateRequest(header=header)
                 for pos in range(offset, len(data), CHUNK_BYTES):
                     yield client_pb2.SubmitUpdateRequest(chunk=data[pos : pos + CHUNK_BYTES])
+                    if on_progress is not None:
+                        on_progress(min(len(data), pos + CHUNK_BYTES), len(data))
 
             return self._stub.SubmitUpdate(requests(), metadata=self._metadata)
 
@@ -426,10 +481,16 @@ class Client:
 
     # -- results -------------------------------------------------------------------------
 
-    def global_adapter(self, out_dir: str, round: Optional[int] = None) -> Result:
+    def global_adapter(
+        self,
+        out_dir: str,
+        round: Optional[int] = None,
+        on_download: Optional[Callable[[int, int], None]] = None,
+    ) -> Result:
         """Writes the merged adapter of the latest PUBLISHED round (or of ``round``) to
         ``out_dir``. Downloads resume after dropped connections; the bytes must hash to the
-        announced content hash (``IntegrityError`` otherwise)."""
+        announced content hash (``IntegrityError`` otherwise). ``on_download(received, total)``
+        is called as the bytes arrive."""
         federation_id = self._require_joined()
         parts: List[bytes] = []
         head: Dict[str, object] = {}
@@ -452,6 +513,8 @@ class Client:
                     )
                 elif kind == "chunk":
                     parts.append(msg.chunk)
+                    if on_download is not None:
+                        on_download(sum(len(p) for p in parts), int(head.get("size", 0)))
 
         self._call("fetch adapter", attempt)
         if "content_hash" not in head:
@@ -471,10 +534,19 @@ class Client:
         write_adapter(out_dir, adapter)
         return Result(int(head["round"]), actual, out_dir, "grpc", adapter)  # type: ignore[arg-type]
 
-    def wait_for_result(self, round_number: int, out_dir: str, timeout: Optional[float] = None) -> Result:
+    def wait_for_result(
+        self,
+        round_number: int,
+        out_dir: str,
+        timeout: Optional[float] = None,
+        on_waiting: Optional[Callable[["Waiting"], None]] = None,
+        waiting_every: float = 5.0,
+        on_download: Optional[Callable[[int, int], None]] = None,
+    ) -> Result:
         """Waits for ``round_number`` to be PUBLISHED and writes its merged adapter to
         ``out_dir``. Raises ``RoundFailedError`` when it fails or is aborted, ``TimeoutError``
-        after ``timeout`` s."""
+        after ``timeout`` s. ``on_waiting`` as for ``next_round``; ``on_download(received,
+        total)`` as the adapter's bytes arrive."""
         self._require_joined()
 
         def ended() -> Optional[Round]:
@@ -485,11 +557,12 @@ class Client:
                 return Round(self.federation_id or "", round_number, "unknown", [], 0, "", "")
             return None
 
-        r = self._wait(ended, timeout, f"round {round_number} to end")
+        report = None if on_waiting is None else (lambda: self._report_waiting(on_waiting, "result", round_number))
+        r = self._wait(ended, timeout, f"round {round_number} to end", report, waiting_every)
         if r.state in ("failed", "aborted"):
             raise RoundFailedError(round_number, r.state, r.failure_reason)
         try:
-            return self.global_adapter(out_dir, round=round_number)
+            return self.global_adapter(out_dir, round=round_number, on_download=on_download)
         except NotFoundError as err:
             raise RoundFailedError(round_number, "unknown", "ended without a result") from err
 
