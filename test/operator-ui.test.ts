@@ -7,13 +7,20 @@
  */
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { copyFile, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
-import { CreateFederationRequestSchema, DeadlinePolicy, Dtype } from "@tributary/protocol";
+import {
+  CreateFederationRequestSchema,
+  DeadlinePolicy,
+  Dtype,
+  parseSafetensorsLayout,
+  safetensorsHeaderLength,
+} from "@tributary/protocol";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import type { RoundsView } from "../server/src/operator-ui/views.ts";
 import { type Fixture, MODULES, startFixture } from "./helpers/federation.ts";
@@ -42,7 +49,24 @@ const SAMPLES = [
   [300, 200, 100],
   [150, 450], // client-3 sits round 3 out: a straggler
 ];
+/** The loss each client reports with its update in rounds 1–3. */
+const LOSS = [
+  [0.9, 0.8, 1.1],
+  [0.7, 0.6, 0.95],
+  [0.5, 0.45],
+];
 const SCREENSHOT = "/tmp/operator-ui.png";
+/** The screenshot kept as a test artifact in the repository's (ignored) test-artifacts/. */
+const ARTIFACT = fileURLToPath(new URL("../test-artifacts/operator-ui.png", import.meta.url));
+
+/** A copy of an adapter's safetensors bytes with a NaN as its first tensor's first value. */
+function withNaN(bytes: Uint8Array): Uint8Array {
+  const copy = new Uint8Array(bytes);
+  const n = safetensorsHeaderLength(copy, copy.length, "adapter");
+  const [, t] = [...parseSafetensorsLayout(copy.subarray(8, 8 + n), copy.length, "adapter").tensors][0];
+  copy.set(t.dtype === "F32" ? [0x00, 0x00, 0xc0, 0x7f] : [0xc0, 0x7f], t.offset);
+  return copy;
+}
 /** Colours of the duration bars and of the first three clients' lines (style.css, app.js). */
 const COLLECT_BLUE = "#3b82f6";
 const MERGE_AMBER = "#f59e0b";
@@ -93,6 +117,7 @@ describe("operator page in a headless browser", () => {
             clientId: fx.clients[k].id,
             updateId: `u-${n}-${k}`,
             samples: s,
+            metrics: { loss: LOSS[i][k] },
             configJson: fx.clients[k].configJson,
             bytes: fx.clients[k].bytes,
           }),
@@ -111,6 +136,19 @@ describe("operator page in a headless browser", () => {
       configJson: fx.clients[0].configJson,
       bytes: fx.clients[0].bytes,
     });
+    // client-2's round-4 update holds a NaN: intake refuses it, and the page says so.
+    await assert.rejects(
+      upload(fx.client, fx.clients[1].token, {
+        federationId: fed,
+        round: 4,
+        clientId: fx.clients[1].id,
+        updateId: "u-4-1-nan",
+        samples: 100,
+        configJson: fx.clients[1].configJson,
+        bytes: withNaN(fx.clients[1].bytes),
+      }),
+      /INVALID_ARGUMENT/,
+    );
     // A second federation whose display name is markup: it must show as text.
     await call(
       fx.operator.createFederation,
@@ -205,7 +243,7 @@ describe("operator page in a headless browser", () => {
   it("lists each round's clients with submission time, size, samples and merge weight", async () => {
     // The open round is selected by default: one update in, weights pending, two waiting.
     assert.equal(await page.locator("#clients-title").innerText(), "Clients in round #4");
-    assert.equal(await page.locator("#clients tr.client-row").count(), 3);
+    assert.equal(await page.locator("#clients tr.client-row").count(), 4, "one in, two waiting, one refused");
     assert.equal(await page.locator("#clients tr.waiting").count(), 2);
     assert.match(await page.locator('#clients tr[data-client="client-1"]').innerText(), /pending/);
 
@@ -251,8 +289,52 @@ describe("operator page in a headless browser", () => {
       assert.ok(points >= 2);
     }
     // client-1 and client-2 in all three merged rounds, client-3 in two.
-    assert.equal(await page.locator("#weights-chart circle.dot").count(), 8);
+    assert.equal(await page.locator("#weights-chart .dot").count(), 8);
     assert.equal(await page.locator("#weights-legend li").count(), 3);
+    // Distinguishable by more than colour: each client its own marker shape and dash pattern.
+    assert.equal(await page.locator('#weights-chart circle.dot[data-client="client-1"]').count(), 3);
+    assert.equal(await page.locator('#weights-chart rect.dot[data-client="client-2"]').count(), 3);
+    assert.equal(await page.locator('#weights-chart path.dot[data-client="client-3"]').count(), 2);
+    const dashes = await lines.evaluateAll((ps) => ps.map((p) => p.getAttribute("stroke-dasharray") ?? ""));
+    assert.equal(new Set(dashes).size, 3, `dash patterns ${JSON.stringify(dashes)}`);
+  });
+
+  it("charts the metrics clients report, per client and their sample-weighted mean", async () => {
+    assert.equal(await page.locator("#metric-name").innerText(), "loss");
+    assert.equal(await page.locator("#metrics-chart path.line").count(), 4, "three clients and the mean");
+    assert.equal(await page.locator("#metrics-chart path.line.mean").count(), 1);
+    const legend = await page.locator("#metrics-legend").innerText();
+    assert.match(legend, /weighted mean \(samples\)\s+0\.463/, legend); // round 3: (150·0.5 + 450·0.45) / 600 = 0.4625
+    const mean = (await page.locator("#metrics-chart path.line.mean").getAttribute("d")) ?? "";
+    assert.equal(mean.match(/[ML]/g)?.length, 3, "a mean point in each of rounds 1–3");
+    await page.click('#rounds tr[data-round="2"]');
+    await page.waitForSelector("#clients-title >> text=Clients in round #2");
+    assert.match(
+      await page.locator('#clients tr[data-client="client-3"] .metrics').innerText(),
+      /loss 0\.9500/,
+    );
+  });
+
+  it("lists refused updates in their round with the reason, and every enrolled client's last contact", async () => {
+    await page.click('#rounds tr[data-round="4"]');
+    await page.waitForSelector("#clients-title >> text=Clients in round #4");
+    const refused = page.locator('#clients tr.refused[data-client="client-2"]');
+    assert.equal(await refused.count(), 1);
+    assert.match(await refused.innerText(), /refused[\s\S]*INVALID_TENSOR/);
+    const details = refused.locator("details");
+    if ((await details.count()) > 0) await details.locator("summary").click();
+    assert.match(await refused.innerText(), /NaN/);
+    assert.match(await page.locator("#clients-note").innerText(), /1 refused/);
+
+    const enrolled = page.locator("#client-list tr.enrolled-row");
+    assert.equal(await enrolled.count(), 3);
+    for (const c of fx.clients) {
+      const text = await page.locator(`#client-list tr[data-client="${c.id}"]`).innerText();
+      assert.match(text, /connected/);
+      assert.doesNotMatch(text, /never/, "each client has joined");
+    }
+    assert.match(await page.locator('#client-list tr[data-client="client-1"]').innerText(), /#4 \(current\)/);
+    assert.match(await page.locator('#client-list tr[data-client="client-3"]').innerText(), /#2/);
   });
 
   it("renders the charts into pixels (screenshot)", async () => {
@@ -260,6 +342,8 @@ describe("operator page in a headless browser", () => {
     const fullPath = join(shots, "operator-ui.png");
     await writeFile(fullPath, full);
     await copyFile(fullPath, SCREENSHOT);
+    await mkdir(dirname(ARTIFACT), { recursive: true });
+    await copyFile(fullPath, ARTIFACT);
     const img = decodePng(full);
     assert.equal(img.width, 1400);
     assert.ok(img.height >= 1000);

@@ -73,6 +73,15 @@ describe("a federation's norm bound against one client scaling its update ×100"
       const attacker = result.weights[result.clients.indexOf("client-1")];
       if (action === "reject") {
         assert.equal(attacker, 0);
+        // The operator sees why (page, rounds API): the norm bound left it out of every module.
+        assert.deepEqual(
+          result.excluded?.map((e) => e.clientId),
+          ["client-1"],
+        );
+        assert.match(
+          result.excluded?.[0].reason ?? "",
+          /^norm bound: left out of (\d+) of \1 modules \(‖Θ‖_F up to [\d.e+]+, bound [\d.e+]+\)$/,
+        );
         const merged = await fetchAdapter(
           fx.client,
           clients[1].token,
@@ -85,6 +94,7 @@ describe("a federation's norm bound against one client scaling its update ×100"
         );
       } else {
         assert.ok(attacker > 0 && attacker < 0.5, `the clipped attacker weighs ${attacker}`);
+        assert.equal(result.excluded, undefined, "clipped, not left out");
       }
     });
   }

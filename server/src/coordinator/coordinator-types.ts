@@ -4,6 +4,7 @@
  * identities arrive already authenticated, errors leave as typed
  * `DomainError`s that the edge maps once.
  */
+
 import type { Clock } from "../core/clock.ts";
 import type { Leadership, LeaseHolder } from "../core/leadership.ts";
 import type { Log } from "../core/log.ts";
@@ -16,6 +17,7 @@ import type { Telemetry } from "../core/telemetry.ts";
 import type { ContentChecker } from "./content-check-pool.ts";
 import type { JoinClaim } from "./join-check.ts";
 import type { AdapterSelector } from "./published-results.ts";
+import type { Refusal } from "./refusal-log.ts";
 import type { FlowListener } from "./round-flow.ts";
 import type { RoundEvent } from "./round-watch.ts";
 import type { SubmitHeader, SubmitOutcome } from "./update-intake.ts";
@@ -115,6 +117,10 @@ export interface Coordinator {
   stragglers(federationId: string, round: number): string[];
   /** Why no round of the federation is open (`undefined` while one is open or merging). */
   whyNoRound(federationId: string): string | undefined;
+  /** Updates intake refused lately (kept in memory by the coordinator that refused them), oldest first. */
+  refusals(federationId: string): readonly Refusal[];
+  /** When the client last joined or sent a heartbeat to this coordinator (epoch ms). */
+  lastSeen(federationId: string, clientId: string): number | undefined;
   // Client side (identities already authenticated and authorised)
   /** Checks what the client claims of its adapters against the schema, and marks it connected. */
   join(federationId: string, clientId: string, claim: JoinClaim): Promise<Joined>;

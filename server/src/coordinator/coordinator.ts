@@ -22,6 +22,7 @@ import { checkJoinClaim } from "./join-check.ts";
 import { createMergeService } from "./merge-service.ts";
 import type { PublishOutbox } from "./publish-outbox.ts";
 import { createPublishedResults } from "./published-results.ts";
+import { createRefusalLog } from "./refusal-log.ts";
 import { createRoundFlow } from "./round-flow.ts";
 import { createRoundWatch } from "./round-watch.ts";
 import { receiveUpdate } from "./update-intake.ts";
@@ -80,11 +81,15 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
   });
   /** Clients connected to this coordinator, as `federation\0client`. */
   const here = new Set<string>();
+  /** When each client last joined or heartbeat here (epoch ms). */
+  const seen = new Map<string, number>();
+  const refusals = createRefusalLog();
   const presence = opts.presence;
   const keyOf = (federationId: string, clientId: string) => `${federationId}\u0000${clientId}`;
   const connectedHere = async (federationId: string, clientId: string): Promise<void> => {
     await schedulerOf(federationId).onClientConnected(clientId);
     here.add(keyOf(federationId, clientId));
+    seen.set(keyOf(federationId, clientId), clock.now());
     presence?.announce(federationId, clientId, true);
   };
   presence?.onChange((entry, connected) => {
@@ -216,7 +221,15 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
         log,
         telemetry,
         ...(opts.contentChecker !== undefined ? { checker: opts.contentChecker } : {}),
+      }).catch((err: unknown) => {
+        refusals.note({ ...header, clientId }, err, clock.now());
+        throw err;
       }),
+    refusals: (id) => {
+      fedOf(id);
+      return refusals.list(id);
+    },
+    lastSeen: (id, clientId) => seen.get(keyOf(id, clientId)),
     ...createQueries({
       store,
       results,

@@ -196,6 +196,36 @@ function medianScaling(inputs: readonly LazyAdapter[]): number {
   return all.length === 0 ? 1 : median(all);
 }
 
+/** A client's update the federation's norm bound (`normBoundAction: reject`) left out of modules. */
+export class NormBoundRejection extends Error {
+  override readonly name = "NormBoundRejection";
+}
+
+/**
+ * The clients a norm bound with `reject` left out of at least one module,
+ * each with how many modules and its largest norm against the bound.
+ */
+export function normBoundExclusions(outcome: MergeOutcome, clients: readonly string[]): MergeExclusion[] {
+  const hits = new Map<number, { modules: number; norm: number; bound: number }>();
+  for (const entry of outcome.modules.values()) {
+    for (const b of entry.result.report.bounded ?? []) {
+      if (b.action !== "reject") continue;
+      const h = hits.get(b.client) ?? { modules: 0, norm: 0, bound: b.bound };
+      hits.set(b.client, {
+        modules: h.modules + 1,
+        norm: Math.max(h.norm, b.norm),
+        bound: b.norm > h.norm ? b.bound : h.bound,
+      });
+    }
+  }
+  return [...hits]
+    .sort(([a], [b]) => a - b)
+    .map(([i, h]) => ({
+      clientId: clients[i],
+      reason: `norm bound: left out of ${h.modules} of ${outcome.modules.size} modules (‖Θ‖_F up to ${h.norm.toPrecision(4)}, bound ${h.bound.toPrecision(4)})`,
+    }));
+}
+
 /** One merge attempt of `args.updates`. */
 async function mergeOnce(
   args: MergeRoundArgs,
@@ -244,6 +274,17 @@ async function mergeOnce(
       configJson: configText,
       safetensors,
     });
+    // Updates the norm bound left out of modules: shown to operators, not in the adapter.
+    const bounded = normBoundExclusions(outcome, clients);
+    for (const b of bounded) {
+      args.onEvent?.({
+        kind: "excluded",
+        clientId: b.clientId,
+        reason: b.reason,
+        error: new NormBoundRejection(b.reason),
+      });
+    }
+    const leftOut = [...excluded, ...bounded];
     const result: RoundResult = {
       federationId: federation.id,
       round: round.number,
@@ -253,7 +294,7 @@ async function mergeOnce(
       clients,
       weights,
       mergedAt,
-      ...(excluded.length > 0 ? { excluded: [...excluded] } : {}),
+      ...(leftOut.length > 0 ? { excluded: leftOut } : {}),
     };
     return { stored, result, outcome };
   } finally {

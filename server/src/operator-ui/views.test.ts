@@ -19,6 +19,15 @@ describe("operator page views", () => {
       ],
     );
     assert.deepEqual(f.currentRound, { number: 2, state: "open" });
+    assert.deepEqual(
+      f.clients.map((c) => [c.id, c.lastSeenAt, c.lastRound]),
+      [
+        ["client-1", T0 + 9000, 2],
+        ["client-2", T0 + 9000, 1],
+        ["client-3", null, null],
+      ],
+    );
+    assert.equal(f.waitingReason, null, "a round is open");
     assert.equal(f.rounds, 2);
     assert.equal(f.publishedRounds, 1);
     assert.equal(f.leader, null, "a coordinator alone names no leader");
@@ -67,6 +76,27 @@ describe("operator page views", () => {
     assert.equal(r2.mergeMs, null);
     assert.equal(r2.submissions[0].weight, null);
     assert.deepEqual(r2.stragglers, ["client-2", "client-3"]);
+  });
+
+  it("lists refused updates by round, client metrics and their sample-weighted mean", async () => {
+    const [r1, r2] = (await roundsView(fakeReader(), "fed-1", T0 + 10_000)).rounds;
+    assert.deepEqual(r1.refusals, []);
+    assert.deepEqual(r2.refusals, [
+      {
+        clientId: "client-3",
+        updateId: "u-3",
+        at: T0 + 9500,
+        offsetMs: 1500,
+        reason: "INVALID_TENSOR",
+        message: 'update from client "client-3": tensor "x" has value NaN at index 0',
+      },
+    ]);
+    assert.deepEqual(
+      r1.submissions.map((s) => s.metrics),
+      [{ loss: 0.5 }, { loss: 0.9 }],
+    );
+    assert.ok(Math.abs(r1.metricsMean.loss - (0.5 * 300 + 0.9 * 100) / 400) < 1e-12);
+    assert.deepEqual(r2.metricsMean, {});
   });
 
   it("keeps only the latest rounds under a limit, and names unknown federations", async () => {

@@ -20,6 +20,9 @@ export type CoordinatorReader = Pick<
   | "stragglers"
   | "current"
   | "cluster"
+  | "refusals"
+  | "lastSeen"
+  | "whyNoRound"
 >;
 
 /** A federation as `/api/federations` lists it. */
@@ -45,7 +48,13 @@ export interface FederationView {
     readonly id: string;
     readonly enrolledAt: number;
     readonly connected: boolean;
+    /** When it last joined or sent a heartbeat (to this coordinator, or to another one sharing the store). */
+    readonly lastSeenAt: number | null;
+    /** The latest round it submitted an accepted update to. */
+    readonly lastRound: number | null;
   }[];
+  /** Why no round is open (`null` while one is open or merging). */
+  readonly waitingReason: string | null;
   readonly currentRound: { readonly number: number; readonly state: RoundState } | null;
   /**
    * The coordinator leading the federation's rounds when several share one
@@ -78,6 +87,20 @@ export interface SubmissionView {
   readonly sha256: string;
   /** Why the merge left this update out; `null` when it did not. */
   readonly excluded: string | null;
+  /** What the client reported with the update (loss, …). */
+  readonly metrics: Readonly<Record<string, number>>;
+}
+
+/** An update intake refused in a round. */
+export interface RefusalView {
+  readonly clientId: string;
+  readonly updateId: string;
+  readonly at: number;
+  /** `at` relative to the round's opening. */
+  readonly offsetMs: number;
+  /** The error's reason, e.g. `INVALID_TENSOR`. */
+  readonly reason: string;
+  readonly message: string;
 }
 
 /** One round as `/api/federations/:id/rounds` lists it. */
@@ -107,6 +130,13 @@ export interface RoundView {
   readonly bytes: number;
   readonly samples: number;
   readonly submissions: readonly SubmissionView[];
+  /** Updates refused for this round (latest kept by this coordinator). */
+  readonly refusals: readonly RefusalView[];
+  /**
+   * Each reported metric's mean over the round's submissions, weighted by
+   * sample counts (a plain mean when no update gave one).
+   */
+  readonly metricsMean: Readonly<Record<string, number>>;
 }
 
 /** `/api/federations/:id/rounds`. */
@@ -125,6 +155,17 @@ export function federationsView(c: CoordinatorReader): FederationView[] {
     const leader = cluster.leaders.find((l) => l.federationId === f.id);
     const connected = new Set(c.connected(f.id));
     const rounds = c.rounds(f.id);
+    const lastRound = new Map<string, number>();
+    for (const { round } of rounds)
+      for (const u of c.updates(f.id, round.number)) lastRound.set(u.clientId, round.number);
+    const remoteSeen = new Map<string, number>();
+    for (const e of cluster.remoteClients)
+      if (e.federationId === f.id)
+        remoteSeen.set(e.clientId, Math.max(remoteSeen.get(e.clientId) ?? 0, e.lastSeenAt));
+    const lastSeenOf = (id: string): number | null => {
+      const t = Math.max(c.lastSeen(f.id, id) ?? 0, remoteSeen.get(id) ?? 0);
+      return t > 0 ? t : null;
+    };
     const current = c.current(f.id);
     const p = f.policy;
     return {
@@ -145,9 +186,14 @@ export function federationsView(c: CoordinatorReader): FederationView[] {
         onDeadline: p.onDeadline,
         maxUpdateBytes: p.maxUpdateBytes,
       },
-      clients: c
-        .clients(f.id)
-        .map((r) => ({ id: r.clientId, enrolledAt: r.enrolledAt, connected: connected.has(r.clientId) })),
+      clients: c.clients(f.id).map((r) => ({
+        id: r.clientId,
+        enrolledAt: r.enrolledAt,
+        connected: connected.has(r.clientId),
+        lastSeenAt: lastSeenOf(r.clientId),
+        lastRound: lastRound.get(r.clientId) ?? null,
+      })),
+      waitingReason: c.whyNoRound(f.id) ?? null,
       currentRound: current === undefined ? null : { number: current.number, state: current.state },
       leader:
         cluster.coordinatorId === undefined || leader === undefined
@@ -164,6 +210,21 @@ export function federationsView(c: CoordinatorReader): FederationView[] {
   });
 }
 
+/** Each metric's mean over `updates` that report it, weighted by samples (plain when none has any). */
+export function weightedMetrics(
+  updates: readonly { readonly samples: number; readonly metrics: Readonly<Record<string, number>> }[],
+): Record<string, number> {
+  const out: Record<string, number> = {};
+  const names = [...new Set(updates.flatMap((u) => Object.keys(u.metrics)))].sort();
+  for (const name of names) {
+    const has = updates.filter((u) => Number.isFinite(u.metrics[name]));
+    const total = has.reduce((s, u) => s + u.samples, 0);
+    const w = (u: (typeof has)[number]) => (total > 0 ? u.samples / total : 1 / has.length);
+    if (has.length > 0) out[name] = has.reduce((s, u) => s + w(u) * u.metrics[name], 0);
+  }
+  return out;
+}
+
 /**
  * The latest `limit` rounds of a federation, oldest first.
  * `UnknownFederationError` for an unknown id.
@@ -176,6 +237,7 @@ export async function roundsView(
 ): Promise<RoundsView> {
   const quorum = c.federation(federationId).policy.quorum;
   const all = c.rounds(federationId);
+  const refused = c.refusals(federationId);
   const rounds: RoundView[] = [];
   for (const { round: r, accepted } of all.slice(-limit)) {
     const updates = c.updates(federationId, r.number);
@@ -220,7 +282,19 @@ export async function roundsView(
           afterQuorum: r.quorumAt !== undefined && u.receivedAt > r.quorumAt,
           sha256: u.sha256,
           excluded: result?.excluded?.find((e) => e.clientId === u.clientId)?.reason ?? null,
+          metrics: { ...u.metrics },
         })),
+      refusals: refused
+        .filter((x) => x.round === r.number)
+        .map((x) => ({
+          clientId: x.clientId,
+          updateId: x.updateId,
+          at: x.at,
+          offsetMs: x.at - r.openedAt,
+          reason: x.reason,
+          message: x.message,
+        })),
+      metricsMean: weightedMetrics(updates),
     });
   }
   return { federationId, now, total: all.length, rounds };

@@ -28,6 +28,7 @@ const state = {
   /** @type {any | null} */ rounds: null,
   /** @type {number | null} */ selectedRound: null,
   followLatest: true,
+  /** @type {string | null} */ metric: null,
   /** @type {ReturnType<typeof setTimeout> | undefined} */ timer: undefined,
 };
 
@@ -154,6 +155,17 @@ function swatch(color) {
   return i;
 }
 
+/** `text` in full when short, else its start with the rest a click away. */
+function expandable(text, cls) {
+  if (text.length <= 72) return el("span", { class: cls }, text);
+  return el(
+    "details",
+    { class: `${cls} expandable` },
+    el("summary", {}, `${text.slice(0, 64)}…`),
+    el("span", { class: "full-text" }, text),
+  );
+}
+
 function badge(text, kind) {
   return el("span", { class: `badge badge-${kind}` }, text);
 }
@@ -244,8 +256,10 @@ function render() {
   renderSummary(f, rounds);
   renderDurationChart(rounds);
   renderWeightsChart(rounds);
+  renderMetricsChart(rounds);
   renderRounds(rounds);
   renderClients(rounds.find((r) => r.number === state.selectedRound) ?? null);
+  renderClientList(f);
 }
 
 function renderPicker() {
@@ -306,7 +320,7 @@ function renderSummary(f, rounds) {
     card(
       "Current round",
       current ? `#${current.number} ` : "none",
-      `quorum ${p.quorum} · ${cohort}`,
+      f.waitingReason ? `no round open: ${f.waitingReason}` : `quorum ${p.quorum} · ${cohort}`,
       current ? badge(current.state, current.state) : null,
     ),
     card("Published", `${f.publishedRounds} / ${f.rounds}`, "rounds"),
@@ -435,72 +449,192 @@ function renderDurationChart(rounds) {
   container.replaceChildren(root);
 }
 
-function renderWeightsChart(rounds) {
-  const container = $("weights-chart");
-  const legend = $("weights-legend");
+/** Dash patterns and marker shapes, so series differ by more than colour. */
+const DASHES = ["", "7 4", "2 3", "10 3 2 3"];
+const MARKERS = ["circle", "square", "triangle", "diamond"];
+
+/** How one client's series is drawn: its colour, a dash pattern and a marker shape. */
+function seriesStyle(clientId) {
+  const f = federation();
+  let i = f ? f.clients.findIndex((c) => c.id === clientId) : -1;
+  if (i < 0) i = 0;
+  return {
+    color: colorOf(clientId),
+    dash: DASHES[Math.floor(i / PALETTE.length + i) % DASHES.length],
+    marker: MARKERS[i % MARKERS.length],
+  };
+}
+
+/** A marker of `shape` at (x, y). */
+function markerAt(shape, x, y, color, attrs, title) {
+  const r = 3.6;
+  const common = { class: "dot", fill: color, ...attrs };
+  const t = svg("title", {}, title);
+  if (shape === "square")
+    return svg("rect", { ...common, x: x - r, y: y - r, width: 2 * r, height: 2 * r }, t);
+  if (shape === "triangle")
+    return svg(
+      "path",
+      { ...common, d: `M${x},${y - r - 1} L${x + r + 0.5},${y + r} L${x - r - 0.5},${y + r} Z` },
+      t,
+    );
+  if (shape === "diamond")
+    return svg(
+      "path",
+      { ...common, d: `M${x},${y - r - 1} L${x + r + 1},${y} L${x},${y + r + 1} L${x - r - 1},${y} Z` },
+      t,
+    );
+  return svg("circle", { ...common, cx: x, cy: y, r }, t);
+}
+
+/**
+ * A line chart over `rounds`: one series per entry of `series` (`value(r)`
+ * gives its point in round `r`, or null), each with its colour, dash and
+ * marker, and a legend with each series' latest value.
+ */
+function renderSeriesChart(containerId, legendId, rounds, series, fmt, emptyText) {
+  const container = $(containerId);
+  const legend = $(legendId);
   const frame = chartFrame(container, 240);
   const { root, m, plotW, plotH } = frame;
-  const merged = rounds.filter((r) => r.submissions.some((s) => s.weight !== null));
-  if (merged.length === 0) {
-    emptyChart(frame, "No merged rounds yet");
+  const values = rounds.flatMap((r) => series.map((x) => x.value(r)).filter((v) => v !== null));
+  if (rounds.length === 0 || values.length === 0) {
+    emptyChart(frame, emptyText);
     container.replaceChildren(root);
     legend.replaceChildren();
     return;
   }
-  const f = federation();
-  const clients = [...(f ? f.clients.map((c) => c.id) : [])];
-  for (const r of merged)
-    for (const s of r.submissions) if (!clients.includes(s.clientId)) clients.push(s.clientId);
-  const maxW = Math.max(...merged.flatMap((r) => r.submissions.map((s) => s.weight ?? 0)));
-  const { top, ticks } = niceTicks(maxW, 4);
-  yAxis(frame, ticks, top, (t) => (top < 0.1 ? t.toFixed(3) : t.toFixed(2)));
-  const band = plotW / merged.length;
+  const lo = Math.min(0, ...values);
+  const { top, ticks } = niceTicks(Math.max(...values) - lo, 4);
+  yAxis(frame, ticks, top, (t) => fmt(t + lo));
+  const band = plotW / rounds.length;
   const xOf = (i) => m.left + band * i + band / 2;
-  const yOf = (v) => m.top + plotH - (v / top) * plotH;
+  const yOf = (v) => m.top + plotH - ((v - lo) / top) * plotH;
   const legendItems = [];
-  for (const id of clients) {
-    const color = colorOf(id);
+  for (const x of series) {
     let d = "";
     let pen = false;
     const dots = [];
     let last = null;
-    merged.forEach((r, i) => {
-      const s = r.submissions.find((x) => x.clientId === id);
-      if (s === undefined || s.weight === null) {
+    rounds.forEach((r, i) => {
+      const v = x.value(r);
+      if (v === null) {
         pen = false;
         return;
       }
-      const x = xOf(i).toFixed(1);
-      const y = yOf(s.weight).toFixed(1);
-      d += `${pen ? "L" : "M"}${x},${y} `;
+      const px = Number(xOf(i).toFixed(1));
+      const py = Number(yOf(v).toFixed(1));
+      d += `${pen ? "L" : "M"}${px},${py} `;
       pen = true;
-      last = s.weight;
+      last = v;
       dots.push(
-        svg(
-          "circle",
-          { class: "dot", cx: x, cy: y, r: 3.5, fill: color, "data-client": id },
-          svg("title", {}, `${id} · round ${r.number}: weight ${fmtWeight(s.weight)}`),
+        markerAt(
+          x.marker,
+          px,
+          py,
+          x.color,
+          { "data-client": x.id },
+          `${x.label} · round ${r.number}: ${fmt(v)}`,
         ),
       );
     });
     if (d === "") continue;
-    root.append(svg("path", { class: "line", d: d.trim(), stroke: color, "data-client": id }), ...dots);
+    const path = svg("path", {
+      class: `line${x.mean ? " mean" : ""}`,
+      d: d.trim(),
+      stroke: x.color,
+      "data-client": x.id,
+    });
+    if (x.dash) path.setAttribute("stroke-dasharray", x.dash);
+    root.append(path, ...dots);
+    const sw = swatch(x.color);
+    sw.dataset.marker = x.marker;
     legendItems.push(
       el(
         "li",
-        {},
-        swatch(color),
-        el("span", { class: "legend-name" }, id),
-        el("span", { class: "legend-value" }, fmtWeight(last)),
+        { "data-series": x.id },
+        sw,
+        el("span", { class: "legend-name" }, x.label),
+        el("span", { class: "legend-value" }, fmt(last)),
       ),
     );
   }
   root.append(
     svg("line", { class: "axis", x1: m.left, x2: m.left + plotW, y1: m.top + plotH, y2: m.top + plotH }),
   );
-  xLabels(frame, merged, xOf);
+  xLabels(frame, rounds, xOf);
   container.replaceChildren(root);
   legend.replaceChildren(...legendItems);
+}
+
+/** The federation's clients, then any other client that submitted in `rounds`. */
+function clientIdsOf(rounds) {
+  const f = federation();
+  const ids = [...(f ? f.clients.map((c) => c.id) : [])];
+  for (const r of rounds) for (const s of r.submissions) if (!ids.includes(s.clientId)) ids.push(s.clientId);
+  return ids;
+}
+
+function renderWeightsChart(rounds) {
+  const merged = rounds.filter((r) => r.submissions.some((s) => s.weight !== null));
+  const series = clientIdsOf(merged).map((id) => ({
+    id,
+    label: id,
+    ...seriesStyle(id),
+    value: (r) => r.submissions.find((s) => s.clientId === id)?.weight ?? null,
+  }));
+  const maxW = Math.max(0, ...merged.flatMap((r) => r.submissions.map((s) => s.weight ?? 0)));
+  renderSeriesChart(
+    "weights-chart",
+    "weights-legend",
+    merged,
+    series,
+    (v) => (v === null ? "—" : maxW < 0.1 ? v.toFixed(3) : v.toFixed(3)),
+    "No merged rounds yet",
+  );
+}
+
+/** The metrics clients reported in `rounds`, sorted. */
+function metricNames(rounds) {
+  return [
+    ...new Set(rounds.flatMap((r) => r.submissions.flatMap((s) => Object.keys(s.metrics ?? {})))),
+  ].sort();
+}
+
+function renderMetricsChart(rounds) {
+  const names = metricNames(rounds);
+  const select = $("metric");
+  if (!names.includes(state.metric)) state.metric = names[0] ?? null;
+  select.replaceChildren(...names.map((n) => el("option", { value: n, selected: n === state.metric }, n)));
+  select.hidden = names.length < 2;
+  $("metric-name").textContent = state.metric ?? "";
+  const name = state.metric;
+  const withMetric =
+    name === null ? [] : rounds.filter((r) => r.submissions.some((s) => name in (s.metrics ?? {})));
+  const series = clientIdsOf(withMetric).map((id) => ({
+    id,
+    label: id,
+    ...seriesStyle(id),
+    value: (r) => r.submissions.find((s) => s.clientId === id)?.metrics?.[name] ?? null,
+  }));
+  series.push({
+    id: "__mean",
+    label: "weighted mean (samples)",
+    color: "#111827",
+    dash: "",
+    marker: "diamond",
+    mean: true,
+    value: (r) => r.metricsMean?.[name] ?? null,
+  });
+  const fmt = (v) => (v === null ? "—" : Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(3));
+  renderSeriesChart(
+    "metrics-chart",
+    "metrics-legend",
+    withMetric,
+    series,
+    fmt,
+    "No client metrics reported yet",
+  );
 }
 
 const STATE_LABEL = {
@@ -525,7 +659,7 @@ function renderRounds(rounds) {
             ),
           );
     const result = r.failure
-      ? el("span", { class: "failure", title: r.failure }, r.failure)
+      ? expandable(r.failure, "failure")
       : r.resultHash
         ? el(
             "span",
@@ -593,7 +727,7 @@ function renderClients(round) {
     $("clients-title").textContent = "Clients";
     $("clients-note").textContent = "";
     body.replaceChildren(
-      el("tr", {}, el("td", { colspan: 6, class: "muted empty-row" }, "No round selected.")),
+      el("tr", {}, el("td", { colspan: 7, class: "muted empty-row" }, "No round selected.")),
     );
     return;
   }
@@ -603,6 +737,8 @@ function renderClients(round) {
   if (round.closedAt !== null) notes.push(`closed at +${fmtMs(round.closedAt - round.openedAt)}`);
   if (round.mergeMs !== null) notes.push(`merged in ${fmtMs(round.mergeMs)}`);
   notes.push(`${round.accepted} of ${round.cohort.length} submitted`);
+  const refused = (round.refusals ?? []).length;
+  if (refused > 0) notes.push(`${refused} refused`);
   $("clients-note").textContent = notes.join(" · ");
   const maxWeight = Math.max(0, ...round.submissions.map((s) => s.weight ?? 0));
   const running = round.state === "open";
@@ -618,7 +754,10 @@ function renderClients(round) {
         "td",
         {},
         s.excluded
-          ? badge("left out of the merge", "late")
+          ? [
+              badge("left out of the merge", "excluded"),
+              el("div", { class: "reason" }, expandable(s.excluded, "why")),
+            ]
           : s.afterQuorum
             ? badge("after quorum", "late")
             : badge("on time", "ok"),
@@ -640,8 +779,29 @@ function renderClients(round) {
           ),
         ),
       ),
+      el("td", { class: "metrics" }, metricsText(s.metrics)),
     );
   });
+  for (const x of round.refusals ?? []) {
+    rows.push(
+      el(
+        "tr",
+        { class: "client-row refused", "data-client": x.clientId },
+        el("td", {}, swatch(colorOf(x.clientId)), el("span", { class: "client-id" }, x.clientId)),
+        el(
+          "td",
+          {},
+          badge("refused", "refused"),
+          el("div", { class: "reason" }, el("code", {}, x.reason), " ", expandable(x.message, "why")),
+        ),
+        el("td", { class: "num", title: new Date(x.at).toISOString() }, `+${fmtMs(x.offsetMs)}`),
+        el("td", { class: "num muted" }, "—"),
+        el("td", { class: "num muted" }, "—"),
+        el("td", { class: "muted" }, "not merged"),
+        el("td", { class: "muted" }, "—"),
+      ),
+    );
+  }
   for (const id of round.stragglers) {
     rows.push(
       el(
@@ -653,13 +813,54 @@ function renderClients(round) {
         el("td", { class: "num muted" }, "—"),
         el("td", { class: "num muted" }, "—"),
         el("td", { class: "muted" }, running ? "—" : "not merged"),
+        el("td", { class: "muted" }, "—"),
       ),
     );
   }
   body.replaceChildren(
     ...(rows.length > 0
       ? rows
-      : [el("tr", {}, el("td", { colspan: 6, class: "muted empty-row" }, "No clients in this round."))]),
+      : [el("tr", {}, el("td", { colspan: 7, class: "muted empty-row" }, "No clients in this round."))]),
+  );
+}
+
+/** A submission's reported metrics as `name value` pairs. */
+function metricsText(metrics) {
+  const names = Object.keys(metrics ?? {}).sort();
+  if (names.length === 0) return el("span", { class: "muted" }, "—");
+  return names.map((n) => el("span", { class: "metric" }, `${n} ${Number(metrics[n]).toPrecision(4)}`));
+}
+
+/** Every enrolled client: connected or not, when last seen, the last round it submitted to. */
+function renderClientList(f) {
+  const current = f.currentRound?.number ?? null;
+  const rows = f.clients.map((c) =>
+    el(
+      "tr",
+      { class: "enrolled-row", "data-client": c.id },
+      el("td", {}, swatch(colorOf(c.id)), el("span", { class: "client-id" }, c.id)),
+      el("td", {}, c.connected ? badge("connected", "ok") : badge("not connected", "missed")),
+      el(
+        "td",
+        { class: "time" },
+        c.lastSeenAt === null ? el("span", { class: "muted" }, "never") : fmtTime(c.lastSeenAt),
+      ),
+      el(
+        "td",
+        { class: "num" },
+        c.lastRound === null
+          ? el("span", { class: "muted" }, "none")
+          : [
+              `#${c.lastRound}`,
+              c.lastRound === current ? el("span", { class: "muted" }, " (current)") : null,
+            ],
+      ),
+    ),
+  );
+  $("client-list").tBodies[0].replaceChildren(
+    ...(rows.length > 0
+      ? rows
+      : [el("tr", {}, el("td", { colspan: 4, class: "muted empty-row" }, "No clients enrolled."))]),
   );
 }
 
@@ -680,6 +881,10 @@ function start() {
     state.rounds = null;
     refresh();
   });
+  $("metric").addEventListener("change", (e) => {
+    state.metric = e.target.value;
+    if (state.rounds !== null) renderMetricsChart(state.rounds.rounds);
+  });
   let resizeTimer;
   window.addEventListener("resize", () => {
     clearTimeout(resizeTimer);
@@ -687,6 +892,7 @@ function start() {
       if (state.rounds !== null) {
         renderDurationChart(state.rounds.rounds);
         renderWeightsChart(state.rounds.rounds);
+        renderMetricsChart(state.rounds.rounds);
       }
     }, 150);
   });

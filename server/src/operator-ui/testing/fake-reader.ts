@@ -1,7 +1,8 @@
 /**
  * An in-memory `CoordinatorReader` for the operator page's unit tests: one
  * federation (`fed-1`, quorum 2) with three clients and two rounds — round 1
- * published (client-3 a straggler, client-2 after quorum), round 2 open.
+ * published (client-3 a straggler, client-2 after quorum, both reporting a
+ * loss), round 2 open with client-3's update refused.
  */
 import { UnknownFederationError, UnknownRoundError } from "../../coordinator/errors.ts";
 import { testFederation, updateRecord } from "../../coordinator/testing/fixtures.ts";
@@ -42,8 +43,18 @@ export function fakeReader(name = "test federation"): CoordinatorReader {
     [
       1,
       [
-        updateRecord("client-1", 1, { receivedAt: T0 + 2000, size: 2048, samples: 300 }),
-        updateRecord("client-2", 1, { receivedAt: T0 + 4500, size: 4096, samples: 100 }),
+        updateRecord("client-1", 1, {
+          receivedAt: T0 + 2000,
+          size: 2048,
+          samples: 300,
+          metrics: { loss: 0.5 },
+        }),
+        updateRecord("client-2", 1, {
+          receivedAt: T0 + 4500,
+          size: 4096,
+          samples: 100,
+          metrics: { loss: 0.9 },
+        }),
       ],
     ],
     [2, [updateRecord("client-1", 2, { receivedAt: T0 + 9000, size: 2048, samples: 300 })]],
@@ -105,6 +116,28 @@ export function fakeReader(name = "test federation"): CoordinatorReader {
     current: (id) => {
       fed(id);
       return rounds[rounds.length - 1];
+    },
+    whyNoRound: (id) => {
+      fed(id);
+      return undefined;
+    },
+    refusals: (id) => {
+      fed(id);
+      return [
+        {
+          federationId: id,
+          round: 2,
+          clientId: "client-3",
+          updateId: "u-3",
+          at: T0 + 9500,
+          reason: "INVALID_TENSOR",
+          message: 'update from client "client-3": tensor "x" has value NaN at index 0',
+        },
+      ];
+    },
+    lastSeen: (id, clientId) => {
+      fed(id);
+      return clientId === "client-3" ? undefined : T0 + 9000;
     },
   };
 }
