@@ -195,7 +195,7 @@ describe("the Python client", { timeout: 240_000 }, () => {
       );
       await joinAll(fx.client, { federationId: fx.federationId, clients: [c2] } as TestFederation);
       assert.equal(await submitted, 0, err);
-      assert.match(err, /uploaded [\d.]+ of [\d.]+ MiB \(100%\)/);
+      assert.match(err, /uploaded [\d.]+ of [\d.]+ [KM]iB \(100%\)/);
       await submitUpdate(fx.client, fx.federationId, c2);
       const wait = await execFileP(
         PYTHON,
@@ -205,7 +205,7 @@ describe("the Python client", { timeout: 240_000 }, () => {
           env,
         },
       );
-      assert.match(wait.stderr, /downloaded [\d.]+ of [\d.]+ MiB \(100%\)/);
+      assert.match(wait.stderr, /downloaded [\d.]+ of [\d.]+ [KM]iB \(100%\)/);
       assert.match(wait.stdout, /^1 [0-9a-f]{64}/);
     });
   });

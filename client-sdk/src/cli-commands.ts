@@ -68,6 +68,12 @@ function timeoutSignal(flags: CliFlags): AbortSignal | undefined {
   return ms === undefined ? undefined : AbortSignal.timeout(ms);
 }
 
+/** "3.5 of 12.0 MiB", in KiB below a MiB. */
+function ofSize(done: number, total: number): string {
+  const [unit, div] = total >= MiB ? ["MiB", MiB] : ["KiB", 1024];
+  return `${(done / div).toFixed(1)} of ${(total / div).toFixed(1)} ${unit}`;
+}
+
 /** Prints upload progress to stderr: a line per 10 % for long transfers, and at least every 2 s. */
 function progressPrinter(io: CliIo, total: number): (p: UploadProgress) => void {
   const long = total >= 4 * CHUNK_BYTES;
@@ -79,9 +85,7 @@ function progressPrinter(io: CliIo, total: number): (p: UploadProgress) => void 
     const decile = total === 0 ? 10 : Math.floor((p.sent / total) * 10);
     if (p.attempt !== attempt) {
       attempt = p.attempt;
-      io.err(
-        `resuming at ${(p.sent / MiB).toFixed(1)} of ${(total / MiB).toFixed(1)} MiB (try ${p.attempt})`,
-      );
+      io.err(`resuming at ${ofSize(p.sent, total)} (try ${p.attempt})`);
       step = decile;
       lastAt = now;
       return;
@@ -89,7 +93,7 @@ function progressPrinter(io: CliIo, total: number): (p: UploadProgress) => void 
     if ((long && decile > step) || now - lastAt >= 2_000) {
       step = decile;
       lastAt = now;
-      io.err(`uploaded ${(p.sent / MiB).toFixed(1)} of ${(total / MiB).toFixed(1)} MiB (${decile * 10}%)`);
+      io.err(`uploaded ${ofSize(p.sent, total)} (${decile * 10}%)`);
     }
   };
 }
@@ -105,9 +109,7 @@ function downloadPrinter(io: CliIo): (received: number, total: number) => void {
       if (decile === step && received !== total) return;
       step = decile;
       lastAt = now;
-      io.err(
-        `downloaded ${(received / MiB).toFixed(1)} of ${(total / MiB).toFixed(1)} MiB (${decile * 10}%)`,
-      );
+      io.err(`downloaded ${ofSize(received, total)} (${decile * 10}%)`);
     }
   };
 }

@@ -136,8 +136,8 @@ def _progress_printer(args: argparse.Namespace, verb: str):
         long = total >= 4 * CHUNK_BYTES
         if (long and decile > state["step"]) or now - state["at"] >= 2.0 or (done == total and decile > state["step"]):
             state["step"], state["at"] = decile, now
-            mib = 1024 * 1024
-            print(f"{verb} {done / mib:.1f} of {total / mib:.1f} MiB ({decile * 10}%)", file=sys.stderr, flush=True)
+            unit, div = ("MiB", 1024 * 1024) if total >= 1024 * 1024 else ("KiB", 1024)
+            print(f"{verb} {done / div:.1f} of {total / div:.1f} {unit} ({decile * 10}%)", file=sys.stderr, flush=True)
 
     return report
 
