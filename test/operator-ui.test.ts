@@ -127,28 +127,19 @@ describe("operator page in a headless browser", () => {
     }
     // Round 4 stays open with one update in.
     await until("round 4 open", () => coordinator.current(fed)?.number === 4);
-    await upload(fx.client, fx.clients[0].token, {
-      federationId: fed,
-      round: 4,
-      clientId: fx.clients[0].id,
-      updateId: "u-4-0",
-      samples: 100,
-      configJson: fx.clients[0].configJson,
-      bytes: fx.clients[0].bytes,
-    });
-    // client-2's round-4 update holds a NaN: intake refuses it, and the page says so.
-    await assert.rejects(
-      upload(fx.client, fx.clients[1].token, {
+    const round4 = (k: number, updateId: string, bytes: Uint8Array) =>
+      upload(fx.client, fx.clients[k].token, {
         federationId: fed,
         round: 4,
-        clientId: fx.clients[1].id,
-        updateId: "u-4-1-nan",
+        clientId: fx.clients[k].id,
+        updateId,
         samples: 100,
-        configJson: fx.clients[1].configJson,
-        bytes: withNaN(fx.clients[1].bytes),
-      }),
-      /INVALID_ARGUMENT/,
-    );
+        configJson: fx.clients[k].configJson,
+        bytes,
+      });
+    await round4(0, "u-4-0", fx.clients[0].bytes);
+    // client-2's round-4 update holds a NaN: intake refuses it, and the page says so.
+    await assert.rejects(round4(1, "u-4-1-nan", withNaN(fx.clients[1].bytes)), /INVALID_ARGUMENT/);
     // A second federation whose display name is markup: it must show as text.
     await call(
       fx.operator.createFederation,
