@@ -15,6 +15,7 @@ const COMMANDS = [
   ["merge"],
   ["adapters"],
   ["adapters", "synth"],
+  ["privacy"],
   ["admin"],
   ...[
     "create-federation",

@@ -14,6 +14,7 @@ import { ADMIN_USAGE, runAdmin } from "./admin-command.ts";
 import { UsageError } from "./args.ts";
 import { type CliIo, processIo } from "./io.ts";
 import { MERGE_USAGE, runMerge } from "./merge-command.ts";
+import { PRIVACY_USAGE, runPrivacy } from "./privacy-command.ts";
 import { runServe, SERVE_USAGE } from "./serve-command.ts";
 import { setupProblem } from "./setup-problems.ts";
 import {
@@ -35,6 +36,7 @@ Commands:
   admin    operate a running coordinator: federations, enrollment, rounds, status
   merge    merge PEFT LoRA adapter directories into a new adapter (offline)
   adapters synth: write synthetic adapters that fit a federation, to try it
+  privacy  epsilon | noise: the differential-privacy accountant, offline
   client   take part in a federation as a training client (join, submit, wait, fetch, status)
   help     show this help, or a command's: tributary help merge
 
@@ -48,6 +50,7 @@ const USAGES: Record<string, string> = {
   admin: ADMIN_USAGE,
   worker: WORKER_USAGE,
   adapters: ADAPTERS_USAGE,
+  privacy: PRIVACY_USAGE,
 };
 
 /**
@@ -82,6 +85,8 @@ export async function main(args: readonly string[], io: CliIo = processIo): Prom
         return await runWorker(rest, io);
       case "adapters":
         return await runAdapters(rest, io);
+      case "privacy":
+        return await runPrivacy(rest, io);
       case "client": {
         // Loaded on demand: the client SDK is not needed by the other commands.
         const { runClientCli } = await import("@tributary/client/cli");
