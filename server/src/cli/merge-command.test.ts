@@ -221,6 +221,107 @@ describe("tributary merge", () => {
     );
   });
 
+  it("merges under central DP: clipped uniform mean, seeded or secret noise, refusals before merging", async () => {
+    // Three F32 adapters of one rank, so nothing but the DP path differs from a plain FedAvg.
+    const dirs = [join(root, "dp1"), join(root, "dp2"), join(root, "dp3")];
+    for (const [i, d] of dirs.entries())
+      await writeSyntheticAdapter(d, { modules, rank: 4, seed: 20 + i, bScale: 0.01 * (i + 1) });
+    const run = async (out: string, ...flags: string[]) => {
+      const io = capture();
+      const rc = await main(
+        [
+          "merge",
+          "--method",
+          "fedavg",
+          "--rank",
+          "12",
+          "--threads",
+          "0",
+          "--quiet",
+          ...flags,
+          "--out",
+          join(root, out),
+          ...dirs,
+        ],
+        io,
+      );
+      return {
+        rc,
+        io,
+        bytes: rc === 0 ? await readFile(join(root, out, "adapter_model.safetensors")) : undefined,
+      };
+    };
+    const clipNorm = 0.05;
+    const exact = await run("dp-exact", "--clip-norm", String(clipNorm), "--noise-multiplier", "0");
+    assert.equal(exact.rc, 0, exact.io.stderr.join("\n"));
+    assert.match(
+      exact.io.stderr.join("\n"),
+      /central DP: uniform mean of 3 updates clipped to 0\.05 \(\d clipped; norms/,
+    );
+    // The clipped mean, densely: each adapter scaled by min(1, C/‖Θ_i‖) over all its modules, averaged.
+    const adapters = await Promise.all(dirs.map((d) => readAdapter(d)));
+    const norms = adapters.map((a) =>
+      Math.sqrt(
+        [...a.modules.values()].reduce(
+          (s, m) => s + denseProduct(m.b, m.a, m.rank, m.scaling).reduce((x, v) => x + v * v, 0),
+          0,
+        ),
+      ),
+    );
+    assert.ok(norms.some((n) => n > clipNorm) && norms.some((n) => n <= clipNorm * 10));
+    const merged = await readAdapter(join(root, "dp-exact"));
+    for (const [name, m] of merged.modules) {
+      const want = new Float64Array((m.b.length / m.rank) * (m.a.length / m.rank));
+      for (const [i, a] of adapters.entries()) {
+        const t = a.modules.get(name)!;
+        const f = Math.min(1, clipNorm / norms[i]) / 3;
+        denseProduct(t.b, t.a, t.rank, t.scaling).forEach((v, k) => {
+          want[k] += f * v;
+        });
+      }
+      assert.ok(relativeError(denseProduct(m.b, m.a, m.rank, m.scaling), want) < 1e-5, name);
+    }
+    const seeded1 = await run("dp-seed-1", "--clip-norm", "0.05", "--noise-multiplier", "1", "--seed", "9");
+    const seeded2 = await run("dp-seed-2", "--clip-norm", "0.05", "--noise-multiplier", "1", "--seed", "9");
+    const secret = await run("dp-secret", "--clip-norm", "0.05", "--noise-multiplier", "1");
+    assert.ok(seeded1.bytes?.equals(seeded2.bytes!), "the same --seed, the same noise");
+    assert.ok(!seeded1.bytes?.equals(secret.bytes!), "no --seed: secret noise");
+    assert.ok(!seeded1.bytes?.equals(exact.bytes!));
+    assert.match(secret.io.stderr.join("\n"), /noise from a secret seed/);
+
+    const from = capture();
+    assert.equal(
+      await main(
+        [
+          "merge",
+          "--method",
+          "from",
+          "--rank",
+          "4",
+          "--clip-norm",
+          "1",
+          "--noise-multiplier",
+          "1",
+          "--out",
+          join(root, "x"),
+          ...dirs,
+        ],
+        from,
+      ),
+      2,
+    );
+    assert.match(from.stderr[0], /central DP merges the uniform mean of clipped updates \(method fedavg\)/);
+    const half = capture();
+    assert.equal(
+      await main(
+        ["merge", "--method", "fedavg", "--rank", "4", "--clip-norm", "1", "--out", join(root, "x"), ...dirs],
+        half,
+      ),
+      2,
+    );
+    assert.match(half.stderr[0], /needs both --clip-norm C and --noise-multiplier Z/);
+  });
+
   it("runs as `npx tributary` from the repository root", async () => {
     const repo = new URL("../../../", import.meta.url).pathname;
     const out = join(root, "merged-npx");

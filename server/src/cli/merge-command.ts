@@ -3,10 +3,13 @@
  * adapter, module by module on the merge pool, prints a per-module summary
  * and optionally writes it as a JSON report.
  */
+import { createHash, randomBytes } from "node:crypto";
 import { realpath, stat, writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { createMergePool } from "../compute/merge-pool.ts";
+import { centralDpProblem } from "../merge/dp/central-dp.ts";
+import { clipFactors } from "../merge/dp/clip.ts";
 import { MERGE_METHODS } from "../merge/methods/registry.ts";
 import {
   defaultOptions,
@@ -19,6 +22,7 @@ import {
   resolveOptions,
 } from "../merge/options.ts";
 import { type AdapterOutput, type OpenAdapterDir, openAdapterDir, writeAdapter } from "../peft/index.ts";
+import { adapterNorms2 } from "../pipeline/adapter-norms.ts";
 import { checkCompatible, mergeLazyAdapters } from "../pipeline/merge-adapters.ts";
 import { mergedOutput } from "../pipeline/merged-output.ts";
 import { choiceOption, integerOption, numberListOption, numberOption, UsageError } from "./args.ts";
@@ -70,6 +74,11 @@ Common options:
   --norm-bound X     per-module bound on each adapter's task-vector norm ‖Θ_i‖_F
   --norm-bound-median X   the bound as X × the module's median adapter norm
   --norm-bound-action clip|reject   rescale adapters above it (default) or leave them out
+  --clip-norm C      central DP (with --method fedavg and a --rank): clip each
+                     adapter to Frobenius norm C over all its modules, take the
+                     uniform mean, add Gaussian noise, then the rank step
+  --noise-multiplier Z   noise σ = Z·C/n per entry (0: the clipped merge exactly);
+                     --seed S makes the noise reproducible, else it is secret
   --quiet            no per-module progress on stderr
 
 Methods (--method) and their options:
@@ -103,6 +112,8 @@ interface MergeArgs {
   readonly report: string | undefined;
   readonly threads: number | undefined;
   readonly quiet: boolean;
+  /** Central DP (`--clip-norm`, `--noise-multiplier`); `seed` is `--seed` when given (else the noise is secret). */
+  readonly dp?: { readonly clipNorm: number; readonly noiseMultiplier: number; readonly seed?: number };
 }
 
 function parseMergeArgs(argv: readonly string[]): MergeArgs | "help" {
@@ -136,6 +147,15 @@ function parseMergeArgs(argv: readonly string[]): MergeArgs | "help" {
     scale: params.scale ?? numberOption("lambda", v.lambda),
     samples,
   });
+  const dp = dpArgs(
+    v["clip-norm"],
+    v["noise-multiplier"],
+    flags.seed !== undefined ? options.seed : undefined,
+  );
+  if (dp !== undefined) {
+    const problem = centralDpProblem(options, { ...dp, clipFactors: [], noiseKey: "" });
+    if (problem !== undefined) throw new UsageError(problem);
+  }
   const dtype = choiceOption("dtype", v.dtype, ["f32", "f16", "bf16"] as const);
   const threads = integerOption("threads", v.threads);
   if (threads !== undefined && threads < 0) throw new UsageError(`--threads must be ≥ 0, got ${threads}`);
@@ -147,7 +167,57 @@ function parseMergeArgs(argv: readonly string[]): MergeArgs | "help" {
     report: v.report,
     threads,
     quiet: v.quiet === true,
+    ...(dp !== undefined ? { dp } : {}),
   };
+}
+
+/** `--clip-norm` and `--noise-multiplier`, both or neither. */
+function dpArgs(
+  clip: string | undefined,
+  noise: string | undefined,
+  seed: number | undefined,
+): MergeArgs["dp"] {
+  if (clip === undefined && noise === undefined) return undefined;
+  if (clip === undefined || noise === undefined) {
+    throw new UsageError(
+      "central DP needs both --clip-norm C and --noise-multiplier Z (0 for clipping alone)",
+    );
+  }
+  const clipNorm = numberOption("clip-norm", clip) as number;
+  const noiseMultiplier = numberOption("noise-multiplier", noise) as number;
+  return { clipNorm, noiseMultiplier, ...(seed !== undefined ? { seed } : {}) };
+}
+
+/**
+ * The merge options with central DP filled in for `inputs`: each adapter's
+ * clip factor from its whole-adapter norm, and the noise key (from `--seed`,
+ * or secret). Prints what it did, never the key.
+ */
+async function withCentralDp(
+  args: MergeArgs & { dp: NonNullable<MergeArgs["dp"]> },
+  inputs: readonly OpenAdapterDir[],
+  io: CliIo,
+): Promise<MergeOptions> {
+  const { clipNorm, noiseMultiplier, seed } = args.dp;
+  const dense = inputs.find((i) => i.dense.size > 0);
+  if (dense !== undefined) {
+    throw new CommandError(
+      `${dense.label}: has dense tensors (${[...dense.dense.keys()][0]}, …); central DP merges LoRA modules only`,
+    );
+  }
+  const norms2 = await adapterNorms2(inputs);
+  const factors = clipFactors(norms2, clipNorm);
+  const clipped = factors.filter((f) => f < 1).length;
+  const noiseKey =
+    seed !== undefined
+      ? createHash("sha256").update(`tributary central-dp noise, seed ${seed}`).digest("hex")
+      : randomBytes(32).toString("hex");
+  const sigma = (noiseMultiplier * clipNorm) / inputs.length;
+  io.err(
+    `central DP: uniform mean of ${inputs.length} updates clipped to ${clipNorm} (${clipped} clipped; norms ${norms2.map((n) => Math.sqrt(n).toPrecision(4)).join(", ")}), ` +
+      `noise multiplier ${noiseMultiplier} → σ = ${sigma.toPrecision(4)} per entry; noise ${seed !== undefined ? `from --seed ${seed} (reproducible)` : "from a secret seed"}`,
+  );
+  return { ...args.options, dp: { clipNorm, noiseMultiplier, clipFactors: factors, noiseKey } };
 }
 
 function parse(argv: readonly string[]) {
@@ -163,6 +233,8 @@ function parse(argv: readonly string[]) {
       lambda: text,
       ...Object.fromEntries(PARAM_KEYS.map((k) => [PARAMS[k].flag, text])),
       weights: text,
+      "clip-norm": text,
+      "noise-multiplier": text,
       dtype: text,
       report: text,
       threads: text,
@@ -235,7 +307,9 @@ async function mergeOpened(
     io.err(
       `merging ${inputs.length} adapters with ${args.options.method} (headers read in ${fmtMs(readMs)})`,
     );
-    const outcome = await mergeLazyAdapters(inputs, args.options, pool, (name, entry, done, total) => {
+    const options =
+      args.dp !== undefined ? await withCentralDp({ ...args, dp: args.dp }, inputs, io) : args.options;
+    const outcome = await mergeLazyAdapters(inputs, options, pool, (name, entry, done, total) => {
       if (!args.quiet) io.err(`  [${done}/${total}] ${name} ${fmtMs(entry.ms)}`);
     });
     const dtype = args.dtype ?? inputs[0].dtype;

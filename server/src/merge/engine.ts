@@ -3,6 +3,7 @@
  * tensor, at a time. Validates the module (ops validate, kernels compute),
  * then dispatches to the method.
  */
+import { mergeCentralDp } from "./dp/central-dp.ts";
 import { MergeInputError } from "./errors.ts";
 import { clientNorm2 } from "./grams.ts";
 import { frobeniusWeights, sampleWeights } from "./methods/common.ts";
@@ -60,6 +61,7 @@ export function validateModule(group: ModuleGroup, opts: MergeOptions): void {
  */
 export function mergeModule(group: ModuleGroup, opts: MergeOptions): ModuleMergeResult {
   validateModule(group, opts);
+  if (opts.dp !== undefined) return mergeCentralDp(group, opts, opts.dp);
   const { group: g, kept, bounded } = boundNorms(group, opts);
   if (bounded.length === 0) return methodOf(opts.method).merge(group, opts);
   if (kept.length === 0) {
@@ -85,6 +87,12 @@ export function mergeModule(group: ModuleGroup, opts: MergeOptions): ModuleMerge
  * `‖t_i‖^k`; others: equal).
  */
 export function mergeDenseTensor(group: DenseGroup, opts: MergeOptions): DenseMergeResult {
+  if (opts.dp !== undefined) {
+    throw new MergeInputError(
+      `${group.name}: central DP merges LoRA modules only; this adapter also has dense tensors (modules_to_save, biases)`,
+      group.name,
+    );
+  }
   const n = group.clients.length;
   const size = group.shape.reduce((a, b) => a * b, 1);
   group.clients.forEach((t, i) => {

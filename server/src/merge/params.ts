@@ -64,10 +64,27 @@ export interface MergeOptions {
   readonly normBoundMedian: number | undefined;
   /** What happens to a client above the bound: `clip` (rescaled to it) or `reject` (left out). */
   readonly normBoundAction: "clip" | "reject";
+  /** Central differential privacy (`dp/central-dp.ts`); `undefined` = none. */
+  readonly dp?: CentralDp;
+}
+
+/**
+ * Central DP of a merge: each client's whole update clipped to `clipNorm`
+ * (Frobenius norm over the whole adapter), their uniform mean, Gaussian
+ * noise of standard deviation `noiseMultiplier · clipNorm / m` on every
+ * entry of each module's mean, then the rank-`r` step.
+ */
+export interface CentralDp {
+  readonly clipNorm: number;
+  readonly noiseMultiplier: number;
+  /** Each client's `min(1, clipNorm / ‖Θ_i‖_F)` over its whole adapter, in the module's client order. */
+  readonly clipFactors: readonly number[];
+  /** Key of the noise generator, 64 hex digits; each module's noise is drawn from it and the module's name. */
+  readonly noiseKey: string;
 }
 
 /** The tunable parameters: every option but the method, the rank, the sample counts and the solver tuning. */
-export type ParamKey = Exclude<keyof MergeOptions, "method" | "rank" | "samples" | "truncation">;
+export type ParamKey = Exclude<keyof MergeOptions, "method" | "rank" | "samples" | "truncation" | "dp">;
 
 /** One tunable parameter (see the module comment). */
 export interface ParamSpec {

@@ -27,6 +27,7 @@ export function streamable(meta: ModuleMeta, opts: MergeOptions): boolean {
 
 /** `streamable` without the device (for a caller whose workers have it, e.g. the merge pool's). */
 export function streamableOptions(meta: ModuleMeta, opts: MergeOptions): boolean {
+  if (opts.dp !== undefined) return false; // central DP adds dense noise: merged from loaded modules
   const streamed = methodOf(opts.method).streamed;
   if (streamed === undefined || streamed.when?.(opts) === false) return false;
   if (typeof opts.rank !== "number" || opts.normBound !== undefined || opts.normBoundMedian !== undefined)

@@ -3,6 +3,7 @@
  * straight from the papers' equations, for testing the factored engine.
  */
 export * from "./als-dense.ts";
+export * from "./central-dp-dense.ts";
 export * from "./dare-dense.ts";
 export * from "./fedavg-dense.ts";
 export * from "./fedavg-factors-dense.ts";

@@ -420,9 +420,10 @@ export function truncateDense(
 
 /**
  * Block Krylov iteration on `MᵀM` (`block-krylov.ts`) through `op`'s products,
- * then balanced factors `B = M V_r Σ^{-1/2}`, `A = Σ^{1/2} V_rᵀ`.
+ * then balanced factors `B = M V_r Σ^{-1/2}`, `A = Σ^{1/2} V_rᵀ`; `norm2`
+ * is `‖M‖²_F` or a bound on it (it only stops the iteration).
  */
-function iterateProducts(
+export function iterateProducts(
   op: KrylovOperator,
   target: number,
   opts: TruncationOptions,
