@@ -81,6 +81,14 @@ export interface FederationSpec {
   /** The merge spec's norm bound, as a multiple of the median client norm. */
   readonly normBoundMedianMultiple?: number;
   readonly normBoundAction?: "clip" | "reject";
+  /** Central differential privacy (federation.proto `PrivacySpec`). */
+  readonly privacy?: {
+    readonly clipNorm: number;
+    readonly noiseMultiplier: number;
+    readonly delta: number;
+    readonly epsilonBudget?: number;
+    readonly reproducible?: boolean;
+  };
 }
 
 /** One enrolled client with its adapter on disk. */
@@ -183,6 +191,7 @@ export async function createTestFederation(
         deadlinePolicy: spec.failAtDeadline ? DeadlinePolicy.FAIL_ROUND : DeadlinePolicy.EXTEND_ONCE,
         maxUpdateBytes: BigInt(spec.maxUpdateBytes ?? 0),
       },
+      ...(spec.privacy !== undefined ? { privacy: spec.privacy } : {}),
     }),
     operatorMd,
   );

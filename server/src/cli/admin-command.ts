@@ -68,14 +68,19 @@ const STATE_NAMES: Record<RoundState, string> = {
   [RoundState.ABORTED]: "aborted",
 };
 
+function fmtEpsilon(e: number): string {
+  return Number.isFinite(e) ? e.toFixed(4) : "∞";
+}
+
 function iso(ts: Parameters<typeof timestampMs>[0] | undefined): string {
   return ts === undefined ? "–" : new Date(timestampMs(ts)).toISOString().replace(".000Z", "Z");
 }
 
 function roundLine(r: Round): string {
+  const privacy = r.epsilon > 0 ? `  ε ${fmtEpsilon(r.roundEpsilon)} (total ${fmtEpsilon(r.epsilon)})` : "";
   const extra =
     r.resultContentHash !== ""
-      ? ` ${r.resultContentHash.slice(0, 12)}…`
+      ? ` ${r.resultContentHash.slice(0, 12)}…${privacy}`
       : r.failureReason !== ""
         ? ` (${r.failureReason})`
         : "";
@@ -263,6 +268,10 @@ export async function runAdmin(argv: readonly string[], io: CliIo): Promise<numb
         for (const r of res.openRounds) io.out(`  ${r.federationId} ${roundLine(r)}`);
         for (const [id, why] of Object.entries(res.waitingReasons).sort(([a], [b]) => (a < b ? -1 : 1)))
           io.out(`  ${id}: no round open: ${why}`);
+        for (const [id, p] of Object.entries(res.privacy).sort(([a], [b]) => (a < b ? -1 : 1)))
+          io.out(
+            `  ${id}: privacy ε = ${fmtEpsilon(p.epsilon)} at δ = ${p.delta} over ${p.rounds} round(s)${p.epsilonBudget > 0 ? ` of a budget of ${p.epsilonBudget}${p.budgetSpent ? " (budget spent)" : ""}` : ""}`,
+          );
         io.out(`connected clients: ${res.connectedClients.length}`);
         for (const c of res.connectedClients)
           io.out(

@@ -4,12 +4,13 @@
  * journal's state hold them; upload status and published adapters for
  * clients. Nothing here journals anything.
  */
-import type { Federation } from "../core/model.ts";
+import type { Federation, RoundRecord } from "../core/model.ts";
 import type { CoordinatorStore } from "../core/store.ts";
 import { UpdateConflictError } from "../core/store-errors.ts";
 import { whyNoRound } from "./cohort.ts";
 import type { Coordinator, TokenHolder } from "./coordinator-types.ts";
 import { UnknownRoundError } from "./errors.ts";
+import { privacyAccount } from "./privacy-ledger.ts";
 import type { PublishedResults } from "./published-results.ts";
 import type { RoundScheduler } from "./round-scheduler-types.ts";
 
@@ -25,6 +26,7 @@ export type CoordinatorQueries = Pick<
   | "connected"
   | "stragglers"
   | "whyNoRound"
+  | "privacy"
   | "current"
   | "uploadStatus"
   | "publishedAdapter"
@@ -69,9 +71,31 @@ export function createQueries(src: QuerySources): CoordinatorQueries {
     clients: (id) => [...(store.state().federations.get(id)?.clients.values() ?? [])],
     connected: (id) => schedulerOf(id).connected(),
     stragglers: (id, n) => schedulerOf(id).stragglers(n),
+    privacy: (id) => {
+      const spec = src.federation(id).privacy;
+      if (spec === undefined) return undefined;
+      const s = schedulerOf(id);
+      const rounds: RoundRecord[] = [];
+      for (let n = 1; n <= (s.current()?.number ?? 0); n++) {
+        const r = s.round(n);
+        if (r !== undefined) rounds.push(r);
+      }
+      const account = privacyAccount(spec, rounds);
+      return {
+        epsilon: account.epsilon,
+        delta: spec.delta,
+        epsilonBudget: spec.epsilonBudget ?? 0,
+        rounds: account.rounds,
+        budgetSpent: s.privacy()?.ok === false,
+      };
+    },
     whyNoRound: (id) => {
       const s = schedulerOf(id);
-      return whyNoRound(src.federation(id).policy, s.current(), s.connected().length);
+      const why = whyNoRound(src.federation(id).policy, s.current(), s.connected().length);
+      const privacy = s.privacy();
+      if (why === undefined || privacy === undefined || privacy.ok) return why;
+      const budget = src.federation(id).privacy?.epsilonBudget ?? 0;
+      return `privacy budget spent: ε = ${privacy.spent.toFixed(4)} of ${budget}; another round would take it to ${Number.isFinite(privacy.projected) ? privacy.projected.toFixed(4) : "∞"}`;
     },
     current: (id) => schedulerOf(id).current(),
     uploadStatus: (key) =>

@@ -117,6 +117,19 @@ export interface Coordinator {
   stragglers(federationId: string, round: number): string[];
   /** Why no round of the federation is open (`undefined` while one is open or merging). */
   whyNoRound(federationId: string): string | undefined;
+  /**
+   * With central DP: ε spent by the federation's merged rounds (at its δ),
+   * its budget and whether another round fits; `undefined` without DP.
+   */
+  privacy(federationId: string):
+    | {
+        readonly epsilon: number;
+        readonly delta: number;
+        readonly epsilonBudget: number;
+        readonly rounds: number;
+        readonly budgetSpent: boolean;
+      }
+    | undefined;
   /** Updates intake refused lately (kept in memory by the coordinator that refused them), oldest first. */
   refusals(federationId: string): readonly Refusal[];
   /** When the client last joined or sent a heartbeat to this coordinator (epoch ms). */

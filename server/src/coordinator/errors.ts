@@ -328,6 +328,36 @@ export class RoundStateError extends DomainError {
   }
 }
 
+/** Another round would spend more than the federation's privacy budget. → `FAILED_PRECONDITION`. */
+export class PrivacyBudgetError extends DomainError {
+  override readonly name = "PrivacyBudgetError";
+  readonly code = "failed-precondition";
+  constructor(
+    readonly federationId: string,
+    readonly spent: number,
+    readonly budget: number,
+    readonly projected: number,
+  ) {
+    super(
+      `federation "${federationId}": privacy budget spent: ε = ${fmt(spent)} of ${fmt(budget)}, and another round would take it to ${fmt(projected)}; no round opens`,
+    );
+  }
+  detail(): ErrorDetail {
+    return {
+      reason: ErrorReason.PRIVACY_BUDGET_SPENT,
+      metadata: {
+        federation_id: this.federationId,
+        epsilon: String(this.spent),
+        epsilon_budget: String(this.budget),
+      },
+    };
+  }
+}
+
+function fmt(x: number): string {
+  return Number.isFinite(x) ? x.toFixed(4) : "∞";
+}
+
 /**
  * The code the edge should map `err` to: a `DomainError`'s own code,
  * `invalid-argument` for adapter and merge-option errors, `undefined` for

@@ -6,6 +6,7 @@
 
 import { ID_RULES, isValidId, quoteValue } from "@tributary/protocol";
 import type { Federation, MergeSpec } from "../core/model.ts";
+import { centralDpProblem } from "../merge/dp/central-dp.ts";
 import { MergeOptionsError } from "../merge/errors.ts";
 import { type MergeOptions, PARAM_KEYS, resolveOptions } from "../merge/options.ts";
 import { isTensorDType } from "../peft/dtype.ts";
@@ -119,6 +120,32 @@ export function validateFederation(f: Federation): void {
     "policy.autoAdvance",
     "must be true or false",
   );
+  if (f.privacy !== undefined) {
+    const dp = f.privacy;
+    check(
+      dp.clipNorm > 0 && Number.isFinite(dp.clipNorm),
+      "privacy.clipNorm",
+      `must be > 0, got ${dp.clipNorm}`,
+    );
+    check(
+      dp.noiseMultiplier >= 0 && Number.isFinite(dp.noiseMultiplier),
+      "privacy.noiseMultiplier",
+      `must be ≥ 0, got ${dp.noiseMultiplier}`,
+    );
+    check(dp.delta > 0 && dp.delta < 1, "privacy.delta", `must be in (0, 1), got ${dp.delta}`);
+    check(
+      dp.epsilonBudget === undefined || (dp.epsilonBudget > 0 && Number.isFinite(dp.epsilonBudget)),
+      "privacy.epsilonBudget",
+      `must be > 0 (or unset for none), got ${dp.epsilonBudget}`,
+    );
+    const problem = centralDpProblem(resolveOptions(specOptions(f.merge)), {
+      clipNorm: dp.clipNorm,
+      noiseMultiplier: dp.noiseMultiplier,
+      clipFactors: [],
+      noiseKey: "",
+    });
+    check(problem === undefined, "privacy", `cannot apply to this merge: ${problem}`);
+  }
 }
 
 /**

@@ -10,8 +10,9 @@
 import type { Clock } from "../core/clock.ts";
 import type { Federation, RoundRecord } from "../core/model.ts";
 import type { NewRoundFlowEvent } from "../core/store.ts";
-import { canOpenRound, selectCohort } from "./cohort.ts";
+import { canOpenRound, cohortSizeFor, selectCohort } from "./cohort.ts";
 import { RoundStateError } from "./errors.ts";
+import { nextRoundWithinBudget } from "./privacy-ledger.ts";
 import { isRunning, type RoundBook } from "./round-book.ts";
 import { ClientsBelowQuorumError } from "./round-merge.ts";
 import type { SchedulerEffects } from "./round-scheduler-types.ts";
@@ -37,6 +38,10 @@ export interface RoundLifecycle {
   retryMerge(n: number): Promise<RoundRecord>;
   /** Throws `RoundStateError` with `detail`. */
   fail(detail: string): never;
+  /** With central DP: whether a round opened now stays within the privacy budget, and the ε around it. */
+  privacyCheck(): { readonly ok: boolean; readonly spent: number; readonly projected: number };
+  /** The federation's rounds so far, oldest first. */
+  rounds(): RoundRecord[];
   /** No round opens any more. */
   stop(): void;
 }
@@ -89,11 +94,28 @@ export function createRoundLifecycle(deps: LifecycleDeps): RoundLifecycle {
     await advance();
     return next;
   };
+  const rounds = (): RoundRecord[] => {
+    const out: RoundRecord[] = [];
+    for (let n = 1; n <= (book.current()?.number ?? 0); n++) {
+      const r = book.round(n);
+      if (r !== undefined) out.push(r);
+    }
+    return out;
+  };
+  const privacyCheck = () =>
+    fed.privacy === undefined
+      ? { ok: true, spent: 0, projected: 0 }
+      : nextRoundWithinBudget(
+          fed.privacy,
+          rounds(),
+          cohortSizeFor(policy, book.online.size),
+          book.enrolled.size,
+        );
   const openRound = async (): Promise<RoundRecord> => {
     const number = (book.current()?.number ?? 0) + 1;
     const now = clock.now();
     const cohort = selectCohort(policy, book.online, number);
-    const r = {
+    const r: RoundRecord = {
       federationId: fed.id,
       number,
       state: "open" as const,
@@ -101,6 +123,8 @@ export function createRoundLifecycle(deps: LifecycleDeps): RoundLifecycle {
       deadlineAt: now + policy.deadlineMs,
       extended: false,
       cohort,
+      // The sampling rate the accountant charges this round at.
+      ...(fed.privacy !== undefined ? { samplingRate: cohort.length / Math.max(1, book.enrolled.size) } : {}),
     };
     await effects.journal({ type: "round-opened", round: r });
     book.setRound(r);
@@ -112,7 +136,7 @@ export function createRoundLifecycle(deps: LifecycleDeps): RoundLifecycle {
     const last = book.current();
     if (stopped || isRunning(last) || last?.state === "aborted") return;
     if (last !== undefined && policy.autoAdvance === false) return;
-    if (canOpenRound(policy, book.online.size)) await openRound();
+    if (canOpenRound(policy, book.online.size) && privacyCheck().ok) await openRound();
   };
   /** `maybeAutoOpen` after another change has counted: a failure is reported and retried, not thrown. */
   const advance = async (): Promise<void> => {
@@ -188,6 +212,8 @@ export function createRoundLifecycle(deps: LifecycleDeps): RoundLifecycle {
   };
   return {
     commit,
+    privacyCheck,
+    rounds,
     retryMerge,
     openRound,
     advance,

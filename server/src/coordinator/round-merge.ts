@@ -7,18 +7,31 @@
  * travel inside the adapter's safetensors metadata too, so the adapter says
  * how it was made. The content is a function of the accepted updates and the
  * merge spec alone (no wall-clock time, no unseeded randomness): a merge
- * redone after a crash stores the same bytes under the same hash. When it
- * was merged is the journal's to say (`round-merged`).
+ * redone after a crash stores the same bytes under the same hash — except
+ * under central DP, whose noise is drawn from a fresh secret key each time
+ * (only the stored result is ever released: the store keeps one per round).
+ * When it was merged is the journal's to say (`round-merged`).
  */
 
+import { randomBytes } from "node:crypto";
 import { AdapterFormatError } from "@tributary/protocol";
 import type { MergeRunner, ModuleCallback } from "../core/merge-runner.ts";
-import type { Federation, MergeExclusion, RoundRecord, RoundResult, UpdateRecord } from "../core/model.ts";
+import type {
+  Federation,
+  MergeExclusion,
+  PrivacySpec,
+  RoundRecord,
+  RoundResult,
+  UpdateRecord,
+} from "../core/model.ts";
 import { isStorageFull, isTransientFault } from "../core/storage-faults.ts";
 import type { CoordinatorStore, StoredAdapter, UpdateReader } from "../core/store.ts";
+import { clipFactors } from "../merge/dp/clip.ts";
 import { MergeInputError } from "../merge/errors.ts";
 import { median } from "../merge/norm-bound.ts";
+import type { CentralDp } from "../merge/params.ts";
 import { encodeAdapter, type LazyAdapter, lazyAdapter, placesIn } from "../peft/index.ts";
+import { adapterNorms2 } from "../pipeline/adapter-norms.ts";
 import { type MergeOutcome, mergeLazyAdapters } from "../pipeline/merge-adapters.ts";
 import { mergedOutput } from "../pipeline/merged-output.ts";
 import { updateLabel } from "./adapter-schema.ts";
@@ -196,6 +209,30 @@ function medianScaling(inputs: readonly LazyAdapter[]): number {
   return all.length === 0 ? 1 : median(all);
 }
 
+/**
+ * Central DP for a round's merge: each update's clip factor from its
+ * whole-adapter norm (intake's module norms; read again from the stored
+ * factors for an update journaled without them) and a fresh secret noise key.
+ */
+async function centralDpOf(
+  spec: PrivacySpec,
+  updates: readonly UpdateRecord[],
+  inputs: readonly LazyAdapter[],
+): Promise<CentralDp> {
+  const fromIntake = updates.map((u) =>
+    u.modules === undefined ? undefined : Object.values(u.modules).reduce((s, m) => s + m.norm * m.norm, 0),
+  );
+  const norms2 = fromIntake.every((n) => n !== undefined)
+    ? (fromIntake as number[])
+    : await adapterNorms2(inputs);
+  return {
+    clipNorm: spec.clipNorm,
+    noiseMultiplier: spec.noiseMultiplier,
+    clipFactors: clipFactors(norms2, spec.clipNorm),
+    noiseKey: randomBytes(32).toString("hex"),
+  };
+}
+
 /** A client's update the federation's norm bound (`normBoundAction: reject`) left out of modules. */
 export class NormBoundRejection extends Error {
   override readonly name = "NormBoundRejection";
@@ -250,10 +287,13 @@ async function mergeOnce(
       checkAgainstIntake(u, input);
       inputs.push(input);
     }
-    const opts = mergeOptionsFor(
+    const base = mergeOptionsFor(
       federation,
       updates.map((u) => u.samples),
     );
+    const dp =
+      federation.privacy === undefined ? undefined : await centralDpOf(federation.privacy, updates, inputs);
+    const opts = dp === undefined ? base : { ...base, dp };
     const outcome = await mergeLazyAdapters(inputs, opts, pool, args.onModule);
     const clients = updates.map((u) => u.clientId);
     const weights = meanClientWeights(outcome, clients.length);
@@ -295,6 +335,8 @@ async function mergeOnce(
       weights,
       mergedAt,
       ...(leftOut.length > 0 ? { excluded: leftOut } : {}),
+      ...(dp !== undefined ? { clipped: dp.clipFactors.filter((f) => f < 1).length } : {}),
+      ...(dp !== undefined && federation.privacy?.reproducible === true ? { noiseKey: dp.noiseKey } : {}),
     };
     return { stored, result, outcome };
   } finally {

@@ -56,6 +56,11 @@ export interface RoundScheduler {
   connected(): string[];
   /** Whether `clientId` is enrolled in the federation. */
   isEnrolled(clientId: string): boolean;
+  /**
+   * With central DP: ε spent, ε if a round opened now, and whether that is
+   * within the budget (`ok` always without one); `undefined` without DP.
+   */
+  privacy(): { readonly ok: boolean; readonly spent: number; readonly projected: number } | undefined;
   /** Opens the next round now (`RoundStateError` if one is running or too few clients are connected). */
   startRound(): Promise<RoundRecord>;
   /** Closes the open round and merges what it has (`RoundStateError` if it has no update). */

@@ -12,7 +12,8 @@
  */
 import type { RoundRecord, RoundResult } from "../core/model.ts";
 import { canOpenRound } from "./cohort.ts";
-import { NotEnrolledError, UnknownRoundError } from "./errors.ts";
+import { NotEnrolledError, PrivacyBudgetError, UnknownRoundError } from "./errors.ts";
+import { privacyAccount } from "./privacy-ledger.ts";
 import { createRoundBook, isRunning } from "./round-book.ts";
 import { createRoundLifecycle } from "./round-lifecycle.ts";
 import type { RoundScheduler, RoundSchedulerOptions } from "./round-scheduler-types.ts";
@@ -73,6 +74,7 @@ export function createRoundScheduler(opts: RoundSchedulerOptions): RoundSchedule
     round: book.round,
     accepted: book.accepted,
     isEnrolled: (clientId) => book.enrolled.has(clientId),
+    privacy: () => (fed.privacy === undefined ? undefined : life.privacyCheck()),
     stragglers: book.stragglers,
     connected: book.connected,
     startRound: () =>
@@ -82,6 +84,14 @@ export function createRoundScheduler(opts: RoundSchedulerOptions): RoundSchedule
         const need = Math.max(policy.minClients, policy.quorum);
         if (!canOpenRound(policy, book.online.size))
           fail(`${book.online.size} clients connected, ${need} needed`);
+        const privacy = life.privacyCheck();
+        if (!privacy.ok)
+          throw new PrivacyBudgetError(
+            fed.id,
+            privacy.spent,
+            fed.privacy?.epsilonBudget ?? 0,
+            privacy.projected,
+          );
         return openRound();
       }),
     closeRound: (n) =>
@@ -129,7 +139,16 @@ export function createRoundScheduler(opts: RoundSchedulerOptions): RoundSchedule
         if (r.state === "published" && r.resultHash === result.contentHash) return r;
         if (r.state !== "merging")
           fail(`round ${n} is ${r.state}, not merging; merge result ${result.contentHash} ignored`);
-        const next: RoundRecord = { ...r, state: "published", resultHash: result.contentHash };
+        const merged: RoundRecord = { ...r, state: "published", resultHash: result.contentHash };
+        const next: RoundRecord =
+          fed.privacy === undefined || r.samplingRate === undefined
+            ? merged
+            : {
+                ...merged,
+                roundEpsilon: privacyAccount(fed.privacy, [merged]).epsilon,
+                epsilon: privacyAccount(fed.privacy, [...life.rounds().filter((x) => x.number !== n), merged])
+                  .epsilon,
+              };
         await effects.journal({ type: "round-merged", round: next, result });
         book.setRound(next);
         await advance();

@@ -66,6 +66,22 @@ export interface RoundPolicy {
   readonly autoAdvance?: boolean;
 }
 
+/**
+ * Central differential privacy of a federation's rounds (docs/privacy.md):
+ * clipping to `clipNorm`, the uniform mean, Gaussian noise of standard
+ * deviation `noiseMultiplier · clipNorm / m`, the rank step; ε accounted at
+ * `delta`, no round opened past `epsilonBudget`.
+ */
+export interface PrivacySpec {
+  readonly clipNorm: number;
+  readonly noiseMultiplier: number;
+  readonly delta: number;
+  /** `undefined` = no budget. */
+  readonly epsilonBudget?: number;
+  /** Record each round's noise key in its result (off: the key is secret). */
+  readonly reproducible: boolean;
+}
+
 /** A federation as created by the operator. */
 export interface Federation {
   readonly id: string;
@@ -73,6 +89,8 @@ export interface Federation {
   readonly schema: AdapterSchema;
   readonly merge: MergeSpec;
   readonly policy: RoundPolicy;
+  /** Central differential privacy; `undefined` = none. */
+  readonly privacy?: PrivacySpec;
   /** Epoch milliseconds. */
   readonly createdAt: number;
 }
@@ -116,6 +134,11 @@ export interface RoundRecord {
    * be merged again (`retryMerge`).
    */
   readonly mergeFault?: "clients" | "coordinator";
+  /** With central DP: the round's sampling rate, cohort / enrolled clients when it opened. */
+  readonly samplingRate?: number;
+  /** With central DP, once merged: ε of this round alone, and the federation's after it. */
+  readonly roundEpsilon?: number;
+  readonly epsilon?: number;
 }
 
 /** An accepted (durably stored) update. */
@@ -158,6 +181,10 @@ export interface RoundResult extends AnnouncedResult {
   readonly method: MethodName;
   /** Clients whose update the merge had to leave out, and why (not announced; shown to operators). */
   readonly excluded?: readonly MergeExclusion[];
+  /** With central DP: how many updates the clip norm scaled down. */
+  readonly clipped?: number;
+  /** With central DP and `reproducible`: the round's noise key (64 hex digits). */
+  readonly noiseKey?: string;
 }
 
 /** A client's update that the round merge left out. */

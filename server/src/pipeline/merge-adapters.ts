@@ -162,7 +162,8 @@ export async function mergeGroups(
       const name = names[next++];
       // A module whose merge only multiplies is read by the worker itself on
       // every pass, so no one holds all its clients' factors.
-      const files = pool.readsFiles ? source.files?.(name) : undefined;
+      // Central DP merges where its noise key is (in-process): never from files, never on merge workers.
+      const files = pool.readsFiles && opts.dp === undefined ? source.files?.(name) : undefined;
       const entry =
         files !== undefined && (pool.readsAnyFiles === true || streamableOptions(files, opts))
           ? await pool.mergeFiles(files, opts)

@@ -121,6 +121,17 @@ export function federationFromProto(req: CreateFederationRequest): Omit<Federati
     },
     merge: mergeFromProto(req.merge),
     policy: policyFromProto(req.policy),
+    ...(req.privacy !== undefined
+      ? {
+          privacy: {
+            clipNorm: req.privacy.clipNorm,
+            noiseMultiplier: req.privacy.noiseMultiplier,
+            delta: req.privacy.delta,
+            ...(req.privacy.epsilonBudget > 0 ? { epsilonBudget: req.privacy.epsilonBudget } : {}),
+            reproducible: req.privacy.reproducible,
+          },
+        }
+      : {}),
   };
 }
 
@@ -146,6 +157,17 @@ export function federationToProto(f: Federation): FederationMessage {
       maxUpdateBytes: BigInt(f.policy.maxUpdateBytes),
     },
     createTime: timestampFromMs(f.createdAt),
+    ...(f.privacy !== undefined
+      ? {
+          privacy: {
+            clipNorm: f.privacy.clipNorm,
+            noiseMultiplier: f.privacy.noiseMultiplier,
+            delta: f.privacy.delta,
+            epsilonBudget: f.privacy.epsilonBudget ?? 0,
+            reproducible: f.privacy.reproducible,
+          },
+        }
+      : {}),
   });
 }
 
@@ -162,6 +184,8 @@ export function roundToProto(r: RoundRecord, acceptedUpdates: number): Round {
     cohortClientIds: [...r.cohort],
     resultContentHash: r.resultHash ?? "",
     failureReason: r.failure ?? "",
+    roundEpsilon: r.roundEpsilon ?? 0,
+    epsilon: r.epsilon ?? 0,
   });
 }
 

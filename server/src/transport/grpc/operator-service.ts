@@ -16,6 +16,8 @@ import {
   ListRoundsResponseSchema,
   ListUpdatesResponseSchema,
   type OperatorService,
+  type PrivacyStatus,
+  PrivacyStatusSchema,
   RetryMergeResponseSchema,
   StartRoundResponseSchema,
 } from "@tributary/protocol";
@@ -126,14 +128,18 @@ export function operatorServiceHandlers(
         .filter((r): r is RoundRecord => r !== undefined && (r.state === "open" || r.state === "merging"));
       const cluster = coordinator.cluster();
       const waitingReasons: Record<string, string> = {};
+      const privacy: Record<string, PrivacyStatus> = {};
       for (const f of federations) {
         const why = coordinator.whyNoRound(f.id);
         if (why !== undefined) waitingReasons[f.id] = why;
+        const p = coordinator.privacy(f.id);
+        if (p !== undefined) privacy[f.id] = create(PrivacyStatusSchema, p);
       }
       return create(GetStatusResponseSchema, {
         federations: federations.map(federationToProto),
         openRounds: open.map(withCount),
         waitingReasons,
+        privacy,
         connectedClients: [
           ...connections
             .list()

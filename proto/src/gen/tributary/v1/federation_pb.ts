@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tributary/v1/federation.proto.
  */
 export const file_tributary_v1_federation: GenFile = /*@__PURE__*/
-  fileDesc("Ch10cmlidXRhcnkvdjEvZmVkZXJhdGlvbi5wcm90bxIMdHJpYnV0YXJ5LnYxIkkKCk1vZHVsZVNwZWMSDAoEbmFtZRgBIAEoCRIMCgRkX2luGAIgASgNEg0KBWRfb3V0GAMgASgNEhAKCG1heF9yYW5rGAQgASgNIn4KDUFkYXB0ZXJTY2hlbWESFQoNYmFzZV9tb2RlbF9pZBgBIAEoCRIpCgdtb2R1bGVzGAIgAygLMhgudHJpYnV0YXJ5LnYxLk1vZHVsZVNwZWMSKwoOYWxsb3dlZF9kdHlwZXMYAyADKA4yEy50cmlidXRhcnkudjEuRHR5cGUi5AQKCU1lcmdlU3BlYxIOCgZtZXRob2QYASABKAkSDAoEcmFuaxgCIAEoDRIRCglmdWxsX3JhbmsYAyABKAgSDgoBaxgEIAEoAUgAiAEBEhIKBXNjYWxlGAUgASgBSAGIAQESEwoGc29sdmVyGAYgASgJSAKIAQESEgoFc2lnbWEYByABKAFIA4gBARISCgVpdGVycxgIIAEoDUgEiAEBEhAKA3RvbBgJIAEoAUgFiAEBEhEKBHNlZWQYCiABKAVIBogBARIPCgJtdRgLIAEoAUgHiAEBEhUKCHJhbmtfY2FwGAwgASgBSAiIAQESEwoGY3V0b2ZmGA0gASgBSAmIAQESFAoHY29tYmluZRgOIAEoCUgKiAEBEhQKB2RlbnNpdHkYDyABKAFIC4gBARIRCgRkcm9wGBAgASgBSAyIAQESFwoKbm9ybV9ib3VuZBgRIAEoAUgNiAEBEicKGm5vcm1fYm91bmRfbWVkaWFuX211bHRpcGxlGBIgASgBSA6IAQESHgoRbm9ybV9ib3VuZF9hY3Rpb24YEyABKAlID4gBAUIECgJfa0IICgZfc2NhbGVCCQoHX3NvbHZlckIICgZfc2lnbWFCCAoGX2l0ZXJzQgYKBF90b2xCBwoFX3NlZWRCBQoDX211QgsKCV9yYW5rX2NhcEIJCgdfY3V0b2ZmQgoKCF9jb21iaW5lQgoKCF9kZW5zaXR5QgcKBV9kcm9wQg0KC19ub3JtX2JvdW5kQh0KG19ub3JtX2JvdW5kX21lZGlhbl9tdWx0aXBsZUIUChJfbm9ybV9ib3VuZF9hY3Rpb24ilAIKC1JvdW5kUG9saWN5EhMKC21pbl9jbGllbnRzGAEgASgNEhMKC2NvaG9ydF9zaXplGAIgASgNEhcKD2NvaG9ydF9mcmFjdGlvbhgDIAEoARIOCgZxdW9ydW0YBCABKA0SNAoRd2FpdF9hZnRlcl9xdW9ydW0YBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SKwoIZGVhZGxpbmUYBiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SNQoPZGVhZGxpbmVfcG9saWN5GAcgASgOMhwudHJpYnV0YXJ5LnYxLkRlYWRsaW5lUG9saWN5EhgKEG1heF91cGRhdGVfYnl0ZXMYCCABKAQi3wEKCkZlZGVyYXRpb24SCgoCaWQYASABKAkSFAoMZGlzcGxheV9uYW1lGAIgASgJEisKBnNjaGVtYRgDIAEoCzIbLnRyaWJ1dGFyeS52MS5BZGFwdGVyU2NoZW1hEiYKBW1lcmdlGAQgASgLMhcudHJpYnV0YXJ5LnYxLk1lcmdlU3BlYxIpCgZwb2xpY3kYBSABKAsyGS50cmlidXRhcnkudjEuUm91bmRQb2xpY3kSLwoLY3JlYXRlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wItMCCgVSb3VuZBIVCg1mZWRlcmF0aW9uX2lkGAEgASgJEg4KBm51bWJlchgCIAEoDRInCgVzdGF0ZRgDIAEoDjIYLnRyaWJ1dGFyeS52MS5Sb3VuZFN0YXRlEi0KCW9wZW5fdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKY2xvc2VfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMQoNZGVhZGxpbmVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGAoQYWNjZXB0ZWRfdXBkYXRlcxgHIAEoDRIZChFjb2hvcnRfY2xpZW50X2lkcxgIIAMoCRIbChNyZXN1bHRfY29udGVudF9oYXNoGAkgASgJEhYKDmZhaWx1cmVfcmVhc29uGAogASgJIooCCg1VcGRhdGVTdW1tYXJ5EhUKDWZlZGVyYXRpb25faWQYASABKAkSEQoJY2xpZW50X2lkGAIgASgJEhEKCXVwZGF0ZV9pZBgDIAEoCRINCgVyb3VuZBgEIAEoDRIUCgxzYW1wbGVfY291bnQYBSABKAQSEgoKc2l6ZV9ieXRlcxgGIAEoBBIwCgxyZWNlaXZlX3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDG1lcmdlX3dlaWdodBgJIAEoARIUCgxjb250ZW50X2hhc2gYCiABKAkSFwoPbWVyZ2VfZXhjbHVzaW9uGAsgASgJSgQIBxAIUgZzaGEyNTYqTAoFRHR5cGUSFQoRRFRZUEVfVU5TUEVDSUZJRUQQABINCglEVFlQRV9GMzIQARINCglEVFlQRV9GMTYQAhIOCgpEVFlQRV9CRjE2EAMqcgoORGVhZGxpbmVQb2xpY3kSHwobREVBRExJTkVfUE9MSUNZX1VOU1BFQ0lGSUVEEAASHwobREVBRExJTkVfUE9MSUNZX0VYVEVORF9PTkNFEAESHgoaREVBRExJTkVfUE9MSUNZX0ZBSUxfUk9VTkQQAiqkAQoKUm91bmRTdGF0ZRIbChdST1VORF9TVEFURV9VTlNQRUNJRklFRBAAEhQKEFJPVU5EX1NUQVRFX09QRU4QARIXChNST1VORF9TVEFURV9NRVJHSU5HEAISGQoVUk9VTkRfU1RBVEVfUFVCTElTSEVEEAMSFgoSUk9VTkRfU1RBVEVfRkFJTEVEEAQSFwoTUk9VTkRfU1RBVEVfQUJPUlRFRBAFYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("Ch10cmlidXRhcnkvdjEvZmVkZXJhdGlvbi5wcm90bxIMdHJpYnV0YXJ5LnYxIkkKCk1vZHVsZVNwZWMSDAoEbmFtZRgBIAEoCRIMCgRkX2luGAIgASgNEg0KBWRfb3V0GAMgASgNEhAKCG1heF9yYW5rGAQgASgNIn4KDUFkYXB0ZXJTY2hlbWESFQoNYmFzZV9tb2RlbF9pZBgBIAEoCRIpCgdtb2R1bGVzGAIgAygLMhgudHJpYnV0YXJ5LnYxLk1vZHVsZVNwZWMSKwoOYWxsb3dlZF9kdHlwZXMYAyADKA4yEy50cmlidXRhcnkudjEuRHR5cGUi5AQKCU1lcmdlU3BlYxIOCgZtZXRob2QYASABKAkSDAoEcmFuaxgCIAEoDRIRCglmdWxsX3JhbmsYAyABKAgSDgoBaxgEIAEoAUgAiAEBEhIKBXNjYWxlGAUgASgBSAGIAQESEwoGc29sdmVyGAYgASgJSAKIAQESEgoFc2lnbWEYByABKAFIA4gBARISCgVpdGVycxgIIAEoDUgEiAEBEhAKA3RvbBgJIAEoAUgFiAEBEhEKBHNlZWQYCiABKAVIBogBARIPCgJtdRgLIAEoAUgHiAEBEhUKCHJhbmtfY2FwGAwgASgBSAiIAQESEwoGY3V0b2ZmGA0gASgBSAmIAQESFAoHY29tYmluZRgOIAEoCUgKiAEBEhQKB2RlbnNpdHkYDyABKAFIC4gBARIRCgRkcm9wGBAgASgBSAyIAQESFwoKbm9ybV9ib3VuZBgRIAEoAUgNiAEBEicKGm5vcm1fYm91bmRfbWVkaWFuX211bHRpcGxlGBIgASgBSA6IAQESHgoRbm9ybV9ib3VuZF9hY3Rpb24YEyABKAlID4gBAUIECgJfa0IICgZfc2NhbGVCCQoHX3NvbHZlckIICgZfc2lnbWFCCAoGX2l0ZXJzQgYKBF90b2xCBwoFX3NlZWRCBQoDX211QgsKCV9yYW5rX2NhcEIJCgdfY3V0b2ZmQgoKCF9jb21iaW5lQgoKCF9kZW5zaXR5QgcKBV9kcm9wQg0KC19ub3JtX2JvdW5kQh0KG19ub3JtX2JvdW5kX21lZGlhbl9tdWx0aXBsZUIUChJfbm9ybV9ib3VuZF9hY3Rpb24ilAIKC1JvdW5kUG9saWN5EhMKC21pbl9jbGllbnRzGAEgASgNEhMKC2NvaG9ydF9zaXplGAIgASgNEhcKD2NvaG9ydF9mcmFjdGlvbhgDIAEoARIOCgZxdW9ydW0YBCABKA0SNAoRd2FpdF9hZnRlcl9xdW9ydW0YBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SKwoIZGVhZGxpbmUYBiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SNQoPZGVhZGxpbmVfcG9saWN5GAcgASgOMhwudHJpYnV0YXJ5LnYxLkRlYWRsaW5lUG9saWN5EhgKEG1heF91cGRhdGVfYnl0ZXMYCCABKAQidwoLUHJpdmFjeVNwZWMSEQoJY2xpcF9ub3JtGAEgASgBEhgKEG5vaXNlX211bHRpcGxpZXIYAiABKAESDQoFZGVsdGEYAyABKAESFgoOZXBzaWxvbl9idWRnZXQYBCABKAESFAoMcmVwcm9kdWNpYmxlGAUgASgIIm0KDVByaXZhY3lTdGF0dXMSDwoHZXBzaWxvbhgBIAEoARINCgVkZWx0YRgCIAEoARIWCg5lcHNpbG9uX2J1ZGdldBgDIAEoARIOCgZyb3VuZHMYBCABKA0SFAoMYnVkZ2V0X3NwZW50GAUgASgIIosCCgpGZWRlcmF0aW9uEgoKAmlkGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRIrCgZzY2hlbWEYAyABKAsyGy50cmlidXRhcnkudjEuQWRhcHRlclNjaGVtYRImCgVtZXJnZRgEIAEoCzIXLnRyaWJ1dGFyeS52MS5NZXJnZVNwZWMSKQoGcG9saWN5GAUgASgLMhkudHJpYnV0YXJ5LnYxLlJvdW5kUG9saWN5Ei8KC2NyZWF0ZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIqCgdwcml2YWN5GAcgASgLMhkudHJpYnV0YXJ5LnYxLlByaXZhY3lTcGVjIvsCCgVSb3VuZBIVCg1mZWRlcmF0aW9uX2lkGAEgASgJEg4KBm51bWJlchgCIAEoDRInCgVzdGF0ZRgDIAEoDjIYLnRyaWJ1dGFyeS52MS5Sb3VuZFN0YXRlEi0KCW9wZW5fdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKY2xvc2VfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMQoNZGVhZGxpbmVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGAoQYWNjZXB0ZWRfdXBkYXRlcxgHIAEoDRIZChFjb2hvcnRfY2xpZW50X2lkcxgIIAMoCRIbChNyZXN1bHRfY29udGVudF9oYXNoGAkgASgJEhYKDmZhaWx1cmVfcmVhc29uGAogASgJEhUKDXJvdW5kX2Vwc2lsb24YCyABKAESDwoHZXBzaWxvbhgMIAEoASKKAgoNVXBkYXRlU3VtbWFyeRIVCg1mZWRlcmF0aW9uX2lkGAEgASgJEhEKCWNsaWVudF9pZBgCIAEoCRIRCgl1cGRhdGVfaWQYAyABKAkSDQoFcm91bmQYBCABKA0SFAoMc2FtcGxlX2NvdW50GAUgASgEEhIKCnNpemVfYnl0ZXMYBiABKAQSMAoMcmVjZWl2ZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxtZXJnZV93ZWlnaHQYCSABKAESFAoMY29udGVudF9oYXNoGAogASgJEhcKD21lcmdlX2V4Y2x1c2lvbhgLIAEoCUoECAcQCFIGc2hhMjU2KkwKBUR0eXBlEhUKEURUWVBFX1VOU1BFQ0lGSUVEEAASDQoJRFRZUEVfRjMyEAESDQoJRFRZUEVfRjE2EAISDgoKRFRZUEVfQkYxNhADKnIKDkRlYWRsaW5lUG9saWN5Eh8KG0RFQURMSU5FX1BPTElDWV9VTlNQRUNJRklFRBAAEh8KG0RFQURMSU5FX1BPTElDWV9FWFRFTkRfT05DRRABEh4KGkRFQURMSU5FX1BPTElDWV9GQUlMX1JPVU5EEAIqpAEKClJvdW5kU3RhdGUSGwoXUk9VTkRfU1RBVEVfVU5TUEVDSUZJRUQQABIUChBST1VORF9TVEFURV9PUEVOEAESFwoTUk9VTkRfU1RBVEVfTUVSR0lORxACEhkKFVJPVU5EX1NUQVRFX1BVQkxJU0hFRBADEhYKElJPVU5EX1NUQVRFX0ZBSUxFRBAEEhcKE1JPVU5EX1NUQVRFX0FCT1JURUQQBWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * One LoRA-adapted linear module of the base model.
@@ -331,6 +331,110 @@ export const RoundPolicySchema: GenMessage<RoundPolicy> = /*@__PURE__*/
   messageDesc(file_tributary_v1_federation, 3);
 
 /**
+ * Central differential privacy of a federation's rounds (docs/privacy.md):
+ * each update clipped to `clip_norm` over its whole adapter, the uniform mean
+ * of the clipped updates, Gaussian noise of standard deviation
+ * noise_multiplier x clip_norm / m on every entry (m = updates merged), then
+ * the rank step. Needs merge method "fedavg" with a rank and no norm bound.
+ *
+ * @generated from message tributary.v1.PrivacySpec
+ */
+export type PrivacySpec = Message<"tributary.v1.PrivacySpec"> & {
+  /**
+   * C, the Frobenius norm each client's whole update is clipped to (> 0).
+   *
+   * @generated from field: double clip_norm = 1;
+   */
+  clipNorm: number;
+
+  /**
+   * z: noise standard deviation / clip_norm (>= 0; 0 = clipping alone).
+   *
+   * @generated from field: double noise_multiplier = 2;
+   */
+  noiseMultiplier: number;
+
+  /**
+   * The delta that epsilon is reported at, in (0, 1); below 1 / enrolled
+   * clients is the usual choice.
+   *
+   * @generated from field: double delta = 3;
+   */
+  delta: number;
+
+  /**
+   * No round opens whose accounting would take epsilon past this budget
+   * (FAILED_PRECONDITION, "privacy budget"). 0 = no budget.
+   *
+   * @generated from field: double epsilon_budget = 4;
+   */
+  epsilonBudget: number;
+
+  /**
+   * Record each round's noise key in its result, so the merge can be
+   * reproduced (and its noise removed by whoever reads the journal). Off by
+   * default: the key is secret and never written.
+   *
+   * @generated from field: bool reproducible = 5;
+   */
+  reproducible: boolean;
+};
+
+/**
+ * Describes the message tributary.v1.PrivacySpec.
+ * Use `create(PrivacySpecSchema)` to create a new message.
+ */
+export const PrivacySpecSchema: GenMessage<PrivacySpec> = /*@__PURE__*/
+  messageDesc(file_tributary_v1_federation, 4);
+
+/**
+ * What a federation's rounds have spent of their privacy (GetStatus).
+ *
+ * @generated from message tributary.v1.PrivacyStatus
+ */
+export type PrivacyStatus = Message<"tributary.v1.PrivacyStatus"> & {
+  /**
+   * Epsilon spent by every merged round so far, at `delta`.
+   *
+   * @generated from field: double epsilon = 1;
+   */
+  epsilon: number;
+
+  /**
+   * @generated from field: double delta = 2;
+   */
+  delta: number;
+
+  /**
+   * The budget (0 = none).
+   *
+   * @generated from field: double epsilon_budget = 3;
+   */
+  epsilonBudget: number;
+
+  /**
+   * Rounds accounted for.
+   *
+   * @generated from field: uint32 rounds = 4;
+   */
+  rounds: number;
+
+  /**
+   * No round can open within the budget.
+   *
+   * @generated from field: bool budget_spent = 5;
+   */
+  budgetSpent: boolean;
+};
+
+/**
+ * Describes the message tributary.v1.PrivacyStatus.
+ * Use `create(PrivacyStatusSchema)` to create a new message.
+ */
+export const PrivacyStatusSchema: GenMessage<PrivacyStatus> = /*@__PURE__*/
+  messageDesc(file_tributary_v1_federation, 5);
+
+/**
  * A group of clients fine-tuning the same base model and merging their
  * adapters round after round.
  *
@@ -378,6 +482,13 @@ export type Federation = Message<"tributary.v1.Federation"> & {
    * @generated from field: google.protobuf.Timestamp create_time = 6;
    */
   createTime?: Timestamp | undefined;
+
+  /**
+   * Central differential privacy; unset = none.
+   *
+   * @generated from field: tributary.v1.PrivacySpec privacy = 7;
+   */
+  privacy?: PrivacySpec | undefined;
 };
 
 /**
@@ -385,7 +496,7 @@ export type Federation = Message<"tributary.v1.Federation"> & {
  * Use `create(FederationSchema)` to create a new message.
  */
 export const FederationSchema: GenMessage<Federation> = /*@__PURE__*/
-  messageDesc(file_tributary_v1_federation, 4);
+  messageDesc(file_tributary_v1_federation, 6);
 
 /**
  * One round of a federation.
@@ -463,6 +574,19 @@ export type Round = Message<"tributary.v1.Round"> & {
    * @generated from field: string failure_reason = 10;
    */
   failureReason: string;
+
+  /**
+   * With central DP, once merged: the epsilon this round spent on its own,
+   * and the federation's epsilon after it (at the federation's delta).
+   *
+   * @generated from field: double round_epsilon = 11;
+   */
+  roundEpsilon: number;
+
+  /**
+   * @generated from field: double epsilon = 12;
+   */
+  epsilon: number;
 };
 
 /**
@@ -470,7 +594,7 @@ export type Round = Message<"tributary.v1.Round"> & {
  * Use `create(RoundSchema)` to create a new message.
  */
 export const RoundSchema: GenMessage<Round> = /*@__PURE__*/
-  messageDesc(file_tributary_v1_federation, 5);
+  messageDesc(file_tributary_v1_federation, 7);
 
 /**
  * One accepted update of a round, as operators see it.
@@ -556,7 +680,7 @@ export type UpdateSummary = Message<"tributary.v1.UpdateSummary"> & {
  * Use `create(UpdateSummarySchema)` to create a new message.
  */
 export const UpdateSummarySchema: GenMessage<UpdateSummary> = /*@__PURE__*/
-  messageDesc(file_tributary_v1_federation, 6);
+  messageDesc(file_tributary_v1_federation, 8);
 
 /**
  * Element type of the tensors of an adapter, as named in safetensors.
