@@ -23,6 +23,7 @@ import { createMergePool } from "../server/src/compute/merge-pool.ts";
 import { clipFactors } from "../server/src/merge/dp/clip.ts";
 import { clientNorm2 } from "../server/src/merge/grams.ts";
 import { resolveOptions } from "../server/src/merge/options.ts";
+import type { FederationView } from "../server/src/operator-ui/views.ts";
 import { decodeAdapter, readAdapter } from "../server/src/peft/index.ts";
 import { denseProduct, relativeError } from "../server/src/peft/testing/fixtures.ts";
 import { mergeAdapters } from "../server/src/pipeline/merge-adapters.ts";
@@ -30,6 +31,7 @@ import { epsilonOf } from "../server/src/privacy/rdp.ts";
 import { waitFor } from "./helpers/expect.ts";
 import { type Fixture, fetchRound, MODULES, startFixture, submitUpdate } from "./helpers/federation.ts";
 import { call } from "./helpers/grpc-calls.ts";
+import { recordedMetrics } from "./helpers/metrics.ts";
 
 const CLIP = 0.05;
 const Z = 1.2;
@@ -41,8 +43,11 @@ const BUDGET = (eps(2) + eps(3)) / 2;
 
 describe("central differential privacy in rounds", { timeout: 120_000 }, () => {
   let fx: Fixture;
+  const metrics = recordedMetrics();
   before(async () => {
     fx = await startFixture({
+      telemetry: metrics.telemetry,
+      ui: true,
       clients: 2,
       method: "fedavg",
       rank: 4,
@@ -160,6 +165,17 @@ describe("central differential privacy in rounds", { timeout: 120_000 }, () => {
     const p = status.privacy[fx.federationId];
     assert.ok(p?.budgetSpent && p.rounds === 2 && Math.abs(p.epsilon - eps(2)) < 1e-9);
     assert.equal(p.epsilonBudget, BUDGET);
+    // The operator page's API (what its "Privacy ε" card shows, with "budget spent").
+    const page = await fetch(new URL("/api/federations", fx.service.ui!.url), {
+      headers: { authorization: `Bearer ${fx.service.operatorToken}` },
+    });
+    const view = ((await page.json()) as { federations: FederationView[] }).federations.find(
+      (f) => f.id === fx.federationId,
+    );
+    assert.equal(view?.privacy?.budgetSpent, true);
+    assert.ok(Math.abs((view?.privacy?.epsilon ?? 0) - eps(2)) < 1e-9);
+    const gauge = await metrics.sum("tributary_privacy_epsilon", { federation: fx.federationId });
+    assert.ok(Math.abs(gauge - eps(2)) < 1e-9, `Prometheus: ε ${gauge}`);
     assert.match(
       status.waitingReasons[fx.federationId],
       /^privacy budget spent: ε = [\d.]+ of [\d.]+; another round would take it to/,

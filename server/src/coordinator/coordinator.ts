@@ -84,6 +84,13 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
   /** When each client last joined or heartbeat here (epoch ms). */
   const seen = new Map<string, number>();
   const refusals = createRefusalLog();
+  const queries = createQueries({
+    store,
+    results,
+    federations: () => registry.federations(),
+    federation: (id) => fedOf(id),
+    schedulerOf: (id) => schedulerOf(id),
+  });
   const presence = opts.presence;
   const keyOf = (federationId: string, clientId: string) => `${federationId}\u0000${clientId}`;
   const connectedHere = async (federationId: string, clientId: string): Promise<void> => {
@@ -152,9 +159,19 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
           registry.leads,
         );
       }
-      unobserve = telemetry.observeActiveClients(() =>
+      const unobserveClients = telemetry.observeActiveClients(() =>
         registry.schedulers().map(([id, s]) => [id, s.connected().length] as const),
       );
+      const unobservePrivacy = telemetry.observePrivacy(() =>
+        registry.federations().flatMap((f) => {
+          const p = queries.privacy(f.id);
+          return p === undefined ? [] : [[f.id, p.epsilon] as const];
+        }),
+      );
+      unobserve = () => {
+        unobserveClients();
+        unobservePrivacy();
+      };
       log.info("coordinator started", { federations: registry.federations().length });
     },
     async close() {
@@ -230,13 +247,7 @@ export function createCoordinator(opts: CoordinatorOptions): Coordinator {
       return refusals.list(id);
     },
     lastSeen: (id, clientId) => seen.get(keyOf(id, clientId)),
-    ...createQueries({
-      store,
-      results,
-      federations: registry.federations,
-      federation: fedOf,
-      schedulerOf,
-    }),
+    ...queries,
     clientConnected: connectedHere,
     async clientDisconnected(id, clientId) {
       here.delete(keyOf(id, clientId));

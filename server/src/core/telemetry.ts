@@ -62,6 +62,8 @@ export interface Telemetry {
   storeWrite<T>(operation: "journal" | "upload" | "adapter", fn: () => Promise<T>): Promise<T>;
   /** Reports connected clients per federation on each collection; returns the unregistration. */
   observeActiveClients(read: () => Iterable<readonly [federationId: string, connected: number]>): () => void;
+  /** Reports ε spent per federation with central DP on each collection; returns the unregistration. */
+  observePrivacy(read: () => Iterable<readonly [federationId: string, epsilon: number]>): () => void;
   /** Ends the spans of rounds still running (marked `tributary.interrupted`). */
   close(): void;
 }
@@ -88,5 +90,6 @@ export const noopTelemetry: Telemetry = {
   publish: (_federationId, _round, fn) => fn(),
   storeWrite: (_operation, fn) => fn(),
   observeActiveClients: () => () => {},
+  observePrivacy: () => () => {},
   close() {},
 };

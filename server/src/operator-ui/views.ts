@@ -23,6 +23,7 @@ export type CoordinatorReader = Pick<
   | "refusals"
   | "lastSeen"
   | "whyNoRound"
+  | "privacy"
 >;
 
 /** A federation as `/api/federations` lists it. */
@@ -55,6 +56,14 @@ export interface FederationView {
   }[];
   /** Why no round is open (`null` while one is open or merging). */
   readonly waitingReason: string | null;
+  /** With central DP: ε spent at δ, the budget (0 = none), rounds charged, whether another fits. */
+  readonly privacy: {
+    readonly epsilon: number;
+    readonly delta: number;
+    readonly epsilonBudget: number;
+    readonly rounds: number;
+    readonly budgetSpent: boolean;
+  } | null;
   readonly currentRound: { readonly number: number; readonly state: RoundState } | null;
   /**
    * The coordinator leading the federation's rounds when several share one
@@ -126,6 +135,9 @@ export interface RoundView {
   readonly resultSize: number | null;
   readonly published: boolean;
   readonly failure: string | null;
+  /** With central DP, once merged: ε of this round alone and the federation's after it. */
+  readonly epsilon: number | null;
+  readonly roundEpsilon: number | null;
   /** Bytes received in accepted updates. */
   readonly bytes: number;
   readonly samples: number;
@@ -194,6 +206,7 @@ export function federationsView(c: CoordinatorReader): FederationView[] {
         lastRound: lastRound.get(r.clientId) ?? null,
       })),
       waitingReason: c.whyNoRound(f.id) ?? null,
+      privacy: c.privacy(f.id) ?? null,
       currentRound: current === undefined ? null : { number: current.number, state: current.state },
       leader:
         cluster.coordinatorId === undefined || leader === undefined
@@ -267,6 +280,8 @@ export async function roundsView(
       resultSize: result?.size ?? null,
       published: r.published === true,
       failure: r.failure ?? null,
+      epsilon: r.epsilon ?? null,
+      roundEpsilon: r.roundEpsilon ?? null,
       bytes: updates.reduce((s, u) => s + u.size, 0),
       samples: updates.reduce((s, u) => s + u.samples, 0),
       submissions: [...updates]

@@ -38,6 +38,8 @@ export interface Instruments {
   readonly storeFsync: Histogram;
   /** `{federation}`: enrolled clients connected now. */
   readonly activeClients: ObservableGauge;
+  /** `{federation}`: ε its merged rounds spent (central DP only). */
+  readonly privacyEpsilon: ObservableGauge;
 }
 
 const SECONDS_LONG = [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400];
@@ -107,6 +109,10 @@ export function createInstruments(meter: Meter): Instruments {
     activeClients: meter.createObservableGauge("tributary_active_clients", {
       description: "Enrolled clients connected now",
       unit: "{client}",
+    }),
+    privacyEpsilon: meter.createObservableGauge("tributary_privacy_epsilon", {
+      description: "Epsilon a federation with central DP has spent, at its delta (merged rounds)",
+      unit: "1",
     }),
   };
 }

@@ -351,6 +351,13 @@ export function createTelemetry(opts: TelemetryOptions = {}): Telemetry {
       m.activeClients.addCallback(callback);
       return () => m.activeClients.removeCallback(callback);
     },
+    observePrivacy(read) {
+      const callback = (result: { observe(value: number, attributes?: Attributes): void }) => {
+        for (const [federation, epsilon] of read()) result.observe(epsilon, { federation });
+      };
+      m.privacyEpsilon.addCallback(callback);
+      return () => m.privacyEpsilon.removeCallback(callback);
+    },
     close() {
       for (const t of rounds.values()) {
         if (t.ended) continue;

@@ -100,6 +100,10 @@ function fmtTime(epochMs) {
 }
 
 /** Axis labels: round numbers of ms, s or min. */
+function fmtEpsilon(e) {
+  return e === null || e === undefined ? "—" : typeof e === "number" && Number.isFinite(e) ? e.toFixed(2) : "∞";
+}
+
 function fmtTick(ms) {
   if (ms === 0) return "0";
   if (ms < 1000) return `${ms} ms`;
@@ -324,6 +328,16 @@ function renderSummary(f, rounds) {
       current ? badge(current.state, current.state) : null,
     ),
     card("Published", `${f.publishedRounds} / ${f.rounds}`, "rounds"),
+    ...(f.privacy
+      ? [
+          card(
+            "Privacy ε",
+            `${fmtEpsilon(f.privacy.epsilon)}${f.privacy.epsilonBudget > 0 ? ` / ${f.privacy.epsilonBudget}` : ""} `,
+            `δ ${f.privacy.delta} · ${f.privacy.rounds} round(s)`,
+            f.privacy.budgetSpent ? badge("budget spent", "failed") : null,
+          ),
+        ]
+      : []),
     card("Data received", fmtBytes(bytes), `last ${rounds.length} rounds`),
     card("Median round", fmtMs(medDuration), `merge ${fmtMs(medMerge)}`),
   );

@@ -121,6 +121,10 @@ export function fakeReader(name = "test federation"): CoordinatorReader {
       fed(id);
       return undefined;
     },
+    privacy: (id) => {
+      fed(id);
+      return undefined;
+    },
     refusals: (id) => {
       fed(id);
       return [
