@@ -11,9 +11,16 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+} from "@opentelemetry/sdk-trace-base";
+import {
   CreateFederationRequestSchema,
   GetStatusRequestSchema,
   type GetStatusResponse,
+  HeartbeatRequestSchema,
+  type HeartbeatResponse,
   ListRoundsRequestSchema,
   type ListRoundsResponse,
   StartRoundRequestSchema,
@@ -30,7 +37,7 @@ import { mergeAdapters } from "../server/src/pipeline/merge-adapters.ts";
 import { epsilonOf } from "../server/src/privacy/rdp.ts";
 import { waitFor } from "./helpers/expect.ts";
 import { type Fixture, fetchRound, MODULES, startFixture, submitUpdate } from "./helpers/federation.ts";
-import { call } from "./helpers/grpc-calls.ts";
+import { bearer, call } from "./helpers/grpc-calls.ts";
 import { recordedMetrics } from "./helpers/metrics.ts";
 
 const CLIP = 0.05;
@@ -43,9 +50,17 @@ const BUDGET = (eps(2) + eps(3)) / 2;
 
 describe("central differential privacy in rounds", { timeout: 120_000 }, () => {
   let fx: Fixture;
-  const metrics = recordedMetrics();
+  const spans = new InMemorySpanExporter();
+  const metrics = recordedMetrics({
+    tracer: new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] }).getTracer("dp"),
+  });
+  /** Every log line the coordinator wrote, as JSON, to check no noise key is in it. */
+  const logged: string[] = [];
+  const record = (level: string) => (msg: string, fields?: Record<string, unknown>) =>
+    logged.push(JSON.stringify({ level, msg, ...fields }, (_k, v) => (v instanceof Error ? v.message : v)));
   before(async () => {
     fx = await startFixture({
+      log: { info: record("info"), warn: record("warn"), error: record("error") },
       telemetry: metrics.telemetry,
       ui: true,
       clients: 2,
@@ -174,6 +189,14 @@ describe("central differential privacy in rounds", { timeout: 120_000 }, () => {
     );
     assert.equal(view?.privacy?.budgetSpent, true);
     assert.ok(Math.abs((view?.privacy?.epsilon ?? 0) - eps(2)) < 1e-9);
+    // A waiting client hears why (HeartbeatResponse.waiting_reason, as the SDKs' waiting reports print it).
+    const beat = (await call(
+      fx.client.heartbeat,
+      fx.client,
+      create(HeartbeatRequestSchema, { federationId: fx.federationId }),
+      bearer(fx.clients[0].token),
+    )) as HeartbeatResponse;
+    assert.match(beat.waitingReason, /^privacy budget spent/);
     const gauge = await metrics.sum("tributary_privacy_epsilon", { federation: fx.federationId });
     assert.ok(Math.abs(gauge - eps(2)) < 1e-9, `Prometheus: ε ${gauge}`);
     assert.match(
@@ -192,6 +215,32 @@ describe("central differential privacy in rounds", { timeout: 120_000 }, () => {
         assert.match((err as Error).message, /FAILED_PRECONDITION.*privacy budget spent/);
         return true;
       },
+    );
+  });
+
+  it("never writes a noise key to the logs, metrics or traces", async () => {
+    const keys = await Promise.all(
+      [1, 2].map(async (n) => (await fx.service.coordinator.result(fx.federationId, n))?.noiseKey),
+    );
+    assert.equal(keys.filter((k) => k !== undefined).length, 2);
+    const exported = JSON.stringify({
+      metrics: await Promise.all(
+        ["tributary_privacy_epsilon", "tributary_merge_exclusions_total", "tributary_rounds_total"].map((n) =>
+          metrics.points(n),
+        ),
+      ),
+      spans: spans
+        .getFinishedSpans()
+        .map((s) => ({ name: s.name, attributes: s.attributes, events: s.events })),
+    });
+    assert.ok(spans.getFinishedSpans().length > 0, "spans were recorded");
+    for (const key of keys) {
+      assert.ok(!logged.some((line) => line.includes(key!)), "no log line holds the key");
+      assert.ok(!exported.includes(key!), "no metric or span holds the key");
+    }
+    assert.ok(
+      logged.some((l) => l.includes("round merged")),
+      "the log was recorded",
     );
   });
 
