@@ -36,7 +36,14 @@ import { denseProduct, relativeError } from "../server/src/peft/testing/fixtures
 import { mergeAdapters } from "../server/src/pipeline/merge-adapters.ts";
 import { epsilonOf } from "../server/src/privacy/rdp.ts";
 import { waitFor } from "./helpers/expect.ts";
-import { type Fixture, fetchRound, MODULES, startFixture, submitUpdate } from "./helpers/federation.ts";
+import {
+  type Fixture,
+  fetchRound,
+  joinAll,
+  MODULES,
+  startFixture,
+  submitUpdate,
+} from "./helpers/federation.ts";
 import { bearer, call } from "./helpers/grpc-calls.ts";
 import { recordedMetrics } from "./helpers/metrics.ts";
 
@@ -242,6 +249,57 @@ describe("central differential privacy in rounds", { timeout: 120_000 }, () => {
       logged.some((l) => l.includes("round merged")),
       "the log was recorded",
     );
+  });
+
+  it("moves the clip norm towards the target quantile of the clients' norms (adaptive clipping)", async () => {
+    const C0 = 1e-4; // far under every client's norm: all clipped, so C grows
+    const fed = await fx.addFederation({
+      id: "dp-adaptive",
+      clients: 2,
+      method: "fedavg",
+      rank: 4,
+      privacy: {
+        clipNorm: C0,
+        noiseMultiplier: 0.8,
+        delta: DELTA,
+        targetQuantile: 0.5,
+        clipLr: 0.3,
+        clippedCountStddev: 0.5,
+      },
+    });
+    await joinAll(fx.client, fed);
+    const clipOf = async (n: number) => {
+      const list = (
+        (await call(
+          fx.operator.listRounds,
+          fx.operator,
+          create(ListRoundsRequestSchema, { federationId: fed.federationId }),
+          fx.operatorMd,
+        )) as ListRoundsResponse
+      ).rounds;
+      return list.find((r) => r.number === n)!;
+    };
+    for (const n of [1, 2]) {
+      await waitFor(
+        `round ${n} open`,
+        () => fx.service.coordinator.current(fed.federationId)?.number === n,
+        10_000,
+      );
+      for (const c of fed.clients)
+        assert.equal((await submitUpdate(fx.client, fed.federationId, c, n)).accepted, true);
+      await waitFor(
+        `round ${n} published`,
+        () => fx.service.coordinator.rounds(fed.federationId)[n - 1]?.round.state === "published",
+        30_000,
+      );
+    }
+    const r1 = await fx.service.coordinator.result(fed.federationId, 1);
+    assert.equal(r1?.clipped, 2, "both clipped at C0");
+    const b1 = r1?.unclippedFraction;
+    assert.ok(b1 !== undefined && Math.abs(b1) < 1.5, `noised fraction ${b1} (true 0, σ_b/m = 0.25)`);
+    assert.equal((await clipOf(1)).clipNorm, C0);
+    const expected = C0 * Math.exp(-0.3 * (b1 - 0.5));
+    assert.ok(Math.abs((await clipOf(2)).clipNorm - expected) < 1e-15, "round 2 clips at C0·exp(−η(b̃ − γ))");
   });
 
   it("refuses central DP on a merge it cannot cover", async () => {

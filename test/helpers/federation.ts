@@ -88,6 +88,9 @@ export interface FederationSpec {
     readonly delta: number;
     readonly epsilonBudget?: number;
     readonly reproducible?: boolean;
+    readonly targetQuantile?: number;
+    readonly clipLr?: number;
+    readonly clippedCountStddev?: number;
   };
 }
 

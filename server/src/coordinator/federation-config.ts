@@ -138,6 +138,20 @@ export function validateFederation(f: Federation): void {
       "privacy.epsilonBudget",
       `must be > 0 (or unset for none), got ${dp.epsilonBudget}`,
     );
+    if (dp.adaptive !== undefined) {
+      const a = dp.adaptive;
+      check(
+        a.targetQuantile > 0 && a.targetQuantile < 1,
+        "privacy.targetQuantile",
+        `must be in (0, 1), got ${a.targetQuantile}`,
+      );
+      check(a.clipLr > 0 && Number.isFinite(a.clipLr), "privacy.clipLr", `must be > 0, got ${a.clipLr}`);
+      check(
+        a.clippedCountStddev > dp.noiseMultiplier / 2,
+        "privacy.clippedCountStddev",
+        `must exceed noise_multiplier / 2 = ${dp.noiseMultiplier / 2} (the count's noise is part of the privacy cost), got ${a.clippedCountStddev}`,
+      );
+    }
     const problem = centralDpProblem(resolveOptions(specOptions(f.merge)), {
       clipNorm: dp.clipNorm,
       noiseMultiplier: dp.noiseMultiplier,

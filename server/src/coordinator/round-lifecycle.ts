@@ -102,6 +102,12 @@ export function createRoundLifecycle(deps: LifecycleDeps): RoundLifecycle {
     }
     return out;
   };
+  /** The clip norm of the next round: the last merged round's next one (adaptive), else the spec's. */
+  const currentClipNorm = (): number => {
+    const merged = rounds().filter((r) => r.resultHash !== undefined);
+    const last = merged[merged.length - 1];
+    return last?.nextClipNorm ?? last?.clipNorm ?? fed.privacy?.clipNorm ?? 0;
+  };
   const privacyCheck = () =>
     fed.privacy === undefined
       ? { ok: true, spent: 0, projected: 0 }
@@ -123,8 +129,10 @@ export function createRoundLifecycle(deps: LifecycleDeps): RoundLifecycle {
       deadlineAt: now + policy.deadlineMs,
       extended: false,
       cohort,
-      // The sampling rate the accountant charges this round at.
-      ...(fed.privacy !== undefined ? { samplingRate: cohort.length / Math.max(1, book.enrolled.size) } : {}),
+      // The sampling rate the accountant charges this round at, and the clip norm its merge uses.
+      ...(fed.privacy !== undefined
+        ? { samplingRate: cohort.length / Math.max(1, book.enrolled.size), clipNorm: currentClipNorm() }
+        : {}),
     };
     await effects.journal({ type: "round-opened", round: r });
     book.setRound(r);

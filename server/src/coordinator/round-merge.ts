@@ -26,6 +26,7 @@ import type {
 } from "../core/model.ts";
 import { isStorageFull, isTransientFault } from "../core/storage-faults.ts";
 import type { CoordinatorStore, StoredAdapter, UpdateReader } from "../core/store.ts";
+import { noisyUnclippedFraction, updatesNoiseMultiplier } from "../merge/dp/adaptive-clip.ts";
 import { clipFactors } from "../merge/dp/clip.ts";
 import { MergeInputError } from "../merge/errors.ts";
 import { median } from "../merge/norm-bound.ts";
@@ -216,20 +217,38 @@ function medianScaling(inputs: readonly LazyAdapter[]): number {
  */
 async function centralDpOf(
   spec: PrivacySpec,
+  round: RoundRecord,
   updates: readonly UpdateRecord[],
   inputs: readonly LazyAdapter[],
-): Promise<CentralDp> {
+): Promise<CentralDp & { readonly unclippedFraction?: number }> {
   const fromIntake = updates.map((u) =>
     u.modules === undefined ? undefined : Object.values(u.modules).reduce((s, m) => s + m.norm * m.norm, 0),
   );
   const norms2 = fromIntake.every((n) => n !== undefined)
     ? (fromIntake as number[])
     : await adapterNorms2(inputs);
+  const clipNorm = round.clipNorm ?? spec.clipNorm;
+  const noiseKey = randomBytes(32).toString("hex");
+  const a = spec.adaptive;
   return {
-    clipNorm: spec.clipNorm,
-    noiseMultiplier: spec.noiseMultiplier,
-    clipFactors: clipFactors(norms2, spec.clipNorm),
-    noiseKey: randomBytes(32).toString("hex"),
+    clipNorm,
+    // With adaptive clipping the count's noise takes part of the privacy cost: the updates get z_Δ.
+    noiseMultiplier:
+      a === undefined
+        ? spec.noiseMultiplier
+        : updatesNoiseMultiplier(spec.noiseMultiplier, a.clippedCountStddev),
+    clipFactors: clipFactors(norms2, clipNorm),
+    noiseKey,
+    ...(a !== undefined
+      ? {
+          unclippedFraction: noisyUnclippedFraction(
+            norms2.map((n) => Math.sqrt(n)),
+            clipNorm,
+            a.clippedCountStddev,
+            noiseKey,
+          ),
+        }
+      : {}),
   };
 }
 
@@ -292,7 +311,9 @@ async function mergeOnce(
       updates.map((u) => u.samples),
     );
     const dp =
-      federation.privacy === undefined ? undefined : await centralDpOf(federation.privacy, updates, inputs);
+      federation.privacy === undefined
+        ? undefined
+        : await centralDpOf(federation.privacy, round, updates, inputs);
     const opts = dp === undefined ? base : { ...base, dp };
     const outcome = await mergeLazyAdapters(inputs, opts, pool, args.onModule);
     const clients = updates.map((u) => u.clientId);
@@ -336,6 +357,7 @@ async function mergeOnce(
       mergedAt,
       ...(leftOut.length > 0 ? { excluded: leftOut } : {}),
       ...(dp !== undefined ? { clipped: dp.clipFactors.filter((f) => f < 1).length } : {}),
+      ...(dp?.unclippedFraction !== undefined ? { unclippedFraction: dp.unclippedFraction } : {}),
       ...(dp !== undefined && federation.privacy?.reproducible === true ? { noiseKey: dp.noiseKey } : {}),
     };
     return { stored, result, outcome };

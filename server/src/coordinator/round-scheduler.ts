@@ -11,6 +11,7 @@
  * commands of clients, operators and the merge.
  */
 import type { RoundRecord, RoundResult } from "../core/model.ts";
+import { nextClipNorm } from "../merge/dp/adaptive-clip.ts";
 import { canOpenRound } from "./cohort.ts";
 import { NotEnrolledError, PrivacyBudgetError, UnknownRoundError } from "./errors.ts";
 import { privacyAccount } from "./privacy-ledger.ts";
@@ -148,6 +149,15 @@ export function createRoundScheduler(opts: RoundSchedulerOptions): RoundSchedule
                 roundEpsilon: privacyAccount(fed.privacy, [merged]).epsilon,
                 epsilon: privacyAccount(fed.privacy, [...life.rounds().filter((x) => x.number !== n), merged])
                   .epsilon,
+                ...(fed.privacy.adaptive !== undefined && result.unclippedFraction !== undefined
+                  ? {
+                      nextClipNorm: nextClipNorm(
+                        r.clipNorm ?? fed.privacy.clipNorm,
+                        result.unclippedFraction,
+                        fed.privacy.adaptive,
+                      ),
+                    }
+                  : {}),
               };
         await effects.journal({ type: "round-merged", round: next, result });
         book.setRound(next);

@@ -80,6 +80,18 @@ export interface PrivacySpec {
   readonly epsilonBudget?: number;
   /** Record each round's noise key in its result (off: the key is secret). */
   readonly reproducible: boolean;
+  /** Adaptive clipping (Andrew et al. 2021); `undefined` = the clip norm stays `clipNorm`. */
+  readonly adaptive?: AdaptiveClipping;
+}
+
+/** The clip norm following a quantile of the clients' update norms. */
+export interface AdaptiveClipping {
+  /** γ ∈ (0, 1): the fraction of clients the clip norm should leave unclipped. */
+  readonly targetQuantile: number;
+  /** η > 0: `C ← C · exp(−η (b̃ − γ))`. */
+  readonly clipLr: number;
+  /** σ_b > z / 2: the noise on the count of unclipped clients (in clients). */
+  readonly clippedCountStddev: number;
 }
 
 /** A federation as created by the operator. */
@@ -136,6 +148,9 @@ export interface RoundRecord {
   readonly mergeFault?: "clients" | "coordinator";
   /** With central DP: the round's sampling rate, cohort / enrolled clients when it opened. */
   readonly samplingRate?: number;
+  /** With central DP: the clip norm its merge uses (set when it opens), and the next round's (adaptive, once merged). */
+  readonly clipNorm?: number;
+  readonly nextClipNorm?: number;
   /** With central DP, once merged: ε of this round alone, and the federation's after it. */
   readonly roundEpsilon?: number;
   readonly epsilon?: number;
@@ -183,6 +198,8 @@ export interface RoundResult extends AnnouncedResult {
   readonly excluded?: readonly MergeExclusion[];
   /** With central DP: how many updates the clip norm scaled down. */
   readonly clipped?: number;
+  /** With adaptive clipping: the noised fraction of updates at or under the clip norm. */
+  readonly unclippedFraction?: number;
   /** With central DP and `reproducible`: the round's noise key (64 hex digits). */
   readonly noiseKey?: string;
 }

@@ -101,7 +101,11 @@ function fmtTime(epochMs) {
 
 /** Axis labels: round numbers of ms, s or min. */
 function fmtEpsilon(e) {
-  return e === null || e === undefined ? "—" : typeof e === "number" && Number.isFinite(e) ? e.toFixed(2) : "∞";
+  return e === null || e === undefined
+    ? "—"
+    : typeof e === "number" && Number.isFinite(e)
+      ? e.toFixed(2)
+      : "∞";
 }
 
 function fmtTick(ms) {

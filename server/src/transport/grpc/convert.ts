@@ -129,6 +129,18 @@ export function federationFromProto(req: CreateFederationRequest): Omit<Federati
             delta: req.privacy.delta,
             ...(req.privacy.epsilonBudget > 0 ? { epsilonBudget: req.privacy.epsilonBudget } : {}),
             reproducible: req.privacy.reproducible,
+            ...(req.privacy.targetQuantile > 0
+              ? {
+                  adaptive: {
+                    targetQuantile: req.privacy.targetQuantile,
+                    clipLr: req.privacy.clipLr > 0 ? req.privacy.clipLr : 0.2,
+                    clippedCountStddev:
+                      req.privacy.clippedCountStddev > 0
+                        ? req.privacy.clippedCountStddev
+                        : Math.max(req.privacy.noiseMultiplier, (req.policy?.quorum ?? 1) / 20),
+                  },
+                }
+              : {}),
           },
         }
       : {}),
@@ -165,6 +177,9 @@ export function federationToProto(f: Federation): FederationMessage {
             delta: f.privacy.delta,
             epsilonBudget: f.privacy.epsilonBudget ?? 0,
             reproducible: f.privacy.reproducible,
+            targetQuantile: f.privacy.adaptive?.targetQuantile ?? 0,
+            clipLr: f.privacy.adaptive?.clipLr ?? 0,
+            clippedCountStddev: f.privacy.adaptive?.clippedCountStddev ?? 0,
           },
         }
       : {}),
@@ -186,6 +201,7 @@ export function roundToProto(r: RoundRecord, acceptedUpdates: number): Round {
     failureReason: r.failure ?? "",
     roundEpsilon: r.roundEpsilon ?? 0,
     epsilon: r.epsilon ?? 0,
+    clipNorm: r.clipNorm ?? 0,
   });
 }
 
