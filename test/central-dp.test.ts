@@ -17,6 +17,7 @@ import {
 } from "@opentelemetry/sdk-trace-base";
 import {
   CreateFederationRequestSchema,
+  epsilonOf,
   GetStatusRequestSchema,
   type GetStatusResponse,
   HeartbeatRequestSchema,
@@ -34,7 +35,6 @@ import type { FederationView } from "../server/src/operator-ui/views.ts";
 import { decodeAdapter, readAdapter } from "../server/src/peft/index.ts";
 import { denseProduct, relativeError } from "../server/src/peft/testing/fixtures.ts";
 import { mergeAdapters } from "../server/src/pipeline/merge-adapters.ts";
-import { epsilonOf } from "../server/src/privacy/rdp.ts";
 import { waitFor } from "./helpers/expect.ts";
 import {
   type Fixture,

@@ -236,7 +236,11 @@ describe("client SDK: waiting says why", () => {
       describeWaiting(w),
       /^waiting for round 1's merged adapter: round 1 is open: 1\/2 updates \(quorum 2\), 1 of 2 clients still to submit, \d+[smh]/,
     );
-    await b.submit(round.number, c2.dir);
+    // Local DP: only the clipped, noised update leaves the node, and the coordinator merges it.
+    const sent = await b.submit(round.number, c2.dir, { localDp: { clipNorm: 0.05, noiseMultiplier: 0.5 } });
+    assert.ok(sent.localDp !== undefined && sent.localDp.clipped && sent.localDp.norm > 0.05);
+    assert.equal(sent.localDp.sigma, 0.025);
+    assert.notEqual(sent.sha256, sha256(c2.bytes), "the coordinator stored other bytes than the adapter on disk");
     assert.equal((await result).round, round.number);
   });
 });

@@ -14,6 +14,7 @@ import {
   type ConnectionSettings,
   intFlag,
   metricsFlag,
+  numFlag,
   resolveConnection,
   secondsFlag,
   statePathOf,
@@ -23,6 +24,7 @@ import {
 import { type ClientState, loadState, saveState } from "./cli-state.ts";
 import { connect, type GlobalAdapter, type TributaryClient, type WaitOptions } from "./client.ts";
 import { UnavailableError } from "./errors.ts";
+import { type LocalDpOptions, localEpsilon } from "./local-dp.ts";
 import { isTerminal, type RoundInfo } from "./round-info.ts";
 import type { UploadProgress } from "./upload.ts";
 import { describeWaiting } from "./waiting.ts";
@@ -50,6 +52,18 @@ function roundText(r: RoundInfo | undefined, clientId: string): string {
   const cohort = r.cohort.includes(clientId) ? "in its cohort" : "not in its cohort";
   const extra = r.resultContentHash ?? r.failureReason;
   return `round ${r.number} ${r.state} (${r.acceptedUpdates}/${r.cohort.length} updates, ${clientId} ${cohort})${extra !== undefined ? `: ${extra}` : ""}`;
+}
+
+/** `--local-dp-clip C --local-dp-noise Z [--local-dp-delta D]`, both or neither. */
+function localDpFlags(flags: CliFlags): { options: LocalDpOptions; delta: number } | undefined {
+  const clipNorm = numFlag(flags, "local-dp-clip");
+  const noiseMultiplier = numFlag(flags, "local-dp-noise");
+  if (clipNorm === undefined && noiseMultiplier === undefined) return undefined;
+  if (clipNorm === undefined || noiseMultiplier === undefined || clipNorm === 0)
+    throw new UsageError("local DP needs --local-dp-clip C (> 0) and --local-dp-noise Z");
+  const delta = numFlag(flags, "local-dp-delta") ?? 1e-5;
+  if (!(delta > 0 && delta < 1)) throw new UsageError(`--local-dp-delta must be in (0, 1), got ${delta}`);
+  return { options: { clipNorm, noiseMultiplier }, delta };
 }
 
 /** "; no round open: <why>" when the coordinator says why no round is open. */
@@ -191,6 +205,7 @@ const ACTIONS: Record<string, (ctx: Context) => Promise<number>> = {
     const metrics = metricsFlag(flags);
     const updateId = str(flags, "update-id");
     const signal = timeoutSignal(flags);
+    const localDp = localDpFlags(flags);
     const adapter = await readAdapter(dir);
     const joined = await client.join(settings.federation);
     if (samples === undefined && joined.weightsBySamples) {
@@ -207,15 +222,37 @@ const ACTIONS: Record<string, (ctx: Context) => Promise<number>> = {
       onProgress: progressPrinter(io, adapter.safetensors.byteLength),
       ...(updateId !== undefined ? { updateId } : {}),
       ...(signal !== undefined ? { signal } : {}),
+      ...(localDp !== undefined ? { localDp: localDp.options } : {}),
     });
     const state = await loadState(settings.statePath);
-    await saveState(settings.statePath, { ...state, lastSubmittedRound: round });
-    if (ctx.json) io.out(JSON.stringify(res));
+    // Local DP: this client's own account, every update it sent that way composed.
+    const z = localDp === undefined ? undefined : String(localDp.options.noiseMultiplier);
+    const spent = { ...state.localDp, ...(z !== undefined ? { [z]: (state.localDp?.[z] ?? 0) + 1 } : {}) };
+    await saveState(settings.statePath, {
+      ...state,
+      lastSubmittedRound: round,
+      ...(z !== undefined ? { localDp: spent } : {}),
+    });
+    const epsilon =
+      localDp === undefined
+        ? undefined
+        : localEpsilon(
+            Object.entries(spent).map(([zz, submissions]) => ({ noiseMultiplier: Number(zz), submissions })),
+            localDp.delta,
+          );
+    if (ctx.json)
+      io.out(JSON.stringify({ ...res, ...(epsilon !== undefined ? { localEpsilon: epsilon } : {}) }));
     else {
       io.out(
         `${res.duplicate ? "already accepted" : "accepted"}: update ${res.updateId} for round ${res.round} ` +
           `(${res.size} bytes, sha256 ${res.sha256})`,
       );
+      if (res.localDp !== undefined && epsilon !== undefined) {
+        io.err(
+          `local DP: norm ${res.localDp.norm.toPrecision(4)}${res.localDp.clipped ? ` clipped to ${localDp?.options.clipNorm}` : ""}, noise σ = ${res.localDp.sigma.toPrecision(4)}; ` +
+            `this client's ε = ${Number.isFinite(epsilon) ? epsilon.toFixed(4) : "∞"} at δ = ${localDp?.delta} over its local-DP updates`,
+        );
+      }
     }
     return 0;
   },

@@ -33,6 +33,9 @@ const OPTIONS = {
   retries: text,
   round: text,
   samples: text,
+  "local-dp-clip": text,
+  "local-dp-noise": text,
+  "local-dp-delta": text,
   metric: { type: "string", multiple: true },
   "update-id": text,
   timeout: text,
@@ -61,6 +64,17 @@ export function parseFlags(argv: readonly string[]): CliFlags {
 export function str(flags: CliFlags, name: string): string | undefined {
   const v = flags.values[name];
   return typeof v === "string" ? v : undefined;
+}
+
+/** A finite, non-negative number flag. */
+export function numFlag(flags: CliFlags, name: string): number | undefined {
+  const v = str(flags, name);
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v.trim() === "" || !Number.isFinite(n) || n < 0) {
+    throw new UsageError(`--${name} expects a non-negative number, got "${v}"`);
+  }
+  return n;
 }
 
 /** A non-negative integer flag. */

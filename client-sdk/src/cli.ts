@@ -24,7 +24,11 @@ Actions:
                                   client is selected for (waiting for one, up to --timeout).
                                   --samples: the training samples behind the update; required
                                   when the federation weights updates by them (FedAvg, FedIT,
-                                  median), else sent as 0 when left out
+                                  median), else sent as 0 when left out.
+                                  --local-dp-clip C --local-dp-noise Z [--local-dp-delta D]:
+                                  local differential privacy: clip the update to L2 norm C and
+                                  add Gaussian noise Z·C before it leaves this machine; prints
+                                  this client's ε over its local-DP updates (state file)
   wait [--round N] [--timeout SEC] [--out DIR]
                                   wait for a round's merged adapter (default: the round this
                                   client last submitted to, else the next one to finish), write it

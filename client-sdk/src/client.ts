@@ -17,6 +17,7 @@ import type { JoinSchema } from "./adapter-schema.ts";
 import { type Channel, openChannel, type TlsOptions, unary } from "./channel.ts";
 import { downloadAdapter, fetchAdapterInfo } from "./download.ts";
 import { NotFoundError, RoundFailedError, TributaryError } from "./errors.ts";
+import { privatizeAdapter } from "./local-dp.ts";
 import { type NatsResults, openNatsResults } from "./nats/nats-results.ts";
 import { type RetryOptions, resolveRetry, withRetry } from "./retry.ts";
 import { openRoundFeed, type RoundFeed } from "./round-feed.ts";
@@ -343,16 +344,19 @@ export function connect(options: ConnectOptions): TributaryClient {
           `federation "${federationId}" weights updates by their training sample counts: pass submit(round, adapter, { samples: N })`,
         );
       }
-      const files = typeof adapter === "string" ? await readAdapter(adapter) : adapter;
+      const read = typeof adapter === "string" ? await readAdapter(adapter) : adapter;
+      // Local DP: clipped and noised here, so only the noised update leaves the node.
+      const dp =
+        submitOptions.localDp === undefined ? undefined : privatizeAdapter(read, submitOptions.localDp);
       const res = await uploadUpdate(channel, retry, {
         federationId,
         clientId,
         round,
-        adapter: files,
+        adapter: dp?.files ?? read,
         options: submitOptions,
       });
       submitted.add(round);
-      return res;
+      return dp === undefined ? res : { ...res, localDp: dp.report };
     },
 
     async close(opts = {}) {

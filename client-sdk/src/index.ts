@@ -50,6 +50,7 @@ export {
   UnavailableError,
   UpdateTooLargeError,
 } from "./errors.ts";
+export { type LocalDpOptions, type LocalDpReport, localEpsilon, privatizeAdapter } from "./local-dp.ts";
 export type { RetryInfo, RetryOptions } from "./retry.ts";
 export type { RoundInfo, RoundStateName } from "./round-info.ts";
 export {

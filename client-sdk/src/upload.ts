@@ -19,6 +19,7 @@ import {
 import type { AdapterFiles } from "./adapter-files.ts";
 import { type Channel, unary } from "./channel.ts";
 import { InvalidUpdateError, isServiceError, isTransient } from "./errors.ts";
+import type { LocalDpOptions, LocalDpReport } from "./local-dp.ts";
 import { type ResolvedRetry, withRetry } from "./retry.ts";
 
 /** How far an upload got, for {@link SubmitOptions.onProgress}. */
@@ -49,6 +50,13 @@ export interface SubmitOptions {
   readonly updateId?: string;
   /** Called as bytes go out. */
   readonly onProgress?: (progress: UploadProgress) => void;
+  /**
+   * Local differential privacy: clip the update to `clipNorm` and add
+   * Gaussian noise (`noiseMultiplier · clipNorm`) before it leaves the node
+   * (`local-dp.ts`). Each call draws fresh noise, so a repeated submit is a
+   * new update.
+   */
+  readonly localDp?: LocalDpOptions;
   readonly signal?: AbortSignal;
 }
 
@@ -65,6 +73,8 @@ export interface SubmitResult {
   readonly attempts: number;
   /** Offset the last try resumed from, when it did not start at 0. */
   readonly resumedFrom?: number;
+  /** What local DP did, when `localDp` was given. */
+  readonly localDp?: LocalDpReport;
 }
 
 /** What {@link uploadUpdate} needs besides the channel. */

@@ -22,6 +22,7 @@
  * const client = makeClient(ClientService, "127.0.0.1:7443", grpc.credentials.createInsecure());
  * client.join(create(JoinRequestSchema, { federationId: "support-bot" }), (err, res) => console.log(res));
  */
+export * from "./adapter-format/dtype.ts";
 export * from "./adapter-format/errors.ts";
 export * from "./adapter-format/json-depth.ts";
 export * from "./adapter-format/lora-keys.ts";
@@ -43,4 +44,7 @@ export * from "./gen/tributary/v1/operator_pb.ts";
 export * from "./grpc-adapter.ts";
 export * from "./ids.ts";
 export * from "./log.ts";
+export * from "./privacy/gaussian.ts";
+export * from "./privacy/log-math.ts";
+export * from "./privacy/rdp.ts";
 export * from "./update-header.ts";

@@ -5,7 +5,7 @@
  * an ε budget. The same accounting as a federation with central DP (RDP at
  * Opacus's orders, Balle et al.'s conversion).
  */
-import { epsilonOf, noiseFor } from "../privacy/rdp.ts";
+import { epsilonOf, noiseFor } from "@tributary/protocol";
 import { integerOption, numberOption, parseFlags, UsageError } from "./args.ts";
 import type { CliIo } from "./io.ts";
 import { CommandError } from "./system-errors.ts";

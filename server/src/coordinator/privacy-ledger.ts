@@ -6,8 +6,9 @@
  * up, and ε is read off at the federation's δ (`privacy/rdp.ts`). A round
  * that failed or was aborted released nothing and spends nothing.
  */
+
+import { composedRdp, privacySpent } from "@tributary/protocol";
 import type { PrivacySpec, RoundRecord } from "../core/model.ts";
-import { composedRdp, privacySpent } from "../privacy/rdp.ts";
 
 /** ε spent, and by how many rounds. */
 export interface PrivacyAccount {
