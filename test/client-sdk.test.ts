@@ -238,9 +238,13 @@ describe("client SDK: waiting says why", () => {
     );
     // Local DP: only the clipped, noised update leaves the node, and the coordinator merges it.
     const sent = await b.submit(round.number, c2.dir, { localDp: { clipNorm: 0.05, noiseMultiplier: 0.5 } });
-    assert.ok(sent.localDp !== undefined && sent.localDp.clipped && sent.localDp.norm > 0.05);
+    assert.ok(sent.localDp?.clipped && sent.localDp.norm > 0.05);
     assert.equal(sent.localDp.sigma, 0.025);
-    assert.notEqual(sent.sha256, sha256(c2.bytes), "the coordinator stored other bytes than the adapter on disk");
+    assert.notEqual(
+      sent.sha256,
+      sha256(c2.bytes),
+      "the coordinator stored other bytes than the adapter on disk",
+    );
     assert.equal((await result).round, round.number);
   });
 });

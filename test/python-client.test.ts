@@ -178,8 +178,17 @@ describe("the Python client", { timeout: 240_000 }, () => {
         joined.stdout,
         /; no round yet; no round open: 1 of 2 clients connected; a round opens when 2 are/,
       );
-      // FroM: no --samples needed.
-      const submit = cli(["submit", "--timeout", "60", c1.dir]);
+      // FroM: no --samples needed. Local DP: the update is clipped and noised before it leaves.
+      const submit = cli([
+        "submit",
+        "--timeout",
+        "60",
+        "--local-dp-clip",
+        "0.05",
+        "--local-dp-noise",
+        "0.5",
+        c1.dir,
+      ]);
       let err = "";
       submit.stderr.on("data", (b: Buffer) => {
         err += b.toString();
@@ -196,6 +205,12 @@ describe("the Python client", { timeout: 240_000 }, () => {
       await joinAll(fx.client, { federationId: fx.federationId, clients: [c2] } as TestFederation);
       assert.equal(await submitted, 0, err);
       assert.match(err, /uploaded [\d.]+ of [\d.]+ [KM]iB \(100%\)/);
+      assert.match(
+        err,
+        /local DP: norm [\d.e+-]+ clipped to 0\.05, noise sigma = 0\.025; this client's epsilon = [\d.]+ at delta = 1e-05/,
+      );
+      const saved = JSON.parse(await readFile(join(work, "state.json"), "utf8"));
+      assert.deepEqual(saved.localDp, { "0.5": 1 });
       await submitUpdate(fx.client, fx.federationId, c2);
       const wait = await execFileP(
         PYTHON,

@@ -177,6 +177,8 @@ const ACTIONS: Record<string, (ctx: Context) => Promise<number>> = {
       ...(state.federation === settings.federation && state.lastSubmittedRound !== undefined
         ? { lastSubmittedRound: state.lastSubmittedRound }
         : {}),
+      // This machine's local-DP account stays whatever it joins.
+      ...(state.localDp !== undefined ? { localDp: state.localDp } : {}),
     });
     if (ctx.json) {
       ctx.io.out(

@@ -22,6 +22,7 @@ from ._status import FieldViolation, StatusDetails, decode_status, status_detail
 from .adapter import AdapterFiles, AdapterSchema, ModuleShape, adapter_schema, read_adapter, sha256_hex, write_adapter
 from .callback import TributaryCallback, load_merged_adapter
 from .client import CHUNK_BYTES, Ack, Client, JoinInfo, Result, Round, connect, default_update_id
+from .local_dp import LocalDp, LocalDpReport, local_epsilon, privatize_adapter
 from .waiting import Waiting, describe_waiting
 from .errors import (
     AuthenticationError,
@@ -48,6 +49,10 @@ from .ids import ID_RULES, id_problem, is_valid_id
 __version__ = "0.1.0"
 
 __all__ = [
+    "LocalDp",
+    "LocalDpReport",
+    "local_epsilon",
+    "privatize_adapter",
     "Waiting",
     "describe_waiting",
     "CHUNK_BYTES",

@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from .client import CHUNK_BYTES, Client, Round, connect
 from .errors import RoundFailedError, TributaryError, UnavailableError
+from .local_dp import LocalDp, local_epsilon
 from .waiting import describe_waiting
 
 DEFAULT_STATE_FILE = os.path.join(".tributary", "client.json")
@@ -69,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
         help="submit: training samples behind the update; required when the federation weights "
         "updates by them (FedAvg, FedIT, median), else sent as 0 when left out",
     )
+    p.add_argument("--local-dp-clip", type=float, help="submit: local DP, clip the update to this L2 norm")
+    p.add_argument("--local-dp-noise", type=float, help="submit: local DP, Gaussian noise of this x the clip norm")
+    p.add_argument("--local-dp-delta", type=float, default=1e-5, help="submit: local DP, the delta epsilon is reported at")
     p.add_argument("--metric", action="append", default=[], help="submit: NAME=VALUE (repeatable)")
     p.add_argument("--update-id", help="submit: idempotency key (default: derived from round and content)")
     p.add_argument("--timeout", type=float, help="submit/wait: seconds to wait")
@@ -176,6 +180,7 @@ def _run(args: argparse.Namespace, env: Dict[str, str]) -> int:
             **({"tlsCa": conn["tls_ca"]} if conn["tls_ca"] else {}),
             **({"tlsCert": conn["tls_cert"], "tlsKey": conn["tls_key"]} if conn["tls_cert"] else {}),
             **({"lastSubmittedRound": state["lastSubmittedRound"]} if "lastSubmittedRound" in state else {}),
+            **({"localDp": state["localDp"]} if "localDp" in state else {}),
         }
         if args.action == "join":
             _save_state(state_path, saved)
@@ -207,6 +212,11 @@ def _run(args: argparse.Namespace, env: Dict[str, str]) -> int:
                 if args.round is not None
                 else client.next_round(timeout=args.timeout, on_waiting=_waiting_printer(args)).number
             )
+            dp = None
+            if args.local_dp_clip is not None or args.local_dp_noise is not None:
+                if not args.local_dp_clip or args.local_dp_noise is None:
+                    raise _Usage("local DP needs --local-dp-clip C (> 0) and --local-dp-noise Z")
+                dp = LocalDp(args.local_dp_clip, args.local_dp_noise)
             ack = client.submit(
                 number,
                 args.adapter_dir,
@@ -214,8 +224,22 @@ def _run(args: argparse.Namespace, env: Dict[str, str]) -> int:
                 metrics=metrics,
                 update_id=args.update_id,
                 on_progress=_progress_printer(args, "uploaded"),
+                local_dp=dp,
             )
-            _save_state(state_path, {**saved, "lastSubmittedRound": ack.round})
+            spent = dict(state.get("localDp", {}))
+            if dp is not None:
+                spent[str(dp.noise_multiplier)] = spent.get(str(dp.noise_multiplier), 0) + 1
+            _save_state(
+                state_path, {**saved, "lastSubmittedRound": ack.round, **({"localDp": spent} if spent else {})}
+            )
+            if dp is not None and not args.json:
+                eps = local_epsilon([(float(z), n) for z, n in spent.items()], args.local_dp_delta)
+                r = ack.local_dp
+                print(
+                    f"local DP: norm {r.norm:.4g}{f' clipped to {dp.clip_norm}' if r.clipped else ''}, noise sigma = {r.sigma:.4g}; "
+                    f"this client's epsilon = {eps:.4f} at delta = {args.local_dp_delta} over its local-DP updates",
+                    file=sys.stderr,
+                )
             _print(
                 args,
                 f"round {ack.round}: update {ack.update_id} {'already stored' if ack.duplicate else 'stored'} ({ack.size} bytes, sha256 {ack.content_hash})",

@@ -110,6 +110,8 @@ class Ack:
     attempts: int
     #: The byte offset a retried upload resumed from, when it did.
     resumed_from: Optional[int] = None
+    #: What local DP did (``submit(local_dp=…)``): its ``LocalDpReport``.
+    local_dp: Optional[object] = None
 
 
 @dataclass(frozen=True)
@@ -403,6 +405,7 @@ class Client:
         metrics: Optional[Mapping[str, float]] = None,
         update_id: Optional[str] = None,
         on_progress: Optional[Callable[[int, int], None]] = None,
+        local_dp: Optional["LocalDp"] = None,
     ) -> Ack:
         """Uploads an update for ``round_number`` in 1 MiB chunks; returns once the coordinator
         has durably stored it. A dropped connection is retried, resuming from the bytes the
@@ -412,7 +415,9 @@ class Client:
         weights updates by sample counts (``JoinInfo.weights_by_samples``: FedAvg, FedIT, the
         geometric median; ``TributaryError`` ``SAMPLES_REQUIRED`` otherwise); with other
         methods a missing count is sent as 0, as the TypeScript SDK does.
-        ``on_progress(sent, total)`` is called as the bytes go out."""
+        ``on_progress(sent, total)`` is called as the bytes go out. ``local_dp`` (a
+        ``LocalDp``) clips the update and adds Gaussian noise before it leaves this machine
+        (``local_dp.py``; fresh noise each call, so a repeated submit is a new update)."""
         federation_id = self._require_joined()
         if samples is None and self._weights_by_samples:
             raise TributaryError(
@@ -421,6 +426,12 @@ class Client:
                 "pass submit(round, adapter, samples=N)",
             )
         adapter = read_adapter(adapter_dir) if isinstance(adapter_dir, str) else adapter_dir
+        dp_report = None
+        if local_dp is not None:
+            # Local DP: only the clipped, noised update leaves this machine.
+            from .local_dp import privatize_adapter
+
+            adapter, dp_report = privatize_adapter(adapter, local_dp)
         data = adapter.safetensors
         content_hash = sha256_hex(data)
         uid = update_id or default_update_id(round_number, content_hash, adapter.config_json)
@@ -477,6 +488,7 @@ class Client:
             int(res.size),
             state["attempts"],
             state["resumed_from"],
+            dp_report,
         )
 
     # -- results -------------------------------------------------------------------------
