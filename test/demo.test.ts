@@ -3,6 +3,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { epsilonOf } from "@tributary/protocol";
 import { runDemo } from "../server/src/demo/federated-demo.ts";
 
 test("the demo federation trains, merges and evaluates both methods round after round (tiny size)", async () => {
@@ -39,6 +40,43 @@ test("the demo federation trains, merges and evaluates both methods round after 
     assert.ok(
       lines.some((l) => /^\s+2 \| FroM .* \| FedAvg /.test(l)),
       "a side-by-side row per round is printed",
+    );
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});
+
+test("with --dp, federations with central DP run beside them and each round reports its ε", async () => {
+  const root = await mkdtemp(join(tmpdir(), "tributary-demo-dp-"));
+  const lines: string[] = [];
+  try {
+    const rows = await runDemo({
+      nodes: 2,
+      rounds: 2,
+      rank: 4,
+      epochs: 1,
+      skew: 1,
+      seed: 2,
+      trainPerClass: 40,
+      dp: [1],
+      dataDir: join(root, "data"),
+      print: (l) => lines.push(l),
+    });
+    const dp = rows.filter((r) => r.method === "DP z=1");
+    assert.deepEqual(
+      dp.map((r) => r.round),
+      [1, 2],
+    );
+    // Two of two nodes each round (sampling rate 1), noise multiplier 1: the accountant's ε.
+    assert.ok(
+      Math.abs(dp[0].epsilon! - epsilonOf({ q: 1, noiseMultiplier: 1, steps: 1 }, 1e-5).epsilon) < 1e-9,
+    );
+    assert.ok(
+      Math.abs(dp[1].epsilon! - epsilonOf({ q: 1, noiseMultiplier: 1, steps: 2 }, 1e-5).epsilon) < 1e-9,
+    );
+    assert.ok(
+      lines.some((l) => /DP z=1 .* ε \d/.test(l)),
+      lines.join("\n"),
     );
   } finally {
     await rm(root, { recursive: true, force: true });

@@ -9,7 +9,7 @@
  * After every round it prints the merged adapter's accuracy on every node's
  * task and on all classes, for both methods side by side.
  *
- *   npm run demo -- [--nodes 5] [--rounds 12] [--rank 8] [--epochs 3] [--skew 4] [--seed 1]
+ *   npm run demo -- [--nodes 5] [--rounds 12] [--rank 8] [--epochs 3] [--skew 4] [--seed 1] [--dp 0.5,1,2]
  *                   [--data-dir data/demo] [--nats-url nats://host:4222]
  */
 import { rm } from "node:fs/promises";
@@ -19,7 +19,7 @@ import { connect, readAdapter, runFederated, type TributaryClient } from "@tribu
 import { setupProblem } from "../cli/setup-problems.ts";
 import { selectBackend } from "../compute/backend.ts";
 import { silentLog } from "../core/log.ts";
-import type { Federation } from "../core/model.ts";
+import type { Federation, PrivacySpec } from "../core/model.ts";
 import { newToken, tokenDigest } from "../core/tokens.ts";
 import { startService } from "../service/coordinator-service.ts";
 import { findNatsServer } from "../transport/nats/nats-binary.ts";
@@ -48,6 +48,12 @@ export interface DemoOptions {
   readonly natsUrl?: string;
   /** Training samples per class of the largest node. */
   readonly trainPerClass?: number;
+  /**
+   * Noise multipliers of federations with central DP to run beside FroM and
+   * FedAvg (FedAvg of clipped updates plus noise, adaptive clipping, δ 1e-5);
+   * each row then reports its ε.
+   */
+  readonly dp?: readonly number[];
   /** Where progress lines go. */
   readonly print: (line: string) => void;
 }
@@ -57,12 +63,31 @@ export interface DemoRow {
   readonly method: string;
   readonly round: number;
   readonly accuracy: Evaluation;
+  /** With central DP: the federation's ε after this round (δ = 1e-5). */
+  readonly epsilon?: number;
 }
 
-const METHODS = [
-  { id: "demo-from", method: "from" as const, label: "FroM" },
-  { id: "demo-fedavg", method: "fedavg" as const, label: "FedAvg" },
-];
+/** The federations the demo runs side by side. */
+function variants(
+  o: DemoOptions,
+): { id: string; method: "from" | "fedavg"; label: string; privacy?: PrivacySpec }[] {
+  return [
+    { id: "demo-from", method: "from", label: "FroM" },
+    { id: "demo-fedavg", method: "fedavg", label: "FedAvg" },
+    ...(o.dp ?? []).map((z) => ({
+      id: `demo-dp-${String(z).replace(".", "_")}`,
+      method: "fedavg" as const,
+      label: `DP z=${z}`,
+      privacy: {
+        clipNorm: 1,
+        noiseMultiplier: z,
+        delta: 1e-5,
+        reproducible: false,
+        adaptive: { targetQuantile: 0.5, clipLr: 0.2, clippedCountStddev: Math.max(z, o.nodes / 20) },
+      },
+    })),
+  ];
+}
 
 const pct = (x: number) => `${(100 * x).toFixed(0).padStart(3)}%`;
 
@@ -106,10 +131,11 @@ export async function runDemo(o: DemoOptions): Promise<DemoRow[]> {
   o.print(`coordinator on ${svc.endpoint.address}, NATS on ${svc.natsUrl}, data in ${o.dataDir}`);
   const clients: TributaryClient[] = [];
   const rows: DemoRow[] = [];
+  const federations = variants(o);
   try {
     const shapes = moduleShapes(base);
     const tokens = new Map<string, string[]>();
-    for (const m of METHODS) {
+    for (const m of federations) {
       const federation: Omit<Federation, "createdAt"> = {
         id: m.id,
         name: `demo (${m.label})`,
@@ -119,6 +145,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoRow[]> {
           dtypes: ["F32"],
         },
         merge: { method: m.method, rank: o.rank },
+        ...(m.privacy !== undefined ? { privacy: m.privacy } : {}),
         policy: {
           minClients: o.nodes,
           quorum: o.nodes,
@@ -132,7 +159,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoRow[]> {
       const list: string[] = [];
       for (let i = 0; i < o.nodes; i++) {
         const token = newToken();
-        await svc.coordinator.enrollClient(m.id, `node-${i + 1}`, tokenDigest(token));
+        // The DP federations' nodes are other identities: a client's concurrent uploads are bounded per id.
+        const id = m.privacy === undefined ? `node-${i + 1}` : `${m.id.slice("demo-".length)}-node-${i + 1}`;
+        await svc.coordinator.enrollClient(m.id, id, tokenDigest(token));
         list.push(token);
       }
       tokens.set(m.id, list);
@@ -140,9 +169,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoRow[]> {
     // Evaluate each merged adapter as it is published, and print rounds as both methods finish them.
     const pending = new Map<number, Map<string, Evaluation>>();
     const evaluations: Promise<void>[] = [];
-    const header = `round | ${METHODS.map((m) => `${m.label.padEnd(6)} per node${" ".repeat(Math.max(0, 5 * o.nodes - 8))} | all`).join(" | ")}`;
+    const header = `round | ${federations.map((m) => `${m.label.padEnd(6)} per node${" ".repeat(Math.max(0, 5 * o.nodes - 8))} | all`).join(" | ")}`;
     o.print(header);
-    for (const m of METHODS) {
+    for (const m of federations) {
       svc.coordinator.watch(m.id, ({ round }) => {
         if (round.state !== "published" || round.resultHash === undefined) return;
         const job = (async () => {
@@ -155,23 +184,31 @@ export async function runDemo(o: DemoOptions): Promise<DemoRow[]> {
             base,
             adapter: { configJson: handle.configJson, safetensors },
           });
-          rows.push({ method: m.label, round: round.number, accuracy });
+          rows.push({
+            method: m.label,
+            round: round.number,
+            accuracy,
+            ...(round.epsilon !== undefined ? { epsilon: round.epsilon } : {}),
+          });
           const done = pending.get(round.number) ?? new Map<string, Evaluation>();
           done.set(m.label, accuracy);
           pending.set(round.number, done);
-          if (done.size === METHODS.length) {
+          if (done.size === federations.length) {
             o.print(
-              `${String(round.number).padStart(5)} | ${METHODS.map((x) => {
-                const a = done.get(x.label)!;
-                return `${x.label.padEnd(6)} ${a.perNode.map(pct).join(" ")} | ${pct(a.global)}`;
-              }).join(" | ")}`,
+              `${String(round.number).padStart(5)} | ${federations
+                .map((x) => {
+                  const a = done.get(x.label)!;
+                  const eps = rows.find((r) => r.method === x.label && r.round === round.number)?.epsilon;
+                  return `${x.label.padEnd(6)} ${a.perNode.map(pct).join(" ")} | ${pct(a.global)}${eps !== undefined ? ` ε ${eps.toFixed(1)}` : ""}`;
+                })
+                .join(" | ")}`,
             );
           }
         })();
         evaluations.push(job);
       });
     }
-    const loops = METHODS.flatMap((m) =>
+    const loops = federations.flatMap((m) =>
       tokens.get(m.id)!.map(async (token, i) => {
         const client = connect({ coordinator: svc.endpoint.address, token, nats: svc.natsUrl });
         clients.push(client);
@@ -218,8 +255,18 @@ function parseDemoArgs(argv: string[]): Omit<DemoOptions, "print"> {
       seed: { type: "string", default: "1" },
       "data-dir": { type: "string", default: join("data", "demo") },
       "nats-url": { type: "string" },
+      dp: { type: "string" },
     },
   });
+  const dp =
+    values.dp === undefined
+      ? undefined
+      : values.dp.split(",").map((z) => {
+          const n = Number(z);
+          if (z.trim() === "" || !Number.isFinite(n) || n <= 0)
+            throw new Error(`--dp takes noise multipliers above 0, e.g. --dp 0.5,1,2; got "${values.dp}"`);
+          return n;
+        });
   const int = (k: "nodes" | "rounds" | "rank" | "epochs" | "skew" | "seed") => {
     const n = Number(values[k]);
     if (!Number.isFinite(n) || n <= 0)
@@ -234,6 +281,7 @@ function parseDemoArgs(argv: string[]): Omit<DemoOptions, "print"> {
     skew: int("skew"),
     seed: int("seed"),
     dataDir: values["data-dir"],
+    ...(dp !== undefined ? { dp } : {}),
     ...(values["nats-url"] !== undefined || process.env.TRIBUTARY_NATS_URL
       ? { natsUrl: values["nats-url"] ?? process.env.TRIBUTARY_NATS_URL }
       : {}),
@@ -248,7 +296,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     const last = Math.max(...rows.map((r) => r.round));
     const final = rows.filter((r) => r.round === last);
     console.log(
-      `\nafter ${last} rounds (${((performance.now() - t0) / 1000).toFixed(0)} s): ${final.map((r) => `${r.method} ${pct(r.accuracy.global).trim()} on all classes`).join(", ")}`,
+      `\nafter ${last} rounds (${((performance.now() - t0) / 1000).toFixed(0)} s): ${final.map((r) => `${r.method} ${pct(r.accuracy.global).trim()} on all classes${r.epsilon !== undefined ? ` (ε ${r.epsilon.toFixed(2)} at δ 1e-5)` : ""}`).join(", ")}`,
     );
   } catch (err) {
     // Reported here, not left uncaught: the tfjs wasm backend's uncaughtException
