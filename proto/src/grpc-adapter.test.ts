@@ -314,3 +314,44 @@ describe("grpc adapter (real grpc-js server on 127.0.0.1:0)", () => {
     }
   });
 });
+
+describe("readableDetails", () => {
+  it("drops grpc-js's empty resolution note, keeps a real one", async () => {
+    const { readableDetails } = await import("./grpc-adapter.ts");
+    assert.equal(
+      readableDetails(
+        "No connection established. Last error: connect ECONNREFUSED 127.0.0.1:7070. Resolution note: ",
+      ),
+      "No connection established. Last error: connect ECONNREFUSED 127.0.0.1:7070.",
+    );
+    assert.equal(
+      readableDetails("No addresses resolved. Resolution note: DNS lookup failed"),
+      "No addresses resolved. Resolution note: DNS lookup failed",
+    );
+    // Against a port nobody listens on, as the CLIs print it.
+    const client = new grpc.Client(`127.0.0.1:${await closedPort()}`, grpc.credentials.createInsecure());
+    const err = await new Promise<grpc.ServiceError>((resolve) =>
+      client.makeUnaryRequest(
+        "/tributary.v1.ClientService/Join",
+        (x: Uint8Array) => Buffer.from(x),
+        (b: Buffer) => b,
+        new Uint8Array(0),
+        new grpc.Metadata(),
+        { deadline: Date.now() + 3000 },
+        (e) => resolve(e as grpc.ServiceError),
+      ),
+    );
+    client.close();
+    assert.doesNotMatch(readableDetails(err.details), /Resolution note:\s*$/);
+  });
+});
+
+/** A loopback port with nothing listening on it. */
+async function closedPort(): Promise<number> {
+  const { createServer } = await import("node:net");
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
