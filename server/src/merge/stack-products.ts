@@ -7,7 +7,7 @@
  * and kept resident on the device for the repeated products.
  */
 import { type FactorStack, weightedP } from "./factor-stack.ts";
-import { type F32Mat, f32, gemm, resident, stridedGemm } from "./kernels/device-matmul.ts";
+import { type F32Mat, f32, gemm, resident, stridedGemm, transposeF32 } from "./kernels/device-matmul.ts";
 
 /** Repeated products with a stack's `P` (`dOut × R`) and `Q` (`R × dIn`). */
 export interface StackProducts {
@@ -153,4 +153,43 @@ function termCoefficients(stack: FactorStack, colCoef: Float64Array): number[] |
     off += rank;
   }
   return out;
+}
+
+/** Repeated products with a stack's combination `M = P · diag(colCoef) · Q`. */
+export interface CombinationProducts {
+  /** `M · Y` (`dOut × l`). */
+  times(y: F32Mat): F32Mat;
+  /** `Mᵀ · X` (`dIn × l`), as `((Xᵀ P) D Q)ᵀ`: the thin blocks are transposed, never the factors. */
+  timesT(x: F32Mat): F32Mat;
+  dispose(): void;
+}
+
+/**
+ * The products of `M = Σ_a colCoef[a] p_a q_a` through {@link stackProducts}
+ * (`M` is never built).
+ *
+ * @example
+ * const m = combinationProducts(stack, colCoef);
+ * const my = m.times(y);
+ */
+export function combinationProducts(stack: FactorStack, colCoef: Float64Array): CombinationProducts {
+  const ops = stackProducts(stack);
+  /** Multiplies row `a` of an `R × l` block by `colCoef[a]`, in place. */
+  const scaleRows = (z: F32Mat): F32Mat => {
+    for (let a = 0; a < z.rows; a++) {
+      const c = colCoef[a];
+      for (let j = 0; j < z.cols; j++) z.data[a * z.cols + j] *= c;
+    }
+    return z;
+  };
+  /** Multiplies column `a` of an `l × R` block by `colCoef[a]`, in place. */
+  const scaleCols = (z: F32Mat): F32Mat => {
+    for (let i = 0; i < z.rows; i++) for (let a = 0; a < z.cols; a++) z.data[i * z.cols + a] *= colCoef[a];
+    return z;
+  };
+  return {
+    times: (y) => ops.timesP(scaleRows(ops.timesQ(y))),
+    timesT: (x) => transposeF32(ops.fromQ(scaleCols(ops.fromP(transposeF32(x))))),
+    dispose: () => ops.dispose(),
+  };
 }

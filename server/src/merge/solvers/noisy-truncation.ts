@@ -8,7 +8,7 @@
  */
 import { columnCoefficients, type FactorStack } from "../factor-stack.ts";
 import { type F32Mat, resident, transposeF32 } from "../kernels/device-matmul.ts";
-import { stackProducts } from "../stack-products.ts";
+import { combinationProducts } from "../stack-products.ts";
 import { crossGram } from "./ritz-iteration.ts";
 import { iterateProducts, normBound2, type Truncation, type TruncationOptions } from "./truncated-svd.ts";
 
@@ -40,31 +40,22 @@ export function truncateNoisyStack(
   for (let i = 0; i < noise.data.length; i++) noise2 += noise.data[i] * noise.data[i];
   // ‖M + N‖ ≤ ‖M‖ + ‖N‖: it only stops the iteration.
   const bound = (Math.sqrt(stack.width === 0 ? 0 : normBound2(stack, colCoef)) + Math.sqrt(noise2)) ** 2;
-  const ops = stackProducts(stack);
+  const ops = combinationProducts(stack, colCoef);
   const n = resident(noise);
   const nt = resident(transposeF32(noise));
-  const scaleRows = (z: F32Mat): F32Mat => {
-    for (let a = 0; a < z.rows; a++) for (let j = 0; j < z.cols; j++) z.data[a * z.cols + j] *= colCoef[a];
-    return z;
-  };
-  const scaleCols = (z: F32Mat): F32Mat => {
-    for (let i = 0; i < z.rows; i++) for (let a = 0; a < z.cols; a++) z.data[i * z.cols + a] *= colCoef[a];
-    return z;
-  };
   try {
     const t = iterateProducts(
       {
         dOut,
         dIn,
         timesWithGram: (y) => {
-          const product =
-            stack.width === 0 ? n.times(y) : addInto(ops.timesP(scaleRows(ops.timesQ(y))), n.times(y));
+          const product = stack.width === 0 ? n.times(y) : addInto(ops.times(y), n.times(y));
           return { product, gram: crossGram(product, product) };
         },
         timesT: (x) => {
           const fromNoise = nt.times(x);
           if (stack.width === 0) return fromNoise;
-          return addInto(transposeF32(ops.fromQ(scaleCols(ops.fromP(transposeF32(x))))), fromNoise);
+          return addInto(ops.timesT(x), fromNoise);
         },
       },
       target,

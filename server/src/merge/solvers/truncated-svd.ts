@@ -30,7 +30,7 @@ import { clientNorm2, combinationNorm2, factorNorm2F32, type StackGrams, stackGr
 import { type F32Mat, f32, resident, transposeF32 } from "../kernels/device-matmul.ts";
 import { denseMatmulNT, type Mat, sliceCols, svd, symEig, transpose } from "../linalg/index.ts";
 import { normalAt, streamKey } from "../random.ts";
-import { stackCombination, stackProducts } from "../stack-products.ts";
+import { combinationProducts, stackCombination, stackProducts } from "../stack-products.ts";
 import type { MergedLora } from "../types.ts";
 import { blockKrylov, type KrylovOperator } from "./block-krylov.ts";
 import { blockTimes, crossGram, narrow, ritzIterate, widen } from "./ritz-iteration.ts";
@@ -544,30 +544,17 @@ function streamRoute(
   // Only P and Q are used (uploaded, or never built on a strided device): Mᵀ X
   // is computed as ((Xᵀ P) D Q)ᵀ, transposing the thin l-column blocks instead
   // of the stacked factors.
-  const ops = stackProducts(stack);
-  /** Multiplies row `a` of an `R × l` block by `colCoef[a]`, in place. */
-  const scaleRows = (z: F32Mat): F32Mat => {
-    for (let a = 0; a < z.rows; a++) {
-      const c = colCoef[a];
-      for (let j = 0; j < z.cols; j++) z.data[a * z.cols + j] *= c;
-    }
-    return z;
-  };
-  /** Multiplies column `a` of an `l × R` block by `colCoef[a]`, in place. */
-  const scaleCols = (z: F32Mat): F32Mat => {
-    for (let i = 0; i < z.rows; i++) for (let a = 0; a < z.cols; a++) z.data[i * z.cols + a] *= colCoef[a];
-    return z;
-  };
+  const ops = combinationProducts(stack, colCoef);
   try {
     const t = iterateProducts(
       {
         dOut: stack.dOut,
         dIn: stack.dIn,
         timesWithGram: (y) => {
-          const product = ops.timesP(scaleRows(ops.timesQ(y)));
+          const product = ops.times(y);
           return { product, gram: crossGram(product, product) };
         },
-        timesT: (x) => transposeF32(ops.fromQ(scaleCols(ops.fromP(transposeF32(x))))),
+        timesT: (x) => ops.timesT(x),
       },
       target,
       opts,
