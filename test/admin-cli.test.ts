@@ -170,5 +170,12 @@ describe("tributary admin against a running coordinator", () => {
     assert.ok(rows.length > 0);
     assert.deepEqual(columns(header), ["round", "state", "updates", "opened / result"]);
     for (const row of rows) assert.equal(columns(row).length, columns(header).length, row);
+    // admin status names the clients an open round still waits for.
+    const status = capture();
+    assert.equal(await main(["admin", "status", ...conn], status), 0);
+    assert.ok(
+      status.stdout.some((l) => /^ {4}awaiting (\d+) of \1: [a-z]/.test(l)), // nobody has submitted yet
+      status.stdout.join("\n"),
+    );
   });
 });

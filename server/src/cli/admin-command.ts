@@ -265,7 +265,22 @@ export async function runAdmin(argv: readonly string[], io: CliIo): Promise<numb
       case "status": {
         const res = await callUnary(op, "getStatus", create(GetStatusRequestSchema), md);
         io.out(`federations: ${res.federations.map((f) => f.id).join(", ") || "none"}`);
-        for (const r of res.openRounds) io.out(`  ${r.federationId} ${roundLine(r)}`);
+        for (const r of res.openRounds) {
+          io.out(`  ${r.federationId} ${roundLine(r)}`);
+          if (r.state !== RoundState.OPEN) continue;
+          // Who the round still waits for: its cohort less those with an accepted update.
+          const updates = await callUnary(
+            op,
+            "listUpdates",
+            create(ListUpdatesRequestSchema, { federationId: r.federationId, round: r.number }),
+            md,
+          );
+          const done = new Set(updates.updates.map((u) => u.clientId));
+          const awaited = r.cohortClientIds.filter((c) => !done.has(c));
+          io.out(
+            `    awaiting ${awaited.length} of ${r.cohortClientIds.length}: ${awaited.join(", ") || "nobody"}`,
+          );
+        }
         for (const [id, why] of Object.entries(res.waitingReasons).sort(([a], [b]) => (a < b ? -1 : 1)))
           io.out(`  ${id}: no round open: ${why}`);
         for (const [id, p] of Object.entries(res.privacy).sort(([a], [b]) => (a < b ? -1 : 1)))
