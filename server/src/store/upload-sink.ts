@@ -1,8 +1,12 @@
 /**
  * The file store's `UploadSink`: positioned writes into a `.partial` file,
- * serialised per sink; `commit` fsyncs, verifies size and sha256 over what
- * is actually on disk, and hands the file to the store to move into place.
+ * serialised per sink; `commit` fsyncs, verifies size and sha256, and hands
+ * the file to the store to move into place. A sink that starts at byte 0
+ * hashes the bytes as it writes them (as they arrive, so the commit does
+ * not read the whole file back); one resumed mid-file hashes the file at
+ * commit, since the bytes before its offset came through another sink.
  */
+import { createHash } from "node:crypto";
 import { type FileHandle, unlink } from "node:fs/promises";
 import type { CommittedUpload, ExpectedUpload, UploadKey, UploadSink } from "../core/store.ts";
 import { StoreIntegrityError, UpdateConflictError, UploadStoppedError } from "../core/store-errors.ts";
@@ -117,6 +121,8 @@ export function createSinkGate(key: UploadKey): SinkGate {
 export function createUploadSink(options: SinkOptions): ManagedSink {
   const { key, expected, path, handle, hooks } = options;
   let offset = options.offset;
+  /** The running sha256 of bytes 0…offset, when this sink wrote every one of them. */
+  const running = offset === 0 ? createHash("sha256") : undefined;
   const gate = createSinkGate(key);
   const serial = gate.serial;
   const finish = async (): Promise<void> => {
@@ -140,6 +146,7 @@ export function createUploadSink(options: SinkOptions): ManagedSink {
       serial(async () => {
         checkFits(key, expected, offset, chunk.length);
         await writeFully(handle, chunk, offset);
+        running?.update(chunk);
         offset += chunk.length;
       }),
     commit: () =>
@@ -156,7 +163,7 @@ export function createUploadSink(options: SinkOptions): ManagedSink {
         if (size !== expected.size) {
           return reject("size-mismatch", `stored ${size} bytes, declared ${expected.size}`);
         }
-        const sha256 = await hashFile(handle, size);
+        const sha256 = running !== undefined ? running.digest("hex") : await hashFile(handle, size);
         if (sha256 !== expected.sha256) {
           return reject(
             "sha256-mismatch",
