@@ -7,8 +7,7 @@
  */
 import { stat } from "node:fs/promises";
 import { join } from "node:path";
-import { type CreateFederationRequest, Dtype } from "@tributary/protocol";
-import { isTensorDType, type TensorDType } from "../peft/dtype.ts";
+import { type CreateFederationRequest, Dtype, isTensorDType, type TensorDType } from "@tributary/protocol";
 import { writeSyntheticAdapter } from "../peft/synthetic-adapter.ts";
 import { integerOption, numberOption, parseFlags, UsageError } from "./args.ts";
 import { readFederationFile } from "./federation-file.ts";

@@ -3,10 +3,11 @@
  * adapter, module by module on the merge pool, prints a per-module summary
  * and optionally writes it as a JSON report.
  */
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import { realpath, stat, writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { newNoiseKey } from "@tributary/protocol";
 import { createMergePool } from "../compute/merge-pool.ts";
 import { centralDpProblem } from "../merge/dp/central-dp.ts";
 import { clipFactors } from "../merge/dp/clip.ts";
@@ -153,7 +154,7 @@ function parseMergeArgs(argv: readonly string[]): MergeArgs | "help" {
     flags.seed !== undefined ? options.seed : undefined,
   );
   if (dp !== undefined) {
-    const problem = centralDpProblem(options, { ...dp, clipFactors: [], noiseKey: "" });
+    const problem = centralDpProblem(options, dp);
     if (problem !== undefined) throw new UsageError(problem);
   }
   const dtype = choiceOption("dtype", v.dtype, ["f32", "f16", "bf16"] as const);
@@ -211,7 +212,7 @@ async function withCentralDp(
   const noiseKey =
     seed !== undefined
       ? createHash("sha256").update(`tributary central-dp noise, seed ${seed}`).digest("hex")
-      : randomBytes(32).toString("hex");
+      : newNoiseKey();
   const sigma = (noiseMultiplier * clipNorm) / inputs.length;
   io.err(
     `central DP: uniform mean of ${inputs.length} updates clipped to ${clipNorm} (${clipped} clipped; norms ${norms2.map((n) => Math.sqrt(n).toPrecision(4)).join(", ")}), ` +

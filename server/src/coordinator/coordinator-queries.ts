@@ -4,13 +4,12 @@
  * journal's state hold them; upload status and published adapters for
  * clients. Nothing here journals anything.
  */
-import type { Federation, RoundRecord } from "../core/model.ts";
+import type { Federation } from "../core/model.ts";
 import type { CoordinatorStore } from "../core/store.ts";
 import { UpdateConflictError } from "../core/store-errors.ts";
 import { whyNoRound } from "./cohort.ts";
 import type { Coordinator, TokenHolder } from "./coordinator-types.ts";
 import { UnknownRoundError } from "./errors.ts";
-import { privacyAccount } from "./privacy-ledger.ts";
 import type { PublishedResults } from "./published-results.ts";
 import type { RoundScheduler } from "./round-scheduler-types.ts";
 
@@ -73,20 +72,14 @@ export function createQueries(src: QuerySources): CoordinatorQueries {
     stragglers: (id, n) => schedulerOf(id).stragglers(n),
     privacy: (id) => {
       const spec = src.federation(id).privacy;
-      if (spec === undefined) return undefined;
-      const s = schedulerOf(id);
-      const rounds: RoundRecord[] = [];
-      for (let n = 1; n <= (s.current()?.number ?? 0); n++) {
-        const r = s.round(n);
-        if (r !== undefined) rounds.push(r);
-      }
-      const account = privacyAccount(spec, rounds);
+      const p = schedulerOf(id).privacy();
+      if (spec === undefined || p === undefined) return undefined;
       return {
-        epsilon: account.epsilon,
+        epsilon: p.spent,
         delta: spec.delta,
         epsilonBudget: spec.epsilonBudget ?? 0,
-        rounds: account.rounds,
-        budgetSpent: s.privacy()?.ok === false,
+        rounds: p.rounds,
+        budgetSpent: !p.ok,
       };
     },
     whyNoRound: (id) => {

@@ -4,12 +4,11 @@
  * rounds.
  */
 
-import { ID_RULES, isValidId, quoteValue } from "@tributary/protocol";
+import { ID_RULES, isTensorDType, isValidId, quoteValue } from "@tributary/protocol";
 import type { Federation, MergeSpec } from "../core/model.ts";
 import { centralDpProblem } from "../merge/dp/central-dp.ts";
 import { MergeOptionsError } from "../merge/errors.ts";
 import { type MergeOptions, PARAM_KEYS, resolveOptions } from "../merge/options.ts";
-import { isTensorDType } from "../peft/dtype.ts";
 import { FederationConfigError } from "./errors.ts";
 
 function isPositiveInteger(v: unknown): v is number {
@@ -152,12 +151,7 @@ export function validateFederation(f: Federation): void {
         `must exceed noise_multiplier / 2 = ${dp.noiseMultiplier / 2} (the count's noise is part of the privacy cost), got ${a.clippedCountStddev}`,
       );
     }
-    const problem = centralDpProblem(resolveOptions(specOptions(f.merge)), {
-      clipNorm: dp.clipNorm,
-      noiseMultiplier: dp.noiseMultiplier,
-      clipFactors: [],
-      noiseKey: "",
-    });
+    const problem = centralDpProblem(resolveOptions(specOptions(f.merge)), dp);
     check(problem === undefined, "privacy", `cannot apply to this merge: ${problem}`);
   }
 }

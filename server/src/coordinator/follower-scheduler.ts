@@ -11,9 +11,8 @@
 import type { RoundRecord, UpdateRecord } from "../core/model.ts";
 import type { RoundFlowEvent } from "../core/store.ts";
 import { JournalEventError } from "../core/store-errors.ts";
-import { cohortSizeFor } from "./cohort.ts";
 import { NotEnrolledError, NotLeaderError } from "./errors.ts";
-import { nextRoundWithinBudget } from "./privacy-ledger.ts";
+import { privacyCheck } from "./privacy-ledger.ts";
 import { createRoundBook } from "./round-book.ts";
 import type { RoundScheduler, RoundSchedulerOptions } from "./round-scheduler-types.ts";
 import { createSerialQueue } from "./serial-queue.ts";
@@ -60,20 +59,7 @@ export function createFollowerScheduler(opts: FollowerOptions): RoundScheduler {
     stragglers: book.stragglers,
     connected: book.connected,
     isEnrolled: (clientId) => book.enrolled.has(clientId),
-    privacy: () => {
-      if (fed.privacy === undefined) return undefined;
-      const rounds: RoundRecord[] = [];
-      for (let n = 1; n <= (book.current()?.number ?? 0); n++) {
-        const r = book.round(n);
-        if (r !== undefined) rounds.push(r);
-      }
-      return nextRoundWithinBudget(
-        fed.privacy,
-        rounds,
-        cohortSizeFor(fed.policy, book.online.size),
-        book.enrolled.size,
-      );
-    },
+    privacy: () => privacyCheck(fed, book),
     startRound: () => notLeader("start a round"),
     closeRound: () => notLeader("close a round"),
     abortRound: () => notLeader("abort a round"),

@@ -8,7 +8,8 @@
  */
 
 import { composedRdp, privacySpent } from "@tributary/protocol";
-import type { PrivacySpec, RoundRecord } from "../core/model.ts";
+import type { Federation, PrivacySpec, RoundRecord } from "../core/model.ts";
+import { cohortSizeFor } from "./cohort.ts";
 
 /** ε spent, and by how many rounds. */
 export interface PrivacyAccount {
@@ -43,18 +44,37 @@ export function privacyAccount(
   return { epsilon: privacySpent(rdp, spec.delta).epsilon, rounds: rates.length };
 }
 
+/** What a federation has spent, and whether another round fits its budget. */
+export interface PrivacyCheck {
+  /** A round opened now stays within the budget (always, without one). */
+  readonly ok: boolean;
+  /** ε spent by the merged rounds, and by how many. */
+  readonly spent: number;
+  readonly rounds: number;
+  /** ε if one more round opened now with the cohort the connected clients give. */
+  readonly projected: number;
+}
+
 /**
- * The account if one more round opened now with `cohort` of `enrolled`
- * clients, and whether that stays within the budget (always, without one).
+ * The check of `federation`'s rounds in `book`; `undefined` without central DP.
+ *
+ * @example
+ * if (privacyCheck(fed, book)?.ok === false) return; // no round opens
  */
-export function nextRoundWithinBudget(
-  spec: PrivacySpec,
-  rounds: readonly RoundRecord[],
-  cohort: number,
-  enrolled: number,
-): { readonly ok: boolean; readonly spent: number; readonly projected: number } {
-  const spent = privacyAccount(spec, rounds).epsilon;
-  if (spec.epsilonBudget === undefined) return { ok: true, spent, projected: spent };
-  const projected = privacyAccount(spec, rounds, [cohort / Math.max(1, enrolled)]).epsilon;
-  return { ok: projected <= spec.epsilonBudget, spent, projected };
+export function privacyCheck(
+  federation: Federation,
+  book: {
+    all(): RoundRecord[];
+    readonly online: ReadonlySet<string>;
+    readonly enrolled: ReadonlySet<string>;
+  },
+): PrivacyCheck | undefined {
+  const spec = federation.privacy;
+  if (spec === undefined) return undefined;
+  const rounds = book.all();
+  const { epsilon: spent, rounds: charged } = privacyAccount(spec, rounds);
+  if (spec.epsilonBudget === undefined) return { ok: true, spent, rounds: charged, projected: spent };
+  const q = cohortSizeFor(federation.policy, book.online.size) / Math.max(1, book.enrolled.size);
+  const projected = privacyAccount(spec, rounds, [q]).epsilon;
+  return { ok: projected <= spec.epsilonBudget, spent, rounds: charged, projected };
 }

@@ -17,6 +17,8 @@ export interface RoundBook {
   /** The latest round, whatever its state; `undefined` before the first. */
   current(): RoundRecord | undefined;
   round(n: number): RoundRecord | undefined;
+  /** Every round so far, oldest first. */
+  all(): RoundRecord[];
   /** Updates accepted for round `n`, in acceptance order. */
   accepted(n: number): readonly UpdateRecord[];
   /** Cohort members of round `n` that have not submitted (throws `UnknownRoundError`). */
@@ -44,6 +46,7 @@ export function createRoundBook(federationId: string, initial: SchedulerSnapshot
   return {
     current: () => rounds.get(latest),
     round: (n) => rounds.get(n),
+    all: () => [...rounds.values()].sort((a, b) => a.number - b.number),
     accepted,
     stragglers(n) {
       const r = rounds.get(n);

@@ -10,9 +10,9 @@
 import type { Clock } from "../core/clock.ts";
 import type { Federation, RoundRecord } from "../core/model.ts";
 import type { NewRoundFlowEvent } from "../core/store.ts";
-import { canOpenRound, cohortSizeFor, selectCohort } from "./cohort.ts";
+import { canOpenRound, selectCohort } from "./cohort.ts";
 import { RoundStateError } from "./errors.ts";
-import { nextRoundWithinBudget } from "./privacy-ledger.ts";
+import { privacyCheck } from "./privacy-ledger.ts";
 import { isRunning, type RoundBook } from "./round-book.ts";
 import { ClientsBelowQuorumError } from "./round-merge.ts";
 import type { SchedulerEffects } from "./round-scheduler-types.ts";
@@ -38,10 +38,6 @@ export interface RoundLifecycle {
   retryMerge(n: number): Promise<RoundRecord>;
   /** Throws `RoundStateError` with `detail`. */
   fail(detail: string): never;
-  /** With central DP: whether a round opened now stays within the privacy budget, and the ε around it. */
-  privacyCheck(): { readonly ok: boolean; readonly spent: number; readonly projected: number };
-  /** The federation's rounds so far, oldest first. */
-  rounds(): RoundRecord[];
   /** No round opens any more. */
   stop(): void;
 }
@@ -94,29 +90,12 @@ export function createRoundLifecycle(deps: LifecycleDeps): RoundLifecycle {
     await advance();
     return next;
   };
-  const rounds = (): RoundRecord[] => {
-    const out: RoundRecord[] = [];
-    for (let n = 1; n <= (book.current()?.number ?? 0); n++) {
-      const r = book.round(n);
-      if (r !== undefined) out.push(r);
-    }
-    return out;
-  };
   /** The clip norm of the next round: the last merged round's next one (adaptive), else the spec's. */
   const currentClipNorm = (): number => {
-    const merged = rounds().filter((r) => r.resultHash !== undefined);
+    const merged = book.all().filter((r) => r.resultHash !== undefined);
     const last = merged[merged.length - 1];
     return last?.nextClipNorm ?? last?.clipNorm ?? fed.privacy?.clipNorm ?? 0;
   };
-  const privacyCheck = () =>
-    fed.privacy === undefined
-      ? { ok: true, spent: 0, projected: 0 }
-      : nextRoundWithinBudget(
-          fed.privacy,
-          rounds(),
-          cohortSizeFor(policy, book.online.size),
-          book.enrolled.size,
-        );
   const openRound = async (): Promise<RoundRecord> => {
     const number = (book.current()?.number ?? 0) + 1;
     const now = clock.now();
@@ -144,7 +123,7 @@ export function createRoundLifecycle(deps: LifecycleDeps): RoundLifecycle {
     const last = book.current();
     if (stopped || isRunning(last) || last?.state === "aborted") return;
     if (last !== undefined && policy.autoAdvance === false) return;
-    if (canOpenRound(policy, book.online.size) && privacyCheck().ok) await openRound();
+    if (canOpenRound(policy, book.online.size) && privacyCheck(fed, book)?.ok !== false) await openRound();
   };
   /** `maybeAutoOpen` after another change has counted: a failure is reported and retried, not thrown. */
   const advance = async (): Promise<void> => {
@@ -220,8 +199,6 @@ export function createRoundLifecycle(deps: LifecycleDeps): RoundLifecycle {
   };
   return {
     commit,
-    privacyCheck,
-    rounds,
     retryMerge,
     openRound,
     advance,

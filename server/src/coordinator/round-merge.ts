@@ -13,8 +13,7 @@
  * When it was merged is the journal's to say (`round-merged`).
  */
 
-import { randomBytes } from "node:crypto";
-import { AdapterFormatError } from "@tributary/protocol";
+import { AdapterFormatError, newNoiseKey } from "@tributary/protocol";
 import type { MergeRunner, ModuleCallback } from "../core/merge-runner.ts";
 import type {
   Federation,
@@ -220,7 +219,7 @@ async function centralDpOf(
   round: RoundRecord,
   updates: readonly UpdateRecord[],
   inputs: readonly LazyAdapter[],
-): Promise<CentralDp & { readonly unclippedFraction?: number }> {
+): Promise<{ readonly dp: CentralDp; readonly unclippedFraction?: number }> {
   const fromIntake = updates.map((u) =>
     u.modules === undefined ? undefined : Object.values(u.modules).reduce((s, m) => s + m.norm * m.norm, 0),
   );
@@ -228,17 +227,19 @@ async function centralDpOf(
     ? (fromIntake as number[])
     : await adapterNorms2(inputs);
   const clipNorm = round.clipNorm ?? spec.clipNorm;
-  const noiseKey = randomBytes(32).toString("hex");
+  const noiseKey = newNoiseKey();
   const a = spec.adaptive;
   return {
-    clipNorm,
-    // With adaptive clipping the count's noise takes part of the privacy cost: the updates get z_Δ.
-    noiseMultiplier:
-      a === undefined
-        ? spec.noiseMultiplier
-        : updatesNoiseMultiplier(spec.noiseMultiplier, a.clippedCountStddev),
-    clipFactors: clipFactors(norms2, clipNorm),
-    noiseKey,
+    dp: {
+      clipNorm,
+      // With adaptive clipping the count's noise takes part of the privacy cost: the updates get z_Δ.
+      noiseMultiplier:
+        a === undefined
+          ? spec.noiseMultiplier
+          : updatesNoiseMultiplier(spec.noiseMultiplier, a.clippedCountStddev),
+      clipFactors: clipFactors(norms2, clipNorm),
+      noiseKey,
+    },
     ...(a !== undefined
       ? {
           unclippedFraction: noisyUnclippedFraction(
@@ -314,7 +315,7 @@ async function mergeOnce(
       federation.privacy === undefined
         ? undefined
         : await centralDpOf(federation.privacy, round, updates, inputs);
-    const opts = dp === undefined ? base : { ...base, dp };
+    const opts = dp === undefined ? base : { ...base, dp: dp.dp };
     const outcome = await mergeLazyAdapters(inputs, opts, pool, args.onModule);
     const clients = updates.map((u) => u.clientId);
     const weights = meanClientWeights(outcome, clients.length);
@@ -356,9 +357,9 @@ async function mergeOnce(
       weights,
       mergedAt,
       ...(leftOut.length > 0 ? { excluded: leftOut } : {}),
-      ...(dp !== undefined ? { clipped: dp.clipFactors.filter((f) => f < 1).length } : {}),
+      ...(dp !== undefined ? { clipped: dp.dp.clipFactors.filter((f) => f < 1).length } : {}),
       ...(dp?.unclippedFraction !== undefined ? { unclippedFraction: dp.unclippedFraction } : {}),
-      ...(dp !== undefined && federation.privacy?.reproducible === true ? { noiseKey: dp.noiseKey } : {}),
+      ...(dp !== undefined && federation.privacy?.reproducible === true ? { noiseKey: dp.dp.noiseKey } : {}),
     };
     return { stored, result, outcome };
   } finally {

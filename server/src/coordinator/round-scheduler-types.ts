@@ -3,9 +3,11 @@
  * coordinator provides (the journal, the journaled snapshot) and what it gets
  * back.
  */
+
 import type { Clock } from "../core/clock.ts";
 import type { Federation, RoundRecord, RoundResult, UpdateRecord } from "../core/model.ts";
 import type { NewRoundFlowEvent, RoundFlowEvent } from "../core/store.ts";
+import type { PrivacyCheck } from "./privacy-ledger.ts";
 import type { UpdateDecision } from "./update-validator.ts";
 
 /** The coordinator's side of the scheduler; every call happens inside a transition. */
@@ -60,7 +62,7 @@ export interface RoundScheduler {
    * With central DP: ε spent, ε if a round opened now, and whether that is
    * within the budget (`ok` always without one); `undefined` without DP.
    */
-  privacy(): { readonly ok: boolean; readonly spent: number; readonly projected: number } | undefined;
+  privacy(): PrivacyCheck | undefined;
   /** Opens the next round now (`RoundStateError` if one is running or too few clients are connected). */
   startRound(): Promise<RoundRecord>;
   /** Closes the open round and merges what it has (`RoundStateError` if it has no update). */

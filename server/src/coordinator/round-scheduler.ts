@@ -14,7 +14,7 @@ import type { RoundRecord, RoundResult } from "../core/model.ts";
 import { nextClipNorm } from "../merge/dp/adaptive-clip.ts";
 import { canOpenRound } from "./cohort.ts";
 import { NotEnrolledError, PrivacyBudgetError, UnknownRoundError } from "./errors.ts";
-import { privacyAccount } from "./privacy-ledger.ts";
+import { privacyAccount, privacyCheck } from "./privacy-ledger.ts";
 import { createRoundBook, isRunning } from "./round-book.ts";
 import { createRoundLifecycle } from "./round-lifecycle.ts";
 import type { RoundScheduler, RoundSchedulerOptions } from "./round-scheduler-types.ts";
@@ -75,7 +75,7 @@ export function createRoundScheduler(opts: RoundSchedulerOptions): RoundSchedule
     round: book.round,
     accepted: book.accepted,
     isEnrolled: (clientId) => book.enrolled.has(clientId),
-    privacy: () => (fed.privacy === undefined ? undefined : life.privacyCheck()),
+    privacy: () => privacyCheck(fed, book),
     stragglers: book.stragglers,
     connected: book.connected,
     startRound: () =>
@@ -85,8 +85,8 @@ export function createRoundScheduler(opts: RoundSchedulerOptions): RoundSchedule
         const need = Math.max(policy.minClients, policy.quorum);
         if (!canOpenRound(policy, book.online.size))
           fail(`${book.online.size} clients connected, ${need} needed`);
-        const privacy = life.privacyCheck();
-        if (!privacy.ok)
+        const privacy = privacyCheck(fed, book);
+        if (privacy !== undefined && !privacy.ok)
           throw new PrivacyBudgetError(
             fed.id,
             privacy.spent,
@@ -147,7 +147,7 @@ export function createRoundScheduler(opts: RoundSchedulerOptions): RoundSchedule
             : {
                 ...merged,
                 roundEpsilon: privacyAccount(fed.privacy, [merged]).epsilon,
-                epsilon: privacyAccount(fed.privacy, [...life.rounds().filter((x) => x.number !== n), merged])
+                epsilon: privacyAccount(fed.privacy, [...book.all().filter((x) => x.number !== n), merged])
                   .epsilon,
                 ...(fed.privacy.adaptive !== undefined && result.unclippedFraction !== undefined
                   ? {

@@ -4,9 +4,8 @@
  * are). Independent of gRPC, NATS and the storage backend; the transport
  * edges translate to and from the protobuf messages.
  */
-import type { AnnouncedResult } from "@tributary/protocol";
+import type { AnnouncedResult, TensorDType } from "@tributary/protocol";
 import type { MergeOptions, MethodName, ParamKey } from "../merge/params.ts";
-import type { TensorDType } from "../peft/dtype.ts";
 
 /** One LoRA target module a federation's adapters must contain. */
 export interface ModuleSpec {

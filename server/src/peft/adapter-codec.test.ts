@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import type { TensorDType } from "@tributary/protocol";
 import { AdapterFormatError } from "@tributary/protocol";
 import type { AdapterInput } from "../pipeline/merge-adapters.ts";
 import { decodeAdapter, encodeAdapter } from "./adapter-codec.ts";
 import { parseAdapterConfig } from "./adapter-config.ts";
 import type { LoraLayout, OutputModule } from "./adapter-types.ts";
-import type { TensorDType } from "./dtype.ts";
 import { parseSafetensors, type SafetensorsEntry, serializeSafetensors } from "./safetensors.ts";
 import { denseProduct, randomArray, rawSafetensors, relativeError } from "./testing/fixtures.ts";
 

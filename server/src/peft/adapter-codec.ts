@@ -6,7 +6,7 @@
  * `scaling · B_stored · A` is exactly the merged task vector `b · a`.
  */
 
-import { AdapterFormatError, loraKey } from "@tributary/protocol";
+import { AdapterFormatError, firstUnrepresentable, loraKey } from "@tributary/protocol";
 import {
   type AdapterConfig,
   adapterConfigFromObject,
@@ -17,7 +17,6 @@ import {
 } from "./adapter-config.ts";
 import { naturalOrder, planAdapter } from "./adapter-plan.ts";
 import type { AdapterOutput, DenseTensor, LoraModule, OutputModule, PeftAdapter } from "./adapter-types.ts";
-import { firstUnrepresentable } from "./dtype.ts";
 import {
   decodeTensorF32,
   parseSafetensors,

@@ -5,10 +5,17 @@
  * in-memory decoder and the lazy, module-at-a-time reader build on it.
  */
 
-import { AdapterFormatError, formatShape, type LoraKey, loraKey, parseLoraKey } from "@tributary/protocol";
+import {
+  AdapterFormatError,
+  formatShape,
+  isTensorDType,
+  type LoraKey,
+  loraKey,
+  parseLoraKey,
+  type TensorDType,
+} from "@tributary/protocol";
 import { type AdapterConfig, rankFor, scalingFor } from "./adapter-config.ts";
 import type { LoraLayout } from "./adapter-types.ts";
-import { isTensorDType, type TensorDType } from "./dtype.ts";
 
 /** Name, dtype and shape of one stored tensor. */
 export interface TensorInfo {

@@ -4,8 +4,9 @@
  * `scaling · B · A`. The layout records how the factors were stored so the
  * writer can restore the same tensor names and shapes.
  */
+
+import type { TensorDType } from "@tributary/protocol";
 import type { AdapterConfig } from "./adapter-config.ts";
-import type { TensorDType } from "./dtype.ts";
 
 /** How one module's LoRA factors are stored in the safetensors file. */
 export interface LoraLayout {

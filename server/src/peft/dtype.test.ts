@@ -7,7 +7,7 @@ import {
   f32BitsToBf16Bits,
   f32BitsToF16Bits,
   firstUnrepresentable,
-} from "./dtype.ts";
+} from "@tributary/protocol";
 import { f32Bits, f32FromBits, seededRandom, u16Bytes } from "./testing/fixtures.ts";
 
 const f16 = (x: number): number => f32BitsToF16Bits(f32Bits(x));

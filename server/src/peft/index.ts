@@ -9,7 +9,15 @@
 
 export {
   AdapterFormatError,
+  DTYPE_BYTES,
+  decodeFloats,
+  encodeFloats,
+  f16BitsToNumber,
+  f32BitsToBf16Bits,
+  f32BitsToF16Bits,
+  firstUnrepresentable,
   formatShape,
+  isTensorDType,
   type LoraKey,
   loraKey,
   MAX_HEADER_BYTES,
@@ -20,6 +28,7 @@ export {
   type SafetensorsLayout,
   type SafetensorsTensorLayout,
   safetensorsHeaderLength,
+  type TensorDType,
 } from "@tributary/protocol";
 export { CONFIG_FILE, decodeAdapter, encodeAdapter, WEIGHTS_FILE } from "./adapter-codec.ts";
 export {
@@ -43,17 +52,6 @@ export type {
   OutputModule,
   PeftAdapter,
 } from "./adapter-types.ts";
-export {
-  DTYPE_BYTES,
-  decodeFloats,
-  encodeFloats,
-  f16BitsToNumber,
-  f32BitsToBf16Bits,
-  f32BitsToF16Bits,
-  firstUnrepresentable,
-  isTensorDType,
-  type TensorDType,
-} from "./dtype.ts";
 export {
   type LazyAdapter,
   lazyAdapter,

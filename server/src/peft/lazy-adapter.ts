@@ -3,12 +3,13 @@
  * safetensors header only, it loads (and validates) a module's two tensors
  * when asked, so merging many large updates never holds whole adapters.
  */
+
+import type { TensorDType } from "@tributary/protocol";
 import { AdapterFormatError, formatShape, numel, SAFETENSORS_DTYPE_BYTES } from "@tributary/protocol";
 import { CONFIG_FILE, finiteF32, WEIGHTS_FILE } from "./adapter-codec.ts";
 import { type AdapterConfig, parseAdapterConfig } from "./adapter-config.ts";
 import { type AdapterPlan, type ModulePlan, planAdapter, type TensorInfo } from "./adapter-plan.ts";
 import type { DenseTensor, LoraModule } from "./adapter-types.ts";
-import type { TensorDType } from "./dtype.ts";
 import type { TensorLocation } from "./tensor-location.ts";
 
 /** Reads one tensor's raw bytes (e.g. a positioned read of a stored file) into a fresh buffer it hands over. */

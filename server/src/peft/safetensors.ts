@@ -5,12 +5,15 @@
  */
 import {
   AdapterFormatError,
+  decodeFloats,
+  encodeFloats,
   formatShape,
+  isTensorDType,
   numel,
   parseSafetensorsLayout,
   safetensorsHeaderLength,
+  type TensorDType,
 } from "@tributary/protocol";
-import { decodeFloats, encodeFloats, isTensorDType, type TensorDType } from "./dtype.ts";
 
 /** One tensor of a parsed file; `bytes` is a view into the file, not a copy. */
 export interface SafetensorsTensor {

@@ -3,10 +3,11 @@
  * for the demo, the CLI tests and the benchmarks: `A` entries of variance
  * `1/dIn`, `B` entries of scale `bScale` (trained `B`s are small).
  */
+
+import type { TensorDType } from "@tributary/protocol";
 import { adapterConfigFromObject } from "./adapter-config.ts";
 import { writeAdapter } from "./adapter-dir.ts";
 import type { LoraLayout, OutputModule } from "./adapter-types.ts";
-import type { TensorDType } from "./dtype.ts";
 
 /** A module to generate: name without the `base_model.model.` prefix. */
 export interface SyntheticModuleShape {

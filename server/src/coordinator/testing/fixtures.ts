@@ -3,11 +3,11 @@
  * and real PEFT adapters encoded in memory.
  */
 
+import type { TensorDType } from "@tributary/protocol";
 import type { Federation, RoundPolicy, RoundResult, UpdateRecord } from "../../core/model.ts";
 import { encodeAdapter } from "../../peft/adapter-codec.ts";
 import { adapterConfigFromObject } from "../../peft/adapter-config.ts";
 import type { OutputModule } from "../../peft/adapter-types.ts";
-import type { TensorDType } from "../../peft/dtype.ts";
 import { fillUniform, linearLayout } from "../../peft/synthetic-adapter.ts";
 
 /** Base model of `testFederation`. */

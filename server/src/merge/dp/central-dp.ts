@@ -19,7 +19,10 @@ import type { ModuleGroup, ModuleMergeResult } from "../types.ts";
 import { gaussianNoise } from "./gaussian-noise.ts";
 
 /** Why `opts` cannot merge under central DP, or `undefined`. */
-export function centralDpProblem(opts: MergeOptions, dp: CentralDp): string | undefined {
+export function centralDpProblem(
+  opts: MergeOptions,
+  dp: Pick<CentralDp, "clipNorm" | "noiseMultiplier">,
+): string | undefined {
   if (opts.method !== "fedavg") {
     return `central DP merges the uniform mean of clipped updates (method fedavg); ${opts.method}'s weights depend on the updates, so the noise would not cover its sensitivity (docs/privacy.md)`;
   }

@@ -7,6 +7,7 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs, durationMs, timestampFromMs } from "@bufbuild/protobuf/wkt";
+import type { TensorDType } from "@tributary/protocol";
 import {
   type CreateFederationRequest,
   DeadlinePolicy,
@@ -28,7 +29,6 @@ import type {
   UpdateRecord,
 } from "../../core/model.ts";
 import { type MethodName, PARAM_KEYS, PARAMS } from "../../merge/options.ts";
-import type { TensorDType } from "../../peft/dtype.ts";
 
 /** Default update size limit when a federation sets none (2 GiB). */
 export const DEFAULT_MAX_UPDATE_BYTES = 2 * 1024 ** 3;
