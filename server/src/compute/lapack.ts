@@ -3,8 +3,8 @@
  * `liblapacke` (over OpenBLAS where installed) called through `koffi`, a
  * prebuilt FFI from npm. `symEig` is `LAPACKE_dsyevd` (divide and conquer),
  * `svd` is `LAPACKE_dgesdd` (thin, divide and conquer), both row-major,
- * and `matmulNT` / `matmulTN` are `cblas_dgemm` from `libblas.so.3` (OpenBLAS's, where
- * installed);
+ * `matmulNT` / `matmulTN` are `cblas_dgemm` and `gramNT` / `gramTN` are
+ * `cblas_dsyrk` from `libblas.so.3` (OpenBLAS's, where installed);
  * results are put in the JS implementations' form (values descending,
  * eigen/singular vectors as columns), so either runs behind the same tests.
  *
@@ -28,6 +28,8 @@ const V = "V".charCodeAt(0);
 const U = "U".charCodeAt(0);
 const S = "S".charCodeAt(0);
 const NO_TRANS = 111;
+/** CBLAS `CblasUpper`. */
+const UPPER = 121;
 const TRANS = 112;
 
 /** What loading LAPACK gave: the implementation, or why not. */
@@ -94,6 +96,9 @@ export async function loadLapack(
   const dgemm = blas.func(
     "void cblas_dgemm(int layout, int ta, int tb, int m, int n, int k, double alpha, const double *a, int lda, const double *b, int ldb, double beta, _Inout_ double *c, int ldc)",
   );
+  const dsyrk = blas.func(
+    "void cblas_dsyrk(int layout, int uplo, int trans, int n, int k, double alpha, const double *a, int lda, double beta, _Inout_ double *c, int ldc)",
+  );
   const dsyevd = lib.func(
     "int LAPACKE_dsyevd(int layout, char jobz, char uplo, int n, _Inout_ double *a, int lda, _Out_ double *w)",
   );
@@ -114,6 +119,8 @@ export async function loadLapack(
         if (a.rows !== b.rows) throw new RangeError(`matmulTN: (${a.rows}×${a.cols})ᵀ · ${b.rows}×${b.cols}`);
         return cblasProduct(dgemm, a, true, b, false, float64);
       },
+      gramTN: (a) => cblasGram(dsyrk, a, true),
+      gramNT: (a) => cblasGram(dsyrk, a, false),
     },
   };
 }
@@ -160,6 +167,22 @@ export function cblasProduct<D extends Float32Array | Float64Array, M extends De
       n,
     );
   }
+  return out;
+}
+
+/**
+ * `AᵀA` (`transposed`) or `AAᵀ` by `cblas_dsyrk` (row-major, upper
+ * triangle), mirrored into the lower one: the whole symmetric Gram, in half
+ * a `dgemm`'s work.
+ */
+function cblasGram(syrk: (...args: unknown[]) => unknown, a: Mat, transposed: boolean): Mat {
+  const n = transposed ? a.cols : a.rows;
+  const k = transposed ? a.rows : a.cols;
+  const out = float64(n, n);
+  if (n === 0 || k === 0) return out;
+  syrk(ROW_MAJOR, UPPER, transposed ? TRANS : NO_TRANS, n, k, 1, a.data, a.cols, 0, out.data, n);
+  const c = out.data;
+  for (let i = 1; i < n; i++) for (let j = 0; j < i; j++) c[i * n + j] = c[j * n + i];
   return out;
 }
 

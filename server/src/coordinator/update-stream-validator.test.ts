@@ -63,6 +63,39 @@ test("a non-finite value names the tensor and its first index", async () => {
   });
 });
 
+/** `staged` with values of one tensor set: `values` maps an index to its value. */
+function stagedWith(name: string, values: ReadonlyMap<number, number>) {
+  return staged({}, (bytes) => {
+    const t = parseSafetensors(bytes, "x").tensors.get(name)!;
+    const view = new DataView(t.bytes.buffer, t.bytes.byteOffset);
+    for (const [i, v] of values) view.setFloat32(4 * i, v, true);
+  });
+}
+
+test("a value beyond ±65504 is refused, naming the tensor and its first index", async () => {
+  const name = "base_model.model.model.layers.0.self_attn.v_proj.lora_B.weight";
+  await assert.rejects(stagedWith(name, new Map([[3, -70000]])).run(), (err: unknown) => {
+    assert.ok(err instanceof InvalidUpdateError);
+    assert.equal(err.tensor, name);
+    assert.match(err.message, /tensor ".*v_proj\.lora_B\.weight" has value -70000 at index 3, beyond ±65504/);
+    return true;
+  });
+});
+
+test("values within ±65504 whose squares sum past 65504² are accepted (the Gram diagonal is only a first test)", async () => {
+  const name = "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight";
+  // Row 0 of A: the diagonal entry of AAᵀ is 3 · 65000² > 65504², yet no value is out of range.
+  const modules = await stagedWith(
+    name,
+    new Map([
+      [0, 65000],
+      [1, -65000],
+      [2, 65000],
+    ]),
+  ).run();
+  assert.ok(modules.get("model.layers.0.self_attn.q_proj")!.norm > 0);
+});
+
 test("a tensor read back with the wrong length is refused", async () => {
   const { configText, safetensors } = encodeTestAdapter();
   const { tensors } = parseSafetensors(safetensors, "x");

@@ -18,7 +18,7 @@
 
 import { AdapterFormatError, PEFT_PREFIX } from "@tributary/protocol";
 import type { Federation } from "../core/model.ts";
-import { clientNorm2 } from "../merge/grams.ts";
+import { factorGrams64, gramTrace } from "../merge/grams.ts";
 import { lazyAdapter } from "../peft/lazy-adapter.ts";
 import {
   checkTensorsAgainstSchema,
@@ -69,6 +69,19 @@ function firstOutOfRange(data: Float32Array, limit: number): number {
 }
 
 /**
+ * Whether every diagonal entry of the `r × r` Gram `g` is at most `bound`
+ * (false for NaN). A Gram's diagonal entry is a sum of squares of factor
+ * values, never below the square of any one of them (float64 products of
+ * float32 values are exact, and rounding a sum of non-negative terms is
+ * monotone): all entries within `MAX_FACTOR_VALUE²` prove every value finite
+ * and within `±MAX_FACTOR_VALUE` without a pass over the values.
+ */
+function diagonalWithin(g: Float64Array, r: number, bound: number): boolean {
+  for (let i = 0; i < r; i++) if (!(g[i * r + i] <= bound)) return false;
+  return true;
+}
+
+/**
  * Checks a staged update module by module through the merge's own reader;
  * returns what it learnt of each module. Throws `InvalidUpdateError` naming
  * the client and the tensor, module or field at fault.
@@ -86,7 +99,8 @@ export async function validateUpdateStream(req: UpdateStream): Promise<Map<strin
   checkTensorsAgainstSchema(federation.schema, clientId, config, tensors);
   let lazy: ReturnType<typeof lazyAdapter>;
   try {
-    lazy = lazyAdapter(req.configJson, tensors, req.readTensor, label);
+    // Values are checked below, from the Grams' diagonals (and a scan only where one is too large).
+    lazy = lazyAdapter(req.configJson, tensors, req.readTensor, label, undefined, false);
   } catch (err) {
     if (err instanceof AdapterFormatError) {
       throw new InvalidUpdateError(clientId, err.message, {
@@ -135,21 +149,23 @@ export async function validateUpdateStream(req: UpdateStream): Promise<Map<strin
       }
       throw err;
     }
-    for (const [name, data] of [
-      [plan.aName, module.a],
-      [plan.bName, module.b],
-    ] as const) {
-      const bad = firstOutOfRange(data, MAX_FACTOR_VALUE);
-      if (bad >= 0) {
-        fail(`tensor "${name}" has value ${data[bad]} at index ${bad}, beyond ±${MAX_FACTOR_VALUE}`, name);
+    const { btb, aat } = factorGrams64(module, module.dOut, module.dIn);
+    const bound = MAX_FACTOR_VALUE * MAX_FACTOR_VALUE;
+    if (!diagonalWithin(btb, module.rank, bound) || !diagonalWithin(aat, module.rank, bound)) {
+      for (const [name, data] of [
+        [plan.aName, module.a],
+        [plan.bName, module.b],
+      ] as const) {
+        const bad = firstOutOfRange(data, MAX_FACTOR_VALUE);
+        if (bad >= 0 && !Number.isFinite(data[bad])) {
+          fail(`tensor "${name}" has non-finite value ${data[bad]} at index ${bad}`, name);
+        }
+        if (bad >= 0) {
+          fail(`tensor "${name}" has value ${data[bad]} at index ${bad}, beyond ±${MAX_FACTOR_VALUE}`, name);
+        }
       }
     }
-    const ba2 = clientNorm2(
-      { a: module.a, b: module.b, rank: module.rank, scaling: 1 },
-      module.dOut,
-      module.dIn,
-    );
-    const norm = plan.scaling * Math.sqrt(Math.max(0, ba2));
+    const norm = plan.scaling * Math.sqrt(Math.max(0, gramTrace(btb, aat)));
     if (!(norm <= MAX_MODULE_NORM)) {
       fail(
         `module ${spec.name} has task-vector norm ‖s·B·A‖ = ${norm.toPrecision(4)}, above ${MAX_MODULE_NORM}`,

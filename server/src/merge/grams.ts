@@ -5,7 +5,7 @@
  */
 import type { FactorStack } from "./factor-stack.ts";
 import { type F32Mat, f32, gemmNT, gemmTN, transposeF32 } from "./kernels/device-matmul.ts";
-import { denseMatmulNT, denseMatmulTN, fromFloat32, type Mat } from "./linalg/index.ts";
+import { denseGramNT, denseGramTN, fromFloat32, type Mat } from "./linalg/index.ts";
 import type { ClientLora } from "./types.ts";
 
 /** `G_p = PᵀP` and `G_q = QQᵀ` in float64 (`R × R`, products on tfjs). */
@@ -72,21 +72,55 @@ export function combinationNorm2(grams: StackGrams, colCoef: Float64Array): numb
   return s;
 }
 
+/** Two float64 buffers this thread reuses to widen a client's factors for {@link factorGrams64}. */
+const widenBuffers: Float64Array[] = [new Float64Array(0), new Float64Array(0)];
+/** The largest factor (values) whose widening buffer is kept for the next call: 16 MB. */
+const KEPT_WIDENING = 1 << 21;
+
+/** `data` widened to float64, in reused buffer `slot` up to {@link KEPT_WIDENING} values (valid until the next call). */
+function widened(data: Float32Array, slot: 0 | 1): Float64Array {
+  if (data.length > KEPT_WIDENING) return new Float64Array(data);
+  if (widenBuffers[slot].length < data.length) widenBuffers[slot] = new Float64Array(data.length);
+  const out = widenBuffers[slot].subarray(0, data.length);
+  out.set(data);
+  return out;
+}
+
 /**
  * `‖Θ_i‖²_F = s_i² tr((BᵀB)(AAᵀ))` for one client, in float64 on the CPU from
  * its two `r × r` Gram matrices: `O((dIn + dOut) r²)`, on this thread's
- * float64 products (BLAS `dgemm` where LAPACK loaded, else `matmulTN` / `matmulNT`).
+ * float64 Grams (BLAS `dsyrk` where LAPACK loaded, else `matmulTN` / `matmulNT`).
  */
 export function clientNorm2(c: ClientLora, dOut: number, dIn: number): number {
+  const { btb, aat } = factorGrams64(c, dOut, dIn);
+  return c.scaling * c.scaling * gramTrace(btb, aat);
+}
+
+/**
+ * A client's two `r × r` Grams `BᵀB` and `AAᵀ` in float64, whole and
+ * symmetric, on this thread's float64 Grams. Their diagonals hold the
+ * column sums of squares of B and the row sums of squares of A: every
+ * factor value is in one of them, so a NaN or ±Inf value shows there.
+ */
+export function factorGrams64(
+  c: Pick<ClientLora, "a" | "b" | "rank">,
+  dOut: number,
+  dIn: number,
+): { readonly btb: Float64Array; readonly aat: Float64Array } {
   const r = c.rank;
-  // BᵀB and AAᵀ in float64, straight from the factors (no transposed copy).
-  const bm: Mat = { rows: dOut, cols: r, data: new Float64Array(c.b) };
-  const am: Mat = { rows: r, cols: dIn, data: new Float64Array(c.a) };
-  const btb = denseMatmulTN(bm, bm).data;
-  const aat = denseMatmulNT(am, am).data;
+  // Straight from the factors (no transposed copy), widened into this
+  // thread's reused buffers: a fresh float64 copy of each factor cost more
+  // than both Grams.
+  const btb = denseGramTN({ rows: dOut, cols: r, data: widened(c.b, 0) }).data;
+  const aat = denseGramNT({ rows: r, cols: dIn, data: widened(c.a, 1) }).data;
+  return { btb, aat };
+}
+
+/** `tr(XY) = Σ X∘Y` of two symmetric matrices of the same size: `‖BA‖²_F` from {@link factorGrams64}. */
+export function gramTrace(btb: Float64Array, aat: Float64Array): number {
   let tr = 0;
-  for (let i = 0; i < r * r; i++) tr += btb[i] * aat[i];
-  return c.scaling * c.scaling * tr;
+  for (let i = 0; i < btb.length; i++) tr += btb[i] * aat[i];
+  return tr;
 }
 
 /**

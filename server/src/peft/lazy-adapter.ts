@@ -10,6 +10,7 @@ import { CONFIG_FILE, finiteF32, WEIGHTS_FILE } from "./adapter-codec.ts";
 import { type AdapterConfig, parseAdapterConfig } from "./adapter-config.ts";
 import { type AdapterPlan, type ModulePlan, planAdapter, type TensorInfo } from "./adapter-plan.ts";
 import type { DenseTensor, LoraModule } from "./adapter-types.ts";
+import { decodeTensorF32 } from "./safetensors.ts";
 import type { TensorLocation } from "./tensor-location.ts";
 
 /** Reads one tensor's raw bytes (e.g. a positioned read of a stored file) into a fresh buffer it hands over. */
@@ -53,7 +54,8 @@ export function placesIn(
  * Wraps a stored update: `configText` is its `adapter_config.json`, `tensors`
  * its safetensors header, `read` fetches a tensor's bytes. Structural errors
  * (pairing, shapes, ranks) are thrown here; value errors (NaN/Inf) when a
- * tensor is loaded.
+ * tensor is loaded, unless `checkValues` is false (intake, whose own check
+ * of the values is stricter, passes false).
  *
  * @example
  * const lazy = lazyAdapter(update.configJson, reader.tensors, (n) => reader.read(n), `client ${id}`);
@@ -65,6 +67,7 @@ export function lazyAdapter(
   read: TensorReader,
   label: string,
   place?: TensorPlace,
+  checkValues = true,
 ): LazyAdapter {
   const file = `${label}/${WEIGHTS_FILE}`;
   const config = parseAdapterConfig(configText, `${label}/${CONFIG_FILE}`);
@@ -81,7 +84,8 @@ export function lazyAdapter(
       );
     }
     // The reader's bytes are fresh and ours: F32 is decoded in place (one copy of the data, not two).
-    return finiteF32({ dtype: info.dtype, shape: [...info.shape], bytes }, file, name, true);
+    const tensor = { dtype: info.dtype, shape: [...info.shape], bytes };
+    return checkValues ? finiteF32(tensor, file, name, true) : decodeTensorF32(tensor, file, name, true);
   };
   return {
     label,

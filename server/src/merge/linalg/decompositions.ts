@@ -22,6 +22,10 @@ export interface Decompositions {
   matmulNT(a: Mat, b: Mat): Mat;
   /** `Aᵀ B` in float64 (Grams of tall factors, e.g. a client's `BᵀB`, without a transposed copy). */
   matmulTN(a: Mat, b: Mat): Mat;
+  /** `Aᵀ A` in float64, whole and symmetric (a tall factor's Gram, e.g. a client's `BᵀB`: half a product's work). */
+  gramTN(a: Mat): Mat;
+  /** `A Aᵀ` in float64, whole and symmetric (a wide factor's Gram, e.g. a client's `AAᵀ`). */
+  gramNT(a: Mat): Mat;
 }
 
 /** The JS implementations (Householder + QL, Golub–Kahan–Reinsch). */
@@ -31,6 +35,8 @@ export const jsDecompositions: Decompositions = {
   svd: svdJs,
   matmulNT: matmulNTJs,
   matmulTN: matmulTNJs,
+  gramTN: (a) => matmulTNJs(a, a),
+  gramNT: (a) => matmulNTJs(a, a),
 };
 
 let active: Decompositions = jsDecompositions;
@@ -63,4 +69,14 @@ export function denseMatmulNT(a: Mat, b: Mat): Mat {
 /** `Aᵀ B` in float64 (this thread's implementation; `matmulTN` of `mat.ts` in JS). */
 export function denseMatmulTN(a: Mat, b: Mat): Mat {
   return active.matmulTN(a, b);
+}
+
+/** `Aᵀ A` in float64, symmetric (this thread's implementation: BLAS `dsyrk` where LAPACK loaded). */
+export function denseGramTN(a: Mat): Mat {
+  return active.gramTN(a);
+}
+
+/** `A Aᵀ` in float64, symmetric (this thread's implementation: BLAS `dsyrk` where LAPACK loaded). */
+export function denseGramNT(a: Mat): Mat {
+  return active.gramNT(a);
 }

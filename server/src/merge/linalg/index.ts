@@ -6,6 +6,8 @@
 export {
   activeDecompositions,
   type Decompositions,
+  denseGramNT,
+  denseGramTN,
   denseMatmulNT,
   denseMatmulTN,
   jsDecompositions,

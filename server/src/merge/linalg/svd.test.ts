@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { testEach as test } from "../../testing/decompositions.ts";
-import { denseMatmulNT, denseMatmulTN, svd, symEig } from "./decompositions.ts";
+import { denseGramNT, denseGramTN, denseMatmulNT, denseMatmulTN, svd, symEig } from "./decompositions.ts";
 import { diagScaleCols, fromRows, type Mat, mat, matmulNT, matmulTN } from "./mat.ts";
 import {
   assertDescending,
@@ -169,5 +169,30 @@ test("denseMatmulTN is Aᵀ B, empty shapes included", () => {
     const want = matmulTN(a, b);
     for (let i = 0; i < want.data.length; i++)
       assert.ok(Math.abs(got.data[i] - want.data[i]) <= 1e-12 * (1 + Math.abs(want.data[i])));
+  }
+});
+
+test("denseGramTN / denseGramNT are AᵀA / AAᵀ, whole and symmetric, empty shapes included", () => {
+  for (const [rows, cols] of [
+    [3, 5],
+    [1, 1],
+    [0, 3],
+    [4, 0],
+    [4096, 16],
+    [16, 4096],
+    [40, 33],
+  ]) {
+    const a = randomMat(rows, cols, rows * 7 + cols);
+    for (const [got, want] of [
+      [denseGramTN(a), matmulTN(a, a)],
+      [denseGramNT(a), matmulNT(a, a)],
+    ]) {
+      assert.deepEqual([got.rows, got.cols], [want.rows, want.cols]);
+      for (let i = 0; i < want.data.length; i++)
+        assert.ok(Math.abs(got.data[i] - want.data[i]) <= 1e-12 * (1 + Math.abs(want.data[i])));
+      const n = got.rows;
+      for (let i = 0; i < n; i++)
+        for (let j = 0; j < i; j++) assert.equal(got.data[i * n + j], got.data[j * n + i]);
+    }
   }
 });
