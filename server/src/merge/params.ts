@@ -16,6 +16,7 @@ export const METHODS = [
   "fedavg",
   "fedavg-factors",
   "fedit",
+  "flora",
   "task-arithmetic",
   "ties",
   "dare",

@@ -11,6 +11,7 @@ import { dareMethod } from "./dare.ts";
 import { fedavgMethod } from "./fedavg.ts";
 import { fedavgFactorsMethod } from "./fedavg-factors.ts";
 import { feditMethod } from "./fedit.ts";
+import { floraMethod } from "./flora.ts";
 import { frMethod } from "./fr.ts";
 import { fromMethod } from "./from.ts";
 import { loreMethod } from "./lore.ts";
@@ -26,6 +27,7 @@ export const MERGE_METHODS: Readonly<Record<MethodName, MergeMethod>> = {
   fedavg: fedavgMethod,
   "fedavg-factors": fedavgFactorsMethod,
   fedit: feditMethod,
+  flora: floraMethod,
   "task-arithmetic": taskArithmeticMethod,
   ties: tiesMethod,
   dare: dareMethod,

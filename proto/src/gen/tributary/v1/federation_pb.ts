@@ -103,7 +103,7 @@ export const AdapterSchemaSchema: GenMessage<AdapterSchema> = /*@__PURE__*/
  */
 export type MergeSpec = Message<"tributary.v1.MergeSpec"> & {
   /**
-   * One of: "from", "lore", "fr", "fedavg", "fedavg-factors", "fedit"
+   * One of: "from", "lore", "fr", "fedavg", "fedavg-factors", "fedit", "flora"
    * (FedIT: means of the A and of the B factors, zero-padded to the largest
    * rank), "task-arithmetic", "ties", "dare", "median" (geometric median,
    * robust to a client scaling its update). `tributary merge --help` says
