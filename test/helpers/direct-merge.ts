@@ -52,7 +52,8 @@ export async function assertEqualsDirectMerge(
 }
 
 /**
- * Runs `tributary merge --method from --rank R --weights …` on `dirs` (in
+ * Runs `tributary merge --method from --rank R --weights …` (or `merge
+ * <args>`, another method's options) on `dirs` (in
  * merge order: a round merges in client-id order, and the order of a sum
  * decides its last bits) and asserts that `adapter` holds the same factors
  * bit for bit: the same tensor names, dtype and shapes, every `lora_A` byte
@@ -65,7 +66,7 @@ export async function assertEqualsDirectMerge(
 export async function assertSameTensorsAsCliMerge(
   adapter: { readonly configJson: string; readonly safetensors: Uint8Array },
   dirs: readonly string[],
-  opts: { readonly rank: number; readonly samples: readonly number[] },
+  opts: { readonly rank: number; readonly samples: readonly number[] } | { readonly args: readonly string[] },
 ): Promise<void> {
   const out = await mkdtemp(join(tmpdir(), "cli-merge-"));
   try {
@@ -73,15 +74,10 @@ export async function assertSameTensorsAsCliMerge(
     const dtype = [...round.tensors.values()][0]?.dtype.toLowerCase() ?? "f32";
     const lines: string[] = [];
     const io = { out: (l: string) => lines.push(l), err: (l: string) => lines.push(l) };
-    const argv = [
-      "merge",
-      "--method",
-      "from",
-      "--rank",
-      String(opts.rank),
-      "--weights",
-      opts.samples.join(","),
-    ];
+    const argv =
+      "args" in opts
+        ? ["merge", ...opts.args]
+        : ["merge", "--method", "from", "--rank", String(opts.rank), "--weights", opts.samples.join(",")];
     argv.push("--dtype", dtype, "--quiet", "--out", join(out, "merged"));
     const rc = await main([...argv, ...dirs], io);
     assert.equal(rc, 0, `tributary merge failed:\n${lines.join("\n")}`);

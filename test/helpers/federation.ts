@@ -78,6 +78,8 @@ export interface FederationSpec {
     readonly downloads?: number;
     readonly watches?: number;
   };
+  /** More fields of the federation's merge spec (federation.proto `MergeSpec`, e.g. KnOTS's `topK`). */
+  readonly merge?: Readonly<Record<string, string | number | boolean>>;
   /** The merge spec's norm bound, as a multiple of the median client norm. */
   readonly normBoundMedianMultiple?: number;
   readonly normBoundAction?: "clip" | "reject";
@@ -185,6 +187,7 @@ export async function createTestFederation(
           ? { normBoundMedianMultiple: spec.normBoundMedianMultiple }
           : {}),
         ...(spec.normBoundAction !== undefined ? { normBoundAction: spec.normBoundAction } : {}),
+        ...spec.merge,
       },
       policy: {
         minClients: spec.minClients ?? n,

@@ -7,7 +7,9 @@ import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import { selectBackend } from "../compute/backend.ts";
 import { mergeModule } from "../merge/engine.ts";
+import { KNOTS_RELATIVE_TOL } from "../merge/methods/knots.ts";
 import { resolveOptions } from "../merge/options.ts";
+import { knotsDense } from "../merge/reference/index.ts";
 import { parseSafetensors, readAdapter } from "../peft/index.ts";
 import { llamaQV, writeSyntheticAdapter } from "../peft/synthetic-adapter.ts";
 import { denseProduct, relativeError } from "../peft/testing/fixtures.ts";
@@ -89,6 +91,55 @@ describe("tributary merge", () => {
         `summary lacks ${m.name}`,
       );
     assert.match(io.stderr[0], /^tensor backend: (blas|wasm|cpu|tensorflow)/);
+  });
+
+  it("merges with KnOTS, each client trimmed over its whole adapter, on worker threads: the dense KnOTS procedure", async () => {
+    const out = join(root, "merged-knots");
+    const io = capture();
+    const code = await main(
+      [
+        "merge",
+        "--method",
+        "knots",
+        "--knots-combine",
+        "dare-ties",
+        "--dare-p",
+        "0.2",
+        "--seed",
+        "9",
+        "--top-k",
+        "30",
+        "--scale",
+        "0.5",
+        "--threads",
+        "1",
+        "--quiet",
+        "--out",
+        out,
+        ...inputs,
+      ],
+      io,
+    );
+    assert.equal(code, 0, io.stderr.join("\n"));
+    const adapters = await Promise.all(inputs.map(readAdapter));
+    const merged = await readAdapter(out);
+    const groups = modules.map((m) => groupModule(adapters, m.name));
+    const want = knotsDense(groups, {
+      combine: "dare-ties",
+      dareP: 0.2,
+      seed: 9,
+      topK: 30,
+      scope: "adapter",
+      alpha: 0.5,
+      tol: KNOTS_RELATIVE_TOL,
+    });
+    modules.forEach((m, i) => {
+      const written = merged.modules.get(m.name)!;
+      assert.equal(written.rank, Math.min(20, m.dOut), `${m.name}: rank Σ r_i, at most dOut`);
+      const got = denseProduct(written.b, written.a, written.rank, written.scaling);
+      const e = relativeError(got, Float64Array.from(want[i].to1DArray()));
+      assert.ok(e < 1e-5, `${m.name}: relative error ${e}`);
+    });
   });
 
   it("writes the requested dtype and FedAvg weights from --weights", async () => {

@@ -71,7 +71,12 @@ export function mergeModule(group: ModuleGroup, opts: MergeOptions): ModuleMerge
     );
   }
   const samples = opts.samples === undefined ? undefined : kept.map((i) => opts.samples![i]);
-  const result = methodOf(opts.method).merge(g, { ...opts, samples });
+  const knotsThresholds = opts.knotsThresholds && kept.map((i) => opts.knotsThresholds![i]);
+  const result = methodOf(opts.method).merge(g, {
+    ...opts,
+    samples,
+    ...(knotsThresholds !== undefined ? { knotsThresholds } : {}),
+  });
   // Rejected clients weigh 0; the weights stay in the module's client order.
   const weights = new Array<number>(group.clients.length).fill(0);
   kept.forEach((i, j) => {

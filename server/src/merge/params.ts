@@ -17,6 +17,7 @@ export const METHODS = [
   "fedavg-factors",
   "fedit",
   "flora",
+  "knots",
   "task-arithmetic",
   "ties",
   "dare",
@@ -55,6 +56,20 @@ export interface MergeOptions {
   readonly density: number;
   /** DARE: drop probability p. */
   readonly drop: number;
+  /** KnOTS: how the clients' blocks in the shared basis are combined. */
+  readonly knotsCombine: "ties" | "dare-ties" | "mean";
+  /** KnOTS: percent of each client's entries kept by magnitude (TIES's top-k). */
+  readonly topK: number;
+  /** KnOTS: whether the top-k threshold is each client's over the whole adapter (as the KnOTS code) or per module. */
+  readonly knotsScope: "adapter" | "module";
+  /** KnOTS `dare-ties`: DARE's drop probability p on the blocks. */
+  readonly dareP: number;
+  /**
+   * KnOTS with `knotsScope: "adapter"`: each client's top-k magnitude
+   * threshold over its whole adapter (`pipeline/knots-thresholds.ts`), in
+   * the module's client order; absent = computed per module.
+   */
+  readonly knotsThresholds?: readonly number[];
   /** Per-client sample counts (FedAvg weights); `undefined` = equal. */
   readonly samples: readonly number[] | undefined;
   /** Tuning of the rank-`r` solver. */
@@ -85,7 +100,10 @@ export interface CentralDp {
 }
 
 /** The tunable parameters: every option but the method, the rank, the sample counts and the solver tuning. */
-export type ParamKey = Exclude<keyof MergeOptions, "method" | "rank" | "samples" | "truncation" | "dp">;
+export type ParamKey = Exclude<
+  keyof MergeOptions,
+  "method" | "rank" | "samples" | "truncation" | "dp" | "knotsThresholds"
+>;
 
 /** One tunable parameter (see the module comment). */
 export interface ParamSpec {
@@ -265,6 +283,44 @@ export const PARAMS: Readonly<Record<ParamKey, ParamSpec>> = {
     kind: "number",
     default: 0.5,
     label: "drop",
+    placeholder: "P",
+    rule: rule((v: number) => v >= 0 && v < 1, "must be in [0, 1)"),
+  },
+  knotsCombine: {
+    flag: "knots-combine",
+    protoField: "knotsCombine",
+    kind: "choice",
+    choices: ["ties", "dare-ties", "mean"],
+    default: "ties",
+    label: "knots combine",
+    placeholder: "ties|dare-ties|mean",
+    rule: rule((v: string) => ["ties", "dare-ties", "mean"].includes(v), "must be ties, dare-ties or mean"),
+  },
+  topK: {
+    flag: "top-k",
+    protoField: "topK",
+    kind: "number",
+    default: 20, // KnOTS's ViT configurations (topK 20)
+    label: "top-k",
+    placeholder: "P",
+    rule: rule((v: number) => v > 0 && v <= 100, "must be a percent in (0, 100]"),
+  },
+  knotsScope: {
+    flag: "knots-scope",
+    protoField: "knotsScope",
+    kind: "choice",
+    choices: ["adapter", "module"],
+    default: "adapter",
+    label: "knots scope",
+    placeholder: "adapter|module",
+    rule: rule((v: string) => v === "adapter" || v === "module", "must be adapter or module"),
+  },
+  dareP: {
+    flag: "dare-p",
+    protoField: "dareP",
+    kind: "number",
+    default: 0.5,
+    label: "dare-p",
     placeholder: "P",
     rule: rule((v: number) => v >= 0 && v < 1, "must be in [0, 1)"),
   },

@@ -9,6 +9,7 @@ import { streamableOptions } from "../merge/methods/streamed.ts";
 import type { MergeOptions } from "../merge/options.ts";
 import type { DenseGroup, DenseMergeResult, ModuleGroup, ModuleMergeResult } from "../merge/types.ts";
 import type { LazyAdapter } from "../peft/lazy-adapter.ts";
+import { withKnotsThresholds } from "./knots-thresholds.ts";
 import { moduleFiles } from "./module-files.ts";
 
 /** One LoRA module of an input adapter (structurally a PEFT `LoraModule`). */
@@ -153,6 +154,7 @@ export async function mergeGroups(
 ): Promise<MergeOutcome> {
   const t0 = performance.now();
   const names = [...source.modules].sort(compareModuleNames);
+  opts = await withKnotsThresholds({ modules: names, loadModule: (n) => source.loadModule(n) }, opts);
   const modules = new Map<string, MergedModuleEntry>();
   let next = 0;
   let done = 0;

@@ -3,10 +3,10 @@
  * quickselect on a copy of `|x|`: expected `O(n)`.
  * Dense meaning: `sort(|x|, descending)[k − 1]`.
  */
-export function kthLargestAbs(x: Float32Array, k: number): number {
+export function kthLargestAbs(x: Float32Array | Float64Array, k: number): number {
   const n = x.length;
   if (k < 1 || k > n) throw new RangeError(`k = ${k} out of 1..${n}`);
-  const v = new Float32Array(n);
+  const v = x instanceof Float64Array ? new Float64Array(n) : new Float32Array(n);
   for (let i = 0; i < n; i++) v[i] = Math.abs(x[i]);
   // k-th largest = element at index n − k of the ascending order.
   const target = n - k;

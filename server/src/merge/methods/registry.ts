@@ -14,6 +14,7 @@ import { feditMethod } from "./fedit.ts";
 import { floraMethod } from "./flora.ts";
 import { frMethod } from "./fr.ts";
 import { fromMethod } from "./from.ts";
+import { knotsMethod } from "./knots.ts";
 import { loreMethod } from "./lore.ts";
 import { medianMethod } from "./median.ts";
 import { taskArithmeticMethod } from "./task-arithmetic.ts";
@@ -28,6 +29,7 @@ export const MERGE_METHODS: Readonly<Record<MethodName, MergeMethod>> = {
   "fedavg-factors": fedavgFactorsMethod,
   fedit: feditMethod,
   flora: floraMethod,
+  knots: knotsMethod,
   "task-arithmetic": taskArithmeticMethod,
   ties: tiesMethod,
   dare: dareMethod,

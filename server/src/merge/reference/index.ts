@@ -10,6 +10,7 @@ export * from "./fedavg-factors-dense.ts";
 export * from "./fedit-dense.ts";
 export * from "./fr-dense.ts";
 export * from "./from-dense.ts";
+export * from "./knots-dense.ts";
 export * from "./lore-dense.ts";
 export { type MedianDenseResult, medianDense } from "./median-dense.ts";
 export * from "./task-arithmetic-dense.ts";
