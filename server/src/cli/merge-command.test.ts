@@ -9,7 +9,7 @@ import { selectBackend } from "../compute/backend.ts";
 import { mergeModule } from "../merge/engine.ts";
 import { KNOTS_RELATIVE_TOL } from "../merge/methods/knots.ts";
 import { resolveOptions } from "../merge/options.ts";
-import { knotsDense } from "../merge/reference/index.ts";
+import { coreSpaceDense, knotsDense } from "../merge/reference/index.ts";
 import { parseSafetensors, readAdapter } from "../peft/index.ts";
 import { llamaQV, writeSyntheticAdapter } from "../peft/synthetic-adapter.ts";
 import { denseProduct, relativeError } from "../peft/testing/fixtures.ts";
@@ -140,6 +140,45 @@ describe("tributary merge", () => {
       const e = relativeError(got, Float64Array.from(want[i].to1DArray()));
       assert.ok(e < 1e-5, `${m.name}: relative error ${e}`);
     });
+  });
+
+  it("merges in Core Space: the dense Core Space procedure, module by module", async () => {
+    const out = join(root, "merged-core");
+    const io = capture();
+    const code = await main(
+      [
+        "merge",
+        "--method",
+        "core-space",
+        "--core-combine",
+        "ties",
+        "--top-k",
+        "25",
+        "--scale",
+        "0.7",
+        "--quiet",
+        "--out",
+        out,
+        ...inputs,
+      ],
+      io,
+    );
+    assert.equal(code, 0, io.stderr.join("\n"));
+    const adapters = await Promise.all(inputs.map(readAdapter));
+    const merged = await readAdapter(out);
+    for (const m of modules) {
+      const want = coreSpaceDense(groupModule(adapters, m.name), {
+        combine: "ties",
+        topK: 25,
+        dareP: 0.5,
+        seed: 0,
+        alpha: 0.7,
+      });
+      const written = merged.modules.get(m.name)!;
+      const got = denseProduct(written.b, written.a, written.rank, written.scaling);
+      const e = relativeError(got, Float64Array.from(want.to1DArray()));
+      assert.ok(e < 1e-5, `${m.name}: relative error ${e}`);
+    }
   });
 
   it("writes the requested dtype and FedAvg weights from --weights", async () => {

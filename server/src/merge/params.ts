@@ -18,6 +18,7 @@ export const METHODS = [
   "fedit",
   "flora",
   "knots",
+  "core-space",
   "task-arithmetic",
   "ties",
   "dare",
@@ -62,7 +63,9 @@ export interface MergeOptions {
   readonly topK: number;
   /** KnOTS: whether the top-k threshold is each client's over the whole adapter (as the KnOTS code) or per module. */
   readonly knotsScope: "adapter" | "module";
-  /** KnOTS `dare-ties`: DARE's drop probability p on the blocks. */
+  /** Core Space: how the clients' cores are combined. */
+  readonly coreCombine: "ties" | "dare-ties" | "mean" | "sum";
+  /** KnOTS and Core Space `dare-ties`: DARE's drop probability p on the blocks. */
   readonly dareP: number;
   /**
    * KnOTS with `knotsScope: "adapter"`: each client's top-k magnitude
@@ -314,6 +317,19 @@ export const PARAMS: Readonly<Record<ParamKey, ParamSpec>> = {
     label: "knots scope",
     placeholder: "adapter|module",
     rule: rule((v: string) => v === "adapter" || v === "module", "must be adapter or module"),
+  },
+  coreCombine: {
+    flag: "core-combine",
+    protoField: "coreCombine",
+    kind: "choice",
+    choices: ["ties", "dare-ties", "mean", "sum"],
+    default: "ties",
+    label: "core combine",
+    placeholder: "ties|dare-ties|mean|sum",
+    rule: rule(
+      (v: string) => ["ties", "dare-ties", "mean", "sum"].includes(v),
+      "must be ties, dare-ties, mean or sum",
+    ),
   },
   dareP: {
     flag: "dare-p",

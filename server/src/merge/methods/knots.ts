@@ -22,13 +22,12 @@
  * which merges a handful of task adapters.
  */
 import { MergeInputError } from "../errors.ts";
-import { kthLargestAbs } from "../kernels/select.ts";
 import { diagScaleCols, type Mat, mat, matmul, matmulTN, svd, transpose } from "../linalg/index.ts";
 import type { MergeMethod } from "../method.ts";
 import { boundNorms } from "../norm-bound.ts";
 import type { MergeOptions } from "../params.ts";
-import { streamKey, uniformAt } from "../random.ts";
 import type { ModuleGroup, ModuleMergeResult } from "../types.ts";
+import { combineBlocks, dareBlock, topKThreshold } from "./aligned-combine.ts";
 
 /** Singular directions at or below this fraction of the largest are dropped from the shared basis. */
 export const KNOTS_RELATIVE_TOL = 1e-9;
@@ -95,34 +94,6 @@ export function knotsBasis(group: ModuleGroup): KnotsBasis {
   return { u, blocks, rank: k };
 }
 
-/** DARE on client `i`'s block of `module`: each entry dropped with probability `p` (seeded), survivors × `1/(1 − p)`. */
-export function knotsDare(
-  block: Float64Array,
-  p: number,
-  seed: number,
-  module: string,
-  i: number,
-): Float64Array {
-  const key = streamKey(seed, module, "knots-dare", i);
-  const out = new Float64Array(block.length);
-  const keep = 1 / (1 - p);
-  for (let j = 0; j < block.length; j++) if (uniformAt(key, j) >= p) out[j] = block[j] * keep;
-  return out;
-}
-
-/**
- * A client's top-k magnitude threshold over `values` (its blocks, one module
- * or the whole adapter), as the KnOTS code's `topk_values_mask`: with `d`
- * entries and `K = topK / 100`, the `(d − ⌊d·K⌋)`-th smallest `|x|`, i.e. the
- * `(⌊d·K⌋ + 1)`-th largest; entries with `|x|` at or above it are kept.
- * `topK = 100` keeps everything (threshold 0).
- */
-export function knotsThreshold(values: Float64Array, topK: number): number {
-  if (topK >= 100 || values.length === 0) return 0;
-  const keep = Math.floor(values.length * (topK / 100)) + 1;
-  return kthLargestAbs(values, Math.min(keep, values.length));
-}
-
 /** Each client's blocks after DARE where `dare-ties` asks for it. */
 export function knotsPrepared(
   basis: KnotsBasis,
@@ -130,48 +101,10 @@ export function knotsPrepared(
   module: string,
 ): readonly Float64Array[] {
   return opts.knotsCombine === "dare-ties"
-    ? basis.blocks.map((b, i) => knotsDare(b, opts.dareP, opts.seed, module, i))
+    ? basis.blocks.map((b, i) =>
+        dareBlock(b, opts.dareP, { seed: opts.seed, module, stream: "knots-dare", client: i }),
+      )
     : basis.blocks;
-}
-
-/**
- * Combines the clients' (prepared) blocks entry by entry: the plain mean, or
- * TIES with per-client thresholds `tau` — entries below a client's threshold
- * dropped, the sign of each entry's sum elected, the disjoint mean of the
- * kept entries of that sign (0 where there are none).
- */
-export function knotsCombine(
-  blocks: readonly Float64Array[],
-  tau: readonly number[] | undefined,
-): Float64Array {
-  const size = blocks[0]?.length ?? 0;
-  const out = new Float64Array(size);
-  const n = blocks.length;
-  if (tau === undefined) {
-    for (const b of blocks) for (let j = 0; j < size; j++) out[j] += b[j];
-    for (let j = 0; j < size; j++) out[j] /= n;
-    return out;
-  }
-  for (let j = 0; j < size; j++) {
-    let sum = 0;
-    for (let i = 0; i < n; i++) {
-      const x = blocks[i][j];
-      if (Math.abs(x) >= tau[i]) sum += x;
-    }
-    const sign = Math.sign(sum);
-    if (sign === 0) continue;
-    let acc = 0;
-    let count = 0;
-    for (let i = 0; i < n; i++) {
-      const x = blocks[i][j];
-      if (x !== 0 && Math.abs(x) >= tau[i] && Math.sign(x) === sign) {
-        acc += x;
-        count++;
-      }
-    }
-    if (count > 0) out[j] = acc / count;
-  }
-  return out;
 }
 
 /**
@@ -217,7 +150,7 @@ export class KnotsThresholds {
         all.set(p, at);
         at += p.length;
       }
-      return knotsThreshold(all, this.opts.topK);
+      return topKThreshold(all, this.opts.topK);
     });
   }
 }
@@ -241,8 +174,8 @@ export function mergeKnots(group: ModuleGroup, opts: MergeOptions): ModuleMergeR
   const tau =
     opts.knotsCombine === "mean"
       ? undefined
-      : (opts.knotsThresholds ?? blocks.map((b) => knotsThreshold(b, opts.topK)));
-  const merged = knotsCombine(blocks, tau);
+      : (opts.knotsThresholds ?? blocks.map((b) => topKThreshold(b, opts.topK)));
+  const merged = combineBlocks(blocks, tau);
   const K = basis.rank;
   const dIn = group.dIn;
   const r = knotsRank(K, opts);

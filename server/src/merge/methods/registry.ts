@@ -7,6 +7,7 @@
  */
 import type { MergeMethod } from "../method.ts";
 import type { MethodName } from "../params.ts";
+import { coreSpaceMethod } from "./core-space.ts";
 import { dareMethod } from "./dare.ts";
 import { fedavgMethod } from "./fedavg.ts";
 import { fedavgFactorsMethod } from "./fedavg-factors.ts";
@@ -30,6 +31,7 @@ export const MERGE_METHODS: Readonly<Record<MethodName, MergeMethod>> = {
   fedit: feditMethod,
   flora: floraMethod,
   knots: knotsMethod,
+  "core-space": coreSpaceMethod,
   "task-arithmetic": taskArithmeticMethod,
   ties: tiesMethod,
   dare: dareMethod,

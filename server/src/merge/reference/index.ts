@@ -4,6 +4,7 @@
  */
 export * from "./als-dense.ts";
 export * from "./central-dp-dense.ts";
+export * from "./core-space-dense.ts";
 export * from "./dare-dense.ts";
 export * from "./fedavg-dense.ts";
 export * from "./fedavg-factors-dense.ts";

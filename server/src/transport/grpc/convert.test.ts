@@ -33,6 +33,11 @@ test("a merge spec with every parameter set survives the protobuf round trip", (
     combine: "sum",
     density: 0.4,
     drop: 0.2,
+    knotsCombine: "dare-ties",
+    topK: 30,
+    knotsScope: "module",
+    coreCombine: "sum",
+    dareP: 0.1,
   };
   assert.deepEqual(
     Object.keys(merge).sort(),
