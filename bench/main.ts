@@ -7,6 +7,7 @@ import { runFailoverBench } from "./failover-bench.ts";
 import { runHostileBench } from "./hostile-bench.ts";
 import { runLinalgBench } from "./linalg-bench.ts";
 import { runMergeBench } from "./merge-bench.ts";
+import { runRankCollapseBench } from "./rank-collapse-bench.ts";
 import { runRobustBench } from "./robust-bench.ts";
 import { runRoundBench } from "./round-bench.ts";
 import { runScaleBench } from "./scale-bench.ts";
@@ -18,6 +19,7 @@ const benches: Record<string, (args: string[]) => Promise<void>> = {
   hostile: runHostileBench,
   linalg: runLinalgBench,
   merge: runMergeBench,
+  "rank-collapse": runRankCollapseBench,
   robust: runRobustBench,
   round: runRoundBench,
   scale: runScaleBench,

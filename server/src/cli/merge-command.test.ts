@@ -9,7 +9,7 @@ import { selectBackend } from "../compute/backend.ts";
 import { mergeModule } from "../merge/engine.ts";
 import { KNOTS_RELATIVE_TOL } from "../merge/methods/knots.ts";
 import { resolveOptions } from "../merge/options.ts";
-import { coreSpaceDense, knotsDense } from "../merge/reference/index.ts";
+import { coreSpaceDense, knotsDense, rankPartitionDense, truncatedSvd } from "../merge/reference/index.ts";
 import { parseSafetensors, readAdapter } from "../peft/index.ts";
 import { llamaQV, writeSyntheticAdapter } from "../peft/synthetic-adapter.ts";
 import { denseProduct, relativeError } from "../peft/testing/fixtures.ts";
@@ -177,6 +177,26 @@ describe("tributary merge", () => {
       const written = merged.modules.get(m.name)!;
       const got = denseProduct(written.b, written.a, written.rank, written.scaling);
       const e = relativeError(got, Float64Array.from(want.to1DArray()));
+      assert.ok(e < 1e-5, `${m.name}: relative error ${e}`);
+    }
+  });
+
+  it("aggregates by rank partitions (ranks 4, 8, 8): the best rank-8 approximation of the dense partition means", async () => {
+    const out = join(root, "merged-partitions");
+    const io = capture();
+    const code = await main(
+      ["merge", "--method", "rank-partition", "--weights", "30,10,20", "--quiet", "--out", out, ...inputs],
+      io,
+    );
+    assert.equal(code, 0, io.stderr.join("\n"));
+    const adapters = await Promise.all(inputs.map(readAdapter));
+    const merged = await readAdapter(out);
+    for (const m of modules) {
+      const t = truncatedSvd(rankPartitionDense(groupModule(adapters, m.name), [30, 10, 20]), 8);
+      const written = merged.modules.get(m.name)!;
+      assert.equal(written.rank, 8);
+      const got = denseProduct(written.b, written.a, written.rank, written.scaling);
+      const e = relativeError(got, Float64Array.from(t.b.mmul(t.a).to1DArray()));
       assert.ok(e < 1e-5, `${m.name}: relative error ${e}`);
     }
   });

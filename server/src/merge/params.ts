@@ -19,6 +19,7 @@ export const METHODS = [
   "flora",
   "knots",
   "core-space",
+  "rank-partition",
   "task-arithmetic",
   "ties",
   "dare",

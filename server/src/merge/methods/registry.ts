@@ -18,6 +18,7 @@ import { fromMethod } from "./from.ts";
 import { knotsMethod } from "./knots.ts";
 import { loreMethod } from "./lore.ts";
 import { medianMethod } from "./median.ts";
+import { rankPartitionMethod } from "./rank-partition.ts";
 import { taskArithmeticMethod } from "./task-arithmetic.ts";
 import { tiesMethod } from "./ties.ts";
 
@@ -32,6 +33,7 @@ export const MERGE_METHODS: Readonly<Record<MethodName, MergeMethod>> = {
   flora: floraMethod,
   knots: knotsMethod,
   "core-space": coreSpaceMethod,
+  "rank-partition": rankPartitionMethod,
   "task-arithmetic": taskArithmeticMethod,
   ties: tiesMethod,
   dare: dareMethod,

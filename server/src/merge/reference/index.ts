@@ -14,6 +14,7 @@ export * from "./from-dense.ts";
 export * from "./knots-dense.ts";
 export * from "./lore-dense.ts";
 export { type MedianDenseResult, medianDense } from "./median-dense.ts";
+export * from "./rank-partition-dense.ts";
 export * from "./task-arithmetic-dense.ts";
 export * from "./task-vectors.ts";
 export * from "./ties-dense.ts";

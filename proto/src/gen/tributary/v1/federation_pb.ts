@@ -106,7 +106,7 @@ export type MergeSpec = Message<"tributary.v1.MergeSpec"> & {
    * One of: "from", "lore", "fr", "fedavg", "fedavg-factors", "fedit"
    * (FedIT: means of the A and of the B factors, zero-padded to the largest
    * rank), "flora" (the factors stacked), "knots" (KnOTS), "core-space"
-   * (Core Space merging), "task-arithmetic", "ties", "dare", "median"
+   * (Core Space merging), "rank-partition" (raFLoRA), "task-arithmetic", "ties", "dare", "median"
    * (geometric median, robust to a client scaling its update).
    * `tributary merge --help` says what each computes; docs/methods.md when
    * to use which.
