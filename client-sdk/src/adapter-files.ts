@@ -85,3 +85,27 @@ export function verifyAdapter(safetensors: Uint8Array, contentHash: string, what
     );
   }
 }
+
+/**
+ * The rank an adapter trains at, from its `adapter_config.json`: its `r`, or
+ * the largest of `r` and its `rank_pattern` values; `undefined` when the
+ * config does not say.
+ *
+ * @example
+ * adapterRank('{"r": 8, "rank_pattern": {"q_proj": 16}}'); // 16
+ */
+export function adapterRank(configJson: string): number | undefined {
+  let config: unknown;
+  try {
+    config = JSON.parse(configJson);
+  } catch {
+    return undefined;
+  }
+  if (typeof config !== "object" || config === null) return undefined;
+  const { r, rank_pattern: pattern } = config as { r?: unknown; rank_pattern?: unknown };
+  const ranks = [
+    r,
+    ...(typeof pattern === "object" && pattern !== null ? Object.values(pattern) : []),
+  ].filter((x): x is number => Number.isSafeInteger(x) && (x as number) > 0);
+  return ranks.length > 0 ? Math.max(...ranks) : undefined;
+}

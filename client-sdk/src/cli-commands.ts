@@ -6,7 +6,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { CHUNK_BYTES } from "@tributary/protocol";
-import { readAdapter, writeAdapter } from "./adapter-files.ts";
+import { adapterRank, readAdapter, writeAdapter } from "./adapter-files.ts";
 import { adapterSchema } from "./adapter-schema.ts";
 import {
   type CliEnv,
@@ -49,7 +49,12 @@ const MiB = 1024 * 1024;
 
 function roundText(r: RoundInfo | undefined, clientId: string): string {
   if (r === undefined) return "no round has started yet";
-  const cohort = r.cohort.includes(clientId) ? "in its cohort" : "not in its cohort";
+  const cohort =
+    r.cohort.length === 0
+      ? "open to every client (buffered)"
+      : r.cohort.includes(clientId)
+        ? "in its cohort"
+        : "not in its cohort";
   const extra = r.resultContentHash ?? r.failureReason;
   return `round ${r.number} ${r.state} (${r.acceptedUpdates}/${r.cohort.length} updates, ${clientId} ${cohort})${extra !== undefined ? `: ${extra}` : ""}`;
 }
@@ -134,6 +139,13 @@ function waitReports(ctx: Context): Pick<WaitOptions, "onWaiting" | "onDownload"
   return { onWaiting: (w) => ctx.io.err(describeWaiting(w)), onDownload: downloadPrinter(ctx.io) };
 }
 
+/** `--rank N` (0 = the whole merged adapter), else the rank of this client's last submitted adapter. */
+function rankChoice(ctx: Context): number | undefined {
+  const flag = intFlag(ctx.flags, "rank");
+  if (flag !== undefined) return flag;
+  return ctx.state.federation === ctx.settings.federation ? ctx.state.lastSubmittedRank : undefined;
+}
+
 function printAdapter(ctx: Context, adapter: GlobalAdapter, out: string | undefined): void {
   if (ctx.json) {
     ctx.io.out(
@@ -142,13 +154,14 @@ function printAdapter(ctx: Context, adapter: GlobalAdapter, out: string | undefi
         contentHash: adapter.contentHash,
         size: adapter.safetensors.byteLength,
         source: adapter.source,
+        rank: adapter.rank ?? null,
         out: out ?? null,
       }),
     );
   } else {
     ctx.io.out(`${adapter.round} ${adapter.contentHash}`);
     ctx.io.err(
-      `round ${adapter.round}: merged adapter (${adapter.safetensors.byteLength} bytes, via ${adapter.source})` +
+      `round ${adapter.round}: merged adapter${adapter.rank !== undefined ? ` at this client's rank ${adapter.rank}` : ""} (${adapter.safetensors.byteLength} bytes, via ${adapter.source})` +
         (out !== undefined ? ` written to ${out}` : ""),
     );
   }
@@ -230,9 +243,11 @@ const ACTIONS: Record<string, (ctx: Context) => Promise<number>> = {
     // Local DP: this client's own account, every update it sent that way composed.
     const z = localDp === undefined ? undefined : String(localDp.options.noiseMultiplier);
     const spent = { ...state.localDp, ...(z !== undefined ? { [z]: (state.localDp?.[z] ?? 0) + 1 } : {}) };
+    const rank = adapterRank(adapter.configJson);
     await saveState(settings.statePath, {
       ...state,
       lastSubmittedRound: round,
+      ...(rank !== undefined ? { lastSubmittedRank: rank } : {}),
       ...(z !== undefined ? { localDp: spent } : {}),
     });
     const epsilon =
@@ -270,8 +285,10 @@ const ACTIONS: Record<string, (ctx: Context) => Promise<number>> = {
       round = current === undefined ? 1 : isTerminal(current.state) ? current.number + 1 : current.number;
     }
     if (!ctx.json) ctx.io.err(`waiting for round ${round} to be merged…`);
+    const rank = rankChoice(ctx);
     const adapter = await client.waitForResult(round, {
       ...(signal !== undefined ? { signal } : {}),
+      ...(rank !== undefined ? { rank } : {}),
       ...waitReports(ctx),
     });
     const out = str(flags, "out");
@@ -287,8 +304,10 @@ const ACTIONS: Record<string, (ctx: Context) => Promise<number>> = {
     const signal = timeoutSignal(flags);
     await client.join(settings.federation);
     const round = intFlag(flags, "round");
+    const rank = rankChoice(ctx);
     const adapter = await client.globalAdapter({
       ...(round !== undefined ? { round } : {}),
+      ...(rank !== undefined ? { rank } : {}),
       ...(signal !== undefined ? { signal } : {}),
       ...waitReports(ctx),
     });

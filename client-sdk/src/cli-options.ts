@@ -32,6 +32,7 @@ const OPTIONS = {
   state: text,
   retries: text,
   round: text,
+  rank: text,
   samples: text,
   "local-dp-clip": text,
   "local-dp-noise": text,

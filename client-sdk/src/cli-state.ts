@@ -28,6 +28,8 @@ export interface ClientState {
   readonly tlsKey?: string;
   /** The round of this client's last acknowledged update. */
   readonly lastSubmittedRound?: number;
+  /** The rank of that update's adapter (what `wait` and `fetch` receive the merged update at). */
+  readonly lastSubmittedRank?: number;
   /** Updates this client sent under local DP (for its ε), by noise multiplier. */
   readonly localDp?: Readonly<Record<string, number>>;
 }

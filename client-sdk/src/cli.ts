@@ -29,12 +29,16 @@ Actions:
                                   local differential privacy: clip the update to L2 norm C and
                                   add Gaussian noise Z·C before it leaves this machine; prints
                                   this client's ε over its local-DP updates (state file)
-  wait [--round N] [--timeout SEC] [--out DIR]
+  wait [--round N] [--rank R] [--timeout SEC] [--out DIR]
                                   wait for a round's merged adapter (default: the round this
                                   client last submitted to, else the next one to finish), write it
                                   to DIR; prints "ROUND CONTENT_HASH"
-  fetch [--round N] --out DIR     write the latest (or round N's) merged adapter to DIR;
+  fetch [--round N] [--rank R] --out DIR
+                                  write the latest (or round N's) merged adapter to DIR;
                                   prints "ROUND CONTENT_HASH"
+                                  --rank R: receive it truncated to rank R where clients train at
+                                  different ranks (default: the rank of the adapter this client
+                                  last submitted; 0 = the whole merged adapter)
   status                          print the current round
 
 Connection (environment variable in brackets; join saves them, so later

@@ -6,13 +6,14 @@
  */
 import { create } from "@bufbuild/protobuf";
 import {
+  adapterForRank,
   Dtype,
   type Federation,
   HeartbeatRequestSchema,
   idProblem,
   JoinRequestSchema,
 } from "@tributary/protocol";
-import { type AdapterFiles, readAdapter, verifyAdapter } from "./adapter-files.ts";
+import { type AdapterFiles, adapterRank, readAdapter, verifyAdapter } from "./adapter-files.ts";
 import type { JoinSchema } from "./adapter-schema.ts";
 import { type Channel, openChannel, type TlsOptions, unary } from "./channel.ts";
 import { downloadAdapter, fetchAdapterInfo } from "./download.ts";
@@ -67,6 +68,20 @@ export interface GlobalAdapter extends AdapterFiles {
   readonly contentHash: string;
   /** Where the bytes came from. */
   readonly source: "nats" | "grpc";
+  /** When it is a rank variant of the round's merged adapter (FlexLoRA): its rank. */
+  readonly rank?: number;
+}
+
+/** Which merged adapter to fetch: a round's (default: the latest), at which rank. */
+export interface AdapterChoice {
+  readonly round?: number;
+  /**
+   * The rank to receive the round's merged update at: its rank variant of
+   * that rank, where the coordinator kept one (clients training at
+   * different ranks), else the merged adapter. Default: the rank of the last
+   * adapter this client submitted; 0 = the whole merged adapter.
+   */
+  readonly rank?: number;
 }
 
 /** Options of the calls that wait. */
@@ -114,13 +129,13 @@ export interface TributaryClient {
    * @throws {NotFoundError} when no (such) round is published.
    * @throws {IntegrityError} when the bytes do not hash to the round's content hash.
    */
-  globalAdapter(options?: WaitOptions & { readonly round?: number }): Promise<GlobalAdapter>;
+  globalAdapter(options?: WaitOptions & AdapterChoice): Promise<GlobalAdapter>;
   /**
    * Waits for `round` to be PUBLISHED and returns its merged adapter.
    *
    * @throws {RoundFailedError} when the round fails or is aborted.
    */
-  waitForResult(round: number, options?: WaitOptions): Promise<GlobalAdapter>;
+  waitForResult(round: number, options?: WaitOptions & Pick<AdapterChoice, "rank">): Promise<GlobalAdapter>;
   /**
    * Submits an update for `round`: a PEFT adapter directory, or its files in
    * memory. Resolves once the coordinator has durably stored it.
@@ -211,13 +226,41 @@ export function connect(options: ConnectOptions): TributaryClient {
   };
 
   /** The round and content hash of the adapter asked for. */
-  const target = async (federationId: string, feed: RoundFeed, round?: number, signal?: AbortSignal) => {
+  /** The rank of the last adapter submitted (the client's rank), for `AdapterChoice.rank`'s default. */
+  let myRank: number | undefined;
+  const target = async (
+    federationId: string,
+    feed: RoundFeed,
+    round: number | undefined,
+    rank: number | undefined,
+    signal?: AbortSignal,
+  ): Promise<{ round: number; contentHash: string; rank?: number }> => {
     const known = round === undefined ? undefined : feed.round(round);
     if (known?.state === "published" && known.resultContentHash !== undefined) {
-      return { round: known.number, contentHash: known.resultContentHash };
+      const pick = adapterForRank(
+        {
+          contentHash: known.resultContentHash,
+          size: 0,
+          ...(known.rankVariants ? { rankVariants: known.rankVariants } : {}),
+          ...(known.mergedRank !== undefined ? { mergedRank: known.mergedRank } : {}),
+        },
+        rank,
+      );
+      if (pick === undefined) {
+        throw new TributaryError(
+          "RANK_VARIANT_NOT_FOUND",
+          `round ${known.number} has no adapter of rank ${rank}: its rank variants are ${(known.rankVariants ?? []).map((v) => v.rank).join(", ")} (rank 0 = the whole merged adapter)`,
+        );
+      }
+      return {
+        round: known.number,
+        contentHash: pick.contentHash,
+        ...(pick.rank !== undefined ? { rank: pick.rank } : {}),
+      };
     }
-    const sel = round === undefined ? {} : { round };
-    return fetchAdapterInfo(channel, retry, federationId, sel, signal);
+    const sel = { ...(round === undefined ? {} : { round }), ...(rank !== undefined ? { rank } : {}) };
+    const info = await fetchAdapterInfo(channel, retry, federationId, sel, signal);
+    return { round: info.round, contentHash: info.contentHash };
   };
 
   const client: TributaryClient = {
@@ -283,7 +326,11 @@ export function connect(options: ConnectOptions): TributaryClient {
         opts,
         feed.waitFor(
           (r) =>
-            r.state === "open" && r.number > after && r.cohort.includes(clientId) && !submitted.has(r.number),
+            r.state === "open" &&
+            r.number > after &&
+            // An empty cohort (buffered rounds) is open to every enrolled client.
+            (r.cohort.length === 0 || r.cohort.includes(clientId)) &&
+            !submitted.has(r.number),
           opts.signal,
         ),
       );
@@ -291,7 +338,7 @@ export function connect(options: ConnectOptions): TributaryClient {
 
     async globalAdapter(opts = {}) {
       const { federationId, feed } = session();
-      const want = await target(federationId, feed, opts.round, opts.signal);
+      const want = await target(federationId, feed, opts.round, opts.rank ?? myRank, opts.signal);
       const results = await nats;
       if (results !== undefined) {
         const a = await results.fetch(want.round, want.contentHash, natsWaitMs, opts.signal);
@@ -331,7 +378,9 @@ export function connect(options: ConnectOptions): TributaryClient {
         return await client.globalAdapter({ round, ...opts });
       } catch (err) {
         // A later round is running and this one has no adapter: it ended while we were not watching.
-        if (err instanceof NotFoundError) throw new RoundFailedError(round, "unknown", "");
+        if (err instanceof NotFoundError && err.reason !== "RANK_VARIANT_NOT_FOUND") {
+          throw new RoundFailedError(round, "unknown", "");
+        }
         throw err;
       }
     },
@@ -345,6 +394,7 @@ export function connect(options: ConnectOptions): TributaryClient {
         );
       }
       const read = typeof adapter === "string" ? await readAdapter(adapter) : adapter;
+      const rank = adapterRank(read.configJson);
       // Local DP: clipped and noised here, so only the noised update leaves the node.
       const dp =
         submitOptions.localDp === undefined ? undefined : privatizeAdapter(read, submitOptions.localDp);
@@ -356,6 +406,9 @@ export function connect(options: ConnectOptions): TributaryClient {
         options: submitOptions,
       });
       submitted.add(round);
+      // Buffered rounds fold an update in the round open when it arrived.
+      submitted.add(res.round);
+      if (rank !== undefined) myRank = rank;
       return dp === undefined ? res : { ...res, localDp: dp.report };
     },
 

@@ -16,10 +16,12 @@ import type { Channel } from "./channel.ts";
 import { TributaryError } from "./errors.ts";
 import { type ResolvedRetry, withRetry } from "./retry.ts";
 
-/** Which adapter: a round's, one by content hash, or the latest published (neither). */
+/** Which adapter: a round's, one by content hash, or the latest published (neither); and at which rank. */
 export interface AdapterSelector {
   readonly round?: number;
   readonly contentHash?: string;
+  /** The rank variant of this rank (`FetchAdapterRequest.rank`); absent or 0: the merged adapter. */
+  readonly rank?: number;
 }
 
 /** A merged adapter with where it came from. */
@@ -42,6 +44,7 @@ function request(federationId: string, sel: AdapterSelector, offset = 0) {
   return create(FetchAdapterRequestSchema, {
     federationId,
     offset: BigInt(offset),
+    rank: sel.contentHash === undefined ? (sel.rank ?? 0) : 0,
     selector:
       sel.contentHash !== undefined
         ? { case: "contentHash", value: sel.contentHash }

@@ -17,6 +17,7 @@
  */
 export {
   type AdapterFiles,
+  adapterRank,
   PEFT_FILES,
   readAdapter,
   sha256Hex,
@@ -26,6 +27,7 @@ export {
 export { type AdapterDtype, adapterSchema, type JoinSchema, type ModuleShape } from "./adapter-schema.ts";
 export type { TlsOptions } from "./channel.ts";
 export {
+  type AdapterChoice,
   type ConnectOptions,
   connect,
   type GlobalAdapter,
@@ -55,7 +57,9 @@ export type { RetryInfo, RetryOptions } from "./retry.ts";
 export type { RoundInfo, RoundStateName } from "./round-info.ts";
 export {
   type RoundOutcome,
+  type RunBufferedOptions,
   type RunFederatedOptions,
+  runBuffered,
   runFederated,
   type TrainResult,
 } from "./run-federated.ts";

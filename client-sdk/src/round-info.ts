@@ -1,6 +1,6 @@
 /** A round as the SDK hands it out: plain fields instead of the protobuf message. */
 import { timestampMs } from "@bufbuild/protobuf/wkt";
-import { type Round, RoundState } from "@tributary/protocol";
+import { type AdapterRankVariant, type Round, RoundState } from "@tributary/protocol";
 
 /** Life cycle of a round: `open` → `merging` → `published`, or `failed` / `aborted`. */
 export type RoundStateName = "open" | "merging" | "published" | "failed" | "aborted" | "unspecified";
@@ -17,6 +17,14 @@ export interface RoundInfo {
   readonly cohort: readonly string[];
   /** sha256 (hex) of the merged adapter, once `published`. */
   readonly resultContentHash?: string;
+  /**
+   * Once `published`, in a federation whose clients train at different
+   * ranks: the merged adapter truncated exactly to each smaller client rank
+   * (FlexLoRA), ascending.
+   */
+  readonly rankVariants?: readonly AdapterRankVariant[];
+  /** With `rankVariants`: the merged adapter's own rank. */
+  readonly mergedRank?: number;
   /** Why the round failed or was aborted. */
   readonly failureReason?: string;
   readonly openTime?: Date;
@@ -47,6 +55,16 @@ export function roundFromProto(r: Round): RoundInfo {
     acceptedUpdates: r.acceptedUpdates,
     cohort: [...r.cohortClientIds],
     ...(r.resultContentHash !== "" ? { resultContentHash: r.resultContentHash } : {}),
+    ...(r.rankVariants.length > 0
+      ? {
+          rankVariants: r.rankVariants.map((v) => ({
+            rank: v.rank,
+            contentHash: v.contentHash,
+            size: Number(v.size),
+          })),
+          mergedRank: r.mergedRank,
+        }
+      : {}),
     ...(r.failureReason !== "" ? { failureReason: r.failureReason } : {}),
     ...(r.openTime !== undefined ? { openTime: new Date(timestampMs(r.openTime)) } : {}),
     ...(r.deadlineTime !== undefined ? { deadline: new Date(timestampMs(r.deadlineTime)) } : {}),

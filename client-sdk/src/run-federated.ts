@@ -122,3 +122,67 @@ export async function runFederated(options: RunFederatedOptions): Promise<RoundO
   }
   return outcomes;
 }
+
+/** Options of {@link runBuffered}: those of {@link runFederated}, with `updates` instead of `rounds`. */
+export interface RunBufferedOptions extends Omit<RunFederatedOptions, "rounds" | "onRound"> {
+  /** Updates to send (default: until `signal` aborts). */
+  readonly updates?: number;
+  /** Called after each update. */
+  readonly onUpdate?: (outcome: RoundOutcome) => void;
+}
+
+/**
+ * The asynchronous loop of a federation with buffered rounds
+ * (`RoundPolicy.buffered`, FedBuff): fetch the latest global adapter, train
+ * from it, submit naming the round that was open when it was fetched, and
+ * start again at once, without waiting for the merge. The coordinator folds
+ * each full buffer into the global adapter, weighing each update by its
+ * staleness; an update past the federation's max staleness is refused, and
+ * reported in its outcome's `error`.
+ *
+ * @example
+ * await runBuffered({
+ *   client, federationId: "edge-fleet", updates: 50,
+ *   train: async (globalDir) => ({ adapterDir: await fineTune({ init: globalDir }), samples: 300 }),
+ * });
+ */
+export async function runBuffered(options: RunBufferedOptions): Promise<RoundOutcome[]> {
+  const { client, signal } = options;
+  if (client.federationId === undefined) await client.join(options.federationId, options.schema);
+  const workDir = options.workDir ?? (await mkdtemp(join(tmpdir(), "tributary-global-")));
+  const outcomes: RoundOutcome[] = [];
+  let global: { hash: string; dir: string } | undefined;
+  const waitOpts = signal !== undefined ? { signal } : {};
+  while (options.updates === undefined || outcomes.length < options.updates) {
+    signal?.throwIfAborted();
+    // The open round this client has not sent to yet: the version its update starts from.
+    const round = await client.nextRound(waitOpts);
+    try {
+      const latest = await client.globalAdapter({ ...waitOpts, rank: 0 });
+      if (global?.hash !== latest.contentHash) {
+        const dir = join(workDir, `global-round-${latest.round}`);
+        await writeAdapter(dir, latest);
+        global = { hash: latest.contentHash, dir };
+      }
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err; // nothing folded yet: train from scratch
+    }
+    const trained = await options.train(global?.dir ?? null, round);
+    let outcome: RoundOutcome;
+    try {
+      const submitted = await client.submit(round.number, trained.adapterDir, {
+        samples: trained.samples,
+        ...(trained.metrics !== undefined ? { metrics: trained.metrics } : {}),
+        ...(options.onProgress !== undefined ? { onProgress: options.onProgress } : {}),
+        ...waitOpts,
+      });
+      outcome = { round: submitted.round, submitted };
+    } catch (err) {
+      if (!(err instanceof StaleRoundError)) throw err;
+      outcome = { round: round.number, error: err };
+    }
+    outcomes.push(outcome);
+    options.onUpdate?.(outcome);
+  }
+  return outcomes;
+}

@@ -32,6 +32,47 @@ export interface AnnouncedResult {
   readonly weights: readonly number[];
   /** Milliseconds since the epoch. */
   readonly mergedAt: number;
+  /**
+   * The merged adapter truncated exactly to each smaller rank its clients
+   * train at (FlexLoRA's distribution), ascending by rank; absent when every
+   * client trains at the merged adapter's rank.
+   */
+  readonly rankVariants?: readonly AdapterRankVariant[];
+  /** With `rankVariants`: the merged adapter's own rank (its largest module rank). */
+  readonly mergedRank?: number;
+}
+
+/** A round's merged adapter truncated exactly (by SVD) to a client's rank. */
+export interface AdapterRankVariant {
+  /** Its rank: every module truncated to at most this. */
+  readonly rank: number;
+  /** Hex sha256 of its `adapter_model.safetensors`. */
+  readonly contentHash: string;
+  /** Bytes of its `adapter_model.safetensors`. */
+  readonly size: number;
+}
+
+/**
+ * Which adapter of a result a client training at `rank` receives: the rank
+ * variant of that rank, or the merged adapter itself for `rank` 0 or
+ * undefined (the whole adapter), for a rank no smaller than the merged
+ * adapter's (`mergedRank`), or for a result without variants. `undefined` when the result
+ * has variants but none of `rank`: the coordinator made one for each rank
+ * its merged clients submitted at.
+ *
+ * @example
+ * const pick = adapterForRank(announcement, 4) ?? announcement;
+ */
+export function adapterForRank(
+  result: Pick<AnnouncedResult, "contentHash" | "size" | "rankVariants" | "mergedRank">,
+  rank: number | undefined,
+): { readonly contentHash: string; readonly size: number; readonly rank?: number } | undefined {
+  const variants = result.rankVariants ?? [];
+  if (rank === undefined || rank === 0 || variants.length === 0) return result;
+  const hit = variants.find((v) => v.rank === rank);
+  if (hit !== undefined) return hit;
+  const merged = result.mergedRank ?? Math.max(...variants.map((v) => v.rank)) + 1;
+  return rank >= merged ? result : undefined;
 }
 
 /** Default object store bucket of merged adapters. */
@@ -52,11 +93,13 @@ export interface AdapterObjects {
   readonly config: string;
 }
 
-/** What is published for a round: the result, plus where its adapter is stored. */
-export interface RoundAnnouncement extends AnnouncedResult {
+/** What is published for a round: the result, plus where its adapter (and each rank variant) is stored. */
+export interface RoundAnnouncement extends Omit<AnnouncedResult, "rankVariants"> {
   /** Object store bucket holding the adapter. */
   readonly bucket: string;
   readonly objects: AdapterObjects;
+  /** The rank variants (see `AnnouncedResult.rankVariants`), each with its objects in the same bucket. */
+  readonly rankVariants?: readonly (AdapterRankVariant & { readonly objects: AdapterObjects })[];
 }
 
 /** A round's merged adapter: PEFT `adapter_config.json` text and safetensors bytes. */
@@ -126,6 +169,17 @@ export function toAnnouncement(result: AnnouncedResult, bucket: string): RoundAn
     mergedAt,
     bucket,
     objects: adapterObjects(result),
+    ...(result.mergedRank !== undefined ? { mergedRank: result.mergedRank } : {}),
+    ...(result.rankVariants !== undefined && result.rankVariants.length > 0
+      ? {
+          rankVariants: result.rankVariants.map((v) => ({
+            rank: v.rank,
+            contentHash: v.contentHash,
+            size: v.size,
+            objects: adapterObjects({ federationId, round, contentHash: v.contentHash }),
+          })),
+        }
+      : {}),
   };
 }
 
@@ -163,9 +217,34 @@ export function parseAnnouncement(doc: unknown): RoundAnnouncement {
     weights: field(doc, "weights", isNumbers, "an array of numbers"),
     mergedAt: field(doc, "mergedAt", isNumber, "a number"),
     bucket: field(doc, "bucket", isString, "a non-empty string"),
-    objects: {
-      safetensors: field(objects, "safetensors", isString, "a non-empty string"),
-      config: field(objects, "config", isString, "a non-empty string"),
-    },
+    objects: parseObjects(objects),
+    ...(doc.rankVariants !== undefined ? { rankVariants: parseVariants(doc.rankVariants) } : {}),
+    ...(doc.mergedRank !== undefined
+      ? { mergedRank: field(doc, "mergedRank", isCount, "a non-negative integer") }
+      : {}),
   };
+}
+
+function parseObjects(objects: Json): AdapterObjects {
+  return {
+    safetensors: field(objects, "safetensors", isString, "a non-empty string"),
+    config: field(objects, "config", isString, "a non-empty string"),
+  };
+}
+
+function parseVariants(value: unknown): (AdapterRankVariant & { objects: AdapterObjects })[] {
+  if (!Array.isArray(value))
+    throw new AnnouncementFormatError('announcement: "rankVariants" must be an array');
+  return value.map((v) => {
+    if (!isObject(v))
+      throw new AnnouncementFormatError('announcement: "rankVariants" entries must be objects');
+    const rank = field(v, "rank", isCount, "a non-negative integer");
+    if (rank < 1) throw new AnnouncementFormatError('announcement: "rankVariants" ranks must be ≥ 1');
+    return {
+      rank,
+      contentHash: field(v, "contentHash", isHash, "a hex sha256"),
+      size: field(v, "size", isCount, "a non-negative integer"),
+      objects: parseObjects(field(v, "objects", isObject, "an object")),
+    };
+  });
 }

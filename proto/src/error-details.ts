@@ -86,6 +86,7 @@ export const REASON_STATUS: Readonly<Record<ErrorReasonName, grpc.status>> = Obj
   NOT_ENROLLED: grpc.status.PERMISSION_DENIED,
   FEDERATION_NOT_FOUND: grpc.status.NOT_FOUND,
   ROUND_NOT_FOUND: grpc.status.NOT_FOUND,
+  RANK_VARIANT_NOT_FOUND: grpc.status.NOT_FOUND,
   SHUTTING_DOWN: grpc.status.UNAVAILABLE,
   STORE_UNAVAILABLE: grpc.status.UNAVAILABLE,
   NOT_LEADER: grpc.status.UNAVAILABLE,

@@ -78,6 +78,15 @@ export interface FederationSpec {
     readonly downloads?: number;
     readonly watches?: number;
   };
+  /** Buffered rounds (federation.proto `BufferedRounds`; `quorum` should equal its `size`). */
+  readonly buffered?: {
+    readonly size: number;
+    readonly staleness?: string;
+    readonly stalenessA?: number;
+    readonly stalenessB?: number;
+    readonly serverLr?: number;
+    readonly maxStaleness?: number;
+  };
   /** More fields of the federation's merge spec (federation.proto `MergeSpec`, e.g. KnOTS's `topK`). */
   readonly merge?: Readonly<Record<string, string | number | boolean>>;
   /** The merge spec's norm bound, as a multiple of the median client norm. */
@@ -196,6 +205,7 @@ export async function createTestFederation(
         deadline: durationFromMs(spec.deadlineMs ?? 60_000),
         deadlinePolicy: spec.failAtDeadline ? DeadlinePolicy.FAIL_ROUND : DeadlinePolicy.EXTEND_ONCE,
         maxUpdateBytes: BigInt(spec.maxUpdateBytes ?? 0),
+        ...(spec.buffered !== undefined ? { buffered: spec.buffered } : {}),
       },
       ...(spec.privacy !== undefined ? { privacy: spec.privacy } : {}),
     }),

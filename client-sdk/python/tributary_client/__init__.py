@@ -19,7 +19,16 @@ tributary_client`` is the command line.
 """
 
 from ._status import FieldViolation, StatusDetails, decode_status, status_details_of
-from .adapter import AdapterFiles, AdapterSchema, ModuleShape, adapter_schema, read_adapter, sha256_hex, write_adapter
+from .adapter import (
+    AdapterFiles,
+    AdapterSchema,
+    ModuleShape,
+    adapter_rank,
+    adapter_schema,
+    read_adapter,
+    sha256_hex,
+    write_adapter,
+)
 from .callback import TributaryCallback, load_merged_adapter
 from .client import CHUNK_BYTES, Ack, Client, JoinInfo, Result, Round, connect, default_update_id
 from .local_dp import LocalDp, LocalDpReport, local_epsilon, privatize_adapter
@@ -43,7 +52,7 @@ from .errors import (
     from_rpc_error,
     is_transient,
 )
-from .federated import RoundOutcome, TrainResult, run_federated
+from .federated import RoundOutcome, TrainResult, run_buffered, run_federated
 from .ids import ID_RULES, id_problem, is_valid_id
 
 __version__ = "0.1.0"
@@ -95,7 +104,9 @@ __all__ = [
     "is_valid_id",
     "load_merged_adapter",
     "read_adapter",
+    "adapter_rank",
     "run_federated",
+    "run_buffered",
     "sha256_hex",
     "status_details_of",
     "write_adapter",

@@ -119,3 +119,18 @@ def adapter_schema(adapter: AdapterFiles) -> AdapterSchema:
         shapes.append(ModuleShape(name, e["d_in"], e["d_out"], e["rank"]))
     base = config.get("base_model_name_or_path") if isinstance(config, dict) else None
     return AdapterSchema(base if isinstance(base, str) else None, shapes, dtype if dtype in ("F32", "F16", "BF16") else None)
+
+
+def adapter_rank(config_json: str) -> Optional[int]:
+    """The rank an adapter trains at, from its ``adapter_config.json``: its ``r``, or the
+    largest of ``r`` and its ``rank_pattern`` values; ``None`` when the config does not say."""
+    try:
+        config = json.loads(config_json)
+    except ValueError:
+        return None
+    if not isinstance(config, dict):
+        return None
+    pattern = config.get("rank_pattern")
+    values = [config.get("r")] + (list(pattern.values()) if isinstance(pattern, dict) else [])
+    ranks = [v for v in values if isinstance(v, int) and not isinstance(v, bool) and v > 0]
+    return max(ranks) if ranks else None

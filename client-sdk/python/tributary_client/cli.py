@@ -14,6 +14,7 @@ import sys
 import time
 from typing import Any, Dict, List, Optional, Sequence
 
+from .adapter import adapter_rank, read_adapter
 from .client import CHUNK_BYTES, Client, Round, connect
 from .errors import RoundFailedError, TributaryError, UnavailableError
 from .local_dp import LocalDp, local_epsilon
@@ -63,6 +64,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print results as one JSON object per line")
     p.add_argument("--adapter", help="join: check this adapter against the schema now")
     p.add_argument("--round", type=int, help="submit/wait/fetch: the round")
+    p.add_argument(
+        "--rank",
+        type=int,
+        help="wait/fetch: receive the merged adapter truncated to this rank where clients train at "
+        "different ranks (default: the rank of the adapter last submitted; 0 = the whole adapter)",
+    )
     p.add_argument(
         "--samples",
         type=int,
@@ -180,6 +187,7 @@ def _run(args: argparse.Namespace, env: Dict[str, str]) -> int:
             **({"tlsCa": conn["tls_ca"]} if conn["tls_ca"] else {}),
             **({"tlsCert": conn["tls_cert"], "tlsKey": conn["tls_key"]} if conn["tls_cert"] else {}),
             **({"lastSubmittedRound": state["lastSubmittedRound"]} if "lastSubmittedRound" in state else {}),
+            **({"lastSubmittedRank": state["lastSubmittedRank"]} if "lastSubmittedRank" in state else {}),
             **({"localDp": state["localDp"]} if "localDp" in state else {}),
         }
         if args.action == "join":
@@ -229,8 +237,15 @@ def _run(args: argparse.Namespace, env: Dict[str, str]) -> int:
             spent = dict(state.get("localDp", {}))
             if dp is not None:
                 spent[str(dp.noise_multiplier)] = spent.get(str(dp.noise_multiplier), 0) + 1
+            rank = adapter_rank(read_adapter(args.adapter_dir).config_json)
             _save_state(
-                state_path, {**saved, "lastSubmittedRound": ack.round, **({"localDp": spent} if spent else {})}
+                state_path,
+                {
+                    **saved,
+                    "lastSubmittedRound": ack.round,
+                    **({"lastSubmittedRank": rank} if rank is not None else {}),
+                    **({"localDp": spent} if spent else {}),
+                },
             )
             if dp is not None and not args.json:
                 eps = local_epsilon([(float(z), n) for z, n in spent.items()], args.local_dp_delta)
@@ -249,8 +264,12 @@ def _run(args: argparse.Namespace, env: Dict[str, str]) -> int:
             if args.action == "fetch" and not args.out:
                 raise _Usage("fetch needs --out DIR")
             out = args.out or os.path.join(".tributary", "global")
+            # --rank R, else the rank of the adapter this client last submitted (0 = the whole adapter).
+            rank = args.rank if args.rank is not None else state.get("lastSubmittedRank")
             if args.action == "fetch":
-                res = client.global_adapter(out, round=args.round, on_download=_progress_printer(args, "downloaded"))
+                res = client.global_adapter(
+                    out, round=args.round, on_download=_progress_printer(args, "downloaded"), rank=rank
+                )
             else:
                 number = args.round or state.get("lastSubmittedRound")
                 if number is None:
@@ -264,8 +283,13 @@ def _run(args: argparse.Namespace, env: Dict[str, str]) -> int:
                     timeout=args.timeout,
                     on_waiting=_waiting_printer(args),
                     on_download=_progress_printer(args, "downloaded"),
+                    rank=rank,
                 )
-            _print(args, f"{res.round} {res.content_hash}", {"round": res.round, "contentHash": res.content_hash, "dir": res.directory})
+            _print(
+                args,
+                f"{res.round} {res.content_hash}",
+                {"round": res.round, "contentHash": res.content_hash, "dir": res.directory, "rank": res.rank},
+            )
         return 0
     finally:
         client.close(stay_joined=True)

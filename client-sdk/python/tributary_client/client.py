@@ -18,7 +18,7 @@ from typing import Callable, Dict, Iterator, List, Mapping, Optional, Sequence, 
 import grpc
 
 from ._gen.tributary.v1 import client_pb2, client_pb2_grpc, federation_pb2
-from .adapter import AdapterFiles, adapter_schema, read_adapter, sha256_hex, write_adapter
+from .adapter import AdapterFiles, adapter_rank, adapter_schema, read_adapter, sha256_hex, write_adapter
 from .errors import (
     IntegrityError,
     InvalidUpdateError,
@@ -65,6 +65,9 @@ class Round:
     failure_reason: str
     #: When an open round fails without a quorum (epoch seconds), if set.
     deadline: Optional[float] = None
+    #: Once published, where clients train at different ranks: ``{rank: content_hash}`` of the
+    #: merged adapter truncated exactly to each smaller client rank (FlexLoRA).
+    rank_variants: Dict[int, str] = field(default_factory=dict)
 
     @staticmethod
     def from_proto(r: federation_pb2.Round) -> "Round":
@@ -77,6 +80,7 @@ class Round:
             r.result_content_hash,
             r.failure_reason,
             r.deadline_time.seconds + r.deadline_time.nanos / 1e9 if r.HasField("deadline_time") else None,
+            {v.rank: v.content_hash for v in r.rank_variants},
         )
 
 
@@ -124,6 +128,8 @@ class Result:
     #: Where it came from: ``"grpc"`` (the coordinator's FetchAdapter).
     source: str
     adapter: AdapterFiles = field(repr=False)
+    #: When it is a rank variant of the round's merged adapter (FlexLoRA): its rank.
+    rank: Optional[int] = None
 
 
 def default_update_id(round_number: int, content_hash: str, config_json: str) -> str:
@@ -179,6 +185,8 @@ class Client:
         self._cond = threading.Condition()
         self._rounds: Dict[int, Round] = {}
         self._submitted: Set[int] = set()
+        #: The rank of the last adapter submitted: the default rank results are received at.
+        self._rank: Optional[int] = None
         self._watch_error: Optional[TributaryError] = None
         self._watch_thread: Optional[threading.Thread] = None
         self._watch_call: Optional[grpc.Future] = None
@@ -387,7 +395,8 @@ class Client:
         def ready() -> Optional[Round]:
             for n in sorted(self._rounds):
                 r = self._rounds[n]
-                if r.state == "open" and self.client_id in r.cohort and n not in self._submitted:
+                # An empty cohort (buffered rounds) is open to every enrolled client.
+                if r.state == "open" and (not r.cohort or self.client_id in r.cohort) and n not in self._submitted:
                     return r
             return None
 
@@ -480,6 +489,9 @@ class Client:
         res = self._call(f"submit round {round_number}", attempt)
         with self._cond:
             self._submitted.add(round_number)
+            # Buffered rounds fold an update in the round open when it arrived.
+            self._submitted.add(res.round)
+            self._rank = adapter_rank(adapter.config_json) or self._rank
         return Ack(
             res.update_id,
             res.round,
@@ -498,22 +510,33 @@ class Client:
         out_dir: str,
         round: Optional[int] = None,
         on_download: Optional[Callable[[int, int], None]] = None,
+        rank: Optional[int] = None,
     ) -> Result:
         """Writes the merged adapter of the latest PUBLISHED round (or of ``round``) to
         ``out_dir``. Downloads resume after dropped connections; the bytes must hash to the
         announced content hash (``IntegrityError`` otherwise). ``on_download(received, total)``
-        is called as the bytes arrive."""
+        is called as the bytes arrive.
+
+        ``rank``: where clients train at different ranks, the coordinator also keeps the merged
+        adapter truncated exactly to each smaller client rank (FlexLoRA); this receives that
+        variant. Default: the rank of the last adapter this client submitted; 0 = the whole
+        merged adapter. A rank without a variant raises ``NotFoundError``
+        (``RANK_VARIANT_NOT_FOUND``) naming the ranks there are."""
         federation_id = self._require_joined()
         parts: List[bytes] = []
         head: Dict[str, object] = {}
+        want_rank = self._rank if rank is None else rank
 
         def attempt(_: int) -> None:
             have = sum(len(p) for p in parts)
             req = client_pb2.FetchAdapterRequest(federation_id=federation_id, offset=have)
             if "content_hash" in head:
                 req.content_hash = str(head["content_hash"])
-            elif round is not None:
-                req.round = round
+            else:
+                if round is not None:
+                    req.round = round
+                if want_rank:
+                    req.rank = want_rank
             for msg in self._stub.FetchAdapter(req, metadata=self._metadata):
                 kind = msg.WhichOneof("payload")
                 if kind == "header":
@@ -544,7 +567,9 @@ class Client:
             )
         adapter = AdapterFiles(str(head["config"]), data)
         write_adapter(out_dir, adapter)
-        return Result(int(head["round"]), actual, out_dir, "grpc", adapter)  # type: ignore[arg-type]
+        known = self._rounds.get(int(head["round"]))  # type: ignore[arg-type]
+        variant = None if known is None else next((r for r, h in known.rank_variants.items() if h == actual), None)
+        return Result(int(head["round"]), actual, out_dir, "grpc", adapter, variant)  # type: ignore[arg-type]
 
     def wait_for_result(
         self,
@@ -554,11 +579,13 @@ class Client:
         on_waiting: Optional[Callable[["Waiting"], None]] = None,
         waiting_every: float = 5.0,
         on_download: Optional[Callable[[int, int], None]] = None,
+        rank: Optional[int] = None,
     ) -> Result:
         """Waits for ``round_number`` to be PUBLISHED and writes its merged adapter to
         ``out_dir``. Raises ``RoundFailedError`` when it fails or is aborted, ``TimeoutError``
         after ``timeout`` s. ``on_waiting`` as for ``next_round``; ``on_download(received,
-        total)`` as the adapter's bytes arrive."""
+        total)`` as the adapter's bytes arrive; ``rank`` as for ``global_adapter`` (default:
+        this client's own rank)."""
         self._require_joined()
 
         def ended() -> Optional[Round]:
@@ -574,8 +601,10 @@ class Client:
         if r.state in ("failed", "aborted"):
             raise RoundFailedError(round_number, r.state, r.failure_reason)
         try:
-            return self.global_adapter(out_dir, round=round_number, on_download=on_download)
+            return self.global_adapter(out_dir, round=round_number, on_download=on_download, rank=rank)
         except NotFoundError as err:
+            if err.reason == "RANK_VARIANT_NOT_FOUND":
+                raise
             raise RoundFailedError(round_number, "unknown", "ended without a result") from err
 
 

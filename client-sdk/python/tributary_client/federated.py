@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 from .client import Ack, Client, Result, Round
-from .errors import PreconditionError, RoundFailedError, TributaryError
+from .errors import NotFoundError, PreconditionError, RoundFailedError, TributaryError
 
 
 @dataclass(frozen=True)
@@ -78,4 +78,43 @@ def run_federated(
             continue
         global_dir = result.directory
         outcomes.append(RoundOutcome(r.number, ack=ack, result=result))
+    return outcomes
+
+
+def run_buffered(
+    client: Client,
+    train_fn: TrainFn,
+    updates: int,
+    *,
+    federation_id: Optional[str] = None,
+    work_dir: str = "tributary-rounds",
+    timeout: Optional[float] = None,
+) -> List[RoundOutcome]:
+    """The asynchronous loop of a federation with buffered rounds (FedBuff): ``updates``
+    times, fetch the latest global adapter, call ``train_fn(global_dir, round)`` (``round``:
+    the open round, which the update names as the version it starts from), submit, and start
+    again at once without waiting for the merge. The coordinator folds each full buffer into
+    the global adapter, weighing each update by its staleness; an update past the
+    federation's max staleness is refused and reported in its outcome's ``error``.
+
+    >>> outcomes = run_buffered(client, lambda init, r: (train(init), 300), updates=50)  # doctest: +SKIP
+    """
+    if federation_id is not None and client.federation_id is None:
+        client.join(federation_id)
+    outcomes: List[RoundOutcome] = []
+    global_dir: Optional[str] = None
+    for _ in range(updates):
+        r = client.next_round(timeout=timeout)
+        try:
+            # The whole global adapter (rank 0), rewritten in place: each update trains from the latest.
+            global_dir = client.global_adapter(os.path.join(work_dir, "global"), rank=0).directory
+        except NotFoundError:
+            pass  # nothing folded yet: train from scratch
+        trained = _as_train_result(train_fn(global_dir, r))
+        try:
+            ack = client.submit(r.number, trained.adapter_dir, samples=trained.samples, metrics=trained.metrics)
+        except PreconditionError as err:
+            outcomes.append(RoundOutcome(r.number, error=err))
+            continue
+        outcomes.append(RoundOutcome(ack.round, ack=ack))
     return outcomes

@@ -77,9 +77,10 @@ export async function openNatsResults(
   return {
     async fetch(round, contentHash, waitMs, signal) {
       const a = await announced(round, waitMs, signal);
-      if (a === undefined || a.contentHash !== contentHash) return undefined;
+      const variant = a?.rankVariants?.find((v) => v.contentHash === contentHash);
+      if (a === undefined || (a.contentHash !== contentHash && variant === undefined)) return undefined;
       try {
-        return await watch.fetchAdapter(a);
+        return await watch.fetchAdapter(a, variant !== undefined ? { rank: variant.rank } : {});
       } catch {
         return undefined;
       }

@@ -8,6 +8,7 @@ import { Objm } from "@nats-io/obj";
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
   AnnouncementFormatError,
+  adapterForRank,
   announcementSubject,
   DEFAULT_STREAM,
   DEFAULT_SUBJECT_PREFIX,
@@ -42,7 +43,7 @@ export interface WatchResultsOptions {
 /** A federation's announcements, as an async iterable (iterate it once). */
 export interface ResultWatch extends AsyncIterable<RoundAnnouncement> {
   /** Downloads and verifies an announced adapter over this watch's connection. */
-  fetchAdapter(announcement: RoundAnnouncement): Promise<ResultAdapter>;
+  fetchAdapter(announcement: RoundAnnouncement, options?: { readonly rank?: number }): Promise<ResultAdapter>;
   /** Ends the iteration and closes the connection. */
   close(): Promise<void>;
 }
@@ -51,6 +52,26 @@ export interface ResultWatch extends AsyncIterable<RoundAnnouncement> {
 export interface FetchResultOptions {
   /** Longest the download may take (default 60 s). */
   readonly timeoutMs?: number;
+  /**
+   * The rank the caller trains at: the announced rank variant of it (see
+   * `adapterForRank`); absent or 0 = the merged adapter itself.
+   */
+  readonly rank?: number;
+}
+
+/** The announced adapter, or rank variant, that `rank` names. */
+function announcedFor(announcement: RoundAnnouncement, rank: number | undefined) {
+  const pick = adapterForRank(announcement, rank);
+  if (pick === undefined) {
+    const ranks = (announcement.rankVariants ?? []).map((v) => v.rank).join(", ");
+    throw new AdapterIntegrityError(
+      `round ${announcement.round} of ${announcement.federationId} has no adapter of rank ${rank}: its rank variants are ${ranks} (0 = the whole merged adapter)`,
+      announcement.bucket,
+      announcement.objects.safetensors,
+    );
+  }
+  const variant = announcement.rankVariants?.find((v) => v.contentHash === pick.contentHash);
+  return variant ?? announcement;
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -124,13 +145,16 @@ export function watchResults(options: WatchResultsOptions): ResultWatch {
   const fetchTimeoutMs = options.fetchTimeoutMs ?? 60_000;
   return {
     [Symbol.asyncIterator]: iterate,
-    async fetchAdapter(announcement) {
+    async fetchAdapter(announcement, opts = {}) {
       const nc = await withTimeout(
         link.connection(),
         fetchTimeoutMs,
         () => new FetchUnavailableError("NATS not connected"),
       );
-      return fetchResultAdapter(nc, announcement, { timeoutMs: fetchTimeoutMs });
+      return fetchResultAdapter(nc, announcement, {
+        timeoutMs: fetchTimeoutMs,
+        ...(opts.rank !== undefined ? { rank: opts.rank } : {}),
+      });
     },
     async close() {
       stop();
@@ -155,19 +179,24 @@ async function getObject(
   return bytes;
 }
 
-async function download(nc: NatsConnection, announcement: RoundAnnouncement): Promise<ResultAdapter> {
+async function download(
+  nc: NatsConnection,
+  announcement: RoundAnnouncement,
+  rank: number | undefined,
+): Promise<ResultAdapter> {
+  const want = announcedFor(announcement, rank);
   const store = await new Objm(nc).open(announcement.bucket);
-  const safetensors = await getObject(store, announcement, announcement.objects.safetensors);
+  const safetensors = await getObject(store, announcement, want.objects.safetensors);
   const hash = sha256Hex(safetensors);
-  if (hash !== announcement.contentHash || safetensors.byteLength !== announcement.size) {
+  if (hash !== want.contentHash || safetensors.byteLength !== want.size) {
     throw new AdapterIntegrityError(
       `round ${announcement.round} of ${announcement.federationId}: adapter has sha256 ${hash} ` +
-        `(${safetensors.byteLength} bytes), announced ${announcement.contentHash} (${announcement.size} bytes)`,
+        `(${safetensors.byteLength} bytes), announced ${want.contentHash} (${want.size} bytes)`,
       announcement.bucket,
-      announcement.objects.safetensors,
+      want.objects.safetensors,
     );
   }
-  const config = await getObject(store, announcement, announcement.objects.config);
+  const config = await getObject(store, announcement, want.objects.config);
   return { configJson: new TextDecoder().decode(config), safetensors };
 }
 
@@ -188,7 +217,7 @@ export async function fetchResultAdapter(
   const timeoutMs = options.timeoutMs ?? 60_000;
   try {
     return await withTimeout(
-      download(nc, announcement),
+      download(nc, announcement, options.rank),
       timeoutMs,
       () => new FetchUnavailableError(`fetching round ${announcement.round} took over ${timeoutMs} ms`),
     );

@@ -93,9 +93,11 @@ export class StaleRoundError extends DomainError {
     readonly federationId: string,
     readonly submittedRound: number,
     current: RoundRecord | undefined,
+    /** Why, when not simply "not open" (a buffered update past its federation's max staleness). */
+    why?: string,
   ) {
     super(
-      `federation "${federationId}": round ${submittedRound} is not open for updates; ${describeRound(current)}`,
+      `federation "${federationId}": round ${submittedRound} ${why ?? "is not open for updates"}; ${describeRound(current)}`,
     );
     if (current !== undefined) {
       this.currentRound = current.number;
@@ -251,6 +253,33 @@ export class UnknownRoundError extends DomainError {
     return {
       reason: ErrorReason.ROUND_NOT_FOUND,
       metadata: { federation_id: this.federationId, round: this.round || undefined },
+    };
+  }
+}
+
+/** A round with rank variants has none of the rank asked for. → `NOT_FOUND`. */
+export class UnknownRankVariantError extends DomainError {
+  override readonly name = "UnknownRankVariantError";
+  readonly code = "not-found";
+  constructor(
+    readonly federationId: string,
+    readonly round: number,
+    readonly rank: number,
+    readonly ranks: readonly number[],
+  ) {
+    super(
+      `round ${round} of federation "${federationId}" has no adapter of rank ${rank}: its rank variants are ${ranks.join(", ")} (ask for one of them, or rank 0 for the whole merged adapter)`,
+    );
+  }
+  detail(): ErrorDetail {
+    return {
+      reason: ErrorReason.RANK_VARIANT_NOT_FOUND,
+      metadata: {
+        federation_id: this.federationId,
+        round: this.round,
+        rank: this.rank,
+        ranks: this.ranks.join(","),
+      },
     };
   }
 }

@@ -119,6 +119,50 @@ export function validateFederation(f: Federation): void {
     "policy.autoAdvance",
     "must be true or false",
   );
+  if (p.buffered !== undefined) {
+    const b = p.buffered;
+    check(isPositiveInteger(b.size), "policy.buffered.size", `must be an integer ≥ 1, got ${b.size}`);
+    check(
+      p.quorum === b.size,
+      "policy.quorum",
+      `buffered rounds fold ${b.size} updates at a time: set policy.quorum to ${b.size} too (got ${p.quorum})`,
+    );
+    check(
+      ["constant", "polynomial", "hinge"].includes(b.staleness.kind),
+      "policy.buffered.staleness",
+      `must be constant, polynomial or hinge, got ${JSON.stringify(b.staleness.kind)}`,
+    );
+    if (b.staleness.kind !== "constant") {
+      check(
+        Number.isFinite(b.staleness.a) && b.staleness.a > 0,
+        "policy.buffered.stalenessA",
+        `must be > 0, got ${b.staleness.a}`,
+      );
+    }
+    if (b.staleness.kind === "hinge") {
+      check(
+        Number.isFinite(b.staleness.b) && b.staleness.b >= 0,
+        "policy.buffered.stalenessB",
+        `must be ≥ 0, got ${b.staleness.b}`,
+      );
+    }
+    check(
+      Number.isFinite(b.serverLr) && b.serverLr > 0,
+      "policy.buffered.serverLr",
+      `must be > 0, got ${b.serverLr}`,
+    );
+    check(
+      Number.isInteger(b.maxStaleness) && b.maxStaleness >= 0,
+      "policy.buffered.maxStaleness",
+      `must be an integer ≥ 0, got ${b.maxStaleness}`,
+    );
+    check(
+      f.merge.method === "fedavg",
+      "merge.method",
+      `buffered rounds fold the updates' staleness-weighted mean into the global adapter (FedBuff); use method "fedavg", not "${f.merge.method}"`,
+    );
+    check(f.privacy === undefined, "privacy", "central DP is not available with buffered rounds");
+  }
   if (f.privacy !== undefined) {
     const dp = f.privacy;
     check(

@@ -4,15 +4,14 @@
  * NATS is down is announced once it is back.
  */
 
-import type { ResultAdapter } from "@tributary/protocol";
 import { type Log, silentLog } from "@tributary/protocol";
 import type { RoundResult } from "../core/model.ts";
-import { PublishUnavailableError, type ResultPublisher } from "../core/publisher.ts";
+import { type PublishedAdapter, PublishUnavailableError, type ResultPublisher } from "../core/publisher.ts";
 
 /** A result waiting to be published; its adapter is loaded only when it is published. */
 export interface PendingResult {
   readonly result: RoundResult;
-  load(): Promise<ResultAdapter>;
+  load(): Promise<PublishedAdapter>;
 }
 
 /** Options of {@link createPublishOutbox}. */

@@ -5,18 +5,21 @@
  * adapter a client asks for, and the announcer that publishes every merged,
  * unannounced round on NATS, retrying while NATS is down (`publish-outbox.ts`).
  */
+import { adapterForRank } from "@tributary/protocol";
 import type { Log } from "../core/log.ts";
 import type { Federation, RoundRecord, RoundResult } from "../core/model.ts";
 import type { ResultPublisher } from "../core/publisher.ts";
 import { type AdapterHandle, type CoordinatorStore, type JournalEvent, roundEntry } from "../core/store.ts";
-import { UnknownRoundError } from "./errors.ts";
+import { UnknownRankVariantError, UnknownRoundError } from "./errors.ts";
 import { createPublishOutbox, type PublishOutbox } from "./publish-outbox.ts";
 import { readResultMetadata } from "./result-metadata.ts";
 
-/** Which published round a client asks for: by number, by content hash, or the latest. */
+/** Which published round a client asks for: by number, by content hash, or the latest; and at which rank. */
 export interface AdapterSelector {
   readonly round?: number;
   readonly hash?: string;
+  /** The caller's rank: the round's rank variant of it (0 or absent: the merged adapter). Not with `hash`. */
+  readonly rank?: number;
 }
 
 /** Results of merged rounds (see the module comment). */
@@ -38,6 +41,16 @@ export interface PublishedResults {
   ): PublishOutbox;
   /** Reacts to a journaled event (`round-merged` wakes the announcer). */
   onEvent(event: JournalEvent): void;
+}
+
+/** A stored adapter's config and bytes, whole. */
+async function loadWhole(handle: AdapterHandle): Promise<{ configJson: string; safetensors: Uint8Array }> {
+  const reader = await handle.open();
+  try {
+    return { configJson: handle.configJson, safetensors: await reader.read(0, handle.size) };
+  } finally {
+    await reader.close();
+  }
 }
 
 /** Results over the journal's state in `store`. */
@@ -80,10 +93,30 @@ export function createPublishedResults(
         sel.round !== undefined
           ? rounds.find((r) => r.number === sel.round)
           : sel.hash !== undefined
-            ? rounds.find((r) => r.resultHash === sel.hash)
+            ? rounds.find(
+                (r) =>
+                  r.resultHash === sel.hash ||
+                  roundEntry(store.state(), federationId, r.number)?.result?.rankVariants?.some(
+                    (v) => v.contentHash === sel.hash,
+                  ),
+              )
             : rounds.at(-1);
       if (pick?.resultHash === undefined) throw new UnknownRoundError(federationId, sel.round ?? 0);
-      const handle = await store.getAdapter(pick.resultHash);
+      let hash = sel.hash ?? pick.resultHash;
+      if (sel.hash === undefined && sel.rank !== undefined && sel.rank > 0) {
+        const r = await result(federationId, pick.number);
+        const chosen = r === undefined ? { contentHash: pick.resultHash } : adapterForRank(r, sel.rank);
+        if (chosen === undefined) {
+          throw new UnknownRankVariantError(
+            federationId,
+            pick.number,
+            sel.rank,
+            (r?.rankVariants ?? []).map((v) => v.rank),
+          );
+        }
+        hash = chosen.contentHash;
+      }
+      const handle = await store.getAdapter(hash);
       if (handle === undefined) throw new UnknownRoundError(federationId, pick.number);
       return { handle, round: pick.number };
     },
@@ -110,12 +143,17 @@ export function createPublishedResults(
             out.push({
               result: r,
               load: async () => {
-                const reader = await handle.open();
-                try {
-                  return { configJson: handle.configJson, safetensors: await reader.read(0, handle.size) };
-                } finally {
-                  await reader.close();
+                const variants = [];
+                for (const v of r.rankVariants ?? []) {
+                  const h = await store.getAdapter(v.contentHash);
+                  if (h === undefined) {
+                    throw new Error(
+                      `round ${r.round} of ${r.federationId}: its rank ${v.rank} variant ${v.contentHash} is not stored`,
+                    );
+                  }
+                  variants.push(await loadWhole(h));
                 }
+                return { ...(await loadWhole(handle)), ...(variants.length > 0 ? { variants } : {}) };
               },
             });
           }

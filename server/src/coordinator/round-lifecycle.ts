@@ -99,7 +99,8 @@ export function createRoundLifecycle(deps: LifecycleDeps): RoundLifecycle {
   const openRound = async (): Promise<RoundRecord> => {
     const number = (book.current()?.number ?? 0) + 1;
     const now = clock.now();
-    const cohort = selectCohort(policy, book.online, number);
+    // Buffered rounds have no cohort: every enrolled client may submit at any time.
+    const cohort = policy.buffered !== undefined ? [] : selectCohort(policy, book.online, number);
     const r: RoundRecord = {
       federationId: fed.id,
       number,
@@ -143,7 +144,12 @@ export function createRoundLifecycle(deps: LifecycleDeps): RoundLifecycle {
     if (r === undefined || clock.now() < r.deadlineAt) return;
     const count = book.accepted(n).length;
     if (count >= policy.quorum) await closeToMerge(r);
-    else if (policy.onDeadline === "extend-once" && !r.extended) {
+    else if (policy.buffered !== undefined) {
+      // A buffer waits for its updates however long they take.
+      armOpen(
+        await commit("round-extended", { ...r, deadlineAt: clock.now() + policy.deadlineMs, extended: true }),
+      );
+    } else if (policy.onDeadline === "extend-once" && !r.extended) {
       armOpen(
         await commit("round-extended", {
           ...r,

@@ -13,9 +13,10 @@
  * When it was merged is the journal's to say (`round-merged`).
  */
 
-import { AdapterFormatError, newNoiseKey } from "@tributary/protocol";
+import { AdapterFormatError, type AdapterRankVariant, newNoiseKey } from "@tributary/protocol";
 import type { MergeRunner, ModuleCallback } from "../core/merge-runner.ts";
 import type {
+  BufferedRounds,
   Federation,
   MergeExclusion,
   PrivacySpec,
@@ -29,14 +30,18 @@ import { noisyUnclippedFraction, updatesNoiseMultiplier } from "../merge/dp/adap
 import { clipFactors } from "../merge/dp/clip.ts";
 import { MergeInputError } from "../merge/errors.ts";
 import { median } from "../merge/norm-bound.ts";
-import type { CentralDp } from "../merge/params.ts";
+import { resolveOptions } from "../merge/options.ts";
+import type { CentralDp, MergeOptions } from "../merge/params.ts";
 import { encodeAdapter, type LazyAdapter, lazyAdapter, placesIn } from "../peft/index.ts";
 import { adapterNorms2 } from "../pipeline/adapter-norms.ts";
 import { type MergeOutcome, mergeLazyAdapters } from "../pipeline/merge-adapters.ts";
 import { mergedOutput } from "../pipeline/merged-output.ts";
 import { updateLabel } from "./adapter-schema.ts";
+import { openStoredAdapter, scaledAdapter } from "./buffered-fold.ts";
+import { foldCoefficients } from "./buffered-rounds.ts";
 import { canonicalDtype, canonicalLayout } from "./canonical-output.ts";
 import { mergeOptionsFor } from "./federation-config.ts";
+import { outcomeRank, truncatedOutcome, variantRanks } from "./rank-variants.ts";
 
 /** Metadata keys of a merged adapter written by the coordinator. */
 export const RESULT_METADATA = {
@@ -48,6 +53,8 @@ export const RESULT_METADATA = {
   /** Written by coordinators before merges were byte-deterministic; read back from such adapters only. */
   mergedAt: "tributary_merged_at",
   excluded: "tributary_excluded",
+  /** In a rank variant of the round's adapter: the rank it was truncated to. */
+  rankVariant: "tributary_rank_variant",
 } as const;
 
 /**
@@ -283,6 +290,44 @@ export function normBoundExclusions(outcome: MergeOutcome, clients: readonly str
     }));
 }
 
+/**
+ * A buffered round's fold (`buffered-rounds.ts`): the global adapter so far
+ * (the last published round's, none before the first) and each update
+ * scaled by `η s(τ_i) w_i`, summed by task arithmetic at the federation's
+ * rank. The global adapter's reader joins `readers`, closed with them.
+ */
+async function foldInputs(
+  args: MergeRoundArgs,
+  buffered: BufferedRounds,
+  updates: readonly LazyAdapter[],
+  readers: { close(): Promise<void> }[],
+): Promise<{ inputs: LazyAdapter[]; opts: MergeOptions; coefficients: number[] }> {
+  const { federation, round, store } = args;
+  const coefficients = foldCoefficients(buffered, args.updates);
+  const inputs = updates.map((u, i) => scaledAdapter(u, coefficients[i]));
+  const previous = [...(store.state().federations.get(federation.id)?.rounds.values() ?? [])]
+    .map((e) => e.record)
+    .filter((r) => r.number < round.number && r.resultHash !== undefined)
+    .at(-1);
+  if (previous !== undefined) {
+    const handle = await store.adapterForRound(federation.id, previous.number);
+    if (handle === undefined) {
+      throw new Error(
+        `the global adapter of round ${previous.number} (${previous.resultHash}) is not stored`,
+      );
+    }
+    const global = await openStoredAdapter(handle, `global adapter of round ${previous.number}`);
+    readers.push(global);
+    inputs.unshift(global.lazy);
+  }
+  const opts = resolveOptions({
+    method: "task-arithmetic",
+    scale: 1,
+    ...(federation.merge.rank !== undefined ? { rank: federation.merge.rank } : {}),
+  });
+  return { inputs, opts, coefficients };
+}
+
 /** One merge attempt of `args.updates`. */
 async function mergeOnce(
   args: MergeRoundArgs,
@@ -291,7 +336,7 @@ async function mergeOnce(
   const { federation, round, updates, store, pool } = args;
   if (updates.length === 0)
     throw new Error(`federation "${federation.id}" round ${round.number}: no updates to merge`);
-  const readers: UpdateReader[] = [];
+  const readers: Pick<UpdateReader, "close">[] = [];
   try {
     const inputs: LazyAdapter[] = [];
     for (const u of updates) {
@@ -307,6 +352,8 @@ async function mergeOnce(
       checkAgainstIntake(u, input);
       inputs.push(input);
     }
+    const buffered = federation.policy.buffered;
+    const fold = buffered === undefined ? undefined : await foldInputs(args, buffered, inputs, readers);
     const base = mergeOptionsFor(
       federation,
       updates.map((u) => u.samples),
@@ -315,21 +362,41 @@ async function mergeOnce(
       federation.privacy === undefined
         ? undefined
         : await centralDpOf(federation.privacy, round, updates, inputs);
-    const opts = dp === undefined ? base : { ...base, dp: dp.dp };
-    const outcome = await mergeLazyAdapters(inputs, opts, pool, args.onModule);
+    const opts = fold?.opts ?? (dp === undefined ? base : { ...base, dp: dp.dp });
+    const outcome = await mergeLazyAdapters(fold?.inputs ?? inputs, opts, pool, args.onModule);
     const clients = updates.map((u) => u.clientId);
-    const weights = meanClientWeights(outcome, clients.length);
+    const weights = fold?.coefficients ?? meanClientWeights(outcome, clients.length);
     const mergedAt = args.now();
+    const layout = canonicalLayout(federation, medianScaling(inputs));
+    const metadata = {
+      [RESULT_METADATA.federation]: federation.id,
+      [RESULT_METADATA.round]: String(round.number),
+      [RESULT_METADATA.method]: federation.merge.method,
+      [RESULT_METADATA.clients]: JSON.stringify(clients),
+      [RESULT_METADATA.weights]: JSON.stringify(weights),
+      ...(excluded.length > 0 ? { [RESULT_METADATA.excluded]: JSON.stringify(excluded) } : {}),
+    };
     const { configText, safetensors } = encodeAdapter(
-      mergedOutput(canonicalLayout(federation, medianScaling(inputs)), outcome, canonicalDtype(federation), {
-        [RESULT_METADATA.federation]: federation.id,
-        [RESULT_METADATA.round]: String(round.number),
-        [RESULT_METADATA.method]: federation.merge.method,
-        [RESULT_METADATA.clients]: JSON.stringify(clients),
-        [RESULT_METADATA.weights]: JSON.stringify(weights),
-        ...(excluded.length > 0 ? { [RESULT_METADATA.excluded]: JSON.stringify(excluded) } : {}),
-      }),
+      mergedOutput(layout, outcome, canonicalDtype(federation), metadata),
     );
+    // The rank variants first: the round's adapter record is what makes it merged.
+    const rankVariants: AdapterRankVariant[] = [];
+    for (const rank of variantRanks(updates, outcome)) {
+      const variant = encodeAdapter(
+        mergedOutput(layout, truncatedOutcome(outcome, rank), canonicalDtype(federation), {
+          ...metadata,
+          [RESULT_METADATA.rankVariant]: String(rank),
+        }),
+      );
+      const v = await store.putAdapter({
+        federationId: federation.id,
+        round: round.number,
+        rank,
+        configJson: variant.configText,
+        safetensors: variant.safetensors,
+      });
+      rankVariants.push({ rank, contentHash: v.contentHash, size: v.size });
+    }
     const stored = await store.putAdapter({
       federationId: federation.id,
       round: round.number,
@@ -337,7 +404,7 @@ async function mergeOnce(
       safetensors,
     });
     // Updates the norm bound left out of modules: shown to operators, not in the adapter.
-    const bounded = normBoundExclusions(outcome, clients);
+    const bounded = fold === undefined ? normBoundExclusions(outcome, clients) : [];
     for (const b of bounded) {
       args.onEvent?.({
         kind: "excluded",
@@ -356,6 +423,7 @@ async function mergeOnce(
       clients,
       weights,
       mergedAt,
+      ...(rankVariants.length > 0 ? { rankVariants, mergedRank: outcomeRank(outcome) } : {}),
       ...(leftOut.length > 0 ? { excluded: leftOut } : {}),
       ...(dp !== undefined ? { clipped: dp.dp.clipFactors.filter((f) => f < 1).length } : {}),
       ...(dp?.unclippedFraction !== undefined ? { unclippedFraction: dp.unclippedFraction } : {}),

@@ -140,7 +140,13 @@ export function createRoundScheduler(opts: RoundSchedulerOptions): RoundSchedule
         if (r.state === "published" && r.resultHash === result.contentHash) return r;
         if (r.state !== "merging")
           fail(`round ${n} is ${r.state}, not merging; merge result ${result.contentHash} ignored`);
-        const merged: RoundRecord = { ...r, state: "published", resultHash: result.contentHash };
+        const merged: RoundRecord = {
+          ...r,
+          state: "published",
+          resultHash: result.contentHash,
+          ...(result.rankVariants !== undefined ? { rankVariants: result.rankVariants } : {}),
+          ...(result.mergedRank !== undefined ? { mergedRank: result.mergedRank } : {}),
+        };
         const next: RoundRecord =
           fed.privacy === undefined || r.samplingRate === undefined
             ? merged

@@ -11,6 +11,7 @@ import type { Federation, UpdateRecord } from "../core/model.ts";
 import type { CoordinatorStore, UploadKey, UploadSink } from "../core/store.ts";
 import { StoreIntegrityError, UpdateConflictError, UploadStoppedError } from "../core/store-errors.ts";
 import { noopTelemetry, type Telemetry, type UpdateTrace } from "../core/telemetry.ts";
+import { foldRound } from "./buffered-rounds.ts";
 import { type ContentChecker, inlineContentChecker } from "./content-check-pool.ts";
 import { InvalidUpdateError, ResumeOffsetError, StaleRoundError } from "./errors.ts";
 import type { RoundScheduler } from "./round-scheduler-types.ts";
@@ -84,15 +85,41 @@ export async function receiveUpdate(args: ReceiveArgs): Promise<SubmitOutcome> {
   }
 }
 
+/**
+ * The header as intake handles it: with buffered rounds, its `round` (the
+ * one its client trained from) becomes the open round it is folded in, and
+ * the updates it may duplicate are those of every round since the one it
+ * names.
+ */
+function admitted(args: ReceiveArgs): {
+  header: SubmitHeader;
+  accepted: readonly UpdateRecord[];
+  baseRound?: number;
+} {
+  const { header, federation, scheduler } = args;
+  const buffered = federation.policy.buffered;
+  if (buffered === undefined) return { header, accepted: scheduler.accepted(header.round) };
+  const current = scheduler.current();
+  const earlier: UpdateRecord[] = [];
+  for (let n = Math.max(1, header.round); n <= (current?.number ?? 0); n++)
+    earlier.push(...scheduler.accepted(n));
+  // An update already accepted is acknowledged again, whichever round it was folded in.
+  const same = earlier.find((u) => u.clientId === args.clientId && u.updateId === header.updateId);
+  if (same !== undefined) return { header: { ...header, round: same.round }, accepted: earlier };
+  const round = foldRound(federation, buffered, header.round, current);
+  return { header: { ...header, round }, accepted: earlier, baseRound: header.round };
+}
+
 async function receive(args: ReceiveArgs, traced: UpdateTrace): Promise<SubmitOutcome> {
-  const { clientId, header, federation, scheduler, store, log } = args;
+  const { clientId, federation, scheduler, store, log } = args;
+  const { header, accepted, baseRound } = admitted(args);
   const decision = await traced.step("validate", () =>
     validateUpdate({
       federation,
       clientId,
       header,
       currentRound: scheduler.current(),
-      accepted: scheduler.accepted(header.round),
+      accepted,
     }),
   );
   if (decision.kind === "duplicate") {
@@ -184,6 +211,7 @@ async function receive(args: ReceiveArgs, traced: UpdateTrace): Promise<SubmitOu
       receivedAt: args.now(),
       configJson: header.configJson,
       modules: summaries,
+      ...(baseRound !== undefined ? { baseRound } : {}),
     };
     const admitted = await traced.step("accept", () => scheduler.onUpdateAccepted(record));
     log.info("update accepted", {

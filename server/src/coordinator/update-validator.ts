@@ -85,7 +85,8 @@ export function admitToRound(
   if (current === undefined || current.number !== claim.round || current.state !== "open") {
     throw new StaleRoundError(claim.federationId, claim.round, current);
   }
-  if (!current.cohort.includes(claim.clientId)) {
+  // An empty cohort (buffered rounds) admits every enrolled client.
+  if (current.cohort.length > 0 && !current.cohort.includes(claim.clientId)) {
     throw new NotInCohortError(claim.federationId, claim.clientId, claim.round);
   }
   if (mine.length > 0) {

@@ -4,7 +4,7 @@
  * are). Independent of gRPC, NATS and the storage backend; the transport
  * edges translate to and from the protobuf messages.
  */
-import type { AnnouncedResult, TensorDType } from "@tributary/protocol";
+import type { AdapterRankVariant, AnnouncedResult, TensorDType } from "@tributary/protocol";
 import type { MergeOptions, MethodName, ParamKey } from "../merge/params.ts";
 
 /** One LoRA target module a federation's adapters must contain. */
@@ -63,7 +63,30 @@ export interface RoundPolicy {
   readonly maxUpdateBytes: number;
   /** Open the next round as soon as one is published (default true). */
   readonly autoAdvance?: boolean;
+  /** Buffered asynchronous rounds (FedBuff) instead of synchronous ones. */
+  readonly buffered?: BufferedRounds;
 }
+
+/**
+ * Buffered asynchronous rounds (FedBuff; federation.proto `BufferedRounds`):
+ * anyone enrolled submits at any time, naming the round that was open when
+ * it fetched the global adapter; `size` updates fold into the global adapter
+ * as `global + serverLr · Σ s(τ_i) w_i Θ_i` (rank step exact), τ_i its
+ * staleness, and each fold is the round's published adapter.
+ */
+export interface BufferedRounds {
+  readonly size: number;
+  readonly staleness: StalenessFunction;
+  readonly serverLr: number;
+  /** Updates staler than this are refused. */
+  readonly maxStaleness: number;
+}
+
+/** How an update's weight falls with its staleness τ. */
+export type StalenessFunction =
+  | { readonly kind: "constant" }
+  | { readonly kind: "polynomial"; readonly a: number }
+  | { readonly kind: "hinge"; readonly a: number; readonly b: number };
 
 /**
  * Central differential privacy of a federation's rounds (docs/privacy.md):
@@ -136,6 +159,10 @@ export interface RoundRecord {
   readonly closedAt?: number;
   /** Hex sha256 content hash of the merged adapter, once merged. */
   readonly resultHash?: string;
+  /** Once merged: its adapter truncated to each smaller client rank (as `RoundResult.rankVariants`). */
+  readonly rankVariants?: readonly AdapterRankVariant[];
+  /** With `rankVariants`: the merged adapter's own rank. */
+  readonly mergedRank?: number;
   /** Whether the result has been announced on NATS. */
   readonly published?: boolean;
   readonly failure?: string;
@@ -175,6 +202,12 @@ export interface UpdateRecord {
    * it was recorded): the merge checks the stored update still reads so.
    */
   readonly modules?: Readonly<Record<string, UpdateModuleSummary>>;
+  /**
+   * Buffered rounds: the round that was open when the client fetched the
+   * global adapter it trained from (its header's `round`); the update is
+   * folded in `round`, so its staleness is `round − baseRound`.
+   */
+  readonly baseRound?: number;
 }
 
 /** One module of an accepted update, as intake measured it. */

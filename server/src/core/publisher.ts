@@ -5,6 +5,11 @@
 import type { ResultAdapter } from "@tributary/protocol";
 import type { RoundResult } from "./model.ts";
 
+/** A round's adapter as published: the merged adapter, and its rank variants in the order of `result.rankVariants`. */
+export interface PublishedAdapter extends ResultAdapter {
+  readonly variants?: readonly ResultAdapter[];
+}
+
 /**
  * Announces merged rounds. Publishing is idempotent: the same round can be
  * published again (after a crash, a timeout, …) without creating anything new.
@@ -17,7 +22,7 @@ export interface ResultPublisher {
    * @throws {PublishContentError} when the adapter's bytes do not match `result.contentHash`/`size`.
    * @throws {PublishConflictError} when a different object already has this result's object name.
    */
-  publish(result: RoundResult, adapter: ResultAdapter): Promise<void>;
+  publish(result: RoundResult, adapter: PublishedAdapter): Promise<void>;
   /** Closes the NATS connection. */
   close(): Promise<void>;
 }

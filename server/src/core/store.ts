@@ -254,6 +254,12 @@ export interface UpdateReader {
 export interface PutAdapterInput {
   readonly federationId: string;
   readonly round: number;
+  /**
+   * A rank variant of the round's adapter (`RoundResult.rankVariants`):
+   * stored under its content hash like any adapter, but not recorded as the
+   * round's adapter.
+   */
+  readonly rank?: number;
   /** `adapter_config.json` text. */
   readonly configJson: string;
   /** `adapter_model.safetensors` bytes. */
@@ -318,7 +324,7 @@ export interface CoordinatorStore {
   discardRoundUploads(federationId: string, round: number): Promise<number>;
   /** Opens the committed update of a client in a round for lazy reads. */
   openUpdate(federationId: string, round: number, clientId: string): Promise<UpdateReader>;
-  /** Stores a merged adapter under its content hash and records it as the round's result (idempotent). */
+  /** Stores a merged adapter under its content hash and records it as the round's result, unless it is a rank variant (idempotent). */
   putAdapter(input: PutAdapterInput): Promise<StoredAdapter>;
   /** A stored adapter by content hash, or `undefined`. */
   getAdapter(contentHash: string): Promise<AdapterHandle | undefined>;

@@ -58,11 +58,37 @@ export function createStreamAdapters(
     }
   };
 
+  /** Stores an adapter's two objects under its content hash unless there (the config first), and keeps it in the cache. */
+  const putObjects = async (contentHash: string, configJson: string, safetensors: Uint8Array) => {
+    const names = adapterObjects(contentHash);
+    await locked(`adapter:${contentHash}`, async () => {
+      const existing = await readObject(h, bucket, names.config);
+      if (existing !== null && decoder.decode(existing) !== configJson) {
+        throw new StoreIntegrityError(
+          "adapter-conflict",
+          {},
+          `adapter ${contentHash} is already stored with a different adapter_config.json`,
+        );
+      }
+      // The config first: an adapter is there once its model object is.
+      if (existing === null)
+        await retryTransient(() => h.objects.putBlob({ name: names.config }, encoder.encode(configJson)));
+      const model = await retryTransient(() => h.objects.info(names.safetensors));
+      if (model === null || model.deleted)
+        await retryTransient(() => h.objects.putBlob({ name: names.safetensors }, safetensors));
+    });
+    await cache.keep(cachePath(contentHash), safetensors);
+  };
+
   return {
     get,
-    async put({ federationId, round, configJson, safetensors }: PutAdapterInput) {
+    async put({ federationId, round, configJson, safetensors, rank }: PutAdapterInput) {
       const stored = checkedAdapter({ federationId, round, configJson, safetensors });
       const { contentHash } = stored;
+      if (rank !== undefined) {
+        await putObjects(contentHash, configJson, safetensors);
+        return stored;
+      }
       return locked(`round:${federationId}/${round}`, async () => {
         const before = await roundRecord(federationId, round);
         if (before !== undefined && before.contentHash !== contentHash) {
@@ -72,24 +98,7 @@ export function createStreamAdapters(
             `already has merged adapter ${before.contentHash}; refusing ${contentHash}`,
           );
         }
-        const names = adapterObjects(contentHash);
-        await locked(`adapter:${contentHash}`, async () => {
-          const existing = await readObject(h, bucket, names.config);
-          if (existing !== null && decoder.decode(existing) !== configJson) {
-            throw new StoreIntegrityError(
-              "adapter-conflict",
-              {},
-              `adapter ${contentHash} is already stored with a different adapter_config.json`,
-            );
-          }
-          // The config first: an adapter is there once its model object is.
-          if (existing === null)
-            await retryTransient(() => h.objects.putBlob({ name: names.config }, encoder.encode(configJson)));
-          const model = await retryTransient(() => h.objects.info(names.safetensors));
-          if (model === null || model.deleted)
-            await retryTransient(() => h.objects.putBlob({ name: names.safetensors }, safetensors));
-        });
-        await cache.keep(cachePath(contentHash), safetensors);
+        await putObjects(contentHash, configJson, safetensors);
         if (before === undefined) {
           await retryTransient(() =>
             h.objects.putBlob(

@@ -130,9 +130,13 @@ export function createAdapterStore(
 
   return {
     get,
-    async put({ federationId, round, configJson, safetensors }) {
+    async put({ federationId, round, configJson, safetensors, rank }) {
       const stored = checkedAdapter({ federationId, round, configJson, safetensors });
       const { contentHash } = stored;
+      if (rank !== undefined) {
+        await locked(`adapter:${contentHash}`, () => putObject(contentHash, configJson, safetensors));
+        return stored;
+      }
       return locked(`round:${federationId}/${round}`, async () => {
         const before = await readRoundRecord(federationId, round);
         if (before !== undefined && before.contentHash !== contentHash) {

@@ -430,12 +430,13 @@ export function clientServiceHandlers(
         connections.touch(req.federationId, identity.clientId);
         release = takeDownload(identity.clientId);
         call.once("cancelled", release);
+        const rank = req.rank > 0 ? { rank: req.rank } : {};
         const sel =
           req.selector.case === "round"
-            ? { round: req.selector.value }
+            ? { round: req.selector.value, ...rank }
             : req.selector.case === "contentHash"
               ? { hash: contentHashOf(req.selector.value) }
-              : {};
+              : rank;
         const { handle, round } = await coordinator.publishedAdapter(req.federationId, sel);
         await writeFlushed(
           call,

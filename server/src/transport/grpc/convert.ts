@@ -21,11 +21,13 @@ import {
   UpdateSummarySchema,
 } from "@tributary/protocol";
 import type {
+  BufferedRounds,
   RoundState as DomainRoundState,
   Federation,
   MergeSpec,
   RoundPolicy,
   RoundRecord,
+  StalenessFunction,
   UpdateRecord,
 } from "../../core/model.ts";
 import { type MethodName, PARAM_KEYS, PARAMS } from "../../merge/options.ts";
@@ -94,6 +96,33 @@ function policyFromProto(p: CreateFederationRequest["policy"]): RoundPolicy {
     deadlineMs: ms(p?.deadline, 10 * 60_000),
     onDeadline: p?.deadlinePolicy === DeadlinePolicy.FAIL_ROUND ? "fail" : "extend-once",
     maxUpdateBytes: p?.maxUpdateBytes ? Number(p.maxUpdateBytes) : DEFAULT_MAX_UPDATE_BYTES,
+    ...(p?.buffered !== undefined ? { buffered: bufferedFromProto(p.buffered) } : {}),
+  };
+}
+
+/** `BufferedRounds` with its defaults (checked by the coordinator). */
+function bufferedFromProto(
+  b: NonNullable<NonNullable<CreateFederationRequest["policy"]>["buffered"]>,
+): BufferedRounds {
+  const a = b.stalenessA || 0.5;
+  const kind = b.staleness || "polynomial";
+  const staleness: StalenessFunction =
+    kind === "constant"
+      ? { kind }
+      : kind === "hinge"
+        ? { kind, a, b: b.stalenessB || 4 }
+        : { kind: kind as "polynomial", a };
+  return { size: b.size, staleness, serverLr: b.serverLr || 1, maxStaleness: b.maxStaleness || 10 };
+}
+
+function bufferedToProto(b: BufferedRounds): Record<string, unknown> {
+  return {
+    size: b.size,
+    staleness: b.staleness.kind,
+    stalenessA: b.staleness.kind === "constant" ? 0 : b.staleness.a,
+    stalenessB: b.staleness.kind === "hinge" ? b.staleness.b : 0,
+    serverLr: b.serverLr,
+    maxStaleness: b.maxStaleness,
   };
 }
 
@@ -167,6 +196,7 @@ export function federationToProto(f: Federation): FederationMessage {
       deadline: durationFromMs(f.policy.deadlineMs),
       deadlinePolicy: f.policy.onDeadline === "fail" ? DeadlinePolicy.FAIL_ROUND : DeadlinePolicy.EXTEND_ONCE,
       maxUpdateBytes: BigInt(f.policy.maxUpdateBytes),
+      ...(f.policy.buffered !== undefined ? { buffered: bufferedToProto(f.policy.buffered) } : {}),
     },
     createTime: timestampFromMs(f.createdAt),
     ...(f.privacy !== undefined
@@ -202,6 +232,12 @@ export function roundToProto(r: RoundRecord, acceptedUpdates: number): Round {
     roundEpsilon: r.roundEpsilon ?? 0,
     epsilon: r.epsilon ?? 0,
     clipNorm: r.clipNorm ?? 0,
+    rankVariants: (r.rankVariants ?? []).map((v) => ({
+      rank: v.rank,
+      contentHash: v.contentHash,
+      size: BigInt(v.size),
+    })),
+    mergedRank: r.mergedRank ?? 0,
   });
 }
 

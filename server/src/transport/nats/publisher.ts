@@ -31,6 +31,7 @@ import type { RoundResult } from "../../core/model.ts";
 import {
   PublishConflictError,
   PublishContentError,
+  type PublishedAdapter,
   PublishUnavailableError,
   type ResultPublisher,
 } from "../../core/publisher.ts";
@@ -71,18 +72,35 @@ interface Handles {
 
 const sameDigest = (a: string, b: string) => a.replace(/=+$/, "") === b.replace(/=+$/, "");
 
-function checkContent(result: RoundResult, adapter: ResultAdapter): void {
+function checkContent(
+  result: RoundResult,
+  adapter: ResultAdapter,
+  want: { readonly contentHash: string; readonly size: number; readonly rank?: number } = result,
+): void {
+  const what = `round ${result.round} of ${result.federationId}${want.rank !== undefined ? ` (rank ${want.rank} variant)` : ""}`;
   const hash = sha256Hex(adapter.safetensors);
-  if (hash !== result.contentHash) {
+  if (hash !== want.contentHash) {
+    throw new PublishContentError(`${what}: safetensors sha256 ${hash} != contentHash ${want.contentHash}`);
+  }
+  if (adapter.safetensors.byteLength !== want.size) {
     throw new PublishContentError(
-      `round ${result.round} of ${result.federationId}: safetensors sha256 ${hash} != contentHash ${result.contentHash}`,
+      `${what}: safetensors is ${adapter.safetensors.byteLength} bytes, result says ${want.size}`,
     );
   }
-  if (adapter.safetensors.byteLength !== result.size) {
+}
+
+/** Checks every rank variant of `adapter` against `result.rankVariants` (same count, order, bytes). */
+function checkVariants(result: RoundResult, adapter: PublishedAdapter): void {
+  const want = result.rankVariants ?? [];
+  const got = adapter.variants ?? [];
+  if (got.length !== want.length) {
     throw new PublishContentError(
-      `round ${result.round} of ${result.federationId}: safetensors is ${adapter.safetensors.byteLength} bytes, result says ${result.size}`,
+      `round ${result.round} of ${result.federationId}: ${got.length} rank variants given, the result has ${want.length}`,
     );
   }
+  want.forEach((v, i) => {
+    checkContent(result, got[i], v);
+  });
 }
 
 async function ensureStream(
@@ -201,8 +219,9 @@ export function createNatsPublisher(options: NatsPublisherOptions): ResultPublis
     return wroteModel || wroteConfig;
   };
 
-  const run = async (result: RoundResult, adapter: ResultAdapter) => {
+  const run = async (result: RoundResult, adapter: PublishedAdapter) => {
     checkContent(result, adapter);
+    checkVariants(result, adapter);
     const subject = announcementSubject(subjectPrefix, result.federationId);
     handles ??= open();
     const h = await handles.catch((err: unknown) => {
@@ -210,6 +229,10 @@ export function createNatsPublisher(options: NatsPublisherOptions): ResultPublis
       throw err;
     });
     const announcement = toAnnouncement(result, bucket);
+    // The variants first: a watcher reading the announcement finds every object it names.
+    for (const [i, v] of (announcement.rankVariants ?? []).entries()) {
+      await storeAdapter(h, v.objects, adapter.variants![i]);
+    }
     const stored = await storeAdapter(h, announcement.objects, adapter);
     const last = await lastAnnounced(h.jsm, stream, subject);
     if (last !== null && typeof last.round === "number" && last.round >= result.round) {
@@ -234,7 +257,7 @@ export function createNatsPublisher(options: NatsPublisherOptions): ResultPublis
     });
   };
 
-  const attempt = async (result: RoundResult, adapter: ResultAdapter) => {
+  const attempt = async (result: RoundResult, adapter: PublishedAdapter) => {
     if (link.isClosed()) throw new PublishUnavailableError("publisher is closed");
     if (link.isDown()) {
       throw new PublishUnavailableError(`NATS is not connected (${String(options.servers)})`);

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tributary/v1/announcement.proto.
  */
 export const file_tributary_v1_announcement: GenFile = /*@__PURE__*/
-  fileDesc("Ch90cmlidXRhcnkvdjEvYW5ub3VuY2VtZW50LnByb3RvEgx0cmlidXRhcnkudjEi4QEKEVJvdW5kQW5ub3VuY2VtZW50EhUKDWZlZGVyYXRpb25faWQYASABKAkSDQoFcm91bmQYAiABKA0SFAoMY29udGVudF9oYXNoGAMgASgJEgwKBHNpemUYBCABKAQSDgoGbWV0aG9kGAUgASgJEg8KB2NsaWVudHMYBiADKAkSDwoHd2VpZ2h0cxgHIAMoARIRCgltZXJnZWRfYXQYCCABKAMSDgoGYnVja2V0GAkgASgJEi0KB29iamVjdHMYCiABKAsyHC50cmlidXRhcnkudjEuQWRhcHRlck9iamVjdHMiNQoOQWRhcHRlck9iamVjdHMSEwoLc2FmZXRlbnNvcnMYASABKAkSDgoGY29uZmlnGAIgASgJYgZwcm90bzM");
+  fileDesc("Ch90cmlidXRhcnkvdjEvYW5ub3VuY2VtZW50LnByb3RvEgx0cmlidXRhcnkudjEisQIKEVJvdW5kQW5ub3VuY2VtZW50EhUKDWZlZGVyYXRpb25faWQYASABKAkSDQoFcm91bmQYAiABKA0SFAoMY29udGVudF9oYXNoGAMgASgJEgwKBHNpemUYBCABKAQSDgoGbWV0aG9kGAUgASgJEg8KB2NsaWVudHMYBiADKAkSDwoHd2VpZ2h0cxgHIAMoARIRCgltZXJnZWRfYXQYCCABKAMSDgoGYnVja2V0GAkgASgJEi0KB29iamVjdHMYCiABKAsyHC50cmlidXRhcnkudjEuQWRhcHRlck9iamVjdHMSOQoNcmFua192YXJpYW50cxgLIAMoCzIiLnRyaWJ1dGFyeS52MS5Bbm5vdW5jZWRSYW5rVmFyaWFudBITCgttZXJnZWRfcmFuaxgMIAEoDSJ3ChRBbm5vdW5jZWRSYW5rVmFyaWFudBIMCgRyYW5rGAEgASgNEhQKDGNvbnRlbnRfaGFzaBgCIAEoCRIMCgRzaXplGAMgASgEEi0KB29iamVjdHMYBCABKAsyHC50cmlidXRhcnkudjEuQWRhcHRlck9iamVjdHMiNQoOQWRhcHRlck9iamVjdHMSEwoLc2FmZXRlbnNvcnMYASABKAkSDgoGY29uZmlnGAIgASgJYgZwcm90bzM");
 
 /**
  * The announcement of a merged round on NATS, for clients in any language.
@@ -109,6 +109,25 @@ export type RoundAnnouncement = Message<"tributary.v1.RoundAnnouncement"> & {
    * @generated from field: tributary.v1.AdapterObjects objects = 10;
    */
   objects?: AdapterObjects | undefined;
+
+  /**
+   * The merged adapter truncated exactly (by SVD) to each smaller rank the
+   * round's clients trained at (FlexLoRA), ascending by rank; empty when
+   * every client trains at the merged adapter's rank. A client training at
+   * rank r fetches the variant of rank r (the same objects layout, under the
+   * variant's content hash).
+   *
+   * @generated from field: repeated tributary.v1.AnnouncedRankVariant rank_variants = 11;
+   */
+  rankVariants: AnnouncedRankVariant[];
+
+  /**
+   * With rank_variants: the merged adapter's own rank. A client training at
+   * this rank or above fetches the merged adapter; one below it, its variant.
+   *
+   * @generated from field: uint32 merged_rank = 12;
+   */
+  mergedRank: number;
 };
 
 /**
@@ -117,6 +136,48 @@ export type RoundAnnouncement = Message<"tributary.v1.RoundAnnouncement"> & {
  */
 export const RoundAnnouncementSchema: GenMessage<RoundAnnouncement> = /*@__PURE__*/
   messageDesc(file_tributary_v1_announcement, 0);
+
+/**
+ * One rank variant of a round's merged adapter, and where it is stored.
+ *
+ * @generated from message tributary.v1.AnnouncedRankVariant
+ */
+export type AnnouncedRankVariant = Message<"tributary.v1.AnnouncedRankVariant"> & {
+  /**
+   * Every module truncated to at most this rank.
+   *
+   * @generated from field: uint32 rank = 1;
+   */
+  rank: number;
+
+  /**
+   * SHA-256 of its adapter_model.safetensors, 64 lower-case hex digits.
+   *
+   * @generated from field: string content_hash = 2;
+   */
+  contentHash: string;
+
+  /**
+   * Size of its adapter_model.safetensors in bytes.
+   *
+   * @generated from field: uint64 size = 3;
+   */
+  size: bigint;
+
+  /**
+   * Object names of the variant in the bucket.
+   *
+   * @generated from field: tributary.v1.AdapterObjects objects = 4;
+   */
+  objects?: AdapterObjects | undefined;
+};
+
+/**
+ * Describes the message tributary.v1.AnnouncedRankVariant.
+ * Use `create(AnnouncedRankVariantSchema)` to create a new message.
+ */
+export const AnnouncedRankVariantSchema: GenMessage<AnnouncedRankVariant> = /*@__PURE__*/
+  messageDesc(file_tributary_v1_announcement, 1);
 
 /**
  * Object names of one merged adapter in the object store bucket.
@@ -144,5 +205,5 @@ export type AdapterObjects = Message<"tributary.v1.AdapterObjects"> & {
  * Use `create(AdapterObjectsSchema)` to create a new message.
  */
 export const AdapterObjectsSchema: GenMessage<AdapterObjects> = /*@__PURE__*/
-  messageDesc(file_tributary_v1_announcement, 1);
+  messageDesc(file_tributary_v1_announcement, 2);
 

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tributary/v1/federation.proto.
  */
 export const file_tributary_v1_federation: GenFile = /*@__PURE__*/
-  fileDesc("Ch10cmlidXRhcnkvdjEvZmVkZXJhdGlvbi5wcm90bxIMdHJpYnV0YXJ5LnYxIkkKCk1vZHVsZVNwZWMSDAoEbmFtZRgBIAEoCRIMCgRkX2luGAIgASgNEg0KBWRfb3V0GAMgASgNEhAKCG1heF9yYW5rGAQgASgNIn4KDUFkYXB0ZXJTY2hlbWESFQoNYmFzZV9tb2RlbF9pZBgBIAEoCRIpCgdtb2R1bGVzGAIgAygLMhgudHJpYnV0YXJ5LnYxLk1vZHVsZVNwZWMSKwoOYWxsb3dlZF9kdHlwZXMYAyADKA4yEy50cmlidXRhcnkudjEuRHR5cGUipgYKCU1lcmdlU3BlYxIOCgZtZXRob2QYASABKAkSDAoEcmFuaxgCIAEoDRIRCglmdWxsX3JhbmsYAyABKAgSDgoBaxgEIAEoAUgAiAEBEhIKBXNjYWxlGAUgASgBSAGIAQESEwoGc29sdmVyGAYgASgJSAKIAQESEgoFc2lnbWEYByABKAFIA4gBARISCgVpdGVycxgIIAEoDUgEiAEBEhAKA3RvbBgJIAEoAUgFiAEBEhEKBHNlZWQYCiABKAVIBogBARIPCgJtdRgLIAEoAUgHiAEBEhUKCHJhbmtfY2FwGAwgASgBSAiIAQESEwoGY3V0b2ZmGA0gASgBSAmIAQESFAoHY29tYmluZRgOIAEoCUgKiAEBEhQKB2RlbnNpdHkYDyABKAFIC4gBARIRCgRkcm9wGBAgASgBSAyIAQESFwoKbm9ybV9ib3VuZBgRIAEoAUgNiAEBEicKGm5vcm1fYm91bmRfbWVkaWFuX211bHRpcGxlGBIgASgBSA6IAQESHgoRbm9ybV9ib3VuZF9hY3Rpb24YEyABKAlID4gBARIaCg1rbm90c19jb21iaW5lGBQgASgJSBCIAQESEgoFdG9wX2sYFSABKAFIEYgBARIYCgtrbm90c19zY29wZRgWIAEoCUgSiAEBEhMKBmRhcmVfcBgXIAEoAUgTiAEBEhkKDGNvcmVfY29tYmluZRgYIAEoCUgUiAEBQgQKAl9rQggKBl9zY2FsZUIJCgdfc29sdmVyQggKBl9zaWdtYUIICgZfaXRlcnNCBgoEX3RvbEIHCgVfc2VlZEIFCgNfbXVCCwoJX3JhbmtfY2FwQgkKB19jdXRvZmZCCgoIX2NvbWJpbmVCCgoIX2RlbnNpdHlCBwoFX2Ryb3BCDQoLX25vcm1fYm91bmRCHQobX25vcm1fYm91bmRfbWVkaWFuX211bHRpcGxlQhQKEl9ub3JtX2JvdW5kX2FjdGlvbkIQCg5fa25vdHNfY29tYmluZUIICgZfdG9wX2tCDgoMX2tub3RzX3Njb3BlQgkKB19kYXJlX3BCDwoNX2NvcmVfY29tYmluZSKUAgoLUm91bmRQb2xpY3kSEwoLbWluX2NsaWVudHMYASABKA0SEwoLY29ob3J0X3NpemUYAiABKA0SFwoPY29ob3J0X2ZyYWN0aW9uGAMgASgBEg4KBnF1b3J1bRgEIAEoDRI0ChF3YWl0X2FmdGVyX3F1b3J1bRgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIrCghkZWFkbGluZRgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhI1Cg9kZWFkbGluZV9wb2xpY3kYByABKA4yHC50cmlidXRhcnkudjEuRGVhZGxpbmVQb2xpY3kSGAoQbWF4X3VwZGF0ZV9ieXRlcxgIIAEoBCK/AQoLUHJpdmFjeVNwZWMSEQoJY2xpcF9ub3JtGAEgASgBEhgKEG5vaXNlX211bHRpcGxpZXIYAiABKAESDQoFZGVsdGEYAyABKAESFgoOZXBzaWxvbl9idWRnZXQYBCABKAESFAoMcmVwcm9kdWNpYmxlGAUgASgIEhcKD3RhcmdldF9xdWFudGlsZRgGIAEoARIPCgdjbGlwX2xyGAcgASgBEhwKFGNsaXBwZWRfY291bnRfc3RkZGV2GAggASgBIm0KDVByaXZhY3lTdGF0dXMSDwoHZXBzaWxvbhgBIAEoARINCgVkZWx0YRgCIAEoARIWCg5lcHNpbG9uX2J1ZGdldBgDIAEoARIOCgZyb3VuZHMYBCABKA0SFAoMYnVkZ2V0X3NwZW50GAUgASgIIosCCgpGZWRlcmF0aW9uEgoKAmlkGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRIrCgZzY2hlbWEYAyABKAsyGy50cmlidXRhcnkudjEuQWRhcHRlclNjaGVtYRImCgVtZXJnZRgEIAEoCzIXLnRyaWJ1dGFyeS52MS5NZXJnZVNwZWMSKQoGcG9saWN5GAUgASgLMhkudHJpYnV0YXJ5LnYxLlJvdW5kUG9saWN5Ei8KC2NyZWF0ZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIqCgdwcml2YWN5GAcgASgLMhkudHJpYnV0YXJ5LnYxLlByaXZhY3lTcGVjIo4DCgVSb3VuZBIVCg1mZWRlcmF0aW9uX2lkGAEgASgJEg4KBm51bWJlchgCIAEoDRInCgVzdGF0ZRgDIAEoDjIYLnRyaWJ1dGFyeS52MS5Sb3VuZFN0YXRlEi0KCW9wZW5fdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKY2xvc2VfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMQoNZGVhZGxpbmVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGAoQYWNjZXB0ZWRfdXBkYXRlcxgHIAEoDRIZChFjb2hvcnRfY2xpZW50X2lkcxgIIAMoCRIbChNyZXN1bHRfY29udGVudF9oYXNoGAkgASgJEhYKDmZhaWx1cmVfcmVhc29uGAogASgJEhUKDXJvdW5kX2Vwc2lsb24YCyABKAESDwoHZXBzaWxvbhgMIAEoARIRCgljbGlwX25vcm0YDSABKAEiigIKDVVwZGF0ZVN1bW1hcnkSFQoNZmVkZXJhdGlvbl9pZBgBIAEoCRIRCgljbGllbnRfaWQYAiABKAkSEQoJdXBkYXRlX2lkGAMgASgJEg0KBXJvdW5kGAQgASgNEhQKDHNhbXBsZV9jb3VudBgFIAEoBBISCgpzaXplX2J5dGVzGAYgASgEEjAKDHJlY2VpdmVfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMbWVyZ2Vfd2VpZ2h0GAkgASgBEhQKDGNvbnRlbnRfaGFzaBgKIAEoCRIXCg9tZXJnZV9leGNsdXNpb24YCyABKAlKBAgHEAhSBnNoYTI1NipMCgVEdHlwZRIVChFEVFlQRV9VTlNQRUNJRklFRBAAEg0KCURUWVBFX0YzMhABEg0KCURUWVBFX0YxNhACEg4KCkRUWVBFX0JGMTYQAypyCg5EZWFkbGluZVBvbGljeRIfChtERUFETElORV9QT0xJQ1lfVU5TUEVDSUZJRUQQABIfChtERUFETElORV9QT0xJQ1lfRVhURU5EX09OQ0UQARIeChpERUFETElORV9QT0xJQ1lfRkFJTF9ST1VORBACKqQBCgpSb3VuZFN0YXRlEhsKF1JPVU5EX1NUQVRFX1VOU1BFQ0lGSUVEEAASFAoQUk9VTkRfU1RBVEVfT1BFThABEhcKE1JPVU5EX1NUQVRFX01FUkdJTkcQAhIZChVST1VORF9TVEFURV9QVUJMSVNIRUQQAxIWChJST1VORF9TVEFURV9GQUlMRUQQBBIXChNST1VORF9TVEFURV9BQk9SVEVEEAViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("Ch10cmlidXRhcnkvdjEvZmVkZXJhdGlvbi5wcm90bxIMdHJpYnV0YXJ5LnYxIkkKCk1vZHVsZVNwZWMSDAoEbmFtZRgBIAEoCRIMCgRkX2luGAIgASgNEg0KBWRfb3V0GAMgASgNEhAKCG1heF9yYW5rGAQgASgNIn4KDUFkYXB0ZXJTY2hlbWESFQoNYmFzZV9tb2RlbF9pZBgBIAEoCRIpCgdtb2R1bGVzGAIgAygLMhgudHJpYnV0YXJ5LnYxLk1vZHVsZVNwZWMSKwoOYWxsb3dlZF9kdHlwZXMYAyADKA4yEy50cmlidXRhcnkudjEuRHR5cGUipgYKCU1lcmdlU3BlYxIOCgZtZXRob2QYASABKAkSDAoEcmFuaxgCIAEoDRIRCglmdWxsX3JhbmsYAyABKAgSDgoBaxgEIAEoAUgAiAEBEhIKBXNjYWxlGAUgASgBSAGIAQESEwoGc29sdmVyGAYgASgJSAKIAQESEgoFc2lnbWEYByABKAFIA4gBARISCgVpdGVycxgIIAEoDUgEiAEBEhAKA3RvbBgJIAEoAUgFiAEBEhEKBHNlZWQYCiABKAVIBogBARIPCgJtdRgLIAEoAUgHiAEBEhUKCHJhbmtfY2FwGAwgASgBSAiIAQESEwoGY3V0b2ZmGA0gASgBSAmIAQESFAoHY29tYmluZRgOIAEoCUgKiAEBEhQKB2RlbnNpdHkYDyABKAFIC4gBARIRCgRkcm9wGBAgASgBSAyIAQESFwoKbm9ybV9ib3VuZBgRIAEoAUgNiAEBEicKGm5vcm1fYm91bmRfbWVkaWFuX211bHRpcGxlGBIgASgBSA6IAQESHgoRbm9ybV9ib3VuZF9hY3Rpb24YEyABKAlID4gBARIaCg1rbm90c19jb21iaW5lGBQgASgJSBCIAQESEgoFdG9wX2sYFSABKAFIEYgBARIYCgtrbm90c19zY29wZRgWIAEoCUgSiAEBEhMKBmRhcmVfcBgXIAEoAUgTiAEBEhkKDGNvcmVfY29tYmluZRgYIAEoCUgUiAEBQgQKAl9rQggKBl9zY2FsZUIJCgdfc29sdmVyQggKBl9zaWdtYUIICgZfaXRlcnNCBgoEX3RvbEIHCgVfc2VlZEIFCgNfbXVCCwoJX3JhbmtfY2FwQgkKB19jdXRvZmZCCgoIX2NvbWJpbmVCCgoIX2RlbnNpdHlCBwoFX2Ryb3BCDQoLX25vcm1fYm91bmRCHQobX25vcm1fYm91bmRfbWVkaWFuX211bHRpcGxlQhQKEl9ub3JtX2JvdW5kX2FjdGlvbkIQCg5fa25vdHNfY29tYmluZUIICgZfdG9wX2tCDgoMX2tub3RzX3Njb3BlQgkKB19kYXJlX3BCDwoNX2NvcmVfY29tYmluZSLEAgoLUm91bmRQb2xpY3kSEwoLbWluX2NsaWVudHMYASABKA0SEwoLY29ob3J0X3NpemUYAiABKA0SFwoPY29ob3J0X2ZyYWN0aW9uGAMgASgBEg4KBnF1b3J1bRgEIAEoDRI0ChF3YWl0X2FmdGVyX3F1b3J1bRgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIrCghkZWFkbGluZRgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhI1Cg9kZWFkbGluZV9wb2xpY3kYByABKA4yHC50cmlidXRhcnkudjEuRGVhZGxpbmVQb2xpY3kSGAoQbWF4X3VwZGF0ZV9ieXRlcxgIIAEoBBIuCghidWZmZXJlZBgJIAEoCzIcLnRyaWJ1dGFyeS52MS5CdWZmZXJlZFJvdW5kcyKFAQoOQnVmZmVyZWRSb3VuZHMSDAoEc2l6ZRgBIAEoDRIRCglzdGFsZW5lc3MYAiABKAkSEwoLc3RhbGVuZXNzX2EYAyABKAESEwoLc3RhbGVuZXNzX2IYBCABKAESEQoJc2VydmVyX2xyGAUgASgBEhUKDW1heF9zdGFsZW5lc3MYBiABKA0ivwEKC1ByaXZhY3lTcGVjEhEKCWNsaXBfbm9ybRgBIAEoARIYChBub2lzZV9tdWx0aXBsaWVyGAIgASgBEg0KBWRlbHRhGAMgASgBEhYKDmVwc2lsb25fYnVkZ2V0GAQgASgBEhQKDHJlcHJvZHVjaWJsZRgFIAEoCBIXCg90YXJnZXRfcXVhbnRpbGUYBiABKAESDwoHY2xpcF9schgHIAEoARIcChRjbGlwcGVkX2NvdW50X3N0ZGRldhgIIAEoASJtCg1Qcml2YWN5U3RhdHVzEg8KB2Vwc2lsb24YASABKAESDQoFZGVsdGEYAiABKAESFgoOZXBzaWxvbl9idWRnZXQYAyABKAESDgoGcm91bmRzGAQgASgNEhQKDGJ1ZGdldF9zcGVudBgFIAEoCCKLAgoKRmVkZXJhdGlvbhIKCgJpZBgBIAEoCRIUCgxkaXNwbGF5X25hbWUYAiABKAkSKwoGc2NoZW1hGAMgASgLMhsudHJpYnV0YXJ5LnYxLkFkYXB0ZXJTY2hlbWESJgoFbWVyZ2UYBCABKAsyFy50cmlidXRhcnkudjEuTWVyZ2VTcGVjEikKBnBvbGljeRgFIAEoCzIZLnRyaWJ1dGFyeS52MS5Sb3VuZFBvbGljeRIvCgtjcmVhdGVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKgoHcHJpdmFjeRgHIAEoCzIZLnRyaWJ1dGFyeS52MS5Qcml2YWN5U3BlYyLVAwoFUm91bmQSFQoNZmVkZXJhdGlvbl9pZBgBIAEoCRIOCgZudW1iZXIYAiABKA0SJwoFc3RhdGUYAyABKA4yGC50cmlidXRhcnkudjEuUm91bmRTdGF0ZRItCglvcGVuX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmNsb3NlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjEKDWRlYWRsaW5lX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhgKEGFjY2VwdGVkX3VwZGF0ZXMYByABKA0SGQoRY29ob3J0X2NsaWVudF9pZHMYCCADKAkSGwoTcmVzdWx0X2NvbnRlbnRfaGFzaBgJIAEoCRIWCg5mYWlsdXJlX3JlYXNvbhgKIAEoCRIVCg1yb3VuZF9lcHNpbG9uGAsgASgBEg8KB2Vwc2lsb24YDCABKAESEQoJY2xpcF9ub3JtGA0gASgBEjAKDXJhbmtfdmFyaWFudHMYDiADKAsyGS50cmlidXRhcnkudjEuUmFua1ZhcmlhbnQSEwoLbWVyZ2VkX3JhbmsYDyABKA0iPwoLUmFua1ZhcmlhbnQSDAoEcmFuaxgBIAEoDRIUCgxjb250ZW50X2hhc2gYAiABKAkSDAoEc2l6ZRgDIAEoBCKKAgoNVXBkYXRlU3VtbWFyeRIVCg1mZWRlcmF0aW9uX2lkGAEgASgJEhEKCWNsaWVudF9pZBgCIAEoCRIRCgl1cGRhdGVfaWQYAyABKAkSDQoFcm91bmQYBCABKA0SFAoMc2FtcGxlX2NvdW50GAUgASgEEhIKCnNpemVfYnl0ZXMYBiABKAQSMAoMcmVjZWl2ZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxtZXJnZV93ZWlnaHQYCSABKAESFAoMY29udGVudF9oYXNoGAogASgJEhcKD21lcmdlX2V4Y2x1c2lvbhgLIAEoCUoECAcQCFIGc2hhMjU2KkwKBUR0eXBlEhUKEURUWVBFX1VOU1BFQ0lGSUVEEAASDQoJRFRZUEVfRjMyEAESDQoJRFRZUEVfRjE2EAISDgoKRFRZUEVfQkYxNhADKnIKDkRlYWRsaW5lUG9saWN5Eh8KG0RFQURMSU5FX1BPTElDWV9VTlNQRUNJRklFRBAAEh8KG0RFQURMSU5FX1BPTElDWV9FWFRFTkRfT05DRRABEh4KGkRFQURMSU5FX1BPTElDWV9GQUlMX1JPVU5EEAIqpAEKClJvdW5kU3RhdGUSGwoXUk9VTkRfU1RBVEVfVU5TUEVDSUZJRUQQABIUChBST1VORF9TVEFURV9PUEVOEAESFwoTUk9VTkRfU1RBVEVfTUVSR0lORxACEhkKFVJPVU5EX1NUQVRFX1BVQkxJU0hFRBADEhYKElJPVU5EX1NUQVRFX0ZBSUxFRBAEEhcKE1JPVU5EX1NUQVRFX0FCT1JURUQQBWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * One LoRA-adapted linear module of the base model.
@@ -364,6 +364,14 @@ export type RoundPolicy = Message<"tributary.v1.RoundPolicy"> & {
    * @generated from field: uint64 max_update_bytes = 8;
    */
   maxUpdateBytes: bigint;
+
+  /**
+   * Buffered asynchronous rounds (FedBuff) instead of synchronous ones; unset
+   * = synchronous.
+   *
+   * @generated from field: tributary.v1.BufferedRounds buffered = 9;
+   */
+  buffered?: BufferedRounds | undefined;
 };
 
 /**
@@ -372,6 +380,75 @@ export type RoundPolicy = Message<"tributary.v1.RoundPolicy"> & {
  */
 export const RoundPolicySchema: GenMessage<RoundPolicy> = /*@__PURE__*/
   messageDesc(file_tributary_v1_federation, 3);
+
+/**
+ * Buffered asynchronous rounds (FedBuff, Nguyen et al. 2022). Every enrolled
+ * client may submit at any time. An update names, in its header's `round`,
+ * the round that was open when its client fetched the global adapter it
+ * trained from. Its staleness tau is the open round's number minus that one.
+ * Updates past max_staleness are refused (FAILED_PRECONDITION STALE_ROUND).
+ * When `size` updates are buffered, the round closes and folds them into the
+ * global adapter:
+ *   global' = rank-r step of (global + server_lr x sum_i s(tau_i) w_i Theta_i)
+ * with w_i the updates' sample weights (equal without counts) and Theta_i each
+ * client's adapter, trained from fresh factors on top of the global (its
+ * delta). The result is published as the round's adapter (a new global
+ * version), and the next round opens at once. Needs merge method "fedavg"
+ * and no privacy spec.
+ *
+ * @generated from message tributary.v1.BufferedRounds
+ */
+export type BufferedRounds = Message<"tributary.v1.BufferedRounds"> & {
+  /**
+   * K: updates folded at once (>= 1).
+   *
+   * @generated from field: uint32 size = 1;
+   */
+  size: number;
+
+  /**
+   * The staleness function: "constant" (1), "polynomial" ((1 + tau)^-a) or
+   * "hinge" (1 for tau <= b, then 1 / (a (tau - b) + 1)). Default "polynomial".
+   *
+   * @generated from field: string staleness = 2;
+   */
+  staleness: string;
+
+  /**
+   * a of the staleness function (default 0.5).
+   *
+   * @generated from field: double staleness_a = 3;
+   */
+  stalenessA: number;
+
+  /**
+   * b of "hinge" (default 4).
+   *
+   * @generated from field: double staleness_b = 4;
+   */
+  stalenessB: number;
+
+  /**
+   * The server learning rate eta (default 1).
+   *
+   * @generated from field: double server_lr = 5;
+   */
+  serverLr: number;
+
+  /**
+   * Updates staler than this are refused (default 10).
+   *
+   * @generated from field: uint32 max_staleness = 6;
+   */
+  maxStaleness: number;
+};
+
+/**
+ * Describes the message tributary.v1.BufferedRounds.
+ * Use `create(BufferedRoundsSchema)` to create a new message.
+ */
+export const BufferedRoundsSchema: GenMessage<BufferedRounds> = /*@__PURE__*/
+  messageDesc(file_tributary_v1_federation, 4);
 
 /**
  * Central differential privacy of a federation's rounds (docs/privacy.md):
@@ -456,7 +533,7 @@ export type PrivacySpec = Message<"tributary.v1.PrivacySpec"> & {
  * Use `create(PrivacySpecSchema)` to create a new message.
  */
 export const PrivacySpecSchema: GenMessage<PrivacySpec> = /*@__PURE__*/
-  messageDesc(file_tributary_v1_federation, 4);
+  messageDesc(file_tributary_v1_federation, 5);
 
 /**
  * What a federation's rounds have spent of their privacy (GetStatus).
@@ -503,7 +580,7 @@ export type PrivacyStatus = Message<"tributary.v1.PrivacyStatus"> & {
  * Use `create(PrivacyStatusSchema)` to create a new message.
  */
 export const PrivacyStatusSchema: GenMessage<PrivacyStatus> = /*@__PURE__*/
-  messageDesc(file_tributary_v1_federation, 5);
+  messageDesc(file_tributary_v1_federation, 6);
 
 /**
  * A group of clients fine-tuning the same base model and merging their
@@ -567,7 +644,7 @@ export type Federation = Message<"tributary.v1.Federation"> & {
  * Use `create(FederationSchema)` to create a new message.
  */
 export const FederationSchema: GenMessage<Federation> = /*@__PURE__*/
-  messageDesc(file_tributary_v1_federation, 6);
+  messageDesc(file_tributary_v1_federation, 7);
 
 /**
  * One round of a federation.
@@ -666,6 +743,22 @@ export type Round = Message<"tributary.v1.Round"> & {
    * @generated from field: double clip_norm = 13;
    */
   clipNorm: number;
+
+  /**
+   * PUBLISHED rounds whose clients train at different ranks: the merged
+   * adapter truncated exactly to each smaller client rank (FlexLoRA),
+   * ascending; FetchAdapterRequest.rank fetches one.
+   *
+   * @generated from field: repeated tributary.v1.RankVariant rank_variants = 14;
+   */
+  rankVariants: RankVariant[];
+
+  /**
+   * With rank_variants: the merged adapter's own rank (its largest module rank).
+   *
+   * @generated from field: uint32 merged_rank = 15;
+   */
+  mergedRank: number;
 };
 
 /**
@@ -673,7 +766,42 @@ export type Round = Message<"tributary.v1.Round"> & {
  * Use `create(RoundSchema)` to create a new message.
  */
 export const RoundSchema: GenMessage<Round> = /*@__PURE__*/
-  messageDesc(file_tributary_v1_federation, 7);
+  messageDesc(file_tributary_v1_federation, 8);
+
+/**
+ * A round's merged adapter truncated exactly (by SVD) to one client rank.
+ *
+ * @generated from message tributary.v1.RankVariant
+ */
+export type RankVariant = Message<"tributary.v1.RankVariant"> & {
+  /**
+   * Every module truncated to at most this rank.
+   *
+   * @generated from field: uint32 rank = 1;
+   */
+  rank: number;
+
+  /**
+   * Lower-case hex SHA-256 of its adapter_model.safetensors.
+   *
+   * @generated from field: string content_hash = 2;
+   */
+  contentHash: string;
+
+  /**
+   * Size of its adapter_model.safetensors in bytes.
+   *
+   * @generated from field: uint64 size = 3;
+   */
+  size: bigint;
+};
+
+/**
+ * Describes the message tributary.v1.RankVariant.
+ * Use `create(RankVariantSchema)` to create a new message.
+ */
+export const RankVariantSchema: GenMessage<RankVariant> = /*@__PURE__*/
+  messageDesc(file_tributary_v1_federation, 9);
 
 /**
  * One accepted update of a round, as operators see it.
@@ -759,7 +887,7 @@ export type UpdateSummary = Message<"tributary.v1.UpdateSummary"> & {
  * Use `create(UpdateSummarySchema)` to create a new message.
  */
 export const UpdateSummarySchema: GenMessage<UpdateSummary> = /*@__PURE__*/
-  messageDesc(file_tributary_v1_federation, 8);
+  messageDesc(file_tributary_v1_federation, 10);
 
 /**
  * Element type of the tensors of an adapter, as named in safetensors.

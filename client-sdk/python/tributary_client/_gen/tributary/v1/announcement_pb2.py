@@ -13,7 +13,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ftributary/v1/announcement.proto\x12\x0ctributary.v1\"\xe1\x01\n\x11RoundAnnouncement\x12\x15\n\rfederation_id\x18\x01 \x01(\t\x12\r\n\x05round\x18\x02 \x01(\r\x12\x14\n\x0c\x63ontent_hash\x18\x03 \x01(\t\x12\x0c\n\x04size\x18\x04 \x01(\x04\x12\x0e\n\x06method\x18\x05 \x01(\t\x12\x0f\n\x07\x63lients\x18\x06 \x03(\t\x12\x0f\n\x07weights\x18\x07 \x03(\x01\x12\x11\n\tmerged_at\x18\x08 \x01(\x03\x12\x0e\n\x06\x62ucket\x18\t \x01(\t\x12-\n\x07objects\x18\n \x01(\x0b\x32\x1c.tributary.v1.AdapterObjects\"5\n\x0e\x41\x64\x61pterObjects\x12\x13\n\x0bsafetensors\x18\x01 \x01(\t\x12\x0e\n\x06\x63onfig\x18\x02 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ftributary/v1/announcement.proto\x12\x0ctributary.v1\"\xb1\x02\n\x11RoundAnnouncement\x12\x15\n\rfederation_id\x18\x01 \x01(\t\x12\r\n\x05round\x18\x02 \x01(\r\x12\x14\n\x0c\x63ontent_hash\x18\x03 \x01(\t\x12\x0c\n\x04size\x18\x04 \x01(\x04\x12\x0e\n\x06method\x18\x05 \x01(\t\x12\x0f\n\x07\x63lients\x18\x06 \x03(\t\x12\x0f\n\x07weights\x18\x07 \x03(\x01\x12\x11\n\tmerged_at\x18\x08 \x01(\x03\x12\x0e\n\x06\x62ucket\x18\t \x01(\t\x12-\n\x07objects\x18\n \x01(\x0b\x32\x1c.tributary.v1.AdapterObjects\x12\x39\n\rrank_variants\x18\x0b \x03(\x0b\x32\".tributary.v1.AnnouncedRankVariant\x12\x13\n\x0bmerged_rank\x18\x0c \x01(\r\"w\n\x14\x41nnouncedRankVariant\x12\x0c\n\x04rank\x18\x01 \x01(\r\x12\x14\n\x0c\x63ontent_hash\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\x04\x12-\n\x07objects\x18\x04 \x01(\x0b\x32\x1c.tributary.v1.AdapterObjects\"5\n\x0e\x41\x64\x61pterObjects\x12\x13\n\x0bsafetensors\x18\x01 \x01(\t\x12\x0e\n\x06\x63onfig\x18\x02 \x01(\tb\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tributary.v1.announcement_pb2', globals())
@@ -21,7 +21,9 @@ if _descriptor._USE_C_DESCRIPTORS == False:
 
   DESCRIPTOR._options = None
   _ROUNDANNOUNCEMENT._serialized_start=50
-  _ROUNDANNOUNCEMENT._serialized_end=275
-  _ADAPTEROBJECTS._serialized_start=277
-  _ADAPTEROBJECTS._serialized_end=330
+  _ROUNDANNOUNCEMENT._serialized_end=355
+  _ANNOUNCEDRANKVARIANT._serialized_start=357
+  _ANNOUNCEDRANKVARIANT._serialized_end=476
+  _ADAPTEROBJECTS._serialized_start=478
+  _ADAPTEROBJECTS._serialized_end=531
 # @@protoc_insertion_point(module_scope)
