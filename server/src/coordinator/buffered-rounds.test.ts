@@ -31,12 +31,18 @@ test("staleness functions: constant, (1 + τ)^−a, and the hinge", () => {
 test("an update is folded in the open round, within the max staleness; refused past it, or ahead of it", () => {
   const fed = testFederation();
   assert.equal(foldRound(fed, buffered, 5, open(7)), 7);
-  assert.throws(() => foldRound(fed, buffered, 4, open(7)), (err: unknown) => {
-    assert.ok(err instanceof StaleRoundError);
-    assert.match(err.message, /round 4 is 3 rounds behind the open round, beyond this federation's max staleness 2/);
-    assert.equal(err.currentRound, 7);
-    return true;
-  });
+  assert.throws(
+    () => foldRound(fed, buffered, 4, open(7)),
+    (err: unknown) => {
+      assert.ok(err instanceof StaleRoundError);
+      assert.match(
+        err.message,
+        /round 4 is 3 rounds behind the open round, beyond this federation's max staleness 2/,
+      );
+      assert.equal(err.currentRound, 7);
+      return true;
+    },
+  );
   assert.throws(() => foldRound(fed, buffered, 8, open(7)), /round 8 is not open yet/);
   assert.throws(() => foldRound(fed, buffered, 7, { ...open(7), state: "merging" }), StaleRoundError);
 });
@@ -48,6 +54,9 @@ test("fold coefficients: η s(τ_i) w_i with the buffer's sample weights", () =>
   assert.ok(Math.abs(c1 - 0.8 * 1 * 0.25) < 1e-15);
   assert.ok(Math.abs(c2 - 0.8 * 0.5 * 0.75) < 1e-15);
   // Without sample counts: equal weights.
-  const [e1] = foldCoefficients(buffered, [{ ...fresh, samples: 0 }, { ...stale, samples: 0 }]);
+  const [e1] = foldCoefficients(buffered, [
+    { ...fresh, samples: 0 },
+    { ...stale, samples: 0 },
+  ]);
   assert.ok(Math.abs(e1 - 0.4) < 1e-15);
 });
