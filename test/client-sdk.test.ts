@@ -178,6 +178,52 @@ describe("client SDK: join, submit, merged adapter over NATS and gRPC", () => {
   });
 });
 
+describe("client SDK: FLoRA, folding each merged adapter into the base", () => {
+  let fx: Fixture;
+  before(async () => {
+    fx = await startFixture({ clients: 2, method: "flora", rank: 0, foldIntoBase: true });
+  });
+  after(async () => {
+    await fx.close();
+  });
+
+  it("hands the trainer every merged adapter so far, in round order, and no global adapter", async () => {
+    const seen: { round: number; global: string | null; folded: string[] }[] = [];
+    const run = async (token: string, dir: string) => {
+      const client = connect({ coordinator: fx.service.endpoint.address, token });
+      try {
+        return await runFederated({
+          client,
+          federationId: fx.federationId,
+          rounds: 2,
+          signal: AbortSignal.timeout(60_000),
+          train: async (global, round, { folded }) => {
+            seen.push({ round: round.number, global, folded: [...folded] });
+            return { adapterDir: dir, samples: 100 };
+          },
+        });
+      } finally {
+        await client.close();
+      }
+    };
+    const [a] = await Promise.all([
+      run(fx.clients[0].token, fx.clients[0].dir),
+      run(fx.clients[1].token, fx.clients[1].dir),
+    ]);
+    // FLoRA stacks the factors: each round's adapter has rank 4 + 8.
+    const merged = a[0].result!;
+    assert.match(merged.configJson, /"r": 12/);
+    const round1 = fx.service.coordinator.rounds(fx.federationId)[0].round.resultHash;
+    for (const s of seen) {
+      assert.equal(s.global, null, "fresh factors: no global adapter to start from");
+      assert.equal(s.folded.length, s.round - 1);
+      for (const dir of s.folded)
+        assert.equal(sha256(await readFile(join(dir, "adapter_model.safetensors"))), round1);
+    }
+    assert.equal(seen.filter((s) => s.round === 2).length, 2);
+  });
+});
+
 const MiB = 1024 * 1024;
 
 describe("client SDK: waiting says why", () => {

@@ -61,6 +61,7 @@ export {
   type RunFederatedOptions,
   runBuffered,
   runFederated,
+  type TrainContext,
   type TrainResult,
 } from "./run-federated.ts";
 export type { SubmitOptions, SubmitResult, UploadProgress } from "./upload.ts";

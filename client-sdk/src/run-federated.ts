@@ -22,6 +22,17 @@ export interface TrainResult {
   readonly metrics?: Readonly<Record<string, number>>;
 }
 
+/** What the round loop knows for the training function beyond the global adapter. */
+export interface TrainContext {
+  /**
+   * In a federation that folds into the base (`RoundPolicy.fold_into_base`,
+   * FLoRA): every merged adapter so far, as PEFT directories in round order.
+   * Merge each into the base weights (PEFT: load it, `merge_and_unload()`),
+   * then train fresh LoRA factors on top; empty otherwise.
+   */
+  readonly folded: readonly string[];
+}
+
 /** What happened in one round. */
 export interface RoundOutcome {
   readonly round: number;
@@ -42,9 +53,14 @@ export interface RunFederatedOptions {
   readonly schema?: JoinSchema;
   /**
    * Trains one round. `globalAdapterDir` is a PEFT directory holding the latest
-   * merged adapter, or `null` when none is published yet (the first round).
+   * merged adapter, or `null` when none is published yet (the first round)
+   * or the federation folds into the base (`context.folded`).
    */
-  readonly train: (globalAdapterDir: string | null, round: RoundInfo) => Promise<TrainResult>;
+  readonly train: (
+    globalAdapterDir: string | null,
+    round: RoundInfo,
+    context: TrainContext,
+  ) => Promise<TrainResult>;
   /** Rounds to take part in (default: until `signal` aborts). */
   readonly rounds?: number;
   /** Where global adapters are written, as `<workDir>/global-round-<n>/` (default: a new temp dir). */
@@ -78,26 +94,42 @@ export interface RunFederatedOptions {
  */
 export async function runFederated(options: RunFederatedOptions): Promise<RoundOutcome[]> {
   const { client, signal } = options;
-  if (client.federationId === undefined) await client.join(options.federationId, options.schema);
+  const joined = await client.join(options.federationId, options.schema);
+  const fold = joined.federation.policy?.foldIntoBase === true;
   const workDir = options.workDir ?? (await mkdtemp(join(tmpdir(), "tributary-global-")));
   const outcomes: RoundOutcome[] = [];
   let after = 0;
   let global: { hash: string; dir: string } | undefined;
+  const folded: string[] = [];
+  let foldedUpTo = 0;
   while (options.rounds === undefined || outcomes.length < options.rounds) {
     signal?.throwIfAborted();
     const round = await client.nextRound({ after, ...(signal !== undefined ? { signal } : {}) });
     after = round.number;
-    try {
-      const latest = await client.globalAdapter(signal !== undefined ? { signal } : {});
-      if (global?.hash !== latest.contentHash) {
-        const dir = join(workDir, `global-round-${latest.round}`);
-        await writeAdapter(dir, latest);
-        global = { hash: latest.contentHash, dir };
+    if (fold) {
+      // Every merged adapter before this round, in order (failed rounds have none).
+      for (; foldedUpTo < round.number - 1; foldedUpTo++) {
+        const dir = await fetchRound(
+          client,
+          foldedUpTo + 1,
+          join(workDir, `folded-round-${foldedUpTo + 1}`),
+          signal,
+        );
+        if (dir !== undefined) folded.push(dir);
       }
-    } catch (err) {
-      if (!(err instanceof NotFoundError)) throw err; // nothing published yet: train from scratch
+    } else {
+      try {
+        const latest = await client.globalAdapter(signal !== undefined ? { signal } : {});
+        if (global?.hash !== latest.contentHash) {
+          const dir = join(workDir, `global-round-${latest.round}`);
+          await writeAdapter(dir, latest);
+          global = { hash: latest.contentHash, dir };
+        }
+      } catch (err) {
+        if (!(err instanceof NotFoundError)) throw err; // nothing published yet: train from scratch
+      }
     }
-    const trained = await options.train(global?.dir ?? null, round);
+    const trained = await options.train(global?.dir ?? null, round, { folded: [...folded] });
     let outcome: RoundOutcome;
     try {
       const submitted = await client.submit(round.number, trained.adapterDir, {
@@ -107,7 +139,11 @@ export async function runFederated(options: RunFederatedOptions): Promise<RoundO
         ...(signal !== undefined ? { signal } : {}),
       });
       try {
-        const result = await client.waitForResult(round.number, signal !== undefined ? { signal } : {});
+        const result = await client.waitForResult(round.number, {
+          ...(signal !== undefined ? { signal } : {}),
+          // Folding clients take the round's whole merged delta into their base.
+          ...(fold ? { rank: 0 } : {}),
+        });
         outcome = { round: round.number, submitted, result };
       } catch (err) {
         if (!(err instanceof RoundFailedError)) throw err;
@@ -121,6 +157,25 @@ export async function runFederated(options: RunFederatedOptions): Promise<RoundO
     options.onRound?.(outcome);
   }
   return outcomes;
+}
+
+/** Writes round `n`'s whole merged adapter to `dir`; `undefined` when the round has none. */
+async function fetchRound(
+  client: TributaryClient,
+  n: number,
+  dir: string,
+  signal: AbortSignal | undefined,
+): Promise<string | undefined> {
+  try {
+    await writeAdapter(
+      dir,
+      await client.globalAdapter({ round: n, rank: 0, ...(signal !== undefined ? { signal } : {}) }),
+    );
+    return dir;
+  } catch (err) {
+    if (err instanceof NotFoundError) return undefined;
+    throw err;
+  }
 }
 
 /** Options of {@link runBuffered}: those of {@link runFederated}, with `updates` instead of `rounds`. */
@@ -167,7 +222,7 @@ export async function runBuffered(options: RunBufferedOptions): Promise<RoundOut
     } catch (err) {
       if (!(err instanceof NotFoundError)) throw err; // nothing folded yet: train from scratch
     }
-    const trained = await options.train(global?.dir ?? null, round);
+    const trained = await options.train(global?.dir ?? null, round, { folded: [] });
     let outcome: RoundOutcome;
     try {
       const submitted = await client.submit(round.number, trained.adapterDir, {

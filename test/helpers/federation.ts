@@ -87,6 +87,8 @@ export interface FederationSpec {
     readonly serverLr?: number;
     readonly maxStaleness?: number;
   };
+  /** FLoRA's round option: clients fold each merged adapter into their base. */
+  readonly foldIntoBase?: boolean;
   /** More fields of the federation's merge spec (federation.proto `MergeSpec`, e.g. KnOTS's `topK`). */
   readonly merge?: Readonly<Record<string, string | number | boolean>>;
   /** The merge spec's norm bound, as a multiple of the median client norm. */
@@ -206,6 +208,7 @@ export async function createTestFederation(
         deadlinePolicy: spec.failAtDeadline ? DeadlinePolicy.FAIL_ROUND : DeadlinePolicy.EXTEND_ONCE,
         maxUpdateBytes: BigInt(spec.maxUpdateBytes ?? 0),
         ...(spec.buffered !== undefined ? { buffered: spec.buffered } : {}),
+        ...(spec.foldIntoBase === true ? { foldIntoBase: true } : {}),
       },
       ...(spec.privacy !== undefined ? { privacy: spec.privacy } : {}),
     }),

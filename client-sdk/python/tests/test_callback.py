@@ -4,17 +4,30 @@ import unittest
 from types import SimpleNamespace
 
 from tributary_client import Ack, AdapterFiles, Result, Round, TributaryCallback, run_federated
-from tributary_client.errors import RoundFailedError
+from tributary_client.errors import NotFoundError, RoundFailedError
 
 
 class FakeClient:
     """Records what a training loop asks of the client."""
 
-    def __init__(self, fail_round=None):
+    def __init__(self, fail_round=None, fold=False):
         self.calls = []
         self.number = 0
         self.fail_round = fail_round
+        self.fold = fold
         self.federation_id = "fed"
+
+    def join(self, federation_id):
+        self.calls.append(("join", federation_id))
+        policy = SimpleNamespace(fold_into_base=self.fold)
+        return SimpleNamespace(federation=SimpleNamespace(policy=policy))
+
+    def global_adapter(self, out_dir, round=None, rank=None):
+        self.calls.append(("global_adapter", round, rank))
+        if round == self.fail_round:
+            raise NotFoundError("NOT_FOUND", f"round {round} has no adapter")
+        os.makedirs(out_dir, exist_ok=True)
+        return Result(round, "cd" * 32, out_dir, "grpc", AdapterFiles("{}", b""))
 
     def next_round(self, timeout=None):
         self.number += 1
@@ -25,8 +38,8 @@ class FakeClient:
         self.calls.append(("submit", number, os.path.basename(adapter_dir), samples, dict(metrics or {})))
         return Ack(f"u{number}", number, False, "ab" * 32, 10, 1)
 
-    def wait_for_result(self, number, out_dir, timeout=None):
-        self.calls.append(("wait", number))
+    def wait_for_result(self, number, out_dir, timeout=None, rank=None):
+        self.calls.append(("wait", number) if rank is None else ("wait", number, rank))
         if number == self.fail_round:
             raise RoundFailedError(number, "failed", "no quorum")
         os.makedirs(out_dir, exist_ok=True)
@@ -99,6 +112,25 @@ class RunFederatedTest(unittest.TestCase):
             self.assertEqual(seen, [(1, None), (2, "global-round-1"), (3, "global-round-1")])
             self.assertEqual([o.error is None for o in outcomes], [True, False, True])
             self.assertIsInstance(outcomes[1].error, RoundFailedError)
+
+
+    def test_folding_into_the_base_hands_over_every_merged_adapter_and_no_global(self):
+        with tempfile.TemporaryDirectory() as d:
+            client = FakeClient(fail_round=2, fold=True)
+            seen = []
+
+            def train(global_dir, r, folded):
+                seen.append((r.number, global_dir, [os.path.basename(f) for f in folded]))
+                return os.path.join(d, f"a{r.number}"), 100
+
+            run_federated(client, train, rounds=3, work_dir=d)
+            self.assertEqual(
+                seen,
+                [(1, None, []), (2, None, ["folded-round-1"]), (3, None, ["folded-round-1"])],
+            )
+            self.assertIn(("global_adapter", 1, 0), client.calls)
+            # The whole merged delta, to fold: not a rank variant.
+            self.assertIn(("wait", 1, 0), client.calls)
 
 
 if __name__ == "__main__":

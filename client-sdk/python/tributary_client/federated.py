@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Mapping, Optional, Tuple, Union
@@ -20,7 +21,7 @@ class TrainResult:
 
 
 TrainReturn = Union[TrainResult, Tuple[str, int], Dict[str, object]]
-TrainFn = Callable[[Optional[str], Round], TrainReturn]
+TrainFn = Callable[..., TrainReturn]
 
 
 @dataclass(frozen=True)
@@ -60,19 +61,39 @@ def run_federated(
     merged adapter. A round that fails, is aborted or closes before the update got in is
     reported in its outcome's ``error`` and the loop goes on.
 
+    In a federation that folds into the base (``RoundPolicy.fold_into_base``, FLoRA),
+    ``global_dir`` is ``None`` (train fresh LoRA factors) and a ``train_fn`` taking a third
+    argument receives every merged adapter so far, as PEFT directories in round order, to
+    merge into the base weights first (PEFT: load each, ``merge_and_unload()``).
+
     >>> outcomes = run_federated(client, lambda init, r: (train(init), 1200), rounds=10)  # doctest: +SKIP
     """
-    if federation_id is not None and client.federation_id is None:
-        client.join(federation_id)
+    info = client.join(federation_id or client.federation_id or "")
+    fold = info.federation.policy.fold_into_base
+    wants_folded = len(inspect.signature(train_fn).parameters) >= 3
     outcomes: List[RoundOutcome] = []
     global_dir: Optional[str] = None
+    folded: List[str] = []
+    folded_up_to = 0
     for _ in range(rounds):
         r = client.next_round(timeout=timeout)
-        trained = _as_train_result(train_fn(global_dir, r))
+        if fold:
+            # Every merged adapter before this round, in order (failed rounds have none).
+            while folded_up_to < r.number - 1:
+                folded_up_to += 1
+                try:
+                    out = os.path.join(work_dir, f"folded-round-{folded_up_to}")
+                    folded.append(client.global_adapter(out, round=folded_up_to, rank=0).directory)
+                except NotFoundError:
+                    pass
+            global_dir = None
+        raw = train_fn(global_dir, r, list(folded)) if wants_folded else train_fn(global_dir, r)  # type: ignore[call-arg]
+        trained = _as_train_result(raw)
         try:
             ack = client.submit(r.number, trained.adapter_dir, samples=trained.samples, metrics=trained.metrics)
             out = os.path.join(work_dir, f"global-round-{r.number}")
-            result = client.wait_for_result(r.number, out, timeout=timeout)
+            # Folding clients take the round's whole merged delta into their base (rank 0).
+            result = client.wait_for_result(r.number, out, timeout=timeout, **({"rank": 0} if fold else {}))
         except (RoundFailedError, PreconditionError) as err:
             outcomes.append(RoundOutcome(r.number, error=err))
             continue

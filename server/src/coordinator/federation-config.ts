@@ -119,6 +119,16 @@ export function validateFederation(f: Federation): void {
     "policy.autoAdvance",
     "must be true or false",
   );
+  check(
+    p.foldIntoBase === undefined || typeof p.foldIntoBase === "boolean",
+    "policy.foldIntoBase",
+    "must be true or false",
+  );
+  check(
+    !(p.foldIntoBase === true && p.buffered !== undefined),
+    "policy.foldIntoBase",
+    "buffered rounds keep the global adapter on the coordinator; folding into the clients' base is for synchronous rounds",
+  );
   if (p.buffered !== undefined) {
     const b = p.buffered;
     check(isPositiveInteger(b.size), "policy.buffered.size", `must be an integer ≥ 1, got ${b.size}`);

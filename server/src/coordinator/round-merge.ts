@@ -381,7 +381,8 @@ async function mergeOnce(
     );
     // The rank variants first: the round's adapter record is what makes it merged.
     const rankVariants: AdapterRankVariant[] = [];
-    for (const rank of variantRanks(updates, outcome)) {
+    // Folding clients take each round's whole delta into their base: no variants for them.
+    for (const rank of federation.policy.foldIntoBase === true ? [] : variantRanks(updates, outcome)) {
       const variant = encodeAdapter(
         mergedOutput(layout, truncatedOutcome(outcome, rank), canonicalDtype(federation), {
           ...metadata,

@@ -65,6 +65,8 @@ export interface RoundPolicy {
   readonly autoAdvance?: boolean;
   /** Buffered asynchronous rounds (FedBuff) instead of synchronous ones. */
   readonly buffered?: BufferedRounds;
+  /** FLoRA: clients fold each merged adapter into their base and start each round from fresh factors. */
+  readonly foldIntoBase?: boolean;
 }
 
 /**

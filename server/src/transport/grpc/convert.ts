@@ -97,6 +97,7 @@ function policyFromProto(p: CreateFederationRequest["policy"]): RoundPolicy {
     onDeadline: p?.deadlinePolicy === DeadlinePolicy.FAIL_ROUND ? "fail" : "extend-once",
     maxUpdateBytes: p?.maxUpdateBytes ? Number(p.maxUpdateBytes) : DEFAULT_MAX_UPDATE_BYTES,
     ...(p?.buffered !== undefined ? { buffered: bufferedFromProto(p.buffered) } : {}),
+    ...(p?.foldIntoBase === true ? { foldIntoBase: true } : {}),
   };
 }
 
@@ -197,6 +198,7 @@ export function federationToProto(f: Federation): FederationMessage {
       deadlinePolicy: f.policy.onDeadline === "fail" ? DeadlinePolicy.FAIL_ROUND : DeadlinePolicy.EXTEND_ONCE,
       maxUpdateBytes: BigInt(f.policy.maxUpdateBytes),
       ...(f.policy.buffered !== undefined ? { buffered: bufferedToProto(f.policy.buffered) } : {}),
+      foldIntoBase: f.policy.foldIntoBase === true,
     },
     createTime: timestampFromMs(f.createdAt),
     ...(f.privacy !== undefined
