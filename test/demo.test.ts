@@ -82,3 +82,35 @@ test("with --dp, federations with central DP run beside them and each round repo
     await rm(root, { recursive: true, force: true });
   }
 });
+
+test("with --methods, --ranks and --buffered, the methods and FedBuff run side by side at mixed ranks", async () => {
+  const root = await mkdtemp(join(tmpdir(), "tributary-demo-methods-"));
+  const lines: string[] = [];
+  try {
+    const rows = await runDemo({
+      nodes: 2,
+      rounds: 2,
+      rank: 4,
+      ranks: [4, 8],
+      methods: ["rank-partition", "knots"],
+      buffered: true,
+      epochs: 1,
+      skew: 1,
+      seed: 3,
+      trainPerClass: 40,
+      dataDir: join(root, "data"),
+      print: (l) => lines.push(l),
+    });
+    assert.deepEqual(
+      rows.map((r) => `${r.round} ${r.method}`),
+      ["1 FedBuff", "1 KnOTS", "1 rank-partition", "2 FedBuff", "2 KnOTS", "2 rank-partition"],
+    );
+    for (const r of rows) for (const a of [...r.accuracy.perNode, r.accuracy.global]) assert.ok(a >= 0 && a <= 1);
+    assert.ok(
+      lines.some((l) => /^\s+2 \| rank-partition .* \| KnOTS .* \| FedBuff /.test(l)),
+      "a side-by-side row per round is printed",
+    );
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { decodeAdapter, encodeAdapter } from "../peft/index.ts";
 import { canonicalConfig, canonicalDtype, canonicalLayout } from "./canonical-output.ts";
 import { testFederation } from "./testing/fixtures.ts";
 
@@ -28,4 +29,32 @@ test("the merged adapter's config and layout come from the schema alone", () => 
   }
   assert.equal(canonicalDtype(f), f.schema.dtypes.includes("F32") ? "F32" : f.schema.dtypes[0]);
   assert.equal(canonicalDtype({ ...f, schema: { ...f.schema, dtypes: ["BF16"] } }), "BF16");
+});
+
+test("whatever the merged ranks, every module is written at the canonical scaling (rank variants train as the clients did)", () => {
+  const f = testFederation();
+  const layout = canonicalLayout(f, 2);
+  const [m0, m1] = f.schema.modules;
+  const module = (m: (typeof f.schema.modules)[number], rank: number) => ({
+    a: new Float32Array(rank * m.dIn).fill(0.5),
+    b: new Float32Array(m.dOut * rank).fill(0.25),
+    rank,
+    layout: layout.modules.get(m.name)!.layout,
+  });
+  const { configText, safetensors } = encodeAdapter({
+    template: layout.config,
+    modules: new Map([
+      [m0.name, module(m0, 3)],
+      [m1.name, module(m1, 1)],
+    ]),
+    dense: new Map(),
+    dtype: "F32",
+    scaling: layout.scaling,
+  });
+  const decoded = decodeAdapter(configText, safetensors, "merged");
+  for (const [name, m] of decoded.modules) {
+    assert.equal(m.scaling, 2, `${name} at rank ${m.rank}`);
+    // The product is what was merged: s · B_stored · A = b · a.
+    assert.ok(Math.abs(m.scaling * m.b[0] * m.a[0] * m.rank - 0.125 * m.rank) < 1e-6);
+  }
 });

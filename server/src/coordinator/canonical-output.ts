@@ -52,7 +52,11 @@ export function canonicalLayout(federation: Federation, scaling = 1): LayoutSour
       layout: { kind: "linear", aShape: [m.dIn], bShape: [m.dOut], prefix: PEFT_PREFIX, adapterName: "" },
     });
   }
-  return { config: adapterConfigFromObject(canonicalConfig(federation, scaling), CONFIG_FILE), modules };
+  return {
+    config: adapterConfigFromObject(canonicalConfig(federation, scaling), CONFIG_FILE),
+    modules,
+    scaling,
+  };
 }
 
 /** The dtype merged adapters are stored in: F32 when the schema allows it, else its first dtype. */

@@ -10,17 +10,20 @@
  * task and on all classes, for both methods side by side.
  *
  *   npm run demo -- [--nodes 5] [--rounds 12] [--rank 8] [--epochs 3] [--skew 4] [--seed 1] [--dp 0.5,1,2]
+ *                   [--methods from,fedavg,knots,…] [--ranks 4,8,16] [--buffered]
  *                   [--data-dir data/demo] [--nats-url nats://host:4222]
  */
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { connect, readAdapter, runFederated, type TributaryClient } from "@tributary/client";
+import { connect, readAdapter, runBuffered, runFederated, type TributaryClient } from "@tributary/client";
 import { setupProblem } from "../cli/setup-problems.ts";
 import { selectBackend } from "../compute/backend.ts";
 import { silentLog } from "../core/log.ts";
 import type { Federation, PrivacySpec } from "../core/model.ts";
 import { newToken, tokenDigest } from "../core/tokens.ts";
+import { methodOf } from "../merge/methods/registry.ts";
+import { METHODS, type MethodName } from "../merge/params.ts";
 import { startService } from "../service/coordinator-service.ts";
 import { findNatsServer } from "../transport/nats/nats-binary.ts";
 import {
@@ -54,6 +57,16 @@ export interface DemoOptions {
    * each row then reports its ε.
    */
   readonly dp?: readonly number[];
+  /** The merge methods to run side by side (default FroM and FedAvg). */
+  readonly methods?: readonly MethodName[];
+  /** Each node's LoRA rank, cycled over the nodes (default: `rank` for all); the merge rank is the largest. */
+  readonly ranks?: readonly number[];
+  /**
+   * Also run FedAvg as buffered asynchronous rounds (FedBuff), a buffer of
+   * one update per node: each node trains fresh factors on top of the
+   * global adapter folded into its base and sends them.
+   */
+  readonly buffered?: boolean;
   /** Where progress lines go. */
   readonly print: (line: string) => void;
 }
@@ -67,13 +80,33 @@ export interface DemoRow {
   readonly epsilon?: number;
 }
 
+/** One federation the demo runs. */
+interface DemoVariant {
+  readonly id: string;
+  readonly method: MethodName;
+  readonly label: string;
+  readonly privacy?: PrivacySpec;
+  readonly buffered?: boolean;
+}
+
 /** The federations the demo runs side by side. */
-function variants(
-  o: DemoOptions,
-): { id: string; method: "from" | "fedavg"; label: string; privacy?: PrivacySpec }[] {
+function variants(o: DemoOptions): DemoVariant[] {
+  const methods: DemoVariant[] =
+    o.methods === undefined
+      ? [
+          { id: "demo-from", method: "from", label: "FroM" },
+          { id: "demo-fedavg", method: "fedavg", label: "FedAvg" },
+        ]
+      : o.methods.map((m) => ({
+          id: `demo-${m}`,
+          method: m,
+          label: methodOf(m).title.length <= 8 ? methodOf(m).title : m,
+        }));
   return [
-    { id: "demo-from", method: "from", label: "FroM" },
-    { id: "demo-fedavg", method: "fedavg", label: "FedAvg" },
+    ...methods,
+    ...(o.buffered === true
+      ? [{ id: "demo-fedbuff", method: "fedavg" as const, label: "FedBuff", buffered: true }]
+      : []),
     ...(o.dp ?? []).map((z) => ({
       id: `demo-dp-${String(z).replace(".", "_")}`,
       method: "fedavg" as const,
@@ -88,6 +121,9 @@ function variants(
     })),
   ];
 }
+
+/** Methods whose merged rank is the clients' ranks together (no `rank` in their spec). */
+const stacks = (m: MethodName) => m === "flora" || m === "knots" || m === "core-space";
 
 const pct = (x: number) => `${(100 * x).toFixed(0).padStart(3)}%`;
 
@@ -134,6 +170,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoRow[]> {
   const federations = variants(o);
   try {
     const shapes = moduleShapes(base);
+    const rankOf = (i: number) => (o.ranks === undefined ? o.rank : o.ranks[i % o.ranks.length]);
+    const maxRank = Math.max(...Array.from({ length: o.nodes }, (_, i) => rankOf(i)));
     const tokens = new Map<string, string[]>();
     for (const m of federations) {
       const federation: Omit<Federation, "createdAt"> = {
@@ -141,10 +179,10 @@ export async function runDemo(o: DemoOptions): Promise<DemoRow[]> {
         name: `demo (${m.label})`,
         schema: {
           baseModel: BASE_MODEL_ID,
-          modules: shapes.map((s) => ({ ...s, maxRank: o.rank })),
+          modules: shapes.map((s) => ({ ...s, maxRank: maxRank })),
           dtypes: ["F32"],
         },
-        merge: { method: m.method, rank: o.rank },
+        merge: { method: m.method, ...(stacks(m.method) ? {} : { rank: maxRank }) },
         ...(m.privacy !== undefined ? { privacy: m.privacy } : {}),
         policy: {
           minClients: o.nodes,
@@ -153,14 +191,26 @@ export async function runDemo(o: DemoOptions): Promise<DemoRow[]> {
           deadlineMs: 300_000,
           onDeadline: "fail",
           maxUpdateBytes: 64 << 20,
+          ...(m.buffered === true
+            ? {
+                buffered: {
+                  size: o.nodes,
+                  staleness: { kind: "polynomial", a: 0.5 },
+                  serverLr: 1,
+                  maxStaleness: 10,
+                },
+              }
+            : {}),
         },
       };
       await svc.coordinator.createFederation(federation);
       const list: string[] = [];
       for (let i = 0; i < o.nodes; i++) {
         const token = newToken();
-        // The DP federations' nodes are other identities: a client's concurrent uploads are bounded per id.
-        const id = m.privacy === undefined ? `node-${i + 1}` : `${m.id.slice("demo-".length)}-node-${i + 1}`;
+        // Each federation's nodes are other identities (FroM's and FedAvg's aside, as the demo always had
+        // them): a client's concurrent uploads are bounded per id, whatever the federation.
+        const shared = m.id === "demo-from" || m.id === "demo-fedavg";
+        const id = shared ? `node-${i + 1}` : `${m.id.slice("demo-".length)}-node-${i + 1}`;
         await svc.coordinator.enrollClient(m.id, id, tokenDigest(token));
         list.push(token);
       }
@@ -212,24 +262,23 @@ export async function runDemo(o: DemoOptions): Promise<DemoRow[]> {
       tokens.get(m.id)!.map(async (token, i) => {
         const client = connect({ coordinator: svc.endpoint.address, token, nats: svc.natsUrl });
         clients.push(client);
-        await runFederated({
-          client,
-          federationId: m.id,
-          rounds: o.rounds,
-          train: async (globalDir, round) => {
-            const global = globalDir === null ? null : await readAdapter(globalDir);
-            const r = await trainNode({
-              node: i,
-              task,
-              base,
-              globalAdapter: global,
-              rank: o.rank,
-              epochs: o.epochs,
-              seed: o.seed * 100_003 + round.number * 101 + i,
-            });
-            return { adapterDir: r.adapter, samples: r.samples, metrics: r.metrics };
-          },
-        });
+        const train = async (globalDir: string | null, round: { number: number }) => {
+          const global = globalDir === null ? null : await readAdapter(globalDir);
+          const r = await trainNode({
+            node: i,
+            task,
+            base,
+            globalAdapter: global,
+            // FedBuff sends each node's delta: fresh factors on top of the global adapter.
+            ...(m.buffered === true ? { foldGlobal: true } : {}),
+            rank: rankOf(i),
+            epochs: o.epochs,
+            seed: o.seed * 100_003 + round.number * 101 + i,
+          });
+          return { adapterDir: r.adapter, samples: r.samples, metrics: r.metrics };
+        };
+        if (m.buffered === true) await runBuffered({ client, federationId: m.id, updates: o.rounds, train });
+        else await runFederated({ client, federationId: m.id, rounds: o.rounds, train });
       }),
     );
     await Promise.all(loops);
@@ -256,7 +305,22 @@ function parseDemoArgs(argv: string[]): Omit<DemoOptions, "print"> {
       "data-dir": { type: "string", default: join("data", "demo") },
       "nats-url": { type: "string" },
       dp: { type: "string" },
+      methods: { type: "string" },
+      ranks: { type: "string" },
+      buffered: { type: "boolean" },
     },
+  });
+  const methods = values.methods?.split(",").map((m) => {
+    if (!(METHODS as readonly string[]).includes(m)) {
+      throw new Error(`--methods takes merge methods (${METHODS.join(", ")}); got "${m}"`);
+    }
+    return m as MethodName;
+  });
+  const ranks = values.ranks?.split(",").map((r) => {
+    const n = Number(r);
+    if (!Number.isInteger(n) || n < 1)
+      throw new Error(`--ranks takes ranks ≥ 1, e.g. --ranks 4,8,16; got "${values.ranks}"`);
+    return n;
   });
   const dp =
     values.dp === undefined
@@ -282,6 +346,9 @@ function parseDemoArgs(argv: string[]): Omit<DemoOptions, "print"> {
     seed: int("seed"),
     dataDir: values["data-dir"],
     ...(dp !== undefined ? { dp } : {}),
+    ...(methods !== undefined ? { methods } : {}),
+    ...(ranks !== undefined ? { ranks } : {}),
+    ...(values.buffered === true ? { buffered: true } : {}),
     ...(values["nats-url"] !== undefined || process.env.TRIBUTARY_NATS_URL
       ? { natsUrl: values["nats-url"] ?? process.env.TRIBUTARY_NATS_URL }
       : {}),

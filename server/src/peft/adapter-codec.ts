@@ -111,7 +111,7 @@ export function encodeAdapter(out: AdapterOutput): { configText: string; safeten
     throw new AdapterFormatError(`${WEIGHTS_FILE}: no LoRA modules to write`, WEIGHTS_FILE);
   }
   const modules = names.map((m) => ({ name: m, ...padRank(m, out.modules.get(m)!) }));
-  const { raw, config } = writtenConfig(out.template, modules);
+  const { raw, config } = writtenConfig(out.template, modules, out.scaling);
   const entries: SafetensorsEntry[] = [];
   const add = (name: string, shape: readonly number[], data: Float32Array): void => {
     const bad = firstUnrepresentable(data, out.dtype);
@@ -150,6 +150,11 @@ export function encodeAdapter(out: AdapterOutput): { configText: string; safeten
   return { configText: `${JSON.stringify(raw, null, 2)}\n`, safetensors };
 }
 
+/** The `lora_alpha` that gives `scaling` at `rank` (`α / r`, or `α / √r` with rsLoRA). */
+function alphaAt(template: AdapterConfig, scaling: number, rank: number): number {
+  return template.useRslora ? scaling * Math.sqrt(rank) : scaling * rank;
+}
+
 /** Validates a module's factor sizes; a rank-0 module becomes rank 1 with zero factors (same task vector). */
 function padRank(name: string, m: OutputModule): OutputModule {
   const dIn = numel(m.layout.aShape);
@@ -177,7 +182,11 @@ function padRank(name: string, m: OutputModule): OutputModule {
  * has their rank, and modules still wrong get an entry under their full name,
  * placed first and longest first so a name wins over any name it ends with.
  */
-function writtenConfig(template: AdapterConfig, modules: readonly { name: string; rank: number }[]) {
+function writtenConfig(
+  template: AdapterConfig,
+  modules: readonly { name: string; rank: number }[],
+  scaling?: number,
+) {
   const counts = new Map<number, number>();
   for (const { rank } of modules) counts.set(rank, (counts.get(rank) ?? 0) + 1);
   const isTemplate = (rank: number): number => (rank === template.r ? 1 : 0);
@@ -193,7 +202,16 @@ function writtenConfig(template: AdapterConfig, modules: readonly { name: string
     const rankPattern: Record<string, number> = Object.create(null);
     const byLength = [...explicit].sort(([x], [y]) => y.length - x.length);
     for (const [key, value] of [...byLength, ...kept]) rankPattern[key] = value;
-    const raw = { ...template.raw, r, rank_pattern: rankPattern };
+    const alphas =
+      scaling === undefined
+        ? {}
+        : {
+            lora_alpha: alphaAt(template, scaling, r),
+            alpha_pattern: Object.fromEntries(
+              Object.entries(rankPattern).map(([key, rank]) => [key, alphaAt(template, scaling, rank)]),
+            ),
+          };
+    const raw = { ...template.raw, r, rank_pattern: rankPattern, ...alphas };
     const probe = adapterConfigFromObject(raw, CONFIG_FILE);
     const wrong = modules.filter((m) => !explicit.has(m.name) && rankFor(probe, m.name) !== m.rank);
     if (wrong.length === 0) return { raw, config: probe };

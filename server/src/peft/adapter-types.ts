@@ -84,4 +84,13 @@ export interface AdapterOutput {
   readonly dtype: TensorDType;
   /** Extra safetensors metadata; `format: "pt"` is always added. */
   readonly metadata?: Readonly<Record<string, string>>;
+  /**
+   * Write every module at this LoRA scaling: `lora_alpha` becomes
+   * `scaling · r` and `alpha_pattern` gives `scaling · rank` to each module
+   * `rank_pattern` gives another rank (the template's `lora_alpha` is kept
+   * otherwise). Clients continuing from the adapter then train at this
+   * scaling whatever its ranks (the coordinator's canonical output, its rank
+   * variants included).
+   */
+  readonly scaling?: number;
 }

@@ -10,6 +10,8 @@ import type { MergeOutcome } from "./merge-adapters.ts";
 export interface LayoutSource {
   readonly config: AdapterConfig;
   readonly modules: ReadonlyMap<string, { readonly layout: LoraLayout }>;
+  /** Write every module at this LoRA scaling (`AdapterOutput.scaling`); absent: keep the config's `lora_alpha`. */
+  readonly scaling?: number;
 }
 
 /**
@@ -30,5 +32,12 @@ export function mergedOutput(
     modules.set(name, { a: m.a, b: m.b, rank: m.rank, layout: first.modules.get(name)!.layout });
   }
   const dense = new Map([...outcome.dense].map(([name, d]) => [name, { shape: d.shape, data: d.data }]));
-  return { template: first.config, modules, dense, dtype, metadata };
+  return {
+    template: first.config,
+    modules,
+    dense,
+    dtype,
+    metadata,
+    ...(first.scaling !== undefined ? { scaling: first.scaling } : {}),
+  };
 }

@@ -38,6 +38,32 @@ export interface TrainNodeInput {
   readonly learningRate?: number;
   /** Minibatch size (default 32). */
   readonly batchSize?: number;
+  /**
+   * Fold the global adapter into the base weights and train fresh factors on
+   * top (the adapter sent is then this round's delta: FedBuff, FLoRA);
+   * default: train on from the global adapter's factors.
+   */
+  readonly foldGlobal?: boolean;
+}
+
+/** `base` with each module's `s·B·A` of `weights` added to its weights. */
+export function foldedBase(base: BaseModel, weights: LoraWeights): BaseModel {
+  return {
+    ...base,
+    layers: base.layers.map((layer) => {
+      const f = weights.get(layer.name);
+      if (f === undefined) return layer;
+      const w = Float32Array.from(layer.w);
+      for (let o = 0; o < f.dOut; o++) {
+        for (let k = 0; k < f.rank; k++) {
+          const bk = f.scaling * f.b[o * f.rank + k];
+          if (bk === 0) continue;
+          for (let i = 0; i < f.dIn; i++) w[o * f.dIn + i] += bk * f.a[k * f.dIn + i];
+        }
+      }
+      return { ...layer, w };
+    }),
+  };
 }
 
 /** What a node sends back after its local round. */
@@ -87,21 +113,25 @@ export async function trainNode(input: TrainNodeInput): Promise<TrainNodeResult>
   const data = input.task.nodes[input.node];
   if (data === undefined)
     throw new RangeError(`no node ${input.node} in a task of ${input.task.nodes.length}`);
-  let init: LoraWeights;
+  let init: LoraWeights | undefined;
   let template: AdapterConfig | undefined;
-  if (input.globalAdapter === null) {
-    init = initLora(input.base, {
-      rank: input.rank,
-      alpha: input.alpha ?? 2 * input.rank,
-      seed: streamKey(input.seed, "node", input.node),
-    });
-  } else {
+  let base = input.base;
+  if (input.globalAdapter !== null) {
     const decoded = decodeLora(input.globalAdapter, "global adapter");
     checkModules(input.base, decoded.weights, "global adapter");
-    init = decoded.weights;
-    template = decoded.config;
+    if (input.foldGlobal === true) {
+      base = foldedBase(input.base, decoded.weights);
+    } else {
+      init = decoded.weights;
+      template = decoded.config;
+    }
   }
-  const { weights, loss } = trainLora(input.base, init, data.train, {
+  init ??= initLora(input.base, {
+    rank: input.rank,
+    alpha: input.alpha ?? 2 * input.rank,
+    seed: streamKey(input.seed, "node", input.node),
+  });
+  const { weights, loss } = trainLora(base, init, data.train, {
     epochs: input.epochs,
     seed: streamKey(input.seed, "node", input.node),
     ...(input.learningRate !== undefined ? { learningRate: input.learningRate } : {}),
@@ -110,7 +140,7 @@ export async function trainNode(input: TrainNodeInput): Promise<TrainNodeResult>
   return {
     adapter: encodeLora(weights, template),
     samples: data.train.n,
-    metrics: { loss, accuracy: accuracy(input.base, weights, data.test) },
+    metrics: { loss, accuracy: accuracy(base, weights, data.test) },
   };
 }
 
