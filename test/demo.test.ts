@@ -105,7 +105,8 @@ test("with --methods, --ranks and --buffered, the methods and FedBuff run side b
       rows.map((r) => `${r.round} ${r.method}`),
       ["1 FedBuff", "1 KnOTS", "1 rank-partition", "2 FedBuff", "2 KnOTS", "2 rank-partition"],
     );
-    for (const r of rows) for (const a of [...r.accuracy.perNode, r.accuracy.global]) assert.ok(a >= 0 && a <= 1);
+    for (const r of rows)
+      for (const a of [...r.accuracy.perNode, r.accuracy.global]) assert.ok(a >= 0 && a <= 1);
     assert.ok(
       lines.some((l) => /^\s+2 \| rank-partition .* \| KnOTS .* \| FedBuff /.test(l)),
       "a side-by-side row per round is printed",

@@ -118,16 +118,7 @@ export async function runFederated(options: RunFederatedOptions): Promise<RoundO
         if (dir !== undefined) folded.push(dir);
       }
     } else {
-      try {
-        const latest = await client.globalAdapter(signal !== undefined ? { signal } : {});
-        if (global?.hash !== latest.contentHash) {
-          const dir = join(workDir, `global-round-${latest.round}`);
-          await writeAdapter(dir, latest);
-          global = { hash: latest.contentHash, dir };
-        }
-      } catch (err) {
-        if (!(err instanceof NotFoundError)) throw err; // nothing published yet: train from scratch
-      }
+      global = await latestGlobal(client, workDir, global, signal !== undefined ? { signal } : {});
     }
     const trained = await options.train(global?.dir ?? null, round, { folded: [...folded] });
     let outcome: RoundOutcome;
@@ -157,6 +148,29 @@ export async function runFederated(options: RunFederatedOptions): Promise<RoundO
     options.onRound?.(outcome);
   }
   return outcomes;
+}
+
+/**
+ * The latest merged adapter as a PEFT directory `<workDir>/global-round-<n>/`
+ * (written when it is new; `known` when it is not), or `known` (`undefined`
+ * at first) while none is published: the first round trains from scratch.
+ */
+async function latestGlobal(
+  client: TributaryClient,
+  workDir: string,
+  known: { hash: string; dir: string } | undefined,
+  opts: { readonly signal?: AbortSignal; readonly rank?: number },
+): Promise<{ hash: string; dir: string } | undefined> {
+  try {
+    const latest = await client.globalAdapter(opts);
+    if (known?.hash === latest.contentHash) return known;
+    const dir = join(workDir, `global-round-${latest.round}`);
+    await writeAdapter(dir, latest);
+    return { hash: latest.contentHash, dir };
+  } catch (err) {
+    if (!(err instanceof NotFoundError)) throw err;
+    return known;
+  }
 }
 
 /** Writes round `n`'s whole merged adapter to `dir`; `undefined` when the round has none. */
@@ -212,16 +226,8 @@ export async function runBuffered(options: RunBufferedOptions): Promise<RoundOut
     signal?.throwIfAborted();
     // The open round this client has not sent to yet: the version its update starts from.
     const round = await client.nextRound(waitOpts);
-    try {
-      const latest = await client.globalAdapter({ ...waitOpts, rank: 0 });
-      if (global?.hash !== latest.contentHash) {
-        const dir = join(workDir, `global-round-${latest.round}`);
-        await writeAdapter(dir, latest);
-        global = { hash: latest.contentHash, dir };
-      }
-    } catch (err) {
-      if (!(err instanceof NotFoundError)) throw err; // nothing folded yet: train from scratch
-    }
+    // The whole global adapter: this node trains fresh factors on top of it.
+    global = await latestGlobal(client, workDir, global, { ...waitOpts, rank: 0 });
     const trained = await options.train(global?.dir ?? null, round, { folded: [] });
     let outcome: RoundOutcome;
     try {

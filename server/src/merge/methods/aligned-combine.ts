@@ -5,7 +5,10 @@
  * and Core Space code do them.
  */
 import { kthLargestAbs } from "../kernels/select.ts";
+import { diagScaleCols, type Mat, mat, matmul, svd, transpose } from "../linalg/index.ts";
+import type { MergeOptions } from "../params.ts";
 import { streamKey, uniformAt } from "../random.ts";
+import type { ModuleMergeResult } from "../types.ts";
 
 /**
  * DARE on one client's block: each entry dropped with probability `p`
@@ -75,4 +78,51 @@ export function combineBlocks(
     if (count > 0) out[j] = acc / count;
   }
   return out;
+}
+
+/** The first `k` columns of `m`. */
+export function leadingColumns(m: Mat, k: number): Mat {
+  const out = mat(m.rows, k);
+  for (let r = 0; r < m.rows; r++) for (let c = 0; c < k; c++) out.data[r * k + c] = m.data[r * m.cols + c];
+  return out;
+}
+
+/**
+ * The merged module `α · L · M · Rᵀ` (`L`, `R` with orthonormal columns; no
+ * `R` = `M` is already `p × dIn`), at `opts.rank` when that is below
+ * `M`'s full rank: `L M Rᵀ = (L U_m) diag(σ) (R V_m)ᵀ`, so truncating the
+ * SVD of the small `M` truncates the update exactly; the residual is the
+ * dropped `α² Σ σ²`.
+ */
+export function alignedResult(
+  name: string,
+  parts: { readonly left: Mat; readonly core: Mat; readonly right?: Mat },
+  opts: MergeOptions,
+  weights: number[],
+  solver: string,
+): ModuleMergeResult {
+  const { left, core, right } = parts;
+  const full = Math.min(core.rows, core.cols);
+  const r = typeof opts.rank === "number" ? Math.min(opts.rank, full) : full;
+  let b: Mat;
+  let a: Mat;
+  let residual = 0;
+  if (right === undefined && r === core.rows) {
+    b = left;
+    a = core;
+  } else {
+    const sm = svd(core);
+    b = matmul(left, diagScaleCols(leadingColumns(sm.u, r), sm.s.subarray(0, r)));
+    const v = leadingColumns(sm.v, r);
+    a = transpose(right === undefined ? v : matmul(right, v));
+    for (let j = r; j < sm.s.length; j++) residual += sm.s[j] * sm.s[j];
+  }
+  const alpha = opts.scale;
+  const af = new Float32Array(a.data.length);
+  for (let j = 0; j < af.length; j++) af[j] = alpha * a.data[j];
+  return {
+    name,
+    merged: { a: af, b: Float32Array.from(b.data), rank: r },
+    report: { weights, objective: null, residual: alpha * alpha * residual, iterations: 0, solver },
+  };
 }

@@ -11,18 +11,11 @@
  * truncates exactly through the SVD of `M`. Nothing of size `dOut × dIn`
  * is formed; the mean is exactly the mean of the updates.
  */
-import { diagScaleCols, type Mat, mat, matmul, matmulTN, svd, transpose } from "../linalg/index.ts";
+import { type Mat, mat, matmul, matmulTN, svd } from "../linalg/index.ts";
 import type { MergeMethod } from "../method.ts";
 import type { MergeOptions } from "../params.ts";
 import type { ModuleGroup, ModuleMergeResult } from "../types.ts";
-import { combineBlocks, dareBlock, topKThreshold } from "./aligned-combine.ts";
-
-/** The first `k` columns of `m`. */
-function leading(m: Mat, k: number): Mat {
-  const out = mat(m.rows, k);
-  for (let r = 0; r < m.rows; r++) for (let c = 0; c < k; c++) out.data[r * k + c] = m.data[r * m.cols + c];
-  return out;
-}
+import { alignedResult, combineBlocks, dareBlock, topKThreshold } from "./aligned-combine.ts";
 
 /** A module's core bases and each client's core. */
 export interface CoreSpace {
@@ -80,30 +73,13 @@ export function mergeCoreSpace(group: ModuleGroup, opts: MergeOptions): ModuleMe
       : undefined;
   const merged = combineBlocks(cores, tau);
   if (opts.coreCombine === "sum") for (let j = 0; j < merged.length; j++) merged[j] *= n;
-  const rb = space.ub.cols;
-  const ra = space.va.cols;
-  const full = Math.min(rb, ra);
-  const r = typeof opts.rank === "number" ? Math.min(opts.rank, full) : full;
-  // U_B M V_Aᵀ = (U_B U_m) diag(σ) (V_A V_m)ᵀ: the SVD of the core is the update's.
-  const sm = svd({ rows: rb, cols: ra, data: merged });
-  const b = matmul(space.ub, diagScaleCols(leading(sm.u, r), sm.s.subarray(0, r)));
-  const a = transpose(matmul(space.va, leading(sm.v, r)));
-  let residual = 0;
-  for (let j = r; j < sm.s.length; j++) residual += sm.s[j] * sm.s[j];
-  const alpha = opts.scale;
-  const af = new Float32Array(a.data.length);
-  for (let j = 0; j < af.length; j++) af[j] = alpha * a.data[j];
-  return {
-    name: group.name,
-    merged: { a: af, b: Float32Array.from(b.data), rank: r },
-    report: {
-      weights: group.clients.map(() => (opts.coreCombine === "sum" ? 1 : 1 / n)),
-      objective: null,
-      residual: alpha * alpha * residual,
-      iterations: 0,
-      solver: "core-space",
-    },
-  };
+  return alignedResult(
+    group.name,
+    { left: space.ub, core: { rows: space.ub.cols, cols: space.va.cols, data: merged }, right: space.va },
+    opts,
+    group.clients.map(() => (opts.coreCombine === "sum" ? 1 : 1 / n)),
+    "core-space",
+  );
 }
 
 /** Core Space merging, as the registry lists it. */

@@ -27,7 +27,7 @@ import type { MergeMethod } from "../method.ts";
 import { boundNorms } from "../norm-bound.ts";
 import type { MergeOptions } from "../params.ts";
 import type { ModuleGroup, ModuleMergeResult } from "../types.ts";
-import { combineBlocks, dareBlock, topKThreshold } from "./aligned-combine.ts";
+import { alignedResult, combineBlocks, dareBlock, topKThreshold } from "./aligned-combine.ts";
 
 /** Singular directions at or below this fraction of the largest are dropped from the shared basis. */
 export const KNOTS_RELATIVE_TOL = 1e-9;
@@ -155,11 +155,6 @@ export class KnotsThresholds {
   }
 }
 
-/** The output rank of a KnOTS merge with `K` directions: `K`, or `--rank r` when smaller. */
-function knotsRank(k: number, opts: MergeOptions): number {
-  return typeof opts.rank === "number" ? Math.min(opts.rank, k) : k;
-}
-
 /** Merges one module with KnOTS (α = `scale`). */
 export function mergeKnots(group: ModuleGroup, opts: MergeOptions): ModuleMergeResult {
   const n = group.clients.length;
@@ -176,36 +171,13 @@ export function mergeKnots(group: ModuleGroup, opts: MergeOptions): ModuleMergeR
       ? undefined
       : (opts.knotsThresholds ?? blocks.map((b) => topKThreshold(b, opts.topK)));
   const merged = combineBlocks(blocks, tau);
-  const K = basis.rank;
-  const dIn = group.dIn;
-  const r = knotsRank(K, opts);
-  let b: Mat;
-  let a: Mat;
-  let residual = 0;
-  if (r === K) {
-    b = basis.u;
-    a = { rows: K, cols: dIn, data: merged };
-  } else {
-    // U · merged = (U U_m) diag(σ) V_mᵀ: U orthonormal, so truncating merged's SVD is exact.
-    const sm = svd({ rows: K, cols: dIn, data: merged });
-    b = matmul(basis.u, diagScaleCols(columns(sm.u, 0, r), sm.s.subarray(0, r)));
-    a = transpose(columns(sm.v, 0, r));
-    for (let j = r; j < sm.s.length; j++) residual += sm.s[j] * sm.s[j];
-  }
-  const alpha = opts.scale;
-  const af = new Float32Array(a.data.length);
-  for (let j = 0; j < af.length; j++) af[j] = alpha * a.data[j];
-  return {
-    name: group.name,
-    merged: { a: af, b: Float32Array.from(b.data), rank: r },
-    report: {
-      weights: group.clients.map(() => 1 / n),
-      objective: null,
-      residual: alpha * alpha * residual,
-      iterations: 0,
-      solver: "knots",
-    },
-  };
+  return alignedResult(
+    group.name,
+    { left: basis.u, core: { rows: basis.rank, cols: group.dIn, data: merged } },
+    opts,
+    group.clients.map(() => 1 / n),
+    "knots",
+  );
 }
 
 /** KnOTS, as the registry lists it. */

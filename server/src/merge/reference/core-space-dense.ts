@@ -2,6 +2,7 @@ import { Matrix, SVD } from "ml-matrix";
 import { streamKey, uniformAt } from "../random.ts";
 import type { ModuleGroup } from "../types.ts";
 import { denseTaskVectors, requireClients } from "./task-vectors.ts";
+import { tiesEntry } from "./ties-dense.ts";
 
 /** Options of {@link coreSpaceDense}. */
 export interface CoreSpaceDenseOptions {
@@ -77,14 +78,7 @@ export function coreSpaceDense(module: ModuleGroup, opts: CoreSpaceDenseOptions)
         merged.set(r, c, opts.combine === "sum" ? sum : sum / n);
         continue;
       }
-      const kept = xs.map((x, i) => (Math.abs(x) >= tau[i] ? x : 0));
-      const sign = Math.sign(kept.reduce((a, x) => a + x, 0));
-      const agree = kept.filter((x) => x !== 0 && Math.sign(x) === sign);
-      merged.set(
-        r,
-        c,
-        sign === 0 || agree.length === 0 ? 0 : agree.reduce((a, x) => a + x, 0) / agree.length,
-      );
+      merged.set(r, c, tiesEntry(xs, tau));
     }
   }
   const dense = ub.mmul(merged).mmul(va.transpose()).mul(opts.alpha);

@@ -2,6 +2,7 @@ import { Matrix, SVD } from "ml-matrix";
 import { streamKey, uniformAt } from "../random.ts";
 import type { ModuleGroup } from "../types.ts";
 import { denseTaskVectors, requireClients } from "./task-vectors.ts";
+import { tiesEntry } from "./ties-dense.ts";
 
 /** Options of {@link knotsDense}. */
 export interface KnotsDenseOptions {
@@ -89,14 +90,7 @@ export function knotsDense(modules: readonly ModuleGroup[], opts: KnotsDenseOpti
           merged.set(k, j, xs.reduce((a, x) => a + x, 0) / n);
           continue;
         }
-        const kept = xs.map((x, i) => (Math.abs(x) >= tau[i] ? x : 0));
-        const sign = Math.sign(kept.reduce((a, x) => a + x, 0));
-        const agree = kept.filter((x) => x !== 0 && Math.sign(x) === sign);
-        merged.set(
-          k,
-          j,
-          sign === 0 || agree.length === 0 ? 0 : agree.reduce((a, x) => a + x, 0) / agree.length,
-        );
+        merged.set(k, j, tiesEntry(xs, tau));
       }
     }
     const dense = u.mmul(merged).mul(opts.alpha);

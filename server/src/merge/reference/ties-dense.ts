@@ -75,3 +75,15 @@ export function tiesDense(module: ModuleGroup, opts: TiesDenseOptions): TiesDens
   }
   return { merged, trimmed, sign };
 }
+
+/**
+ * One entry of TIES over aligned blocks (KnOTS, Core Space): each client's
+ * value kept when `|x| ≥ τ_i`, the sign of the kept sum elected, the mean of
+ * the kept values of that sign (0 where there are none).
+ */
+export function tiesEntry(xs: readonly number[], tau: readonly number[]): number {
+  const kept = xs.map((x, i) => (Math.abs(x) >= tau[i] ? x : 0));
+  const sign = Math.sign(kept.reduce((a, x) => a + x, 0));
+  const agree = kept.filter((x) => x !== 0 && Math.sign(x) === sign);
+  return sign === 0 || agree.length === 0 ? 0 : agree.reduce((a, x) => a + x, 0) / agree.length;
+}
