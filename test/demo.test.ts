@@ -92,7 +92,7 @@ test("with --methods, --ranks and --buffered, the methods and FedBuff run side b
       rounds: 2,
       rank: 4,
       ranks: [4, 8],
-      methods: ["rank-partition", "knots"],
+      methods: ["rank-partition", "knots", "core-space", "flora"],
       buffered: true,
       epochs: 1,
       skew: 1,
@@ -103,12 +103,16 @@ test("with --methods, --ranks and --buffered, the methods and FedBuff run side b
     });
     assert.deepEqual(
       rows.map((r) => `${r.round} ${r.method}`),
-      ["1 FedBuff", "1 KnOTS", "1 rank-partition", "2 FedBuff", "2 KnOTS", "2 rank-partition"],
+      [1, 2].flatMap((n) =>
+        ["core-space", "FedBuff", "FLoRA", "KnOTS", "rank-partition"].map((m) => `${n} ${m}`),
+      ),
     );
     for (const r of rows)
       for (const a of [...r.accuracy.perNode, r.accuracy.global]) assert.ok(a >= 0 && a <= 1);
     assert.ok(
-      lines.some((l) => /^\s+2 \| rank-partition .* \| KnOTS .* \| FedBuff /.test(l)),
+      lines.some((l) =>
+        /^\s+2 \| rank-partition .* \| KnOTS .* \| core-space .* \| FLoRA .* \| FedBuff /.test(l),
+      ),
       "a side-by-side row per round is printed",
     );
   } finally {
