@@ -243,64 +243,74 @@ describe("buffered asynchronous rounds (FedBuff)", () => {
   });
 });
 
-describe("a buffered round's coordinator killed with SIGKILL mid-buffer", () => {
-  let root: string;
-  let nats: TestNatsServer;
-  let proc: CoordinatorProcess | undefined;
-  before(async () => {
-    root = await mkdtemp(join(tmpdir(), "tributary-buffered-crash-"));
-    nats = await startNatsServer({ jetstream: true });
-  });
-  after(async () => {
-    await proc?.kill("SIGKILL");
-    await nats?.close();
-    await rm(root, { recursive: true, force: true });
-  });
+for (const store of ["file", "jetstream"] as const)
+  describe(`a buffered round's coordinator killed with SIGKILL mid-buffer (${store} store)`, () => {
+    let root: string;
+    let nats: TestNatsServer;
+    let proc: CoordinatorProcess | undefined;
+    before(async () => {
+      root = await mkdtemp(join(tmpdir(), `tributary-buffered-crash-${store}-`));
+      nats = await startNatsServer({ jetstream: true });
+    });
+    after(async () => {
+      await proc?.kill("SIGKILL");
+      await nats?.close();
+      await rm(root, { recursive: true, force: true });
+    });
 
-  it("keeps the buffered update, folds it exactly once, and announces the round once", async () => {
-    const dataDir = join(root, "data");
-    proc = await startCoordinatorProcess({ dataDir, natsUrl: nats.url });
-    const conn = clientsFor(proc.address);
-    try {
-      const fed = await createTestFederation(conn.operator, root, {
-        clients: 2,
-        method: "fedavg",
-        rank: 8,
-        minClients: 1,
-        quorum: 2,
-        buffered: { size: 2, serverLr: 1, maxStaleness: 3 },
-      });
-      await joinAll(conn.client, fed);
-      const send = (c: TestClient) =>
-        upload(conn.client, c.token, {
-          federationId: fed.federationId,
-          round: 1,
-          clientId: c.id,
-          updateId: `u-${c.id}`,
-          samples: 100,
-          configJson: c.configJson,
-          bytes: c.bytes,
+    it("keeps the buffered update, folds it exactly once, announces the round once, with its rank-4 variant", async () => {
+      const dataDir = join(root, "data");
+      const args = ["--store", store];
+      proc = await startCoordinatorProcess({ dataDir, natsUrl: nats.url, args });
+      const conn = clientsFor(proc.address);
+      try {
+        const fed = await createTestFederation(conn.operator, root, {
+          clients: 2,
+          method: "fedavg",
+          rank: 8,
+          minClients: 1,
+          quorum: 2,
+          buffered: { size: 2, serverLr: 1, maxStaleness: 3 },
         });
-      const [c1, c2] = fed.clients;
-      assert.equal((await send(c1)).duplicate, false);
-      const port = proc.port;
-      await proc.kill("SIGKILL");
-      proc = await startCoordinatorProcess({ dataDir, natsUrl: nats.url, port });
-      assert.equal((await send(c1)).duplicate, true, "the acknowledged update survived the kill, once");
-      assert.equal((await send(c2)).duplicate, false);
-      const published = await waitFor("round 1 to be announced", async () => {
-        const p = await publishedResults(nats.url, fed.federationId);
-        return p.announcements.some((a) => a.round === 1) && p;
-      });
-      assert.equal(published.announcements.filter((a) => a.round === 1).length, 1);
-      const listed = await listUpdates(
-        { operator: conn.operator, operatorMd: bearer(OPERATOR_TOKEN) },
-        fed.federationId,
-        1,
-      );
-      assert.deepEqual(listed.updates.map((u) => u.clientId).sort(), [c1.id, c2.id]);
-    } finally {
-      conn.close();
-    }
+        await joinAll(conn.client, fed);
+        const send = (c: TestClient) =>
+          upload(conn.client, c.token, {
+            federationId: fed.federationId,
+            round: 1,
+            clientId: c.id,
+            updateId: `u-${c.id}`,
+            samples: 100,
+            configJson: c.configJson,
+            bytes: c.bytes,
+          });
+        const [c1, c2] = fed.clients;
+        assert.equal((await send(c1)).duplicate, false);
+        const port = proc.port;
+        await proc.kill("SIGKILL");
+        proc = await startCoordinatorProcess({ dataDir, natsUrl: nats.url, port, args });
+        assert.equal((await send(c1)).duplicate, true, "the acknowledged update survived the kill, once");
+        assert.equal((await send(c2)).duplicate, false);
+        const published = await waitFor("round 1 to be announced", async () => {
+          const p = await publishedResults(nats.url, fed.federationId);
+          return p.announcements.some((a) => a.round === 1) && p;
+        });
+        assert.equal(published.announcements.filter((a) => a.round === 1).length, 1);
+        // client-1 trains at rank 4, client-2 at 8: the fold keeps a rank-4 variant too.
+        const announced = published.announcements.find((a) => a.round === 1) as {
+          rankVariants?: { rank: number }[];
+        };
+        assert.deepEqual(
+          announced.rankVariants?.map((v) => v.rank),
+          [4],
+        );
+        const listed = await listUpdates(
+          { operator: conn.operator, operatorMd: bearer(OPERATOR_TOKEN) },
+          fed.federationId,
+          1,
+        );
+        assert.deepEqual(listed.updates.map((u) => u.clientId).sort(), [c1.id, c2.id]);
+      } finally {
+        conn.close();
+      }
+    });
   });
-});
