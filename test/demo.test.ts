@@ -104,7 +104,7 @@ test("with --methods, --ranks and --buffered, the methods and FedBuff run side b
     assert.deepEqual(
       rows.map((r) => `${r.round} ${r.method}`),
       [1, 2].flatMap((n) =>
-        ["core-space", "FedBuff", "FLoRA", "KnOTS", "rank-partition"].map((m) => `${n} ${m}`),
+        ["FLoRA", "FedBuff", "KnOTS", "core-space", "rank-partition"].map((m) => `${n} ${m}`),
       ),
     );
     for (const r of rows)

@@ -221,9 +221,15 @@ export async function runDemo(o: DemoOptions): Promise<DemoRow[]> {
     const evaluations: Promise<void>[] = [];
     const header = `round | ${federations.map((m) => `${m.label.padEnd(6)} per node${" ".repeat(Math.max(0, 5 * o.nodes - 8))} | all`).join(" | ")}`;
     o.print(header);
+    // Each federation's last round, once published (a buffered loop ends before its last fold does).
+    const lastPublished = new Map<string, () => void>();
+    const allPublished = Promise.all(
+      federations.map((m) => new Promise<void>((resolve) => lastPublished.set(m.id, resolve))),
+    );
     for (const m of federations) {
       svc.coordinator.watch(m.id, ({ round }) => {
         if (round.state !== "published" || round.resultHash === undefined) return;
+        if (round.number >= o.rounds) lastPublished.get(m.id)?.();
         const job = (async () => {
           const { handle } = await svc.coordinator.publishedAdapter(m.id, { round: round.number });
           const reader = await handle.open();
@@ -282,8 +288,10 @@ export async function runDemo(o: DemoOptions): Promise<DemoRow[]> {
       }),
     );
     await Promise.all(loops);
+    await allPublished;
     await Promise.all(evaluations);
-    return rows.sort((a, b) => a.round - b.round || a.method.localeCompare(b.method));
+    // Code-point order, the same on every Node.js (ICU collation differs between versions).
+    return rows.sort((a, b) => a.round - b.round || (a.method < b.method ? -1 : a.method > b.method ? 1 : 0));
   } finally {
     await Promise.all(clients.map((c) => c.close()));
     await svc.close();
