@@ -6,21 +6,17 @@
  * restart; both SDKs' asynchronous loops take part.
  */
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { create } from "@bufbuild/protobuf";
 import { connect, runBuffered } from "@tributary/client";
 import { watchResults } from "@tributary/client/nats";
 import { FetchAdapterRequestSchema, type RoundAnnouncement } from "@tributary/protocol";
-import { Matrix } from "ml-matrix";
 import { truncatedSvd } from "../server/src/merge/reference/index.ts";
-import { decodeAdapter, readAdapter } from "../server/src/peft/index.ts";
-import { denseProduct, relativeError } from "../server/src/peft/testing/fixtures.ts";
+
+import { relativeError } from "../server/src/peft/testing/fixtures.ts";
 import { type CoordinatorProcess, startCoordinatorProcess } from "./helpers/coordinator-process.ts";
 import { waitFor } from "./helpers/expect.ts";
 import {
@@ -33,36 +29,20 @@ import {
   type TestClient,
 } from "./helpers/federation.ts";
 import { bearer, clientsFor, fetchAdapter, upload } from "./helpers/grpc-calls.ts";
+import {
+  asMatrix,
+  type ModuleProducts,
+  moduleProducts,
+  moduleProductsOfDir,
+} from "./helpers/module-products.ts";
 import { publishedResults } from "./helpers/nats-inspect.ts";
 import { startNatsServer, type TestNatsServer } from "./helpers/nats-server.ts";
+import { runPythonScript } from "./helpers/python-script.ts";
 
-const PYTHON_DIR = fileURLToPath(new URL("../client-sdk/python", import.meta.url));
-const PYTHON = process.env.TRIBUTARY_PYTHON ?? "/usr/bin/python3";
-const execFileP = promisify(execFile);
 const ETA = 0.8;
 const s = (tau: number) => (1 + tau) ** -0.5;
 
-type Dense = Map<string, { dense: Float64Array; dOut: number; dIn: number }>;
-
-function densesOf(configJson: string, bytes: Uint8Array): Dense {
-  const a = decodeAdapter(configJson, bytes, "adapter");
-  return new Map(
-    [...a.modules].map(([n, m]) => [
-      n,
-      { dense: denseProduct(m.b, m.a, m.rank, m.scaling), dOut: m.dOut, dIn: m.dIn },
-    ]),
-  );
-}
-
-async function denseOfDir(dir: string): Promise<Dense> {
-  const a = await readAdapter(dir);
-  return new Map(
-    [...a.modules].map(([n, m]) => [
-      n,
-      { dense: denseProduct(m.b, m.a, m.rank, m.scaling), dOut: m.dOut, dIn: m.dIn },
-    ]),
-  );
-}
+type Dense = ModuleProducts;
 
 /** `trunc_8(Σ c_i X_i)` per module. */
 function folded(terms: readonly [number, Dense][]): Dense {
@@ -74,11 +54,8 @@ function folded(terms: readonly [number, Dense][]): Dense {
         const x = d.get(n)!.dense;
         for (let i = 0; i < sum.length; i++) sum[i] += c * x[i];
       }
-      const rows = Array.from({ length: m.dOut }, (_, r) =>
-        Array.from(sum.subarray(r * m.dIn, (r + 1) * m.dIn)),
-      );
-      const t = truncatedSvd(new Matrix(rows), 8);
-      return [n, { dense: Float64Array.from(t.b.mmul(t.a).to1DArray()), dOut: m.dOut, dIn: m.dIn }];
+      const t = truncatedSvd(asMatrix(sum, m.dOut, m.dIn), 8);
+      return [n, { dense: Float64Array.from(t.b.mmul(t.a).to1DArray()), rank: 8, dOut: m.dOut, dIn: m.dIn }];
     }),
   );
 }
@@ -125,12 +102,12 @@ describe("buffered asynchronous rounds (FedBuff)", () => {
         selector: { case: "round", value: round },
       }),
     );
-    return densesOf(a.configJson, a.bytes);
+    return moduleProducts(a.configJson, a.bytes);
   };
 
   it("folds each full buffer into the global adapter, staleness-weighted, refuses the too stale, counts each update once", async () => {
     const [c1, c2, c3] = fx.clients;
-    const theta = await Promise.all(fx.clients.map((c) => denseOfDir(c.dir)));
+    const theta = await Promise.all(fx.clients.map((c) => moduleProductsOfDir(c.dir)));
     const watch = watchResults({ servers: fx.nats.url, federationId: fx.federationId });
     const announced: RoundAnnouncement[] = [];
     const following = (async () => {
@@ -198,26 +175,16 @@ describe("buffered asynchronous rounds (FedBuff)", () => {
       // Round 4: the TypeScript and the Python asynchronous loops, one update each.
       const sdk = connect({ coordinator: fx.service.endpoint.address, token: c1.token });
       try {
-        const script = [
-          "import sys, tributary_client as t",
-          "c = t.connect(sys.argv[1], sys.argv[2])",
-          "c.join(sys.argv[3])",
-          "out = t.run_buffered(c, lambda init, r: (sys.argv[4], 100), updates=1, work_dir=sys.argv[5], timeout=60)",
-          "print(out[0].round, out[0].error)",
-          "c.close()",
-        ].join("\n");
-        const python = execFileP(
-          PYTHON,
+        const python = runPythonScript(
           [
-            "-c",
-            script,
-            fx.service.endpoint.address,
-            c3.token,
-            fx.federationId,
-            c3.dir,
-            join(fx.root, "py-buffered"),
+            "import sys, tributary_client as t",
+            "c = t.connect(sys.argv[1], sys.argv[2])",
+            "c.join(sys.argv[3])",
+            "out = t.run_buffered(c, lambda init, r: (sys.argv[4], 100), updates=1, work_dir=sys.argv[5], timeout=60)",
+            "print(out[0].round, out[0].error)",
+            "c.close()",
           ],
-          { cwd: PYTHON_DIR, env: { ...process.env, PYTHONPATH: PYTHON_DIR, PYTHONDONTWRITEBYTECODE: "1" } },
+          [fx.service.endpoint.address, c3.token, fx.federationId, c3.dir, join(fx.root, "py-buffered")],
         );
         const seen: (string | null)[] = [];
         const outcomes = await runBuffered({

@@ -6,39 +6,19 @@
  * it is the best rank-4 approximation of the merged update.
  */
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { create } from "@bufbuild/protobuf";
 import { connect } from "@tributary/client";
 import { watchResults } from "@tributary/client/nats";
 import { FetchAdapterRequestSchema, sha256Hex } from "@tributary/protocol";
-import { Matrix } from "ml-matrix";
 import { truncatedSvd } from "../server/src/merge/reference/index.ts";
-import { decodeAdapter } from "../server/src/peft/index.ts";
-import { denseProduct, relativeError } from "../server/src/peft/testing/fixtures.ts";
+
+import { relativeError } from "../server/src/peft/testing/fixtures.ts";
 import { type Fixture, startFixture } from "./helpers/federation.ts";
 import { fetchAdapter, upload } from "./helpers/grpc-calls.ts";
-
-const PYTHON_DIR = fileURLToPath(new URL("../client-sdk/python", import.meta.url));
-const PYTHON = process.env.TRIBUTARY_PYTHON ?? "/usr/bin/python3";
-const execFileP = promisify(execFile);
-
-/** Each module's `s·B·A` of an adapter, by module name. */
-function products(
-  configJson: string,
-  bytes: Uint8Array,
-): Map<string, { dense: Float64Array; rank: number; dOut: number; dIn: number }> {
-  const a = decodeAdapter(configJson, bytes, "adapter");
-  return new Map(
-    [...a.modules].map(([name, m]) => [
-      name,
-      { dense: denseProduct(m.b, m.a, m.rank, m.scaling), rank: m.rank, dOut: m.dOut, dIn: m.dIn },
-    ]),
-  );
-}
+import { asMatrix, moduleProducts } from "./helpers/module-products.ts";
+import { runPythonScript } from "./helpers/python-script.ts";
 
 describe("rank variants (FlexLoRA): each client receives the merged update at its own rank", () => {
   let fx: Fixture;
@@ -58,28 +38,18 @@ describe("rank variants (FlexLoRA): each client receives the merged update at it
       await fx.joinAll();
       await sdk.join(fx.federationId);
       // client-3: the Python client, submitting its rank-4 adapter and waiting for the result.
-      const script = [
-        "import json, sys, tributary_client as t",
-        "c = t.connect(sys.argv[1], sys.argv[2])",
-        "c.join(sys.argv[3])",
-        "r = c.next_round(timeout=60)",
-        "c.submit(r.number, sys.argv[4], samples=300)",
-        "res = c.wait_for_result(r.number, sys.argv[5], timeout=60)",
-        "print(json.dumps({'round': res.round, 'hash': res.content_hash, 'rank': res.rank}))",
-        "c.close()",
-      ].join("\n");
-      const python = execFileP(
-        PYTHON,
+      const python = runPythonScript(
         [
-          "-c",
-          script,
-          fx.service.endpoint.address,
-          c3.token,
-          fx.federationId,
-          c3.dir,
-          join(fx.root, "py-global"),
+          "import json, sys, tributary_client as t",
+          "c = t.connect(sys.argv[1], sys.argv[2])",
+          "c.join(sys.argv[3])",
+          "r = c.next_round(timeout=60)",
+          "c.submit(r.number, sys.argv[4], samples=300)",
+          "res = c.wait_for_result(r.number, sys.argv[5], timeout=60)",
+          "print(json.dumps({'round': res.round, 'hash': res.content_hash, 'rank': res.rank}))",
+          "c.close()",
         ],
-        { cwd: PYTHON_DIR, env: { ...process.env, PYTHONPATH: PYTHON_DIR, PYTHONDONTWRITEBYTECODE: "1" } },
+        [fx.service.endpoint.address, c3.token, fx.federationId, c3.dir, join(fx.root, "py-global")],
       );
       const round = await sdk.nextRound();
       await sdk.submit(round.number, c1.dir, { samples: 100 });
@@ -136,10 +106,10 @@ describe("rank variants (FlexLoRA): each client receives the merged update at it
 
       // It is the best rank-4 approximation of each merged module.
       const whole = await fetchAdapter(fx.client, c2.token, req(0));
-      const full = products(whole.configJson, whole.bytes);
-      const cut = products(v4.configJson, v4.bytes);
+      const full = moduleProducts(whole.configJson, whole.bytes);
+      const cut = moduleProducts(v4.configJson, v4.bytes);
       for (const [name, m] of full) {
-        const t = truncatedSvd(new Matrix([...rows(m.dense, m.dIn)]), 4);
+        const t = truncatedSvd(asMatrix(m.dense, m.dOut, m.dIn), 4);
         const got = cut.get(name)!;
         assert.equal(got.rank, Math.min(4, m.rank), `${name}: rank`);
         const e = relativeError(got.dense, Float64Array.from(t.b.mmul(t.a).to1DArray()));
@@ -152,7 +122,3 @@ describe("rank variants (FlexLoRA): each client receives the merged update at it
     }
   });
 });
-
-function* rows(data: Float64Array, cols: number): Generator<number[]> {
-  for (let i = 0; i < data.length; i += cols) yield Array.from(data.subarray(i, i + cols));
-}
