@@ -1,11 +1,16 @@
 import assert from "node:assert/strict";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { appendFile, mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { parseSafetensors } from "../peft/safetensors.ts";
 import { openUpdateReader } from "../store/update-reader.ts";
-import { type ContentChecker, checkInline, createContentCheckPool } from "./content-check-pool.ts";
+import {
+  type ContentChecker,
+  checkInline,
+  createContentCheckPool,
+  inlineContentChecker,
+} from "./content-check-pool.ts";
 import { InvalidUpdateError } from "./errors.ts";
 import { encodeTestAdapter, testFederation } from "./testing/fixtures.ts";
 
@@ -73,6 +78,112 @@ test("an update not in a local file is checked on the calling thread", async () 
   try {
     const { path: _path, ...inMemory } = u.input.reader;
     assert.deepEqual(await pool.check({ ...u.input, reader: inMemory }), await checkInline(u.input));
+  } finally {
+    await u.close();
+  }
+});
+
+/** Whether `p` has settled once pending work on both threads had a moment. */
+async function settled(p: Promise<unknown>): Promise<boolean> {
+  let done = false;
+  p.then(
+    () => {
+      done = true;
+    },
+    () => {
+      done = true;
+    },
+  );
+  await new Promise((r) => setTimeout(r, 50));
+  return done;
+}
+
+/**
+ * An update written to `name` in pieces while `checker` checks it as it
+ * grows: resolves with the check's result, the expected (inline) result
+ * of the whole file, and whether the check had ended before the last piece.
+ */
+async function checkWhileWriting(
+  checker: ContentChecker,
+  name: string,
+  patch?: (bytes: Uint8Array) => void,
+  renameBeforeEnd = false,
+) {
+  const whole = await stored(name, patch);
+  const expected = await checkInline(whole.input).catch((e: unknown) => e);
+  const tensors = whole.input.reader.tensors;
+  await whole.close();
+  const { configText, safetensors } = encodeTestAdapter({ dtype: "BF16" });
+  patch?.(safetensors);
+  const path = join(dir, `${name}.partial`);
+  const first = [...tensors.values()][0].offset; // the header and nothing more
+  await writeFile(path, safetensors.subarray(0, first));
+  const check = await checker.begin({
+    federation,
+    clientId: "bob",
+    configJson: configText,
+    path,
+    tensors,
+    available: first,
+  });
+  const half = Math.floor((first + safetensors.length) / 2);
+  await appendFile(path, safetensors.subarray(first, half));
+  check.advance(half);
+  const endedEarly = await settled(check.result);
+  let at = path;
+  if (renameBeforeEnd) {
+    at = join(dir, `${name}.accepted`);
+    await rename(path, at); // as the store does at commit
+  }
+  await appendFile(at, safetensors.subarray(half));
+  check.advance(safetensors.length);
+  const result = await check.result.catch((e: unknown) => e);
+  return { result, expected, endedEarly };
+}
+
+for (const [label, checker] of [
+  ["a content-check thread", () => pool],
+  ["the calling thread", () => inlineContentChecker],
+] as const) {
+  test(`${label} checks an update as it is written, and ends only once every byte is`, async () => {
+    const r = await checkWhileWriting(checker(), `growing-${label.length}`);
+    assert.equal(r.endedEarly, false);
+    assert.deepEqual(r.result, r.expected);
+    assert.ok(Object.keys(r.result as object).length > 0);
+  });
+
+  test(`${label} refuses a growing update as it refuses the stored one`, async () => {
+    const name = "base_model.model.model.layers.0.self_attn.v_proj.lora_B.weight";
+    const r = await checkWhileWriting(checker(), `growing-bad-${label.length}`, (bytes) => {
+      const t = parseSafetensors(bytes, "x").tensors.get(name)!;
+      new DataView(t.bytes.buffer, t.bytes.byteOffset).setUint16(2 * 5, 0x7fc0, true); // NaN
+    });
+    assert.ok(r.result instanceof InvalidUpdateError && r.expected instanceof InvalidUpdateError);
+    assert.equal(r.result.message, r.expected.message);
+    assert.equal(r.result.tensor, name);
+  });
+}
+
+test("a growing check reads on through the store's rename at commit", async () => {
+  const r = await checkWhileWriting(pool, "renamed", undefined, true);
+  assert.deepEqual(r.result, r.expected);
+});
+
+test("a cancelled growing check rejects, and its thread goes on checking", async () => {
+  const u = await stored("cancelled.safetensors");
+  try {
+    const first = [...u.input.reader.tensors.values()][0].offset;
+    const check = await pool.begin({
+      federation,
+      clientId: "bob",
+      configJson: u.input.configJson,
+      path: u.input.reader.path!,
+      tensors: u.input.reader.tensors,
+      available: first,
+    });
+    check.cancel("the upload was cut");
+    await assert.rejects(check.result, /the upload was cut/);
+    assert.deepEqual(await pool.check(u.input), await checkInline(u.input));
   } finally {
     await u.close();
   }

@@ -16,14 +16,34 @@ export interface StagedTensor {
 
 /** One update to check. */
 export interface ContentCheckRequest {
+  readonly kind: "check";
   readonly id: number;
   readonly federation: Federation;
   readonly clientId: string;
   readonly configJson: string;
   /** The staged (or cached) file of the update. */
   readonly path: string;
+  /**
+   * A descriptor of `path` that the caller opened and closes after the reply
+   * (a file still being written, which its store may rename meanwhile);
+   * absent, the thread opens `path` itself.
+   */
+  readonly fd?: number;
+  /**
+   * For a file still being written: how many of its bytes are written now
+   * (more follow as `advance` messages). Absent: the file is complete.
+   */
+  readonly available?: number;
   readonly tensors: ReadonlyMap<string, StagedTensor>;
 }
+
+/** More of a growing file's bytes are written, or its upload stopped and its check is abandoned. */
+export type ContentCheckUpdate =
+  | { readonly kind: "advance"; readonly id: number; readonly available: number }
+  | { readonly kind: "cancel"; readonly id: number; readonly reason: string };
+
+/** What intake sends a content-check thread. */
+export type ContentCheckMessage = ContentCheckRequest | ContentCheckUpdate;
 
 /** Why an update was refused, as plain data. */
 export interface RefusalData {

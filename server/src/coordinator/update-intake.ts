@@ -13,6 +13,7 @@ import { StoreIntegrityError, UpdateConflictError, UploadStoppedError } from "..
 import { noopTelemetry, type Telemetry, type UpdateTrace } from "../core/telemetry.ts";
 import { foldRound } from "./buffered-rounds.ts";
 import { type ContentChecker, inlineContentChecker } from "./content-check-pool.ts";
+import { type EarlyCheck, earlyCheck } from "./early-content-check.ts";
 import { InvalidUpdateError, ResumeOffsetError, StaleRoundError } from "./errors.ts";
 import type { RoundScheduler } from "./round-scheduler-types.ts";
 import { type SubmitHeader, validateUpdate } from "./update-validator.ts";
@@ -150,6 +151,19 @@ async function receive(args: ReceiveArgs, traced: UpdateTrace): Promise<SubmitOu
     }
   }
   const headerLimit = maxHeaderBytes(federation);
+  const checker = args.checker ?? inlineContentChecker;
+  // The content is checked as it arrives when the store writes a local file from byte 0.
+  const early: EarlyCheck | undefined =
+    sink.offset === 0 && sink.path !== undefined
+      ? earlyCheck({
+          checker,
+          federation,
+          clientId,
+          configJson: header.configJson,
+          path: sink.path,
+          size: header.totalSize,
+        })
+      : undefined;
   let prefix: Uint8Array = new Uint8Array(0);
   try {
     await traced.step("upload", async () => {
@@ -164,9 +178,11 @@ async function receive(args: ReceiveArgs, traced: UpdateTrace): Promise<SubmitOu
         }
         at += chunk.byteLength;
         await sink.write(chunk);
+        await early?.written(chunk, at);
       }
     });
   } catch (err) {
+    early?.cancel("the upload stopped");
     if (err instanceof InvalidUpdateError) await sink.abort();
     else if (!(err instanceof UpdateConflictError || err instanceof UploadStoppedError)) await sink.close(); // keep what arrived: the client may resume
     throw staleIfClosed(err);
@@ -175,6 +191,7 @@ async function receive(args: ReceiveArgs, traced: UpdateTrace): Promise<SubmitOu
   try {
     committed = await traced.step("store", () => sink.commit());
   } catch (err) {
+    early?.cancel("the upload was not stored");
     if (err instanceof UpdateConflictError || err instanceof UploadStoppedError) throw staleIfClosed(err);
     if (err instanceof StoreIntegrityError) {
       // A size or sha256 mismatch already deleted the bytes and released the
@@ -187,9 +204,11 @@ async function receive(args: ReceiveArgs, traced: UpdateTrace): Promise<SubmitOu
   }
   try {
     const summaries = await traced.step("validate_content", async () => {
+      const checked = early?.outcome();
+      if (checked !== undefined) return await checked;
       const reader = await store.openUpdate(federation.id, header.round, clientId);
       try {
-        return await (args.checker ?? inlineContentChecker).check({
+        return await checker.check({
           federation,
           clientId,
           configJson: header.configJson,

@@ -196,6 +196,13 @@ export interface UploadSink {
    * client resumes from there.
    */
   readonly offset: number;
+  /**
+   * The local file the bytes are written to, when the store keeps uploads in
+   * one that other threads may read while it grows (the file store): intake
+   * checks the update's content there as it arrives. Each `write` has
+   * reached the file when it resolves.
+   */
+  readonly path?: string;
   /** Appends `chunk` at `offset`; rejects with `StoreIntegrityError("size-overrun")`, writing nothing, past `size`. */
   write(chunk: Uint8Array): Promise<void>;
   /**

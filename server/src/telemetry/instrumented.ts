@@ -20,6 +20,7 @@ function timedSink(sink: UploadSink, telemetry: Telemetry): UploadSink {
     get offset() {
       return sink.offset;
     },
+    ...(sink.path !== undefined ? { path: sink.path } : {}),
     write: (chunk) => sink.write(chunk),
     commit: () => telemetry.storeWrite("upload", () => sink.commit()),
     close: () => sink.close(),

@@ -16,19 +16,11 @@ import {
   HeartbeatResponseSchema,
   JoinResponseSchema,
   normalizeContentHash,
-  type SubmitUpdateRequest,
   SubmitUpdateResponseSchema,
-  updateHeaderProblem,
   WatchRoundsResponseSchema,
 } from "@tributary/protocol";
 import type { Coordinator } from "../../coordinator/coordinator.ts";
-import {
-  InvalidRequestError,
-  InvalidUpdateError,
-  QuotaExceededError,
-  UploadDeferredError,
-} from "../../coordinator/errors.ts";
-import type { SubmitHeader } from "../../coordinator/update-intake.ts";
+import { InvalidRequestError, UploadDeferredError } from "../../coordinator/errors.ts";
 import type { Log } from "../../core/log.ts";
 import { isStorageFull } from "../../core/storage-faults.ts";
 import {
@@ -42,13 +34,9 @@ import { clientSlots } from "./client-slots.ts";
 import type { ConnectionTracker } from "./connections.ts";
 import { federationToProto, roundToProto } from "./convert.ts";
 import { toServiceError } from "./status.ts";
-import {
-  DEFAULT_UPLOAD_FAIRNESS,
-  type RateWatch,
-  type UploadFairness,
-  watchRate,
-} from "./upload-fairness.ts";
+import { DEFAULT_UPLOAD_FAIRNESS, type UploadFairness, watchRate } from "./upload-fairness.ts";
 import { MAX_ACTIVE_UPLOADS, uploadGate } from "./upload-gate.ts";
+import { splitUpload } from "./upload-messages.ts";
 
 /** Dependencies of the client service. */
 export interface ClientServiceDeps {
@@ -114,75 +102,6 @@ function writeFlushed<T>(call: grpc.ServerWritableStream<unknown, T>, msg: T): P
       else resolve();
     });
   });
-}
-
-/** The first message as the header, the rest as chunk bytes. */
-async function splitUpload(
-  call: AsyncIterable<SubmitUpdateRequest>,
-  clientId: string,
-  idleMs: number,
-  rate?: RateWatch,
-): Promise<{ header: SubmitHeader; chunks: AsyncIterable<Uint8Array> }> {
-  const messages = call[Symbol.asyncIterator]();
-  // An upload that sends nothing for `idleMs` is ended (what arrived stays resumable).
-  const it = {
-    next: () => {
-      let timer: NodeJS.Timeout | undefined;
-      const idle = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () =>
-            reject(
-              new QuotaExceededError(
-                clientId,
-                "upload_idle_seconds",
-                idleMs / 1000,
-                `the upload sent nothing for ${idleMs / 1000} s`,
-              ),
-            ),
-          idleMs,
-        );
-      });
-      const next = messages.next();
-      const waits = rate === undefined ? [next, idle] : [next, idle, rate.slow];
-      return Promise.race(waits).finally(() => clearTimeout(timer));
-    },
-  };
-  const first = await it.next();
-  if (first.done === true || first.value.payload.case !== "header") {
-    throw new InvalidUpdateError(clientId, "the first SubmitUpdate message must be the header", {
-      field: "header",
-    });
-  }
-  const h = first.value.payload.value;
-  // The limits first: nothing else reads, stores or echoes a field that breaks one.
-  const bad = updateHeaderProblem(h);
-  if (bad !== undefined) throw new InvalidUpdateError(clientId, bad.problem, { field: bad.field });
-  const header: SubmitHeader = {
-    federationId: h.federationId,
-    round: h.round,
-    clientId: h.clientId || clientId,
-    updateId: h.updateId,
-    samples: Number(h.sampleCount),
-    metrics: { ...h.metrics },
-    sha256: normalizeContentHash(h.contentHash) ?? h.contentHash,
-    totalSize: Number(h.totalSize),
-    configJson: h.adapterConfigJson,
-    resumeOffset: Number(h.resumeOffset),
-  };
-  const chunks = {
-    async *[Symbol.asyncIterator]() {
-      for (;;) {
-        const next = await it.next();
-        if (next.done === true) return;
-        if (next.value.payload.case !== "chunk") {
-          throw new InvalidUpdateError(clientId, "only chunks may follow the header", { field: "chunk" });
-        }
-        rate?.received(next.value.payload.value.byteLength);
-        yield next.value.payload.value;
-      }
-    },
-  };
-  return { header, chunks };
 }
 
 /** A requested content hash, lower case (`InvalidRequestError` unless it is 64 hex digits). */

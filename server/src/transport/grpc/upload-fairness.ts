@@ -34,8 +34,13 @@ export const DEFAULT_UPLOAD_FAIRNESS: UploadFairness = {
 export interface RateWatch {
   /** Counts bytes received. */
   received(bytes: number): void;
-  /** Rejects (with `onSlow`'s error) once the upload is too slow while others wait. */
-  readonly slow: Promise<never>;
+  /**
+   * Calls `listener` with `onSlow`'s error once the upload is found too slow
+   * while others wait (at once if it already was); returns what stops the
+   * listening. A listener is held only until then, so each wait for a
+   * message can listen without the watch keeping what it waited for.
+   */
+  whenSlow(listener: (err: Error) => void): () => void;
   stop(): void;
 }
 
@@ -51,11 +56,8 @@ export function watchRate(
   const started = Date.now();
   const samples: { at: number; total: number }[] = [{ at: started, total: 0 }];
   let total = 0;
-  let reject: (err: Error) => void = () => {};
-  const slow = new Promise<never>((_, r) => {
-    reject = r;
-  });
-  slow.catch(() => undefined);
+  let slowError: Error | undefined;
+  const listeners = new Set<(err: Error) => void>();
   const tick = Math.max(50, Math.min(1_000, rules.windowMs / 4));
   const timer =
     rules.minBytesPerSec > 0
@@ -67,7 +69,9 @@ export function watchRate(
           const inWindow = total - samples[0].total;
           if (inWindow < (rules.minBytesPerSec * rules.windowMs) / 1000) {
             clearInterval(timer);
-            reject(onSlow(inWindow));
+            slowError = onSlow(inWindow);
+            for (const listener of listeners) listener(slowError);
+            listeners.clear();
           }
         }, tick)
       : undefined;
@@ -76,7 +80,14 @@ export function watchRate(
     received(bytes) {
       total += bytes;
     },
-    slow,
+    whenSlow(listener) {
+      if (slowError !== undefined) {
+        listener(slowError);
+        return () => {};
+      }
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
     stop: () => clearInterval(timer),
   };
 }
