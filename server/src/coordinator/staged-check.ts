@@ -29,6 +29,12 @@ export async function checkStagedFile(
   fd: number,
   growing?: GrowingFile,
 ): Promise<Record<string, UpdateModuleSummary>> {
+  // Two buffers, taken in turn, grown to the largest tensor: the check holds
+  // one module (its A and B) at a time, so each read may reuse the buffer of
+  // the module before, instead of allocating every tensor afresh (whose
+  // garbage made the check threads collect all through the uploads).
+  const spare = [new Uint8Array(0), new Uint8Array(0)];
+  let turn = 0;
   const modules = await validateUpdateStream({
     federation: req.federation,
     clientId: req.clientId,
@@ -37,8 +43,10 @@ export async function checkStagedFile(
     readTensor: async (name) => {
       const t = req.tensors.get(name);
       if (t === undefined) throw new RangeError(`${req.path}: no tensor "${name}"`);
+      const slot = turn++ % 2; // taken before waiting: a module's two reads are asked for together
       await growing?.until(t.offset + t.byteLength);
-      const bytes = new Uint8Array(t.byteLength);
+      if (spare[slot].byteLength < t.byteLength) spare[slot] = new Uint8Array(t.byteLength);
+      const bytes = spare[slot].subarray(0, t.byteLength);
       if (readAtSync(fd, t.offset, bytes) !== t.byteLength) {
         throw new Error(`${req.path}: tensor "${name}" is cut short (the file shrank while open)`);
       }

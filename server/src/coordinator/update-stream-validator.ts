@@ -45,7 +45,12 @@ export interface UpdateStream {
   readonly configJson: string;
   /** The staged file's safetensors header: tensor name → dtype and shape, in file order. */
   readonly tensors: ReadonlyMap<string, TensorInfo>;
-  /** The raw little-endian bytes of one tensor of the staged file. */
+  /**
+   * The raw little-endian bytes of one tensor of the staged file. It is asked
+   * for one module's two tensors at a time, and nothing of a module is kept
+   * once the next module's are asked for: a reader may hand out the same
+   * buffers again.
+   */
   readonly readTensor: (name: string) => Promise<Uint8Array>;
 }
 
