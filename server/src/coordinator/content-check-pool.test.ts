@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { parseSafetensors } from "../peft/safetensors.ts";
 import { openUpdateReader } from "../store/update-reader.ts";
+import { settled } from "../testing/settled.ts";
 import {
   type ContentChecker,
   checkInline,
@@ -83,21 +84,6 @@ test("an update not in a local file is checked on the calling thread", async () 
   }
 });
 
-/** Whether `p` has settled once pending work on both threads had a moment. */
-async function settled(p: Promise<unknown>): Promise<boolean> {
-  let done = false;
-  p.then(
-    () => {
-      done = true;
-    },
-    () => {
-      done = true;
-    },
-  );
-  await new Promise((r) => setTimeout(r, 50));
-  return done;
-}
-
 /**
  * An update written to `name` in pieces while `checker` checks it as it
  * grows: resolves with the check's result, the expected (inline) result
@@ -129,7 +115,7 @@ async function checkWhileWriting(
   const half = Math.floor((first + safetensors.length) / 2);
   await appendFile(path, safetensors.subarray(first, half));
   check.advance(half);
-  const endedEarly = await settled(check.result);
+  const endedEarly = await settled(check.result, 50);
   let at = path;
   if (renameBeforeEnd) {
     at = join(dir, `${name}.accepted`);

@@ -1,21 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { settled } from "../../testing/settled.ts";
 import { uploadGate } from "./upload-gate.ts";
-
-/** Whether `p` has settled after the pending microtasks ran. */
-async function settled(p: Promise<unknown>): Promise<boolean> {
-  let done = false;
-  p.then(
-    () => {
-      done = true;
-    },
-    () => {
-      done = true;
-    },
-  );
-  await new Promise((r) => setImmediate(r));
-  return done;
-}
 
 test("uploadGate admits `limit` uploads, then serves the waiting ones first in, first out", async () => {
   const gate = uploadGate(2);
