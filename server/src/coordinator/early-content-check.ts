@@ -6,8 +6,9 @@
  * file, or one whose header does not parse here is checked once stored
  * instead, which names any fault exactly as before.
  */
-import { readSafetensorsLayout } from "@tributary/protocol";
+import { parseSafetensorsLayout, safetensorsHeaderLength } from "@tributary/protocol";
 import type { Federation, UpdateModuleSummary } from "../core/model.ts";
+import { concatBytes } from "./concat-bytes.ts";
 import type { ContentChecker, GrowingCheck } from "./content-check-pool.ts";
 
 /** What an early check needs. */
@@ -35,11 +36,6 @@ export interface EarlyCheck {
 /** How many more bytes are written before a check is told (the last byte is always told at once). */
 export const ADVANCE_STEP = 4 * 1024 * 1024;
 
-/** The safetensors header length, from the file's first 8 bytes (little-endian). */
-function headerLength(head: Uint8Array): number {
-  return Number(new DataView(head.buffer, head.byteOffset, 8).getBigUint64(0, true));
-}
-
 /**
  * An early check of the upload written to `args.path` from byte 0.
  *
@@ -50,20 +46,28 @@ function headerLength(head: Uint8Array): number {
  */
 export function earlyCheck(args: EarlyCheckArgs): EarlyCheck {
   /** The file's first bytes, kept until they hold the whole header. */
-  let head = new Uint8Array(0);
+  let head: Uint8Array = new Uint8Array(0);
   let want = 8;
   let check: GrowingCheck | undefined;
   let off = false;
   /** Bytes the check has been told are written. */
   let told = 0;
 
+  /** Gathers the header from `chunk`, the bytes ending at `at`; true once it is whole. */
+  const gather = (chunk: Uint8Array, at: number): boolean => {
+    let used = 0; // `written` saw the chunk start where the gathered bytes end
+    while (head.length < want && used < chunk.length) {
+      const take = chunk.subarray(used, used + (want - head.length));
+      head = concatBytes(head, take);
+      used += take.length;
+      if (want === 8 && head.length === 8) want = 8 + safetensorsHeaderLength(head, args.size, args.path);
+    }
+    return want > 8 && head.length >= want;
+  };
+
   const begin = async (at: number) => {
     try {
-      const layout = await readSafetensorsLayout(
-        async (offset, length) => head.subarray(offset, offset + length),
-        args.size,
-        args.path,
-      );
+      const layout = parseSafetensorsLayout(head.subarray(8, want), args.size, args.path);
       told = at;
       check = await args.checker.begin({
         federation: args.federation,
@@ -95,20 +99,14 @@ export function earlyCheck(args: EarlyCheckArgs): EarlyCheck {
         off = true; // not contiguous from byte 0
         return;
       }
-      let used = 0;
-      while (head.length < want && used < chunk.length) {
-        const take = chunk.subarray(used, used + (want - head.length));
-        const grown = new Uint8Array(head.length + take.length);
-        grown.set(head);
-        grown.set(take, head.length);
-        head = grown;
-        used += take.length;
-        if (want === 8 && head.length === 8) {
-          want = 8 + headerLength(head);
-          if (want > args.size) off = true;
-        }
+      let whole: boolean;
+      try {
+        whole = gather(chunk, at);
+      } catch {
+        off = true; // the check of the stored update reports the header's fault
+        return;
       }
-      if (!off && want > 8 && head.length >= want) await begin(at);
+      if (whole) await begin(at);
     },
     outcome: () => check?.result,
     cancel(reason) {

@@ -12,6 +12,7 @@ import type { CoordinatorStore, UploadKey, UploadSink } from "../core/store.ts";
 import { StoreIntegrityError, UpdateConflictError, UploadStoppedError } from "../core/store-errors.ts";
 import { noopTelemetry, type Telemetry, type UpdateTrace } from "../core/telemetry.ts";
 import { foldRound } from "./buffered-rounds.ts";
+import { concatBytes } from "./concat-bytes.ts";
 import { type ContentChecker, inlineContentChecker } from "./content-check-pool.ts";
 import { type EarlyCheck, earlyCheck } from "./early-content-check.ts";
 import { InvalidUpdateError, ResumeOffsetError, StaleRoundError } from "./errors.ts";
@@ -173,7 +174,7 @@ async function receive(args: ReceiveArgs, traced: UpdateTrace): Promise<SubmitOu
         if (at < 8) {
           // The header length comes first: a header larger than the schema can need is
           // refused before the rest is received or anything is parsed.
-          prefix = concat(prefix, chunk.subarray(0, 8 - at));
+          prefix = concatBytes(prefix, chunk.subarray(0, 8 - at));
           if (prefix.length === 8) checkHeaderLength(clientId, prefix, headerLimit);
         }
         at += chunk.byteLength;
@@ -254,13 +255,6 @@ async function receive(args: ReceiveArgs, traced: UpdateTrace): Promise<SubmitOu
  */
 export function maxHeaderBytes(federation: Federation): number {
   return 16 * 1024 + 2 * 1024 * federation.schema.modules.length;
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }
 
 /** Refuses a safetensors header length above `limit` (the 8-byte little-endian prefix). */
