@@ -26,6 +26,7 @@ import {
   listUpdates,
   OPERATOR_TOKEN,
   startFixture,
+  submitUpdate,
   type TestClient,
 } from "./helpers/federation.ts";
 import { bearer, clientsFor, fetchAdapter, upload } from "./helpers/grpc-calls.ts";
@@ -240,16 +241,7 @@ for (const store of ["file", "jetstream"] as const)
           buffered: { size: 2, serverLr: 1, maxStaleness: 3 },
         });
         await joinAll(conn.client, fed);
-        const send = (c: TestClient) =>
-          upload(conn.client, c.token, {
-            federationId: fed.federationId,
-            round: 1,
-            clientId: c.id,
-            updateId: `u-${c.id}`,
-            samples: 100,
-            configJson: c.configJson,
-            bytes: c.bytes,
-          });
+        const send = (c: TestClient) => submitUpdate(conn.client, fed.federationId, c, 1, 100);
         const [c1, c2] = fed.clients;
         assert.equal((await send(c1)).duplicate, false);
         const port = proc.port;
