@@ -53,8 +53,8 @@ export function earlyCheck(args: EarlyCheckArgs): EarlyCheck {
   /** Bytes the check has been told are written. */
   let told = 0;
 
-  /** Gathers the header from `chunk`, the bytes ending at `at`; true once it is whole. */
-  const gather = (chunk: Uint8Array, at: number): boolean => {
+  /** Gathers the header from `chunk`, the bytes that follow those gathered; true once it is whole. */
+  const gather = (chunk: Uint8Array): boolean => {
     let used = 0; // `written` saw the chunk start where the gathered bytes end
     while (head.length < want && used < chunk.length) {
       const take = chunk.subarray(used, used + (want - head.length));
@@ -101,7 +101,7 @@ export function earlyCheck(args: EarlyCheckArgs): EarlyCheck {
       }
       let whole: boolean;
       try {
-        whole = gather(chunk, at);
+        whole = gather(chunk);
       } catch {
         off = true; // the check of the stored update reports the header's fault
         return;
