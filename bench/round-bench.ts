@@ -5,15 +5,22 @@
  * nats-server. Reports upload throughput, time from the last ack to the NATS
  * announcement, and the coordinator's peak RSS while the uploads arrive and,
  * separately (the peak is started over at the last ack), while the round
- * merges; then sends the same bytes
- * the same way to a bare grpc-js server (another process) for the reference
- * throughput and the ratio.
+ * merges. The same bytes go the same way to a bare grpc-js server (another
+ * process) for the reference throughput and the ratio.
  *
  * Options: --clients 8,32; --store file,jetstream (the coordinator's store;
  * default file; several run one after the other in the same invocation, each
- * against the same bare-server reference); --workers 0,1,2,4 (merge workers,
+ * with its own bare-server reference); --workers 0,1,2,4 (merge workers,
  * `tributary worker --threads 1` processes, attached to the JetStream store;
- * default 0: the coordinator merges in-process on its own threads).
+ * default 0: the coordinator merges in-process on its own threads);
+ * --repeat K (each configuration K times, each with its own coordinator and
+ * reference, and the median ratio).
+ *
+ * The reference runs just before and just after the coordinator's uploads
+ * (after one untimed upload that warms the client code), and the ratio is
+ * against the mean of the two: the machine's speed drifts between runs. Each
+ * row also gives the CPU seconds the receiving server used (all its threads,
+ * from /proc) and those of the clients, this process.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -72,6 +79,37 @@ async function uploadWithBackpressure(
   if (err !== null) throw err;
 }
 
+/** Wall and CPU seconds of one round of uploads. */
+interface TimedUploads {
+  readonly wallS: number;
+  /** CPU seconds of the receiving server process, all its threads. */
+  readonly serverCpuS: number;
+  /** CPU seconds of this process, where the clients run. */
+  readonly clientCpuS: number;
+}
+
+/** Uploads `payloads[i]` as client `c<i>` with `tokens[i]`, all at once, to the server at `client` (process `serverPid`). */
+async function timedUploads(
+  client: GrpcClient<typeof ClientService>,
+  serverPid: number,
+  tokens: readonly string[],
+  federationId: string,
+  payloads: readonly Payload[],
+): Promise<TimedUploads> {
+  const server0 = await cpuSeconds(serverPid);
+  const own0 = ownCpuSeconds();
+  const t0 = performance.now();
+  await Promise.all(
+    tokens.map((t, i) => uploadWithBackpressure(client, t, federationId, `c${i}`, payloads[i])),
+  );
+  const wallS = (performance.now() - t0) / 1000;
+  return {
+    wallS,
+    serverCpuS: (await cpuSeconds(serverPid)) - server0,
+    clientCpuS: ownCpuSeconds() - own0,
+  };
+}
+
 function waitForLine(child: ChildProcess, pattern: RegExp): Promise<RegExpExecArray> {
   return new Promise((resolve, reject) => {
     let buf = "";
@@ -99,6 +137,23 @@ async function rssMb(pid: number): Promise<{ now: number; peak: number }> {
   return { now: kb("VmRSS") / 1024, peak: kb("VmHWM") / 1024 };
 }
 
+/** CPU seconds (user + system, all threads) `pid` has used so far, from `/proc/PID/stat`. */
+async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+  // Fields after the parenthesised command name; utime and stime are the 14th and 15th fields.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+/** Clock ticks per second of `/proc` times (`getconf CLK_TCK`, 100 on Linux). */
+const CLOCK_TICKS = 100;
+
+/** The CPU seconds this process (the uploading clients) has used so far. */
+function ownCpuSeconds(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
+}
+
 /** Starts the peak (`VmHWM`) over from the current resident set (Linux `clear_refs` 5). */
 async function resetPeak(pid: number): Promise<void> {
   await writeFile(`/proc/${pid}/clear_refs`, "5");
@@ -115,8 +170,18 @@ interface RoundRow {
   readonly mb: number;
   readonly uploadS: number;
   readonly mbps: number;
+  /** The raw server's throughput: the mean of its upload times before and after the coordinator's. */
   readonly rawMbps: number;
+  readonly rawBeforeMbps: number;
+  readonly rawAfterMbps: number;
   readonly ackToBroadcastS: number;
+  /** CPU seconds of the coordinator process (all its threads) from the first byte to the last ack. */
+  readonly cpuS: number;
+  /** CPU seconds of the raw server over one round of uploads (the mean of before and after). */
+  readonly rawCpuS: number;
+  /** CPU seconds of the uploading clients (this process) over the coordinator's uploads and over the raw server's. */
+  readonly clientCpuS: number;
+  readonly rawClientCpuS: number;
   /** Coordinator peak RSS up to the last ack (the uploads). */
   readonly uploadPeakMb: number;
   /** Its RSS at the last ack. */
@@ -169,7 +234,7 @@ async function runOnce(
   work: string,
 ): Promise<RoundRow> {
   const nats = await startNatsServer({ jetstream: true });
-  const dataDir = join(work, `data-${store}-${n}`);
+  const dataDir = await mkdtemp(join(work, `data-${store}-${n}-`));
   const operatorToken = "trb_bench-operator-token-0123456789";
   // TRIBUTARY_BENCH_PROFILE=DIR writes the coordinator's CPU profile there (chrome://inspect opens it).
   const profile = process.env.TRIBUTARY_BENCH_PROFILE;
@@ -252,10 +317,14 @@ async function runOnce(
     const watch = watchResults({ servers: nats.url, federationId });
     const announced = watch[Symbol.asyncIterator]().next();
     const total = payloads.slice(0, n).reduce((s, p) => s + p.bytes.length, 0);
-    const t0 = performance.now();
-    await Promise.all(
-      tokens.map((t, i) => uploadWithBackpressure(client, t, federationId, `c${i}`, payloads[i])),
-    );
+    // The reference: the same bytes, the same client code, a bare server, just
+    // before and just after the coordinator's uploads (the machine drifts),
+    // after one untimed upload that warms the client code up.
+    const [, rawPort] = await waitForLine(raw, /port (\d+)/);
+    const rawClient = makeClient(ClientService, `127.0.0.1:${rawPort}`, grpc.credentials.createInsecure());
+    await timedUploads(rawClient, raw.pid!, tokens.slice(0, 1), federationId, payloads);
+    const rawBefore = await timedUploads(rawClient, raw.pid!, tokens, federationId, payloads);
+    const coordinatorUploads = await timedUploads(client, coordinator.pid!, tokens, federationId, payloads);
     const tAck = performance.now();
     const atAck = await rssMb(coordinator.pid!);
     await resetPeak(coordinator.pid!);
@@ -265,17 +334,11 @@ async function runOnce(
     const merge = await rssMb(coordinator.pid!);
     client.close();
     operator.close();
-    // The reference: the same bytes, the same client code, a bare server.
-    const [, rawPort] = await waitForLine(raw, /port (\d+)/);
-    const rawClient = makeClient(ClientService, `127.0.0.1:${rawPort}`, grpc.credentials.createInsecure());
-    const r0 = performance.now();
-    await Promise.all(
-      tokens.map((t, i) => uploadWithBackpressure(rawClient, t, federationId, `c${i}`, payloads[i])),
-    );
-    const rawS = (performance.now() - r0) / 1000;
+    const rawAfter = await timedUploads(rawClient, raw.pid!, tokens, federationId, payloads);
     rawClient.close();
-    const uploadS = (tAck - t0) / 1000;
+    const uploadS = coordinatorUploads.wallS;
     const mb = total / 1e6;
+    const rawS = (rawBefore.wallS + rawAfter.wallS) / 2;
     return {
       store,
       n,
@@ -285,6 +348,12 @@ async function runOnce(
       mbps: mb / uploadS,
       rawMbps: mb / rawS,
       ackToBroadcastS: (tBroadcast - tAck) / 1000,
+      rawBeforeMbps: mb / rawBefore.wallS,
+      rawAfterMbps: mb / rawAfter.wallS,
+      cpuS: coordinatorUploads.serverCpuS,
+      rawCpuS: (rawBefore.serverCpuS + rawAfter.serverCpuS) / 2,
+      clientCpuS: coordinatorUploads.clientCpuS,
+      rawClientCpuS: (rawBefore.clientCpuS + rawAfter.clientCpuS) / 2,
       uploadPeakMb: atAck.peak,
       ackRssMb: atAck.now,
       mergePeakMb: merge.peak,
@@ -314,6 +383,10 @@ export async function runRoundBench(args: string[]): Promise<void> {
       "--workers needs --store jetstream: merge workers read the updates from the JetStream store",
     );
   }
+  const ri = args.indexOf("--repeat");
+  const repeat = ri >= 0 ? Number(args[ri + 1]) : 1;
+  if (!Number.isInteger(repeat) || repeat < 1)
+    throw new Error(`--repeat takes a whole number of runs ≥ 1, not ${args[ri + 1]}`);
   const work = await mkdtemp(join(tmpdir(), "tributary-round-bench-"));
   try {
     const max = Math.max(...clients);
@@ -336,24 +409,36 @@ export async function runRoundBench(args: string[]): Promise<void> {
     }
     console.error(`generated ${max} adapters of ${(payloads[0].bytes.length / 1e6).toFixed(1)} MB`);
     const rows: RoundRow[] = [];
+    const medians: string[] = [];
     for (const store of stores)
       for (const n of clients)
         for (const w of store === "jetstream" ? workerCounts : [0]) {
-          const row = await runOnce(n, store, w, payloads, work);
-          rows.push(row);
-          console.error(
-            `${store} store, ${w} worker(s), n=${n}: ${row.mb.toFixed(0)} MB in ${row.uploadS.toFixed(2)} s = ${row.mbps.toFixed(0)} MB/s (raw grpc-js ${row.rawMbps.toFixed(0)} MB/s), last ack → broadcast ${row.ackToBroadcastS.toFixed(2)} s, peak RSS ${row.uploadPeakMb.toFixed(0)} MB uploading, ${row.mergePeakMb.toFixed(0)} MB merging (${row.ackRssMb.toFixed(0)} MB at the last ack)`,
+          const ratios: number[] = [];
+          for (let k = 0; k < repeat; k++) {
+            const row = await runOnce(n, store, w, payloads, work);
+            rows.push(row);
+            ratios.push(row.mbps / row.rawMbps);
+            console.error(
+              `${store} store, ${w} worker(s), n=${n}: ${row.mb.toFixed(0)} MB in ${row.uploadS.toFixed(2)} s = ${row.mbps.toFixed(0)} MB/s (raw grpc-js ${row.rawMbps.toFixed(0)} MB/s: ${row.rawBeforeMbps.toFixed(0)} before, ${row.rawAfterMbps.toFixed(0)} after), last ack → broadcast ${row.ackToBroadcastS.toFixed(2)} s, CPU ${row.cpuS.toFixed(1)} s (raw ${row.rawCpuS.toFixed(1)} s; clients ${row.clientCpuS.toFixed(1)} s, ${row.rawClientCpuS.toFixed(1)} s with raw), peak RSS ${row.uploadPeakMb.toFixed(0)} MB uploading, ${row.mergePeakMb.toFixed(0)} MB merging (${row.ackRssMb.toFixed(0)} MB at the last ack)`,
+            );
+          }
+          const sorted = [...ratios].sort((a, b) => a - b);
+          const mid = sorted.length >> 1;
+          const median = sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+          medians.push(
+            `${store} store, ${w} worker(s), n=${n}: median ratio ${median.toFixed(2)} over ${ratios.length} run(s) (${sorted.map((r) => r.toFixed(2)).join(", ")})`,
           );
         }
     const table = [
-      "| store | workers | n | uploaded (MB) | upload wall (s) | coordinator MB/s | raw grpc-js MB/s | ratio | last ack → broadcast (s) | peak RSS uploading (MB) | RSS at last ack (MB) | peak RSS merging (MB) |",
-      "|---|---|---|---|---|---|---|---|---|---|---|---|",
+      "| store | workers | n | uploaded (MB) | upload wall (s) | coordinator MB/s | raw grpc-js MB/s | raw before / after (MB/s) | ratio | server CPU (s) | raw server CPU (s) | clients' CPU (s) | last ack → broadcast (s) | peak RSS uploading (MB) | RSS at last ack (MB) | peak RSS merging (MB) |",
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
       ...rows.map(
         (r) =>
-          `| ${r.store} | ${r.workers} | ${r.n} | ${r.mb.toFixed(0)} | ${r.uploadS.toFixed(2)} | ${r.mbps.toFixed(0)} | ${r.rawMbps.toFixed(0)} | ${(r.mbps / r.rawMbps).toFixed(2)} | ${r.ackToBroadcastS.toFixed(2)} | ${r.uploadPeakMb.toFixed(0)} | ${r.ackRssMb.toFixed(0)} | ${r.mergePeakMb.toFixed(0)} |`,
+          `| ${r.store} | ${r.workers} | ${r.n} | ${r.mb.toFixed(0)} | ${r.uploadS.toFixed(2)} | ${r.mbps.toFixed(0)} | ${r.rawMbps.toFixed(0)} | ${r.rawBeforeMbps.toFixed(0)} / ${r.rawAfterMbps.toFixed(0)} | ${(r.mbps / r.rawMbps).toFixed(2)} | ${r.cpuS.toFixed(1)} | ${r.rawCpuS.toFixed(1)} | ${r.clientCpuS.toFixed(1)} / ${r.rawClientCpuS.toFixed(1)} | ${r.ackToBroadcastS.toFixed(2)} | ${r.uploadPeakMb.toFixed(0)} | ${r.ackRssMb.toFixed(0)} | ${r.mergePeakMb.toFixed(0)} |`,
       ),
     ].join("\n");
     publishTable("round", table);
+    for (const line of medians) console.error(line);
   } finally {
     await rm(work, { recursive: true, force: true });
   }

@@ -12,6 +12,7 @@ import { MergeInputError, MergeOptionsError } from "../merge/errors.ts";
 import { ADAPTERS_USAGE, runAdapters } from "./adapters-command.ts";
 import { ADMIN_USAGE, runAdmin } from "./admin-command.ts";
 import { UsageError } from "./args.ts";
+import { tuneHeapGrowth } from "./heap-growth.ts";
 import { type CliIo, processIo } from "./io.ts";
 import { MERGE_USAGE, runMerge } from "./merge-command.ts";
 import { PRIVACY_USAGE, runPrivacy } from "./privacy-command.ts";
@@ -62,7 +63,10 @@ const USAGES: Record<string, string> = {
  */
 export async function main(args: readonly string[], io: CliIo = processIo): Promise<number> {
   const { debug, argv } = debugRequested(args);
-  if (io === processIo) exitQuietlyOnClosedStdout();
+  if (io === processIo) {
+    exitQuietlyOnClosedStdout();
+    tuneHeapGrowth();
+  }
   const [command, ...rest] = argv;
   try {
     switch (command) {
