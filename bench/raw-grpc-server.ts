@@ -2,7 +2,8 @@
  * The reference for `npm run bench -- round`: a bare grpc-js server with the
  * same `ClientService.SubmitUpdate` stream that only counts and hashes the
  * bytes (no storage, no validation), in its own process like the
- * coordinator. Prints its port on stdout.
+ * coordinator, with grpc-js's default HTTP/2 windows (the coordinator's with
+ * TRIBUTARY_BENCH_RAW_WINDOWS=1). Prints its port on stdout.
  */
 import { createHash } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
@@ -13,6 +14,7 @@ import {
   GRPC_SERVER_OPTIONS,
   SubmitUpdateResponseSchema,
 } from "@tributary/protocol";
+import { raiseReceiveWindows } from "../server/src/transport/grpc/receive-windows.ts";
 
 const server = new grpc.Server({ ...GRPC_SERVER_OPTIONS });
 const unimplemented = (_: unknown, cb: (e: Partial<grpc.ServiceError>) => void) =>
@@ -52,5 +54,9 @@ server.addService(createServiceDefinition(ClientService), {
 } as grpc.UntypedServiceImplementation);
 server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, port) => {
   if (err) throw err;
+  // `--raw-windows`: the coordinator's HTTP/2 receive windows, not grpc-js's 64 KiB.
+  if (process.env.TRIBUTARY_BENCH_RAW_WINDOWS === "1" && raiseReceiveWindows(server) === 0) {
+    throw new Error("could not raise the raw server's receive windows");
+  }
   console.log(`port ${port}`);
 });

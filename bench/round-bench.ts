@@ -14,7 +14,8 @@
  * `tributary worker --threads 1` processes, attached to the JetStream store;
  * default 0: the coordinator merges in-process on its own threads);
  * --repeat K (each configuration K times, each with its own coordinator and
- * reference, and the median ratio).
+ * reference, and the median ratio); --raw-windows (the reference server gets
+ * the coordinator's HTTP/2 receive windows instead of grpc-js's 64 KiB).
  *
  * The reference runs just before and just after the coordinator's uploads
  * (after one untimed upload that warms the client code), and the ratio is
@@ -232,6 +233,7 @@ async function runOnce(
   workerCount: number,
   payloads: Payload[],
   work: string,
+  rawWindows: boolean,
 ): Promise<RoundRow> {
   const nats = await startNatsServer({ jetstream: true });
   const dataDir = await mkdtemp(join(work, `data-${store}-${n}-`));
@@ -264,6 +266,7 @@ async function runOnce(
   );
   const raw = spawn(process.execPath, ["--import", "tsx", join(root, "bench/raw-grpc-server.ts")], {
     cwd: root,
+    env: { ...process.env, TRIBUTARY_BENCH_RAW_WINDOWS: rawWindows ? "1" : "0" },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let workers: ChildProcess[] = [];
@@ -383,6 +386,7 @@ export async function runRoundBench(args: string[]): Promise<void> {
       "--workers needs --store jetstream: merge workers read the updates from the JetStream store",
     );
   }
+  const rawWindows = args.includes("--raw-windows");
   const ri = args.indexOf("--repeat");
   const repeat = ri >= 0 ? Number(args[ri + 1]) : 1;
   if (!Number.isInteger(repeat) || repeat < 1)
@@ -415,7 +419,7 @@ export async function runRoundBench(args: string[]): Promise<void> {
         for (const w of store === "jetstream" ? workerCounts : [0]) {
           const ratios: number[] = [];
           for (let k = 0; k < repeat; k++) {
-            const row = await runOnce(n, store, w, payloads, work);
+            const row = await runOnce(n, store, w, payloads, work, rawWindows);
             rows.push(row);
             ratios.push(row.mbps / row.rawMbps);
             console.error(

@@ -8,6 +8,7 @@
  */
 import { createServer, type Server as NetServer, type Socket } from "node:net";
 import type * as grpc from "@grpc/grpc-js";
+import { raiseReceiveWindows } from "./receive-windows.ts";
 
 /** Default {@link GrpcListenerOptions.closeGraceMs}. */
 export const CLOSE_GRACE_MS = 5_000;
@@ -27,6 +28,8 @@ export interface GrpcListener {
   readonly port: number;
   /** Sockets open now. */
   readonly open: number;
+  /** Whether its connections get the coordinator's receive windows (`receive-windows.ts`), not Node's 64 KiB. */
+  readonly windowsRaised: boolean;
   /**
    * Stops accepting connections and resolves once every socket is closed;
    * with `destroy`, ends the ones still open first. May be called again (to destroy).
@@ -59,6 +62,7 @@ export async function listenGrpc(
 ): Promise<GrpcListener> {
   const graceMs = options.closeGraceMs ?? CLOSE_GRACE_MS;
   const injector = server.createConnectionInjector(credentials);
+  const windowsRaised = raiseReceiveWindows(server) > 0;
   const sockets = new Set<Socket>();
   const net = createServer((socket) => {
     sockets.add(socket);
@@ -74,6 +78,7 @@ export async function listenGrpc(
   let closed: Promise<void> | undefined;
   return {
     port,
+    windowsRaised,
     get open() {
       return sockets.size;
     },

@@ -184,6 +184,11 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcEndp
     closeGraceMs: Math.min(CLOSE_GRACE_MS, idleMs),
   });
   const port = listener.port;
+  if (!listener.windowsRaised) {
+    opts.log.warn(
+      "uploads get Node's default 64 KiB HTTP/2 receive window: this grpc-js keeps its HTTP/2 servers where receive-windows.ts cannot find them",
+    );
+  }
   opts.log.info("gRPC listening", {
     host,
     port,

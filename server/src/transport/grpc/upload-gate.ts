@@ -6,8 +6,8 @@
  * with the federation. Past the bound, an upload waits — first in, first
  * served — before its first message is read; HTTP/2 flow control then holds
  * its bytes on the client, and the waiting stream costs the coordinator one
- * flow-control window (64 KiB). Total throughput is the same: the bound is on
- * concurrency, not on rate.
+ * stream receive window (256 KiB, `receive-windows.ts`). Total throughput is
+ * the same: the bound is on concurrency, not on rate.
  *
  * @module
  */
