@@ -12,8 +12,9 @@
  * collections in the same upload, the coordinator's CPU over it 7.4 s →
  * 6.2 s (medians of five runs of `npm run bench -- round --clients 32`,
  * BENCHMARKS.md "A heap that grows 4×").
- * The cost is memory: peak RSS while merging rose by some 70 MB there. The
- * flag is process-wide, so the content-check and merge threads get it too.
+ * The cost is memory: peak RSS while merging, median 572 → 614 MB there
+ * (with the receive windows too). The flag is process-wide, so the
+ * content-check and merge threads get it too.
  */
 import { setFlagsFromString } from "node:v8";
 

@@ -6,9 +6,11 @@
  * upload stream is paused while intake writes each 1 MiB chunk, so its
  * sender stalled on every chunk. With 256 KiB per stream and 4 MiB per
  * connection the next chunk is already arriving while the last one is
- * written: at n = 32, upload wall 6.5–7.8 s → 5.6–5.9 s and the clients'
- * CPU 4.0–5.0 s → 2.9–3.5 s (`npm run bench -- round --clients 32`,
- * BENCHMARKS.md "Receive windows"). grpc-java advertises 1 MiB per stream.
+ * written: with V8's heap change (`cli/heap-growth.ts`), n = 32 uploads
+ * went from 7.5–8.6 s to 6.0–6.8 s of wall and the clients' CPU from
+ * 4.1–4.7 s to 3.2–3.5 s (`npm run bench -- round --clients 32`,
+ * BENCHMARKS.md "A heap that grows 4×"). grpc-java advertises 1 MiB per
+ * stream.
  *
  * The cost is memory: an upload waiting for its turn at the upload gate
  * (`MAX_ACTIVE_UPLOADS` in `upload-gate.ts`) holds up to one stream window of its bytes in
