@@ -15,7 +15,12 @@ import { type Fixture, joinAll, startFixture } from "./helpers/federation.ts";
 import { call, upload } from "./helpers/grpc-calls.ts";
 import { type RoundWatch, watchRounds } from "./helpers/round-watch.ts";
 
-const DEADLINE_MS = 1_000;
+/**
+ * Long enough for the update to arrive before the deadline while the rest of
+ * the suite loads the machine: with 1 s, a CI run saw the round fail before
+ * its one upload's header was read.
+ */
+const DEADLINE_MS = 3_000;
 
 describe("deadline without quorum", () => {
   let fx: Fixture;
