@@ -46,6 +46,7 @@ import {
   makeClient,
   OperatorService,
 } from "@tributary/protocol";
+import { median } from "../server/src/merge/norm-bound.ts";
 import { writeSyntheticAdapter } from "../server/src/peft/synthetic-adapter.ts";
 import { bearer, call } from "../test/helpers/grpc-calls.ts";
 import { startNatsServer } from "../test/helpers/nats-server.ts";
@@ -427,10 +428,8 @@ export async function runRoundBench(args: string[]): Promise<void> {
             );
           }
           const sorted = [...ratios].sort((a, b) => a - b);
-          const mid = sorted.length >> 1;
-          const median = sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
           medians.push(
-            `${store} store, ${w} worker(s), n=${n}: median ratio ${median.toFixed(2)} over ${ratios.length} run(s) (${sorted.map((r) => r.toFixed(2)).join(", ")})`,
+            `${store} store, ${w} worker(s), n=${n}: median ratio ${median(ratios).toFixed(2)} over ${ratios.length} run(s) (${sorted.map((r) => r.toFixed(2)).join(", ")})`,
           );
         }
     const table = [
